@@ -1,0 +1,24 @@
+# moe-lab tasks. Builds use the dev profile: dependencies (burn, cubecl, wgpu) are compiled
+# with opt-level 3 there (see Cargo.toml), so there is one build of burn, not two.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the whole test suite (CPU only; wgpu checks use lavapipe where installed).
+test:
+    cargo test --no-fail-fast
+
+# Train one run: `just train experiments/examples/moe-tiny.toml` (extra flags after the spec).
+train spec *flags:
+    cargo run --quiet --bin lab -- train --spec {{spec}} {{flags}}
+
+# Run a sweep, analyse it and draw its plots: `just sweep dense-vs-moe [--preset full]`.
+sweep name *flags:
+    cargo run --quiet --bin lab -- sweep {{name}} {{flags}}
+
+# Parameter and FLOP counts of specs.
+flops *specs:
+    cargo run --quiet --bin lab -- flops {{specs}}

@@ -1,0 +1,294 @@
+//! Analysis of a sweep, from its files: scaling fits per arm, the compute multiplier, per-size
+//! comparisons across seeds, stability, memory and routing; written to `analysis.json` and
+//! rendered by [`report`] into `report.md`.
+
+pub mod fit;
+pub mod load;
+pub mod report;
+pub mod stats;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use fit::{ComputeMultiplier, PowerLawFit, compute_multiplier, fit_power_law};
+use load::RunData;
+use stats::{MeanCi, Welch, mean_ci, poisson_rate_p, welch};
+
+use crate::sweep::runner::Manifest;
+use crate::train::summary::RunStatus;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SizeArm {
+    pub size: String,
+    pub arm: String,
+    pub runs: usize,
+    pub train_flops: f64,
+    pub final_val_loss: Option<(f64, f64, f64)>, // mean, sd, 95% half-width
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub size: String,
+    pub treatment: String,
+    pub baseline: String,
+    pub n_treatment: usize,
+    pub n_baseline: usize,
+    /// mean(treatment) − mean(baseline) and its test; None with < 2 seeds per arm.
+    pub welch: Option<WelchOut>,
+    pub diff: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WelchOut {
+    pub diff: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub t: f64,
+    pub df: f64,
+    pub p: f64,
+    pub hedges_g: f64,
+}
+
+impl From<Welch> for WelchOut {
+    fn from(w: Welch) -> Self {
+        WelchOut { diff: w.diff, ci_low: w.ci_low, ci_high: w.ci_high, t: w.t, df: w.df, p: w.p, hedges_g: w.hedges_g }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stability {
+    pub arm: String,
+    pub runs: usize,
+    pub steps: usize,
+    pub loss_spikes: usize,
+    pub grad_spikes: usize,
+    pub loss_spikes_per_1k: f64,
+    pub grad_spikes_per_1k: f64,
+    pub diverged: usize,
+    /// Runs with no loss spike that did not diverge, over all runs (ST-MoE's "stable seeds").
+    pub stable_fraction: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryRow {
+    pub size: String,
+    pub arm: String,
+    /// Mean over seeds of the measured peak: device bytes in use on a GPU, else process RSS.
+    pub measured_peak_bytes: f64,
+    /// `rss` or `device`
+    pub measured_kind: String,
+    pub params_bytes: u64,
+    pub grads_bytes: u64,
+    pub optimizer_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouterRun {
+    pub run: String,
+    pub final_max_vio: f64,
+    pub peak_max_vio: f64,
+    pub dead_experts: usize,
+    pub dropped_fraction: f64,
+    pub final_entropy: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Analysis {
+    pub experiment: String,
+    pub preset: String,
+    pub reference_arm: String,
+    pub baseline_arm: Option<String>,
+    pub runs_expected: usize,
+    pub runs_found: usize,
+    pub size_arms: Vec<SizeArm>,
+    pub fits: BTreeMap<String, Option<PowerLawFit>>,
+    /// Baseline arm → compute it needs relative to the reference arm at the largest budget.
+    pub multipliers: BTreeMap<String, ComputeMultiplier>,
+    pub comparisons: Vec<Comparison>,
+    pub stability: Vec<Stability>,
+    /// p-value that the reference arm's loss-spike rate equals each other arm's.
+    pub spike_rate_p: BTreeMap<String, f64>,
+    pub memory: Vec<MemoryRow>,
+    pub router: Vec<RouterRun>,
+}
+
+fn complete(r: &RunData) -> bool {
+    r.summary.status == RunStatus::Complete && r.summary.final_val_loss.is_some()
+}
+
+pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
+    let reference = manifest.reference_arm.clone();
+    let mut size_arms = Vec::new();
+    let mut fits = BTreeMap::new();
+    for arm in &manifest.arms {
+        let mine: Vec<&RunData> = runs.iter().filter(|r| &r.cell.arm == arm && complete(r)).collect();
+        let budgets: Vec<f64> = mine.iter().map(|r| r.summary.train_flops).collect();
+        let losses: Vec<f64> = mine.iter().map(|r| r.summary.final_val_loss.unwrap()).collect();
+        fits.insert(arm.clone(), fit_power_law(&budgets, &losses));
+        for size in &manifest.sizes {
+            let at: Vec<&&RunData> = mine.iter().filter(|r| &r.cell.size == size).collect();
+            let losses: Vec<f64> = at.iter().map(|r| r.summary.final_val_loss.unwrap()).collect();
+            size_arms.push(SizeArm {
+                size: size.clone(),
+                arm: arm.clone(),
+                runs: at.len(),
+                train_flops: at.first().map_or(0.0, |r| r.summary.train_flops),
+                final_val_loss: (!losses.is_empty()).then(|| {
+                    let m: MeanCi = mean_ci(&losses);
+                    (m.mean, m.sd, m.half_width)
+                }),
+            });
+        }
+    }
+
+    // Compute multipliers at the largest budget both arms reached.
+    let mut multipliers = BTreeMap::new();
+    if let Some(Some(ref_fit)) = fits.get(&reference) {
+        for (arm, f) in &fits {
+            if arm == &reference {
+                continue;
+            }
+            if let Some(f) = f {
+                let common = ref_fit.c_max.min(f.c_max);
+                multipliers.insert(arm.clone(), compute_multiplier(ref_fit, f, common));
+            }
+        }
+    }
+
+    let losses = |size: &str, arm: &str| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.cell.size == size && r.cell.arm == arm && complete(r))
+            .map(|r| r.summary.final_val_loss.unwrap())
+            .collect()
+    };
+    let mut comparisons = Vec::new();
+    for size in &manifest.sizes {
+        for arm in manifest.arms.iter().filter(|a| **a != reference) {
+            let (t, b) = (losses(size, &reference), losses(size, arm));
+            comparisons.push(Comparison {
+                size: size.clone(),
+                treatment: reference.clone(),
+                baseline: arm.clone(),
+                n_treatment: t.len(),
+                n_baseline: b.len(),
+                diff: (!t.is_empty() && !b.is_empty())
+                    .then(|| mean_ci(&t).mean - mean_ci(&b).mean),
+                welch: welch(&t, &b).map(Into::into),
+            });
+        }
+    }
+
+    let mut stability = Vec::new();
+    for arm in &manifest.arms {
+        let mine: Vec<&RunData> = runs.iter().filter(|r| &r.cell.arm == arm).collect();
+        let steps: usize = mine.iter().map(|r| r.summary.steps_done).sum();
+        let loss_spikes: usize = mine.iter().map(|r| r.summary.spikes.loss_spikes).sum();
+        let grad_spikes: usize = mine.iter().map(|r| r.summary.spikes.grad_norm_spikes).sum();
+        let diverged = mine.iter().filter(|r| r.summary.status == RunStatus::Diverged).count();
+        let stable = mine
+            .iter()
+            .filter(|r| r.summary.status == RunStatus::Complete && r.summary.spikes.loss_spikes == 0)
+            .count();
+        let per_1k = |n: usize| if steps == 0 { 0.0 } else { 1000.0 * n as f64 / steps as f64 };
+        stability.push(Stability {
+            arm: arm.clone(),
+            runs: mine.len(),
+            steps,
+            loss_spikes,
+            grad_spikes,
+            loss_spikes_per_1k: per_1k(loss_spikes),
+            grad_spikes_per_1k: per_1k(grad_spikes),
+            diverged,
+            stable_fraction: if mine.is_empty() { 0.0 } else { stable as f64 / mine.len() as f64 },
+        });
+    }
+    let mut spike_rate_p = BTreeMap::new();
+    if let Some(r) = stability.iter().find(|s| s.arm == reference) {
+        for s in stability.iter().filter(|s| s.arm != reference) {
+            if r.steps > 0 && s.steps > 0 {
+                spike_rate_p.insert(
+                    s.arm.clone(),
+                    poisson_rate_p(r.loss_spikes as u64, r.steps as f64, s.loss_spikes as u64, s.steps as f64),
+                );
+            }
+        }
+    }
+
+    let mut memory = Vec::new();
+    for size in &manifest.sizes {
+        for arm in &manifest.arms {
+            let at: Vec<&RunData> = runs.iter().filter(|r| &r.cell.size == size && &r.cell.arm == arm).collect();
+            if at.is_empty() {
+                continue;
+            }
+            let device = at.iter().all(|r| r.summary.memory.peak_bytes_in_use.is_some());
+            let peaks: Vec<f64> = at
+                .iter()
+                .filter_map(|r| {
+                    if device { r.summary.memory.peak_bytes_in_use } else { r.summary.memory.peak_rss_bytes }
+                })
+                .map(|b| b as f64)
+                .collect();
+            let Some(analytic) = at[0].summary.memory.analytic else { continue };
+            memory.push(MemoryRow {
+                size: size.clone(),
+                arm: arm.clone(),
+                measured_peak_bytes: if peaks.is_empty() { 0.0 } else { peaks.iter().sum::<f64>() / peaks.len() as f64 },
+                measured_kind: if device { "device".into() } else { "rss".into() },
+                params_bytes: analytic.params_bytes,
+                grads_bytes: analytic.grads_bytes,
+                optimizer_bytes: analytic.optimizer_bytes,
+            });
+        }
+    }
+
+    let mut router = Vec::new();
+    for r in runs.iter().filter(|r| !r.router.is_empty()) {
+        let last_step = r.router.iter().map(|x| x.step).max().unwrap();
+        let per_eval = |step: usize| -> Vec<&load::RouterRow> { r.router.iter().filter(|x| x.step == step).collect() };
+        let layer_mean = |rows: &[&load::RouterRow], f: &dyn Fn(&load::RouterRow) -> f64| {
+            let mut by_layer: BTreeMap<usize, f64> = BTreeMap::new();
+            for x in rows {
+                by_layer.insert(x.layer, f(x));
+            }
+            by_layer.values().sum::<f64>() / by_layer.len().max(1) as f64
+        };
+        let last = per_eval(last_step);
+        let mut steps: Vec<usize> = r.router.iter().map(|x| x.step).collect();
+        steps.dedup();
+        let peak = steps
+            .iter()
+            .map(|s| layer_mean(&per_eval(*s), &|x| x.max_vio))
+            .fold(0.0, f64::max);
+        let mut dead: BTreeMap<usize, usize> = BTreeMap::new();
+        for x in &last {
+            dead.insert(x.layer, x.dead_experts);
+        }
+        router.push(RouterRun {
+            run: r.cell.name.clone(),
+            final_max_vio: layer_mean(&last, &|x| x.max_vio),
+            peak_max_vio: peak,
+            dead_experts: dead.values().sum(),
+            dropped_fraction: layer_mean(&last, &|x| x.dropped_fraction),
+            final_entropy: layer_mean(&last, &|x| x.entropy),
+        });
+    }
+
+    Analysis {
+        experiment: manifest.experiment.clone(),
+        preset: manifest.preset.clone(),
+        reference_arm: reference,
+        baseline_arm: manifest.baseline_arm.clone(),
+        runs_expected: manifest.cells.len(),
+        runs_found: runs.len(),
+        size_arms,
+        fits,
+        multipliers,
+        comparisons,
+        stability,
+        spike_rate_p,
+        memory,
+        router,
+    }
+}

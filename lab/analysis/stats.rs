@@ -1,0 +1,80 @@
+//! Small-sample statistics for comparing arms across seeds: mean with a t-based 95% interval,
+//! Welch's t-test with Hedges' g, and an exact conditional test for two Poisson rates.
+
+use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
+
+/// Mean and 95% confidence interval (Student t) of a sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeanCi {
+    pub n: usize,
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); 0 for n = 1.
+    pub sd: f64,
+    /// Half-width of the 95% interval; infinite for n = 1.
+    pub half_width: f64,
+}
+
+pub fn mean_ci(xs: &[f64]) -> MeanCi {
+    let n = xs.len();
+    assert!(n > 0, "mean of an empty sample");
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return MeanCi { n, mean, sd: 0.0, half_width: f64::INFINITY };
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let sd = var.sqrt();
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).unwrap().inverse_cdf(0.975);
+    MeanCi { n, mean, sd, half_width: t * sd / (n as f64).sqrt() }
+}
+
+/// Welch's unequal-variance t-test of mean(a) − mean(b).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Welch {
+    pub diff: f64,
+    /// 95% interval of the difference (Welch–Satterthwaite degrees of freedom).
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub t: f64,
+    pub df: f64,
+    /// Two-sided p-value.
+    pub p: f64,
+    /// Hedges' g: the difference in pooled standard deviations, small-sample corrected.
+    pub hedges_g: f64,
+}
+
+/// `None` when either sample has fewer than 2 values or both have zero variance.
+pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let (ma, mb) = (mean_ci(a), mean_ci(b));
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let (va, vb) = (ma.sd.powi(2) / na, mb.sd.powi(2) / nb);
+    let se = (va + vb).sqrt();
+    if se == 0.0 {
+        return None;
+    }
+    let diff = ma.mean - mb.mean;
+    let t = diff / se;
+    let df = (va + vb).powi(2) / (va.powi(2) / (na - 1.0) + vb.powi(2) / (nb - 1.0));
+    let dist = StudentsT::new(0.0, 1.0, df).unwrap();
+    let p = 2.0 * (1.0 - dist.cdf(t.abs()));
+    let q = dist.inverse_cdf(0.975);
+    let pooled = (((na - 1.0) * ma.sd.powi(2) + (nb - 1.0) * mb.sd.powi(2)) / (na + nb - 2.0)).sqrt();
+    let correction = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0);
+    let hedges_g = if pooled > 0.0 { diff / pooled * correction } else { 0.0 };
+    Some(Welch { diff, ci_low: diff - q * se, ci_high: diff + q * se, t, df, p, hedges_g })
+}
+
+/// Two-sided exact test that two Poisson event rates are equal: `k1` events in exposure `t1`
+/// vs `k2` in `t2`. Given k1 + k2, k1 is Binomial(k1 + k2, t1 / (t1 + t2)) under the null.
+pub fn poisson_rate_p(k1: u64, t1: f64, k2: u64, t2: f64) -> f64 {
+    let n = k1 + k2;
+    if n == 0 {
+        return 1.0;
+    }
+    let b = Binomial::new(t1 / (t1 + t2), n).unwrap();
+    let lower = b.cdf(k1);
+    let upper = if k1 == 0 { 1.0 } else { 1.0 - b.cdf(k1 - 1) };
+    (2.0 * lower.min(upper)).min(1.0)
+}

@@ -1,0 +1,193 @@
+//! Parameter and FLOP accounting from a model's shape: pure arithmetic, no burn.
+//!
+//! Conventions (also in README.md, "Compute accounting"):
+//! - a multiply-add is 2 FLOPs; only matmuls are counted (norms, softmax, RoPE, SiLU and the
+//!   residual adds are left out, as in Kaplan et al. and Chinchilla);
+//! - attention scores are counted at the full sequence length T for every token: QKᵀ and AV are
+//!   each `2·T·n_heads·head_dim` FLOPs per token. The causal mask does not skip work in this
+//!   implementation, so this is what is executed;
+//! - an MoE layer counts its router (`2·d·K`) and the k experts a token is routed to
+//!   (`k · 6·d·d_expert`): the FLOPs the routing asks for, not what a dispatch executes (see
+//!   [`FlopCount::moe_executed_expert_flops`]);
+//! - training FLOPs = 3 × forward (backward ≈ 2 × forward).
+
+use serde::{Deserialize, Serialize};
+
+/// The feed-forward of one block, as accounting sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum FfnShape {
+    Dense {
+        d_ff: usize,
+    },
+    Moe {
+        experts: usize,
+        top_k: usize,
+        d_expert: usize,
+        /// Expert rows the dispatch executes per token (see `model::ffn::moe`): `experts` for the
+        /// dropless dispatch, `capacity · top_k` for a capacity factor.
+        executed_rows_per_token: f64,
+    },
+}
+
+/// Everything accounting needs to know about a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelShape {
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub seq_len: usize,
+    pub vocab_size: usize,
+    pub tie_embeddings: bool,
+    /// One entry per block.
+    pub layers: Vec<FfnShape>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ParamCount {
+    /// Every trainable parameter (a tied embedding counted once).
+    pub total: u64,
+    /// Parameters a token passes through: MoE layers count the router and k experts.
+    pub active: u64,
+    /// The input embedding table.
+    pub embedding: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FlopCount {
+    /// q, k, v and o projections, all layers.
+    pub attention_projections: f64,
+    /// QKᵀ and AV at the full sequence length, all layers.
+    pub attention_scores: f64,
+    /// Dense SwiGLU layers.
+    pub dense_ffn: f64,
+    /// MoE routers.
+    pub router: f64,
+    /// The k active experts per token in MoE layers.
+    pub moe_experts_active: f64,
+    /// Expert FLOPs the dispatch executes (≥ `moe_experts_active`).
+    pub moe_executed_expert_flops: f64,
+    pub lm_head: f64,
+    /// Forward FLOPs per token: the sum of the counted parts (active experts only).
+    pub forward_per_token: f64,
+    /// 3 × forward.
+    pub train_per_token: f64,
+}
+
+impl ModelShape {
+    fn attention_params_per_layer(&self) -> u64 {
+        let d = self.d_model as u64;
+        let q = (self.n_heads * self.head_dim) as u64;
+        let kv = (self.n_kv_heads * self.head_dim) as u64;
+        d * q + 2 * d * kv + q * d
+    }
+
+    pub fn params(&self) -> ParamCount {
+        let d = self.d_model as u64;
+        let v = self.vocab_size as u64;
+        let embedding = v * d;
+        let head = if self.tie_embeddings { 0 } else { v * d };
+        let norms_per_layer = 2 * d;
+        let mut total = embedding + head + d; // + final norm
+        let mut active = total;
+        for ffn in &self.layers {
+            let shared = self.attention_params_per_layer() + norms_per_layer;
+            total += shared;
+            active += shared;
+            match *ffn {
+                FfnShape::Dense { d_ff } => {
+                    total += 3 * d * d_ff as u64;
+                    active += 3 * d * d_ff as u64;
+                }
+                FfnShape::Moe {
+                    experts,
+                    top_k,
+                    d_expert,
+                    ..
+                } => {
+                    let router = d * experts as u64;
+                    let expert = 3 * d * d_expert as u64;
+                    total += router + experts as u64 * expert;
+                    active += router + top_k as u64 * expert;
+                }
+            }
+        }
+        ParamCount {
+            total,
+            active,
+            embedding,
+        }
+    }
+
+    pub fn flops(&self) -> FlopCount {
+        let d = self.d_model as f64;
+        let t = self.seq_len as f64;
+        let attn_width = (self.n_heads * self.head_dim) as f64;
+        let mut c = FlopCount {
+            attention_projections: 0.0,
+            attention_scores: 0.0,
+            dense_ffn: 0.0,
+            router: 0.0,
+            moe_experts_active: 0.0,
+            moe_executed_expert_flops: 0.0,
+            lm_head: 2.0 * d * self.vocab_size as f64,
+            forward_per_token: 0.0,
+            train_per_token: 0.0,
+        };
+        for ffn in &self.layers {
+            c.attention_projections += 2.0 * self.attention_params_per_layer() as f64;
+            c.attention_scores += 2.0 * 2.0 * t * attn_width;
+            match *ffn {
+                FfnShape::Dense { d_ff } => c.dense_ffn += 6.0 * d * d_ff as f64,
+                FfnShape::Moe {
+                    experts,
+                    top_k,
+                    d_expert,
+                    executed_rows_per_token,
+                } => {
+                    let one_expert = 6.0 * d * d_expert as f64;
+                    c.router += 2.0 * d * experts as f64;
+                    c.moe_experts_active += top_k as f64 * one_expert;
+                    c.moe_executed_expert_flops += executed_rows_per_token * one_expert;
+                }
+            }
+        }
+        c.forward_per_token = c.attention_projections
+            + c.attention_scores
+            + c.dense_ffn
+            + c.router
+            + c.moe_experts_active
+            + c.lm_head;
+        c.train_per_token = 3.0 * c.forward_per_token;
+        c
+    }
+
+    /// The same model with every block's feed-forward replaced by a dense SwiGLU of `d_ff`.
+    pub fn with_dense_ffn(&self, d_ff: usize) -> ModelShape {
+        ModelShape {
+            layers: vec![FfnShape::Dense { d_ff }; self.layers.len()],
+            ..self.clone()
+        }
+    }
+
+    /// The dense `d_ff` whose forward FLOPs per token equal `target`'s (nearest integer).
+    pub fn dense_d_ff_matching_flops(&self, target: &ModelShape) -> usize {
+        let base = self.with_dense_ffn(0).flops().forward_per_token;
+        let per_unit = 6.0 * self.d_model as f64 * self.layers.len() as f64;
+        let want = target.flops().forward_per_token;
+        ((want - base) / per_unit).round().max(1.0) as usize
+    }
+
+    /// The dense `d_ff` whose total parameters equal `target`'s (nearest integer).
+    pub fn dense_d_ff_matching_params(&self, target: &ModelShape) -> usize {
+        let base = self.with_dense_ffn(0).params().total as f64;
+        let per_unit = 3.0 * self.d_model as f64 * self.layers.len() as f64;
+        let want = target.params().total as f64;
+        ((want - base) / per_unit).round().max(1.0) as usize
+    }
+}
+
+/// Relative difference |a − b| / b.
+pub fn relative_gap(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}

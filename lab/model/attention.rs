@@ -1,0 +1,71 @@
+//! Grouped-query causal self-attention with RoPE and no biases.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use super::init;
+use super::rope::Rope;
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub wq: Linear,
+    pub wk: Linear,
+    pub wv: Linear,
+    pub wo: Linear,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    pub fn new(
+        d_model: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        n_layers: usize,
+        device: &Device,
+    ) -> Self {
+        let head_dim = d_model / n_heads;
+        Attention {
+            wq: init::linear(d_model, n_heads * head_dim, init::INIT_STD, device),
+            wk: init::linear(d_model, n_kv_heads * head_dim, init::INIT_STD, device),
+            wv: init::linear(d_model, n_kv_heads * head_dim, init::INIT_STD, device),
+            wo: init::linear(n_heads * head_dim, d_model, init::residual_std(n_layers), device),
+            n_heads,
+            n_kv_heads,
+            head_dim,
+        }
+    }
+
+    /// `x: [batch, seq, d_model]` → `[batch, seq, d_model]`; position t sees positions ≤ t only.
+    pub fn forward(&self, x: Tensor<3>, rope: &Rope) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let (h, hkv, dh) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, dh]).swap_dims(1, 2);
+        let q = rope.apply(heads(self.wq.forward(x.clone()), h));
+        let k = rope.apply(heads(self.wk.forward(x.clone()), hkv));
+        let v = heads(self.wv.forward(x), hkv);
+        // Each group of h / hkv query heads shares one key/value head.
+        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
+
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
+        let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &scores.device())
+            .unsqueeze::<4>()
+            .expand([b, h, t, t]);
+        let weights = softmax(scores.mask_fill(future, f32::NEG_INFINITY), 3);
+        let out = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h * dh]);
+        self.wo.forward(out)
+    }
+
+    fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
+        let groups = self.n_heads / self.n_kv_heads;
+        if groups == 1 {
+            return x;
+        }
+        let [b, hkv, t, dh] = x.dims();
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, hkv, groups, t, dh])
+            .reshape([b, hkv * groups, t, dh])
+    }
+}

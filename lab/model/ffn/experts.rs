@@ -1,0 +1,45 @@
+//! K SwiGLU experts stored as stacked weights, applied to per-expert token buffers with one
+//! batched matmul per projection (no loop over experts).
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+
+use crate::model::init;
+
+#[derive(Module, Debug)]
+pub struct Experts {
+    /// `[K, d_model, d_expert]`
+    pub w1: Param<Tensor<3>>,
+    /// `[K, d_model, d_expert]`
+    pub w3: Param<Tensor<3>>,
+    /// `[K, d_expert, d_model]`
+    pub w2: Param<Tensor<3>>,
+}
+
+impl Experts {
+    pub fn new(
+        experts: usize,
+        d_model: usize,
+        d_expert: usize,
+        n_layers: usize,
+        device: &Device,
+    ) -> Self {
+        Experts {
+            w1: init::normal([experts, d_model, d_expert], init::INIT_STD, device),
+            w3: init::normal([experts, d_model, d_expert], init::INIT_STD, device),
+            w2: init::normal([experts, d_expert, d_model], init::residual_std(n_layers), device),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.w1.dims()[0]
+    }
+
+    /// `x: [K, rows, d_model]`, row buffer e going to expert e → `[K, rows, d_model]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gate = silu(x.clone().matmul(self.w1.val()));
+        let up = x.matmul(self.w3.val());
+        (gate * up).matmul(self.w2.val())
+    }
+}

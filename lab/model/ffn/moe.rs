@@ -1,0 +1,171 @@
+//! The Mixture-of-Experts feed-forward: a [`Router`] picks k of K [`Experts`] per token; tokens
+//! are dispatched to per-expert buffers, transformed, and combined with their gate weights.
+//!
+//! Dispatch stays on the device with fixed shapes (no host read-back, no sort):
+//! 1. slots are the N·k (token, choice) pairs in choice-major order (every token's first
+//!    choice before any second choice, as in GShard/Switch, so overflow drops second choices
+//!    first);
+//! 2. a slot's position inside its expert's buffer is a prefix sum (cumsum) over a one-hot of
+//!    the chosen experts;
+//! 3. slots whose position is ≥ the capacity C are dropped: they write into, and read back
+//!    from, a spare zero row, so a dropped token's FFN output is zero and it keeps only its
+//!    residual;
+//! 4. the `[K, C, d]` buffer goes through the experts as batched matmuls, and outputs return to
+//!    their slots by a gather, scaled by the gate weight and summed over the k choices.
+//!
+//! Cost: the experts execute K·C rows. With a capacity factor c, C = ⌈c·k·N/K⌉, so executed
+//! expert FLOPs ≈ c × what the k active experts need. Dropless mode sets C = N (an expert can
+//! receive every token) and so executes K/k × the active expert FLOPs (4× for 8 experts,
+//! top-2). A packed, grouped-matmul dispatch that executes only the routed rows is the subject
+//! of the performance work (issue 5); it can replace `dispatch`/`combine` without touching the
+//! router, the losses or the block.
+
+use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
+
+use super::{Experts, MoeAux, Router, RouterStats};
+use crate::spec::capacity_slots;
+
+#[derive(Module, Debug)]
+pub struct MoeLayer {
+    pub router: Router,
+    pub experts: Experts,
+    top_k: usize,
+    renormalize: bool,
+    /// Capacity factor; `None` is dropless.
+    capacity_factor: Option<f64>,
+    balance_coef: f64,
+    z_coef: f64,
+}
+
+/// Where each slot goes: its row in the flat `[K·C + 1, d]` buffer (the last row is the spare
+/// row of dropped slots) and whether it was kept.
+struct SlotPlan {
+    rows: Tensor<1, Int>,
+    kept: Tensor<2>,
+    capacity: usize,
+}
+
+pub struct MoeConfig {
+    pub d_model: usize,
+    pub experts: usize,
+    pub top_k: usize,
+    pub d_expert: usize,
+    pub renormalize: bool,
+    pub capacity_factor: Option<f64>,
+    pub balance_coef: f64,
+    pub z_coef: f64,
+    pub n_layers: usize,
+}
+
+impl MoeConfig {
+    pub fn init(&self, device: &Device) -> MoeLayer {
+        MoeLayer {
+            router: Router::new(self.d_model, self.experts, device),
+            experts: Experts::new(self.experts, self.d_model, self.d_expert, self.n_layers, device),
+            top_k: self.top_k,
+            renormalize: self.renormalize,
+            capacity_factor: self.capacity_factor,
+            balance_coef: self.balance_coef,
+            z_coef: self.z_coef,
+        }
+    }
+}
+
+impl MoeLayer {
+    /// `x: [N, d_model]` → `([N, d_model], aux losses and stats)`.
+    pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, MoeAux) {
+        let [n, d] = x.dims();
+        let experts = self.experts.count();
+        let k = self.top_k;
+        let routing = self.router.route(x.clone(), k, self.renormalize);
+
+        // Slot s = choice·N + token.
+        let slot_expert = routing.experts.clone().swap_dims(0, 1).reshape([n * k]);
+        let slot_gate = routing.gates.clone().swap_dims(0, 1).reshape([n * k, 1]);
+        let one_hot = self.one_hot(slot_expert.clone(), experts);
+        let load = one_hot.clone().sum_dim(0).reshape([experts]);
+        let plan = self.plan(slot_expert, one_hot, n);
+
+        let slot_x = x.repeat_dim(0, k);
+        let buffer = Tensor::<2>::zeros([experts * plan.capacity + 1, d], &slot_x.device())
+            .select_assign(0, plan.rows.clone(), slot_x, IndexingUpdateOp::Add);
+        let expert_in = buffer
+            .slice([0..experts * plan.capacity, 0..d])
+            .reshape([experts, plan.capacity, d]);
+        let expert_out = self
+            .experts
+            .forward(expert_in)
+            .reshape([experts * plan.capacity, d]);
+        let spare = Tensor::<2>::zeros([1, d], &expert_out.device());
+        let slot_y = Tensor::cat(vec![expert_out, spare], 0).select(0, plan.rows) * slot_gate;
+        let y = slot_y.reshape([k, n, d]).sum_dim(0).reshape([n, d]);
+
+        let aux = self.aux(&routing, load, plan.kept, n);
+        (y, aux)
+    }
+
+    /// `[S]` expert ids → `[S, K]` one-hot floats, built by comparison (burn's `one_hot`
+    /// validates its input on the host).
+    fn one_hot(&self, ids: Tensor<1, Int>, experts: usize) -> Tensor<2> {
+        let s = ids.dims()[0];
+        let all = Tensor::<1, Int>::arange(0..experts as i64, &ids.device())
+            .reshape([1, experts])
+            .expand([s, experts]);
+        ids.reshape([s, 1]).expand([s, experts]).equal(all).float()
+    }
+
+    fn plan(&self, slot_expert: Tensor<1, Int>, one_hot: Tensor<2>, n: usize) -> SlotPlan {
+        let experts = self.experts.count();
+        let slots = slot_expert.dims()[0];
+        let capacity = match self.capacity_factor {
+            None => n,
+            Some(c) => capacity_slots(c, self.top_k, n, experts).min(n),
+        };
+        // Position of each slot among the slots routed to the same expert (0-based).
+        let position = (one_hot.clone().cumsum(0) * one_hot)
+            .sum_dim(1)
+            .sub_scalar(1.0);
+        let kept = position.clone().lower_elem(capacity as f32);
+        let row = slot_expert.float().reshape([slots, 1]) * (capacity as f32) + position;
+        let spare = Tensor::<2>::full([slots, 1], (experts * capacity) as f32, &row.device());
+        let rows = spare.mask_where(kept.clone(), row).reshape([slots]).int();
+        SlotPlan {
+            rows,
+            kept: kept.float(),
+            capacity,
+        }
+    }
+
+    fn aux(&self, routing: &Routing, load: Tensor<1>, kept: Tensor<2>, n: usize) -> MoeAux {
+        let experts = self.experts.count();
+        let slots = n * self.top_k;
+        // Switch balance loss: f_i = share of slots routed to i, P_i = mean probability of i.
+        let f = load.clone().div_scalar(slots as f32);
+        let p = routing.probs.clone().mean_dim(0).reshape([experts]);
+        let balance_loss = (f * p).sum().mul_scalar(self.balance_coef * experts as f64);
+        // Router z-loss on the logits' log-sum-exp (stabilised by the row max).
+        let logits = routing.logits.clone();
+        let max = logits.clone().detach().max_dim(1);
+        let lse = (logits - max.clone()).exp().sum_dim(1).log() + max;
+        let z_loss = lse.powi_scalar(2).mean().mul_scalar(self.z_coef);
+        let probs = routing.probs.clone().detach();
+        let entropy = (probs.clone() * probs.clamp_min(1e-12).log())
+            .sum_dim(1)
+            .mean()
+            .neg();
+        let dropped = kept.sum().neg().add_scalar(slots as f32);
+        MoeAux {
+            balance_loss,
+            z_loss,
+            stats: RouterStats {
+                load,
+                dropped,
+                entropy,
+                slots,
+            },
+        }
+    }
+}
+
+use super::Routing;

@@ -1,0 +1,15 @@
+//! The model: token embedding → n_layers × [`Block`] → final RMSNorm → LM head.
+//!
+//! Every block has the LLaMA-3 shape (pre-RMSNorm, RoPE, grouped-query causal attention) and a
+//! swappable feed-forward ([`ffn::FeedForward`]): a dense SwiGLU or a Mixture-of-Experts.
+
+pub mod attention;
+pub mod block;
+pub mod ffn;
+pub mod init;
+pub mod rope;
+pub mod transformer;
+
+pub use block::Block;
+pub use ffn::{FeedForward, RouterStats};
+pub use transformer::{ModelOutput, Transformer};

@@ -1,0 +1,134 @@
+//! The whole model, built from a resolved [`RunConfig`].
+
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, RmsNorm, RmsNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use super::attention::Attention;
+use super::block::Block;
+use super::ffn::moe::MoeConfig;
+use super::ffn::{FeedForward, MoeAux, SwiGlu};
+use super::init;
+use super::rope::Rope;
+use crate::spec::{Capacity, DffSpec, FfnSpec, RunConfig, VOCAB_SIZE};
+
+#[derive(Module, Debug)]
+pub struct Transformer {
+    pub embedding: Embedding,
+    pub blocks: Vec<Block>,
+    pub norm: RmsNorm,
+    /// `None` when the head is tied to the embedding.
+    pub lm_head: Option<Linear>,
+    rope: Rope,
+}
+
+/// The model's output for a batch; losses are scalars of shape `[1]` on the device.
+pub struct ModelOutput {
+    /// `[batch, seq, vocab]`
+    pub logits: Tensor<3>,
+    /// Per block: the MoE's losses and routing statistics, `None` for a dense block.
+    pub moe: Vec<Option<MoeAux>>,
+}
+
+impl ModelOutput {
+    /// Sum over MoE layers of the balance losses and of the z-losses (zero for a dense model).
+    pub fn aux_losses(&self) -> (Tensor<1>, Tensor<1>) {
+        let device = self.logits.device();
+        let mut balance = Tensor::<1>::zeros([1], &device);
+        let mut z = Tensor::<1>::zeros([1], &device);
+        for aux in self.moe.iter().flatten() {
+            balance = balance + aux.balance_loss.clone();
+            z = z + aux.z_loss.clone();
+        }
+        (balance, z)
+    }
+}
+
+impl Transformer {
+    pub fn new(config: &RunConfig, device: &Device) -> Self {
+        let m = &config.spec.model;
+        let d = m.d_model;
+        let kv = m.kv_heads();
+        let blocks = (0..m.n_layers)
+            .map(|layer| {
+                let ffn = match &config.spec.ffn {
+                    FfnSpec::Dense(dense) => {
+                        let DffSpec::Size(d_ff) = dense.d_ff else {
+                            panic!("resolved configs carry a numeric d_ff")
+                        };
+                        FeedForward::Dense(SwiGlu::new(d, d_ff, m.n_layers, device))
+                    }
+                    FfnSpec::Moe(moe) if moe.is_moe_layer(layer) => FeedForward::Moe(
+                        MoeConfig {
+                            d_model: d,
+                            experts: moe.experts,
+                            top_k: moe.top_k,
+                            d_expert: moe.d_expert,
+                            renormalize: moe.renormalize,
+                            capacity_factor: match moe.capacity {
+                                Capacity::Dropless => None,
+                                Capacity::Factor(c) => Some(c),
+                            },
+                            balance_coef: moe.aux_loss_coef,
+                            z_coef: moe.z_loss_coef,
+                            n_layers: m.n_layers,
+                        }
+                        .init(device),
+                    ),
+                    FfnSpec::Moe(moe) => FeedForward::Dense(SwiGlu::new(
+                        d,
+                        moe.d_ff.expect("validated: moe_every > 1 has d_ff"),
+                        m.n_layers,
+                        device,
+                    )),
+                };
+                Block {
+                    attn_norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
+                    attn: Attention::new(d, m.n_heads, kv, m.n_layers, device),
+                    ffn_norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
+                    ffn,
+                }
+            })
+            .collect();
+        Transformer {
+            embedding: EmbeddingConfig::new(VOCAB_SIZE, d)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: init::INIT_STD,
+                })
+                .init(device),
+            blocks,
+            norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
+            lm_head: (!m.tie_embeddings).then(|| init::linear(d, VOCAB_SIZE, init::INIT_STD, device)),
+            rope: Rope::new(m.head_dim(), m.seq_len, m.rope_theta, device),
+        }
+    }
+
+    /// `tokens: [batch, seq]` → logits and per-block MoE outputs.
+    pub fn forward(&self, tokens: Tensor<2, Int>) -> ModelOutput {
+        let mut x = self.embedding.forward(tokens);
+        let mut moe = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let (next, aux) = block.forward(x, &self.rope);
+            x = next;
+            moe.push(aux);
+        }
+        let h = self.norm.forward(x);
+        let logits = match &self.lm_head {
+            Some(head) => head.forward(h),
+            None => {
+                let [b, t, d] = h.dims();
+                let table = self.embedding.weight.val().transpose();
+                h.reshape([b * t, d]).matmul(table).reshape([b, t, VOCAB_SIZE])
+            }
+        };
+        ModelOutput { logits, moe }
+    }
+}
+
+/// Mean next-token cross-entropy (nats): `logits: [B, T, V]`, `targets: [B, T]`.
+pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+    let [b, t, v] = logits.dims();
+    let logp = log_softmax(logits.reshape([b * t, v]), 1);
+    logp.gather(1, targets.reshape([b * t, 1])).mean().neg()
+}

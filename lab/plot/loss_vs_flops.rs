@@ -1,0 +1,56 @@
+//! Validation loss against training FLOPs, every run, coloured by arm.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::PlotData;
+use super::style::{DrawResult, FONT, arm_color, empty, legend_line, range};
+
+pub struct LossVsFlops<'a>(pub &'a PlotData<'a>);
+crate::figure!(LossVsFlops);
+
+impl LossVsFlops<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let d = self.0;
+        let points: Vec<(f64, f64)> = d.runs.iter().flat_map(|r| r.evals.iter().map(|e| (e.flops, e.val_loss))).collect();
+        if points.is_empty() {
+            return empty(root, "Validation loss vs training FLOPs", "no evaluations yet");
+        }
+        let (x0, x1) = range(points.iter().map(|p| p.0), 0.0);
+        let (y0, y1) = range(points.iter().map(|p| p.1), 0.05);
+        let mut chart = ChartBuilder::on(root)
+            .caption("Validation loss vs training FLOPs (every run)", (FONT, 24))
+            .margin(16)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0..y1)?;
+        chart
+            .configure_mesh()
+            .x_desc("training FLOPs (log scale)")
+            .y_desc("validation loss (nats/byte)")
+            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .label_style((FONT, 15))
+            .draw()?;
+        let arms = &d.manifest.arms;
+        for arm in arms {
+            let color = arm_color(arms, arm);
+            let mut first = true;
+            for r in d.runs.iter().filter(|r| &r.cell.arm == arm) {
+                let line: Vec<(f64, f64)> = r.evals.iter().map(|e| (e.flops, e.val_loss)).collect();
+                let s = chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?;
+                if first {
+                    s.label(arm.as_str()).legend(legend_line(color));
+                    first = false;
+                }
+                chart.draw_series(line.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+    }
+}

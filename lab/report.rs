@@ -1,0 +1,116 @@
+//! Text the CLI prints: FLOP tables, device lists, run summaries.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::compute::relative_gap;
+use crate::spec::{FfnSpec, RunConfig, RunSpec, model_shape, resolve_spec};
+use crate::train::device::AdapterInfo;
+use crate::train::summary::Summary;
+
+fn si(x: f64) -> String {
+    let (v, unit) = match x.abs() {
+        a if a >= 1e12 => (x / 1e12, "T"),
+        a if a >= 1e9 => (x / 1e9, "G"),
+        a if a >= 1e6 => (x / 1e6, "M"),
+        a if a >= 1e3 => (x / 1e3, "k"),
+        _ => (x, ""),
+    };
+    format!("{v:.3}{unit}")
+}
+
+/// Parameter and FLOP counts of a resolved spec, and for a matched dense arm its gap to the MoE.
+pub fn flops_table(path: &Path, c: &RunConfig) -> String {
+    let mut s = String::new();
+    let f = &c.flops;
+    let p = &c.params;
+    let _ = writeln!(s, "{} ({})", c.spec.name, path.display());
+    let _ = writeln!(
+        s,
+        "  params: total {} ({})  active {} ({})  embedding {}",
+        p.total,
+        si(p.total as f64),
+        p.active,
+        si(p.active as f64),
+        p.embedding
+    );
+    let _ = writeln!(s, "  forward FLOPs/token, by matmul:");
+    for (name, v) in [
+        ("attention q/k/v/o", f.attention_projections),
+        ("attention QKᵀ + AV", f.attention_scores),
+        ("dense FFN", f.dense_ffn),
+        ("router", f.router),
+        ("active experts", f.moe_experts_active),
+        ("LM head", f.lm_head),
+    ] {
+        if v > 0.0 {
+            let _ = writeln!(s, "    {name:<22} {:>14.0}", v);
+        }
+    }
+    let _ = writeln!(s, "    {:<22} {:>14.0}", "forward total", f.forward_per_token);
+    let _ = writeln!(s, "  training FLOPs/token (3 × forward): {:.0}", f.train_per_token);
+    if f.moe_executed_expert_flops > 0.0 {
+        let _ = writeln!(
+            s,
+            "  dispatch executes {:.0} expert FLOPs/token ({:.2}× the active experts')",
+            f.moe_executed_expert_flops,
+            f.moe_executed_expert_flops / f.moe_experts_active
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  length: {} steps × {} tokens = {} tokens, {:.4e} training FLOPs",
+        c.steps,
+        c.tokens_per_step,
+        c.total_tokens(),
+        c.total_train_flops()
+    );
+    if let FfnSpec::Dense(dense) = &c.spec.ffn
+        && let Some(moe) = &dense.match_moe
+    {
+        let moe_spec = RunSpec {
+            ffn: FfnSpec::Moe(moe.clone()),
+            ..c.spec.clone()
+        };
+        if let Ok(m) = resolve_spec(moe_spec, path, Path::new(".")) {
+            let shape = model_shape(&m.spec, m.tokens_per_step);
+            let (ours, theirs) = (f.forward_per_token, shape.flops().forward_per_token);
+            let _ = writeln!(
+                s,
+                "  matched to MoE [ffn.match]: dense {ours:.0} vs MoE {theirs:.0} active \
+                 FLOPs/token ({:.3}% apart; MoE total params {})",
+                100.0 * relative_gap(ours, theirs),
+                shape.params().total
+            );
+        }
+    }
+    s
+}
+
+pub fn devices_table(adapters: &[AdapterInfo]) -> String {
+    let mut s = String::from("device     backend  type           name\n");
+    s.push_str("flex       cpu      Cpu            burn flex (pure-Rust CPU backend)\n");
+    for a in adapters {
+        let choice = if a.is_hardware { "wgpu" } else { "wgpu-cpu" };
+        let _ = writeln!(s, "{choice:<10} {:<8} {:<14} {}", a.backend, a.device_type, a.name);
+    }
+    if !adapters.iter().any(|a| a.is_hardware) {
+        s.push_str("(no hardware GPU adapter: --device auto uses flex)\n");
+    }
+    s
+}
+
+pub fn summary_line(s: &Summary) -> String {
+    format!(
+        "{}: {:?} after {}/{} steps; final val loss {}; {:.0} tokens/s; {:.1} s; spikes: {} loss, {} grad-norm",
+        s.name,
+        s.status,
+        s.steps_done,
+        s.steps_planned,
+        s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+        s.tokens_per_s,
+        s.wall_time_s,
+        s.spikes.loss_spikes,
+        s.spikes.grad_norm_spikes
+    )
+}

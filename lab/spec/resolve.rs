@@ -1,0 +1,383 @@
+//! Validation and resolution of a [`RunSpec`] into a [`RunConfig`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::types::*;
+use crate::compute::{FfnShape, FlopCount, ModelShape, ParamCount, relative_gap};
+use crate::error::SpecError;
+
+/// Tolerance for matched arms: active FLOPs per token within 1%.
+pub const MATCH_TOLERANCE: f64 = 0.01;
+
+/// A spec with every default filled in and every derived number computed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The resolved spec: `d_ff` a number, `steps` set, paths absolute. Written as
+    /// `config.toml`, it parses back as a spec that trains the same run.
+    pub spec: RunSpec,
+    pub steps: usize,
+    pub tokens_per_step: usize,
+    pub shape: ModelShape,
+    pub params: ParamCount,
+    pub flops: FlopCount,
+}
+
+impl RunConfig {
+    pub fn train_flops_per_step(&self) -> f64 {
+        self.flops.train_per_token * self.tokens_per_step as f64
+    }
+    pub fn total_tokens(&self) -> u64 {
+        (self.steps * self.tokens_per_step) as u64
+    }
+    pub fn total_train_flops(&self) -> f64 {
+        self.train_flops_per_step() * self.steps as f64
+    }
+    /// The spec as TOML (what `config.toml` holds).
+    pub fn spec_toml(&self) -> String {
+        toml::to_string_pretty(&self.spec).expect("a resolved spec serialises")
+    }
+}
+
+/// Read, validate and resolve the spec at `path`.
+pub fn resolve(path: &Path) -> Result<RunConfig, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    resolve_str(&text, path, base)
+}
+
+/// Resolve spec text; `file` names it in errors and `base` anchors relative data paths.
+pub fn resolve_str(text: &str, file: &Path, base: &Path) -> Result<RunConfig, SpecError> {
+    let spec: RunSpec = toml::from_str(text).map_err(|e| SpecError::Parse {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    resolve_spec(spec, file, base)
+}
+
+/// Validate and resolve an already parsed spec.
+pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunConfig, SpecError> {
+    let err = |field: &str, msg: String| SpecError::field(file, field, msg);
+    let positive = |field: &str, v: usize| -> Result<(), SpecError> {
+        if v == 0 {
+            Err(err(field, "must be a positive integer, got 0".into()))
+        } else {
+            Ok(())
+        }
+    };
+
+    if spec.name.is_empty() || spec.name.contains(['/', '\\']) || spec.name.starts_with('.') {
+        return Err(err("name", format!("must be a plain directory name, got {:?}", spec.name)));
+    }
+    if spec.experiment.is_empty() || spec.experiment.contains(['/', '\\']) {
+        return Err(err(
+            "experiment",
+            format!("must be a plain directory name, got {:?}", spec.experiment),
+        ));
+    }
+
+    // Model.
+    let m = &mut spec.model;
+    positive("model.d_model", m.d_model)?;
+    positive("model.n_layers", m.n_layers)?;
+    positive("model.n_heads", m.n_heads)?;
+    positive("model.seq_len", m.seq_len)?;
+    let kv = m.kv_heads();
+    positive("model.n_kv_heads", kv)?;
+    if m.d_model % m.n_heads != 0 {
+        return Err(err(
+            "model.d_model",
+            format!("d_model ({}) must be divisible by n_heads ({})", m.d_model, m.n_heads),
+        ));
+    }
+    if m.n_heads % kv != 0 {
+        return Err(err(
+            "model.n_kv_heads",
+            format!("n_heads ({}) must be divisible by n_kv_heads ({kv})", m.n_heads),
+        ));
+    }
+    if m.head_dim() % 2 != 0 {
+        return Err(err(
+            "model.n_heads",
+            format!("head dimension d_model / n_heads = {} must be even for RoPE", m.head_dim()),
+        ));
+    }
+    if !(m.rope_theta > 0.0) {
+        return Err(err("model.rope_theta", format!("must be positive, got {}", m.rope_theta)));
+    }
+    if !(m.norm_eps > 0.0) {
+        return Err(err("model.norm_eps", format!("must be positive, got {}", m.norm_eps)));
+    }
+    m.n_kv_heads = Some(kv);
+    let n_layers = m.n_layers;
+
+    // Training (before the FFN: capacity accounting needs the batch's token count).
+    let t = &spec.train;
+    positive("train.batch_size", t.batch_size)?;
+    positive("train.eval_every", t.eval_every)?;
+    positive("train.eval_batches", t.eval_batches)?;
+    positive("train.log_every", t.log_every)?;
+    let tokens_per_step = t.batch_size * spec.model.seq_len;
+    if !(t.lr > 0.0) {
+        return Err(err("train.lr", format!("must be positive, got {}", t.lr)));
+    }
+    if !(0.0..=1.0).contains(&t.min_lr_ratio) {
+        return Err(err("train.min_lr_ratio", format!("must be in [0, 1], got {}", t.min_lr_ratio)));
+    }
+    if !(t.decay_fraction > 0.0 && t.decay_fraction <= 1.0) {
+        return Err(err(
+            "train.decay_fraction",
+            format!("must be in (0, 1], got {}", t.decay_fraction),
+        ));
+    }
+    for (field, b) in [("train.beta1", t.beta1), ("train.beta2", t.beta2)] {
+        if !(0.0..1.0).contains(&b) {
+            return Err(err(field, format!("must be in [0, 1), got {b}")));
+        }
+    }
+    if !(t.eps > 0.0) {
+        return Err(err("train.eps", format!("must be positive, got {}", t.eps)));
+    }
+    if !(t.weight_decay >= 0.0) || !(t.grad_clip >= 0.0) {
+        return Err(err(
+            "train.weight_decay / train.grad_clip",
+            "must be ≥ 0 (0 disables)".to_string(),
+        ));
+    }
+
+    // Feed-forward.
+    spec.ffn = match spec.ffn.clone() {
+        FfnSpec::Moe(moe) => {
+            validate_moe(&moe, "ffn", n_layers, tokens_per_step, &err)?;
+            FfnSpec::Moe(moe)
+        }
+        FfnSpec::Dense(dense) => {
+            let matched = match &dense.match_moe {
+                Some(moe) => {
+                    validate_moe(moe, "ffn.match", n_layers, tokens_per_step, &err)?;
+                    let mut moe_model = spec.clone();
+                    moe_model.ffn = FfnSpec::Moe(moe.clone());
+                    Some(model_shape(&moe_model, tokens_per_step))
+                }
+                None => None,
+            };
+            let probe = model_shape(
+                &RunSpec {
+                    ffn: FfnSpec::Dense(DenseSpec {
+                        d_ff: DffSpec::Size(1),
+                        match_moe: None,
+                    }),
+                    ..spec.clone()
+                },
+                tokens_per_step,
+            );
+            let d_ff = match (&dense.d_ff, &matched) {
+                (DffSpec::Size(n), None) => *n,
+                (DffSpec::Size(n), Some(target)) => {
+                    let ours = probe.with_dense_ffn(*n).flops().forward_per_token;
+                    let theirs = target.flops().forward_per_token;
+                    if relative_gap(ours, theirs) > MATCH_TOLERANCE {
+                        let suggest = probe.dense_d_ff_matching_flops(target);
+                        return Err(err(
+                            "ffn.d_ff",
+                            format!(
+                                "dense arm ({n}) has {ours:.0} forward FLOPs/token but the MoE in \
+                                 [ffn.match] has {theirs:.0} ({:+.2}%, over the 1% tolerance); \
+                                 d_ff = {suggest} or d_ff = \"match-active\" would match",
+                                100.0 * (ours - theirs) / theirs
+                            ),
+                        ));
+                    }
+                    *n
+                }
+                (DffSpec::Rule(_), None) => {
+                    return Err(err(
+                        "ffn.d_ff",
+                        "a derived d_ff (\"match-active\" / \"match-total\") needs an [ffn.match] \
+                         table naming the MoE to match"
+                            .into(),
+                    ));
+                }
+                (DffSpec::Rule(MatchRule::MatchActive), Some(target)) => {
+                    probe.dense_d_ff_matching_flops(target)
+                }
+                (DffSpec::Rule(MatchRule::MatchTotal), Some(target)) => {
+                    probe.dense_d_ff_matching_params(target)
+                }
+            };
+            positive("ffn.d_ff", d_ff)?;
+            FfnSpec::Dense(DenseSpec {
+                d_ff: DffSpec::Size(d_ff),
+                match_moe: dense.match_moe,
+            })
+        }
+    };
+
+    // Stability.
+    let s = &spec.stability;
+    if s.window < 3 {
+        return Err(err("stability.window", format!("must be at least 3, got {}", s.window)));
+    }
+    if !(s.z > 0.0) {
+        return Err(err("stability.z", format!("must be positive, got {}", s.z)));
+    }
+
+    // Data.
+    let d = &mut spec.data;
+    if !(d.val_fraction > 0.0 && d.val_fraction <= 0.5) {
+        return Err(err("data.val_fraction", format!("must be in (0, 0.5], got {}", d.val_fraction)));
+    }
+    match d.source {
+        SourceKind::Text => {
+            let Some(p) = &d.path else {
+                return Err(err("data.path", "source = \"text\" needs a path".into()));
+            };
+            let full: PathBuf = if p.is_absolute() { p.clone() } else { base.join(p) };
+            if !full.exists() {
+                return Err(err("data.path", format!("{} does not exist", full.display())));
+            }
+            d.path = Some(full.canonicalize().unwrap_or(full));
+        }
+        SourceKind::Generated => positive("data.corpus_bytes", d.corpus_bytes)?,
+    }
+
+    // Length: steps, or a FLOP budget turned into whole steps.
+    let shape = model_shape(&spec, tokens_per_step);
+    let flops = shape.flops();
+    let per_step = flops.train_per_token * tokens_per_step as f64;
+    let steps = match (spec.train.steps, spec.train.flop_budget) {
+        (Some(_), Some(_)) => {
+            return Err(err("train.steps", "give steps or flop_budget, not both".into()));
+        }
+        (None, None) => {
+            return Err(err("train.steps", "give steps or flop_budget".into()));
+        }
+        (Some(n), None) => {
+            positive("train.steps", n)?;
+            n
+        }
+        (None, Some(budget)) => {
+            if !(budget > 0.0) || !budget.is_finite() {
+                return Err(err("train.flop_budget", format!("must be positive, got {budget}")));
+            }
+            let steps = (budget / per_step).round() as usize;
+            if steps == 0 {
+                return Err(err(
+                    "train.flop_budget",
+                    format!(
+                        "budget {budget:.3e} is smaller than one step ({per_step:.3e} training \
+                         FLOPs = {:.0} FLOPs/token × {tokens_per_step} tokens)",
+                        flops.train_per_token
+                    ),
+                ));
+            }
+            steps
+        }
+    };
+    spec.train.steps = Some(steps);
+    spec.train.flop_budget = None;
+
+    Ok(RunConfig {
+        params: shape.params(),
+        flops,
+        shape,
+        steps,
+        tokens_per_step,
+        spec,
+    })
+}
+
+fn validate_moe(
+    moe: &MoeSpec,
+    at: &str,
+    n_layers: usize,
+    tokens_per_step: usize,
+    err: &dyn Fn(&str, String) -> SpecError,
+) -> Result<(), SpecError> {
+    let f = |name: &str| format!("{at}.{name}");
+    for (name, v) in [("experts", moe.experts), ("top_k", moe.top_k), ("d_expert", moe.d_expert)] {
+        if v == 0 {
+            return Err(err(&f(name), "must be a positive integer, got 0".into()));
+        }
+    }
+    if moe.top_k > moe.experts {
+        return Err(err(
+            &f("top_k"),
+            format!("top_k ({}) must not exceed experts ({})", moe.top_k, moe.experts),
+        ));
+    }
+    if moe.moe_every == 0 || moe.moe_every > n_layers {
+        return Err(err(
+            &f("moe_every"),
+            format!("must be in 1..={n_layers} (n_layers), got {}", moe.moe_every),
+        ));
+    }
+    if moe.moe_every > 1 && moe.d_ff.is_none_or(|d| d == 0) {
+        return Err(err(
+            &f("d_ff"),
+            "moe_every > 1 needs d_ff, the hidden size of the dense blocks".into(),
+        ));
+    }
+    if let Capacity::Factor(c) = moe.capacity {
+        if !(c > 0.0) || !c.is_finite() {
+            return Err(err(&f("capacity"), format!("must be \"dropless\" or > 0, got {c}")));
+        }
+        if capacity_slots(c, moe.top_k, tokens_per_step, moe.experts) == 0 {
+            return Err(err(&f("capacity"), format!("factor {c} leaves no slot per expert")));
+        }
+    }
+    if !(moe.aux_loss_coef >= 0.0) || !(moe.z_loss_coef >= 0.0) {
+        return Err(err(&f("aux_loss_coef"), "loss coefficients must be ≥ 0".into()));
+    }
+    Ok(())
+}
+
+/// Token-slots per expert per batch for a capacity factor: ⌈c·k·N/K⌉ (Switch).
+pub fn capacity_slots(factor: f64, top_k: usize, tokens: usize, experts: usize) -> usize {
+    (factor * top_k as f64 * tokens as f64 / experts as f64).ceil() as usize
+}
+
+/// The accounting view of a (validated) spec.
+pub fn model_shape(spec: &RunSpec, tokens_per_step: usize) -> ModelShape {
+    let m = &spec.model;
+    let layers = (0..m.n_layers)
+        .map(|layer| match &spec.ffn {
+            FfnSpec::Dense(d) => FfnShape::Dense {
+                d_ff: match d.d_ff {
+                    DffSpec::Size(n) => n,
+                    DffSpec::Rule(_) => 0,
+                },
+            },
+            FfnSpec::Moe(moe) if moe.is_moe_layer(layer) => FfnShape::Moe {
+                experts: moe.experts,
+                top_k: moe.top_k,
+                d_expert: moe.d_expert,
+                executed_rows_per_token: match moe.capacity {
+                    // The dropless dispatch gives every expert a buffer of all N tokens.
+                    Capacity::Dropless => moe.experts as f64,
+                    Capacity::Factor(c) => {
+                        let slots = capacity_slots(c, moe.top_k, tokens_per_step, moe.experts);
+                        (moe.experts * slots) as f64 / tokens_per_step as f64
+                    }
+                },
+            },
+            FfnSpec::Moe(moe) => FfnShape::Dense {
+                d_ff: moe.d_ff.unwrap_or(0),
+            },
+        })
+        .collect();
+    ModelShape {
+        d_model: m.d_model,
+        n_heads: m.n_heads,
+        n_kv_heads: m.kv_heads(),
+        head_dim: m.head_dim(),
+        seq_len: m.seq_len,
+        vocab_size: VOCAB_SIZE,
+        tie_embeddings: m.tie_embeddings,
+        layers,
+    }
+}

@@ -1,0 +1,9 @@
+//! Sweeps: expand an experiment into cells, run them (resumably, under a lock), then analyse
+//! and plot the results.
+
+pub mod experiment;
+pub mod lock;
+pub mod runner;
+
+pub use experiment::{Cell, ExperimentSpec, Plan, plan};
+pub use runner::{SweepOptions, SweepOutcome, run_sweep};

@@ -1,0 +1,105 @@
+//! Device choice: `auto` (a hardware adapter through wgpu if one exists, else flex), `wgpu`
+//! (burn's default wgpu adapter), `wgpu-cpu` (the software Vulkan adapter, e.g. Mesa's
+//! lavapipe) and `flex` (burn's pure-Rust CPU backend).
+
+use burn::prelude::*;
+use burn::tensor::DeviceKind;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceChoice {
+    Auto,
+    Wgpu,
+    WgpuCpu,
+    Flex,
+}
+
+/// A device the lab trains on, with what the run summary records about it.
+#[derive(Clone)]
+pub struct LabDevice {
+    pub device: Device,
+    /// `flex` or `wgpu`.
+    pub backend: String,
+    /// The adapter's name and type, or `cpu (flex)`.
+    pub adapter: String,
+    /// wgpu on a software adapter: slow, and worth a warning.
+    pub software: bool,
+}
+
+/// One graphics adapter wgpu can see.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterInfo {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub is_hardware: bool,
+}
+
+/// Every adapter wgpu can see on this machine (Vulkan, GL, ...).
+pub fn adapters() -> Vec<AdapterInfo> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let list = futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    list.into_iter()
+        .map(|a| {
+            let info = a.get_info();
+            AdapterInfo {
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                is_hardware: !matches!(
+                    info.device_type,
+                    wgpu::DeviceType::Cpu | wgpu::DeviceType::Other
+                ),
+            }
+        })
+        .collect()
+}
+
+impl DeviceChoice {
+    pub fn open(self) -> anyhow::Result<LabDevice> {
+        let flex = || LabDevice {
+            device: Device::flex(),
+            backend: "flex".into(),
+            adapter: "cpu (flex)".into(),
+            software: false,
+        };
+        match self {
+            DeviceChoice::Flex => Ok(flex()),
+            DeviceChoice::Auto => {
+                let found = adapters();
+                match found.iter().find(|a| a.is_hardware) {
+                    Some(hw) => Ok(wgpu_device(DeviceKind::DefaultDevice, hw)),
+                    None => Ok(flex()),
+                }
+            }
+            DeviceChoice::Wgpu => {
+                let found = adapters();
+                let pick = found.iter().find(|a| a.is_hardware).or(found.first()).cloned();
+                match pick {
+                    Some(a) => Ok(wgpu_device(DeviceKind::DefaultDevice, &a)),
+                    None => anyhow::bail!("--device wgpu: no wgpu adapter on this machine"),
+                }
+            }
+            DeviceChoice::WgpuCpu => {
+                let found = adapters();
+                match found.iter().find(|a| a.device_type == "Cpu") {
+                    Some(a) => Ok(wgpu_device(DeviceKind::Cpu, a)),
+                    None => anyhow::bail!(
+                        "--device wgpu-cpu: no software (CPU) wgpu adapter; on Debian install \
+                         mesa-vulkan-drivers"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn wgpu_device(kind: DeviceKind, adapter: &AdapterInfo) -> LabDevice {
+    LabDevice {
+        device: Device::wgpu(kind),
+        backend: "wgpu".into(),
+        adapter: format!("{} ({}, {})", adapter.name, adapter.backend, adapter.device_type),
+        software: !adapter.is_hardware,
+    }
+}

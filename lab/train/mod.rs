@@ -1,0 +1,375 @@
+//! The training loop: AdamW with decoupled weight decay on matrices only, a warmup + cosine or
+//! WSD schedule, global gradient-norm clipping, periodic evaluation, spike detection, memory
+//! probes, router statistics and checkpoints, all logged to a run directory.
+
+pub mod checkpoint;
+pub mod clip;
+pub mod device;
+pub mod memory;
+pub mod router_stats;
+pub mod run_dir;
+pub mod schedule;
+pub mod spikes;
+pub mod summary;
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::module::ParamGroup;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::{Batches, source_for};
+use crate::model::transformer::cross_entropy;
+use crate::model::{ModelOutput, Transformer};
+use crate::spec::{FfnSpec, RunConfig, TrainSpec};
+use checkpoint::LoopState;
+use device::LabDevice;
+use memory::AnalyticMemory;
+use router_stats::RouterAccumulator;
+use run_dir::{CsvLog, RunDir, opt, write_atomic};
+use spikes::SpikeDetector;
+use summary::{DeviceSummary, RunStatus, SpikeRecord, Summary};
+
+/// How to run one training job.
+pub struct TrainOptions {
+    pub run_dir: RunDir,
+    pub device: LabDevice,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+    /// Continue from `checkpoint/` if there is one (else start afresh).
+    pub resume: bool,
+    /// Stop (as if killed) after this many steps: for tests of resumption.
+    pub stop_after: Option<usize>,
+}
+
+/// The optimizer the spec asks for: AdamW, with weight decay on matrices only. Norm gains (the
+/// only rank-1 parameters, all named `gamma`) go to a second group without decay.
+pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
+    let adamw = |wd: f64| {
+        AdamWConfig::new()
+            .with_beta_1(train.beta1 as f32)
+            .with_beta_2(train.beta2 as f32)
+            .with_epsilon(train.eps as f32)
+            .with_weight_decay(wd as f32)
+    };
+    adamw(train.weight_decay)
+        .init()
+        .with_group(ParamGroup::from_predicate("gamma"), adamw(0.0).build(), None)
+}
+
+/// Mean validation loss over the fixed validation batches, with router statistics.
+pub fn evaluate(
+    model: &Transformer,
+    batches: &Batches,
+    count: usize,
+    device: &Device,
+) -> (f64, RouterAccumulator) {
+    let valid = model.valid();
+    let mut total = 0.0;
+    let mut router = RouterAccumulator::default();
+    let val = batches.validation(count);
+    for batch in &val {
+        let (x, y) = batch.tensors(device);
+        let out: ModelOutput = valid.forward(x);
+        router.add(&out.moe);
+        total += cross_entropy(out.logits, y).into_scalar::<f32>() as f64;
+    }
+    (total / val.len() as f64, router)
+}
+
+/// Train the run `config` describes; write its run directory; return its summary. A diverged
+/// run returns `Ok` with `status = Diverged`.
+pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
+    let spec = &config.spec;
+    let t = &spec.train;
+    let dir = &opts.run_dir;
+    dir.create()?;
+    write_atomic(&dir.file(run_dir::CONFIG), config.spec_toml().as_bytes())?;
+
+    let plain = opts.device.device.clone();
+    plain.seed(spec.seed);
+    let device = plain.clone().autodiff();
+    let corpus = source_for(&spec.data).load()?;
+    let batches = Batches::new(corpus, spec.model.seq_len, t.batch_size, spec.seed)?;
+
+    let mut model = Transformer::new(config, &device);
+    let mut optim = optimizer(t);
+    let analytic = AnalyticMemory::for_params(config.params.total);
+    let ckpt_dir = dir.file(run_dir::CHECKPOINT);
+
+    let mut state = LoopState {
+        next_step: 0,
+        elapsed_s: 0.0,
+        best_val_loss: None,
+        last_val_loss: None,
+        last_train_loss: None,
+        loss_detector: SpikeDetector::new(&spec.stability),
+        grad_detector: SpikeDetector::new(&spec.stability),
+        spikes: Default::default(),
+        memory: summary::MemorySummary {
+            analytic: Some(analytic),
+            ..Default::default()
+        },
+    };
+    let resumed_from = match (opts.resume, checkpoint::find(&ckpt_dir)) {
+        (true, Some(found)) => {
+            let (m, o, s) = checkpoint::load(&found, model, optim)?;
+            (model, optim, state) = (m, o, s);
+            Some(state.next_step)
+        }
+        _ => None,
+    };
+    // Rows after the checkpoint belong to the interrupted attempt: drop them; a fresh start
+    // drops everything.
+    let keep_below = resumed_from.unwrap_or(0);
+    for name in [run_dir::METRICS, run_dir::EVALS, run_dir::ROUTER] {
+        truncate_rows(&dir.file(name), keep_below)?;
+    }
+    let mut metrics = CsvLog::open(&dir.file(run_dir::METRICS), run_dir::METRICS_HEADER)?;
+    let mut evals = CsvLog::open(&dir.file(run_dir::EVALS), run_dir::EVALS_HEADER)?;
+    let mut router_log = CsvLog::open(&dir.file(run_dir::ROUTER), run_dir::ROUTER_HEADER)?;
+
+    let ffn_kind = match &spec.ffn {
+        FfnSpec::Dense(_) => "dense",
+        FfnSpec::Moe(_) => "moe",
+    };
+    let mut summary = Summary {
+        status: RunStatus::Running,
+        name: spec.name.clone(),
+        experiment: spec.experiment.clone(),
+        seed: spec.seed,
+        ffn: ffn_kind.into(),
+        steps_planned: config.steps,
+        steps_done: state.next_step,
+        tokens: 0,
+        train_flops: 0.0,
+        final_val_loss: None,
+        best_val_loss: None,
+        final_train_loss: None,
+        diverged_at_step: None,
+        wall_time_s: 0.0,
+        tokens_per_s: 0.0,
+        spikes: Default::default(),
+        memory: Default::default(),
+        params: config.params,
+        flops_per_token: config.flops,
+        device: DeviceSummary {
+            backend: opts.device.backend.clone(),
+            adapter: opts.device.adapter.clone(),
+            software: opts.device.software,
+        },
+        git_commit: summary::git_commit(),
+        lab_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    write_summary(dir, &summary)?;
+
+    let bar = progress_bar(opts.progress, config.steps, state.next_step);
+    let started = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let mut since_log = Instant::now();
+    let mut status = RunStatus::Complete;
+    let tokens_per_step = config.tokens_per_step as u64;
+    let flops_per_step = config.train_flops_per_step();
+
+    let mut step = state.next_step;
+    while step < config.steps {
+        if opts.stop_after.is_some_and(|n| step >= n) {
+            bar.abandon();
+            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            summary.steps_done = step;
+            return Ok(summary);
+        }
+        let lr = schedule::learning_rate(t, step, config.steps);
+        let batch = batches.train(step);
+        let (x, y) = batch.tensors(&device);
+        let out = model.forward(x);
+        let lm = cross_entropy(out.logits.clone(), y);
+        let (balance, z) = out.aux_losses();
+        let loss = lm.clone() + balance.clone() + z.clone();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let norm = clip::global_norm(&model, &grads, &device);
+        // One read-back per step, after the step's work is queued: the four scalars the log and
+        // the divergence check need.
+        let scalars: Vec<f32> = Tensor::cat(
+            vec![lm.detach(), balance.detach(), z.detach(), norm.clone().detach()],
+            0,
+        )
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 scalars");
+        let [lm_v, bal_v, z_v, norm_v] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
+        let total_loss = lm_v + bal_v + z_v;
+
+        if !total_loss.is_finite() || !norm_v.is_finite() {
+            status = RunStatus::Diverged;
+            summary.diverged_at_step = Some(step);
+            metrics.row(&metric_row(
+                step, tokens_per_step, flops_per_step, lr, [lm_v, bal_v, z_v, norm_v], 0.0,
+                &memory::read(&plain), false, false,
+            ))?;
+            break;
+        }
+        let grads = if t.grad_clip > 0.0 {
+            clip::clip_to(&model, grads, norm, t.grad_clip)
+        } else {
+            grads
+        };
+        model = optim.step(lr, model, grads);
+
+        let loss_spike = state.loss_detector.observe(lm_v);
+        let grad_spike = state.grad_detector.observe(norm_v);
+        for (kind, spike) in [("loss", loss_spike), ("grad_norm", grad_spike)] {
+            if let Some(s) = spike {
+                state.spikes.events.push(SpikeRecord {
+                    step,
+                    kind: kind.into(),
+                    value: s.value,
+                    median: s.median,
+                    score: s.score,
+                });
+            }
+        }
+        state.spikes.loss_spikes += loss_spike.is_some() as usize;
+        state.spikes.grad_norm_spikes += grad_spike.is_some() as usize;
+        state.last_train_loss = Some(lm_v);
+
+        let done = step + 1;
+        if done % t.log_every == 0 || done == config.steps {
+            let steps_in_window = (done - 1) % t.log_every + 1;
+            let tps = (steps_in_window as u64 * tokens_per_step) as f64
+                / since_log.elapsed().as_secs_f64().max(1e-9);
+            since_log = Instant::now();
+            let mem = memory::read(&plain);
+            track_peaks(&mut state.memory, &mem);
+            metrics.row(&metric_row(
+                step, tokens_per_step, flops_per_step, lr, [lm_v, bal_v, z_v, norm_v], tps,
+                &mem, loss_spike.is_some(), grad_spike.is_some(),
+            ))?;
+            bar.set_message(format!("loss {lm_v:.4}  {tps:.0} tok/s"));
+        }
+        if done % t.eval_every == 0 || done == config.steps {
+            let (val, router) = evaluate(&model, &batches, t.eval_batches, &plain);
+            state.last_val_loss = Some(val);
+            state.best_val_loss = Some(state.best_val_loss.map_or(val, |b| b.min(val)));
+            evals.row(&[
+                step.to_string(),
+                (done as u64 * tokens_per_step).to_string(),
+                format!("{:.6e}", done as f64 * flops_per_step),
+                format!("{val:.6}"),
+            ])?;
+            for row in router.rows(step) {
+                router_log.row(&row)?;
+            }
+            since_log = Instant::now(); // evaluation time is not training throughput
+        }
+        bar.inc(1);
+        step = done;
+        state.next_step = step;
+        if t.checkpoint_every > 0 && step % t.checkpoint_every == 0 && step < config.steps {
+            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            checkpoint::save(&ckpt_dir, &model, &optim, &state)?;
+        }
+    }
+    bar.finish_and_clear();
+
+    let wall = elapsed_before + started.elapsed().as_secs_f64();
+    summary.status = status;
+    summary.steps_done = step;
+    summary.tokens = step as u64 * tokens_per_step;
+    summary.train_flops = step as f64 * flops_per_step;
+    summary.final_val_loss = state.last_val_loss;
+    summary.best_val_loss = state.best_val_loss;
+    summary.final_train_loss = state.last_train_loss;
+    summary.wall_time_s = wall;
+    summary.tokens_per_s = summary.tokens as f64 / wall.max(1e-9);
+    summary.spikes = state.spikes;
+    summary.memory = state.memory;
+    write_summary(dir, &summary)?;
+    if status == RunStatus::Complete {
+        let _ = std::fs::remove_dir_all(&ckpt_dir);
+    }
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn metric_row(
+    step: usize,
+    tokens_per_step: u64,
+    flops_per_step: f64,
+    lr: f64,
+    [lm, bal, z, norm]: [f64; 4],
+    tokens_per_s: f64,
+    mem: &memory::MemoryReading,
+    loss_spike: bool,
+    grad_spike: bool,
+) -> Vec<String> {
+    let done = step as u64 + 1;
+    vec![
+        step.to_string(),
+        (done * tokens_per_step).to_string(),
+        format!("{:.6e}", done as f64 * flops_per_step),
+        format!("{lr:.6e}"),
+        format!("{lm:.6}"),
+        format!("{bal:.6e}"),
+        format!("{z:.6e}"),
+        format!("{norm:.6e}"),
+        format!("{tokens_per_s:.1}"),
+        opt(mem.bytes_in_use),
+        opt(mem.bytes_reserved),
+        opt(mem.rss_bytes),
+        (loss_spike as u8).to_string(),
+        (grad_spike as u8).to_string(),
+    ]
+}
+
+fn track_peaks(peaks: &mut summary::MemorySummary, m: &memory::MemoryReading) {
+    let max = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    peaks.peak_bytes_in_use = max(peaks.peak_bytes_in_use, m.bytes_in_use);
+    peaks.peak_bytes_reserved = max(peaks.peak_bytes_reserved, m.bytes_reserved);
+    peaks.peak_rss_bytes = max(peaks.peak_rss_bytes, m.rss_bytes);
+}
+
+fn write_summary(dir: &RunDir, summary: &Summary) -> Result<()> {
+    write_atomic(
+        &dir.file(run_dir::SUMMARY),
+        serde_json::to_string_pretty(summary)?.as_bytes(),
+    )
+}
+
+/// Keep the header and the rows whose `step` (first column) is below `below`.
+fn truncate_rows(path: &std::path::Path, below: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Ok(());
+    };
+    let mut kept = format!("{header}\n");
+    for line in lines {
+        let step: Option<usize> = line.split(',').next().and_then(|s| s.parse().ok());
+        if step.is_some_and(|s| s < below) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    write_atomic(path, kept.as_bytes())
+}
+
+fn progress_bar(show: bool, total: usize, at: usize) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} [{elapsed} < {eta}]")
+            .expect("valid template"),
+    );
+    bar.set_position(at as u64);
+    bar
+}

@@ -1,0 +1,87 @@
+//! `summary.json`: the one file that says how a run ended and what it measured.
+
+use serde::{Deserialize, Serialize};
+
+use super::memory::AnalyticMemory;
+use crate::compute::{FlopCount, ParamCount};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started, not finished (or killed).
+    Running,
+    Complete,
+    /// A non-finite loss or gradient ended the run.
+    Diverged,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpikeRecord {
+    pub step: usize,
+    /// `loss` or `grad_norm`
+    pub kind: String,
+    pub value: f64,
+    pub median: f64,
+    /// Height above the rolling median in robust σ units.
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct SpikeSummary {
+    pub loss_spikes: usize,
+    pub grad_norm_spikes: usize,
+    pub events: Vec<SpikeRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct MemorySummary {
+    pub peak_bytes_in_use: Option<u64>,
+    pub peak_bytes_reserved: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub analytic: Option<AnalyticMemory>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    pub backend: String,
+    pub adapter: String,
+    pub software: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub status: RunStatus,
+    pub name: String,
+    pub experiment: String,
+    pub seed: u64,
+    pub ffn: String,
+    pub steps_planned: usize,
+    pub steps_done: usize,
+    pub tokens: u64,
+    pub train_flops: f64,
+    pub final_val_loss: Option<f64>,
+    pub best_val_loss: Option<f64>,
+    pub final_train_loss: Option<f64>,
+    /// Step at which a non-finite loss or gradient appeared.
+    pub diverged_at_step: Option<usize>,
+    pub wall_time_s: f64,
+    pub tokens_per_s: f64,
+    pub spikes: SpikeSummary,
+    pub memory: MemorySummary,
+    pub params: ParamCount,
+    pub flops_per_token: FlopCount,
+    pub device: DeviceSummary,
+    pub git_commit: String,
+    pub lab_version: String,
+}
+
+/// The commit of the working tree the lab runs from, if it is a git checkout.
+pub fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

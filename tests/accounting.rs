@@ -1,0 +1,98 @@
+//! Parameter and FLOP counts against a hand count, against the real module, and matching.
+
+mod common;
+
+use burn::prelude::*;
+use common::{DENSE, MOE, config, tiny_spec};
+use moe_lab::model::Transformer;
+use moe_lab::spec::resolve_str;
+use std::path::Path;
+
+// Tiny config: d 32, 2 layers, 4 heads (head_dim 8), 2 kv heads, seq 16, vocab 256, untied.
+// Attention params per layer: q 32·32 + k 32·16 + v 32·16 + o 32·32 = 3072; norms 2·32.
+
+#[test]
+fn dense_counts_equal_hand_count() {
+    let c = config(&tiny_spec("d", DENSE, ""));
+    // embedding 8192 + head 8192 + final norm 32 + 2 × (3072 + 64 + 3·32·48 = 4608)
+    assert_eq!(c.params.total, 8192 + 8192 + 32 + 2 * (3072 + 64 + 4608));
+    assert_eq!(c.params.active, c.params.total);
+    assert_eq!(c.params.embedding, 8192);
+    // per token: projections 2·3072·2 = 12288; QKᵀ+AV 4·16·32·2 = 4096;
+    // FFN 6·32·48·2 = 18432; head 2·32·256 = 16384
+    assert_eq!(c.flops.forward_per_token, 12288.0 + 4096.0 + 18432.0 + 16384.0);
+    assert_eq!(c.flops.train_per_token, 3.0 * 51200.0);
+}
+
+#[test]
+fn moe_counts_equal_hand_count() {
+    let c = config(&tiny_spec("m", MOE, ""));
+    // Per MoE layer: router 32·4 = 128; experts 4 × 3·32·16 = 4 × 1536.
+    assert_eq!(c.params.total, 16416 + 2 * (3072 + 64 + 128 + 4 * 1536));
+    assert_eq!(c.params.active, 16416 + 2 * (3072 + 64 + 128 + 2 * 1536));
+    // router 2·32·4 = 256 and two experts 2·6·32·16 = 6144, per layer
+    assert_eq!(c.flops.forward_per_token, 12288.0 + 4096.0 + 2.0 * (256.0 + 6144.0) + 16384.0);
+    // dropless dispatch executes all 4 experts' buffers: 2× the 2 active ones
+    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * c.flops.moe_experts_active);
+}
+
+/// Count the real module's parameters with burn, per config.
+#[test]
+fn parameter_count_equals_the_module() {
+    let device = Device::flex();
+    for (ffn, extra) in [(DENSE, ""), (MOE, ""), (DENSE, "")] {
+        let c = config(&tiny_spec("p", ffn, extra));
+        let model = Transformer::new(&c, &device);
+        assert_eq!(model.num_params() as u64, c.params.total, "ffn: {ffn}");
+    }
+    let tied = config(&tiny_spec("t", DENSE, "").replace("seq_len = 16", "seq_len = 16\ntie_embeddings = true"));
+    let model = Transformer::new(&tied, &device);
+    assert_eq!(model.num_params() as u64, tied.params.total);
+    assert_eq!(tied.params.total, 31904 - 8192);
+}
+
+#[test]
+fn derived_dense_arm_matches_moe_within_one_percent() {
+    let dense = config(&tiny_spec(
+        "d",
+        "kind = \"dense\"\nd_ff = \"match-active\"\n[ffn.match]\nexperts = 4\ntop_k = 2\nd_expert = 16",
+        "",
+    ));
+    let moe = config(&tiny_spec("m", MOE, ""));
+    let (a, b) = (dense.flops.forward_per_token, moe.flops.forward_per_token);
+    assert!(((a - b) / b).abs() <= 0.01, "dense {a} vs moe {b}");
+    // 6·32·d_ff·2 must replace 2·6400: d_ff = 33 is the nearest integer.
+    let moe_lab::spec::FfnSpec::Dense(d) = &dense.spec.ffn else { panic!() };
+    assert_eq!(d.d_ff, moe_lab::spec::DffSpec::Size(33));
+
+    let total = config(&tiny_spec(
+        "t",
+        "kind = \"dense\"\nd_ff = \"match-total\"\n[ffn.match]\nexperts = 4\ntop_k = 2\nd_expert = 16",
+        "",
+    ));
+    let gap = (total.params.total as f64 - moe.params.total as f64).abs() / moe.params.total as f64;
+    assert!(gap < 0.01, "dense-total params {} vs moe {}", total.params.total, moe.params.total);
+}
+
+#[test]
+fn stated_dense_arm_off_by_more_than_one_percent_is_refused() {
+    let text = tiny_spec(
+        "d",
+        "kind = \"dense\"\nd_ff = 48\n[ffn.match]\nexperts = 4\ntop_k = 2\nd_expert = 16",
+        "",
+    );
+    let err = resolve_str(&text, Path::new("arm.toml"), Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("arm.toml") && err.contains("ffn.d_ff"), "{err}");
+    assert!(err.contains("51200") && err.contains("45568"), "both counts printed: {err}");
+}
+
+#[test]
+fn flop_budget_becomes_whole_steps() {
+    // One step = 153600 FLOPs/token × 64 tokens = 9 830 400 FLOPs.
+    let text = tiny_spec("b", DENSE, "").replace("steps = 20", "flop_budget = 1.0e8");
+    let c = config(&text);
+    assert_eq!(c.steps, (1.0e8f64 / 9_830_400.0).round() as usize);
+    assert_eq!(c.steps, 10);
+}

@@ -1,0 +1,80 @@
+//! Statistics and fits against values computed independently (by hand / with mpmath), and the
+//! scaling-law fit against known parameters.
+
+use moe_lab::analysis::fit::{compute_multiplier, fit_power_law};
+use moe_lab::analysis::stats::{mean_ci, poisson_rate_p, welch};
+use rand::{Rng, SeedableRng};
+
+fn close(got: f64, want: f64, tol: f64, what: &str) {
+    assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} (±{tol})");
+}
+
+// Reference values for these samples were computed with mpmath's regularised incomplete beta
+// (t distribution) at 30 digits, not with statrs.
+const A: [f64; 4] = [5.10, 5.32, 5.21, 5.05];
+const B: [f64; 3] = [5.40, 5.61, 5.38];
+
+#[test]
+fn mean_and_ci_match_hand_values() {
+    let m = mean_ci(&A);
+    close(m.mean, 5.17, 1e-12, "mean");
+    close(m.half_width, 0.191388274347595, 1e-9, "95% half-width (t_{0.975,3} = 3.18245)");
+}
+
+#[test]
+fn welch_test_matches_hand_values() {
+    let w = welch(&A, &B).unwrap();
+    close(w.diff, -0.293333333333334, 1e-12, "difference");
+    close(w.t, -3.08724422796074, 1e-9, "t");
+    close(w.df, 4.28947945517012, 1e-9, "Welch–Satterthwaite df");
+    close(w.p, 0.0334024189762043, 1e-7, "two-sided p");
+    close(w.ci_low, -0.550261237495520, 1e-7, "CI low");
+    close(w.ci_high, -0.0364054291711474, 1e-7, "CI high");
+    close(w.hedges_g, -2.00533668992725, 1e-9, "Hedges' g");
+    assert!(welch(&A[..1], &B).is_none(), "one seed: no test");
+}
+
+#[test]
+fn poisson_rate_test_matches_binomial_hand_value() {
+    // 7 vs 1 events in equal exposure: 2·P(Binomial(8, ½) ≥ 7) = 2·9/256.
+    close(poisson_rate_p(7, 1000.0, 1, 1000.0), 0.0703125, 1e-12, "p");
+    close(poisson_rate_p(0, 10.0, 0, 10.0), 1.0, 0.0, "no events");
+}
+
+#[test]
+fn fit_recovers_known_parameters_from_noisy_points() {
+    let (e, a, alpha) = (1.8, 2.0e3, 0.35);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut cs = Vec::new();
+    let mut ls = Vec::new();
+    for i in 0..6 {
+        let c = 1e10 * 4f64.powi(i);
+        for _ in 0..3 {
+            cs.push(c);
+            ls.push(e + a * c.powf(-alpha) + rng.random_range(-0.003..0.003));
+        }
+    }
+    let f = fit_power_law(&cs, &ls).unwrap();
+    close(f.e, e, 0.05, "E");
+    close(f.alpha, alpha, 0.03, "α");
+    close(f.a.ln(), a.ln(), 0.3, "ln A");
+    // Standard errors exist and cover the truth within 3σ.
+    assert!((f.e - e).abs() < 3.0 * f.se_e.unwrap() + 1e-3);
+    assert!((f.alpha - alpha).abs() < 3.0 * f.se_alpha.unwrap() + 1e-3);
+    close(f.predict(1e12), e + a * 1e12f64.powf(-alpha), 0.01, "prediction");
+}
+
+#[test]
+fn compute_multiplier_of_a_shifted_curve() {
+    // B needs exactly 2× the compute of A for every loss: L_B(C) = L_A(C/2).
+    let (e, a, alpha) = (2.0, 500.0, 0.3);
+    let cs: Vec<f64> = (0..8).map(|i| 1e9 * 3f64.powi(i)).collect();
+    let la: Vec<f64> = cs.iter().map(|c| e + a * c.powf(-alpha)).collect();
+    let lb: Vec<f64> = cs.iter().map(|c| e + a * (c / 2.0).powf(-alpha)).collect();
+    let (fa, fb) = (fit_power_law(&cs, &la).unwrap(), fit_power_law(&cs, &lb).unwrap());
+    let m = compute_multiplier(&fa, &fb, cs[5]);
+    close(m.multiplier.unwrap(), 2.0, 1e-3, "multiplier");
+    assert!(!m.extrapolated);
+    // At the largest budget, B would need 2× more than any budget it ran: flagged.
+    assert!(compute_multiplier(&fa, &fb, cs[7]).extrapolated);
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests: tiny specs and comparisons.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use moe_lab::spec::{RunConfig, resolve_str};
+
+/// A tiny spec; `ffn` is the body of the `[ffn]` table, `extra` appended verbatim.
+pub fn tiny_spec(name: &str, ffn: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+experiment = "tests"
+seed = 7
+
+[model]
+d_model = 32
+n_layers = 2
+n_heads = 4
+n_kv_heads = 2
+seq_len = 16
+
+[ffn]
+{ffn}
+
+[train]
+batch_size = 4
+steps = 20
+lr = 3e-3
+warmup_steps = 5
+eval_every = 10
+eval_batches = 2
+
+[data]
+corpus_bytes = 200000
+{extra}
+"#
+    )
+}
+
+pub const MOE: &str = "kind = \"moe\"\nexperts = 4\ntop_k = 2\nd_expert = 16";
+pub const DENSE: &str = "kind = \"dense\"\nd_ff = 48";
+
+pub fn config(text: &str) -> RunConfig {
+    resolve_str(text, Path::new("test.toml"), Path::new(".")).expect("valid test spec")
+}
+
+pub fn to_vec<const D: usize>(t: burn::prelude::Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+/// max |a − b| / max(1, |b|) over elements.
+pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y).abs() / y.abs().max(1.0)) as f64)
+        .fold(0.0, f64::max)
+}

@@ -1,0 +1,212 @@
+//! Sweeps end to end on flex: stop and resume, a killed cell resuming from its checkpoint,
+//! the lock, plots and report, and bad experiment specs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{MOE, config, tiny_spec};
+use moe_lab::train::device::DeviceChoice;
+use moe_lab::train::run_dir::RunDir;
+use moe_lab::train::{TrainOptions, train};
+
+/// One size, three arms, one seed: three cells of a few steps each.
+fn toy_experiment(steps_scale: f64) -> String {
+    format!(
+        r#"
+name = "toy"
+description = "A three-cell toy sweep for tests."
+seeds = 1
+
+[base]
+n_heads = 2
+seq_len = 16
+
+[base.train]
+batch_size = 4
+eval_every = 10
+eval_batches = 2
+warmup_steps = 2
+
+[base.data]
+corpus_bytes = 100000
+
+[budget]
+tokens_per_active_param = {steps_scale}
+reference_arm = "moe"
+
+[[sizes]]
+name = "xs"
+d_model = 16
+n_layers = 1
+d_expert = 16
+
+[arms.moe]
+kind = "moe"
+experts = 4
+top_k = 2
+
+[arms.dense]
+kind = "dense"
+d_ff = "match-active"
+match = "moe"
+
+[arms.dense-total]
+kind = "dense"
+d_ff = "match-total"
+match = "moe"
+"#
+    )
+}
+
+fn lab(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lab")).args(args).current_dir(cwd).output().unwrap()
+}
+
+fn write_experiment(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("toy.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sweep_args<'a>(spec: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["sweep", spec, "--devices", "flex", "--out", "results", "--plots", "plots"];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_experiment(tmp.path(), &toy_experiment(0.05));
+    let first = lab(&sweep_args("toy.toml", &["--max-cells", "1"]), tmp.path());
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let results = tmp.path().join("results/toy");
+    let cell = results.join("xs-dense-s0"); // arms run in name order: dense first
+    let before = snapshot(&cell);
+    assert!(before.iter().any(|(n, _)| n == "summary.json"));
+    assert!(!results.join("xs-moe-s0/summary.json").exists(), "only one cell ran");
+
+    let second = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(stderr.contains("1 of 3 cells already finished"), "{stderr}");
+    assert_eq!(snapshot(&cell), before, "the finished cell's files are unchanged");
+    for c in ["xs-dense-total-s0", "xs-moe-s0"] {
+        assert!(results.join(c).join("summary.json").exists(), "{c} ran");
+    }
+
+    // The report names every run; the plots are real pictures.
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    for c in ["xs-dense-s0", "xs-dense-total-s0", "xs-moe-s0"] {
+        assert!(report.contains(c), "report names {c}");
+    }
+    assert!(report.contains("Lower loss at matched compute?"));
+    for stem in ["loss_vs_flops", "scaling", "training_loss", "spike_rate", "memory", "router_load", "router_maxvio"] {
+        let png = tmp.path().join(format!("plots/toy/{stem}.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{stem}.png: {e}")).to_rgb8();
+        assert_eq!(img.dimensions(), (960, 600), "{stem}.png size");
+        let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        assert!(ink > 2000, "{stem}.png has only {ink} non-background pixels");
+        assert!(tmp.path().join(format!("plots/toy/{stem}.svg")).exists());
+    }
+
+    // A third run skips everything and redraws identical plots.
+    let png = std::fs::read(tmp.path().join("plots/toy/scaling.png")).unwrap();
+    let third = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    assert!(String::from_utf8_lossy(&third.stderr).contains("3 of 3 cells already finished"));
+    assert_eq!(std::fs::read(tmp.path().join("plots/toy/scaling.png")).unwrap(), png);
+}
+
+#[test]
+fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tiny_spec("resume", MOE, "").replace("steps = 20", "steps = 24\ncheckpoint_every = 8");
+    let cfg = config(&text);
+    let opts = |dir: &Path, resume: bool, stop_after: Option<usize>| TrainOptions {
+        run_dir: RunDir::new(dir),
+        device: DeviceChoice::Flex.open().unwrap(),
+        progress: false,
+        resume,
+        stop_after,
+    };
+    let whole = train(&cfg, opts(&tmp.path().join("whole"), false, None)).unwrap();
+    let cut = tmp.path().join("cut");
+    // "Killed" after 13 steps: the last checkpoint is at step 8.
+    let partial = train(&cfg, opts(&cut, true, Some(13))).unwrap();
+    assert_eq!(partial.steps_done, 13);
+    assert!(cut.join("checkpoint").exists());
+    let resumed = train(&cfg, opts(&cut, true, None)).unwrap();
+    assert_eq!(resumed.final_val_loss, whole.final_val_loss);
+    assert_eq!(resumed.final_train_loss, whole.final_train_loss);
+    let losses = |d: &Path| {
+        let mut r = csv::Reader::from_path(d.join("metrics.csv")).unwrap();
+        r.records().map(|x| x.unwrap()[4].to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&cut), losses(&tmp.path().join("whole")), "same loss at every step");
+}
+
+#[test]
+fn a_second_concurrent_sweep_gets_the_lock_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_experiment(tmp.path(), &toy_experiment(0.3));
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(sweep_args("toy.toml", &[]))
+        .current_dir(tmp.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = tmp.path().join("results/toy/.lock");
+    let t0 = std::time::Instant::now();
+    while !lock.exists() {
+        assert!(t0.elapsed().as_secs() < 60, "first sweep never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    holder.kill().ok();
+    holder.wait().ok();
+    assert_eq!(second.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(&format!("pid={}", holder.id())), "names the holder: {stderr}");
+}
+
+fn refused(text: &str, expect: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    write_experiment(tmp.path(), text);
+    let out = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{expect}: {stderr}");
+    assert!(stderr.contains("toy.toml") && stderr.contains(expect), "names {expect}: {stderr}");
+    assert!(!tmp.path().join("results").exists(), "nothing written");
+}
+
+#[test]
+fn bad_experiment_specs_are_refused() {
+    let base = toy_experiment(0.05);
+    refused(&base.replace("top_k = 2", "top_k = 2\ntop_p = 0.5"), "top_p");
+    refused(
+        &base
+            .replace("[[sizes]]\nname = \"xs\"\nd_model = 16\nn_layers = 1\nd_expert = 16\n", "")
+            .replace("seeds = 1", "seeds = 1\nsizes = []"),
+        "sizes",
+    );
+    refused(&base.replace("seeds = 1", "seeds = 0"), "seeds");
+    let tmp = tempfile::tempdir().unwrap();
+    write_experiment(tmp.path(), &base);
+    let out = lab(&sweep_args("toy.toml", &["--preset", "huge"]), tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("huge"));
+    assert!(!tmp.path().join("results").exists());
+}
