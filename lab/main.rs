@@ -17,7 +17,11 @@ fn print_verdicts(p: &publish::Published) {
 }
 
 #[derive(Parser)]
-#[command(name = "lab", version, about = "moe-lab: dense vs Mixture-of-Experts experiments")]
+#[command(
+    name = "lab",
+    version,
+    about = "moe-lab: dense vs Mixture-of-Experts experiments"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -135,7 +139,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 );
             }
             let run_dir = train::run_dir::RunDir::new(
-                run_dir.unwrap_or_else(|| out.join(&config.spec.experiment).join(&config.spec.name)),
+                run_dir
+                    .unwrap_or_else(|| out.join(&config.spec.experiment).join(&config.spec.name)),
             );
             eprintln!(
                 "training {} on {} for {} steps ({} tokens, {:.3e} FLOPs) → {}",
@@ -229,13 +234,23 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             print_verdicts(&published);
             Ok(if outcome.failed.is_empty() { 0 } else { 1 })
         }
-        Command::Analyze { experiment, preset, out, plots } => {
+        Command::Analyze {
+            experiment,
+            preset,
+            out,
+            plots,
+        } => {
             let plan = sweep::plan(&experiment, preset.as_deref())?;
             let published = publish::publish(&out.join(&plan.results_name), &plots, false)?;
             print_verdicts(&published);
             Ok(0)
         }
-        Command::Plot { experiment, preset, out, plots } => {
+        Command::Plot {
+            experiment,
+            preset,
+            out,
+            plots,
+        } => {
             let plan = sweep::plan(&experiment, preset.as_deref())?;
             let published = publish::publish(&out.join(&plan.results_name), &plots, true)?;
             for p in &published.plots {

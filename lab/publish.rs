@@ -19,20 +19,37 @@ pub struct Published {
 pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Published> {
     let (manifest, runs) = load::load(results)?;
     let analysis = analysis::analyze(&manifest, &runs);
-    let name = results.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = results
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let plots_dir = plots_root.join(&name);
-    write_atomic(&results.join("analysis.json"), serde_json::to_string_pretty(&analysis)?.as_bytes())?;
+    write_atomic(
+        &results.join("analysis.json"),
+        serde_json::to_string_pretty(&analysis)?.as_bytes(),
+    )?;
     let rel = relative(results, &plots_dir);
     let report = results.join("report.md");
-    write_atomic(&report, analysis::report::render(&analysis, &manifest, &runs, &rel).as_bytes())?;
+    write_atomic(
+        &report,
+        analysis::report::render(&analysis, &manifest, &runs, &rel).as_bytes(),
+    )?;
     let mut plots = Vec::new();
     if draw {
-        let data = PlotData { manifest: &manifest, runs: &runs, analysis: &analysis };
+        let data = PlotData {
+            manifest: &manifest,
+            runs: &runs,
+            analysis: &analysis,
+        };
         for stem in plot::draw_all(&data, &plots_dir)? {
             plots.push(plots_dir.join(format!("{stem}.png")));
         }
     }
-    Ok(Published { analysis, report, plots })
+    Ok(Published {
+        analysis,
+        report,
+        plots,
+    })
 }
 
 /// `to` relative to `from` (both as given, joined from the current directory).
@@ -43,6 +60,10 @@ fn relative(from: &Path, to: &Path) -> String {
     let t: Vec<_> = to.components().collect();
     let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".into(); f.len() - common];
-    parts.extend(t[common..].iter().map(|c| c.as_os_str().to_string_lossy().to_string()));
+    parts.extend(
+        t[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().to_string()),
+    );
     parts.join("/")
 }

@@ -47,8 +47,16 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
             let _ = writeln!(s, "    {name:<22} {:>14.0}", v);
         }
     }
-    let _ = writeln!(s, "    {:<22} {:>14.0}", "forward total", f.forward_per_token);
-    let _ = writeln!(s, "  training FLOPs/token (3 × forward): {:.0}", f.train_per_token);
+    let _ = writeln!(
+        s,
+        "    {:<22} {:>14.0}",
+        "forward total", f.forward_per_token
+    );
+    let _ = writeln!(
+        s,
+        "  training FLOPs/token (3 × forward): {:.0}",
+        f.train_per_token
+    );
     if f.moe_executed_expert_flops > 0.0 {
         let _ = writeln!(
             s,
@@ -92,7 +100,11 @@ pub fn devices_table(adapters: &[AdapterInfo]) -> String {
     s.push_str("flex       cpu      Cpu            burn flex (pure-Rust CPU backend)\n");
     for a in adapters {
         let choice = if a.is_hardware { "wgpu" } else { "wgpu-cpu" };
-        let _ = writeln!(s, "{choice:<10} {:<8} {:<14} {}", a.backend, a.device_type, a.name);
+        let _ = writeln!(
+            s,
+            "{choice:<10} {:<8} {:<14} {}",
+            a.backend, a.device_type, a.name
+        );
     }
     if !adapters.iter().any(|a| a.is_hardware) {
         s.push_str("(no hardware GPU adapter: --device auto uses flex)\n");

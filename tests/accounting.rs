@@ -20,7 +20,10 @@ fn dense_counts_equal_hand_count() {
     assert_eq!(c.params.embedding, 8192);
     // per token: projections 2·3072·2 = 12288; QKᵀ+AV 4·16·32·2 = 4096;
     // FFN 6·32·48·2 = 18432; head 2·32·256 = 16384
-    assert_eq!(c.flops.forward_per_token, 12288.0 + 4096.0 + 18432.0 + 16384.0);
+    assert_eq!(
+        c.flops.forward_per_token,
+        12288.0 + 4096.0 + 18432.0 + 16384.0
+    );
     assert_eq!(c.flops.train_per_token, 3.0 * 51200.0);
 }
 
@@ -31,9 +34,15 @@ fn moe_counts_equal_hand_count() {
     assert_eq!(c.params.total, 16416 + 2 * (3072 + 64 + 128 + 4 * 1536));
     assert_eq!(c.params.active, 16416 + 2 * (3072 + 64 + 128 + 2 * 1536));
     // router 2·32·4 = 256 and two experts 2·6·32·16 = 6144, per layer
-    assert_eq!(c.flops.forward_per_token, 12288.0 + 4096.0 + 2.0 * (256.0 + 6144.0) + 16384.0);
+    assert_eq!(
+        c.flops.forward_per_token,
+        12288.0 + 4096.0 + 2.0 * (256.0 + 6144.0) + 16384.0
+    );
     // dropless dispatch executes all 4 experts' buffers: 2× the 2 active ones
-    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * c.flops.moe_experts_active);
+    assert_eq!(
+        c.flops.moe_executed_expert_flops,
+        2.0 * c.flops.moe_experts_active
+    );
 }
 
 /// Count the real module's parameters with burn, per config.
@@ -45,7 +54,9 @@ fn parameter_count_equals_the_module() {
         let model = Transformer::new(&c, &device);
         assert_eq!(model.num_params() as u64, c.params.total, "ffn: {ffn}");
     }
-    let tied = config(&tiny_spec("t", DENSE, "").replace("seq_len = 16", "seq_len = 16\ntie_embeddings = true"));
+    let tied = config(
+        &tiny_spec("t", DENSE, "").replace("seq_len = 16", "seq_len = 16\ntie_embeddings = true"),
+    );
     let model = Transformer::new(&tied, &device);
     assert_eq!(model.num_params() as u64, tied.params.total);
     assert_eq!(tied.params.total, 31904 - 8192);
@@ -62,7 +73,9 @@ fn derived_dense_arm_matches_moe_within_one_percent() {
     let (a, b) = (dense.flops.forward_per_token, moe.flops.forward_per_token);
     assert!(((a - b) / b).abs() <= 0.01, "dense {a} vs moe {b}");
     // 6·32·d_ff·2 must replace 2·6400: d_ff = 33 is the nearest integer.
-    let moe_lab::spec::FfnSpec::Dense(d) = &dense.spec.ffn else { panic!() };
+    let moe_lab::spec::FfnSpec::Dense(d) = &dense.spec.ffn else {
+        panic!()
+    };
     assert_eq!(d.d_ff, moe_lab::spec::DffSpec::Size(33));
 
     let total = config(&tiny_spec(
@@ -71,7 +84,12 @@ fn derived_dense_arm_matches_moe_within_one_percent() {
         "",
     ));
     let gap = (total.params.total as f64 - moe.params.total as f64).abs() / moe.params.total as f64;
-    assert!(gap < 0.01, "dense-total params {} vs moe {}", total.params.total, moe.params.total);
+    assert!(
+        gap < 0.01,
+        "dense-total params {} vs moe {}",
+        total.params.total,
+        moe.params.total
+    );
 }
 
 #[test]
@@ -84,8 +102,14 @@ fn stated_dense_arm_off_by_more_than_one_percent_is_refused() {
     let err = resolve_str(&text, Path::new("arm.toml"), Path::new("."))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("arm.toml") && err.contains("ffn.d_ff"), "{err}");
-    assert!(err.contains("51200") && err.contains("45568"), "both counts printed: {err}");
+    assert!(
+        err.contains("arm.toml") && err.contains("ffn.d_ff"),
+        "{err}"
+    );
+    assert!(
+        err.contains("51200") && err.contains("45568"),
+        "both counts printed: {err}"
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@ use moe_lab::analysis::stats::{mean_ci, poisson_rate_p, welch};
 use rand::{Rng, SeedableRng};
 
 fn close(got: f64, want: f64, tol: f64, what: &str) {
-    assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} (±{tol})");
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got}, want {want} (±{tol})"
+    );
 }
 
 // Reference values for these samples were computed with mpmath's regularised incomplete beta
@@ -18,7 +21,12 @@ const B: [f64; 3] = [5.40, 5.61, 5.38];
 fn mean_and_ci_match_hand_values() {
     let m = mean_ci(&A);
     close(m.mean, 5.17, 1e-12, "mean");
-    close(m.half_width, 0.191388274347595, 1e-9, "95% half-width (t_{0.975,3} = 3.18245)");
+    close(
+        m.half_width,
+        0.191388274347595,
+        1e-9,
+        "95% half-width (t_{0.975,3} = 3.18245)",
+    );
 }
 
 #[test]
@@ -61,7 +69,12 @@ fn fit_recovers_known_parameters_from_noisy_points() {
     // Standard errors exist and cover the truth within 3σ.
     assert!((f.e - e).abs() < 3.0 * f.se_e.unwrap() + 1e-3);
     assert!((f.alpha - alpha).abs() < 3.0 * f.se_alpha.unwrap() + 1e-3);
-    close(f.predict(1e12), e + a * 1e12f64.powf(-alpha), 0.01, "prediction");
+    close(
+        f.predict(1e12),
+        e + a * 1e12f64.powf(-alpha),
+        0.01,
+        "prediction",
+    );
 }
 
 #[test]
@@ -71,7 +84,10 @@ fn compute_multiplier_of_a_shifted_curve() {
     let cs: Vec<f64> = (0..8).map(|i| 1e9 * 3f64.powi(i)).collect();
     let la: Vec<f64> = cs.iter().map(|c| e + a * c.powf(-alpha)).collect();
     let lb: Vec<f64> = cs.iter().map(|c| e + a * (c / 2.0).powf(-alpha)).collect();
-    let (fa, fb) = (fit_power_law(&cs, &la).unwrap(), fit_power_law(&cs, &lb).unwrap());
+    let (fa, fb) = (
+        fit_power_law(&cs, &la).unwrap(),
+        fit_power_law(&cs, &lb).unwrap(),
+    );
     let m = compute_multiplier(&fa, &fb, cs[5]);
     close(m.multiplier.unwrap(), 2.0, 1e-3, "multiplier");
     assert!(!m.extrapolated);

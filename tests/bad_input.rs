@@ -19,45 +19,79 @@ fn refused(text: &str, expect: &str) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit code for {expect}: {stderr}");
-    assert!(stderr.contains("bad.toml"), "error names the file: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit code for {expect}: {stderr}"
+    );
+    assert!(
+        stderr.contains("bad.toml"),
+        "error names the file: {stderr}"
+    );
     assert!(stderr.contains(expect), "error names `{expect}`: {stderr}");
     assert!(!out_dir.exists(), "nothing written for {expect}");
 }
 
 #[test]
 fn unknown_field() {
-    refused(&tiny_spec("x", DENSE, "").replace("seq_len = 16", "seq_len = 16\nd_modle = 3"), "d_modle");
+    refused(
+        &tiny_spec("x", DENSE, "").replace("seq_len = 16", "seq_len = 16\nd_modle = 3"),
+        "d_modle",
+    );
 }
 
 #[test]
 fn top_k_above_experts() {
-    refused(&tiny_spec("x", &MOE.replace("top_k = 2", "top_k = 5"), ""), "ffn.top_k");
+    refused(
+        &tiny_spec("x", &MOE.replace("top_k = 2", "top_k = 5"), ""),
+        "ffn.top_k",
+    );
 }
 
 #[test]
 fn d_model_not_divisible_by_heads() {
-    refused(&tiny_spec("x", DENSE, "").replace("n_heads = 4", "n_heads = 5"), "model.d_model");
+    refused(
+        &tiny_spec("x", DENSE, "").replace("n_heads = 4", "n_heads = 5"),
+        "model.d_model",
+    );
 }
 
 #[test]
 fn heads_not_divisible_by_kv_heads() {
-    refused(&tiny_spec("x", DENSE, "").replace("n_kv_heads = 2", "n_kv_heads = 3"), "model.n_kv_heads");
+    refused(
+        &tiny_spec("x", DENSE, "").replace("n_kv_heads = 2", "n_kv_heads = 3"),
+        "model.n_kv_heads",
+    );
 }
 
 #[test]
 fn zero_and_negative_sizes() {
-    refused(&tiny_spec("x", DENSE, "").replace("n_layers = 2", "n_layers = 0"), "model.n_layers");
-    refused(&tiny_spec("x", DENSE, "").replace("d_ff = 48", "d_ff = -4"), "d_ff");
-    refused(&tiny_spec("x", DENSE, "").replace("batch_size = 4", "batch_size = -1"), "batch_size");
+    refused(
+        &tiny_spec("x", DENSE, "").replace("n_layers = 2", "n_layers = 0"),
+        "model.n_layers",
+    );
+    refused(
+        &tiny_spec("x", DENSE, "").replace("d_ff = 48", "d_ff = -4"),
+        "d_ff",
+    );
+    refused(
+        &tiny_spec("x", DENSE, "").replace("batch_size = 4", "batch_size = -1"),
+        "batch_size",
+    );
 }
 
 #[test]
 fn missing_data_path() {
-    refused(&tiny_spec("x", DENSE, "source = \"text\"\npath = \"no/such/file.txt\""), "data.path");
+    refused(
+        &tiny_spec("x", DENSE, "source = \"text\"\npath = \"no/such/file.txt\""),
+        "data.path",
+    );
 }
 
 #[test]
 fn budget_smaller_than_one_step() {
-    refused(&tiny_spec("x", DENSE, "").replace("steps = 20", "flop_budget = 1000.0"), "train.flop_budget");
+    refused(
+        &tiny_spec("x", DENSE, "").replace("steps = 20", "flop_budget = 1000.0"),
+        "train.flop_budget",
+    );
 }

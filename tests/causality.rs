@@ -29,7 +29,10 @@ fn check_causal(ffn: &str) {
     let prefix = |l: Tensor<3>| to_vec(l.slice([0..b, 0..cut + 1, 0..256]));
     let suffix = |l: Tensor<3>| to_vec(l.slice([0..b, cut + 1..t, 0..256]));
     let diff_prefix = max_rel_diff(&prefix(a.clone()), &prefix(c.clone()));
-    assert!(diff_prefix < 1e-6, "logits at positions ≤ {cut} changed by {diff_prefix}");
+    assert!(
+        diff_prefix < 1e-6,
+        "logits at positions ≤ {cut} changed by {diff_prefix}"
+    );
     // The test can fail: the future did change, and the model sees it at later positions.
     assert!(max_rel_diff(&suffix(a), &suffix(c)) > 1e-4);
 }

@@ -32,6 +32,15 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_to_vec().unwrap()
 }
 
+trait RequireGradIf {
+    fn require_grad_if(self, grad: bool) -> Self;
+}
+impl<const D: usize> RequireGradIf for Tensor<D> {
+    fn require_grad_if(self, grad: bool) -> Self {
+        if grad { self.require_grad() } else { self }
+    }
+}
+
 /// Inputs of a check: named flat values with shapes.
 struct Inputs(Vec<(&'static str, Vec<usize>, Vec<f64>)>);
 
@@ -64,7 +73,9 @@ fn check(name: &str, inputs: Inputs, f: LossFn) {
 
 fn random(n: usize, scale: f64, seed: u64) -> Vec<f64> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(-1.0..1.0) * scale).collect()
+    (0..n)
+        .map(|_| rng.random_range(-1.0..1.0) * scale)
+        .collect()
 }
 
 /// A fixed projection of the output to a scalar, so every output element matters.
@@ -84,7 +95,7 @@ fn dense_ffn_gradients_match_finite_differences() {
         ("w2", vec![h, d], random(h * d, 0.5, 4)),
     ]);
     check("dense FFN", inputs, &|v, dev, grad| {
-        let x = tensor(&v[0], [n, d], dev).require_grad();
+        let x = tensor(&v[0], [n, d], dev).require_grad_if(grad);
         let ffn = SwiGlu {
             w1: Param::from_tensor(tensor(&v[1], [d, h], dev)),
             w3: Param::from_tensor(tensor(&v[2], [d, h], dev)),
@@ -112,12 +123,24 @@ fn moe_gradients_with_aux_and_z_losses_match_finite_differences() {
     let inputs = Inputs(vec![
         ("x", vec![n, d], random(n * d, 1.0, 5)),
         ("router", vec![d, k_experts], random(d * k_experts, 1.0, 6)),
-        ("w1", vec![k_experts, d, h], random(k_experts * d * h, 0.5, 7)),
-        ("w3", vec![k_experts, d, h], random(k_experts * d * h, 0.5, 8)),
-        ("w2", vec![k_experts, h, d], random(k_experts * h * d, 0.5, 9)),
+        (
+            "w1",
+            vec![k_experts, d, h],
+            random(k_experts * d * h, 0.5, 7),
+        ),
+        (
+            "w3",
+            vec![k_experts, d, h],
+            random(k_experts * d * h, 0.5, 8),
+        ),
+        (
+            "w2",
+            vec![k_experts, h, d],
+            random(k_experts * h * d, 0.5, 9),
+        ),
     ]);
     check("MoE", inputs, &|v, dev, grad| {
-        let x = tensor(&v[0], [n, d], dev).require_grad();
+        let x = tensor(&v[0], [n, d], dev).require_grad_if(grad);
         let mut layer = MoeConfig {
             d_model: d,
             experts: k_experts,
@@ -165,7 +188,7 @@ fn attention_gradients_match_finite_differences() {
         ("wo", vec![heads * dh, d], random(d * d, 0.5, 16)),
     ]);
     check("attention", inputs, &|v, dev, grad| {
-        let x = tensor(&v[0], [b, t, d], dev).require_grad();
+        let x = tensor(&v[0], [b, t, d], dev).require_grad_if(grad);
         let mut attn = Attention::new(d, heads, kv, 1, dev);
         attn.wq.weight = Param::from_tensor(tensor(&v[1], [d, heads * dh], dev));
         attn.wk.weight = Param::from_tensor(tensor(&v[2], [d, kv * dh], dev));

@@ -40,7 +40,11 @@ fn one_expert_top1_equals_dense_ffn() {
     let dense = SwiGlu::new(16, 24, 2, &device);
     let mut layer = moe(1, 1, &device);
     copy_dense_into_experts(&dense, &mut layer);
-    let x = Tensor::<2>::random([40, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<2>::random(
+        [40, 16],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let (y, aux) = layer.forward(x.clone());
     let want = dense.forward(x);
     let diff = max_rel_diff(&to_vec(y), &to_vec(want));
@@ -55,11 +59,18 @@ fn identical_experts_with_renormalisation_equal_dense_ffn() {
     let dense = SwiGlu::new(16, 24, 2, &device);
     let mut layer = moe(4, 2, &device);
     copy_dense_into_experts(&dense, &mut layer);
-    let x = Tensor::<2>::random([40, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<2>::random(
+        [40, 16],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let (y, _) = layer.forward(x.clone());
     let want = dense.forward(x);
     let diff = max_rel_diff(&to_vec(y), &to_vec(want));
-    assert!(diff < 1e-5, "4 identical experts (top-2, renormalised) differ from dense by {diff}");
+    assert!(
+        diff < 1e-5,
+        "4 identical experts (top-2, renormalised) differ from dense by {diff}"
+    );
 }
 
 #[test]
@@ -82,8 +93,18 @@ fn identical_experts_without_renormalisation_scale_by_gate_mass() {
     }
     .init(&device);
     copy_dense_into_experts(&dense, &mut layer);
-    let x = Tensor::<2>::random([10, 16], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<2>::random(
+        [10, 16],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let (y, _) = layer.forward(x.clone());
     let want = dense.forward(x);
-    assert!(max_rel_diff(&to_vec(y), &to_vec(want)) > 1e-3);
+    let size = |v: Vec<f32>| v.iter().map(|x| x.abs() as f64).sum::<f64>();
+    let ratio = size(to_vec(y)) / size(to_vec(want));
+    // Top-2 of 4 near-uniform probabilities carries about half the mass.
+    assert!(
+        ratio > 0.3 && ratio < 0.8,
+        "output / dense output = {ratio}"
+    );
 }

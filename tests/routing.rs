@@ -7,7 +7,12 @@ use burn::prelude::*;
 use common::to_vec;
 use moe_lab::model::ffn::moe::MoeConfig;
 
-fn layer(experts: usize, top_k: usize, capacity: Option<f64>, device: &Device) -> moe_lab::model::ffn::MoeLayer {
+fn layer(
+    experts: usize,
+    top_k: usize,
+    capacity: Option<f64>,
+    device: &Device,
+) -> moe_lab::model::ffn::MoeLayer {
     MoeConfig {
         d_model: 8,
         experts,
@@ -34,13 +39,23 @@ fn tiny_capacity_drops_slots_and_dropped_tokens_get_zero_output() {
     }
     moe.router.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 4]), &device));
     let x = Tensor::<2>::ones([16, 8], &device)
-        + Tensor::<2>::random([16, 8], burn::tensor::Distribution::Uniform(0.0, 0.1), &device);
+        + Tensor::<2>::random(
+            [16, 8],
+            burn::tensor::Distribution::Uniform(0.0, 0.1),
+            &device,
+        );
     let (y, aux) = moe.forward(x);
     let dropped = aux.stats.dropped.into_scalar::<f32>();
     assert_eq!(dropped, 15.0, "16 tokens, one slot: 15 dropped");
     let y = to_vec(y);
-    assert!(y[..8].iter().any(|v| v.abs() > 0.0), "the first token is kept");
-    assert!(y[8..].iter().all(|v| *v == 0.0), "dropped tokens have zero FFN output");
+    assert!(
+        y[..8].iter().any(|v| v.abs() > 0.0),
+        "the first token is kept"
+    );
+    assert!(
+        y[8..].iter().all(|v| *v == 0.0),
+        "dropped tokens have zero FFN output"
+    );
 }
 
 #[test]
@@ -48,7 +63,11 @@ fn dropless_drops_nothing() {
     let device = Device::flex();
     device.seed(4);
     let moe = layer(4, 2, None, &device);
-    let x = Tensor::<2>::random([32, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<2>::random(
+        [32, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let (_, aux) = moe.forward(x);
     assert_eq!(aux.stats.dropped.into_scalar::<f32>(), 0.0);
     assert_eq!(to_vec(aux.stats.load).iter().sum::<f32>(), 64.0);
@@ -72,9 +91,15 @@ fn balance_and_z_losses_equal_hand_computation() {
     let (_, aux) = moe.forward(Tensor::from_data(TensorData::new(x, [3, 8]), &device));
 
     // By hand: p0 = σ(2a); top-1 picks expert 0 for a > 0.
-    let p0: Vec<f64> = feats.iter().map(|a| 1.0 / (1.0 + (-2.0 * *a as f64).exp())).collect();
+    let p0: Vec<f64> = feats
+        .iter()
+        .map(|a| 1.0 / (1.0 + (-2.0 * *a as f64).exp()))
+        .collect();
     let f = [2.0 / 3.0, 1.0 / 3.0];
-    let p_mean = [p0.iter().sum::<f64>() / 3.0, p0.iter().map(|p| 1.0 - p).sum::<f64>() / 3.0];
+    let p_mean = [
+        p0.iter().sum::<f64>() / 3.0,
+        p0.iter().map(|p| 1.0 - p).sum::<f64>() / 3.0,
+    ];
     let balance = 0.01 * 2.0 * (f[0] * p_mean[0] + f[1] * p_mean[1]);
     let z = 0.001
         * feats
@@ -87,7 +112,10 @@ fn balance_and_z_losses_equal_hand_computation() {
         / 3.0;
     let got_balance = aux.balance_loss.into_scalar::<f32>() as f64;
     let got_z = aux.z_loss.into_scalar::<f32>() as f64;
-    assert!((got_balance - balance).abs() < 1e-7, "balance {got_balance} vs hand {balance}");
+    assert!(
+        (got_balance - balance).abs() < 1e-7,
+        "balance {got_balance} vs hand {balance}"
+    );
     assert!((got_z - z).abs() < 1e-7, "z-loss {got_z} vs hand {z}");
 }
 
@@ -110,5 +138,8 @@ fn balance_loss_equals_alpha_at_perfect_balance() {
     }
     let (_, aux) = moe.forward(Tensor::from_data(TensorData::new(x, [4, 8]), &device));
     let got = aux.balance_loss.into_scalar::<f32>() as f64;
-    assert!((got - 0.01).abs() < 1e-8, "balance loss at perfect balance {got}, want α = 0.01");
+    assert!(
+        (got - 0.01).abs() < 1e-8,
+        "balance loss at perfect balance {got}, want α = 0.01"
+    );
 }

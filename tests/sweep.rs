@@ -61,7 +61,11 @@ match = "moe"
 }
 
 fn lab(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lab")).args(args).current_dir(cwd).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
 }
 
 fn write_experiment(dir: &Path, text: &str) -> PathBuf {
@@ -71,7 +75,16 @@ fn write_experiment(dir: &Path, text: &str) -> PathBuf {
 }
 
 fn sweep_args<'a>(spec: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["sweep", spec, "--devices", "flex", "--out", "results", "--plots", "plots"];
+    let mut v = vec![
+        "sweep",
+        spec,
+        "--devices",
+        "flex",
+        "--out",
+        "results",
+        "--plots",
+        "plots",
+    ];
     v.extend_from_slice(extra);
     v
 }
@@ -81,7 +94,12 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     files.sort();
     files
@@ -92,18 +110,29 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
     let tmp = tempfile::tempdir().unwrap();
     write_experiment(tmp.path(), &toy_experiment(0.05));
     let first = lab(&sweep_args("toy.toml", &["--max-cells", "1"]), tmp.path());
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let results = tmp.path().join("results/toy");
     let cell = results.join("xs-dense-s0"); // arms run in name order: dense first
     let before = snapshot(&cell);
     assert!(before.iter().any(|(n, _)| n == "summary.json"));
-    assert!(!results.join("xs-moe-s0/summary.json").exists(), "only one cell ran");
+    assert!(
+        !results.join("xs-moe-s0/summary.json").exists(),
+        "only one cell ran"
+    );
 
     let second = lab(&sweep_args("toy.toml", &[]), tmp.path());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{stderr}");
     assert!(stderr.contains("1 of 3 cells already finished"), "{stderr}");
-    assert_eq!(snapshot(&cell), before, "the finished cell's files are unchanged");
+    assert_eq!(
+        snapshot(&cell),
+        before,
+        "the finished cell's files are unchanged"
+    );
     for c in ["xs-dense-total-s0", "xs-moe-s0"] {
         assert!(results.join(c).join("summary.json").exists(), "{c} ran");
     }
@@ -114,12 +143,25 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
         assert!(report.contains(c), "report names {c}");
     }
     assert!(report.contains("Lower loss at matched compute?"));
-    for stem in ["loss_vs_flops", "scaling", "training_loss", "spike_rate", "memory", "router_load", "router_maxvio"] {
+    for stem in [
+        "loss_vs_flops",
+        "scaling",
+        "training_loss",
+        "spike_rate",
+        "memory",
+        "router_load",
+        "router_maxvio",
+    ] {
         let png = tmp.path().join(format!("plots/toy/{stem}.png"));
-        let img = image::open(&png).unwrap_or_else(|e| panic!("{stem}.png: {e}")).to_rgb8();
+        let img = image::open(&png)
+            .unwrap_or_else(|e| panic!("{stem}.png: {e}"))
+            .to_rgb8();
         assert_eq!(img.dimensions(), (960, 600), "{stem}.png size");
         let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
-        assert!(ink > 2000, "{stem}.png has only {ink} non-background pixels");
+        assert!(
+            ink > 2000,
+            "{stem}.png has only {ink} non-background pixels"
+        );
         assert!(tmp.path().join(format!("plots/toy/{stem}.svg")).exists());
     }
 
@@ -127,13 +169,17 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
     let png = std::fs::read(tmp.path().join("plots/toy/scaling.png")).unwrap();
     let third = lab(&sweep_args("toy.toml", &[]), tmp.path());
     assert!(String::from_utf8_lossy(&third.stderr).contains("3 of 3 cells already finished"));
-    assert_eq!(std::fs::read(tmp.path().join("plots/toy/scaling.png")).unwrap(), png);
+    assert_eq!(
+        std::fs::read(tmp.path().join("plots/toy/scaling.png")).unwrap(),
+        png
+    );
 }
 
 #[test]
 fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = tiny_spec("resume", MOE, "").replace("steps = 20", "steps = 24\ncheckpoint_every = 8");
+    let text =
+        tiny_spec("resume", MOE, "").replace("steps = 20", "steps = 24\ncheckpoint_every = 8");
     let cfg = config(&text);
     let opts = |dir: &Path, resume: bool, stop_after: Option<usize>| TrainOptions {
         run_dir: RunDir::new(dir),
@@ -153,9 +199,15 @@ fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
     assert_eq!(resumed.final_train_loss, whole.final_train_loss);
     let losses = |d: &Path| {
         let mut r = csv::Reader::from_path(d.join("metrics.csv")).unwrap();
-        r.records().map(|x| x.unwrap()[4].to_string()).collect::<Vec<_>>()
+        r.records()
+            .map(|x| x.unwrap()[4].to_string())
+            .collect::<Vec<_>>()
     };
-    assert_eq!(losses(&cut), losses(&tmp.path().join("whole")), "same loss at every step");
+    assert_eq!(
+        losses(&cut),
+        losses(&tmp.path().join("whole")),
+        "same loss at every step"
+    );
 }
 
 #[test]
@@ -171,7 +223,10 @@ fn a_second_concurrent_sweep_gets_the_lock_error() {
     let lock = tmp.path().join("results/toy/.lock");
     let t0 = std::time::Instant::now();
     while !lock.exists() {
-        assert!(t0.elapsed().as_secs() < 60, "first sweep never took the lock");
+        assert!(
+            t0.elapsed().as_secs() < 60,
+            "first sweep never took the lock"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let second = lab(&sweep_args("toy.toml", &[]), tmp.path());
@@ -179,7 +234,10 @@ fn a_second_concurrent_sweep_gets_the_lock_error() {
     holder.kill().ok();
     holder.wait().ok();
     assert_eq!(second.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains(&format!("pid={}", holder.id())), "names the holder: {stderr}");
+    assert!(
+        stderr.contains(&format!("pid={}", holder.id())),
+        "names the holder: {stderr}"
+    );
 }
 
 fn refused(text: &str, expect: &str) {
@@ -188,17 +246,26 @@ fn refused(text: &str, expect: &str) {
     let out = lab(&sweep_args("toy.toml", &[]), tmp.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{expect}: {stderr}");
-    assert!(stderr.contains("toy.toml") && stderr.contains(expect), "names {expect}: {stderr}");
+    assert!(
+        stderr.contains("toy.toml") && stderr.contains(expect),
+        "names {expect}: {stderr}"
+    );
     assert!(!tmp.path().join("results").exists(), "nothing written");
 }
 
 #[test]
 fn bad_experiment_specs_are_refused() {
     let base = toy_experiment(0.05);
-    refused(&base.replace("top_k = 2", "top_k = 2\ntop_p = 0.5"), "top_p");
+    refused(
+        &base.replace("top_k = 2", "top_k = 2\ntop_p = 0.5"),
+        "top_p",
+    );
     refused(
         &base
-            .replace("[[sizes]]\nname = \"xs\"\nd_model = 16\nn_layers = 1\nd_expert = 16\n", "")
+            .replace(
+                "[[sizes]]\nname = \"xs\"\nd_model = 16\nn_layers = 1\nd_expert = 16\n",
+                "",
+            )
             .replace("seeds = 1", "seeds = 1\nsizes = []"),
         "sizes",
     );

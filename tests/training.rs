@@ -31,7 +31,9 @@ fn run(text: &str, dir: &std::path::Path) -> Summary {
 fn column(path: &std::path::Path, name: &str) -> Vec<String> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let idx = r.headers().unwrap().iter().position(|h| h == name).unwrap();
-    r.records().map(|rec| rec.unwrap()[idx].to_string()).collect()
+    r.records()
+        .map(|rec| rec.unwrap()[idx].to_string())
+        .collect()
 }
 
 #[test]
@@ -42,7 +44,10 @@ fn same_seed_twice_gives_identical_runs() {
     run(&text, &a);
     run(&text, &b);
     for col in ["loss", "aux_loss", "z_loss", "grad_norm"] {
-        let (x, y) = (column(&a.join("metrics.csv"), col), column(&b.join("metrics.csv"), col));
+        let (x, y) = (
+            column(&a.join("metrics.csv"), col),
+            column(&b.join("metrics.csv"), col),
+        );
         assert_eq!(x.len(), 20);
         assert_eq!(x, y, "column {col} differs between identical runs");
     }
@@ -53,7 +58,10 @@ fn same_seed_twice_gives_identical_runs() {
     // The test can fail: another seed gives other numbers.
     let c = tmp.path().join("c");
     run(&text.replace("seed = 7", "seed = 8"), &c);
-    assert_ne!(column(&a.join("metrics.csv"), "loss"), column(&c.join("metrics.csv"), "loss"));
+    assert_ne!(
+        column(&a.join("metrics.csv"), "loss"),
+        column(&c.join("metrics.csv"), "loss")
+    );
 }
 
 fn learning_spec(name: &str, ffn: &str) -> String {
@@ -76,9 +84,18 @@ fn tiny_dense_and_moe_runs_lower_validation_loss() {
             final_loss < 0.6 * uniform,
             "{name}: val loss {final_loss:.3} after 200 steps, not clearly below {uniform:.3}"
         );
-        let files = ["config.toml", "metrics.csv", "evals.csv", "router.csv", "summary.json"];
+        let files = [
+            "config.toml",
+            "metrics.csv",
+            "evals.csv",
+            "router.csv",
+            "summary.json",
+        ];
         for f in files {
-            assert!(tmp.path().join(name).join(f).exists(), "{name}: {f} missing");
+            assert!(
+                tmp.path().join(name).join(f).exists(),
+                "{name}: {f} missing"
+            );
         }
     }
     // The MoE's router statistics are logged: 2 layers × 4 experts per eval, 2 evals.
@@ -100,7 +117,10 @@ fn non_finite_loss_ends_the_run_as_diverged_with_files_intact() {
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("summary.json")).unwrap())
             .unwrap();
     assert_eq!(on_disk.status, RunStatus::Diverged);
-    assert_eq!(column(&tmp.path().join("metrics.csv"), "step").len(), at + 1);
+    assert_eq!(
+        column(&tmp.path().join("metrics.csv"), "step").len(),
+        at + 1
+    );
 }
 
 /// Register `value` as the gradient of every parameter.
@@ -140,7 +160,8 @@ fn weight_decay_applies_to_matrices_only() {
     let before = params(&model);
     let mut optim = optimizer(&cfg.spec.train); // weight decay 0.1
     // Zero gradients: AdamW's update is 0, so only decoupled decay moves weights.
-    let model = optim.step(0.5, model, constant_grads(&model, 0.0));
+    let grads = constant_grads(&model, 0.0);
+    let model = optim.step(0.5, model, grads);
     let after = params(&model);
     let mut seen_gain = false;
     for ((rank, b), (_, a)) in before.iter().zip(&after) {
@@ -165,12 +186,18 @@ fn clipping_scales_all_gradients_by_one_global_factor() {
     let n = cfg.params.total as f64;
     let norm = clip::global_norm(&model, &grads, &device);
     let got = norm.clone().into_scalar::<f32>() as f64;
-    assert!((got - n.sqrt()).abs() / n.sqrt() < 1e-5, "global norm {got} vs √{n}");
+    assert!(
+        (got - n.sqrt()).abs() / n.sqrt() < 1e-5,
+        "global norm {got} vs √{n}"
+    );
     let clipped = clip::clip_to(&model, grads, norm, 1.0);
     let after = clip::global_norm(&model, &clipped, &device).into_scalar::<f32>() as f64;
     assert!((after - 1.0).abs() < 1e-4, "clipped norm {after}");
     // One factor for all: every entry is 1/√n.
     let first: Tensor<2> = clipped.get(model.embedding.weight.id).unwrap();
     let v: Vec<f32> = first.into_data().try_to_vec().unwrap();
-    assert!(v.iter().all(|x| ((*x as f64) - 1.0 / n.sqrt()).abs() < 1e-6));
+    assert!(
+        v.iter()
+            .all(|x| ((*x as f64) - 1.0 / n.sqrt()).abs() < 1e-6)
+    );
 }

@@ -39,7 +39,10 @@ fn jacobian_row(theta: &[f64; 3], x: f64) -> [f64; 3] {
 }
 
 fn sse(theta: &[f64; 3], xs: &[f64], ys: &[f64]) -> f64 {
-    xs.iter().zip(ys).map(|(x, y)| (y - model(theta, *x)).powi(2)).sum()
+    xs.iter()
+        .zip(ys)
+        .map(|(x, y)| (y - model(theta, *x)).powi(2))
+        .sum()
 }
 
 /// Solve the 3×3 system `m · v = b` (Gaussian elimination with partial pivoting).
@@ -89,7 +92,9 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
     }
     let c0 = (budgets.iter().map(|c| c.ln()).sum::<f64>() / n as f64).exp();
     let xs: Vec<f64> = budgets.iter().map(|c| c / c0).collect();
-    let (c_min, c_max) = budgets.iter().fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
+    let (c_min, c_max) = budgets
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
     if c_max / c_min < 1.0 + 1e-9 {
         return None;
     }
@@ -114,7 +119,11 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
         if sxx == 0.0 {
             continue;
         }
-        let slope = pts.iter().map(|(x, y)| (x - sx / m) * (y - sy / m)).sum::<f64>() / sxx;
+        let slope = pts
+            .iter()
+            .map(|(x, y)| (x - sx / m) * (y - sy / m))
+            .sum::<f64>()
+            / sxx;
         let theta = [e0, (sy / m - slope * sx / m).exp(), -slope];
         let s = sse(&theta, &xs, losses);
         if s.is_finite() && best.as_ref().is_none_or(|(_, b)| s < *b) {
@@ -222,11 +231,17 @@ impl PowerLawFit {
     /// Parameter draws from the fit's approximate normal distribution (for intervals).
     pub fn draws(&self, count: usize, seed: u64) -> Vec<[f64; 3]> {
         let Some(cov) = self.cov else { return vec![] };
-        let Some(l) = cholesky(cov) else { return vec![] };
+        let Some(l) = cholesky(cov) else {
+            return vec![];
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..count)
             .map(|_| {
-                let z = [std_normal(&mut rng), std_normal(&mut rng), std_normal(&mut rng)];
+                let z = [
+                    std_normal(&mut rng),
+                    std_normal(&mut rng),
+                    std_normal(&mut rng),
+                ];
                 let mut t = self.theta;
                 for r in 0..3 {
                     for k in 0..=r {
@@ -309,7 +324,11 @@ pub fn compute_multiplier(a: &PowerLawFit, b: &PowerLawFit, budget: f64) -> Comp
         }
     }
     ratios.sort_by(|x, y| x.total_cmp(y));
-    let q = |p: f64| ratios.get(((ratios.len() as f64 - 1.0) * p).round() as usize).copied();
+    let q = |p: f64| {
+        ratios
+            .get(((ratios.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+    };
     let draws = da.len().min(db.len());
     ComputeMultiplier {
         budget,
@@ -318,6 +337,10 @@ pub fn compute_multiplier(a: &PowerLawFit, b: &PowerLawFit, budget: f64) -> Comp
         ci_low: if ratios.is_empty() { None } else { q(0.025) },
         ci_high: if ratios.is_empty() { None } else { q(0.975) },
         extrapolated,
-        unreachable_share: if draws == 0 { 0.0 } else { unreachable as f64 / draws as f64 },
+        unreachable_share: if draws == 0 {
+            0.0
+        } else {
+            unreachable as f64 / draws as f64
+        },
     }
 }

@@ -55,7 +55,8 @@ fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     if !path.exists() {
         return Ok(vec![]);
     }
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     r.deserialize()
         .map(|row| row.with_context(|| format!("parsing {}", path.display())))
         .collect()
@@ -64,15 +65,20 @@ fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 /// The manifest and every cell that has a summary (cells never started are left out).
 pub fn load(dir: &Path) -> Result<(Manifest, Vec<RunData>)> {
     let manifest_path = dir.join(MANIFEST);
-    let manifest: Manifest = serde_json::from_str(
-        &std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("{}: no sweep here (run `lab sweep` first)", manifest_path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", manifest_path.display()))?;
+    let manifest: Manifest =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).with_context(|| {
+            format!(
+                "{}: no sweep here (run `lab sweep` first)",
+                manifest_path.display()
+            )
+        })?)
+        .with_context(|| format!("parsing {}", manifest_path.display()))?;
     let mut runs = Vec::new();
     for cell in &manifest.cells {
         let d = dir.join(&cell.name);
-        let Ok(text) = std::fs::read_to_string(d.join(run_dir::SUMMARY)) else { continue };
+        let Ok(text) = std::fs::read_to_string(d.join(run_dir::SUMMARY)) else {
+            continue;
+        };
         let summary: Summary = serde_json::from_str(&text)
             .with_context(|| format!("parsing {}", d.join(run_dir::SUMMARY).display()))?;
         runs.push(RunData {

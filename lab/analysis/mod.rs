@@ -52,7 +52,15 @@ pub struct WelchOut {
 
 impl From<Welch> for WelchOut {
     fn from(w: Welch) -> Self {
-        WelchOut { diff: w.diff, ci_low: w.ci_low, ci_high: w.ci_high, t: w.t, df: w.df, p: w.p, hedges_g: w.hedges_g }
+        WelchOut {
+            diff: w.diff,
+            ci_low: w.ci_low,
+            ci_high: w.ci_high,
+            t: w.t,
+            df: w.df,
+            p: w.p,
+            hedges_g: w.hedges_g,
+        }
     }
 }
 
@@ -122,13 +130,22 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     let mut size_arms = Vec::new();
     let mut fits = BTreeMap::new();
     for arm in &manifest.arms {
-        let mine: Vec<&RunData> = runs.iter().filter(|r| &r.cell.arm == arm && complete(r)).collect();
+        let mine: Vec<&RunData> = runs
+            .iter()
+            .filter(|r| &r.cell.arm == arm && complete(r))
+            .collect();
         let budgets: Vec<f64> = mine.iter().map(|r| r.summary.train_flops).collect();
-        let losses: Vec<f64> = mine.iter().map(|r| r.summary.final_val_loss.unwrap()).collect();
+        let losses: Vec<f64> = mine
+            .iter()
+            .map(|r| r.summary.final_val_loss.unwrap())
+            .collect();
         fits.insert(arm.clone(), fit_power_law(&budgets, &losses));
         for size in &manifest.sizes {
             let at: Vec<&&RunData> = mine.iter().filter(|r| &r.cell.size == size).collect();
-            let losses: Vec<f64> = at.iter().map(|r| r.summary.final_val_loss.unwrap()).collect();
+            let losses: Vec<f64> = at
+                .iter()
+                .map(|r| r.summary.final_val_loss.unwrap())
+                .collect();
             size_arms.push(SizeArm {
                 size: size.clone(),
                 arm: arm.clone(),
@@ -172,8 +189,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
                 baseline: arm.clone(),
                 n_treatment: t.len(),
                 n_baseline: b.len(),
-                diff: (!t.is_empty() && !b.is_empty())
-                    .then(|| mean_ci(&t).mean - mean_ci(&b).mean),
+                diff: (!t.is_empty() && !b.is_empty()).then(|| mean_ci(&t).mean - mean_ci(&b).mean),
                 welch: welch(&t, &b).map(Into::into),
             });
         }
@@ -185,12 +201,23 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         let steps: usize = mine.iter().map(|r| r.summary.steps_done).sum();
         let loss_spikes: usize = mine.iter().map(|r| r.summary.spikes.loss_spikes).sum();
         let grad_spikes: usize = mine.iter().map(|r| r.summary.spikes.grad_norm_spikes).sum();
-        let diverged = mine.iter().filter(|r| r.summary.status == RunStatus::Diverged).count();
+        let diverged = mine
+            .iter()
+            .filter(|r| r.summary.status == RunStatus::Diverged)
+            .count();
         let stable = mine
             .iter()
-            .filter(|r| r.summary.status == RunStatus::Complete && r.summary.spikes.loss_spikes == 0)
+            .filter(|r| {
+                r.summary.status == RunStatus::Complete && r.summary.spikes.loss_spikes == 0
+            })
             .count();
-        let per_1k = |n: usize| if steps == 0 { 0.0 } else { 1000.0 * n as f64 / steps as f64 };
+        let per_1k = |n: usize| {
+            if steps == 0 {
+                0.0
+            } else {
+                1000.0 * n as f64 / steps as f64
+            }
+        };
         stability.push(Stability {
             arm: arm.clone(),
             runs: mine.len(),
@@ -200,7 +227,11 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
             loss_spikes_per_1k: per_1k(loss_spikes),
             grad_spikes_per_1k: per_1k(grad_spikes),
             diverged,
-            stable_fraction: if mine.is_empty() { 0.0 } else { stable as f64 / mine.len() as f64 },
+            stable_fraction: if mine.is_empty() {
+                0.0
+            } else {
+                stable as f64 / mine.len() as f64
+            },
         });
     }
     let mut spike_rate_p = BTreeMap::new();
@@ -209,7 +240,12 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
             if r.steps > 0 && s.steps > 0 {
                 spike_rate_p.insert(
                     s.arm.clone(),
-                    poisson_rate_p(r.loss_spikes as u64, r.steps as f64, s.loss_spikes as u64, s.steps as f64),
+                    poisson_rate_p(
+                        r.loss_spikes as u64,
+                        r.steps as f64,
+                        s.loss_spikes as u64,
+                        s.steps as f64,
+                    ),
                 );
             }
         }
@@ -218,24 +254,43 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     let mut memory = Vec::new();
     for size in &manifest.sizes {
         for arm in &manifest.arms {
-            let at: Vec<&RunData> = runs.iter().filter(|r| &r.cell.size == size && &r.cell.arm == arm).collect();
+            let at: Vec<&RunData> = runs
+                .iter()
+                .filter(|r| &r.cell.size == size && &r.cell.arm == arm)
+                .collect();
             if at.is_empty() {
                 continue;
             }
-            let device = at.iter().all(|r| r.summary.memory.peak_bytes_in_use.is_some());
+            let device = at
+                .iter()
+                .all(|r| r.summary.memory.peak_bytes_in_use.is_some());
             let peaks: Vec<f64> = at
                 .iter()
                 .filter_map(|r| {
-                    if device { r.summary.memory.peak_bytes_in_use } else { r.summary.memory.peak_rss_bytes }
+                    if device {
+                        r.summary.memory.peak_bytes_in_use
+                    } else {
+                        r.summary.memory.peak_rss_bytes
+                    }
                 })
                 .map(|b| b as f64)
                 .collect();
-            let Some(analytic) = at[0].summary.memory.analytic else { continue };
+            let Some(analytic) = at[0].summary.memory.analytic else {
+                continue;
+            };
             memory.push(MemoryRow {
                 size: size.clone(),
                 arm: arm.clone(),
-                measured_peak_bytes: if peaks.is_empty() { 0.0 } else { peaks.iter().sum::<f64>() / peaks.len() as f64 },
-                measured_kind: if device { "device".into() } else { "rss".into() },
+                measured_peak_bytes: if peaks.is_empty() {
+                    0.0
+                } else {
+                    peaks.iter().sum::<f64>() / peaks.len() as f64
+                },
+                measured_kind: if device {
+                    "device".into()
+                } else {
+                    "rss".into()
+                },
                 params_bytes: analytic.params_bytes,
                 grads_bytes: analytic.grads_bytes,
                 optimizer_bytes: analytic.optimizer_bytes,
@@ -246,7 +301,9 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     let mut router = Vec::new();
     for r in runs.iter().filter(|r| !r.router.is_empty()) {
         let last_step = r.router.iter().map(|x| x.step).max().unwrap();
-        let per_eval = |step: usize| -> Vec<&load::RouterRow> { r.router.iter().filter(|x| x.step == step).collect() };
+        let per_eval = |step: usize| -> Vec<&load::RouterRow> {
+            r.router.iter().filter(|x| x.step == step).collect()
+        };
         let layer_mean = |rows: &[&load::RouterRow], f: &dyn Fn(&load::RouterRow) -> f64| {
             let mut by_layer: BTreeMap<usize, f64> = BTreeMap::new();
             for x in rows {

@@ -17,13 +17,34 @@ fn pm(v: Option<f64>) -> String {
 
 /// The figures, relative to `report.md`'s directory, as (file stem, caption).
 pub const FIGURES: &[(&str, &str)] = &[
-    ("loss_vs_flops", "Validation loss against training FLOPs, every run, by arm"),
-    ("scaling", "Final validation loss against compute, with the fitted L(C) = E + A·C^(−α) per arm"),
-    ("training_loss", "Training loss with loss spikes marked (largest size, every seed)"),
-    ("spike_rate", "Loss and grad-norm spikes per 1k steps, by arm"),
-    ("memory", "Memory per arm and size: parameters, gradients, optimizer state, and the rest of the measured peak"),
-    ("router_load", "Expert load share per layer (MoE arm, largest size, last evaluation)"),
-    ("router_maxvio", "Router load imbalance (MaxVio) over training, MoE runs"),
+    (
+        "loss_vs_flops",
+        "Validation loss against training FLOPs, every run, by arm",
+    ),
+    (
+        "scaling",
+        "Final validation loss against compute, with the fitted L(C) = E + A·C^(−α) per arm",
+    ),
+    (
+        "training_loss",
+        "Training loss with loss spikes marked (largest size, every seed)",
+    ),
+    (
+        "spike_rate",
+        "Loss and grad-norm spikes per 1k steps, by arm",
+    ),
+    (
+        "memory",
+        "Memory per arm and size: parameters, gradients, optimizer state, and the rest of the measured peak",
+    ),
+    (
+        "router_load",
+        "Expert load share per layer (MoE arm, largest size, last evaluation)",
+    ),
+    (
+        "router_maxvio",
+        "Router load imbalance (MaxVio) over training, MoE runs",
+    ),
 ];
 
 pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &str) -> String {
@@ -61,10 +82,16 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             a.baseline_arm.as_deref().unwrap_or("–")
         );
     }
-    let _ = writeln!(s, "| size | arm | d_model | layers | params total | params active | FLOPs/token (train) | steps | tokens | budget (FLOPs) |");
+    let _ = writeln!(
+        s,
+        "| size | arm | d_model | layers | params total | params active | FLOPs/token (train) | steps | tokens | budget (FLOPs) |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for sa in &a.size_arms {
-        if let Some(r) = runs.iter().find(|r| r.cell.size == sa.size && r.cell.arm == sa.arm) {
+        if let Some(r) = runs
+            .iter()
+            .find(|r| r.cell.size == sa.size && r.cell.arm == sa.arm)
+        {
             let cfg = r.cell.config.as_ref();
             let _ = writeln!(
                 s,
@@ -77,7 +104,8 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
                 r.summary.params.active,
                 r.summary.flops_per_token.train_per_token,
                 r.summary.steps_planned,
-                r.summary.steps_planned as u64 * r.summary.tokens / r.summary.steps_done.max(1) as u64,
+                r.summary.steps_planned as u64 * r.summary.tokens
+                    / r.summary.steps_done.max(1) as u64,
                 r.summary.train_flops
             );
         }
@@ -85,7 +113,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
 
     // Runs.
     let _ = writeln!(s, "\n## Runs\n");
-    let _ = writeln!(s, "| run | status | steps | final val loss | best val loss | loss spikes | grad spikes | wall (s) | tokens/s |");
+    let _ = writeln!(
+        s,
+        "| run | status | steps | final val loss | best val loss | loss spikes | grad spikes | wall (s) | tokens/s |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for r in runs {
         let m = &r.summary;
@@ -106,50 +137,104 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
     }
 
     // Losses by size.
-    let _ = writeln!(s, "\n## Final validation loss by size (mean ± 95% CI over seeds)\n");
+    let _ = writeln!(
+        s,
+        "\n## Final validation loss by size (mean ± 95% CI over seeds)\n"
+    );
     let _ = writeln!(s, "| size | arm | seeds | mean | sd | 95% CI half-width |");
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     for sa in &a.size_arms {
         match sa.final_val_loss {
             Some((m, sd, hw)) => {
-                let _ = writeln!(s, "| {} | {} | {} | {m:.4} | {sd:.4} | {} |", sa.size, sa.arm, sa.runs, if hw.is_finite() { format!("{hw:.4}") } else { "– (1 seed)".into() });
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {m:.4} | {sd:.4} | {} |",
+                    sa.size,
+                    sa.arm,
+                    sa.runs,
+                    if hw.is_finite() {
+                        format!("{hw:.4}")
+                    } else {
+                        "– (1 seed)".into()
+                    }
+                );
             }
             None => {
                 let _ = writeln!(s, "| {} | {} | 0 | – | – | – |", sa.size, sa.arm);
             }
         }
     }
-    let _ = writeln!(s, "\nWelch t-tests, {} minus baseline (negative = {} lower):\n", a.reference_arm, a.reference_arm);
-    let _ = writeln!(s, "| size | baseline | Δ loss | 95% CI | t | df | p | Hedges' g |");
+    let _ = writeln!(
+        s,
+        "\nWelch t-tests, {} minus baseline (negative = {} lower):\n",
+        a.reference_arm, a.reference_arm
+    );
+    let _ = writeln!(
+        s,
+        "| size | baseline | Δ loss | 95% CI | t | df | p | Hedges' g |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for c in &a.comparisons {
         match &c.welch {
             Some(w) => {
-                let _ = writeln!(s, "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {:.2} | {:.1} | {:.3} | {:.2} |", c.size, c.baseline, w.diff, w.ci_low, w.ci_high, w.t, w.df, w.p, w.hedges_g);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {:.2} | {:.1} | {:.3} | {:.2} |",
+                    c.size, c.baseline, w.diff, w.ci_low, w.ci_high, w.t, w.df, w.p, w.hedges_g
+                );
             }
             None => {
-                let _ = writeln!(s, "| {} | {} | {} | – | – | – | – (needs ≥ 2 seeds per arm) | – |", c.size, c.baseline, c.diff.map_or("–".into(), |d| format!("{d:+.4}")));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | – | – | – | – (needs ≥ 2 seeds per arm) | – |",
+                    c.size,
+                    c.baseline,
+                    c.diff.map_or("–".into(), |d| format!("{d:+.4}"))
+                );
             }
         }
     }
 
     // Fits.
     let _ = writeln!(s, "\n## Scaling fits: L(C) = E + A·C^(−α)\n");
-    let _ = writeln!(s, "Fitted per arm to every complete run's (training FLOPs, final validation loss) by Levenberg–Marquardt least squares; ± is one standard error from the Gauss–Newton covariance (none when there are only 3 points). Curves are compared only inside the budgets that were run.\n");
+    let _ = writeln!(
+        s,
+        "Fitted per arm to every complete run's (training FLOPs, final validation loss) by Levenberg–Marquardt least squares; ± is one standard error from the Gauss–Newton covariance (none when there are only 3 points). Curves are compared only inside the budgets that were run.\n"
+    );
     let _ = writeln!(s, "| arm | points | E | A | α | RMSE | budgets |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for (arm, f) in &a.fits {
         match f {
             Some(f) => {
-                let _ = writeln!(s, "| {arm} | {} | {:.3} {} | {:.3e} {} | {:.3} {} | {:.4} | {:.2e} – {:.2e} |", f.n, f.e, pm(f.se_e), f.a, f.se_a.map_or("".into(), |x| format!("± {x:.2e}")), f.alpha, pm(f.se_alpha), f.rmse, f.c_min, f.c_max);
+                let _ = writeln!(
+                    s,
+                    "| {arm} | {} | {:.3} {} | {:.3e} {} | {:.3} {} | {:.4} | {:.2e} – {:.2e} |",
+                    f.n,
+                    f.e,
+                    pm(f.se_e),
+                    f.a,
+                    f.se_a.map_or("".into(), |x| format!("± {x:.2e}")),
+                    f.alpha,
+                    pm(f.se_alpha),
+                    f.rmse,
+                    f.c_min,
+                    f.c_max
+                );
             }
             None => {
-                let _ = writeln!(s, "| {arm} | – | – | – | – | – | not enough distinct budgets |");
+                let _ = writeln!(
+                    s,
+                    "| {arm} | – | – | – | – | – | not enough distinct budgets |"
+                );
             }
         }
     }
     if !a.multipliers.is_empty() {
-        let _ = writeln!(s, "\nCompute multiplier: how many times {}'s budget each baseline needs to reach {}'s fitted loss at the largest common budget (95% interval from 2000 parameter draws of both fits):\n", a.reference_arm, a.reference_arm);
+        let _ = writeln!(
+            s,
+            "\nCompute multiplier: how many times {}'s budget each baseline needs to reach {}'s fitted loss at the largest common budget (95% interval from 2000 parameter draws of both fits):\n",
+            a.reference_arm, a.reference_arm
+        );
         for (arm, m) in &a.multipliers {
             let _ = writeln!(s, "- {arm}: {}", multiplier_text(m));
         }
@@ -157,43 +242,98 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
 
     // Stability.
     let _ = writeln!(s, "\n## Stability\n");
-    let _ = writeln!(s, "A spike is a value above the median of the previous `window` steps by more than `z` robust σ (σ̂ = 1.4826·MAD). Stable seeds: runs with no loss spike that did not diverge.\n");
-    let _ = writeln!(s, "| arm | runs | steps | loss spikes /1k | grad-norm spikes /1k | diverged | stable seeds |");
+    let _ = writeln!(
+        s,
+        "A spike is a value above the median of the previous `window` steps by more than `z` robust σ (σ̂ = 1.4826·MAD). Stable seeds: runs with no loss spike that did not diverge.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| arm | runs | steps | loss spikes /1k | grad-norm spikes /1k | diverged | stable seeds |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for st in &a.stability {
-        let _ = writeln!(s, "| {} | {} | {} | {:.2} | {:.2} | {} | {:.0}% |", st.arm, st.runs, st.steps, st.loss_spikes_per_1k, st.grad_spikes_per_1k, st.diverged, 100.0 * st.stable_fraction);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} | {:.2} | {} | {:.0}% |",
+            st.arm,
+            st.runs,
+            st.steps,
+            st.loss_spikes_per_1k,
+            st.grad_spikes_per_1k,
+            st.diverged,
+            100.0 * st.stable_fraction
+        );
     }
 
     // Memory.
     let _ = writeln!(s, "\n## Memory\n");
-    let _ = writeln!(s, "Measured peak: device allocator bytes in use where the backend reports them, else the process's resident set size (which also holds the corpus, the binary and the allocator's slack). Analytic: f32 parameters, gradients and AdamW's two moments.\n");
-    let _ = writeln!(s, "| size | arm | measured peak (MiB) | kind | params (MiB) | grads (MiB) | optimizer (MiB) |");
+    let _ = writeln!(
+        s,
+        "Measured peak: device allocator bytes in use where the backend reports them, else the process's resident set size (which also holds the corpus, the binary and the allocator's slack). Analytic: f32 parameters, gradients and AdamW's two moments.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| size | arm | measured peak (MiB) | kind | params (MiB) | grads (MiB) | optimizer (MiB) |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     for m in &a.memory {
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} |", m.size, m.arm, mib(m.measured_peak_bytes), m.measured_kind, mib(m.params_bytes as f64), mib(m.grads_bytes as f64), mib(m.optimizer_bytes as f64));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            m.size,
+            m.arm,
+            mib(m.measured_peak_bytes),
+            m.measured_kind,
+            mib(m.params_bytes as f64),
+            mib(m.grads_bytes as f64),
+            mib(m.optimizer_bytes as f64)
+        );
     }
 
     // Router.
     if !a.router.is_empty() {
-        let _ = writeln!(s, "\n## Routing (MoE runs, last evaluation, mean over layers)\n");
-        let _ = writeln!(s, "| run | MaxVio | peak MaxVio | dead experts | dropped fraction | entropy (nats) |");
+        let _ = writeln!(
+            s,
+            "\n## Routing (MoE runs, last evaluation, mean over layers)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| run | MaxVio | peak MaxVio | dead experts | dropped fraction | entropy (nats) |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|---|");
         for r in &a.router {
-            let _ = writeln!(s, "| {} | {:.3} | {:.3} | {} | {:.4} | {:.3} |", r.run, r.final_max_vio, r.peak_max_vio, r.dead_experts, r.dropped_fraction, r.final_entropy);
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {} | {:.4} | {:.3} |",
+                r.run,
+                r.final_max_vio,
+                r.peak_max_vio,
+                r.dead_experts,
+                r.dropped_fraction,
+                r.final_entropy
+            );
         }
     }
 
     let _ = writeln!(s, "\n## Figures\n");
     for (stem, caption) in FIGURES {
-        let _ = writeln!(s, "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}* ([SVG]({plots_rel}/{stem}.svg))\n");
+        let _ = writeln!(
+            s,
+            "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}* ([SVG]({plots_rel}/{stem}.svg))\n"
+        );
     }
     s
 }
 
 fn multiplier_text(m: &super::fit::ComputeMultiplier) -> String {
     let ci = match (m.ci_low, m.ci_high) {
-        (Some(lo), Some(hi)) if m.unreachable_share <= 0.025 => format!("95% interval [{lo:.2}×, {hi:.2}×]"),
-        (Some(lo), _) => format!("95% interval [{lo:.2}×, unbounded) ({:.0}% of draws never reach the loss)", 100.0 * m.unreachable_share),
+        (Some(lo), Some(hi)) if m.unreachable_share <= 0.025 => {
+            format!("95% interval [{lo:.2}×, {hi:.2}×]")
+        }
+        (Some(lo), _) => format!(
+            "95% interval [{lo:.2}×, unbounded) ({:.0}% of draws never reach the loss)",
+            100.0 * m.unreachable_share
+        ),
         _ => "no interval (fits without residual degrees of freedom)".into(),
     };
     match m.multiplier {
@@ -201,14 +341,25 @@ fn multiplier_text(m: &super::fit::ComputeMultiplier) -> String {
             "{x:.2}× at C = {:.2e} (target loss {:.4}); {ci}{}",
             m.budget,
             m.target_loss,
-            if m.extrapolated { "; **extrapolated**: the baseline would need a budget outside its data" } else { "" }
+            if m.extrapolated {
+                "; **extrapolated**: the baseline would need a budget outside its data"
+            } else {
+                ""
+            }
         ),
-        None => format!("the baseline's fitted curve never reaches {:.4} (below its fitted floor E); {ci}", m.target_loss),
+        None => format!(
+            "the baseline's fitted curve never reaches {:.4} (below its fitted floor E); {ci}",
+            m.target_loss
+        ),
     }
 }
 
 fn significance(p: f64) -> &'static str {
-    if p < 0.05 { "significant" } else { "not significant" }
+    if p < 0.05 {
+        "significant"
+    } else {
+        "not significant"
+    }
 }
 
 /// One line per question: lower loss at matched compute? more loss spikes? more memory?
@@ -244,7 +395,10 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
         None => "**Lower loss at matched compute?** No complete runs to compare.".into(),
     });
     if let Some(m) = a.multipliers.get(base) {
-        out.push(format!("**Compute multiplier** ({base} vs {reference}): {}", multiplier_text(m)));
+        out.push(format!(
+            "**Compute multiplier** ({base} vs {reference}): {}",
+            multiplier_text(m)
+        ));
     }
     // 2. Spikes.
     let st = |arm: &str| a.stability.iter().find(|s| s.arm == arm);
@@ -260,7 +414,8 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
     // 3. Memory at the largest size.
     let mem = |arm: &str| a.memory.iter().filter(|m| m.arm == arm).last();
     if let (Some(r), Some(b)) = (mem(reference), mem(base)) {
-        let analytic = |m: &super::MemoryRow| (m.params_bytes + m.grads_bytes + m.optimizer_bytes) as f64;
+        let analytic =
+            |m: &super::MemoryRow| (m.params_bytes + m.grads_bytes + m.optimizer_bytes) as f64;
         out.push(format!(
             "**More memory?** At size {}: {reference}/{base} = {:.2}× measured peak ({}: {} vs {} MiB) and {:.2}× analytic training state (params + grads + AdamW: {} vs {} MiB).",
             r.size,

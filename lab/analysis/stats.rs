@@ -19,12 +19,24 @@ pub fn mean_ci(xs: &[f64]) -> MeanCi {
     assert!(n > 0, "mean of an empty sample");
     let mean = xs.iter().sum::<f64>() / n as f64;
     if n == 1 {
-        return MeanCi { n, mean, sd: 0.0, half_width: f64::INFINITY };
+        return MeanCi {
+            n,
+            mean,
+            sd: 0.0,
+            half_width: f64::INFINITY,
+        };
     }
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let sd = var.sqrt();
-    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).unwrap().inverse_cdf(0.975);
-    MeanCi { n, mean, sd, half_width: t * sd / (n as f64).sqrt() }
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+        .unwrap()
+        .inverse_cdf(0.975);
+    MeanCi {
+        n,
+        mean,
+        sd,
+        half_width: t * sd / (n as f64).sqrt(),
+    }
 }
 
 /// Welch's unequal-variance t-test of mean(a) − mean(b).
@@ -60,10 +72,23 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     let dist = StudentsT::new(0.0, 1.0, df).unwrap();
     let p = 2.0 * (1.0 - dist.cdf(t.abs()));
     let q = dist.inverse_cdf(0.975);
-    let pooled = (((na - 1.0) * ma.sd.powi(2) + (nb - 1.0) * mb.sd.powi(2)) / (na + nb - 2.0)).sqrt();
+    let pooled =
+        (((na - 1.0) * ma.sd.powi(2) + (nb - 1.0) * mb.sd.powi(2)) / (na + nb - 2.0)).sqrt();
     let correction = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0);
-    let hedges_g = if pooled > 0.0 { diff / pooled * correction } else { 0.0 };
-    Some(Welch { diff, ci_low: diff - q * se, ci_high: diff + q * se, t, df, p, hedges_g })
+    let hedges_g = if pooled > 0.0 {
+        diff / pooled * correction
+    } else {
+        0.0
+    };
+    Some(Welch {
+        diff,
+        ci_low: diff - q * se,
+        ci_high: diff + q * se,
+        t,
+        df,
+        p,
+        hedges_g,
+    })
 }
 
 /// Two-sided exact test that two Poisson event rates are equal: `k1` events in exposure `t1`

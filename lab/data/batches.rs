@@ -36,7 +36,12 @@ impl Batch {
 }
 
 impl Batches {
-    pub fn new(corpus: Corpus, seq_len: usize, batch_size: usize, seed: u64) -> anyhow::Result<Self> {
+    pub fn new(
+        corpus: Corpus,
+        seq_len: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
         for (name, part) in [("training", &corpus.train), ("validation", &corpus.val)] {
             if part.len() < seq_len + 1 {
                 anyhow::bail!(

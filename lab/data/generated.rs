@@ -26,7 +26,10 @@ impl TokenSource for GeneratedSource {
     }
 
     fn load(&self) -> Result<Corpus> {
-        Ok(split_tail(generate(self.bytes, self.seed), self.val_fraction))
+        Ok(split_tail(
+            generate(self.bytes, self.seed),
+            self.val_fraction,
+        ))
     }
 }
 
@@ -91,7 +94,12 @@ fn math(rng: &mut ChaCha8Rng, out: &mut String) {
     let b: u64 = rng.random_range(1..1000);
     match rng.random_range(0..4) {
         0 => out.push_str(&format!("{a}+{b}={}\n", a + b)),
-        1 => out.push_str(&format!("{}*{}={}\n", a % 100, b % 100, (a % 100) * (b % 100))),
+        1 => out.push_str(&format!(
+            "{}*{}={}\n",
+            a % 100,
+            b % 100,
+            (a % 100) * (b % 100)
+        )),
         2 => out.push_str(&format!("{a} mod {} = {}\n", b % 97 + 2, a % (b % 97 + 2))),
         _ => {
             let cmp = match a.cmp(&b) {
@@ -118,7 +126,10 @@ fn code(rng: &mut ChaCha8Rng, out: &mut String) {
             } else {
                 let new = format!("v{}", vars.len());
                 let used = &vars[rng.random_range(0..vars.len())];
-                out.push_str(&format!("let {new} = {used} + {}; ", rng.random_range(0..10)));
+                out.push_str(&format!(
+                    "let {new} = {used} + {}; ",
+                    rng.random_range(0..10)
+                ));
                 vars.push(new);
             }
         }

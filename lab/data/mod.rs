@@ -37,7 +37,10 @@ pub fn source_for(data: &crate::spec::DataSpec) -> Box<dyn TokenSource> {
     use crate::spec::SourceKind;
     match data.source {
         SourceKind::Text => Box::new(text::TextSource {
-            path: data.path.clone().expect("validated: text source has a path"),
+            path: data
+                .path
+                .clone()
+                .expect("validated: text source has a path"),
             val_fraction: data.val_fraction,
         }),
         SourceKind::Generated => Box::new(generated::GeneratedSource {

@@ -31,7 +31,12 @@ impl Attention {
             wq: init::linear(d_model, n_heads * head_dim, init::INIT_STD, device),
             wk: init::linear(d_model, n_kv_heads * head_dim, init::INIT_STD, device),
             wv: init::linear(d_model, n_kv_heads * head_dim, init::INIT_STD, device),
-            wo: init::linear(n_heads * head_dim, d_model, init::residual_std(n_layers), device),
+            wo: init::linear(
+                n_heads * head_dim,
+                d_model,
+                init::residual_std(n_layers),
+                device,
+            ),
             n_heads,
             n_kv_heads,
             head_dim,

@@ -29,7 +29,8 @@ impl Rope {
                 sin.extend(row.iter().map(|a| a.sin() as f32));
             }
         }
-        let table = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [max_len, head_dim]), device);
+        let table =
+            |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [max_len, head_dim]), device);
         Rope {
             cos: table(cos),
             sin: table(sin),

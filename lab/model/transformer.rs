@@ -1,6 +1,6 @@
 //! The whole model, built from a resolved [`RunConfig`].
 
-use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, RmsNorm, RmsNormConfig};
+use burn::nn::{Embedding, Linear, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
@@ -45,7 +45,12 @@ impl ModelOutput {
 }
 
 impl Transformer {
+    /// A freshly initialised model; weights are a function of `config.spec.seed` alone.
     pub fn new(config: &RunConfig, device: &Device) -> Self {
+        init::seeded(config.spec.seed, || Self::build(config, device))
+    }
+
+    fn build(config: &RunConfig, device: &Device) -> Self {
         let m = &config.spec.model;
         let d = m.d_model;
         let kv = m.kv_heads();
@@ -91,15 +96,13 @@ impl Transformer {
             })
             .collect();
         Transformer {
-            embedding: EmbeddingConfig::new(VOCAB_SIZE, d)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: init::INIT_STD,
-                })
-                .init(device),
+            embedding: Embedding {
+                weight: init::normal([VOCAB_SIZE, d], init::INIT_STD, device),
+            },
             blocks,
             norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
-            lm_head: (!m.tie_embeddings).then(|| init::linear(d, VOCAB_SIZE, init::INIT_STD, device)),
+            lm_head: (!m.tie_embeddings)
+                .then(|| init::linear(d, VOCAB_SIZE, init::INIT_STD, device)),
             rope: Rope::new(m.head_dim(), m.seq_len, m.rope_theta, device),
         }
     }
@@ -119,7 +122,9 @@ impl Transformer {
             None => {
                 let [b, t, d] = h.dims();
                 let table = self.embedding.weight.val().transpose();
-                h.reshape([b * t, d]).matmul(table).reshape([b, t, VOCAB_SIZE])
+                h.reshape([b * t, d])
+                    .matmul(table)
+                    .reshape([b, t, VOCAB_SIZE])
             }
         };
         ModelOutput { logits, moe }

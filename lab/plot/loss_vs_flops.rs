@@ -12,9 +12,17 @@ crate::figure!(LossVsFlops);
 impl LossVsFlops<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let d = self.0;
-        let points: Vec<(f64, f64)> = d.runs.iter().flat_map(|r| r.evals.iter().map(|e| (e.flops, e.val_loss))).collect();
+        let points: Vec<(f64, f64)> = d
+            .runs
+            .iter()
+            .flat_map(|r| r.evals.iter().map(|e| (e.flops, e.val_loss)))
+            .collect();
         if points.is_empty() {
-            return empty(root, "Validation loss vs training FLOPs", "no evaluations yet");
+            return empty(
+                root,
+                "Validation loss vs training FLOPs",
+                "no evaluations yet",
+            );
         }
         let (x0, x1) = range(points.iter().map(|p| p.0), 0.0);
         let (y0, y1) = range(points.iter().map(|p| p.1), 0.05);

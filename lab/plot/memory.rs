@@ -32,23 +32,37 @@ impl Memory<'_> {
             let rest = (m.measured_peak_bytes - p - g - o).max(0.0);
             [mib(p), mib(g), mib(o), mib(rest)]
         };
-        let top = rows.iter().map(|m| stack(m).iter().sum::<f64>()).fold(0.0, f64::max) * 1.15;
+        let top = rows
+            .iter()
+            .map(|m| stack(m).iter().sum::<f64>())
+            .fold(0.0, f64::max)
+            * 1.15;
         let n = rows.len();
         let kind = &rows[0].measured_kind;
         let mut chart = ChartBuilder::on(root)
-            .caption(format!("Memory per arm and size (measured peak: {kind})"), (FONT, 24))
+            .caption(
+                format!("Memory per arm and size (measured peak: {kind})"),
+                (FONT, 24),
+            )
             .margin(16)
             .x_label_area_size(70)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..n as f64, 0f64..top.max(1e-3))?;
-        let labels: Vec<String> = rows.iter().map(|m| format!("{}/{}", m.size, m.arm)).collect();
+        let labels: Vec<String> = rows
+            .iter()
+            .map(|m| format!("{}/{}", m.size, m.arm))
+            .collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.26 { labels.get(i).cloned().unwrap_or_default() } else { String::new() }
+                if (x - x.floor() - 0.5).abs() < 0.26 {
+                    labels.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .x_desc("size / arm")
             .y_desc("MiB")
@@ -61,13 +75,15 @@ impl Memory<'_> {
                 .map(|(i, m)| {
                     let s = stack(m);
                     let base: f64 = s[..pi].iter().sum();
-                    Rectangle::new([(i as f64 + 0.2, base), (i as f64 + 0.8, base + s[pi])], color.filled())
+                    Rectangle::new(
+                        [(i as f64 + 0.2, base), (i as f64 + 0.8, base + s[pi])],
+                        color.filled(),
+                    )
                 })
                 .collect();
-            chart
-                .draw_series(bars)?
-                .label(*name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+            chart.draw_series(bars)?.label(*name).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+            });
         }
         chart
             .configure_series_labels()

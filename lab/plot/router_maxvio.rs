@@ -22,11 +22,19 @@ impl RouterMaxVio<'_> {
             .map(|r| {
                 let mut by_step: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
                 for x in &r.router {
-                    by_step.entry(x.step).or_default().insert(x.layer, x.max_vio);
+                    by_step
+                        .entry(x.step)
+                        .or_default()
+                        .insert(x.layer, x.max_vio);
                 }
                 let line = by_step
                     .iter()
-                    .map(|(s, layers)| (*s as f64, layers.values().sum::<f64>() / layers.len() as f64))
+                    .map(|(s, layers)| {
+                        (
+                            *s as f64,
+                            layers.values().sum::<f64>() / layers.len() as f64,
+                        )
+                    })
                     .collect();
                 (r.cell.arm.as_str(), line)
             })

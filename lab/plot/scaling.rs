@@ -18,7 +18,11 @@ impl Scaling<'_> {
             .runs
             .iter()
             .filter(|r| r.summary.status == RunStatus::Complete)
-            .filter_map(|r| r.summary.final_val_loss.map(|l| (r.cell.arm.as_str(), r.summary.train_flops, l)))
+            .filter_map(|r| {
+                r.summary
+                    .final_val_loss
+                    .map(|l| (r.cell.arm.as_str(), r.summary.train_flops, l))
+            })
             .collect();
         if pts.is_empty() {
             return empty(root, "Scaling", "no complete runs yet");
@@ -26,7 +30,10 @@ impl Scaling<'_> {
         let (x0, x1) = range(pts.iter().map(|p| p.1), 0.0);
         let (y0, y1) = range(pts.iter().map(|p| p.2), 0.1);
         let mut chart = ChartBuilder::on(root)
-            .caption("Final validation loss vs compute, with fitted L(C) = E + A·C^−α", (FONT, 24))
+            .caption(
+                "Final validation loss vs compute, with fitted L(C) = E + A·C^−α",
+                (FONT, 24),
+            )
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -41,7 +48,11 @@ impl Scaling<'_> {
         let arms = &d.manifest.arms;
         for arm in arms {
             let color = arm_color(arms, arm);
-            let mine: Vec<(f64, f64)> = pts.iter().filter(|p| p.0 == arm).map(|p| (p.1, p.2)).collect();
+            let mine: Vec<(f64, f64)> = pts
+                .iter()
+                .filter(|p| p.0 == arm)
+                .map(|p| (p.1, p.2))
+                .collect();
             if mine.is_empty() {
                 continue;
             }

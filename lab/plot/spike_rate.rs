@@ -25,7 +25,10 @@ impl SpikeRate<'_> {
             * 1.2;
         let n = st.len();
         let mut chart = ChartBuilder::on(root)
-            .caption("Spikes per 1k steps by arm (left: loss, right: grad norm)", (FONT, 24))
+            .caption(
+                "Spikes per 1k steps by arm (left: loss, right: grad norm)",
+                (FONT, 24),
+            )
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -37,7 +40,11 @@ impl SpikeRate<'_> {
             .x_labels(n * 2 + 1)
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.26 { labels.get(i).cloned().unwrap_or_default() } else { String::new() }
+                if (x - x.floor() - 0.5).abs() < 0.26 {
+                    labels.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .y_desc("spikes per 1000 steps")
             .x_desc("arm")
@@ -47,13 +54,30 @@ impl SpikeRate<'_> {
             let color = arm_color(&d.manifest.arms, &s.arm);
             let x = i as f64;
             chart.draw_series([
-                Rectangle::new([(x + 0.15, 0.0), (x + 0.48, s.loss_spikes_per_1k)], color.filled()),
-                Rectangle::new([(x + 0.52, 0.0), (x + 0.85, s.grad_spikes_per_1k)], color.mix(0.45).filled()),
-                Rectangle::new([(x + 0.52, 0.0), (x + 0.85, s.grad_spikes_per_1k)], color.stroke_width(2)),
+                Rectangle::new(
+                    [(x + 0.15, 0.0), (x + 0.48, s.loss_spikes_per_1k)],
+                    color.filled(),
+                ),
+                Rectangle::new(
+                    [(x + 0.52, 0.0), (x + 0.85, s.grad_spikes_per_1k)],
+                    color.mix(0.45).filled(),
+                ),
+                Rectangle::new(
+                    [(x + 0.52, 0.0), (x + 0.85, s.grad_spikes_per_1k)],
+                    color.stroke_width(2),
+                ),
             ])?;
             chart.draw_series([
-                Text::new(format!("{:.2}", s.loss_spikes_per_1k), (x + 0.2, s.loss_spikes_per_1k + top * 0.03), (FONT, 14).into_font()),
-                Text::new(format!("{:.2}", s.grad_spikes_per_1k), (x + 0.57, s.grad_spikes_per_1k + top * 0.03), (FONT, 14).into_font()),
+                Text::new(
+                    format!("{:.2}", s.loss_spikes_per_1k),
+                    (x + 0.2, s.loss_spikes_per_1k + top * 0.03),
+                    (FONT, 14).into_font(),
+                ),
+                Text::new(
+                    format!("{:.2}", s.grad_spikes_per_1k),
+                    (x + 0.57, s.grad_spikes_per_1k + top * 0.03),
+                    (FONT, 14).into_font(),
+                ),
             ])?;
         }
         Ok(())

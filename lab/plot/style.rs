@@ -52,13 +52,19 @@ macro_rules! figure {
         impl $crate::plot::style::Figure for $t<'_> {
             fn draw_png(
                 &self,
-                root: &plotters::prelude::DrawingArea<plotters::prelude::BitMapBackend, plotters::coord::Shift>,
+                root: &plotters::prelude::DrawingArea<
+                    plotters::prelude::BitMapBackend,
+                    plotters::coord::Shift,
+                >,
             ) -> $crate::plot::style::DrawResult<plotters::prelude::BitMapBackend<'_>> {
                 self.draw(root)
             }
             fn draw_svg(
                 &self,
-                root: &plotters::prelude::DrawingArea<plotters::prelude::SVGBackend, plotters::coord::Shift>,
+                root: &plotters::prelude::DrawingArea<
+                    plotters::prelude::SVGBackend,
+                    plotters::coord::Shift,
+                >,
             ) -> $crate::plot::style::DrawResult<plotters::prelude::SVGBackend<'_>> {
                 self.draw(root)
             }
@@ -74,15 +80,21 @@ pub fn save(fig: &dyn Figure, dir: &Path, stem: &str) -> Result<()> {
     let svg_tmp = dir.join(format!(".{stem}.tmp.svg"));
     {
         let root = BitMapBackend::new(&png_tmp, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
-        fig.draw_png(&root).map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
+        root.fill(&WHITE)
+            .map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
+        fig.draw_png(&root)
+            .map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
+        root.present()
+            .map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
     }
     {
         let root = SVGBackend::new(&svg_tmp, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
-        fig.draw_svg(&root).map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
+        root.fill(&WHITE)
+            .map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
+        fig.draw_svg(&root)
+            .map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
+        root.present()
+            .map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
     }
     std::fs::rename(&png_tmp, &png)?;
     std::fs::rename(&svg_tmp, &svg)?;
@@ -90,9 +102,17 @@ pub fn save(fig: &dyn Figure, dir: &Path, stem: &str) -> Result<()> {
 }
 
 /// A message in the middle of an empty figure (e.g. no MoE runs to draw).
-pub fn empty<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, message: &str) -> DrawResult<DB> {
+pub fn empty<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    message: &str,
+) -> DrawResult<DB> {
     let (w, h) = root.dim_in_pixel();
-    root.draw(&Text::new(title.to_string(), (20, 20), (FONT, 24).into_font()))?;
+    root.draw(&Text::new(
+        title.to_string(),
+        (20, 20),
+        (FONT, 24).into_font(),
+    ))?;
     root.draw(&Text::new(
         message.to_string(),
         (w as i32 / 2 - 200, h as i32 / 2),

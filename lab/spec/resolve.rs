@@ -71,7 +71,10 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     };
 
     if spec.name.is_empty() || spec.name.contains(['/', '\\']) || spec.name.starts_with('.') {
-        return Err(err("name", format!("must be a plain directory name, got {:?}", spec.name)));
+        return Err(err(
+            "name",
+            format!("must be a plain directory name, got {:?}", spec.name),
+        ));
     }
     if spec.experiment.is_empty() || spec.experiment.contains(['/', '\\']) {
         return Err(err(
@@ -91,26 +94,41 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     if m.d_model % m.n_heads != 0 {
         return Err(err(
             "model.d_model",
-            format!("d_model ({}) must be divisible by n_heads ({})", m.d_model, m.n_heads),
+            format!(
+                "d_model ({}) must be divisible by n_heads ({})",
+                m.d_model, m.n_heads
+            ),
         ));
     }
     if m.n_heads % kv != 0 {
         return Err(err(
             "model.n_kv_heads",
-            format!("n_heads ({}) must be divisible by n_kv_heads ({kv})", m.n_heads),
+            format!(
+                "n_heads ({}) must be divisible by n_kv_heads ({kv})",
+                m.n_heads
+            ),
         ));
     }
     if m.head_dim() % 2 != 0 {
         return Err(err(
             "model.n_heads",
-            format!("head dimension d_model / n_heads = {} must be even for RoPE", m.head_dim()),
+            format!(
+                "head dimension d_model / n_heads = {} must be even for RoPE",
+                m.head_dim()
+            ),
         ));
     }
     if !(m.rope_theta > 0.0) {
-        return Err(err("model.rope_theta", format!("must be positive, got {}", m.rope_theta)));
+        return Err(err(
+            "model.rope_theta",
+            format!("must be positive, got {}", m.rope_theta),
+        ));
     }
     if !(m.norm_eps > 0.0) {
-        return Err(err("model.norm_eps", format!("must be positive, got {}", m.norm_eps)));
+        return Err(err(
+            "model.norm_eps",
+            format!("must be positive, got {}", m.norm_eps),
+        ));
     }
     m.n_kv_heads = Some(kv);
     let n_layers = m.n_layers;
@@ -126,7 +144,10 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         return Err(err("train.lr", format!("must be positive, got {}", t.lr)));
     }
     if !(0.0..=1.0).contains(&t.min_lr_ratio) {
-        return Err(err("train.min_lr_ratio", format!("must be in [0, 1], got {}", t.min_lr_ratio)));
+        return Err(err(
+            "train.min_lr_ratio",
+            format!("must be in [0, 1], got {}", t.min_lr_ratio),
+        ));
     }
     if !(t.decay_fraction > 0.0 && t.decay_fraction <= 1.0) {
         return Err(err(
@@ -203,16 +224,31 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
                     ));
                 }
                 (DffSpec::Rule(MatchRule::MatchActive), Some(target)) => {
-                    probe.dense_d_ff_matching_flops(target)
+                    let n = probe.dense_d_ff_matching_flops(target);
+                    let ours = probe.with_dense_ffn(n).flops().forward_per_token;
+                    let theirs = target.flops().forward_per_token;
+                    if relative_gap(ours, theirs) > MATCH_TOLERANCE {
+                        return Err(err(
+                            "ffn.d_ff",
+                            format!(
+                                "no integer d_ff matches the MoE within 1%: the nearest, {n}, gives \
+                                 {ours:.0} vs {theirs:.0} forward FLOPs/token"
+                            ),
+                        ));
+                    }
+                    n
                 }
                 (DffSpec::Rule(MatchRule::MatchTotal), Some(target)) => {
                     probe.dense_d_ff_matching_params(target)
                 }
             };
             positive("ffn.d_ff", d_ff)?;
+            // The resolved spec keeps [ffn.match] only where it states an active-FLOP match
+            // (which a reload re-checks); a total-parameter match is recorded by its d_ff.
+            let keep_match = !matches!(dense.d_ff, DffSpec::Rule(MatchRule::MatchTotal));
             FfnSpec::Dense(DenseSpec {
                 d_ff: DffSpec::Size(d_ff),
-                match_moe: dense.match_moe,
+                match_moe: dense.match_moe.filter(|_| keep_match),
             })
         }
     };
@@ -220,7 +256,10 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     // Stability.
     let s = &spec.stability;
     if s.window < 3 {
-        return Err(err("stability.window", format!("must be at least 3, got {}", s.window)));
+        return Err(err(
+            "stability.window",
+            format!("must be at least 3, got {}", s.window),
+        ));
     }
     if !(s.z > 0.0) {
         return Err(err("stability.z", format!("must be positive, got {}", s.z)));
@@ -229,16 +268,26 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     // Data.
     let d = &mut spec.data;
     if !(d.val_fraction > 0.0 && d.val_fraction <= 0.5) {
-        return Err(err("data.val_fraction", format!("must be in (0, 0.5], got {}", d.val_fraction)));
+        return Err(err(
+            "data.val_fraction",
+            format!("must be in (0, 0.5], got {}", d.val_fraction),
+        ));
     }
     match d.source {
         SourceKind::Text => {
             let Some(p) = &d.path else {
                 return Err(err("data.path", "source = \"text\" needs a path".into()));
             };
-            let full: PathBuf = if p.is_absolute() { p.clone() } else { base.join(p) };
+            let full: PathBuf = if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            };
             if !full.exists() {
-                return Err(err("data.path", format!("{} does not exist", full.display())));
+                return Err(err(
+                    "data.path",
+                    format!("{} does not exist", full.display()),
+                ));
             }
             d.path = Some(full.canonicalize().unwrap_or(full));
         }
@@ -251,7 +300,10 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     let per_step = flops.train_per_token * tokens_per_step as f64;
     let steps = match (spec.train.steps, spec.train.flop_budget) {
         (Some(_), Some(_)) => {
-            return Err(err("train.steps", "give steps or flop_budget, not both".into()));
+            return Err(err(
+                "train.steps",
+                "give steps or flop_budget, not both".into(),
+            ));
         }
         (None, None) => {
             return Err(err("train.steps", "give steps or flop_budget".into()));
@@ -262,7 +314,10 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         }
         (None, Some(budget)) => {
             if !(budget > 0.0) || !budget.is_finite() {
-                return Err(err("train.flop_budget", format!("must be positive, got {budget}")));
+                return Err(err(
+                    "train.flop_budget",
+                    format!("must be positive, got {budget}"),
+                ));
             }
             let steps = (budget / per_step).round() as usize;
             if steps == 0 {
@@ -299,7 +354,11 @@ fn validate_moe(
     err: &dyn Fn(&str, String) -> SpecError,
 ) -> Result<(), SpecError> {
     let f = |name: &str| format!("{at}.{name}");
-    for (name, v) in [("experts", moe.experts), ("top_k", moe.top_k), ("d_expert", moe.d_expert)] {
+    for (name, v) in [
+        ("experts", moe.experts),
+        ("top_k", moe.top_k),
+        ("d_expert", moe.d_expert),
+    ] {
         if v == 0 {
             return Err(err(&f(name), "must be a positive integer, got 0".into()));
         }
@@ -307,13 +366,19 @@ fn validate_moe(
     if moe.top_k > moe.experts {
         return Err(err(
             &f("top_k"),
-            format!("top_k ({}) must not exceed experts ({})", moe.top_k, moe.experts),
+            format!(
+                "top_k ({}) must not exceed experts ({})",
+                moe.top_k, moe.experts
+            ),
         ));
     }
     if moe.moe_every == 0 || moe.moe_every > n_layers {
         return Err(err(
             &f("moe_every"),
-            format!("must be in 1..={n_layers} (n_layers), got {}", moe.moe_every),
+            format!(
+                "must be in 1..={n_layers} (n_layers), got {}",
+                moe.moe_every
+            ),
         ));
     }
     if moe.moe_every > 1 && moe.d_ff.is_none_or(|d| d == 0) {
@@ -324,14 +389,23 @@ fn validate_moe(
     }
     if let Capacity::Factor(c) = moe.capacity {
         if !(c > 0.0) || !c.is_finite() {
-            return Err(err(&f("capacity"), format!("must be \"dropless\" or > 0, got {c}")));
+            return Err(err(
+                &f("capacity"),
+                format!("must be \"dropless\" or > 0, got {c}"),
+            ));
         }
         if capacity_slots(c, moe.top_k, tokens_per_step, moe.experts) == 0 {
-            return Err(err(&f("capacity"), format!("factor {c} leaves no slot per expert")));
+            return Err(err(
+                &f("capacity"),
+                format!("factor {c} leaves no slot per expert"),
+            ));
         }
     }
     if !(moe.aux_loss_coef >= 0.0) || !(moe.z_loss_coef >= 0.0) {
-        return Err(err(&f("aux_loss_coef"), "loss coefficients must be ≥ 0".into()));
+        return Err(err(
+            &f("aux_loss_coef"),
+            "loss coefficients must be ≥ 0".into(),
+        ));
     }
     Ok(())
 }

@@ -85,11 +85,36 @@ pub struct DenseSpec {
 
 /// `d_ff = 256`, or derived: `"match-active"` (equal active FLOPs per token to `[ffn.match]`) or
 /// `"match-total"` (equal total parameters).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum DffSpec {
     Size(usize),
     Rule(MatchRule),
+}
+
+impl<'de> Deserialize<'de> for DffSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Name(String),
+            Other(toml::Value),
+        }
+        let bad = |got: String| {
+            serde::de::Error::custom(format!(
+                "d_ff must be a positive integer, \"match-active\" or \"match-total\"; got {got}"
+            ))
+        };
+        match Raw::deserialize(d)? {
+            Raw::Int(n) if n > 0 => Ok(DffSpec::Size(n as usize)),
+            Raw::Int(n) => Err(bad(n.to_string())),
+            Raw::Name(s) if s == "match-active" => Ok(DffSpec::Rule(MatchRule::MatchActive)),
+            Raw::Name(s) if s == "match-total" => Ok(DffSpec::Rule(MatchRule::MatchTotal)),
+            Raw::Name(s) => Err(bad(format!("{s:?}"))),
+            Raw::Other(v) => Err(bad(v.to_string())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

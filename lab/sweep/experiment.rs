@@ -230,7 +230,10 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     };
     let seeds = chosen.seeds.unwrap_or(exp.seeds);
     if seeds == 0 {
-        return Err(err(&format!("presets.{preset_name}.seeds"), "must be at least 1".into()));
+        return Err(err(
+            &format!("presets.{preset_name}.seeds"),
+            "must be at least 1".into(),
+        ));
     }
     let sizes: Vec<&SizeSpec> = match &chosen.sizes {
         None => exp.sizes.iter().collect(),
@@ -260,16 +263,26 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         .tokens_per_active_param
         .unwrap_or(exp.budget.tokens_per_active_param);
     if !(tokens_per_param > 0.0) {
-        return Err(err("budget.tokens_per_active_param", "must be positive".into()));
+        return Err(err(
+            "budget.tokens_per_active_param",
+            "must be positive".into(),
+        ));
     }
 
     let mut cells = Vec::new();
     for size in &sizes {
         // The budget of this size, from the reference arm.
-        let reference = resolve_cell(&exp, &chosen, size, &exp.budget.reference_arm, 0, None, file)?;
-        let budget = tokens_per_param
-            * reference.params.active as f64
-            * reference.flops.train_per_token;
+        let reference = resolve_cell(
+            &exp,
+            &chosen,
+            size,
+            &exp.budget.reference_arm,
+            0,
+            None,
+            file,
+        )?;
+        let budget =
+            tokens_per_param * reference.params.active as f64 * reference.flops.train_per_token;
         for arm in exp.arms.keys() {
             for seed in 0..seeds as u64 {
                 let config = resolve_cell(&exp, &chosen, size, arm, seed, Some(budget), file)?;
@@ -299,7 +312,12 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     })
 }
 
-fn moe_ffn(exp: &ExperimentSpec, arm_name: &str, size: &SizeSpec, file: &Path) -> Result<MoeSpec, SpecError> {
+fn moe_ffn(
+    exp: &ExperimentSpec,
+    arm_name: &str,
+    size: &SizeSpec,
+    file: &Path,
+) -> Result<MoeSpec, SpecError> {
     let arm = &exp.arms[arm_name];
     let field = |f: &str| format!("arms.{arm_name}.{f}");
     let need = |v: Option<usize>, f: &str| {
@@ -332,7 +350,11 @@ fn resolve_cell(
     let ffn = match arm.kind {
         ArmKind::Moe => {
             if arm.d_ff.is_some() || arm.match_arm.is_some() {
-                return Err(SpecError::field(file, &field("d_ff"), "MoE arms take d_expert from the size"));
+                return Err(SpecError::field(
+                    file,
+                    &field("d_ff"),
+                    "MoE arms take d_expert from the size",
+                ));
             }
             FfnSpec::Moe(moe_ffn(exp, arm_name, size, file)?)
         }
@@ -341,13 +363,21 @@ fn resolve_cell(
             let (d_ff, match_moe) = match rule {
                 ArmDff::Size => {
                     let d = size.d_ff.ok_or_else(|| {
-                        SpecError::field(file, &format!("sizes.{}.d_ff", size.name), "needed by dense arms with d_ff = \"size\"")
+                        SpecError::field(
+                            file,
+                            &format!("sizes.{}.d_ff", size.name),
+                            "needed by dense arms with d_ff = \"size\"",
+                        )
                     })?;
                     (DffSpec::Size(d), None)
                 }
                 ArmDff::MatchActive | ArmDff::MatchTotal => {
                     let target = arm.match_arm.as_ref().ok_or_else(|| {
-                        SpecError::field(file, &field("match"), "a derived d_ff needs `match = \"<moe arm>\"`")
+                        SpecError::field(
+                            file,
+                            &field("match"),
+                            "a derived d_ff needs `match = \"<moe arm>\"`",
+                        )
                     })?;
                     match exp.arms.get(target) {
                         Some(a) if a.kind == ArmKind::Moe => {}
@@ -359,7 +389,11 @@ fn resolve_cell(
                             ));
                         }
                     }
-                    let r = if rule == ArmDff::MatchActive { MatchRule::MatchActive } else { MatchRule::MatchTotal };
+                    let r = if rule == ArmDff::MatchActive {
+                        MatchRule::MatchActive
+                    } else {
+                        MatchRule::MatchTotal
+                    };
                     (DffSpec::Rule(r), Some(moe_ffn(exp, target, size, file)?))
                 }
             };
@@ -404,7 +438,11 @@ fn resolve_cell(
     };
     let base_dir = file.parent().unwrap_or(Path::new("."));
     resolve_spec(spec, file, base_dir).map_err(|e| match e {
-        SpecError::Field { file, field, message } => SpecError::Field {
+        SpecError::Field {
+            file,
+            field,
+            message,
+        } => SpecError::Field {
             file,
             field: format!("{field} (size {}, arm {arm_name})", size.name),
             message,

@@ -38,7 +38,12 @@ impl SweepLock {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map(|d| d.as_secs())
                         .unwrap_or(0);
-                    writeln!(f, "pid={} host={} since={since}", std::process::id(), hostname())?;
+                    writeln!(
+                        f,
+                        "pid={} host={} since={since}",
+                        std::process::id(),
+                        hostname()
+                    )?;
                     return Ok(SweepLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

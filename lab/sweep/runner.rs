@@ -72,7 +72,11 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
     let Ok(text) = std::fs::read_to_string(&summary_path) else {
         return Ok(CellState::Fresh);
     };
-    let want = cell.config.as_ref().expect("planned cells carry configs").spec_toml();
+    let want = cell
+        .config
+        .as_ref()
+        .expect("planned cells carry configs")
+        .spec_toml();
     let have = std::fs::read_to_string(dir.file(run_dir::CONFIG)).unwrap_or_default();
     if have != want {
         return Err(SpecError::Field {
@@ -84,8 +88,8 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
         }
         .into());
     }
-    let summary: Summary =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", summary_path.display()))?;
+    let summary: Summary = serde_json::from_str(&text)
+        .with_context(|| format!("reading {}", summary_path.display()))?;
     Ok(match summary.status {
         RunStatus::Running => CellState::Interrupted,
         done => CellState::Finished(done),
@@ -143,7 +147,10 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
         reference_arm: plan.experiment.budget.reference_arm.clone(),
         baseline_arm: plan.baseline_arm(),
     };
-    write_atomic(&root.join(MANIFEST), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    write_atomic(
+        &root.join(MANIFEST),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
 
     let limit = opts.max_cells.unwrap_or(usize::MAX).min(todo.len());
     outcome.pending = todo[limit..].iter().map(|c| c.name.clone()).collect();
@@ -187,7 +194,11 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
                     p.0 += 1;
                     p.1 += cell_flops(cell);
                     let elapsed = started.elapsed().as_secs_f64();
-                    let eta = if p.1 > 0.0 { elapsed * (flops_todo - p.1) / p.1 } else { 0.0 };
+                    let eta = if p.1 > 0.0 {
+                        elapsed * (flops_todo - p.1) / p.1
+                    } else {
+                        0.0
+                    };
                     match &result {
                         Ok(s) => eprintln!(
                             "    {} {:?}: val loss {} in {:.1} s; {} of {} cells to go, ETA {}",
@@ -259,7 +270,11 @@ fn run_cell(
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     match (status.code(), summary) {
-        (Some(0) | Some(crate::error::EXIT_DIVERGED), Some(s)) if s.status != RunStatus::Running => Ok(s),
+        (Some(0) | Some(crate::error::EXIT_DIVERGED), Some(s))
+            if s.status != RunStatus::Running =>
+        {
+            Ok(s)
+        }
         (code, _) => anyhow::bail!("`lab train` for {} exited with {:?}", cell.name, code),
     }
 }

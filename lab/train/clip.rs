@@ -34,7 +34,11 @@ pub fn clip_to<M: Module>(
     norm: Tensor<1>,
     max_norm: f64,
 ) -> GradientsParams {
-    let scale = norm.add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+    let scale = norm
+        .add_scalar(1e-6)
+        .recip()
+        .mul_scalar(max_norm)
+        .clamp_max(1.0);
     struct Scale {
         grads: GradientsParams,
         scale: Tensor<1>,

@@ -38,7 +38,8 @@ pub struct AdapterInfo {
 
 /// Every adapter wgpu can see on this machine (Vulkan, GL, ...).
 pub fn adapters() -> Vec<AdapterInfo> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let list = futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     list.into_iter()
         .map(|a| {
@@ -75,7 +76,11 @@ impl DeviceChoice {
             }
             DeviceChoice::Wgpu => {
                 let found = adapters();
-                let pick = found.iter().find(|a| a.is_hardware).or(found.first()).cloned();
+                let pick = found
+                    .iter()
+                    .find(|a| a.is_hardware)
+                    .or(found.first())
+                    .cloned();
                 match pick {
                     Some(a) => Ok(wgpu_device(DeviceKind::DefaultDevice, &a)),
                     None => anyhow::bail!("--device wgpu: no wgpu adapter on this machine"),
@@ -99,7 +104,10 @@ fn wgpu_device(kind: DeviceKind, adapter: &AdapterInfo) -> LabDevice {
     LabDevice {
         device: Device::wgpu(kind),
         backend: "wgpu".into(),
-        adapter: format!("{} ({}, {})", adapter.name, adapter.backend, adapter.device_type),
+        adapter: format!(
+            "{} ({}, {})",
+            adapter.name, adapter.backend, adapter.device_type
+        ),
         software: !adapter.is_hardware,
     }
 }

@@ -54,9 +54,11 @@ pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
             .with_epsilon(train.eps as f32)
             .with_weight_decay(wd as f32)
     };
-    adamw(train.weight_decay)
-        .init()
-        .with_group(ParamGroup::from_predicate("gamma"), adamw(0.0).build(), None)
+    adamw(train.weight_decay).init().with_group(
+        ParamGroup::from_predicate("gamma"),
+        adamw(0.0).build(),
+        None,
+    )
 }
 
 /// Mean validation loss over the fixed validation batches, with router statistics.
@@ -193,7 +195,12 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         // One read-back per step, after the step's work is queued: the four scalars the log and
         // the divergence check need.
         let scalars: Vec<f32> = Tensor::cat(
-            vec![lm.detach(), balance.detach(), z.detach(), norm.clone().detach()],
+            vec![
+                lm.detach(),
+                balance.detach(),
+                z.detach(),
+                norm.clone().detach(),
+            ],
             0,
         )
         .into_data()
@@ -206,8 +213,15 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
             status = RunStatus::Diverged;
             summary.diverged_at_step = Some(step);
             metrics.row(&metric_row(
-                step, tokens_per_step, flops_per_step, lr, [lm_v, bal_v, z_v, norm_v], 0.0,
-                &memory::read(&plain), false, false,
+                step,
+                tokens_per_step,
+                flops_per_step,
+                lr,
+                [lm_v, bal_v, z_v, norm_v],
+                0.0,
+                &memory::read(&plain),
+                false,
+                false,
             ))?;
             break;
         }
@@ -244,8 +258,15 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
             let mem = memory::read(&plain);
             track_peaks(&mut state.memory, &mem);
             metrics.row(&metric_row(
-                step, tokens_per_step, flops_per_step, lr, [lm_v, bal_v, z_v, norm_v], tps,
-                &mem, loss_spike.is_some(), grad_spike.is_some(),
+                step,
+                tokens_per_step,
+                flops_per_step,
+                lr,
+                [lm_v, bal_v, z_v, norm_v],
+                tps,
+                &mem,
+                loss_spike.is_some(),
+                grad_spike.is_some(),
             ))?;
             bar.set_message(format!("loss {lm_v:.4}  {tps:.0} tok/s"));
         }

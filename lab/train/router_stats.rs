@@ -27,11 +27,17 @@ impl RouterAccumulator {
         let mut i = 0;
         for (layer, aux) in moe.iter().enumerate() {
             let Some(aux) = aux else { continue };
-            let load: Vec<f32> = aux.stats.load.to_data().try_to_vec::<f32>().expect("f32 load");
+            let load: Vec<f32> = aux
+                .stats
+                .load
+                .to_data()
+                .try_to_vec::<f32>()
+                .expect("f32 load");
             let dropped = aux.stats.dropped.clone().into_scalar::<f32>() as f64;
             let entropy = aux.stats.entropy.clone().into_scalar::<f32>() as f64;
             if self.layers.len() <= i {
-                self.layers.push((layer, vec![0.0; load.len()], 0.0, 0.0, 0.0, 0));
+                self.layers
+                    .push((layer, vec![0.0; load.len()], 0.0, 0.0, 0.0, 0));
             }
             let entry = &mut self.layers[i];
             for (sum, l) in entry.1.iter_mut().zip(&load) {

@@ -36,7 +36,9 @@ pub fn decay_start(train: &TrainSpec, total: usize) -> usize {
         Schedule::Cosine => train.warmup_steps.min(total),
         Schedule::Wsd => {
             let decay_steps = ((total as f64 * train.decay_fraction).round() as usize).max(1);
-            total.saturating_sub(decay_steps).max(train.warmup_steps.min(total))
+            total
+                .saturating_sub(decay_steps)
+                .max(train.warmup_steps.min(total))
         }
     }
 }

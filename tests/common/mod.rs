@@ -49,11 +49,13 @@ pub fn to_vec<const D: usize>(t: burn::prelude::Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec().unwrap()
 }
 
-/// max |a − b| / max(1, |b|) over elements.
+/// max |a − b| / max |b|: the worst error relative to the reference's scale.
 pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30) as f64;
     a.iter()
         .zip(b)
-        .map(|(x, y)| ((x - y).abs() / y.abs().max(1.0)) as f64)
+        .map(|(x, y)| (x - y).abs() as f64)
         .fold(0.0, f64::max)
+        / scale
 }

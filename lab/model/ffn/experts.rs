@@ -28,7 +28,11 @@ impl Experts {
         Experts {
             w1: init::normal([experts, d_model, d_expert], init::INIT_STD, device),
             w3: init::normal([experts, d_model, d_expert], init::INIT_STD, device),
-            w2: init::normal([experts, d_expert, d_model], init::residual_std(n_layers), device),
+            w2: init::normal(
+                [experts, d_expert, d_model],
+                init::residual_std(n_layers),
+                device,
+            ),
         }
     }
 

@@ -62,7 +62,13 @@ impl MoeConfig {
     pub fn init(&self, device: &Device) -> MoeLayer {
         MoeLayer {
             router: Router::new(self.d_model, self.experts, device),
-            experts: Experts::new(self.experts, self.d_model, self.d_expert, self.n_layers, device),
+            experts: Experts::new(
+                self.experts,
+                self.d_model,
+                self.d_expert,
+                self.n_layers,
+                device,
+            ),
             top_k: self.top_k,
             renormalize: self.renormalize,
             capacity_factor: self.capacity_factor,
@@ -90,9 +96,10 @@ impl MoeLayer {
         let slot_x = x.repeat_dim(0, k);
         let buffer = Tensor::<2>::zeros([experts * plan.capacity + 1, d], &slot_x.device())
             .select_assign(0, plan.rows.clone(), slot_x, IndexingUpdateOp::Add);
-        let expert_in = buffer
-            .slice([0..experts * plan.capacity, 0..d])
-            .reshape([experts, plan.capacity, d]);
+        let expert_in =
+            buffer
+                .slice([0..experts * plan.capacity, 0..d])
+                .reshape([experts, plan.capacity, d]);
         let expert_out = self
             .experts
             .forward(expert_in)
