@@ -48,6 +48,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Override the spec's length (a quick look at a run, e.g. on a slow device).
+        #[arg(long)]
+        steps: Option<usize>,
     },
     /// Run an experiment's grid (experiments/<name>.toml), then analyse and plot it.
     /// Reruns skip finished cells and resume interrupted ones. Exit 4 if another sweep holds
@@ -73,6 +76,9 @@ enum Command {
         /// Checkpoint interval (steps) for cells whose spec sets none.
         #[arg(long, default_value_t = 100)]
         checkpoint_every: usize,
+        /// List the cells (steps, tokens, FLOPs) and exit without training.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Analyse a sweep's results: writes results/<experiment>/analysis.json and report.md.
     Analyze {
@@ -125,8 +131,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             resume,
             run_dir,
             quiet,
+            steps,
         } => {
-            let config = spec::resolve(&path)?;
+            let mut config = spec::resolve(&path)?;
+            if let Some(n) = steps {
+                config = config.with_steps(n);
+            }
             let lab_device = choice.open().map_err(|e| SpecError::Field {
                 file: path.clone(),
                 field: "--device".into(),
@@ -186,8 +196,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             out,
             plots,
             checkpoint_every,
+            dry_run,
         } => {
             let plan = sweep::plan(&experiment, preset.as_deref())?;
+            if dry_run {
+                println!("{}", report::plan_table(&plan));
+                return Ok(0);
+            }
             eprintln!(
                 "sweep {} (preset {}): {} cells → {}",
                 plan.experiment.name,

@@ -126,3 +126,41 @@ pub fn summary_line(s: &Summary) -> String {
         s.spikes.grad_norm_spikes
     )
 }
+
+/// The cells of a sweep plan, one line each.
+pub fn plan_table(plan: &crate::sweep::Plan) -> String {
+    let mut s = format!(
+        "{} (preset {}) → results/{}\n{:<24} {:>10} {:>10} {:>8} {:>10} {:>12}\n",
+        plan.experiment.name,
+        plan.preset,
+        plan.results_name,
+        "cell",
+        "params",
+        "active",
+        "steps",
+        "tokens",
+        "train FLOPs"
+    );
+    let mut total = 0.0;
+    for c in &plan.cells {
+        let cfg = c.config.as_ref().expect("planned cells carry configs");
+        total += cfg.total_train_flops();
+        let _ = writeln!(
+            s,
+            "{:<24} {:>10} {:>10} {:>8} {:>10} {:>12.3e}",
+            c.name,
+            cfg.params.total,
+            cfg.params.active,
+            cfg.steps,
+            cfg.total_tokens(),
+            cfg.total_train_flops()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} cells, {:.3e} training FLOPs in all",
+        plan.cells.len(),
+        total
+    );
+    s
+}

@@ -92,14 +92,13 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             .iter()
             .find(|r| r.cell.size == sa.size && r.cell.arm == sa.arm)
         {
-            let cfg = r.cell.config.as_ref();
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {:.3e} |",
                 sa.size,
                 sa.arm,
-                cfg.map_or("?".into(), |c| c.spec.model.d_model.to_string()),
-                cfg.map_or("?".into(), |c| c.spec.model.n_layers.to_string()),
+                r.cell.d_model,
+                r.cell.n_layers,
                 r.summary.params.total,
                 r.summary.params.active,
                 r.summary.flops_per_token.train_per_token,

@@ -36,7 +36,8 @@ impl LossVsFlops<'_> {
             .configure_mesh()
             .x_desc("training FLOPs (log scale)")
             .y_desc("validation loss (nats/byte)")
-            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .x_labels(6)
+            .x_label_formatter(&|v| format!("{v:.1e}"))
             .label_style((FONT, 15))
             .draw()?;
         let arms = &d.manifest.arms;

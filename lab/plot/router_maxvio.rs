@@ -53,6 +53,7 @@ impl RouterMaxVio<'_> {
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("MaxVio = max load / mean load − 1")
             .label_style((FONT, 15))
             .draw()?;

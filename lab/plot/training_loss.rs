@@ -47,6 +47,7 @@ impl TrainingLoss<'_> {
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_desc("training loss (nats/byte)")
             .label_style((FONT, 15))
             .draw()?;
@@ -61,7 +62,8 @@ impl TrainingLoss<'_> {
                     .filter(|m| finite(m.loss))
                     .map(|m| (m.step as f64, m.loss.clamp(y0, y1)))
                     .collect();
-                let s = chart.draw_series(LineSeries::new(line, color.mix(0.8).stroke_width(1)))?;
+                let s =
+                    chart.draw_series(LineSeries::new(line, color.mix(0.55).stroke_width(1)))?;
                 if first {
                     s.label(arm.as_str()).legend(legend_line(color));
                     first = false;

@@ -34,6 +34,14 @@ impl RunConfig {
     pub fn total_train_flops(&self) -> f64 {
         self.train_flops_per_step() * self.steps as f64
     }
+    /// The same run with a different length (`lab train --steps`).
+    pub fn with_steps(mut self, steps: usize) -> Self {
+        let steps = steps.max(1);
+        self.steps = steps;
+        self.spec.train.steps = Some(steps);
+        self
+    }
+
     /// The spec as TOML (what `config.toml` holds).
     pub fn spec_toml(&self) -> String {
         toml::to_string_pretty(&self.spec).expect("a resolved spec serialises")

@@ -148,6 +148,11 @@ pub struct Cell {
     pub size: String,
     pub arm: String,
     pub seed: u64,
+    /// Model shape, for reports (absent in manifests of older versions: 0).
+    #[serde(default)]
+    pub d_model: usize,
+    #[serde(default)]
+    pub n_layers: usize,
     #[serde(skip)]
     pub config: Option<RunConfig>,
 }
@@ -291,6 +296,8 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
                     size: size.name.clone(),
                     arm: arm.clone(),
                     seed,
+                    d_model: size.d_model,
+                    n_layers: size.n_layers,
                     config: Some(config),
                 });
             }

@@ -36,11 +36,12 @@ pub struct AdapterInfo {
     pub is_hardware: bool,
 }
 
-/// Every adapter wgpu can see on this machine (Vulkan, GL, ...).
+/// Every adapter wgpu can see through its primary APIs (Vulkan, Metal, DX12, WebGPU): the
+/// ones burn's wgpu runtime uses.
 pub fn adapters() -> Vec<AdapterInfo> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let list = futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let list = futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
     list.into_iter()
         .map(|a| {
             let info = a.get_info();
