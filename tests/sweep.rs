@@ -213,7 +213,7 @@ fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
 #[test]
 fn a_second_concurrent_sweep_gets_the_lock_error() {
     let tmp = tempfile::tempdir().unwrap();
-    write_experiment(tmp.path(), &toy_experiment(0.3));
+    write_experiment(tmp.path(), &toy_experiment(3.0));
     let mut holder = Command::new(env!("CARGO_BIN_EXE_lab"))
         .args(sweep_args("toy.toml", &[]))
         .current_dir(tmp.path())
