@@ -104,6 +104,17 @@ enum Command {
     Flops { specs: Vec<PathBuf> },
     /// List the devices this machine offers.
     Devices,
+    /// Show sample lines of the generated corpus's domains and measure generation speed.
+    Corpus {
+        /// Bytes to generate per domain for the speed measurement.
+        #[arg(long, default_value_t = 8_000_000)]
+        bytes: usize,
+        /// Sample lines to print per domain.
+        #[arg(long, default_value_t = 3)]
+        samples: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -271,6 +282,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             for p in &published.plots {
                 println!("{}", p.display());
             }
+            Ok(0)
+        }
+        Command::Corpus {
+            bytes,
+            samples,
+            seed,
+        } => {
+            println!("{}", report::corpus_report(bytes, samples, seed));
             Ok(0)
         }
         Command::Devices => {

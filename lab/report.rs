@@ -164,3 +164,62 @@ pub fn plan_table(plan: &crate::sweep::Plan) -> String {
     );
     s
 }
+
+/// Sample lines of every generated domain, and single-core generation throughput.
+pub fn corpus_report(bytes: usize, samples: usize, seed: u64) -> String {
+    use crate::data::corpus::{CorpusConfig, Domain, Generator, Split};
+    let spec = crate::spec::DataSpec::default();
+    let generator = Generator::new(&CorpusConfig {
+        seed,
+        entities: spec.entities,
+        heldout_facts: spec.heldout_facts,
+    });
+    let mut s = String::new();
+    for d in Domain::ALL {
+        let split = if d == Domain::KnowledgeHeldout {
+            Split::Val
+        } else {
+            Split::Train
+        };
+        let text = generator.text(d, split, 2000);
+        let _ = writeln!(
+            s,
+            "{} ({}):",
+            d.name(),
+            if split == Split::Val {
+                "validation only"
+            } else {
+                "training"
+            }
+        );
+        for line in String::from_utf8_lossy(&text).lines().take(samples) {
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\ngeneration speed, one core, {} MB per domain:",
+        bytes / 1_000_000
+    );
+    let mut total_bytes = 0usize;
+    let start = std::time::Instant::now();
+    for d in Domain::TRAINING {
+        let t0 = std::time::Instant::now();
+        let n = generator.text(d, Split::Train, bytes).len();
+        let secs = t0.elapsed().as_secs_f64();
+        total_bytes += n;
+        let _ = writeln!(
+            s,
+            "    {:<13} {:>8.1} MB/s",
+            d.name(),
+            n as f64 / secs / 1e6
+        );
+    }
+    let _ = writeln!(
+        s,
+        "    {:<13} {:>8.1} MB/s",
+        "all",
+        total_bytes as f64 / start.elapsed().as_secs_f64() / 1e6
+    );
+    s
+}

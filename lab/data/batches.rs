@@ -1,7 +1,9 @@
-//! Random training windows and a fixed set of validation windows.
+//! Training windows drawn by the mixture, and a fixed set of validation windows per stream.
 //!
 //! The training batch of step s is a pure function of (seed, s): resuming at step s needs no
-//! saved sampler state, and two runs with one seed see the same batches.
+//! saved sampler state, and two runs with one seed see the same batches. Each row's stream is
+//! chosen by a low-discrepancy sequence (golden-ratio steps), so the realised mixture tracks the
+//! weights closely even over few steps; its window inside the stream is uniformly random.
 
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -14,15 +16,25 @@ pub struct Batches {
     seq_len: usize,
     batch_size: usize,
     seed: u64,
+    /// First step that uses the annealing weights (`None`: never).
+    anneal_from: Option<usize>,
 }
 
-/// One batch as host data: `inputs` and `targets` are `[batch, seq]`, row-major.
+/// One batch as host data: `inputs` and `targets` are `[batch, seq]`, row-major; `streams[r]`
+/// is the stream row r came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     pub inputs: Vec<i64>,
     pub targets: Vec<i64>,
+    pub streams: Vec<usize>,
     pub batch_size: usize,
     pub seq_len: usize,
+}
+
+/// A validation batch, all rows from one stream.
+pub struct ValBatch {
+    pub stream: usize,
+    pub batch: Batch,
 }
 
 impl Batch {
@@ -35,18 +47,31 @@ impl Batch {
     }
 }
 
+const GOLDEN: f64 = 0.618_033_988_749_894_9;
+
 impl Batches {
     pub fn new(
         corpus: Corpus,
         seq_len: usize,
         batch_size: usize,
         seed: u64,
+        anneal_from: Option<usize>,
     ) -> anyhow::Result<Self> {
-        for (name, part) in [("training", &corpus.train), ("validation", &corpus.val)] {
-            if part.len() < seq_len + 1 {
+        for s in &corpus.streams {
+            let trains = s.weight > 0.0 || s.anneal_weight > 0.0;
+            if trains && s.train.len() < seq_len + 1 {
                 anyhow::bail!(
-                    "the {name} split has {} bytes, fewer than one window of seq_len + 1 = {}",
-                    part.len(),
+                    "stream {}: {} training bytes, fewer than one window of seq_len + 1 = {}",
+                    s.name,
+                    s.train.len(),
+                    seq_len + 1
+                );
+            }
+            if s.val.len() < seq_len + 1 {
+                anyhow::bail!(
+                    "stream {}: {} validation bytes, fewer than one window of {}",
+                    s.name,
+                    s.val.len(),
                     seq_len + 1
                 );
             }
@@ -56,47 +81,108 @@ impl Batches {
             seq_len,
             batch_size,
             seed,
+            anneal_from,
         })
     }
 
-    pub fn train_bytes(&self) -> usize {
-        self.corpus.train.len()
+    pub fn stream_names(&self) -> Vec<String> {
+        self.corpus.streams.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Base mixture weights (validation-only streams have 0).
+    pub fn weights(&self) -> Vec<f64> {
+        self.corpus.streams.iter().map(|s| s.weight).collect()
+    }
+
+    pub fn anneal_from(&self) -> Option<usize> {
+        self.anneal_from
+    }
+
+    /// The stream of row `row` of step `step`.
+    pub fn stream_of(&self, step: usize, row: usize) -> usize {
+        let annealing = self.anneal_from.is_some_and(|a| step >= a);
+        let w: Vec<f64> = self
+            .corpus
+            .streams
+            .iter()
+            .map(|s| if annealing { s.anneal_weight } else { s.weight })
+            .collect();
+        let total: f64 = w.iter().sum();
+        let offset = (self.seed as f64 * GOLDEN).fract();
+        let g = (step * self.batch_size + row) as f64;
+        let u = (offset + g * GOLDEN).fract() * total;
+        let mut acc = 0.0;
+        for (i, wi) in w.iter().enumerate() {
+            acc += wi;
+            if u < acc {
+                return i;
+            }
+        }
+        w.iter().rposition(|x| *x > 0.0).unwrap_or(0)
     }
 
     /// The training batch of `step`.
     pub fn train(&self, step: usize) -> Batch {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(step as u64 + 1);
-        let last = self.corpus.train.len() - (self.seq_len + 1);
-        let starts: Vec<usize> = (0..self.batch_size)
-            .map(|_| rng.random_range(0..=last))
+        let rows: Vec<(usize, usize)> = (0..self.batch_size)
+            .map(|r| {
+                let s = self.stream_of(step, r);
+                let last = self.corpus.streams[s].train.len() - (self.seq_len + 1);
+                (s, rng.random_range(0..=last))
+            })
             .collect();
-        self.windows(&self.corpus.train, &starts)
+        self.windows(&rows, |s| &self.corpus.streams[s].train)
     }
 
-    /// `count` validation batches at fixed, evenly spaced offsets (the same at every eval).
-    pub fn validation(&self, count: usize) -> Vec<Batch> {
-        let n = count * self.batch_size;
-        let last = self.corpus.val.len() - (self.seq_len + 1);
-        let starts: Vec<usize> = (0..n).map(|i| i * last / n.max(1)).collect();
-        starts
-            .chunks(self.batch_size)
-            .map(|chunk| self.windows(&self.corpus.val, chunk))
-            .collect()
+    /// `count` validation batches per stream at fixed offsets (the same at every eval).
+    pub fn validation(&self, count: usize) -> Vec<ValBatch> {
+        let mut out = Vec::new();
+        for (si, s) in self.corpus.streams.iter().enumerate() {
+            let n = count * self.batch_size;
+            let last = s.val.len() - (self.seq_len + 1);
+            let starts: Vec<usize> = if s.line_aligned_val {
+                let lines: Vec<usize> = std::iter::once(0)
+                    .chain(
+                        s.val
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'\n')
+                            .map(|(i, _)| i + 1),
+                    )
+                    .filter(|&i| i <= last)
+                    .collect();
+                (0..n)
+                    .map(|i| lines[i * lines.len() / n.max(1) % lines.len()])
+                    .collect()
+            } else {
+                (0..n).map(|i| i * last / n.max(1)).collect()
+            };
+            for chunk in starts.chunks(self.batch_size) {
+                let rows: Vec<(usize, usize)> = chunk.iter().map(|&st| (si, st)).collect();
+                out.push(ValBatch {
+                    stream: si,
+                    batch: self.windows(&rows, |s| &self.corpus.streams[s].val),
+                });
+            }
+        }
+        out
     }
 
-    fn windows(&self, bytes: &[u8], starts: &[usize]) -> Batch {
+    fn windows<'a>(&'a self, rows: &[(usize, usize)], bytes: impl Fn(usize) -> &'a [u8]) -> Batch {
         let t = self.seq_len;
-        let mut inputs = Vec::with_capacity(starts.len() * t);
-        let mut targets = Vec::with_capacity(starts.len() * t);
-        for &s in starts {
-            inputs.extend(bytes[s..s + t].iter().map(|&b| b as i64));
-            targets.extend(bytes[s + 1..s + t + 1].iter().map(|&b| b as i64));
+        let mut inputs = Vec::with_capacity(rows.len() * t);
+        let mut targets = Vec::with_capacity(rows.len() * t);
+        for &(s, start) in rows {
+            let b = bytes(s);
+            inputs.extend(b[start..start + t].iter().map(|&x| x as i64));
+            targets.extend(b[start + 1..start + t + 1].iter().map(|&x| x as i64));
         }
         Batch {
             inputs,
             targets,
-            batch_size: starts.len(),
+            streams: rows.iter().map(|r| r.0).collect(),
+            batch_size: rows.len(),
             seq_len: t,
         }
     }

@@ -1,35 +1,41 @@
 //! Training data: byte-level tokens (vocabulary 256) from a pluggable [`TokenSource`], cut into
 //! windows of `seq_len + 1` bytes (inputs and next-byte targets).
 //!
-//! Train and validation come from disjoint regions of the corpus (the source decides how to
-//! split), so no validation window overlaps a training window.
+//! A corpus is a set of named streams (the generated corpus's domains, or one stream for a text
+//! file), each with disjoint training and validation bytes and a mixture weight. Every training
+//! row comes from one stream, so routing can be attributed to domains.
 
 pub mod batches;
-pub mod generated;
+pub mod corpus;
 pub mod text;
 
 use anyhow::Result;
 
-pub use batches::{Batch, Batches};
+pub use batches::{Batch, Batches, ValBatch};
 
-/// A corpus split into disjoint training and validation bytes.
-pub struct Corpus {
+/// One stream of a corpus.
+pub struct Stream {
+    pub name: String,
     pub train: Vec<u8>,
     pub val: Vec<u8>,
+    /// Mixture weight during training (0: validation only).
+    pub weight: f64,
+    /// Mixture weight after the annealing switch (equal to `weight` when not annealing).
+    pub anneal_weight: f64,
+    /// Validation windows start at line starts (the generators make every validation line
+    /// absent from training, so such windows never occur in training).
+    pub line_aligned_val: bool,
 }
 
-/// Anything that can produce a corpus: a text file, a generator, a future dataset.
+pub struct Corpus {
+    pub streams: Vec<Stream>,
+}
+
+/// Anything that can produce a corpus: a text file, the generator, a future dataset.
 pub trait TokenSource {
     /// A short description for logs and summaries.
     fn describe(&self) -> String;
     fn load(&self) -> Result<Corpus>;
-}
-
-/// Split bytes into (train, val) with the last `val_fraction` as validation.
-pub fn split_tail(mut bytes: Vec<u8>, val_fraction: f64) -> Corpus {
-    let val_len = ((bytes.len() as f64) * val_fraction).round() as usize;
-    let val = bytes.split_off(bytes.len() - val_len);
-    Corpus { train: bytes, val }
 }
 
 /// The source a spec asks for.
@@ -43,10 +49,6 @@ pub fn source_for(data: &crate::spec::DataSpec) -> Box<dyn TokenSource> {
                 .expect("validated: text source has a path"),
             val_fraction: data.val_fraction,
         }),
-        SourceKind::Generated => Box::new(generated::GeneratedSource {
-            bytes: data.corpus_bytes,
-            val_fraction: data.val_fraction,
-            seed: 0,
-        }),
+        SourceKind::Generated => Box::new(corpus::source::GeneratedSource::from_spec(data)),
     }
 }

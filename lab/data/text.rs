@@ -1,10 +1,11 @@
-//! A text file, or every file under a directory (sorted by path), as bytes.
+//! A text file, or every file under a directory (sorted by path), as one stream whose last
+//! `val_fraction` is held out for validation.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Corpus, TokenSource, split_tail};
+use super::{Corpus, Stream, TokenSource};
 
 pub struct TextSource {
     pub path: PathBuf,
@@ -27,7 +28,18 @@ impl TokenSource for TextSource {
         if bytes.is_empty() {
             bail!("{}: no text found", self.path.display());
         }
-        Ok(split_tail(bytes, self.val_fraction))
+        let val_len = ((bytes.len() as f64) * self.val_fraction).round() as usize;
+        let val = bytes.split_off(bytes.len() - val_len);
+        Ok(Corpus {
+            streams: vec![Stream {
+                name: "text".into(),
+                train: bytes,
+                val,
+                weight: 1.0,
+                anneal_weight: 1.0,
+                line_aligned_val: false,
+            }],
+        })
     }
 }
 

@@ -34,6 +34,16 @@ impl RunConfig {
     pub fn total_train_flops(&self) -> f64 {
         self.train_flops_per_step() * self.steps as f64
     }
+    /// The step at which the data mix switches to the annealing weights, if it does: the
+    /// start of the final `decay_fraction` of the steps.
+    pub fn anneal_from(&self) -> Option<usize> {
+        let d = &self.spec.data;
+        (d.anneal && d.source == SourceKind::Generated).then(|| {
+            let decay = (self.steps as f64 * self.spec.train.decay_fraction).round() as usize;
+            self.steps.saturating_sub(decay.max(1))
+        })
+    }
+
     /// The same run with a different length (`lab train --steps`).
     pub fn with_steps(mut self, steps: usize) -> Self {
         let steps = steps.max(1);
@@ -299,7 +309,28 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
             }
             d.path = Some(full.canonicalize().unwrap_or(full));
         }
-        SourceKind::Generated => positive("data.corpus_bytes", d.corpus_bytes)?,
+        SourceKind::Generated => {
+            positive("data.corpus_bytes", d.corpus_bytes)?;
+            positive("data.entities", d.entities)?;
+            if !(0.0..1.0).contains(&d.heldout_facts) {
+                return Err(err(
+                    "data.heldout_facts",
+                    format!("must be in [0, 1), got {}", d.heldout_facts),
+                ));
+            }
+            if !d.weights.valid() {
+                return Err(err(
+                    "data.weights",
+                    "weights must be ≥ 0 with a positive sum".into(),
+                ));
+            }
+            if !d.anneal_weights.valid() {
+                return Err(err(
+                    "data.anneal_weights",
+                    "weights must be ≥ 0 with a positive sum".into(),
+                ));
+            }
+        }
     }
 
     // Length: steps, or a FLOP budget turned into whole steps.

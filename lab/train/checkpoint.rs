@@ -23,6 +23,10 @@ pub struct LoopState {
     pub best_val_loss: Option<f64>,
     pub last_val_loss: Option<f64>,
     pub last_train_loss: Option<f64>,
+    #[serde(default)]
+    pub last_val_by_stream: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    pub specialisation: Vec<super::router_stats::Specialisation>,
     pub loss_detector: SpikeDetector,
     pub grad_detector: SpikeDetector,
     pub spikes: SpikeSummary,

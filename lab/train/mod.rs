@@ -61,24 +61,48 @@ pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
     )
 }
 
-/// Mean validation loss over the fixed validation batches, with router statistics.
+/// An evaluation: the mixture-weighted validation loss, the loss of every stream, and the
+/// router's statistics on the validation batches.
+pub struct Evaluation {
+    pub val_loss: f64,
+    pub by_stream: Vec<f64>,
+    pub router: RouterAccumulator,
+}
+
+/// Evaluate on every stream's fixed validation batches. `val_loss` weights the streams by their
+/// base mixture weights (validation-only streams, such as held-out facts, are reported apart).
 pub fn evaluate(
     model: &Transformer,
     batches: &Batches,
     count: usize,
     device: &Device,
-) -> (f64, RouterAccumulator) {
+) -> Evaluation {
     let valid = model.valid();
-    let mut total = 0.0;
+    let names = batches.stream_names();
+    let mut sums = vec![(0.0f64, 0usize); names.len()];
     let mut router = RouterAccumulator::default();
-    let val = batches.validation(count);
-    for batch in &val {
-        let (x, y) = batch.tensors(device);
+    for vb in batches.validation(count) {
+        let (x, y) = vb.batch.tensors(device);
         let out: ModelOutput = valid.forward(x);
-        router.add(&out.moe);
-        total += cross_entropy(out.logits, y).into_scalar::<f32>() as f64;
+        router.add(&out.moe, Some(vb.stream));
+        let loss = cross_entropy(out.logits, y).into_scalar::<f32>() as f64;
+        sums[vb.stream].0 += loss;
+        sums[vb.stream].1 += 1;
     }
-    (total / val.len() as f64, router)
+    let by_stream: Vec<f64> = sums.iter().map(|(s, n)| s / (*n).max(1) as f64).collect();
+    let weights = batches.weights();
+    let total: f64 = weights.iter().sum();
+    let val_loss = by_stream
+        .iter()
+        .zip(&weights)
+        .map(|(l, w)| l * w)
+        .sum::<f64>()
+        / total;
+    Evaluation {
+        val_loss,
+        by_stream,
+        router,
+    }
 }
 
 /// Train the run `config` describes; write its run directory; return its summary. A diverged
@@ -94,7 +118,14 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
     plain.seed(spec.seed);
     let device = plain.clone().autodiff();
     let corpus = source_for(&spec.data).load()?;
-    let batches = Batches::new(corpus, spec.model.seq_len, t.batch_size, spec.seed)?;
+    let batches = Batches::new(
+        corpus,
+        spec.model.seq_len,
+        t.batch_size,
+        spec.seed,
+        config.anneal_from(),
+    )?;
+    let stream_names = batches.stream_names();
 
     let mut model = Transformer::new(config, &device);
     let mut optim = optimizer(t);
@@ -107,6 +138,8 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         best_val_loss: None,
         last_val_loss: None,
         last_train_loss: None,
+        last_val_by_stream: Default::default(),
+        specialisation: vec![],
         loss_detector: SpikeDetector::new(&spec.stability),
         grad_detector: SpikeDetector::new(&spec.stability),
         spikes: Default::default(),
@@ -126,12 +159,26 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
     // Rows after the checkpoint belong to the interrupted attempt: drop them; a fresh start
     // drops everything.
     let keep_below = resumed_from.unwrap_or(0);
-    for name in [run_dir::METRICS, run_dir::EVALS, run_dir::ROUTER] {
+    for name in [
+        run_dir::METRICS,
+        run_dir::EVALS,
+        run_dir::ROUTER,
+        run_dir::ROUTER_DOMAINS,
+    ] {
         truncate_rows(&dir.file(name), keep_below)?;
     }
     let mut metrics = CsvLog::open(&dir.file(run_dir::METRICS), run_dir::METRICS_HEADER)?;
-    let mut evals = CsvLog::open(&dir.file(run_dir::EVALS), run_dir::EVALS_HEADER)?;
+    let evals_header: Vec<String> = run_dir::EVALS_HEADER
+        .iter()
+        .map(|h| h.to_string())
+        .chain(stream_names.iter().map(|n| format!("val_loss_{n}")))
+        .collect();
+    let mut evals = CsvLog::open(&dir.file(run_dir::EVALS), &evals_header)?;
     let mut router_log = CsvLog::open(&dir.file(run_dir::ROUTER), run_dir::ROUTER_HEADER)?;
+    let mut domain_log = CsvLog::open(
+        &dir.file(run_dir::ROUTER_DOMAINS),
+        run_dir::ROUTER_DOMAINS_HEADER,
+    )?;
 
     let ffn_kind = match &spec.ffn {
         FfnSpec::Dense(_) => "dense",
@@ -150,6 +197,9 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         final_val_loss: None,
         best_val_loss: None,
         final_train_loss: None,
+        final_val_loss_by_stream: Default::default(),
+        anneal_switch_step: config.anneal_from(),
+        routing_specialisation: vec![],
         diverged_at_step: None,
         wall_time_s: 0.0,
         tokens_per_s: 0.0,
@@ -184,6 +234,11 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
             return Ok(summary);
         }
         let lr = schedule::learning_rate(t, step, config.steps);
+        if opts.progress && batches.anneal_from() == Some(step) {
+            bar.println(format!(
+                "step {step}: data mix switches to the annealing weights"
+            ));
+        }
         let batch = batches.train(step);
         let (x, y) = batch.tensors(&device);
         let out = model.forward(x);
@@ -271,18 +326,30 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
             bar.set_message(format!("loss {lm_v:.4}  {tps:.0} tok/s"));
         }
         if done % t.eval_every == 0 || done == config.steps {
-            let (val, router) = evaluate(&model, &batches, t.eval_batches, &plain);
+            let ev = evaluate(&model, &batches, t.eval_batches, &plain);
+            let val = ev.val_loss;
             state.last_val_loss = Some(val);
             state.best_val_loss = Some(state.best_val_loss.map_or(val, |b| b.min(val)));
-            evals.row(&[
+            let mut row = vec![
                 step.to_string(),
                 (done as u64 * tokens_per_step).to_string(),
                 format!("{:.6e}", done as f64 * flops_per_step),
                 format!("{val:.6}"),
-            ])?;
-            for row in router.rows(step) {
+            ];
+            row.extend(ev.by_stream.iter().map(|l| format!("{l:.6}")));
+            evals.row(&row)?;
+            for row in ev.router.rows(step) {
                 router_log.row(&row)?;
             }
+            for row in ev.router.domain_rows(step, &stream_names) {
+                domain_log.row(&row)?;
+            }
+            state.last_val_by_stream = stream_names
+                .iter()
+                .cloned()
+                .zip(ev.by_stream.iter().cloned())
+                .collect();
+            state.specialisation = ev.router.specialisation();
             since_log = Instant::now(); // evaluation time is not training throughput
         }
         bar.inc(1);
@@ -303,6 +370,8 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
     summary.final_val_loss = state.last_val_loss;
     summary.best_val_loss = state.best_val_loss;
     summary.final_train_loss = state.last_train_loss;
+    summary.final_val_loss_by_stream = state.last_val_by_stream.clone();
+    summary.routing_specialisation = state.specialisation.clone();
     summary.wall_time_s = wall;
     summary.tokens_per_s = summary.tokens as f64 / wall.max(1e-9);
     summary.spikes = state.spikes;

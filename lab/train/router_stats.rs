@@ -1,14 +1,32 @@
-//! Router statistics per MoE layer, accumulated over the evaluation batches and written to
-//! `router.csv`: load share per expert, MaxVio (max load / mean load − 1), mean routing
-//! entropy, dropped-slot fraction and dead experts (load under 1% of uniform).
+//! Router statistics per MoE layer, accumulated over the evaluation batches:
+//! - `router.csv`: load share per expert, MaxVio (max load / mean load − 1), mean routing
+//!   entropy, dropped-slot fraction and dead experts (load under 1% of uniform);
+//! - `router_domains.csv`: for each validation stream (domain), the share of its token-slots
+//!   each expert receives, and per layer the mutual information between domain and chosen
+//!   expert in bits, with its maximum min(H(domain), log2 K).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::ffn::MoeAux;
 
-/// Host-side sums per MoE layer.
+/// Host-side sums for one MoE layer.
+#[derive(Default, Clone)]
+struct LayerSums {
+    load: Vec<f64>,
+    dropped: f64,
+    entropy: f64,
+    slots: f64,
+    batches: usize,
+    /// Slots per expert for each stream.
+    by_stream: BTreeMap<usize, Vec<f64>>,
+}
+
+/// Sums per MoE layer (keyed by block index).
 #[derive(Default)]
 pub struct RouterAccumulator {
-    /// Per block index with an MoE: (load per expert, dropped, entropy sum, slots, batches).
-    layers: Vec<(usize, Vec<f64>, f64, f64, f64, usize)>,
+    layers: BTreeMap<usize, LayerSums>,
 }
 
 /// Statistics of one layer.
@@ -22,9 +40,19 @@ pub struct LayerRouting {
     pub dead_experts: usize,
 }
 
+/// How much the choice of expert tells about the domain, for one layer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Specialisation {
+    pub layer: usize,
+    /// I(domain; expert) in bits.
+    pub mutual_information_bits: f64,
+    /// Its largest possible value here: min(H(domain), log2 K).
+    pub max_bits: f64,
+}
+
 impl RouterAccumulator {
-    pub fn add(&mut self, moe: &[Option<MoeAux>]) {
-        let mut i = 0;
+    /// Add one batch's routing; `stream` is the batch's stream when all its rows share one.
+    pub fn add(&mut self, moe: &[Option<MoeAux>], stream: Option<usize>) {
         for (layer, aux) in moe.iter().enumerate() {
             let Some(aux) = aux else { continue };
             let load: Vec<f32> = aux
@@ -33,39 +61,84 @@ impl RouterAccumulator {
                 .to_data()
                 .try_to_vec::<f32>()
                 .expect("f32 load");
-            let dropped = aux.stats.dropped.clone().into_scalar::<f32>() as f64;
-            let entropy = aux.stats.entropy.clone().into_scalar::<f32>() as f64;
-            if self.layers.len() <= i {
-                self.layers
-                    .push((layer, vec![0.0; load.len()], 0.0, 0.0, 0.0, 0));
+            let e = self.layers.entry(layer).or_default();
+            if e.load.is_empty() {
+                e.load = vec![0.0; load.len()];
             }
-            let entry = &mut self.layers[i];
-            for (sum, l) in entry.1.iter_mut().zip(&load) {
+            for (sum, l) in e.load.iter_mut().zip(&load) {
                 *sum += *l as f64;
             }
-            entry.2 += dropped;
-            entry.3 += entropy;
-            entry.4 += aux.stats.slots as f64;
-            entry.5 += 1;
-            i += 1;
+            if let Some(s) = stream {
+                let per = e
+                    .by_stream
+                    .entry(s)
+                    .or_insert_with(|| vec![0.0; load.len()]);
+                for (sum, l) in per.iter_mut().zip(&load) {
+                    *sum += *l as f64;
+                }
+            }
+            e.dropped += aux.stats.dropped.clone().into_scalar::<f32>() as f64;
+            e.entropy += aux.stats.entropy.clone().into_scalar::<f32>() as f64;
+            e.slots += aux.stats.slots as f64;
+            e.batches += 1;
         }
     }
 
     pub fn layers(&self) -> Vec<LayerRouting> {
         self.layers
             .iter()
-            .map(|(layer, load, dropped, entropy, slots, batches)| {
-                let total: f64 = load.iter().sum();
-                let share: Vec<f64> = load.iter().map(|l| l / total.max(1e-12)).collect();
+            .map(|(layer, e)| {
+                let total: f64 = e.load.iter().sum();
+                let share: Vec<f64> = e.load.iter().map(|l| l / total.max(1e-12)).collect();
                 let k = share.len() as f64;
                 let max = share.iter().cloned().fold(0.0, f64::max);
                 LayerRouting {
                     layer: *layer,
                     max_vio: max * k - 1.0,
-                    entropy: entropy / *batches as f64,
-                    dropped_fraction: dropped / slots.max(1.0),
+                    entropy: e.entropy / e.batches.max(1) as f64,
+                    dropped_fraction: e.dropped / e.slots.max(1.0),
                     dead_experts: share.iter().filter(|s| **s < 0.01 / k).count(),
                     load_share: share,
+                }
+            })
+            .collect()
+    }
+
+    /// Mutual information between stream and expert per layer (streams weighted by their
+    /// slots in the evaluation).
+    pub fn specialisation(&self) -> Vec<Specialisation> {
+        self.layers
+            .iter()
+            .filter(|(_, e)| !e.by_stream.is_empty())
+            .map(|(layer, e)| {
+                let total: f64 = e.by_stream.values().flatten().sum();
+                let experts = e.load.len();
+                let p_d: Vec<f64> = e
+                    .by_stream
+                    .values()
+                    .map(|v| v.iter().sum::<f64>() / total)
+                    .collect();
+                let p_e: Vec<f64> = (0..experts)
+                    .map(|i| e.by_stream.values().map(|v| v[i]).sum::<f64>() / total)
+                    .collect();
+                let mut mi = 0.0;
+                for (d, v) in e.by_stream.values().enumerate() {
+                    for (i, n) in v.iter().enumerate() {
+                        let p = n / total;
+                        if p > 0.0 {
+                            mi += p * (p / (p_d[d] * p_e[i])).log2();
+                        }
+                    }
+                }
+                let h_d: f64 = p_d
+                    .iter()
+                    .filter(|p| **p > 0.0)
+                    .map(|p| -p * p.log2())
+                    .sum();
+                Specialisation {
+                    layer: *layer,
+                    mutual_information_bits: mi.max(0.0),
+                    max_bits: h_d.min((experts as f64).log2()),
                 }
             })
             .collect()
@@ -86,6 +159,37 @@ impl RouterAccumulator {
                     format!("{:.6}", l.dropped_fraction),
                     l.dead_experts.to_string(),
                 ]);
+            }
+        }
+        rows
+    }
+
+    /// `router_domains.csv` rows for `step`: one per (layer, stream, expert).
+    pub fn domain_rows(&self, step: usize, names: &[String]) -> Vec<Vec<String>> {
+        let spec: BTreeMap<usize, Specialisation> = self
+            .specialisation()
+            .into_iter()
+            .map(|s| (s.layer, s))
+            .collect();
+        let mut rows = Vec::new();
+        for (layer, e) in &self.layers {
+            for (stream, v) in &e.by_stream {
+                let total: f64 = v.iter().sum();
+                for (expert, n) in v.iter().enumerate() {
+                    let s = &spec[layer];
+                    rows.push(vec![
+                        step.to_string(),
+                        layer.to_string(),
+                        names
+                            .get(*stream)
+                            .cloned()
+                            .unwrap_or_else(|| stream.to_string()),
+                        expert.to_string(),
+                        format!("{:.6}", n / total.max(1e-12)),
+                        format!("{:.6}", s.mutual_information_bits),
+                        format!("{:.6}", s.max_bits),
+                    ]);
+                }
             }
         }
         rows

@@ -12,6 +12,7 @@ pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.csv";
 pub const EVALS: &str = "evals.csv";
 pub const ROUTER: &str = "router.csv";
+pub const ROUTER_DOMAINS: &str = "router_domains.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const CHECKPOINT: &str = "checkpoint";
 
@@ -31,7 +32,17 @@ pub const METRICS_HEADER: &[&str] = &[
     "loss_spike",
     "grad_spike",
 ];
+/// `evals.csv` starts with these columns, then `val_loss_<stream>` for every validation stream.
 pub const EVALS_HEADER: &[&str] = &["step", "tokens", "flops", "val_loss"];
+pub const ROUTER_DOMAINS_HEADER: &[&str] = &[
+    "step",
+    "layer",
+    "domain",
+    "expert",
+    "share",
+    "mutual_information_bits",
+    "max_bits",
+];
 pub const ROUTER_HEADER: &[&str] = &[
     "step",
     "layer",
@@ -82,7 +93,7 @@ pub struct CsvLog {
 
 impl CsvLog {
     /// Open `path` for appending; write `header` first if the file is new or empty.
-    pub fn open(path: &Path, header: &[&str]) -> Result<Self> {
+    pub fn open<S: AsRef<str>>(path: &Path, header: &[S]) -> Result<Self> {
         let exists = path.metadata().map(|m| m.len() > 0).unwrap_or(false);
         let file = OpenOptions::new()
             .create(true)
@@ -93,7 +104,7 @@ impl CsvLog {
             .has_headers(false)
             .from_writer(BufWriter::new(file));
         if !exists {
-            writer.write_record(header)?;
+            writer.write_record(header.iter().map(|h| h.as_ref()))?;
             writer.flush()?;
         }
         Ok(CsvLog { writer })

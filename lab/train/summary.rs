@@ -62,6 +62,15 @@ pub struct Summary {
     pub final_val_loss: Option<f64>,
     pub best_val_loss: Option<f64>,
     pub final_train_loss: Option<f64>,
+    /// Final validation loss of each stream (domain).
+    #[serde(default)]
+    pub final_val_loss_by_stream: std::collections::BTreeMap<String, f64>,
+    /// Step from which the data mix used the annealing weights.
+    #[serde(default)]
+    pub anneal_switch_step: Option<usize>,
+    /// Domain–expert mutual information per MoE layer at the final evaluation.
+    #[serde(default)]
+    pub routing_specialisation: Vec<super::router_stats::Specialisation>,
     /// Step at which a non-finite loss or gradient appeared.
     pub diverged_at_step: Option<usize>,
     pub wall_time_s: f64,
