@@ -173,7 +173,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
 
     std::thread::scope(|scope| {
         for job in 0..jobs {
-            let choice = opts.devices[job % opts.devices.len()];
+            let choice = concrete(opts.devices[job % opts.devices.len()]);
             let (next, progress, results, root) = (&next, &progress, &results, &root);
             scope.spawn(move || {
                 loop {
@@ -276,6 +276,21 @@ fn run_cell(
             Ok(s)
         }
         (code, _) => anyhow::bail!("`lab train` for {} exited with {:?}", cell.name, code),
+    }
+}
+
+/// `auto` decided once here, so the cells' processes do not each probe the adapters.
+fn concrete(choice: DeviceChoice) -> DeviceChoice {
+    match choice {
+        DeviceChoice::Auto
+            if crate::train::device::adapters()
+                .iter()
+                .any(|a| a.is_hardware) =>
+        {
+            DeviceChoice::Wgpu
+        }
+        DeviceChoice::Auto => DeviceChoice::Flex,
+        other => other,
     }
 }
 
