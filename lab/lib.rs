@@ -5,6 +5,7 @@
 //! run directory; everything after training reads those files only.
 
 pub mod analysis;
+pub mod bench;
 pub mod compute;
 pub mod data;
 pub mod error;

@@ -104,6 +104,27 @@ enum Command {
     Flops { specs: Vec<PathBuf> },
     /// List the devices this machine offers.
     Devices,
+    /// Time training steps of a dense arm and MoE arms at matched active FLOPs (and their
+    /// feed-forward layers alone); writes results/bench/bench-<backend>.csv.
+    Bench {
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceChoice,
+        #[arg(long, value_delimiter = ',', default_value = "256,512")]
+        d_model: Vec<usize>,
+        #[arg(long, default_value_t = 4)]
+        layers: usize,
+        #[arg(long, default_value_t = 256)]
+        seq_len: usize,
+        /// Sequences per step (default: 4 on CPU backends, 32 on a GPU).
+        #[arg(long)]
+        batch: Option<usize>,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value = "results/bench")]
+        out: PathBuf,
+    },
     /// Show sample lines of the generated corpus's domains and measure generation speed.
     Corpus {
         /// Bytes to generate per domain for the speed measurement.
@@ -290,6 +311,21 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             seed,
         } => {
             println!("{}", report::corpus_report(bytes, samples, seed));
+            Ok(0)
+        }
+        Command::Bench { device: choice, d_model, layers, seq_len, batch, warmup, steps, out } => {
+            let lab_device = choice.open()?;
+            let cpu = lab_device.backend == "flex" || lab_device.software;
+            let opts = moe_lab::bench::BenchOptions {
+                d_models: d_model,
+                layers,
+                seq_len,
+                batch: batch.unwrap_or(if cpu { 4 } else { 32 }),
+                warmup,
+                steps: steps.max(1),
+                out,
+            };
+            print!("{}", moe_lab::bench::run(&lab_device, &opts)?);
             Ok(0)
         }
         Command::Devices => {

@@ -105,6 +105,49 @@ pub fn evaluate(
     }
 }
 
+/// What one optimisation step measured.
+pub struct StepOutput {
+    pub model: Transformer,
+    pub lm_loss: f64,
+    pub balance_loss: f64,
+    pub z_loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// False when the loss or gradient was non-finite: the update was skipped.
+    pub applied: bool,
+}
+
+/// One step: forward, losses, backward, global-norm clipping, AdamW update. The only host
+/// read-back is the four scalars returned, read once after the step's work is queued.
+pub fn train_step(
+    model: Transformer,
+    optim: &mut ModuleOptimizer,
+    inputs: Tensor<2, Int>,
+    targets: Tensor<2, Int>,
+    lr: f64,
+    grad_clip: f64,
+    device: &Device,
+) -> StepOutput {
+    let out = model.forward(inputs);
+    let lm = cross_entropy(out.logits.clone(), targets);
+    let (balance, z) = out.aux_losses();
+    let loss = lm.clone() + balance.clone() + z.clone();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let norm = clip::global_norm(&model, &grads, device);
+    let scalars: Vec<f32> = Tensor::cat(vec![lm.detach(), balance.detach(), z.detach(), norm.clone().detach()], 0)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 scalars");
+    let [lm_loss, balance_loss, z_loss, grad_norm] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
+    let finite = (lm_loss + balance_loss + z_loss).is_finite() && grad_norm.is_finite();
+    if !finite {
+        return StepOutput { model, lm_loss, balance_loss, z_loss, grad_norm, applied: false };
+    }
+    let grads = if grad_clip > 0.0 { clip::clip_to(&model, grads, norm, grad_clip) } else { grads };
+    let model = optim.step(lr, model, grads);
+    StepOutput { model, lm_loss, balance_loss, z_loss, grad_norm, applied: true }
+}
+
 /// Train the run `config` describes; write its run directory; return its summary. A diverged
 /// run returns `Ok` with `status = Diverged`.
 pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
@@ -241,30 +284,10 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         }
         let batch = batches.train(step);
         let (x, y) = batch.tensors(&device);
-        let out = model.forward(x);
-        let lm = cross_entropy(out.logits.clone(), y);
-        let (balance, z) = out.aux_losses();
-        let loss = lm.clone() + balance.clone() + z.clone();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let norm = clip::global_norm(&model, &grads, &device);
-        // One read-back per step, after the step's work is queued: the four scalars the log and
-        // the divergence check need.
-        let scalars: Vec<f32> = Tensor::cat(
-            vec![
-                lm.detach(),
-                balance.detach(),
-                z.detach(),
-                norm.clone().detach(),
-            ],
-            0,
-        )
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 scalars");
-        let [lm_v, bal_v, z_v, norm_v] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
-        let total_loss = lm_v + bal_v + z_v;
-
-        if !total_loss.is_finite() || !norm_v.is_finite() {
+        let out = train_step(model, &mut optim, x, y, lr, t.grad_clip, &device);
+        model = out.model;
+        let (lm_v, bal_v, z_v, norm_v) = (out.lm_loss, out.balance_loss, out.z_loss, out.grad_norm);
+        if !out.applied {
             status = RunStatus::Diverged;
             summary.diverged_at_step = Some(step);
             metrics.row(&metric_row(
@@ -280,12 +303,6 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
             ))?;
             break;
         }
-        let grads = if t.grad_clip > 0.0 {
-            clip::clip_to(&model, grads, norm, t.grad_clip)
-        } else {
-            grads
-        };
-        model = optim.step(lr, model, grads);
 
         let loss_spike = state.loss_detector.observe(lm_v);
         let grad_spike = state.grad_detector.observe(norm_v);

@@ -1,0 +1,245 @@
+//! `lab bench`: step time of the dense arm against MoE arms at matched active FLOPs, and of the
+//! MoE layer alone against the dense FFN alone, on one device; MFU against a large-matmul peak
+//! measured in the same process. Warm-up steps are excluded (the first step, which on wgpu pays
+//! shader compilation and autotune, is reported apart); the device is synchronised before each
+//! clock read; the median and interquartile range of the timed steps are reported.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::prelude::*;
+
+use crate::model::Transformer;
+use crate::model::ffn::SwiGlu;
+use crate::model::ffn::moe::MoeConfig;
+use crate::spec::{
+    Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RunConfig, RunSpec, StabilitySpec,
+    TrainSpec, resolve_spec,
+};
+use crate::train::device::LabDevice;
+use crate::train::{optimizer, run_dir::write_atomic, train_step};
+
+pub struct BenchOptions {
+    pub d_models: Vec<usize>,
+    pub layers: usize,
+    pub seq_len: usize,
+    pub batch: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub out: std::path::PathBuf,
+}
+
+/// Median and interquartile range of a set of timings, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub first_s: f64,
+    pub median_s: f64,
+    pub p25_s: f64,
+    pub p75_s: f64,
+}
+
+fn summarise(first_s: f64, mut times: Vec<f64>) -> Timing {
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    Timing { first_s, median_s: q(0.5), p25_s: q(0.25), p75_s: q(0.75) }
+}
+
+/// Time `f` (which must leave its work queued on `device`) `warmup + steps` times.
+fn time(device: &Device, warmup: usize, steps: usize, mut f: impl FnMut()) -> Timing {
+    let mut first = 0.0;
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        device.sync().ok();
+        let t0 = Instant::now();
+        f();
+        device.sync().ok();
+        let dt = t0.elapsed().as_secs_f64();
+        if i == 0 {
+            first = dt;
+        }
+        if i >= warmup {
+            times.push(dt);
+        }
+    }
+    summarise(first, times)
+}
+
+/// Peak f32 matmul throughput of the device: an n×n by n×n product, median of 5.
+pub fn matmul_peak(device: &Device, n: usize) -> f64 {
+    let a = Tensor::<2>::random([n, n], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+    let b = Tensor::<2>::random([n, n], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+    let t = time(device, 2, 5, || {
+        let _ = a.clone().matmul(b.clone());
+    });
+    2.0 * (n as f64).powi(3) / t.median_s
+}
+
+fn arm_spec(d: usize, opts: &BenchOptions, ffn: FfnSpec, name: &str) -> Result<RunConfig> {
+    let heads = (d / 64).max(4);
+    let spec = RunSpec {
+        name: name.into(),
+        experiment: "bench".into(),
+        seed: 0,
+        model: ModelSpec {
+            d_model: d,
+            n_layers: opts.layers,
+            n_heads: heads,
+            n_kv_heads: Some(heads / 2),
+            seq_len: opts.seq_len,
+            rope_theta: 10_000.0,
+            tie_embeddings: false,
+            norm_eps: 1e-5,
+        },
+        ffn,
+        train: TrainSpec { batch_size: opts.batch, steps: Some(opts.warmup + opts.steps), ..TrainSpec::default() },
+        stability: StabilitySpec::default(),
+        data: DataSpec::default(),
+    };
+    Ok(resolve_spec(spec, Path::new("(bench)"), Path::new("."))?)
+}
+
+/// The bench's arms at one width: K = 8, k = 2 experts of 2·d (so the matched dense d_ff ≈ 4·d),
+/// dropless and with capacity factor 1.25, and the dense arm matched on active FLOPs.
+fn arms(d: usize, opts: &BenchOptions) -> Result<Vec<RunConfig>> {
+    let moe = |capacity| MoeSpec {
+        experts: 8,
+        top_k: 2,
+        d_expert: 2 * d,
+        renormalize: true,
+        capacity,
+        aux_loss_coef: 0.01,
+        z_loss_coef: 0.001,
+        moe_every: 1,
+        d_ff: None,
+    };
+    Ok(vec![
+        arm_spec(
+            d,
+            opts,
+            FfnSpec::Dense(DenseSpec { d_ff: DffSpec::Rule(MatchRule::MatchActive), match_moe: Some(moe(Capacity::Dropless)) }),
+            "dense",
+        )?,
+        arm_spec(d, opts, FfnSpec::Moe(moe(Capacity::Dropless)), "moe-dropless")?,
+        arm_spec(d, opts, FfnSpec::Moe(moe(Capacity::Factor(1.25))), "moe-cf1.25")?,
+    ])
+}
+
+pub struct Row {
+    pub what: String,
+    pub d_model: usize,
+    pub timing: Timing,
+    pub tokens: usize,
+    /// Counted (active) training FLOPs per step.
+    pub flops: f64,
+}
+
+pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
+    let plain = lab.device.clone();
+    let device = plain.clone().autodiff();
+    let peak_n = if lab.backend == "flex" || lab.software { 1024 } else { 4096 };
+    let peak = matmul_peak(&plain, peak_n);
+    let mut rows: Vec<Row> = Vec::new();
+    for &d in &opts.d_models {
+        for cfg in arms(d, opts)? {
+            let tokens = cfg.tokens_per_step;
+            let toks: Vec<i64> = (0..tokens).map(|i| ((i * 7919) % 256) as i64).collect();
+            let shape = [opts.batch, opts.seq_len];
+            let x = Tensor::<2, Int>::from_data(TensorData::new(toks.clone(), shape), &device);
+            let y = Tensor::<2, Int>::from_data(TensorData::new(toks.iter().map(|t| (t + 1) % 256).collect::<Vec<_>>(), shape), &device);
+            let mut model = Some(Transformer::new(&cfg, &device));
+            let mut optim = optimizer(&cfg.spec.train);
+            let timing = time(&plain, opts.warmup, opts.steps, || {
+                let out = train_step(model.take().unwrap(), &mut optim, x.clone(), y.clone(), 1e-3, 1.0, &device);
+                model = Some(out.model);
+            });
+            rows.push(Row { what: format!("step {}", cfg.spec.name), d_model: d, timing, tokens, flops: cfg.train_flops_per_step() });
+        }
+        // The feed-forward alone, forward + backward, on the same tokens.
+        let tokens = opts.batch * opts.seq_len;
+        let x = Tensor::<2>::random([tokens, d], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let dense_cfg = &arms(d, opts)?[0];
+        let d_ff = match &dense_cfg.spec.ffn {
+            FfnSpec::Dense(DenseSpec { d_ff: DffSpec::Size(n), .. }) => *n,
+            _ => unreachable!("the first arm is dense"),
+        };
+        let dense = SwiGlu::new(d, d_ff, opts.layers, &device);
+        let timing = time(&plain, opts.warmup, opts.steps, || {
+            let _ = dense.forward(x.clone()).sum().backward();
+        });
+        rows.push(Row { what: "ffn dense".into(), d_model: d, timing, tokens, flops: 3.0 * 6.0 * (d * d_ff * tokens) as f64 });
+        for (name, capacity) in [("ffn moe-dropless", None), ("ffn moe-cf1.25", Some(1.25))] {
+            let layer = MoeConfig {
+                d_model: d,
+                experts: 8,
+                top_k: 2,
+                d_expert: 2 * d,
+                renormalize: true,
+                capacity_factor: capacity,
+                balance_coef: 0.01,
+                z_coef: 0.001,
+                n_layers: opts.layers,
+            }
+            .init(&device);
+            let timing = time(&plain, opts.warmup, opts.steps, || {
+                let (y, aux) = layer.forward(x.clone());
+                let _ = (y.sum() + aux.balance_loss + aux.z_loss).backward();
+            });
+            let active = 3.0 * (2.0 * (d * 8) as f64 + 2.0 * 6.0 * (d * 2 * d) as f64) * tokens as f64;
+            rows.push(Row { what: name.into(), d_model: d, timing, tokens, flops: active });
+        }
+    }
+    let (table, csv) = render(lab, peak, peak_n, &rows);
+    std::fs::create_dir_all(&opts.out)?;
+    let file = opts.out.join(format!("bench-{}.csv", lab.backend));
+    write_atomic(&file, csv.as_bytes())?;
+    Ok(format!("{table}\nCSV: {}\n", file.display()))
+}
+
+fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, String) {
+    let mut t = String::new();
+    let _ = writeln!(t, "device: {} ({}); measured f32 matmul peak {:.2} GFLOP/s ({peak_n}³)", lab.adapter, lab.backend, peak / 1e9);
+    let _ = writeln!(
+        t,
+        "{:<20} {:>7} {:>10} {:>17} {:>11} {:>10} {:>7} {:>9} {:>10}",
+        "what", "d_model", "ms (median)", "IQR ms", "first ms", "tokens/s", "GFLOP/s", "MFU", "vs dense"
+    );
+    let mut csv = String::from("what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense\n");
+    for r in rows {
+        let baseline = if r.what.starts_with("step") { "step dense" } else { "ffn dense" };
+        let base = rows.iter().find(|b| b.d_model == r.d_model && b.what == baseline).map(|b| b.timing.median_s);
+        let ratio = base.map_or(f64::NAN, |b| r.timing.median_s / b);
+        let flops_s = r.flops / r.timing.median_s;
+        let _ = writeln!(
+            t,
+            "{:<20} {:>7} {:>10.1} {:>8.1}–{:<8.1} {:>11.1} {:>10.0} {:>7.2} {:>8.1}% {:>9.2}×",
+            r.what,
+            r.d_model,
+            1e3 * r.timing.median_s,
+            1e3 * r.timing.p25_s,
+            1e3 * r.timing.p75_s,
+            1e3 * r.timing.first_s,
+            r.tokens as f64 / r.timing.median_s,
+            flops_s / 1e9,
+            100.0 * flops_s / peak,
+            ratio
+        );
+        let _ = writeln!(
+            csv,
+            "{},{},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.4},{:.4}",
+            r.what,
+            r.d_model,
+            1e3 * r.timing.median_s,
+            1e3 * r.timing.p25_s,
+            1e3 * r.timing.p75_s,
+            1e3 * r.timing.first_s,
+            r.tokens as f64 / r.timing.median_s,
+            flops_s / 1e9,
+            flops_s / peak,
+            ratio
+        );
+    }
+    let _ = writeln!(t, "FLOPs are the counted active FLOPs (what the arm needs), so GFLOP/s and MFU are model FLOP rates.");
+    (t, csv)
+}
