@@ -15,8 +15,8 @@ use crate::model::Transformer;
 use crate::model::ffn::SwiGlu;
 use crate::model::ffn::moe::MoeConfig;
 use crate::spec::{
-    Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RunConfig, RunSpec, StabilitySpec,
-    TrainSpec, resolve_spec,
+    Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RunConfig,
+    RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
 use crate::train::device::LabDevice;
 use crate::train::{optimizer, run_dir::write_atomic, train_step};
@@ -43,7 +43,12 @@ pub struct Timing {
 fn summarise(first_s: f64, mut times: Vec<f64>) -> Timing {
     times.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    Timing { first_s, median_s: q(0.5), p25_s: q(0.25), p75_s: q(0.75) }
+    Timing {
+        first_s,
+        median_s: q(0.5),
+        p25_s: q(0.25),
+        p75_s: q(0.75),
+    }
 }
 
 /// Time `f` (which must leave its work queued on `device`) `warmup + steps` times.
@@ -93,7 +98,11 @@ fn arm_spec(d: usize, opts: &BenchOptions, ffn: FfnSpec, name: &str) -> Result<R
             norm_eps: 1e-5,
         },
         ffn,
-        train: TrainSpec { batch_size: opts.batch, steps: Some(opts.warmup + opts.steps), ..TrainSpec::default() },
+        train: TrainSpec {
+            batch_size: opts.batch,
+            steps: Some(opts.warmup + opts.steps),
+            ..TrainSpec::default()
+        },
         stability: StabilitySpec::default(),
         data: DataSpec::default(),
     };
@@ -118,11 +127,24 @@ fn arms(d: usize, opts: &BenchOptions) -> Result<Vec<RunConfig>> {
         arm_spec(
             d,
             opts,
-            FfnSpec::Dense(DenseSpec { d_ff: DffSpec::Rule(MatchRule::MatchActive), match_moe: Some(moe(Capacity::Dropless)) }),
+            FfnSpec::Dense(DenseSpec {
+                d_ff: DffSpec::Rule(MatchRule::MatchActive),
+                match_moe: Some(moe(Capacity::Dropless)),
+            }),
             "dense",
         )?,
-        arm_spec(d, opts, FfnSpec::Moe(moe(Capacity::Dropless)), "moe-dropless")?,
-        arm_spec(d, opts, FfnSpec::Moe(moe(Capacity::Factor(1.25))), "moe-cf1.25")?,
+        arm_spec(
+            d,
+            opts,
+            FfnSpec::Moe(moe(Capacity::Dropless)),
+            "moe-dropless",
+        )?,
+        arm_spec(
+            d,
+            opts,
+            FfnSpec::Moe(moe(Capacity::Factor(1.25))),
+            "moe-cf1.25",
+        )?,
     ])
 }
 
@@ -138,7 +160,11 @@ pub struct Row {
 pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
     let plain = lab.device.clone();
     let device = plain.clone().autodiff();
-    let peak_n = if lab.backend == "flex" || lab.software { 1024 } else { 4096 };
+    let peak_n = if lab.backend == "flex" || lab.software {
+        2048
+    } else {
+        8192
+    };
     let peak = matmul_peak(&plain, peak_n);
     let mut rows: Vec<Row> = Vec::new();
     for &d in &opts.d_models {
@@ -147,28 +173,64 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
             let toks: Vec<i64> = (0..tokens).map(|i| ((i * 7919) % 256) as i64).collect();
             let shape = [opts.batch, opts.seq_len];
             let x = Tensor::<2, Int>::from_data(TensorData::new(toks.clone(), shape), &device);
-            let y = Tensor::<2, Int>::from_data(TensorData::new(toks.iter().map(|t| (t + 1) % 256).collect::<Vec<_>>(), shape), &device);
+            let y = Tensor::<2, Int>::from_data(
+                TensorData::new(
+                    toks.iter().map(|t| (t + 1) % 256).collect::<Vec<_>>(),
+                    shape,
+                ),
+                &device,
+            );
             let mut model = Some(Transformer::new(&cfg, &device));
             let mut optim = optimizer(&cfg.spec.train);
             let timing = time(&plain, opts.warmup, opts.steps, || {
-                let out = train_step(model.take().unwrap(), &mut optim, x.clone(), y.clone(), 1e-3, 1.0, &device);
+                let out = train_step(
+                    model.take().unwrap(),
+                    &mut optim,
+                    x.clone(),
+                    y.clone(),
+                    1e-3,
+                    1.0,
+                    &device,
+                );
                 model = Some(out.model);
             });
-            rows.push(Row { what: format!("step {}", cfg.spec.name), d_model: d, timing, tokens, flops: cfg.train_flops_per_step() });
+            rows.push(Row {
+                what: format!("step {}", cfg.spec.name),
+                d_model: d,
+                timing,
+                tokens,
+                flops: cfg.train_flops_per_step(),
+            });
         }
         // The feed-forward alone, forward + backward, on the same tokens.
         let tokens = opts.batch * opts.seq_len;
-        let x = Tensor::<2>::random([tokens, d], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        // The input requires a gradient, as inside a model: backward then computes input and
+        // weight gradients, 2× the forward FLOPs, so fwd + bwd = 3× forward as counted.
+        let x = Tensor::<2>::random(
+            [tokens, d],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+        .require_grad();
         let dense_cfg = &arms(d, opts)?[0];
         let d_ff = match &dense_cfg.spec.ffn {
-            FfnSpec::Dense(DenseSpec { d_ff: DffSpec::Size(n), .. }) => *n,
+            FfnSpec::Dense(DenseSpec {
+                d_ff: DffSpec::Size(n),
+                ..
+            }) => *n,
             _ => unreachable!("the first arm is dense"),
         };
         let dense = SwiGlu::new(d, d_ff, opts.layers, &device);
         let timing = time(&plain, opts.warmup, opts.steps, || {
             let _ = dense.forward(x.clone()).sum().backward();
         });
-        rows.push(Row { what: "ffn dense".into(), d_model: d, timing, tokens, flops: 3.0 * 6.0 * (d * d_ff * tokens) as f64 });
+        rows.push(Row {
+            what: "ffn dense".into(),
+            d_model: d,
+            timing,
+            tokens,
+            flops: 3.0 * 6.0 * (d * d_ff * tokens) as f64,
+        });
         for (name, capacity) in [("ffn moe-dropless", None), ("ffn moe-cf1.25", Some(1.25))] {
             let layer = MoeConfig {
                 d_model: d,
@@ -186,8 +248,15 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
                 let (y, aux) = layer.forward(x.clone());
                 let _ = (y.sum() + aux.balance_loss + aux.z_loss).backward();
             });
-            let active = 3.0 * (2.0 * (d * 8) as f64 + 2.0 * 6.0 * (d * 2 * d) as f64) * tokens as f64;
-            rows.push(Row { what: name.into(), d_model: d, timing, tokens, flops: active });
+            let active =
+                3.0 * (2.0 * (d * 8) as f64 + 2.0 * 6.0 * (d * 2 * d) as f64) * tokens as f64;
+            rows.push(Row {
+                what: name.into(),
+                d_model: d,
+                timing,
+                tokens,
+                flops: active,
+            });
         }
     }
     let (table, csv) = render(lab, peak, peak_n, &rows);
@@ -199,16 +268,39 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
 
 fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, String) {
     let mut t = String::new();
-    let _ = writeln!(t, "device: {} ({}); measured f32 matmul peak {:.2} GFLOP/s ({peak_n}³)", lab.adapter, lab.backend, peak / 1e9);
+    let _ = writeln!(
+        t,
+        "device: {} ({}); measured f32 matmul peak {:.2} GFLOP/s ({peak_n}³)",
+        lab.adapter,
+        lab.backend,
+        peak / 1e9
+    );
     let _ = writeln!(
         t,
         "{:<20} {:>7} {:>10} {:>17} {:>11} {:>10} {:>7} {:>9} {:>10}",
-        "what", "d_model", "ms (median)", "IQR ms", "first ms", "tokens/s", "GFLOP/s", "MFU", "vs dense"
+        "what",
+        "d_model",
+        "ms (median)",
+        "IQR ms",
+        "first ms",
+        "tokens/s",
+        "GFLOP/s",
+        "MFU",
+        "vs dense"
     );
-    let mut csv = String::from("what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense\n");
+    let mut csv = String::from(
+        "what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense\n",
+    );
     for r in rows {
-        let baseline = if r.what.starts_with("step") { "step dense" } else { "ffn dense" };
-        let base = rows.iter().find(|b| b.d_model == r.d_model && b.what == baseline).map(|b| b.timing.median_s);
+        let baseline = if r.what.starts_with("step") {
+            "step dense"
+        } else {
+            "ffn dense"
+        };
+        let base = rows
+            .iter()
+            .find(|b| b.d_model == r.d_model && b.what == baseline)
+            .map(|b| b.timing.median_s);
         let ratio = base.map_or(f64::NAN, |b| r.timing.median_s / b);
         let flops_s = r.flops / r.timing.median_s;
         let _ = writeln!(
@@ -240,6 +332,9 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
             ratio
         );
     }
-    let _ = writeln!(t, "FLOPs are the counted active FLOPs (what the arm needs), so GFLOP/s and MFU are model FLOP rates.");
+    let _ = writeln!(
+        t,
+        "FLOPs are the counted active FLOPs (what the arm needs), so GFLOP/s and MFU are model FLOP rates."
+    );
     (t, csv)
 }

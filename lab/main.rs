@@ -313,7 +313,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", report::corpus_report(bytes, samples, seed));
             Ok(0)
         }
-        Command::Bench { device: choice, d_model, layers, seq_len, batch, warmup, steps, out } => {
+        Command::Bench {
+            device: choice,
+            d_model,
+            layers,
+            seq_len,
+            batch,
+            warmup,
+            steps,
+            out,
+        } => {
             let lab_device = choice.open()?;
             let cpu = lab_device.backend == "flex" || lab_device.software;
             let opts = moe_lab::bench::BenchOptions {

@@ -134,18 +134,44 @@ pub fn train_step(
     let loss = lm.clone() + balance.clone() + z.clone();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip::global_norm(&model, &grads, device);
-    let scalars: Vec<f32> = Tensor::cat(vec![lm.detach(), balance.detach(), z.detach(), norm.clone().detach()], 0)
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 scalars");
+    let scalars: Vec<f32> = Tensor::cat(
+        vec![
+            lm.detach(),
+            balance.detach(),
+            z.detach(),
+            norm.clone().detach(),
+        ],
+        0,
+    )
+    .into_data()
+    .try_to_vec::<f32>()
+    .expect("f32 scalars");
     let [lm_loss, balance_loss, z_loss, grad_norm] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
     let finite = (lm_loss + balance_loss + z_loss).is_finite() && grad_norm.is_finite();
     if !finite {
-        return StepOutput { model, lm_loss, balance_loss, z_loss, grad_norm, applied: false };
+        return StepOutput {
+            model,
+            lm_loss,
+            balance_loss,
+            z_loss,
+            grad_norm,
+            applied: false,
+        };
     }
-    let grads = if grad_clip > 0.0 { clip::clip_to(&model, grads, norm, grad_clip) } else { grads };
+    let grads = if grad_clip > 0.0 {
+        clip::clip_to(&model, grads, norm, grad_clip)
+    } else {
+        grads
+    };
     let model = optim.step(lr, model, grads);
-    StepOutput { model, lm_loss, balance_loss, z_loss, grad_norm, applied: true }
+    StepOutput {
+        model,
+        lm_loss,
+        balance_loss,
+        z_loss,
+        grad_norm,
+        applied: true,
+    }
 }
 
 /// Train the run `config` describes; write its run directory; return its summary. A diverged
