@@ -89,7 +89,7 @@ impl MoeLayer {
         // Slot s = choice·N + token.
         let slot_expert = routing.experts.clone().swap_dims(0, 1).reshape([n * k]);
         let slot_gate = routing.gates.clone().swap_dims(0, 1).reshape([n * k, 1]);
-        let one_hot = self.one_hot(slot_expert.clone(), experts);
+        let one_hot = self.expert_mask(slot_expert.clone(), experts);
         let load = one_hot.clone().sum_dim(0).reshape([experts]);
         let plan = self.plan(slot_expert, one_hot, n);
 
@@ -114,7 +114,7 @@ impl MoeLayer {
 
     /// `[S]` expert ids → `[S, K]` one-hot floats, built by comparison (burn's `one_hot`
     /// validates its input on the host).
-    fn one_hot(&self, ids: Tensor<1, Int>, experts: usize) -> Tensor<2> {
+    fn expert_mask(&self, ids: Tensor<1, Int>, experts: usize) -> Tensor<2> {
         let s = ids.dims()[0];
         let all = Tensor::<1, Int>::arange(0..experts as i64, &ids.device())
             .reshape([1, experts])
