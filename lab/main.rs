@@ -242,6 +242,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 plan.cells.len(),
                 out.join(&plan.results_name).display()
             );
+            if let Some(p) = plan.experiment.presets.get(&plan.preset)
+                && !p.expected_time.is_empty()
+            {
+                eprintln!("expected time: {}", p.expected_time);
+            }
             let result = sweep::run_sweep(
                 &plan,
                 &sweep::SweepOptions {
