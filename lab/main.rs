@@ -81,25 +81,9 @@ enum Command {
         dry_run: bool,
     },
     /// Analyse a sweep's results: writes results/<experiment>/analysis.json and report.md.
-    Analyze {
-        experiment: String,
-        #[arg(long)]
-        preset: Option<String>,
-        #[arg(long, default_value = "results")]
-        out: PathBuf,
-        #[arg(long, default_value = "plots")]
-        plots: PathBuf,
-    },
+    Analyze(ResultsArgs),
     /// Redraw a sweep's figures (and report) from results/ without training.
-    Plot {
-        experiment: String,
-        #[arg(long)]
-        preset: Option<String>,
-        #[arg(long, default_value = "results")]
-        out: PathBuf,
-        #[arg(long, default_value = "plots")]
-        plots: PathBuf,
-    },
+    Plot(ResultsArgs),
     /// Print parameter and FLOP counts of one or more specs, and check matched arms.
     Flops { specs: Vec<PathBuf> },
     /// List the devices this machine offers.
@@ -136,6 +120,26 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+/// Where a sweep's results and figures are.
+#[derive(clap::Args)]
+struct ResultsArgs {
+    /// Experiment name (experiments/<name>.toml) or path.
+    experiment: String,
+    #[arg(long)]
+    preset: Option<String>,
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    #[arg(long, default_value = "plots")]
+    plots: PathBuf,
+}
+
+impl ResultsArgs {
+    fn publish(&self, draw: bool) -> anyhow::Result<publish::Published> {
+        let plan = sweep::plan(&self.experiment, self.preset.as_deref())?;
+        publish::publish(&self.out.join(&plan.results_name), &self.plots, draw)
+    }
 }
 
 fn main() -> ExitCode {
@@ -286,26 +290,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             print_verdicts(&published);
             Ok(if outcome.failed.is_empty() { 0 } else { 1 })
         }
-        Command::Analyze {
-            experiment,
-            preset,
-            out,
-            plots,
-        } => {
-            let plan = sweep::plan(&experiment, preset.as_deref())?;
-            let published = publish::publish(&out.join(&plan.results_name), &plots, false)?;
-            print_verdicts(&published);
+        Command::Analyze(args) => {
+            print_verdicts(&args.publish(false)?);
             Ok(0)
         }
-        Command::Plot {
-            experiment,
-            preset,
-            out,
-            plots,
-        } => {
-            let plan = sweep::plan(&experiment, preset.as_deref())?;
-            let published = publish::publish(&out.join(&plan.results_name), &plots, true)?;
-            for p in &published.plots {
+        Command::Plot(args) => {
+            for p in &args.publish(true)?.plots {
                 println!("{}", p.display());
             }
             Ok(0)

@@ -44,16 +44,26 @@ fn model_and_step_code_never_read_back() {
     let mut hits = Vec::new();
     scan(&root.join("model"), &[], &mut hits);
     scan(&root.join("train/clip.rs"), &[], &mut hits);
-    assert!(hits.is_empty(), "host read-back in step code:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "host read-back in step code:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
 fn train_step_reads_back_once() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/train/mod.rs")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/train/mod.rs"))
+            .unwrap();
     let start = text.find("pub fn train_step(").expect("train_step exists");
     let body = &text[start..start + text[start..].find("\n}\n").unwrap()];
     let reads: usize = FORBIDDEN.iter().map(|f| body.matches(f).count()).sum();
     // `.into_data()` of the four scalars, then `.try_to_vec` of that host data: one read.
-    assert_eq!(body.matches(".into_data(").count(), 1, "one read-back in train_step");
+    assert_eq!(
+        body.matches(".into_data(").count(),
+        1,
+        "one read-back in train_step"
+    );
     assert_eq!(reads, 1, "nothing else reads back in train_step");
 }

@@ -35,33 +35,8 @@ pub struct Comparison {
     pub n_treatment: usize,
     pub n_baseline: usize,
     /// mean(treatment) − mean(baseline) and its test; None with < 2 seeds per arm.
-    pub welch: Option<WelchOut>,
+    pub welch: Option<Welch>,
     pub diff: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WelchOut {
-    pub diff: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub t: f64,
-    pub df: f64,
-    pub p: f64,
-    pub hedges_g: f64,
-}
-
-impl From<Welch> for WelchOut {
-    fn from(w: Welch) -> Self {
-        WelchOut {
-            diff: w.diff,
-            ci_low: w.ci_low,
-            ci_high: w.ci_high,
-            t: w.t,
-            df: w.df,
-            p: w.p,
-            hedges_g: w.hedges_g,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,7 +165,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
                 n_treatment: t.len(),
                 n_baseline: b.len(),
                 diff: (!t.is_empty() && !b.is_empty()).then(|| mean_ci(&t).mean - mean_ci(&b).mean),
-                welch: welch(&t, &b).map(Into::into),
+                welch: welch(&t, &b),
             });
         }
     }

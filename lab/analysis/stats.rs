@@ -40,7 +40,7 @@ pub fn mean_ci(xs: &[f64]) -> MeanCi {
 }
 
 /// Welch's unequal-variance t-test of mean(a) − mean(b).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Welch {
     pub diff: f64,
     /// 95% interval of the difference (Welch–Satterthwaite degrees of freedom).

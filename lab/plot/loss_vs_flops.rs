@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::PlotData;
-use super::style::{DrawResult, FONT, arm_color, empty, legend_line, range};
+use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
 
 pub struct LossVsFlops<'a>(pub &'a PlotData<'a>);
 crate::figure!(LossVsFlops);
@@ -54,12 +54,6 @@ impl LossVsFlops<'_> {
                 chart.draw_series(line.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::PlotData;
-use super::style::{DrawResult, FONT, empty};
+use super::style::{DrawResult, FONT, category_label, empty};
 
 pub struct Memory<'a>(pub &'a PlotData<'a>);
 crate::figure!(Memory);
@@ -56,14 +56,7 @@ impl Memory<'_> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.26 {
-                    labels.get(i).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category_label(&labels, *x))
             .x_desc("size / arm")
             .y_desc("MiB")
             .label_style((FONT, 13))

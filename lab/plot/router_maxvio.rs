@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::PlotData;
-use super::style::{DrawResult, FONT, arm_color, empty, legend_line, range};
+use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
 
 pub struct RouterMaxVio<'a>(pub &'a PlotData<'a>);
 crate::figure!(RouterMaxVio);
@@ -66,12 +66,6 @@ impl RouterMaxVio<'_> {
                 labelled.push(arm);
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::PlotData;
-use super::style::{DrawResult, FONT, arm_color, empty, legend_line, range};
+use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
 use crate::train::summary::RunStatus;
 
 pub struct Scaling<'a>(pub &'a PlotData<'a>);
@@ -72,12 +72,6 @@ impl Scaling<'_> {
                 chart.draw_series(LineSeries::new(curve, color.stroke_width(2)))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
 }

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::PlotData;
-use super::style::{DrawResult, FONT, arm_color, empty};
+use super::style::{DrawResult, FONT, arm_color, category_label, empty};
 
 pub struct SpikeRate<'a>(pub &'a PlotData<'a>);
 crate::figure!(SpikeRate);
@@ -38,14 +38,7 @@ impl SpikeRate<'_> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.26 {
-                    labels.get(i).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category_label(&labels, *x))
             .y_desc("spikes per 1000 steps")
             .x_desc("arm")
             .label_style((FONT, 15))
