@@ -169,6 +169,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             quiet,
             steps,
         } => {
+            if choice == DeviceChoice::Flex && std::env::var_os("BURN_DEVICE").is_none() {
+                // burn loads a checkpoint's optimizer state onto its default device, which is
+                // wgpu when that feature is built; on a machine without any wgpu adapter that
+                // would fail, so a flex run makes flex the default. Set before any thread starts.
+                // SAFETY: single-threaded here: no device or thread pool has been created yet.
+                unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+            }
             let mut config = spec::resolve(&path)?;
             if let Some(n) = steps {
                 config = config.with_steps(n);

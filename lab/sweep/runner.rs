@@ -263,6 +263,10 @@ fn run_cell(
     if !show_progress {
         cmd.arg("--quiet");
     }
+    if device == DeviceChoice::Flex {
+        // See `lab train`: checkpointed optimizer state loads onto burn's default device.
+        cmd.env("BURN_DEVICE", "flex");
+    }
     let status = cmd
         .status()
         .with_context(|| format!("starting {}", opts.lab_exe.display()))?;
