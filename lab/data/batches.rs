@@ -27,6 +27,9 @@ pub struct Batch {
     pub inputs: Vec<i64>,
     pub targets: Vec<i64>,
     pub streams: Vec<usize>,
+    /// Validation batches of streams with answers: 1.0 where the target byte is part of an
+    /// answer, row-major like `targets`.
+    pub answer_mask: Option<Vec<f32>>,
     pub batch_size: usize,
     pub seq_len: usize,
 }
@@ -132,7 +135,14 @@ impl Batches {
                 (s, rng.random_range(0..=last))
             })
             .collect();
-        self.windows(&rows, |s| &self.corpus.streams[s].train)
+        self.windows(&rows, |s| &self.corpus.streams[s].train, false)
+    }
+
+    /// Indices of the streams whose validation batches carry answer masks.
+    pub fn answer_streams(&self) -> Vec<usize> {
+        (0..self.corpus.streams.len())
+            .filter(|&i| self.corpus.streams[i].val_answers.is_some())
+            .collect()
     }
 
     /// `count` validation batches per stream at fixed offsets (the same at every eval).
@@ -162,25 +172,40 @@ impl Batches {
                 let rows: Vec<(usize, usize)> = chunk.iter().map(|&st| (si, st)).collect();
                 out.push(ValBatch {
                     stream: si,
-                    batch: self.windows(&rows, |s| &self.corpus.streams[s].val),
+                    batch: self.windows(&rows, |s| &self.corpus.streams[s].val, true),
                 });
             }
         }
         out
     }
 
-    fn windows<'a>(&'a self, rows: &[(usize, usize)], bytes: impl Fn(usize) -> &'a [u8]) -> Batch {
+    fn windows<'a>(
+        &'a self,
+        rows: &[(usize, usize)],
+        bytes: impl Fn(usize) -> &'a [u8],
+        val: bool,
+    ) -> Batch {
         let t = self.seq_len;
         let mut inputs = Vec::with_capacity(rows.len() * t);
         let mut targets = Vec::with_capacity(rows.len() * t);
+        let mut mask: Option<Vec<f32>> = None;
         for &(s, start) in rows {
             let b = bytes(s);
             inputs.extend(b[start..start + t].iter().map(|&x| x as i64));
             targets.extend(b[start + 1..start + t + 1].iter().map(|&x| x as i64));
+            if val && let Some(answers) = &self.corpus.streams[s].val_answers {
+                let m = mask.get_or_insert_with(Vec::new);
+                m.extend(
+                    answers[start + 1..start + t + 1]
+                        .iter()
+                        .map(|&a| a as u8 as f32),
+                );
+            }
         }
         Batch {
             inputs,
             targets,
+            answer_mask: mask,
             streams: rows.iter().map(|r| r.0).collect(),
             batch_size: rows.len(),
             seq_len: t,

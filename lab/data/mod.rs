@@ -22,6 +22,9 @@ pub struct Stream {
     pub weight: f64,
     /// Mixture weight after the annealing switch (equal to `weight` when not annealing).
     pub anneal_weight: f64,
+    /// For each validation byte, whether it belongs to an answer (the object of a stated
+    /// fact); `None` for streams without answers.
+    pub val_answers: Option<Vec<bool>>,
     /// Validation windows start at line starts (the generators make every validation line
     /// absent from training, so such windows never occur in training).
     pub line_aligned_val: bool,

@@ -37,6 +37,7 @@ impl TokenSource for TextSource {
                 val,
                 weight: 1.0,
                 anneal_weight: 1.0,
+                val_answers: None,
                 line_aligned_val: false,
             }],
         })

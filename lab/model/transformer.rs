@@ -133,7 +133,14 @@ impl Transformer {
 
 /// Mean next-token cross-entropy (nats): `logits: [B, T, V]`, `targets: [B, T]`.
 pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+    token_cross_entropy(logits, targets).mean()
+}
+
+/// Cross-entropy of every position, `[B·T]` row-major.
+pub fn token_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [b, t, v] = logits.dims();
     let logp = log_softmax(logits.reshape([b * t, v]), 1);
-    logp.gather(1, targets.reshape([b * t, 1])).mean().neg()
+    logp.gather(1, targets.reshape([b * t, 1]))
+        .reshape([b * t])
+        .neg()
 }

@@ -26,6 +26,8 @@ pub struct LoopState {
     #[serde(default)]
     pub last_val_by_stream: std::collections::BTreeMap<String, f64>,
     #[serde(default)]
+    pub last_answer_by_stream: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
     pub specialisation: Vec<super::router_stats::Specialisation>,
     pub loss_detector: SpikeDetector,
     pub grad_detector: SpikeDetector,

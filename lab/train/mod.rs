@@ -21,7 +21,7 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{Batches, source_for};
-use crate::model::transformer::cross_entropy;
+use crate::model::transformer::{cross_entropy, token_cross_entropy};
 use crate::model::{ModelOutput, Transformer};
 use crate::spec::{FfnSpec, RunConfig, TrainSpec};
 use checkpoint::LoopState;
@@ -66,6 +66,8 @@ pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
 pub struct Evaluation {
     pub val_loss: f64,
     pub by_stream: Vec<f64>,
+    /// Loss on answer bytes only, for streams with answers (`None` for the others).
+    pub answer_by_stream: Vec<Option<f64>>,
     pub router: RouterAccumulator,
 }
 
@@ -80,16 +82,30 @@ pub fn evaluate(
     let valid = model.valid();
     let names = batches.stream_names();
     let mut sums = vec![(0.0f64, 0usize); names.len()];
+    let mut answers = vec![(0.0f64, 0.0f64); names.len()];
     let mut router = RouterAccumulator::default();
     for vb in batches.validation(count) {
         let (x, y) = vb.batch.tensors(device);
         let out: ModelOutput = valid.forward(x);
         router.add(&out.moe, Some(vb.stream));
-        let loss = cross_entropy(out.logits, y).into_scalar::<f32>() as f64;
-        sums[vb.stream].0 += loss;
+        let ce: Vec<f32> = token_cross_entropy(out.logits, y)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 losses");
+        sums[vb.stream].0 += ce.iter().map(|v| *v as f64).sum::<f64>() / ce.len() as f64;
         sums[vb.stream].1 += 1;
+        if let Some(mask) = &vb.batch.answer_mask {
+            for (l, m) in ce.iter().zip(mask) {
+                answers[vb.stream].0 += (*l * *m) as f64;
+                answers[vb.stream].1 += *m as f64;
+            }
+        }
     }
     let by_stream: Vec<f64> = sums.iter().map(|(s, n)| s / (*n).max(1) as f64).collect();
+    let answer_by_stream: Vec<Option<f64>> = answers
+        .iter()
+        .map(|(s, n)| (*n > 0.0).then(|| s / n))
+        .collect();
     let weights = batches.weights();
     let total: f64 = weights.iter().sum();
     let val_loss = by_stream
@@ -101,6 +117,7 @@ pub fn evaluate(
     Evaluation {
         val_loss,
         by_stream,
+        answer_by_stream,
         router,
     }
 }
@@ -208,6 +225,7 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         last_val_loss: None,
         last_train_loss: None,
         last_val_by_stream: Default::default(),
+        last_answer_by_stream: Default::default(),
         specialisation: vec![],
         loss_detector: SpikeDetector::new(&spec.stability),
         grad_detector: SpikeDetector::new(&spec.stability),
@@ -241,6 +259,12 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         .iter()
         .map(|h| h.to_string())
         .chain(stream_names.iter().map(|n| format!("val_loss_{n}")))
+        .chain(
+            batches
+                .answer_streams()
+                .iter()
+                .map(|&i| format!("answer_loss_{}", stream_names[i])),
+        )
         .collect();
     let mut evals = CsvLog::open(&dir.file(run_dir::EVALS), &evals_header)?;
     let mut router_log = CsvLog::open(&dir.file(run_dir::ROUTER), run_dir::ROUTER_HEADER)?;
@@ -267,6 +291,7 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         best_val_loss: None,
         final_train_loss: None,
         final_val_loss_by_stream: Default::default(),
+        final_answer_loss_by_stream: Default::default(),
         anneal_switch_step: config.anneal_from(),
         routing_specialisation: vec![],
         diverged_at_step: None,
@@ -380,6 +405,12 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
                 format!("{val:.6}"),
             ];
             row.extend(ev.by_stream.iter().map(|l| format!("{l:.6}")));
+            row.extend(
+                batches
+                    .answer_streams()
+                    .iter()
+                    .map(|&i| opt(ev.answer_by_stream[i].map(|l| format!("{l:.6}")))),
+            );
             evals.row(&row)?;
             for row in ev.router.rows(step) {
                 router_log.row(&row)?;
@@ -391,6 +422,11 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
                 .iter()
                 .cloned()
                 .zip(ev.by_stream.iter().cloned())
+                .collect();
+            state.last_answer_by_stream = stream_names
+                .iter()
+                .zip(&ev.answer_by_stream)
+                .filter_map(|(n, l)| l.map(|l| (n.clone(), l)))
                 .collect();
             state.specialisation = ev.router.specialisation();
             since_log = Instant::now(); // evaluation time is not training throughput
@@ -414,6 +450,7 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
     summary.best_val_loss = state.best_val_loss;
     summary.final_train_loss = state.last_train_loss;
     summary.final_val_loss_by_stream = state.last_val_by_stream.clone();
+    summary.final_answer_loss_by_stream = state.last_answer_by_stream.clone();
     summary.routing_specialisation = state.specialisation.clone();
     summary.wall_time_s = wall;
     summary.tokens_per_s = summary.tokens as f64 / wall.max(1e-9);

@@ -65,6 +65,9 @@ pub struct Summary {
     /// Final validation loss of each stream (domain).
     #[serde(default)]
     pub final_val_loss_by_stream: std::collections::BTreeMap<String, f64>,
+    /// Final loss on answer bytes only (the objects of stated facts), per stream with answers.
+    #[serde(default)]
+    pub final_answer_loss_by_stream: std::collections::BTreeMap<String, f64>,
     /// Step from which the data mix used the annealing weights.
     #[serde(default)]
     pub anneal_switch_step: Option<usize>,

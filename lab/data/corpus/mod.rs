@@ -95,19 +95,31 @@ impl Generator {
 
     /// About `bytes` bytes of whole lines of `domain` for `split`.
     pub fn text(&self, domain: Domain, split: Split, bytes: usize) -> Vec<u8> {
+        self.text_with_answers(domain, split, bytes).0
+    }
+
+    /// The text and, for the fact domains, the byte ranges of every answer (the object's name:
+    /// what only a memorised fact predicts).
+    pub fn text_with_answers(
+        &self,
+        domain: Domain,
+        split: Split,
+        bytes: usize,
+    ) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        let mut answers = Vec::new();
         let stream = domain as u64 * 2 + (split == Split::Val) as u64 + 1;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         rng.set_stream(stream);
         let mut out = String::with_capacity(bytes + 128);
         while out.len() < bytes {
             match domain {
-                Domain::Knowledge => self.world.english(&mut rng, split, &mut out),
-                Domain::Multilingual => self.world.lumi(&mut rng, split, &mut out),
-                Domain::KnowledgeHeldout => self.world.heldout(&mut rng, &mut out),
+                Domain::Knowledge => self.world.english(&mut rng, split, &mut out, &mut answers),
+                Domain::Multilingual => self.world.lumi(&mut rng, split, &mut out, &mut answers),
+                Domain::KnowledgeHeldout => self.world.heldout(&mut rng, &mut out, &mut answers),
                 Domain::Math => math::line(&mut rng, split, &mut out),
                 Domain::Code => code::program(&mut rng, split, &mut out),
             }
         }
-        out.into_bytes()
+        (out.into_bytes(), answers)
     }
 }

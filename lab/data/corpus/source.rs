@@ -59,10 +59,19 @@ impl TokenSource for GeneratedSource {
                     )
                 }
             };
+            let (val, answers) = generator.text_with_answers(d, Split::Val, val_bytes);
+            let val_answers = (!answers.is_empty()).then(|| {
+                let mut mask = vec![false; val.len()];
+                for r in answers {
+                    mask[r].iter_mut().for_each(|m| *m = true);
+                }
+                mask
+            });
             streams.push(Stream {
                 name: d.name().to_string(),
                 train,
-                val: generator.text(d, Split::Val, val_bytes),
+                val,
+                val_answers,
                 weight,
                 anneal_weight,
                 line_aligned_val: true,

@@ -2,6 +2,7 @@
 //! generated language with its own word forms and word order.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +20,8 @@ pub struct World {
     pub objects: Vec<[usize; RELATIONS.len()]>,
     /// (entity, relation) pairs never stated in training.
     pub heldout: HashSet<(usize, usize)>,
+    /// The same, sorted (for drawing one at random, reproducibly).
+    heldout_list: Vec<(usize, usize)>,
     /// Cumulative Zipf(1) weights over entities (entity 0 most popular).
     zipf: Vec<f64>,
 }
@@ -89,10 +92,13 @@ impl World {
                 acc
             })
             .collect();
+        let mut heldout_list: Vec<(usize, usize)> = heldout.iter().copied().collect();
+        heldout_list.sort();
         World {
             names,
             objects,
             heldout,
+            heldout_list,
             zipf,
         }
     }
@@ -126,52 +132,93 @@ impl World {
 
     /// The English sentence stating fact (e, r) in template t.
     pub fn english_sentence(&self, e: usize, r: usize, t: usize) -> String {
+        self.english_parts(e, r, t).0
+    }
+
+    /// The sentence and the byte range of its answer (the object's name) within it.
+    fn english_parts(&self, e: usize, r: usize, t: usize) -> (String, Range<usize>) {
         let (s, o, rel) = (
             &self.names[e],
             &self.names[self.objects[e][r]],
             RELATIONS[r],
         );
-        match t {
-            0 => format!("the {rel} of {s} is {o}.\n"),
-            1 => format!("{s} has {o} as its {rel}.\n"),
-            _ => format!("q: what is the {rel} of {s}? a: {o}.\n"),
-        }
+        let (before, after) = match t {
+            0 => (format!("the {rel} of {s} is "), ".\n".to_string()),
+            1 => (format!("{s} has "), format!(" as its {rel}.\n")),
+            _ => (
+                format!("q: what is the {rel} of {s}? a: "),
+                ".\n".to_string(),
+            ),
+        };
+        (
+            format!("{before}{o}{after}"),
+            before.len()..before.len() + o.len(),
+        )
     }
 
     /// The Lumi sentence: object first, then "es", the relation with "-de", the subject.
     pub fn lumi_sentence(&self, e: usize, r: usize, t: usize) -> String {
+        self.lumi_parts(e, r, t).0
+    }
+
+    fn lumi_parts(&self, e: usize, r: usize, t: usize) -> (String, Range<usize>) {
         let s = lumi_name(&self.names[e]);
         let o = lumi_name(&self.names[self.objects[e][r]]);
         let rel = LUMI_RELATIONS[r];
-        match t {
-            0 => format!("{o} es {rel}de {s}.\n"),
-            1 => format!("{s} ten {o} kom {rel}.\n"),
-            _ => format!("ke {rel}de {s}? {o}.\n"),
-        }
+        let (before, after) = match t {
+            0 => (String::new(), format!(" es {rel}de {s}.\n")),
+            1 => (format!("{s} ten "), format!(" kom {rel}.\n")),
+            _ => (format!("ke {rel}de {s}? "), ".\n".to_string()),
+        };
+        (
+            format!("{before}{o}{after}"),
+            before.len()..before.len() + o.len(),
+        )
     }
 
-    pub fn english(&self, rng: &mut ChaCha8Rng, split: Split, out: &mut String) {
-        let (e, r, t) = self.fact(rng, split);
-        out.push_str(&self.english_sentence(e, r, t));
+    fn push(
+        out: &mut String,
+        answers: &mut Vec<Range<usize>>,
+        (text, answer): (String, Range<usize>),
+    ) {
+        answers.push(out.len() + answer.start..out.len() + answer.end);
+        out.push_str(&text);
     }
 
-    pub fn lumi(&self, rng: &mut ChaCha8Rng, split: Split, out: &mut String) {
+    /// Append one English fact for `split`; record the answer's byte range.
+    pub fn english(
+        &self,
+        rng: &mut ChaCha8Rng,
+        split: Split,
+        out: &mut String,
+        answers: &mut Vec<Range<usize>>,
+    ) {
         let (e, r, t) = self.fact(rng, split);
-        out.push_str(&self.lumi_sentence(e, r, t));
+        Self::push(out, answers, self.english_parts(e, r, t));
+    }
+
+    pub fn lumi(
+        &self,
+        rng: &mut ChaCha8Rng,
+        split: Split,
+        out: &mut String,
+        answers: &mut Vec<Range<usize>>,
+    ) {
+        let (e, r, t) = self.fact(rng, split);
+        Self::push(out, answers, self.lumi_parts(e, r, t));
     }
 
     /// A held-out fact in any English template.
-    pub fn heldout(&self, rng: &mut ChaCha8Rng, out: &mut String) {
-        let facts: Vec<&(usize, usize)> = {
-            let mut v: Vec<_> = self.heldout.iter().collect();
-            v.sort();
-            v
-        };
-        if facts.is_empty() {
+    pub fn heldout(&self, rng: &mut ChaCha8Rng, out: &mut String, answers: &mut Vec<Range<usize>>) {
+        if self.heldout_list.is_empty() {
             out.push_str("no held-out facts.\n");
             return;
         }
-        let &(e, r) = facts[rng.random_range(0..facts.len())];
-        out.push_str(&self.english_sentence(e, r, rng.random_range(0..TEMPLATES)));
+        let (e, r) = self.heldout_list[rng.random_range(0..self.heldout_list.len())];
+        Self::push(
+            out,
+            answers,
+            self.english_parts(e, r, rng.random_range(0..TEMPLATES)),
+        );
     }
 }
