@@ -282,3 +282,53 @@ fn tiny_moe_run_logs_routing_by_domain() {
             .contains("val_loss_knowledge_heldout")
     );
 }
+
+#[test]
+fn answer_ranges_cover_exactly_the_objects_of_stated_facts() {
+    let g = generator(9);
+    for d in [
+        Domain::Knowledge,
+        Domain::KnowledgeHeldout,
+        Domain::Multilingual,
+    ] {
+        let (text, answers) = g.text_with_answers(d, Split::Val, 20_000);
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(
+            answers.len(),
+            text.lines().count(),
+            "{}: one answer per sentence",
+            d.name()
+        );
+        let names: HashSet<String> = g
+            .world
+            .names
+            .iter()
+            .map(|n| {
+                if d == Domain::Multilingual {
+                    moe_lab::data::corpus::world::lumi_name(n)
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        for r in answers {
+            let word = &text[r.clone()];
+            assert!(
+                names.contains(word),
+                "{}: answer {word:?} is not an entity name",
+                d.name()
+            );
+            // The answer is a whole word: bounded by a space or the line's punctuation.
+            let before = text[..r.start].chars().last();
+            assert!(
+                before.is_none_or(|c| c == ' ' || c == '\n'),
+                "{word:?} starts mid-word"
+            );
+        }
+    }
+    assert!(
+        g.text_with_answers(Domain::Math, Split::Val, 1000)
+            .1
+            .is_empty()
+    );
+}
