@@ -51,6 +51,9 @@ enum Command {
         /// Override the spec's length (a quick look at a run, e.g. on a slow device).
         #[arg(long)]
         steps: Option<usize>,
+        /// Stop, as if killed, when the parent process exits (sweeps pass this to their cells).
+        #[arg(long, hide = true)]
+        exit_with_parent: bool,
     },
     /// Run an experiment's grid (experiments/<name>.toml), then analyse and plot it.
     /// Reruns skip finished cells and resume interrupted ones. Exit 4 if another sweep holds
@@ -168,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             run_dir,
             quiet,
             steps,
+            exit_with_parent,
         } => {
             if choice == DeviceChoice::Flex && std::env::var_os("BURN_DEVICE").is_none() {
                 // burn loads a checkpoint's optimizer state onto its default device, which is
@@ -212,6 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     progress: !quiet,
                     resume,
                     stop_after: None,
+                    exit_with_parent,
                 },
             )?;
             println!("{}", report::summary_line(&summary));

@@ -257,6 +257,7 @@ fn tiny_moe_run_logs_routing_by_domain() {
             progress: false,
             resume: false,
             stop_after: None,
+            exit_with_parent: false,
         },
     )
     .unwrap();

@@ -187,6 +187,7 @@ fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
         progress: false,
         resume,
         stop_after,
+        exit_with_parent: false,
     };
     let whole = train(&cfg, opts(&tmp.path().join("whole"), false, None)).unwrap();
     let cut = tmp.path().join("cut");

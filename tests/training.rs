@@ -23,6 +23,7 @@ fn run(text: &str, dir: &std::path::Path) -> Summary {
             progress: false,
             resume: false,
             stop_after: None,
+            exit_with_parent: false,
         },
     )
     .unwrap()

@@ -258,7 +258,7 @@ fn run_cell(
         .arg(&spec_path)
         .arg("--run-dir")
         .arg(&dir.path)
-        .args(["--device", device_name, "--resume"])
+        .args(["--device", device_name, "--resume", "--exit-with-parent"])
         .stdout(std::process::Stdio::null());
     if !show_progress {
         cmd.arg("--quiet");

@@ -42,6 +42,9 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Stop (as if killed) after this many steps: for tests of resumption.
     pub stop_after: Option<usize>,
+    /// Stop (as if killed) when the parent process goes away: a sweep's cells must not outlive
+    /// the sweep, or a rerun would find a stray process writing the same run directory.
+    pub exit_with_parent: bool,
 }
 
 /// The optimizer the spec asks for: AdamW, with weight decay on matrices only. Norm gains (the
@@ -319,9 +322,11 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
     let tokens_per_step = config.tokens_per_step as u64;
     let flops_per_step = config.train_flops_per_step();
 
+    let parent = std::os::unix::process::parent_id();
     let mut step = state.next_step;
     while step < config.steps {
-        if opts.stop_after.is_some_and(|n| step >= n) {
+        let orphaned = opts.exit_with_parent && std::os::unix::process::parent_id() != parent;
+        if orphaned || opts.stop_after.is_some_and(|n| step >= n) {
             bar.abandon();
             state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
             summary.steps_done = step;
