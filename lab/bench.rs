@@ -303,25 +303,9 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
             .map(|b| b.timing.median_s);
         let ratio = base.map_or(f64::NAN, |b| r.timing.median_s / b);
         let flops_s = r.flops / r.timing.median_s;
-        let _ = writeln!(
-            t,
-            "{:<20} {:>7} {:>10.1} {:>8.1}–{:<8.1} {:>11.1} {:>10.0} {:>7.2} {:>8.1}% {:>9.2}×",
-            r.what,
-            r.d_model,
-            1e3 * r.timing.median_s,
-            1e3 * r.timing.p25_s,
-            1e3 * r.timing.p75_s,
-            1e3 * r.timing.first_s,
-            r.tokens as f64 / r.timing.median_s,
-            flops_s / 1e9,
-            100.0 * flops_s / peak,
-            ratio
-        );
-        let _ = writeln!(
-            csv,
-            "{},{},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.4},{:.4}",
-            r.what,
-            r.d_model,
+        // median, p25, p75, first (ms), tokens/s, GFLOP/s, MFU, ratio: one set of numbers
+        // for both outputs.
+        let v = [
             1e3 * r.timing.median_s,
             1e3 * r.timing.p25_s,
             1e3 * r.timing.p75_s,
@@ -329,8 +313,24 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
             r.tokens as f64 / r.timing.median_s,
             flops_s / 1e9,
             flops_s / peak,
-            ratio
+            ratio,
+        ];
+        let _ = writeln!(
+            t,
+            "{:<20} {:>7} {:>10.1} {:>8.1}–{:<8.1} {:>11.1} {:>10.0} {:>7.2} {:>8.1}% {:>9.2}×",
+            r.what,
+            r.d_model,
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            v[4],
+            v[5],
+            100.0 * v[6],
+            v[7]
         );
+        let numbers: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+        let _ = writeln!(csv, "{},{},{}", r.what, r.d_model, numbers.join(","));
     }
     let _ = writeln!(
         t,
