@@ -38,11 +38,11 @@ fn moe_counts_equal_hand_count() {
         c.flops.forward_per_token,
         12288.0 + 4096.0 + 2.0 * (256.0 + 6144.0) + 16384.0
     );
-    // dropless dispatch executes all 4 experts' buffers: 2× the 2 active ones
-    assert_eq!(
-        c.flops.moe_executed_expert_flops,
-        2.0 * c.flops.moe_experts_active
-    );
+    // The packed dropless dispatch: 64 tokens × top-2 = 128 slots, blocks of ⌈128/16⌉ = 8
+    // rows, at most ⌈(128 + 4·7)/8⌉ = 20 blocks = 160 rows = 2.5 rows/token, each expert row
+    // 6·32·16 = 3072 FLOPs, 2 layers.
+    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * 2.5 * 3072.0);
+    assert_eq!(c.flops.moe_experts_active, 2.0 * 2.0 * 3072.0);
 }
 
 /// Count the real module's parameters with burn, per config.

@@ -454,6 +454,19 @@ pub fn capacity_slots(factor: f64, top_k: usize, tokens: usize, experts: usize) 
     (factor * top_k as f64 * tokens as f64 / experts as f64).ceil() as usize
 }
 
+/// Rows per block of the packed dropless dispatch for `slots` token-slots over `experts`:
+/// ⌈slots / 4K⌉, so padding adds at most ≈ 25% rows.
+pub fn packed_block_rows(slots: usize, experts: usize) -> usize {
+    slots.div_ceil(4 * experts).max(1)
+}
+
+/// Rows the packed dropless dispatch executes: every expert's run padded to whole blocks,
+/// bounded statically by ⌈(S + K·(block − 1)) / block⌉ blocks.
+pub fn packed_rows(slots: usize, experts: usize) -> usize {
+    let block = packed_block_rows(slots, experts);
+    (slots + experts * (block - 1)).div_ceil(block) * block
+}
+
 /// The accounting view of a (validated) spec.
 pub fn model_shape(spec: &RunSpec, tokens_per_step: usize) -> ModelShape {
     let m = &spec.model;
@@ -470,8 +483,11 @@ pub fn model_shape(spec: &RunSpec, tokens_per_step: usize) -> ModelShape {
                 top_k: moe.top_k,
                 d_expert: moe.d_expert,
                 executed_rows_per_token: match moe.capacity {
-                    // The dropless dispatch gives every expert a buffer of all N tokens.
-                    Capacity::Dropless => moe.experts as f64,
+                    // The packed dropless dispatch's static row bound (see model::ffn::moe).
+                    Capacity::Dropless => {
+                        packed_rows(tokens_per_step * moe.top_k, moe.experts) as f64
+                            / tokens_per_step as f64
+                    }
                     Capacity::Factor(c) => {
                         let slots = capacity_slots(c, moe.top_k, tokens_per_step, moe.experts);
                         (moe.experts * slots) as f64 / tokens_per_step as f64

@@ -42,8 +42,25 @@ impl Experts {
 
     /// `x: [K, rows, d_model]`, row buffer e going to expert e → `[K, rows, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(x.clone().matmul(self.w1.val()));
-        let up = x.matmul(self.w3.val());
-        (gate * up).matmul(self.w2.val())
+        swiglu(x, self.w1.val(), self.w3.val(), self.w2.val())
     }
+
+    /// `x: [B, rows, d_model]` where block b goes to expert `ids[b]` → `[B, rows, d_model]`.
+    /// Each block's weights are gathered (their gradients scatter back by `select`'s
+    /// backward).
+    pub fn forward_blocks(&self, x: Tensor<3>, ids: Tensor<1, Int>) -> Tensor<3> {
+        let pick = |w: Tensor<3>| w.select(0, ids.clone());
+        swiglu(
+            x,
+            pick(self.w1.val()),
+            pick(self.w3.val()),
+            pick(self.w2.val()),
+        )
+    }
+}
+
+fn swiglu(x: Tensor<3>, w1: Tensor<3>, w3: Tensor<3>, w2: Tensor<3>) -> Tensor<3> {
+    let gate = silu(x.clone().matmul(w1));
+    let up = x.matmul(w3);
+    (gate * up).matmul(w2)
 }

@@ -24,7 +24,7 @@ use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
 use super::{Experts, MoeAux, Router, RouterStats};
-use crate::spec::capacity_slots;
+use crate::spec::{capacity_slots, packed_block_rows, packed_rows};
 
 #[derive(Module, Debug)]
 pub struct MoeLayer {
@@ -78,9 +78,31 @@ impl MoeConfig {
     }
 }
 
+/// How token-slots reach the experts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// One buffer of C rows per expert: C from the capacity factor, or C = N when dropless
+    /// (the reference path: simple, but dropless executes K/k × the active expert FLOPs).
+    Buffered,
+    /// Dropless: slots packed expert by expert, each expert's run padded to whole blocks of
+    /// rows; all blocks go through one batched matmul with each block's expert weights
+    /// gathered (MegaBlocks-style padding, with a static bound on the rows).
+    Packed,
+}
+
 impl MoeLayer {
-    /// `x: [N, d_model]` → `([N, d_model], aux losses and stats)`.
+    /// `x: [N, d_model]` → `([N, d_model], aux losses and stats)`. Dropless layers use the
+    /// packed dispatch, capacity-limited ones the buffered one.
     pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, MoeAux) {
+        let dispatch = match self.capacity_factor {
+            None => Dispatch::Packed,
+            Some(_) => Dispatch::Buffered,
+        };
+        self.forward_with(x, dispatch)
+    }
+
+    /// [`forward`](Self::forward) with an explicit dispatch (tests compare the two).
+    pub fn forward_with(&self, x: Tensor<2>, dispatch: Dispatch) -> (Tensor<2>, MoeAux) {
         let [n, d] = x.dims();
         let experts = self.experts.count();
         let k = self.top_k;
@@ -91,9 +113,37 @@ impl MoeLayer {
         let slot_gate = routing.gates.clone().swap_dims(0, 1).reshape([n * k, 1]);
         let one_hot = self.expert_mask(slot_expert.clone(), experts);
         let load = one_hot.clone().sum_dim(0).reshape([experts]);
-        let plan = self.plan(slot_expert, one_hot, n);
-
+        // Position of each slot among the slots routed to the same expert (0-based).
+        let position = (one_hot.clone().cumsum(0) * one_hot)
+            .sum_dim(1)
+            .sub_scalar(1.0);
         let slot_x = x.repeat_dim(0, k);
+
+        let (slot_y, kept) = match dispatch {
+            Dispatch::Packed if self.capacity_factor.is_none() => {
+                self.packed(slot_x, slot_expert, load.clone(), position)
+            }
+            _ => self.buffered(slot_x, slot_expert, position, n),
+        };
+        let y = (slot_y * slot_gate)
+            .reshape([k, n, d])
+            .sum_dim(0)
+            .reshape([n, d]);
+        let aux = self.aux(&routing, load, kept, n);
+        (y, aux)
+    }
+
+    /// The buffered dispatch: `[K, C, d]` buffers, overflow to a spare zero row.
+    fn buffered(
+        &self,
+        slot_x: Tensor<2>,
+        slot_expert: Tensor<1, Int>,
+        position: Tensor<2>,
+        n: usize,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let [_, d] = slot_x.dims();
+        let experts = self.experts.count();
+        let plan = self.plan(slot_expert, position, n);
         let buffer = Tensor::<2>::zeros([experts * plan.capacity + 1, d], &slot_x.device())
             .select_assign(0, plan.rows.clone(), slot_x, IndexingUpdateOp::Add);
         let expert_in =
@@ -105,11 +155,66 @@ impl MoeLayer {
             .forward(expert_in)
             .reshape([experts * plan.capacity, d]);
         let spare = Tensor::<2>::zeros([1, d], &expert_out.device());
-        let slot_y = Tensor::cat(vec![expert_out, spare], 0).select(0, plan.rows) * slot_gate;
-        let y = slot_y.reshape([k, n, d]).sum_dim(0).reshape([n, d]);
+        let slot_y = Tensor::cat(vec![expert_out, spare], 0).select(0, plan.rows);
+        (slot_y, plan.kept)
+    }
 
-        let aux = self.aux(&routing, load, plan.kept, n);
-        (y, aux)
+    /// The packed dropless dispatch. Expert e's slots occupy rows
+    /// `[offset_e, offset_e + count_e)` of a buffer whose per-expert runs are padded to
+    /// multiples of `block` rows; block j then belongs to one expert, whose weights are
+    /// gathered for it. The buffer has a static size, ⌈(S + K·(block − 1)) / block⌉ blocks, so
+    /// no count is read back; with block = ⌈S / 4K⌉ the experts execute at most ≈ 1.25 × the
+    /// active expert FLOPs (vs K/k × for the buffered dropless path), at the price of
+    /// gathering ≈ 5K expert weight copies per layer.
+    fn packed(
+        &self,
+        slot_x: Tensor<2>,
+        slot_expert: Tensor<1, Int>,
+        load: Tensor<1>,
+        position: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let [slots, d] = slot_x.dims();
+        let experts = self.experts.count();
+        let device = slot_x.device();
+        let block = packed_block_rows(slots, experts);
+        let blocks = packed_rows(slots, experts) / block;
+        let padded = load
+            .div_scalar(block as f32)
+            .ceil()
+            .mul_scalar(block as f32);
+        let ends = padded.clone().cumsum(0);
+        let offsets = ends.clone() - padded;
+        let rows = (offsets.select(0, slot_expert).reshape([slots, 1]) + position)
+            .reshape([slots])
+            .int();
+        let buffer = Tensor::<2>::zeros([blocks * block, d], &device).select_assign(
+            0,
+            rows.clone(),
+            slot_x,
+            IndexingUpdateOp::Add,
+        );
+        // Block j starts at row j·block and belongs to the number of experts whose padded
+        // run ends at or before that row (blocks past the last run hold only zeros).
+        let starts = Tensor::<1, Int>::arange(0..blocks as i64, &device)
+            .float()
+            .mul_scalar(block as f32)
+            .reshape([blocks, 1])
+            .expand([blocks, experts]);
+        let block_expert = ends
+            .reshape([1, experts])
+            .expand([blocks, experts])
+            .lower_equal(starts)
+            .float()
+            .sum_dim(1)
+            .clamp_max((experts - 1) as f32)
+            .reshape([blocks])
+            .int();
+        let out = self
+            .experts
+            .forward_blocks(buffer.reshape([blocks, block, d]), block_expert)
+            .reshape([blocks * block, d]);
+        let kept = Tensor::<2>::ones([slots, 1], &device);
+        (out.select(0, rows), kept)
     }
 
     /// `[S]` expert ids → `[S, K]` one-hot floats, built by comparison (burn's `one_hot`
@@ -122,17 +227,13 @@ impl MoeLayer {
         ids.reshape([s, 1]).expand([s, experts]).equal(all).float()
     }
 
-    fn plan(&self, slot_expert: Tensor<1, Int>, one_hot: Tensor<2>, n: usize) -> SlotPlan {
+    fn plan(&self, slot_expert: Tensor<1, Int>, position: Tensor<2>, n: usize) -> SlotPlan {
         let experts = self.experts.count();
         let slots = slot_expert.dims()[0];
         let capacity = match self.capacity_factor {
             None => n,
             Some(c) => capacity_slots(c, self.top_k, n, experts).min(n),
         };
-        // Position of each slot among the slots routed to the same expert (0-based).
-        let position = (one_hot.clone().cumsum(0) * one_hot)
-            .sum_dim(1)
-            .sub_scalar(1.0);
         let kept = position.clone().lower_elem(capacity as f32);
         let row = slot_expert.float().reshape([slots, 1]) * (capacity as f32) + position;
         let spare = Tensor::<2>::full([slots, 1], (experts * capacity) as f32, &row.device());
