@@ -5,20 +5,21 @@
 //! 1. slots are the N·k (token, choice) pairs in choice-major order (every token's first
 //!    choice before any second choice, as in GShard/Switch, so overflow drops second choices
 //!    first);
-//! 2. a slot's position inside its expert's buffer is a prefix sum (cumsum) over a one-hot of
-//!    the chosen experts;
-//! 3. slots whose position is ≥ the capacity C are dropped: they write into, and read back
-//!    from, a spare zero row, so a dropped token's FFN output is zero and it keeps only its
-//!    residual;
-//! 4. the `[K, C, d]` buffer goes through the experts as batched matmuls, and outputs return to
-//!    their slots by a gather, scaled by the gate weight and summed over the k choices.
+//! 2. a slot's position among the slots of its expert is a prefix sum (cumsum) over a one-hot
+//!    of the chosen experts;
+//! 3. [`Dispatch::Buffered`] (capacity factor c, and the reference path): `[K, C, d]` buffers,
+//!    C = ⌈c·k·N/K⌉; slots at positions ≥ C are dropped: they write into, and read back from, a
+//!    spare zero row, so a dropped token's FFN output is zero and it keeps only its residual.
+//!    Executed expert FLOPs ≈ c × what the k active experts need; dropless through this path
+//!    needs C = N and so executes K/k × (4× for 8 experts, top-2);
+//! 4. [`Dispatch::Packed`] (dropless): expert-contiguous rows, each expert's run padded to
+//!    whole blocks, one batched matmul over blocks with gathered weights; a static bound of
+//!    ≈ 1.25 × the active rows (see `packed`);
+//! 5. outputs return to their slots by a gather, are scaled by the gate weight and summed
+//!    over the k choices.
 //!
-//! Cost: the experts execute K·C rows. With a capacity factor c, C = ⌈c·k·N/K⌉, so executed
-//! expert FLOPs ≈ c × what the k active experts need. Dropless mode sets C = N (an expert can
-//! receive every token) and so executes K/k × the active expert FLOPs (4× for 8 experts,
-//! top-2). A packed, grouped-matmul dispatch that executes only the routed rows is the subject
-//! of the performance work (issue 5); it can replace `dispatch`/`combine` without touching the
-//! router, the losses or the block.
+//! Gathers and scatters use burn's `select`/`select_assign`, whose cubecl kernels are serial
+//! along the indexed dimension; dedicated kernels are the next step for GPU speed.
 
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
