@@ -38,10 +38,10 @@ fn moe_counts_equal_hand_count() {
         c.flops.forward_per_token,
         12288.0 + 4096.0 + 2.0 * (256.0 + 6144.0) + 16384.0
     );
-    // The packed dropless dispatch: 64 tokens × top-2 = 128 slots, blocks of ⌈128/16⌉ = 8
-    // rows, at most ⌈(128 + 4·7)/8⌉ = 20 blocks = 160 rows = 2.5 rows/token, each expert row
+    // The packed dropless dispatch: 64 tokens × top-2 = 128 slots, blocks of ⌈128/8⌉ = 16
+    // rows, at most ⌈(128 + 4·15)/16⌉ = 12 blocks = 192 rows = 3 rows/token, each expert row
     // 6·32·16 = 3072 FLOPs, 2 layers.
-    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * 2.5 * 3072.0);
+    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * 3.0 * 3072.0);
     assert_eq!(c.flops.moe_experts_active, 2.0 * 2.0 * 3072.0);
 }
 

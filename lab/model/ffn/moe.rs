@@ -14,7 +14,7 @@
 //!    needs C = N and so executes K/k × (4× for 8 experts, top-2);
 //! 4. [`Dispatch::Packed`] (dropless): expert-contiguous rows, each expert's run padded to
 //!    whole blocks, one batched matmul over blocks with gathered weights; a static bound of
-//!    ≈ 1.25 × the active rows (see `packed`);
+//!    ≈ 1.5 × the active rows (see `packed`);
 //! 5. outputs return to their slots by a gather, are scaled by the gate weight and summed
 //!    over the k choices.
 //!
@@ -164,9 +164,9 @@ impl MoeLayer {
     /// `[offset_e, offset_e + count_e)` of a buffer whose per-expert runs are padded to
     /// multiples of `block` rows; block j then belongs to one expert, whose weights are
     /// gathered for it. The buffer has a static size, ⌈(S + K·(block − 1)) / block⌉ blocks, so
-    /// no count is read back; with block = ⌈S / 4K⌉ the experts execute at most ≈ 1.25 × the
+    /// no count is read back; with block = ⌈S / 2K⌉ the experts execute at most ≈ 1.5 × the
     /// active expert FLOPs (vs K/k × for the buffered dropless path), at the price of
-    /// gathering ≈ 5K expert weight copies per layer.
+    /// gathering ≈ 3K expert weight copies per layer.
     fn packed(
         &self,
         slot_x: Tensor<2>,
