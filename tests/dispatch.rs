@@ -8,7 +8,6 @@ use burn::prelude::*;
 use common::{max_rel_diff, to_vec};
 use moe_lab::model::ffn::MoeLayer;
 use moe_lab::model::ffn::moe::{Dispatch, MoeConfig};
-use moe_lab::train::device::{DeviceChoice, adapters};
 
 fn layer(device: &Device, skewed: bool) -> MoeLayer {
     let mut layer = moe_lab::model::init::seeded(11, || {
@@ -96,12 +95,7 @@ fn packed_dispatch_equals_reference_on_flex() {
 
 #[test]
 fn packed_dispatch_equals_reference_on_wgpu() {
-    let choice = if adapters().iter().any(|a| a.is_hardware) {
-        DeviceChoice::Wgpu
-    } else if adapters().iter().any(|a| a.device_type == "Cpu") {
-        DeviceChoice::WgpuCpu
-    } else {
-        println!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers)");
+    let Some(choice) = common::wgpu_choice() else {
         return;
     };
     compare(&choice.open().unwrap().device.autodiff(), "wgpu");

@@ -9,7 +9,6 @@ use burn::prelude::*;
 use common::{MOE, config, max_rel_diff, tiny_spec, to_vec};
 use moe_lab::model::Transformer;
 use moe_lab::model::transformer::cross_entropy;
-use moe_lab::train::device::{DeviceChoice, adapters};
 
 fn grads_of(model: &Transformer, grads: &GradientsParams) -> Vec<Vec<f32>> {
     struct Collect<'a>(&'a GradientsParams, Vec<Vec<f32>>);
@@ -45,12 +44,7 @@ fn forward_backward(model: &Transformer, device: &Device) -> (Vec<f32>, Vec<Vec<
 
 #[test]
 fn moe_forward_and_backward_on_wgpu_match_flex() {
-    let choice = if adapters().iter().any(|a| a.is_hardware) {
-        DeviceChoice::Wgpu
-    } else if adapters().iter().any(|a| a.device_type == "Cpu") {
-        DeviceChoice::WgpuCpu
-    } else {
-        println!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers)");
+    let Some(choice) = common::wgpu_choice() else {
         return;
     };
     let cfg = config(&tiny_spec("agree", MOE, ""));

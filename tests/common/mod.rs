@@ -59,3 +59,18 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
         .fold(0.0, f64::max)
         / scale
 }
+
+/// The wgpu device to test on: a hardware adapter, else the software one (lavapipe); `None`
+/// (after printing why) where wgpu has no adapter at all.
+pub fn wgpu_choice() -> Option<moe_lab::train::device::DeviceChoice> {
+    use moe_lab::train::device::{DeviceChoice, adapters};
+    let found = adapters();
+    if found.iter().any(|a| a.is_hardware) {
+        Some(DeviceChoice::Wgpu)
+    } else if found.iter().any(|a| a.device_type == "Cpu") {
+        Some(DeviceChoice::WgpuCpu)
+    } else {
+        println!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers)");
+        None
+    }
+}
