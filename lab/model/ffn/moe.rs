@@ -24,7 +24,7 @@
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
-use super::{Experts, MoeAux, Router, RouterStats};
+use super::{Experts, MoeAux, Router, RouterStats, Routing};
 use crate::spec::{capacity_slots, packed_block_rows, packed_rows};
 
 #[derive(Module, Debug)]
@@ -276,5 +276,3 @@ impl MoeLayer {
         }
     }
 }
-
-use super::Routing;
