@@ -122,6 +122,9 @@ fn arms(d: usize, opts: &BenchOptions) -> Result<Vec<RunConfig>> {
         z_loss_coef: 0.001,
         moe_every: 1,
         d_ff: None,
+        granularity: 1,
+        shared_experts: 0,
+        router: Default::default(),
     };
     Ok(vec![
         arm_spec(
@@ -212,14 +215,12 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
             &device,
         )
         .require_grad();
-        let dense_cfg = &arms(d, opts)?[0];
-        let d_ff = match &dense_cfg.spec.ffn {
-            FfnSpec::Dense(DenseSpec {
-                d_ff: DffSpec::Size(n),
-                ..
-            }) => *n,
+        let configs = arms(d, opts)?;
+        let d_ff = match &configs[0].spec.ffn {
+            FfnSpec::Dense(dense) => dense.hidden(),
             _ => unreachable!("the first arm is dense"),
         };
+        let ids = Tensor::<1, Int>::zeros([tokens], &device);
         let dense = SwiGlu::new(d, d_ff, opts.layers, &device);
         let timing = time(&plain, opts.warmup, opts.steps, || {
             let _ = dense.forward(x.clone()).sum().backward();
@@ -231,21 +232,18 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
             tokens,
             flops: 3.0 * 6.0 * (d * d_ff * tokens) as f64,
         });
-        for (name, capacity) in [("ffn moe-dropless", None), ("ffn moe-cf1.25", Some(1.25))] {
+        for (name, arm) in [("ffn moe-dropless", 1), ("ffn moe-cf1.25", 2)] {
+            let FfnSpec::Moe(spec) = &configs[arm].spec.ffn else {
+                unreachable!("arms 1 and 2 are MoE")
+            };
             let layer = MoeConfig {
+                spec,
                 d_model: d,
-                experts: 8,
-                top_k: 2,
-                d_expert: 2 * d,
-                renormalize: true,
-                capacity_factor: capacity,
-                balance_coef: 0.01,
-                z_coef: 0.001,
                 n_layers: opts.layers,
             }
             .init(&device);
             let timing = time(&plain, opts.warmup, opts.steps, || {
-                let (y, aux) = layer.forward(x.clone());
+                let (y, aux) = layer.forward(x.clone(), ids.clone());
                 let _ = (y.sum() + aux.balance_loss + aux.z_loss).backward();
             });
             let active =

@@ -6,27 +6,47 @@
 //! - attention scores are counted at the full sequence length T for every token: QKᵀ and AV are
 //!   each `2·T·n_heads·head_dim` FLOPs per token. The causal mask does not skip work in this
 //!   implementation, so this is what is executed;
-//! - an MoE layer counts its router (`2·d·K`) and the k experts a token is routed to
-//!   (`k · 6·d·d_expert`): the FLOPs the routing asks for, not what a dispatch executes (see
-//!   [`FlopCount::moe_executed_expert_flops`]);
+//! - an MoE layer counts its router (`2·d·K` for a learned one) and the experts a token is
+//!   routed to (`k · 6·d·d_expert`, plus shared experts): the FLOPs the routing asks for, not
+//!   what a dispatch executes (see [`FlopCount::moe_executed_expert_flops`]). Each feed-forward
+//!   variant states its own counts ([`FfnShape`]); tests check them against the matmuls the
+//!   variant executes (`model::flop_meter`);
 //! - training FLOPs = 3 × forward (backward ≈ 2 × forward).
 
 use serde::{Deserialize, Serialize};
 
-/// The feed-forward of one block, as accounting sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum FfnShape {
-    Dense {
-        d_ff: usize,
-    },
-    Moe {
-        experts: usize,
-        top_k: usize,
-        d_expert: usize,
-        /// Expert rows the dispatch executes per token (see `model::ffn::moe`): `experts` for the
-        /// dropless dispatch, `capacity · top_k` for a capacity factor.
-        executed_rows_per_token: f64,
-    },
+/// The feed-forward of one block, as accounting sees it: its parameter and per-token FLOP
+/// counts, filled in by the feed-forward variant itself (`FfnSpec::layer_shape`), so this
+/// module never asks which variant it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct FfnShape {
+    /// Trainable parameters.
+    pub params_total: u64,
+    /// Trainable parameters a token passes through.
+    pub params_active: u64,
+    /// State saved with the model but not trained (e.g. a balancing bias).
+    pub buffers: u64,
+    /// Forward FLOPs per token of a dense SwiGLU.
+    pub dense_flops: f64,
+    /// Forward FLOPs per token of a router.
+    pub router_flops: f64,
+    /// Forward FLOPs per token of the experts a token is routed to, shared experts included.
+    pub expert_flops_active: f64,
+    /// Expert FLOPs per token the dispatch executes (≥ active: padding, capacity).
+    pub expert_flops_executed: f64,
+}
+
+impl FfnShape {
+    /// A dense SwiGLU of hidden size `d_ff`: three `d·d_ff` matrices.
+    pub fn swiglu(d_model: usize, d_ff: usize) -> FfnShape {
+        let params = 3 * (d_model * d_ff) as u64;
+        FfnShape {
+            params_total: params,
+            params_active: params,
+            dense_flops: 2.0 * params as f64,
+            ..FfnShape::default()
+        }
+    }
 }
 
 /// Everything accounting needs to know about a model.
@@ -51,6 +71,9 @@ pub struct ParamCount {
     pub active: u64,
     /// The input embedding table.
     pub embedding: u64,
+    /// Saved with the model but not trained (balancing biases); not in `total`.
+    #[serde(default)]
+    pub buffers: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -90,32 +113,20 @@ impl ModelShape {
         let norms_per_layer = 2 * d;
         let mut total = embedding + head + d; // + final norm
         let mut active = total;
+        let mut buffers = 0;
         for ffn in &self.layers {
             let shared = self.attention_params_per_layer() + norms_per_layer;
             total += shared;
             active += shared;
-            match *ffn {
-                FfnShape::Dense { d_ff } => {
-                    total += 3 * d * d_ff as u64;
-                    active += 3 * d * d_ff as u64;
-                }
-                FfnShape::Moe {
-                    experts,
-                    top_k,
-                    d_expert,
-                    ..
-                } => {
-                    let router = d * experts as u64;
-                    let expert = 3 * d * d_expert as u64;
-                    total += router + experts as u64 * expert;
-                    active += router + top_k as u64 * expert;
-                }
-            }
+            total += ffn.params_total;
+            active += ffn.params_active;
+            buffers += ffn.buffers;
         }
         ParamCount {
             total,
             active,
             embedding,
+            buffers,
         }
     }
 
@@ -137,20 +148,10 @@ impl ModelShape {
         for ffn in &self.layers {
             c.attention_projections += 2.0 * self.attention_params_per_layer() as f64;
             c.attention_scores += 2.0 * 2.0 * t * attn_width;
-            match *ffn {
-                FfnShape::Dense { d_ff } => c.dense_ffn += 6.0 * d * d_ff as f64,
-                FfnShape::Moe {
-                    experts,
-                    top_k,
-                    d_expert,
-                    executed_rows_per_token,
-                } => {
-                    let one_expert = 6.0 * d * d_expert as f64;
-                    c.router += 2.0 * d * experts as f64;
-                    c.moe_experts_active += top_k as f64 * one_expert;
-                    c.moe_executed_expert_flops += executed_rows_per_token * one_expert;
-                }
-            }
+            c.dense_ffn += ffn.dense_flops;
+            c.router += ffn.router_flops;
+            c.moe_experts_active += ffn.expert_flops_active;
+            c.moe_executed_expert_flops += ffn.expert_flops_executed;
         }
         c.forward_per_token = c.attention_projections
             + c.attention_scores
@@ -165,7 +166,7 @@ impl ModelShape {
     /// The same model with every block's feed-forward replaced by a dense SwiGLU of `d_ff`.
     pub fn with_dense_ffn(&self, d_ff: usize) -> ModelShape {
         ModelShape {
-            layers: vec![FfnShape::Dense { d_ff }; self.layers.len()],
+            layers: vec![FfnShape::swiglu(self.d_model, d_ff); self.layers.len()],
             ..self.clone()
         }
     }

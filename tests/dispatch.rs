@@ -7,11 +7,11 @@ use burn::module::Param;
 use burn::prelude::*;
 use common::{max_rel_diff, to_vec};
 use moe_lab::model::ffn::MoeLayer;
-use moe_lab::model::ffn::moe::{Dispatch, MoeConfig};
+use moe_lab::model::ffn::moe::Dispatch;
 
 fn layer(device: &Device, skewed: bool) -> MoeLayer {
     let mut layer = moe_lab::model::init::seeded(11, || {
-        MoeConfig {
+        common::MoeParts {
             d_model: 16,
             experts: 6,
             top_k: 2,
@@ -31,7 +31,7 @@ fn layer(device: &Device, skewed: bool) -> MoeLayer {
             w[i * 6] = 3.0;
             w[i * 6 + 1] = 2.0;
         }
-        layer.router.weight =
+        *common::router_weight(&mut layer) =
             Param::from_tensor(Tensor::from_data(TensorData::new(w, [16, 6]), device));
     }
     layer
@@ -45,7 +45,7 @@ fn run(device: &Device, skewed: bool, dispatch: Dispatch) -> Vec<Vec<f32>> {
         .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0 + if skewed { 1.0 } else { 0.0 })
         .collect();
     let x = Tensor::<2>::from_data(TensorData::new(data, [n, 16]), device).require_grad();
-    let (y, aux) = layer.forward_with(x.clone(), dispatch);
+    let (y, aux) = layer.forward_with(x.clone(), common::ids(&x), dispatch);
     let r = Tensor::<2>::from_data(
         TensorData::new(
             (0..n * 16)
@@ -60,7 +60,12 @@ fn run(device: &Device, skewed: bool, dispatch: Dispatch) -> Vec<Vec<f32>> {
     vec![
         to_vec(y.detach()),
         to_vec(x.grad(&g).unwrap()),
-        to_vec(layer.router.weight.val().grad(&g).unwrap()),
+        to_vec(
+            common::router_weight(&mut layer.clone())
+                .val()
+                .grad(&g)
+                .unwrap(),
+        ),
         to_vec(layer.experts.w1.val().grad(&g).unwrap()),
         to_vec(layer.experts.w3.val().grad(&g).unwrap()),
         to_vec(layer.experts.w2.val().grad(&g).unwrap()),

@@ -8,7 +8,6 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use moe_lab::model::attention::Attention;
 use moe_lab::model::ffn::SwiGlu;
-use moe_lab::model::ffn::moe::MoeConfig;
 use moe_lab::model::rope::Rope;
 use rand::{Rng, SeedableRng};
 
@@ -141,7 +140,7 @@ fn moe_gradients_with_aux_and_z_losses_match_finite_differences() {
     ]);
     check("MoE", inputs, &|v, dev, grad| {
         let x = tensor(&v[0], [n, d], dev).require_grad_if(grad);
-        let mut layer = MoeConfig {
+        let mut layer = common::MoeParts {
             d_model: d,
             experts: k_experts,
             top_k: 2,
@@ -154,11 +153,11 @@ fn moe_gradients_with_aux_and_z_losses_match_finite_differences() {
             n_layers: 1,
         }
         .init(dev);
-        layer.router.weight = Param::from_tensor(tensor(&v[1], [d, k_experts], dev));
+        *common::router_weight(&mut layer) = Param::from_tensor(tensor(&v[1], [d, k_experts], dev));
         layer.experts.w1 = Param::from_tensor(tensor(&v[2], [k_experts, d, h], dev));
         layer.experts.w3 = Param::from_tensor(tensor(&v[3], [k_experts, d, h], dev));
         layer.experts.w2 = Param::from_tensor(tensor(&v[4], [k_experts, h, d], dev));
-        let (y, aux) = layer.forward(x.clone());
+        let (y, aux) = layer.forward(x.clone(), common::ids(&x));
         let loss = project(y, 10) + aux.balance_loss + aux.z_loss;
         let value = loss.clone().into_scalar::<f64>();
         if !grad {
@@ -167,7 +166,12 @@ fn moe_gradients_with_aux_and_z_losses_match_finite_differences() {
         let g = loss.backward();
         let gs = vec![
             host(x.grad(&g).unwrap()),
-            host(layer.router.weight.val().grad(&g).unwrap()),
+            host(
+                common::router_weight(&mut layer.clone())
+                    .val()
+                    .grad(&g)
+                    .unwrap(),
+            ),
             host(layer.experts.w1.val().grad(&g).unwrap()),
             host(layer.experts.w3.val().grad(&g).unwrap()),
             host(layer.experts.w2.val().grad(&g).unwrap()),

@@ -7,10 +7,9 @@ use burn::module::Param;
 use burn::prelude::*;
 use common::{max_rel_diff, to_vec};
 use moe_lab::model::ffn::SwiGlu;
-use moe_lab::model::ffn::moe::MoeConfig;
 
 fn moe(experts: usize, top_k: usize, device: &Device) -> moe_lab::model::ffn::MoeLayer {
-    MoeConfig {
+    common::MoeParts {
         d_model: 16,
         experts,
         top_k,
@@ -45,7 +44,7 @@ fn one_expert_top1_equals_dense_ffn() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let (y, aux) = layer.forward(x.clone());
+    let (y, aux) = layer.forward(x.clone(), common::ids(&x));
     let want = dense.forward(x);
     let diff = max_rel_diff(&to_vec(y), &to_vec(want));
     assert!(diff < 1e-5, "MoE(K=1,k=1) differs from dense by {diff}");
@@ -64,7 +63,7 @@ fn identical_experts_with_renormalisation_equal_dense_ffn() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let (y, _) = layer.forward(x.clone());
+    let (y, _) = layer.forward(x.clone(), common::ids(&x));
     let want = dense.forward(x);
     let diff = max_rel_diff(&to_vec(y), &to_vec(want));
     assert!(
@@ -80,7 +79,7 @@ fn identical_experts_without_renormalisation_scale_by_gate_mass() {
     let device = Device::flex();
     device.seed(3);
     let dense = SwiGlu::new(16, 24, 2, &device);
-    let mut layer = MoeConfig {
+    let mut layer = common::MoeParts {
         d_model: 16,
         experts: 4,
         top_k: 2,
@@ -98,7 +97,7 @@ fn identical_experts_without_renormalisation_scale_by_gate_mass() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let (y, _) = layer.forward(x.clone());
+    let (y, _) = layer.forward(x.clone(), common::ids(&x));
     let want = dense.forward(x);
     let size = |v: Vec<f32>| v.iter().map(|x| x.abs() as f64).sum::<f64>();
     let ratio = size(to_vec(y)) / size(to_vec(want));

@@ -5,7 +5,6 @@ mod common;
 use burn::module::Param;
 use burn::prelude::*;
 use common::to_vec;
-use moe_lab::model::ffn::moe::MoeConfig;
 
 fn layer(
     experts: usize,
@@ -13,7 +12,7 @@ fn layer(
     capacity: Option<f64>,
     device: &Device,
 ) -> moe_lab::model::ffn::MoeLayer {
-    MoeConfig {
+    common::MoeParts {
         d_model: 8,
         experts,
         top_k,
@@ -37,14 +36,15 @@ fn tiny_capacity_drops_slots_and_dropped_tokens_get_zero_output() {
     for i in 0..8 {
         w[i * 4] = 5.0;
     }
-    moe.router.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 4]), &device));
+    *common::router_weight(&mut moe) =
+        Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 4]), &device));
     let x = Tensor::<2>::ones([16, 8], &device)
         + Tensor::<2>::random(
             [16, 8],
             burn::tensor::Distribution::Uniform(0.0, 0.1),
             &device,
         );
-    let (y, aux) = moe.forward(x);
+    let (y, aux) = moe.forward(x.clone(), common::ids(&x));
     let dropped = aux.stats.dropped.into_scalar::<f32>();
     assert_eq!(dropped, 15.0, "16 tokens, one slot: 15 dropped");
     let y = to_vec(y);
@@ -68,7 +68,7 @@ fn dropless_drops_nothing() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let (_, aux) = moe.forward(x);
+    let (_, aux) = moe.forward(x.clone(), common::ids(&x));
     assert_eq!(aux.stats.dropped.into_scalar::<f32>(), 0.0);
     assert_eq!(to_vec(aux.stats.load).iter().sum::<f32>(), 64.0);
 }
@@ -82,13 +82,17 @@ fn balance_and_z_losses_equal_hand_computation() {
     let mut w = vec![0.0f32; 16];
     w[0] = 1.0;
     w[1] = -1.0;
-    moe.router.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 2]), &device));
+    *common::router_weight(&mut moe) =
+        Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 2]), &device));
     let feats = [2.0f32, 1.0, -0.5];
     let mut x = vec![0.0f32; 3 * 8];
     for (i, a) in feats.iter().enumerate() {
         x[i * 8] = *a;
     }
-    let (_, aux) = moe.forward(Tensor::from_data(TensorData::new(x, [3, 8]), &device));
+    let (_, aux) = moe.forward(
+        Tensor::from_data(TensorData::new(x, [3, 8]), &device),
+        Tensor::zeros([3], &device),
+    );
 
     // By hand: p0 = σ(2a); top-1 picks expert 0 for a > 0.
     let p0: Vec<f64> = feats
@@ -131,12 +135,16 @@ fn balance_loss_equals_alpha_at_perfect_balance() {
     for e in 0..4 {
         w[e * 4 + e] = 1.0;
     }
-    moe.router.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 4]), &device));
+    *common::router_weight(&mut moe) =
+        Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 4]), &device));
     let mut x = vec![0.0f32; 4 * 8];
     for t in 0..4 {
         x[t * 8 + t] = 1.0;
     }
-    let (_, aux) = moe.forward(Tensor::from_data(TensorData::new(x, [4, 8]), &device));
+    let (_, aux) = moe.forward(
+        Tensor::from_data(TensorData::new(x, [4, 8]), &device),
+        Tensor::zeros([4], &device),
+    );
     let got = aux.balance_loss.into_scalar::<f32>() as f64;
     assert!(
         (got - 0.01).abs() < 1e-8,

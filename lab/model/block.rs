@@ -4,7 +4,7 @@ use burn::nn::RmsNorm;
 use burn::prelude::*;
 
 use super::attention::Attention;
-use super::ffn::{FeedForward, MoeAux};
+use super::ffn::{FeedForward, FfnInput, MoeAux};
 use super::rope::Rope;
 
 #[derive(Module, Debug)]
@@ -16,9 +16,18 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn forward(&self, x: Tensor<3>, rope: &Rope) -> (Tensor<3>, Option<MoeAux>) {
+    /// `tokens`: the input ids of the positions, for routers that route by token.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        tokens: Tensor<2, Int>,
+        rope: &Rope,
+    ) -> (Tensor<3>, Option<MoeAux>) {
         let x = x.clone() + self.attn.forward(self.attn_norm.forward(x), rope);
-        let out = self.ffn.forward(self.ffn_norm.forward(x.clone()));
+        let out = self.ffn.forward(FfnInput {
+            x: self.ffn_norm.forward(x.clone()),
+            tokens,
+        });
         (x + out.y, out.moe)
     }
 }

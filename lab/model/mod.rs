@@ -6,6 +6,7 @@
 pub mod attention;
 pub mod block;
 pub mod ffn;
+pub mod flop_meter;
 pub mod init;
 pub mod rope;
 pub mod transformer;

@@ -6,11 +6,10 @@ use burn::tensor::activation::log_softmax;
 
 use super::attention::Attention;
 use super::block::Block;
-use super::ffn::moe::MoeConfig;
-use super::ffn::{FeedForward, MoeAux, SwiGlu};
+use super::ffn::MoeAux;
 use super::init;
 use super::rope::Rope;
-use crate::spec::{Capacity, DffSpec, FfnSpec, RunConfig, VOCAB_SIZE};
+use crate::spec::{RunConfig, VOCAB_SIZE};
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -56,37 +55,7 @@ impl Transformer {
         let kv = m.kv_heads();
         let blocks = (0..m.n_layers)
             .map(|layer| {
-                let ffn = match &config.spec.ffn {
-                    FfnSpec::Dense(dense) => {
-                        let DffSpec::Size(d_ff) = dense.d_ff else {
-                            panic!("resolved configs carry a numeric d_ff")
-                        };
-                        FeedForward::Dense(SwiGlu::new(d, d_ff, m.n_layers, device))
-                    }
-                    FfnSpec::Moe(moe) if moe.is_moe_layer(layer) => FeedForward::Moe(
-                        MoeConfig {
-                            d_model: d,
-                            experts: moe.experts,
-                            top_k: moe.top_k,
-                            d_expert: moe.d_expert,
-                            renormalize: moe.renormalize,
-                            capacity_factor: match moe.capacity {
-                                Capacity::Dropless => None,
-                                Capacity::Factor(c) => Some(c),
-                            },
-                            balance_coef: moe.aux_loss_coef,
-                            z_coef: moe.z_loss_coef,
-                            n_layers: m.n_layers,
-                        }
-                        .init(device),
-                    ),
-                    FfnSpec::Moe(moe) => FeedForward::Dense(SwiGlu::new(
-                        d,
-                        moe.d_ff.expect("validated: moe_every > 1 has d_ff"),
-                        m.n_layers,
-                        device,
-                    )),
-                };
+                let ffn = config.spec.ffn.build(layer, d, m.n_layers, device);
                 Block {
                     attn_norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
                     attn: Attention::new(d, m.n_heads, kv, m.n_layers, device),
@@ -109,10 +78,10 @@ impl Transformer {
 
     /// `tokens: [batch, seq]` → logits and per-block MoE outputs.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> ModelOutput {
-        let mut x = self.embedding.forward(tokens);
+        let mut x = self.embedding.forward(tokens.clone());
         let mut moe = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            let (next, aux) = block.forward(x, &self.rope);
+            let (next, aux) = block.forward(x, tokens.clone(), &self.rope);
             x = next;
             moe.push(aux);
         }
@@ -128,6 +97,36 @@ impl Transformer {
             }
         };
         ModelOutput { logits, moe }
+    }
+
+    /// After an optimizer step: each feed-forward's update from the routing of that step's
+    /// forward (`moe` as returned in its [`ModelOutput`]); e.g. loss-free balancing's bias.
+    pub fn after_step(mut self, moe: &[Option<MoeAux>]) -> Self {
+        self.blocks = self
+            .blocks
+            .into_iter()
+            .zip(moe)
+            .map(|(mut block, aux)| {
+                let load = aux.as_ref().map(|a| a.stats.load.clone().detach());
+                block.ffn = block.ffn.after_step(load);
+                block
+            })
+            .collect();
+        self
+    }
+
+    /// Router state to log: (block, name, `[K]` values), e.g. loss-free balancing's biases.
+    pub fn router_state(&self) -> Vec<(usize, &'static str, Tensor<1>)> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(layer, b)| {
+                b.ffn
+                    .router_state()
+                    .into_iter()
+                    .map(move |(name, t)| (layer, name, t))
+            })
+            .collect()
     }
 }
 

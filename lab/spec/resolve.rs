@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::types::*;
-use crate::compute::{FfnShape, FlopCount, ModelShape, ParamCount, relative_gap};
+use crate::compute::{FlopCount, ModelShape, ParamCount, relative_gap};
 use crate::error::SpecError;
 
 /// Tolerance for matched arms: active FLOPs per token within 1%.
@@ -392,61 +392,8 @@ fn validate_moe(
     tokens_per_step: usize,
     err: &dyn Fn(&str, String) -> SpecError,
 ) -> Result<(), SpecError> {
-    let f = |name: &str| format!("{at}.{name}");
-    for (name, v) in [
-        ("experts", moe.experts),
-        ("top_k", moe.top_k),
-        ("d_expert", moe.d_expert),
-    ] {
-        if v == 0 {
-            return Err(err(&f(name), "must be a positive integer, got 0".into()));
-        }
-    }
-    if moe.top_k > moe.experts {
-        return Err(err(
-            &f("top_k"),
-            format!(
-                "top_k ({}) must not exceed experts ({})",
-                moe.top_k, moe.experts
-            ),
-        ));
-    }
-    if moe.moe_every == 0 || moe.moe_every > n_layers {
-        return Err(err(
-            &f("moe_every"),
-            format!(
-                "must be in 1..={n_layers} (n_layers), got {}",
-                moe.moe_every
-            ),
-        ));
-    }
-    if moe.moe_every > 1 && moe.d_ff.is_none_or(|d| d == 0) {
-        return Err(err(
-            &f("d_ff"),
-            "moe_every > 1 needs d_ff, the hidden size of the dense blocks".into(),
-        ));
-    }
-    if let Capacity::Factor(c) = moe.capacity {
-        if !(c > 0.0) || !c.is_finite() {
-            return Err(err(
-                &f("capacity"),
-                format!("must be \"dropless\" or > 0, got {c}"),
-            ));
-        }
-        if capacity_slots(c, moe.top_k, tokens_per_step, moe.experts) == 0 {
-            return Err(err(
-                &f("capacity"),
-                format!("factor {c} leaves no slot per expert"),
-            ));
-        }
-    }
-    if !(moe.aux_loss_coef >= 0.0) || !(moe.z_loss_coef >= 0.0) {
-        return Err(err(
-            &f("aux_loss_coef"),
-            "loss coefficients must be ≥ 0".into(),
-        ));
-    }
-    Ok(())
+    moe.validate(n_layers, tokens_per_step)
+        .map_err(|(field, message)| err(&format!("{at}.{field}"), message))
 }
 
 /// Token-slots per expert per batch for a capacity factor: ⌈c·k·N/K⌉ (Switch).
@@ -474,33 +421,7 @@ pub fn packed_rows(slots: usize, experts: usize) -> usize {
 pub fn model_shape(spec: &RunSpec, tokens_per_step: usize) -> ModelShape {
     let m = &spec.model;
     let layers = (0..m.n_layers)
-        .map(|layer| match &spec.ffn {
-            FfnSpec::Dense(d) => FfnShape::Dense {
-                d_ff: match d.d_ff {
-                    DffSpec::Size(n) => n,
-                    DffSpec::Rule(_) => 0,
-                },
-            },
-            FfnSpec::Moe(moe) if moe.is_moe_layer(layer) => FfnShape::Moe {
-                experts: moe.experts,
-                top_k: moe.top_k,
-                d_expert: moe.d_expert,
-                executed_rows_per_token: match moe.capacity {
-                    // The packed dropless dispatch's static row bound (see model::ffn::moe).
-                    Capacity::Dropless => {
-                        packed_rows(tokens_per_step * moe.top_k, moe.experts) as f64
-                            / tokens_per_step as f64
-                    }
-                    Capacity::Factor(c) => {
-                        let slots = capacity_slots(c, moe.top_k, tokens_per_step, moe.experts);
-                        (moe.experts * slots) as f64 / tokens_per_step as f64
-                    }
-                },
-            },
-            FfnSpec::Moe(moe) => FfnShape::Dense {
-                d_ff: moe.d_ff.unwrap_or(0),
-            },
-        })
+        .map(|layer| spec.ffn.layer_shape(layer, m.d_model, tokens_per_step))
         .collect();
     ModelShape {
         d_model: m.d_model,

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::ffn::router::RouterSpec;
+
 /// Byte-level tokens: the vocabulary is every byte value.
 pub const VOCAB_SIZE: usize = 256;
 
@@ -145,6 +147,17 @@ pub struct MoeSpec {
     /// Hidden size of the dense blocks when `moe_every > 1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d_ff: Option<usize>,
+    /// Fine-grained experts (DeepSeekMoE): each of the `experts` is split into G experts of
+    /// hidden `d_expert / G`, and tokens take `top_k · G` of them: active FLOPs unchanged.
+    #[serde(default = "default_one")]
+    pub granularity: usize,
+    /// Fine-grained experts every token passes through, outside the router (DeepSeekMoE);
+    /// routed choices drop to `top_k · G − shared_experts`, so active FLOPs stay unchanged.
+    #[serde(default)]
+    pub shared_experts: usize,
+    /// The router variant (`[ffn.router]`, `kind = "top-k"` by default).
+    #[serde(default)]
+    pub router: RouterSpec,
 }
 
 fn default_true() -> bool {
@@ -196,9 +209,44 @@ impl<'de> Deserialize<'de> for Capacity {
 }
 
 impl MoeSpec {
+    /// `experts` experts of hidden `d_expert`, top-k routing, every other field at its default
+    /// (dropless, top-k softmax router, balance 0.01, z 0.001, renormalised gates).
+    pub fn new(experts: usize, top_k: usize, d_expert: usize) -> MoeSpec {
+        MoeSpec {
+            experts,
+            top_k,
+            d_expert,
+            renormalize: true,
+            capacity: Capacity::Dropless,
+            aux_loss_coef: default_aux_loss_coef(),
+            z_loss_coef: default_z_loss_coef(),
+            moe_every: 1,
+            d_ff: None,
+            granularity: 1,
+            shared_experts: 0,
+            router: RouterSpec::default(),
+        }
+    }
+
     /// Whether block `layer` (0-based) holds the MoE feed-forward.
     pub fn is_moe_layer(&self, layer: usize) -> bool {
         (layer + 1) % self.moe_every == 0
+    }
+    /// Experts the router chooses from: `experts · granularity`.
+    pub fn routed_experts(&self) -> usize {
+        self.experts * self.granularity
+    }
+    /// Hidden size of one (fine-grained) expert: `d_expert / granularity`.
+    pub fn expert_hidden(&self) -> usize {
+        self.d_expert / self.granularity.max(1)
+    }
+    /// Routed experts per token: `top_k · granularity − shared_experts`.
+    pub fn routed_top_k(&self) -> usize {
+        (self.top_k * self.granularity).saturating_sub(self.shared_experts)
+    }
+    /// Hidden size of the shared SwiGLU (all shared experts fused): `shared · d_expert / G`.
+    pub fn shared_hidden(&self) -> usize {
+        self.shared_experts * self.expert_hidden()
     }
 }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
 use crate::spec::{
-    Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RunConfig,
-    RunSpec, StabilitySpec, TrainSpec, resolve_spec,
+    Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RouterSpec,
+    RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +105,14 @@ pub struct ArmSpec {
     pub z_loss_coef: Option<f64>,
     #[serde(default)]
     pub moe_every: Option<usize>,
+    /// Fine-grained experts: split each expert into G (see `MoeSpec::granularity`).
+    #[serde(default)]
+    pub granularity: Option<usize>,
+    #[serde(default)]
+    pub shared_experts: Option<usize>,
+    /// The router variant, as in a run spec's `[ffn.router]`.
+    #[serde(default)]
+    pub router: Option<RouterSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -340,6 +348,9 @@ fn moe_ffn(
         z_loss_coef: arm.z_loss_coef.unwrap_or(0.001),
         moe_every: arm.moe_every.unwrap_or(1),
         d_ff: size.d_ff,
+        granularity: arm.granularity.unwrap_or(1),
+        shared_experts: arm.shared_experts.unwrap_or(0),
+        router: arm.router.clone().unwrap_or_default(),
     })
 }
 

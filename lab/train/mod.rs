@@ -23,7 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::data::{Batches, source_for};
 use crate::model::transformer::{cross_entropy, token_cross_entropy};
 use crate::model::{ModelOutput, Transformer};
-use crate::spec::{FfnSpec, RunConfig, TrainSpec};
+use crate::spec::{RunConfig, TrainSpec};
 use checkpoint::LoopState;
 use device::LabDevice;
 use memory::AnalyticMemory;
@@ -183,7 +183,7 @@ pub fn train_step(
     } else {
         grads
     };
-    let model = optim.step(lr, model, grads);
+    let model = optim.step(lr, model, grads).after_step(&out.moe);
     StepOutput {
         model,
         lm_loss,
@@ -254,6 +254,7 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         run_dir::EVALS,
         run_dir::ROUTER,
         run_dir::ROUTER_DOMAINS,
+        run_dir::ROUTER_STATE,
     ] {
         truncate_rows(&dir.file(name), keep_below)?;
     }
@@ -276,16 +277,26 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         run_dir::ROUTER_DOMAINS_HEADER,
     )?;
 
-    let ffn_kind = match &spec.ffn {
-        FfnSpec::Dense(_) => "dense",
-        FfnSpec::Moe(_) => "moe",
+    let warnings = spec.ffn.warnings();
+    for w in &warnings {
+        eprintln!("warning ({}): {w}", spec.name);
+    }
+    let mut state_log = if model.router_state().is_empty() {
+        None
+    } else {
+        Some(CsvLog::open(
+            &dir.file(run_dir::ROUTER_STATE),
+            run_dir::ROUTER_STATE_HEADER,
+        )?)
     };
     let mut summary = Summary {
         status: RunStatus::Running,
         name: spec.name.clone(),
         experiment: spec.experiment.clone(),
         seed: spec.seed,
-        ffn: ffn_kind.into(),
+        ffn: spec.ffn.name().into(),
+        ffn_variant: spec.ffn.describe(),
+        warnings,
         steps_planned: config.steps,
         steps_done: state.next_step,
         tokens: 0,
@@ -397,6 +408,9 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
                 grad_spike.is_some(),
             ))?;
             bar.set_message(format!("loss {lm_v:.4}  {tps:.0} tok/s"));
+            if let Some(log) = state_log.as_mut() {
+                log_router_state(log, step, &model)?;
+            }
         }
         if done % t.eval_every == 0 || done == config.steps {
             let ev = evaluate(&model, &batches, t.eval_batches, &plain);
@@ -507,6 +521,30 @@ fn track_peaks(peaks: &mut summary::MemorySummary, m: &memory::MemoryReading) {
     peaks.peak_bytes_in_use = max(peaks.peak_bytes_in_use, m.bytes_in_use);
     peaks.peak_bytes_reserved = max(peaks.peak_bytes_reserved, m.bytes_reserved);
     peaks.peak_rss_bytes = max(peaks.peak_rss_bytes, m.rss_bytes);
+}
+
+/// One read-back of every router state tensor (after the step, outside the step's code).
+fn log_router_state(log: &mut CsvLog, step: usize, model: &Transformer) -> Result<()> {
+    let state = model.router_state();
+    let values: Vec<f32> = Tensor::cat(state.iter().map(|(_, _, t)| t.clone()).collect(), 0)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 router state");
+    let mut at = 0;
+    for (layer, name, t) in &state {
+        for expert in 0..t.dims()[0] {
+            log.row(&[
+                step.to_string(),
+                layer.to_string(),
+                name.to_string(),
+                expert.to_string(),
+                format!("{:.6e}", values[at]),
+            ])?;
+            at += 1;
+        }
+    }
+    Ok(())
 }
 
 fn write_summary(dir: &RunDir, summary: &Summary) -> Result<()> {

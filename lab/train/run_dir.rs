@@ -13,6 +13,8 @@ pub const METRICS: &str = "metrics.csv";
 pub const EVALS: &str = "evals.csv";
 pub const ROUTER: &str = "router.csv";
 pub const ROUTER_DOMAINS: &str = "router_domains.csv";
+/// Router state per logged step (e.g. loss-free balancing's biases); only for routers with any.
+pub const ROUTER_STATE: &str = "router_state.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const CHECKPOINT: &str = "checkpoint";
 
@@ -43,6 +45,7 @@ pub const ROUTER_DOMAINS_HEADER: &[&str] = &[
     "mutual_information_bits",
     "max_bits",
 ];
+pub const ROUTER_STATE_HEADER: &[&str] = &["step", "layer", "quantity", "expert", "value"];
 pub const ROUTER_HEADER: &[&str] = &[
     "step",
     "layer",

@@ -55,6 +55,12 @@ pub struct Summary {
     pub experiment: String,
     pub seed: u64,
     pub ffn: String,
+    /// The variant in full, e.g. `moe/loss-free`.
+    #[serde(default)]
+    pub ffn_variant: String,
+    /// What the lab warned about when the run started (e.g. a router that is not causal).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub steps_planned: usize,
     pub steps_done: usize,
     pub tokens: u64,

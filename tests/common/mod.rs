@@ -74,3 +74,52 @@ pub fn wgpu_choice() -> Option<moe_lab::train::device::DeviceChoice> {
         None
     }
 }
+
+/// An MoE layer from its parts (top-k softmax router), for tests that set weights by hand.
+pub struct MoeParts {
+    pub d_model: usize,
+    pub experts: usize,
+    pub top_k: usize,
+    pub d_expert: usize,
+    pub renormalize: bool,
+    pub capacity_factor: Option<f64>,
+    pub balance_coef: f64,
+    pub z_coef: f64,
+    pub n_layers: usize,
+}
+
+impl MoeParts {
+    pub fn init(&self, device: &burn::prelude::Device) -> moe_lab::model::ffn::MoeLayer {
+        use moe_lab::spec::{Capacity, MoeSpec};
+        let spec = MoeSpec {
+            renormalize: self.renormalize,
+            capacity: self
+                .capacity_factor
+                .map_or(Capacity::Dropless, Capacity::Factor),
+            aux_loss_coef: self.balance_coef,
+            z_loss_coef: self.z_coef,
+            ..MoeSpec::new(self.experts, self.top_k, self.d_expert)
+        };
+        moe_lab::model::ffn::MoeConfig {
+            spec: &spec,
+            d_model: self.d_model,
+            n_layers: self.n_layers,
+        }
+        .init(device)
+    }
+}
+
+/// The top-k router's weight `[d, K]` of a layer built by [`MoeParts`].
+pub fn router_weight(
+    layer: &mut moe_lab::model::ffn::MoeLayer,
+) -> &mut burn::module::Param<burn::prelude::Tensor<2>> {
+    match &mut layer.router {
+        moe_lab::model::ffn::Router::TopK(r) => &mut r.weight,
+        _ => panic!("MoeParts builds top-k routers"),
+    }
+}
+
+/// Token ids for `x: [N, d]` when routing does not read them: all zero.
+pub fn ids(x: &burn::prelude::Tensor<2>) -> burn::prelude::Tensor<1, burn::prelude::Int> {
+    burn::prelude::Tensor::zeros([x.dims()[0]], &x.device())
+}

@@ -4,7 +4,9 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::model::init;
+use crate::compute::FfnShape;
+use crate::model::{flop_meter, init};
+use crate::spec::{DenseSpec, DffSpec};
 
 #[derive(Module, Debug)]
 pub struct SwiGlu {
@@ -27,8 +29,22 @@ impl SwiGlu {
 
     /// Works on any rank: `[..., d_model]` → `[..., d_model]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let gate = silu(x.clone().matmul(self.w1.val().unsqueeze()));
-        let up = x.matmul(self.w3.val().unsqueeze());
-        (gate * up).matmul(self.w2.val().unsqueeze())
+        let gate = silu(flop_meter::matmul(x.clone(), self.w1.val().unsqueeze()));
+        let up = flop_meter::matmul(x, self.w3.val().unsqueeze());
+        flop_meter::matmul(gate * up, self.w2.val().unsqueeze())
+    }
+}
+
+impl DenseSpec {
+    /// The hidden size once resolved (a derived rule counts as 0 until then).
+    pub fn hidden(&self) -> usize {
+        match self.d_ff {
+            DffSpec::Size(n) => n,
+            DffSpec::Rule(_) => 0,
+        }
+    }
+
+    pub fn layer_shape(&self, d_model: usize) -> FfnShape {
+        FfnShape::swiglu(d_model, self.hidden())
     }
 }

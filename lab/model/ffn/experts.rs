@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use crate::model::init;
+use crate::model::{flop_meter, init};
 
 #[derive(Module, Debug)]
 pub struct Experts {
@@ -60,7 +60,7 @@ impl Experts {
 }
 
 fn swiglu(x: Tensor<3>, w1: Tensor<3>, w3: Tensor<3>, w2: Tensor<3>) -> Tensor<3> {
-    let gate = silu(x.clone().matmul(w1));
-    let up = x.matmul(w3);
-    (gate * up).matmul(w2)
+    let gate = silu(flop_meter::matmul(x.clone(), w1));
+    let up = flop_meter::matmul(x, w3);
+    flop_meter::matmul(gate * up, w2)
 }

@@ -1,5 +1,11 @@
-//! Swappable feed-forwards. The block calls [`FeedForward::forward`] and never asks which kind
-//! it holds; each kind lives in its own file.
+//! Swappable feed-forwards, and the registry the rest of the lab goes through.
+//!
+//! Two feed-forward kinds (`[ffn] kind = ...`): `dense` (one SwiGLU, [`dense`]) and `moe`
+//! (experts behind a router, [`moe`]); an MoE's router is itself a registered variant
+//! ([`router`]: top-k, sigmoid, loss-free, expert-choice, ...), and its experts may be
+//! fine-grained and shared. The block, the FLOP and parameter counts, logging and sweeps use
+//! the methods below and never match on a kind themselves; each kind's own logic lives in its
+//! file.
 
 pub mod dense;
 pub mod experts;
@@ -10,13 +16,23 @@ use burn::prelude::*;
 
 pub use dense::SwiGlu;
 pub use experts::Experts;
-pub use moe::MoeLayer;
-pub use router::{Router, Routing};
+pub use moe::{MoeConfig, MoeLayer};
+pub use router::{Router, RouterSpec, Routing};
+
+use crate::compute::FfnShape;
+use crate::spec::FfnSpec;
 
 #[derive(Module, Debug)]
 pub enum FeedForward {
     Dense(SwiGlu),
     Moe(MoeLayer),
+}
+
+/// What a feed-forward sees: normalised hidden states `[B, T, d]` and the input token ids
+/// `[B, T]` of the same positions (for routers that route by token).
+pub struct FfnInput {
+    pub x: Tensor<3>,
+    pub tokens: Tensor<2, Int>,
 }
 
 /// What a feed-forward returns: its output, and for an MoE its auxiliary losses and routing
@@ -42,29 +58,165 @@ pub struct MoeAux {
 pub struct RouterStats {
     /// Token-slots routed to each expert before capacity dropping, `[K]`.
     pub load: Tensor<1>,
-    /// Slots dropped for lack of capacity, `[1]`.
+    /// Slots dropped for lack of capacity (expert choice: tokens no expert took), `[1]`.
     pub dropped: Tensor<1>,
-    /// Mean entropy (nats) of the router's softmax, `[1]`.
+    /// Mean entropy (nats) of the router's distribution, `[1]`.
     pub entropy: Tensor<1>,
-    /// Slots in the batch: tokens × top_k.
+    /// Slots in the batch: tokens × top_k (expert choice: K × C).
     pub slots: usize,
 }
 
 impl FeedForward {
-    pub fn forward(&self, x: Tensor<3>) -> FfnOutput {
+    pub fn forward(&self, input: FfnInput) -> FfnOutput {
         match self {
             FeedForward::Dense(ffn) => FfnOutput {
-                y: ffn.forward(x),
+                y: ffn.forward(input.x),
                 moe: None,
             },
             FeedForward::Moe(moe) => {
-                let [b, t, d] = x.dims();
-                let (y, aux) = moe.forward(x.reshape([b * t, d]));
+                let [b, t, d] = input.x.dims();
+                let (y, aux) =
+                    moe.forward(input.x.reshape([b * t, d]), input.tokens.reshape([b * t]));
                 FfnOutput {
                     y: y.reshape([b, t, d]),
                     moe: Some(aux),
                 }
             }
         }
+    }
+
+    /// After an optimizer step, with the load this layer's router saw in that step.
+    pub fn after_step(self, load: Option<Tensor<1>>) -> Self {
+        match (self, load) {
+            (FeedForward::Moe(moe), Some(load)) => FeedForward::Moe(moe.after_step(load)),
+            (other, _) => other,
+        }
+    }
+
+    /// Per-expert router state to log, each `[K]` (empty for most variants).
+    pub fn router_state(&self) -> Vec<(&'static str, Tensor<1>)> {
+        match self {
+            FeedForward::Moe(moe) => moe.router.state(),
+            FeedForward::Dense(_) => Vec::new(),
+        }
+    }
+}
+
+impl FfnSpec {
+    /// The kind's name in specs and summaries: `dense` or `moe`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FfnSpec::Dense(_) => "dense",
+            FfnSpec::Moe(_) => "moe",
+        }
+    }
+
+    /// A name that tells arms apart in logs: `moe/loss-free`, `dense`.
+    pub fn describe(&self) -> String {
+        match self {
+            FfnSpec::Dense(_) => "dense".into(),
+            FfnSpec::Moe(m) => format!("moe/{}", m.router.name()),
+        }
+    }
+
+    /// Build block `layer`'s feed-forward (in a resolved config).
+    pub fn build(
+        &self,
+        layer: usize,
+        d_model: usize,
+        n_layers: usize,
+        device: &Device,
+    ) -> FeedForward {
+        match self {
+            FfnSpec::Dense(dense) => {
+                FeedForward::Dense(SwiGlu::new(d_model, dense.hidden(), n_layers, device))
+            }
+            FfnSpec::Moe(moe) if moe.is_moe_layer(layer) => FeedForward::Moe(
+                MoeConfig {
+                    spec: moe,
+                    d_model,
+                    n_layers,
+                }
+                .init(device),
+            ),
+            FfnSpec::Moe(moe) => FeedForward::Dense(SwiGlu::new(
+                d_model,
+                moe.d_ff.expect("validated: moe_every > 1 has d_ff"),
+                n_layers,
+                device,
+            )),
+        }
+    }
+
+    /// Accounting of block `layer` for steps of `tokens` tokens.
+    pub fn layer_shape(&self, layer: usize, d_model: usize, tokens: usize) -> FfnShape {
+        match self {
+            FfnSpec::Dense(dense) => dense.layer_shape(d_model),
+            FfnSpec::Moe(moe) => moe.layer_shape(layer, d_model, tokens),
+        }
+    }
+
+    /// Whether a position's output depends only on itself and earlier positions.
+    pub fn causal(&self) -> bool {
+        match self {
+            FfnSpec::Dense(_) => true,
+            FfnSpec::Moe(moe) => {
+                moe.router.causal() && matches!(moe.capacity, crate::spec::Capacity::Dropless)
+            }
+        }
+    }
+
+    /// Warnings to print when a run starts and keep in its summary.
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            FfnSpec::Dense(_) => Vec::new(),
+            FfnSpec::Moe(moe) => moe.router.warning().into_iter().collect(),
+        }
+    }
+
+    /// Experts per MoE layer (0 for dense): the width of router logs.
+    pub fn routed_experts(&self) -> usize {
+        match self {
+            FfnSpec::Dense(_) => 0,
+            FfnSpec::Moe(moe) => moe.routed_experts(),
+        }
+    }
+
+    /// One example spec of every registered variant, at a given size, for the conformance
+    /// suite: dense, top-k MoE, fine-grained with a shared expert, and an MoE with each
+    /// registered router. `d_expert` must be divisible by 2.
+    pub fn examples(d_ff: usize, experts: usize, top_k: usize, d_expert: usize) -> Vec<FfnSpec> {
+        use crate::spec::{Capacity, DenseSpec, DffSpec, MoeSpec};
+        let moe = |router: RouterSpec| MoeSpec {
+            experts,
+            top_k,
+            d_expert,
+            renormalize: true,
+            capacity: Capacity::Dropless,
+            aux_loss_coef: 0.01,
+            z_loss_coef: 0.001,
+            moe_every: 1,
+            d_ff: None,
+            granularity: 1,
+            shared_experts: 0,
+            router,
+        };
+        let mut all = vec![
+            FfnSpec::Dense(DenseSpec {
+                d_ff: DffSpec::Size(d_ff),
+                match_moe: None,
+            }),
+            FfnSpec::Moe(MoeSpec {
+                granularity: 2,
+                shared_experts: 1,
+                ..moe(RouterSpec::default())
+            }),
+        ];
+        all.extend(
+            RouterSpec::examples()
+                .into_iter()
+                .map(|r| FfnSpec::Moe(moe(r))),
+        );
+        all
     }
 }

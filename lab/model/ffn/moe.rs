@@ -1,5 +1,7 @@
-//! The Mixture-of-Experts feed-forward: a [`Router`] picks k of K [`Experts`] per token; tokens
-//! are dispatched to per-expert buffers, transformed, and combined with their gate weights.
+//! The Mixture-of-Experts feed-forward: a [`Router`] (any registered variant) picks k of K
+//! [`Experts`] per token, or each expert picks its tokens; tokens are dispatched to the experts,
+//! transformed, and combined with their gate weights. Optional shared experts (DeepSeekMoE)
+//! see every token outside the router.
 //!
 //! Dispatch stays on the device with fixed shapes (no host read-back, no sort):
 //! 1. slots are the N·k (token, choice) pairs in choice-major order (every token's first
@@ -18,20 +20,30 @@
 //! 5. outputs return to their slots by a gather, are scaled by the gate weight and summed
 //!    over the k choices.
 //!
+//! Expert-choice routers hand over `[K, C]` token indices instead: the chosen rows are
+//! gathered into `[K, C, d]`, transformed by one batched matmul, scaled by their gates and
+//! scatter-added back to their tokens (a token chosen by no expert keeps only its residual).
+//!
 //! Gathers and scatters use burn's `select`/`select_assign`, whose cubecl kernels are serial
 //! along the indexed dimension; dedicated kernels are the next step for GPU speed.
 
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
-use super::{Experts, MoeAux, Router, RouterStats, Routing};
-use crate::spec::{capacity_slots, packed_block_rows, packed_rows};
+use super::router::{Assignment, Choice, Router, RouterInput, Routing};
+use super::{Experts, MoeAux, RouterStats, SwiGlu};
+use crate::compute::FfnShape;
+use crate::spec::{Capacity, MoeSpec, capacity_slots, packed_block_rows, packed_rows};
 
 #[derive(Module, Debug)]
 pub struct MoeLayer {
     pub router: Router,
     pub experts: Experts,
+    /// The shared experts, fused into one SwiGLU every token passes through.
+    pub shared: Option<SwiGlu>,
     top_k: usize,
+    /// Expert-choice routers: capacity factor of the tokens each expert takes.
+    expert_choice: Option<f64>,
     renormalize: bool,
     /// Capacity factor; `None` is dropless.
     capacity_factor: Option<f64>,
@@ -47,34 +59,40 @@ struct SlotPlan {
     capacity: usize,
 }
 
-pub struct MoeConfig {
+/// Everything the layer needs besides the spec.
+pub struct MoeConfig<'a> {
+    pub spec: &'a MoeSpec,
     pub d_model: usize,
-    pub experts: usize,
-    pub top_k: usize,
-    pub d_expert: usize,
-    pub renormalize: bool,
-    pub capacity_factor: Option<f64>,
-    pub balance_coef: f64,
-    pub z_coef: f64,
     pub n_layers: usize,
 }
 
-impl MoeConfig {
+impl MoeConfig<'_> {
     pub fn init(&self, device: &Device) -> MoeLayer {
+        let m = self.spec;
+        let experts = m.routed_experts();
         MoeLayer {
-            router: Router::new(self.d_model, self.experts, device),
+            router: m.router.init(self.d_model, experts, device),
             experts: Experts::new(
-                self.experts,
+                experts,
                 self.d_model,
-                self.d_expert,
+                m.expert_hidden(),
                 self.n_layers,
                 device,
             ),
-            top_k: self.top_k,
-            renormalize: self.renormalize,
-            capacity_factor: self.capacity_factor,
-            balance_coef: self.balance_coef,
-            z_coef: self.z_coef,
+            shared: (m.shared_experts > 0)
+                .then(|| SwiGlu::new(self.d_model, m.shared_hidden(), self.n_layers, device)),
+            top_k: m.routed_top_k(),
+            expert_choice: match m.router.choice() {
+                Choice::Tokens => None,
+                Choice::Experts { capacity_factor } => Some(capacity_factor),
+            },
+            renormalize: m.renormalize,
+            capacity_factor: match m.capacity {
+                Capacity::Dropless => None,
+                Capacity::Factor(c) => Some(c),
+            },
+            balance_coef: m.aux_loss_coef,
+            z_coef: m.z_loss_coef,
         }
     }
 }
@@ -92,26 +110,68 @@ pub enum Dispatch {
 }
 
 impl MoeLayer {
-    /// `x: [N, d_model]` → `([N, d_model], aux losses and stats)`. Dropless layers use the
-    /// packed dispatch, capacity-limited ones the buffered one.
-    pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, MoeAux) {
+    /// `x: [N, d_model]`, `tokens: [N]` (the positions' input ids) → `([N, d_model], aux
+    /// losses and stats)`. Dropless layers use the packed dispatch, capacity-limited ones the
+    /// buffered one.
+    pub fn forward(&self, x: Tensor<2>, tokens: Tensor<1, Int>) -> (Tensor<2>, MoeAux) {
         let dispatch = match self.capacity_factor {
             None => Dispatch::Packed,
             Some(_) => Dispatch::Buffered,
         };
-        self.forward_with(x, dispatch)
+        self.forward_with(x, tokens, dispatch)
     }
 
     /// [`forward`](Self::forward) with an explicit dispatch (tests compare the two).
-    pub fn forward_with(&self, x: Tensor<2>, dispatch: Dispatch) -> (Tensor<2>, MoeAux) {
+    pub fn forward_with(
+        &self,
+        x: Tensor<2>,
+        tokens: Tensor<1, Int>,
+        dispatch: Dispatch,
+    ) -> (Tensor<2>, MoeAux) {
+        let n = x.dims()[0];
+        let experts = self.experts.count();
+        let capacity = self
+            .expert_choice
+            .map_or(0, |c| capacity_slots(c, self.top_k, n, experts).min(n));
+        let routing = self.router.route(&RouterInput {
+            x: x.clone(),
+            tokens,
+            experts,
+            top_k: self.top_k,
+            renormalize: self.renormalize,
+            capacity,
+        });
+        let (y, load, kept, slots) = match &routing.assignment {
+            Assignment::TokenChoice { experts, gates } => {
+                self.token_choice(x.clone(), experts.clone(), gates.clone(), dispatch)
+            }
+            Assignment::ExpertChoice { tokens, gates } => {
+                self.expert_choice(x.clone(), tokens.clone(), gates.clone())
+            }
+        };
+        let y = match &self.shared {
+            Some(shared) => y + shared.forward(x),
+            None => y,
+        };
+        let aux = self.aux(&routing, load, kept, slots);
+        (y, aux)
+    }
+
+    /// Token choice: `experts`, `gates: [N, k]` → (output `[N, d]`, load `[K]`, kept slots
+    /// `[S, 1]`, slots S = N·k).
+    fn token_choice(
+        &self,
+        x: Tensor<2>,
+        chosen: Tensor<2, Int>,
+        gates: Tensor<2>,
+        dispatch: Dispatch,
+    ) -> (Tensor<2>, Tensor<1>, Tensor<2>, usize) {
         let [n, d] = x.dims();
         let experts = self.experts.count();
         let k = self.top_k;
-        let routing = self.router.route(x.clone(), k, self.renormalize);
-
         // Slot s = choice·N + token.
-        let slot_expert = routing.experts.clone().swap_dims(0, 1).reshape([n * k]);
-        let slot_gate = routing.gates.clone().swap_dims(0, 1).reshape([n * k, 1]);
+        let slot_expert = chosen.swap_dims(0, 1).reshape([n * k]);
+        let slot_gate = gates.swap_dims(0, 1).reshape([n * k, 1]);
         let one_hot = self.expert_mask(slot_expert.clone(), experts);
         let load = one_hot.clone().sum_dim(0).reshape([experts]);
         // Position of each slot among the slots routed to the same expert (0-based).
@@ -130,8 +190,48 @@ impl MoeLayer {
             .reshape([k, n, d])
             .sum_dim(0)
             .reshape([n, d]);
-        let aux = self.aux(&routing, load, kept, n);
-        (y, aux)
+        (y, load, kept, n * k)
+    }
+
+    /// Expert choice: `tokens`, `gates: [K, C]` → (output `[N, d]`, load `[K]` (C each),
+    /// kept `[1, 1]` = tokens no expert took, as a negative count of dropped, slots K·C).
+    fn expert_choice(
+        &self,
+        x: Tensor<2>,
+        chosen: Tensor<2, Int>,
+        gates: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<1>, Tensor<2>, usize) {
+        let [n, d] = x.dims();
+        let [experts, capacity] = chosen.dims();
+        let device = x.device();
+        let rows = chosen.reshape([experts * capacity]);
+        let expert_in = x.select(0, rows.clone()).reshape([experts, capacity, d]);
+        let out = self
+            .experts
+            .forward(expert_in)
+            .reshape([experts * capacity, d])
+            * gates.reshape([experts * capacity, 1]);
+        let y = Tensor::<2>::zeros([n, d], &device).select_assign(
+            0,
+            rows.clone(),
+            out,
+            IndexingUpdateOp::Add,
+        );
+        let load = Tensor::<1>::full([experts], capacity as f32, &device);
+        // "Dropped" for expert choice: tokens no expert took, reported through `kept` as
+        // the complement over the K·C slots.
+        let taken = Tensor::<1>::zeros([n], &device).select_assign(
+            0,
+            rows,
+            Tensor::<1>::ones([experts * capacity], &device),
+            IndexingUpdateOp::Add,
+        );
+        let untaken = taken.equal_elem(0.0).float().sum();
+        let kept = untaken
+            .neg()
+            .add_scalar((experts * capacity) as f32)
+            .reshape([1, 1]);
+        (y, load, kept, experts * capacity)
     }
 
     /// The buffered dispatch: `[K, C, d]` buffers, overflow to a spare zero row.
@@ -246,18 +346,22 @@ impl MoeLayer {
         }
     }
 
-    fn aux(&self, routing: &Routing, load: Tensor<1>, kept: Tensor<2>, n: usize) -> MoeAux {
+    fn aux(&self, routing: &Routing, load: Tensor<1>, kept: Tensor<2>, slots: usize) -> MoeAux {
         let experts = self.experts.count();
-        let slots = n * self.top_k;
+        let device = load.device();
         // Switch balance loss: f_i = share of slots routed to i, P_i = mean probability of i.
         let f = load.clone().div_scalar(slots as f32);
         let p = routing.probs.clone().mean_dim(0).reshape([experts]);
         let balance_loss = (f * p).sum().mul_scalar(self.balance_coef * experts as f64);
         // Router z-loss on the logits' log-sum-exp (stabilised by the row max).
-        let logits = routing.logits.clone();
-        let max = logits.clone().detach().max_dim(1);
-        let lse = (logits - max.clone()).exp().sum_dim(1).log() + max;
-        let z_loss = lse.powi_scalar(2).mean().mul_scalar(self.z_coef);
+        let z_loss = match routing.logits.clone() {
+            Some(logits) => {
+                let max = logits.clone().detach().max_dim(1);
+                let lse = (logits - max.clone()).exp().sum_dim(1).log() + max;
+                lse.powi_scalar(2).mean().mul_scalar(self.z_coef)
+            }
+            None => Tensor::<1>::zeros([1], &device),
+        };
         let probs = routing.probs.clone().detach();
         let entropy = (probs.clone() * probs.clamp_min(1e-12).log())
             .sum_dim(1)
@@ -273,6 +377,150 @@ impl MoeLayer {
                 entropy,
                 slots,
             },
+        }
+    }
+}
+
+impl MoeLayer {
+    /// After an optimizer step: the router's update (e.g. loss-free balancing's bias) from the
+    /// load of that step's forward.
+    pub fn after_step(mut self, load: Tensor<1>) -> Self {
+        self.router = self.router.after_step(load);
+        self
+    }
+}
+
+/// A field error: (field under the MoE table, message).
+type FieldError = (String, String);
+
+impl MoeSpec {
+    /// Check the fields; errors name the field relative to the MoE table (`top_k`,
+    /// `router.capacity_factor`, ...).
+    pub fn validate(&self, n_layers: usize, tokens_per_step: usize) -> Result<(), FieldError> {
+        let bad = |f: &str, m: String| Err((f.to_string(), m));
+        for (name, v) in [
+            ("experts", self.experts),
+            ("top_k", self.top_k),
+            ("d_expert", self.d_expert),
+            ("granularity", self.granularity),
+        ] {
+            if v == 0 {
+                return bad(name, "must be a positive integer, got 0".into());
+            }
+        }
+        if self.top_k > self.experts {
+            return bad(
+                "top_k",
+                format!(
+                    "top_k ({}) must not exceed experts ({})",
+                    self.top_k, self.experts
+                ),
+            );
+        }
+        if self.d_expert % self.granularity != 0 {
+            return bad(
+                "granularity",
+                format!(
+                    "must divide d_expert ({}) to split each expert evenly, got {}",
+                    self.d_expert, self.granularity
+                ),
+            );
+        }
+        if self.shared_experts >= self.top_k * self.granularity {
+            return bad(
+                "shared_experts",
+                format!(
+                    "must be below top_k · granularity ({}) so at least one expert is routed, \
+                     got {}",
+                    self.top_k * self.granularity,
+                    self.shared_experts
+                ),
+            );
+        }
+        if self.moe_every == 0 || self.moe_every > n_layers {
+            return bad(
+                "moe_every",
+                format!(
+                    "must be in 1..={n_layers} (n_layers), got {}",
+                    self.moe_every
+                ),
+            );
+        }
+        if self.moe_every > 1 && self.d_ff.is_none_or(|d| d == 0) {
+            return bad(
+                "d_ff",
+                "moe_every > 1 needs d_ff, the hidden size of the dense blocks".into(),
+            );
+        }
+        if let Capacity::Factor(c) = self.capacity {
+            if !(c > 0.0) || !c.is_finite() {
+                return bad("capacity", format!("must be \"dropless\" or > 0, got {c}"));
+            }
+            if capacity_slots(
+                c,
+                self.routed_top_k(),
+                tokens_per_step,
+                self.routed_experts(),
+            ) == 0
+            {
+                return bad("capacity", format!("factor {c} leaves no slot per expert"));
+            }
+            if self.router.choice() != Choice::Tokens {
+                return bad(
+                    "capacity",
+                    format!(
+                        "router {:?} sets its own capacity (under [ffn.router]); leave capacity \
+                         at \"dropless\"",
+                        self.router.name()
+                    ),
+                );
+            }
+        }
+        if !(self.aux_loss_coef >= 0.0) || !(self.z_loss_coef >= 0.0) {
+            return bad("aux_loss_coef", "loss coefficients must be ≥ 0".into());
+        }
+        self.router
+            .validate()
+            .map_err(|(f, m)| (format!("router.{f}"), m))
+    }
+
+    /// Accounting of block `layer` for a step of `tokens` tokens (the executed expert rows of
+    /// the packed and buffered dispatches depend on it).
+    pub fn layer_shape(&self, layer: usize, d_model: usize, tokens: usize) -> FfnShape {
+        if !self.is_moe_layer(layer) {
+            return FfnShape::swiglu(d_model, self.d_ff.unwrap_or(0));
+        }
+        let experts = self.routed_experts();
+        let k = self.routed_top_k();
+        let one_expert = FfnShape::swiglu(d_model, self.expert_hidden());
+        let shared = FfnShape::swiglu(d_model, self.shared_hidden());
+        let router = self.router.params(d_model, experts);
+        let rows_per_token = match (self.router.choice(), self.capacity) {
+            (Choice::Experts { capacity_factor }, _) => {
+                let c = capacity_slots(capacity_factor, k, tokens, experts).min(tokens);
+                (experts * c) as f64 / tokens as f64
+            }
+            // The packed dropless dispatch's static row bound (see `packed`).
+            (Choice::Tokens, Capacity::Dropless) => {
+                packed_rows(tokens * k, experts) as f64 / tokens as f64
+            }
+            (Choice::Tokens, Capacity::Factor(c)) => {
+                let slots = capacity_slots(c, k, tokens, experts).min(tokens);
+                (experts * slots) as f64 / tokens as f64
+            }
+        };
+        FfnShape {
+            params_total: router.trainable
+                + experts as u64 * one_expert.params_total
+                + shared.params_total,
+            params_active: router.trainable
+                + k as u64 * one_expert.params_total
+                + shared.params_total,
+            buffers: router.buffers,
+            dense_flops: 0.0,
+            router_flops: self.router.flops_per_token(d_model, experts),
+            expert_flops_active: k as f64 * one_expert.dense_flops + shared.dense_flops,
+            expert_flops_executed: rows_per_token * one_expert.dense_flops + shared.dense_flops,
         }
     }
 }

@@ -1,0 +1,231 @@
+//! Routers: which experts each token goes to, and with what gate weight.
+//!
+//! Every router variant is one file in this folder with two parts:
+//! - a **spec** (what users write under `[ffn.router]`, with `kind = "<name>"`) implementing
+//!   [`RouterKind`]: how to build the router, and its parameter and FLOP counts;
+//! - a **module** (burn `#[derive(Module)]`) implementing [`RouterForward`]: the routing itself,
+//!   and an optional update after each optimizer step.
+//!
+//! and one registration line in the `routers!` list at the bottom of this file (which also
+//! declares the file's module). The MoE layer,
+//! the FLOP counter, logging, sweeps and the conformance suite (`tests/conformance.rs`) reach
+//! routers only through the generated [`RouterSpec`] / [`Router`] enums, so a new line there is
+//! all it takes for a variant to be selectable, counted, logged and tested.
+//! `docs/adding-a-variant.md` walks through adding one.
+
+use std::fmt::Debug;
+
+use burn::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// What the MoE layer gives a router for one batch of N tokens.
+pub struct RouterInput {
+    /// Normalised hidden states `[N, d_model]`.
+    pub x: Tensor<2>,
+    /// The input token ids of the same N positions `[N]` (for routing by token).
+    pub tokens: Tensor<1, Int>,
+    /// Experts K (after fine-graining).
+    pub experts: usize,
+    /// Experts per token k for token-choice routers (after fine-graining and shared experts).
+    pub top_k: usize,
+    /// Renormalise the k gate weights to sum to 1.
+    pub renormalize: bool,
+    /// Tokens each expert takes, for expert-choice routers.
+    pub capacity: usize,
+}
+
+/// A routing decision for N tokens.
+pub struct Routing {
+    /// Raw logits `[N, K]` for the z-loss; `None` for a router without learned scores.
+    pub logits: Option<Tensor<2>>,
+    /// Each token's distribution over experts `[N, K]` (rows sum to 1): `P_i` of the balance
+    /// loss and the logged routing entropy.
+    pub probs: Tensor<2>,
+    pub assignment: Assignment,
+}
+
+/// Who picked whom.
+pub enum Assignment {
+    /// Each token chose k experts: `experts: [N, k]`, most preferred first; `gates: [N, k]`.
+    TokenChoice {
+        experts: Tensor<2, Int>,
+        gates: Tensor<2>,
+    },
+    /// Each expert chose C tokens: `tokens: [K, C]`; `gates: [K, C]`.
+    ExpertChoice {
+        tokens: Tensor<2, Int>,
+        gates: Tensor<2>,
+    },
+}
+
+/// Who chooses, as the accounting and the dispatch need to know it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Choice {
+    /// Tokens pick their top-k experts.
+    Tokens,
+    /// Experts pick their top-C tokens, C = ⌈capacity_factor · k · N / K⌉ (at factor 1 the
+    /// same active FLOPs as top-k on average).
+    Experts { capacity_factor: f64 },
+}
+
+/// Parameters of one router.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RouterParams {
+    /// Trained by the optimizer.
+    pub trainable: u64,
+    /// Saved with the model but not trained (e.g. balancing biases).
+    pub buffers: u64,
+}
+
+/// A field error inside `[ffn.router]`: (field, message).
+pub type FieldError = (&'static str, String);
+
+/// The spec side of a router variant.
+pub trait RouterKind:
+    Clone + Debug + PartialEq + Serialize + DeserializeOwned + Default + Send + Sync + 'static
+{
+    /// The module [`init`](Self::init) builds.
+    type Module: RouterForward;
+    fn init(&self, d_model: usize, experts: usize, device: &Device) -> Self::Module;
+    fn params(&self, d_model: usize, experts: usize) -> RouterParams;
+    /// Forward FLOPs per token (matmuls only, as everywhere in `compute`).
+    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64;
+    fn choice(&self) -> Choice {
+        Choice::Tokens
+    }
+    /// Whether a token's routing depends only on itself and earlier tokens. A router that
+    /// looks at other tokens of the batch leaks the future into a causal LM's loss.
+    fn causal(&self) -> bool {
+        true
+    }
+    fn validate(&self) -> Result<(), FieldError> {
+        Ok(())
+    }
+    /// Printed when a run starts and kept in its summary.
+    fn warning(&self) -> Option<String> {
+        None
+    }
+    /// Specs the conformance suite tests.
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+/// The module side of a router variant.
+pub trait RouterForward: Sized {
+    fn route(&self, input: &RouterInput) -> Routing;
+    /// Called after each optimizer step with the token-slots each expert received in that
+    /// step's forward (`[K]`, on the device). Default: nothing.
+    fn after_step(self, _load: Tensor<1>) -> Self {
+        self
+    }
+    /// Per-expert state to log (`router_state.csv`), each `[K]`. Default: none.
+    fn state(&self) -> Vec<(&'static str, Tensor<1>)> {
+        Vec::new()
+    }
+}
+
+/// Token choice shared by the top-k style routers: pick the k largest of `select_by`
+/// (detached: selection is not differentiable), take the gates from `scores` at those experts
+/// (differentiable, so gradients reach the router), renormalise them if asked.
+pub fn top_k_choice(
+    scores: Tensor<2>,
+    select_by: Tensor<2>,
+    top_k: usize,
+    renormalize: bool,
+) -> Assignment {
+    let (_, experts) = select_by.detach().topk_with_indices(top_k, 1);
+    let mut gates = scores.gather(1, experts.clone());
+    if renormalize {
+        let total = gates.clone().sum_dim(1);
+        gates = gates / total;
+    }
+    Assignment::TokenChoice { experts, gates }
+}
+
+/// Generates [`RouterSpec`] (the serde enum users select with `kind`) and [`Router`] (the
+/// module enum), and forwards every trait method through them.
+macro_rules! routers {
+    ($($variant:ident = $name:literal in $file:ident => $spec:ident, $module:ident;)+) => {
+        $( pub mod $file; )+
+
+        /// `[ffn.router]`: one of the registered router variants, chosen by `kind`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum RouterSpec {
+            $( #[serde(rename = $name)] $variant($file::$spec), )+
+        }
+
+        #[derive(Module, Debug)]
+        pub enum Router {
+            $( $variant($file::$module), )+
+        }
+
+        impl RouterSpec {
+            /// Every registered `kind`.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            pub fn name(&self) -> &'static str {
+                match self { $( Self::$variant(_) => $name, )+ }
+            }
+            pub fn init(&self, d_model: usize, experts: usize, device: &Device) -> Router {
+                match self { $( Self::$variant(s) => Router::$variant(s.init(d_model, experts, device)), )+ }
+            }
+            pub fn params(&self, d_model: usize, experts: usize) -> RouterParams {
+                match self { $( Self::$variant(s) => s.params(d_model, experts), )+ }
+            }
+            pub fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
+                match self { $( Self::$variant(s) => s.flops_per_token(d_model, experts), )+ }
+            }
+            pub fn choice(&self) -> Choice {
+                match self { $( Self::$variant(s) => s.choice(), )+ }
+            }
+            pub fn causal(&self) -> bool {
+                match self { $( Self::$variant(s) => s.causal(), )+ }
+            }
+            pub fn validate(&self) -> Result<(), FieldError> {
+                match self { $( Self::$variant(s) => s.validate(), )+ }
+            }
+            pub fn warning(&self) -> Option<String> {
+                match self { $( Self::$variant(s) => s.warning(), )+ }
+            }
+            /// The conformance suite's examples of every registered router.
+            pub fn examples() -> Vec<RouterSpec> {
+                let mut all = Vec::new();
+                $( all.extend(<$file::$spec as RouterKind>::examples().into_iter().map(Self::$variant)); )+
+                all
+            }
+        }
+
+        impl Router {
+            pub fn route(&self, input: &RouterInput) -> Routing {
+                match self { $( Self::$variant(r) => r.route(input), )+ }
+            }
+            pub fn after_step(self, load: Tensor<1>) -> Self {
+                match self { $( Self::$variant(r) => Self::$variant(r.after_step(load)), )+ }
+            }
+            pub fn state(&self) -> Vec<(&'static str, Tensor<1>)> {
+                match self { $( Self::$variant(r) => r.state(), )+ }
+            }
+        }
+    };
+}
+
+// The registry: one line per router variant,
+// `Variant = "kind" in file => Spec, Module;`, where "kind" is the name specs use and the macro
+// declares `file`'s module (so this line is the only one a new variant adds outside its own
+// file).
+routers! {
+    TopK = "top-k" in top_k => TopKSpec, TopKRouter;
+    Sigmoid = "sigmoid" in sigmoid => SigmoidSpec, SigmoidRouter;
+    LossFree = "loss-free" in loss_free => LossFreeSpec, LossFreeRouter;
+    ExpertChoice = "expert-choice" in expert_choice => ExpertChoiceSpec, ExpertChoiceRouter;
+}
+
+impl Default for RouterSpec {
+    /// Softmax top-k, the Switch / Mixtral router.
+    fn default() -> Self {
+        RouterSpec::TopK(top_k::TopKSpec::default())
+    }
+}

@@ -1,0 +1,62 @@
+//! Sigmoid gating (DeepSeek-V3): each expert's affinity is `sigmoid(x·w_i)`, independent of the
+//! other experts' scores; a token takes its k highest-affinity experts and their gates are the
+//! chosen affinities normalised to sum to 1 (with `renormalize = false`, the raw affinities).
+//! Softmax couples the experts (raising one lowers the rest); sigmoid does not, which
+//! DeepSeek-V3 pairs with fine-grained experts.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use serde::{Deserialize, Serialize};
+
+use super::{RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice};
+use crate::model::{flop_meter, init};
+
+/// `[ffn.router] kind = "sigmoid"`: no options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SigmoidSpec {}
+
+#[derive(Module, Debug)]
+pub struct SigmoidRouter {
+    /// `[d_model, K]`
+    pub weight: Param<Tensor<2>>,
+}
+
+impl RouterKind for SigmoidSpec {
+    type Module = SigmoidRouter;
+    fn init(&self, d_model: usize, experts: usize, device: &Device) -> SigmoidRouter {
+        SigmoidRouter {
+            weight: init::normal([d_model, experts], init::INIT_STD, device),
+        }
+    }
+    fn params(&self, d_model: usize, experts: usize) -> RouterParams {
+        RouterParams {
+            trainable: (d_model * experts) as u64,
+            buffers: 0,
+        }
+    }
+    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
+        2.0 * (d_model * experts) as f64
+    }
+}
+
+impl RouterForward for SigmoidRouter {
+    fn route(&self, input: &RouterInput) -> Routing {
+        let logits = flop_meter::matmul(input.x.clone(), self.weight.val());
+        let affinity = sigmoid(logits.clone());
+        // The balance loss and the logged entropy read a distribution: affinities normalised
+        // per token (DeepSeek-V3's sequence-wise balance loss does the same).
+        let probs = affinity.clone() / affinity.clone().sum_dim(1);
+        Routing {
+            assignment: top_k_choice(
+                affinity.clone(),
+                affinity,
+                input.top_k,
+                input.renormalize,
+            ),
+            logits: Some(logits),
+            probs,
+        }
+    }
+}
