@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: tiny specs and comparisons.
 #![allow(dead_code)]
 
+pub mod conformance;
+
 use std::path::Path;
 
 use moe_lab::spec::{RunConfig, resolve_str};
