@@ -1,0 +1,203 @@
+//! What each variant promises beyond the conformance suite: fine-grained and shared experts
+//! keep active FLOPs; loss-free balancing moves its bias by ±γ toward balance after every step
+//! and logs it; sigmoid gates sum to 1; expert choice warns; specs name bad fields.
+
+mod common;
+
+use burn::prelude::*;
+use common::{MOE, config, tiny_spec, to_vec};
+use moe_lab::model::ffn::router::{Assignment, RouterInput};
+use moe_lab::model::ffn::{FeedForward, RouterSpec};
+use moe_lab::model::{Transformer, init};
+use moe_lab::spec::{FfnSpec, MoeSpec, resolve_str};
+use moe_lab::train::device::DeviceChoice;
+use moe_lab::train::run_dir::RunDir;
+use moe_lab::train::{TrainOptions, train};
+
+#[test]
+fn fine_grained_and_shared_experts_keep_active_flops() {
+    let d = 32;
+    let base = MoeSpec::new(8, 2, 64);
+    let active = |m: &MoeSpec| m.layer_shape(0, d, 128).expert_flops_active;
+    let reference = active(&base);
+    assert_eq!(reference, 2.0 * 6.0 * (d * 64) as f64);
+    for (g, shared) in [(2, 0), (4, 0), (4, 1), (2, 3)] {
+        let m = MoeSpec {
+            granularity: g,
+            shared_experts: shared,
+            ..base.clone()
+        };
+        assert_eq!(m.routed_experts(), 8 * g);
+        assert_eq!(m.routed_top_k(), 2 * g - shared);
+        assert_eq!(
+            active(&m),
+            reference,
+            "G = {g}, shared = {shared}: active expert FLOPs changed"
+        );
+        // Total parameters: same experts' worth, except the shared ones are not routed.
+        let shape = m.layer_shape(0, d, 128);
+        let experts_params = 3 * d as u64 * (m.routed_experts() * m.expert_hidden()) as u64;
+        let shared_params = 3 * d as u64 * m.shared_hidden() as u64;
+        assert_eq!(
+            shape.params_total,
+            (d * m.routed_experts()) as u64 + experts_params + shared_params
+        );
+    }
+}
+
+#[test]
+fn loss_free_bias_moves_by_gamma_toward_balance_and_is_logged() {
+    let device = Device::flex().autodiff();
+    let spec = FfnSpec::Moe(MoeSpec {
+        router: toml::from_str::<RouterSpec>("kind = \"loss-free\"\nbias_update_rate = 0.01")
+            .unwrap(),
+        aux_loss_coef: 0.0,
+        ..MoeSpec::new(4, 1, 8)
+    });
+    let ffn = init::seeded(1, || spec.build(0, 16, 1, &device));
+    let bias = |f: &FeedForward| to_vec(f.router_state()[0].1.clone());
+    assert_eq!(bias(&ffn), vec![0.0; 4]);
+    // Loads 6, 2, 0, 0 over 8 slots: mean 2 → expert 0 down, 1 unchanged, 2 and 3 up.
+    let load = Tensor::<1>::from_data(TensorData::new(vec![6.0f32, 2.0, 0.0, 0.0], [4]), &device);
+    let ffn = ffn.after_step(Some(load));
+    let b = bias(&ffn);
+    let want = [-0.01f32, 0.0, 0.01, 0.01];
+    for (got, want) in b.iter().zip(want) {
+        assert!((got - want).abs() < 1e-7, "bias {b:?}, want {want:?}");
+    }
+
+    // In a run: router_state.csv holds each layer's bias at every logged step, and the bias
+    // moves in steps of γ (default 1e-3).
+    let text = tiny_spec(
+        "loss-free",
+        &format!("{MOE}\naux_loss_coef = 0.0\n[ffn.router]\nkind = \"loss-free\""),
+        "",
+    );
+    let cfg = config(&text);
+    let tmp = tempfile::tempdir().unwrap();
+    let summary = train(
+        &cfg,
+        TrainOptions {
+            run_dir: RunDir::new(tmp.path()),
+            device: DeviceChoice::Flex.open().unwrap(),
+            progress: false,
+            resume: false,
+            stop_after: None,
+            exit_with_parent: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(summary.ffn_variant, "moe/loss-free");
+    let mut r = csv::Reader::from_path(tmp.path().join("router_state.csv")).unwrap();
+    let rows: Vec<(usize, usize, String, usize, f64)> =
+        r.deserialize().map(|row| row.unwrap()).collect();
+    // 20 steps × 2 layers × 4 experts.
+    assert_eq!(rows.len(), 20 * 2 * 4);
+    let last: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.0 == 19 && r.1 == 0)
+        .map(|r| r.4)
+        .collect();
+    assert!(last.iter().any(|b| b.abs() > 0.0), "bias never moved");
+    for b in &last {
+        let steps = b / 1e-3;
+        assert!(
+            (steps - steps.round()).abs() < 1e-3 && steps.abs() <= 20.0,
+            "bias {b} is not a multiple of γ within 20 steps"
+        );
+    }
+}
+
+#[test]
+fn sigmoid_gates_are_normalised_affinities() {
+    let device = Device::flex();
+    let spec = toml::from_str::<RouterSpec>("kind = \"sigmoid\"").unwrap();
+    let router = init::seeded(2, || spec.init(8, 6, &device));
+    let x = Tensor::<2>::random(
+        [5, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let routing = router.route(&RouterInput {
+        x,
+        tokens: Tensor::zeros([5], &device),
+        experts: 6,
+        top_k: 3,
+        renormalize: true,
+        capacity: 0,
+    });
+    let Assignment::TokenChoice { gates, .. } = routing.assignment else {
+        panic!("sigmoid is token choice")
+    };
+    for s in to_vec(gates.sum_dim(1)) {
+        assert!((s - 1.0).abs() < 1e-6, "gates sum to {s}");
+    }
+    // Not softmax: the affinities of one token do not sum to 1 before normalising.
+    let logits = routing.logits.unwrap();
+    let raw = to_vec(burn::tensor::activation::sigmoid(logits).sum_dim(1));
+    assert!(raw.iter().all(|s| (s - 1.0).abs() > 0.1), "{raw:?}");
+}
+
+#[test]
+fn expert_choice_warns_in_the_summary() {
+    let text = tiny_spec(
+        "ec",
+        &format!("{MOE}\n[ffn.router]\nkind = \"expert-choice\""),
+        "",
+    )
+    .replace("steps = 20", "steps = 2");
+    let cfg = config(&text);
+    assert!(!cfg.spec.ffn.causal());
+    let tmp = tempfile::tempdir().unwrap();
+    let summary = train(
+        &cfg,
+        TrainOptions {
+            run_dir: RunDir::new(tmp.path()),
+            device: DeviceChoice::Flex.open().unwrap(),
+            progress: false,
+            resume: false,
+            stop_after: None,
+            exit_with_parent: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(summary.warnings.len(), 1);
+    assert!(summary.warnings[0].contains("not causal"));
+    // Each expert takes C = k·N/K tokens: the model still runs end to end.
+    let model = Transformer::new(&cfg, &Device::flex());
+    let out = model.forward(Tensor::zeros([2, 16], &Device::flex()));
+    assert_eq!(out.logits.dims(), [2, 16, 256]);
+}
+
+#[test]
+fn bad_variant_fields_are_named() {
+    let bad = |ffn: &str| {
+        resolve_str(
+            &tiny_spec("bad", ffn, ""),
+            std::path::Path::new("bad.toml"),
+            std::path::Path::new("."),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let e = bad(&format!("{MOE}\n[ffn.router]\nkind = \"nope\""));
+    assert!(
+        e.contains("bad.toml") && e.contains("nope") && e.contains("loss-free"),
+        "{e}"
+    );
+    let e = bad(&format!("{MOE}\ngranularity = 3"));
+    assert!(e.contains("ffn.granularity"), "{e}");
+    let e = bad(&format!("{MOE}\nshared_experts = 2"));
+    assert!(e.contains("ffn.shared_experts"), "{e}");
+    let e = bad(&format!(
+        "{MOE}\n[ffn.router]\nkind = \"loss-free\"\nbias_update_rate = -1.0"
+    ));
+    assert!(e.contains("ffn.router.bias_update_rate"), "{e}");
+    let e = bad(&format!(
+        "{MOE}\ncapacity = 1.25\n[ffn.router]\nkind = \"expert-choice\""
+    ));
+    assert!(
+        e.contains("ffn.capacity") && e.contains("expert-choice"),
+        "{e}"
+    );
+}
