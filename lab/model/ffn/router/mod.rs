@@ -221,6 +221,7 @@ routers! {
     Sigmoid = "sigmoid" in sigmoid => SigmoidSpec, SigmoidRouter;
     LossFree = "loss-free" in loss_free => LossFreeSpec, LossFreeRouter;
     ExpertChoice = "expert-choice" in expert_choice => ExpertChoiceSpec, ExpertChoiceRouter;
+    Hash = "hash" in hash => HashSpec, HashRouter;
 }
 
 impl Default for RouterSpec {
