@@ -69,6 +69,8 @@ pub struct MemoryRow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouterRun {
     pub run: String,
+    #[serde(default)]
+    pub arm: String,
     pub final_max_vio: f64,
     pub peak_max_vio: f64,
     pub dead_experts: usize,
@@ -94,6 +96,9 @@ pub struct Analysis {
     pub spike_rate_p: BTreeMap<String, f64>,
     pub memory: Vec<MemoryRow>,
     pub router: Vec<RouterRun>,
+    /// Arm → the warnings its runs printed (e.g. a router that is not causal).
+    #[serde(default)]
+    pub warnings: BTreeMap<String, Vec<String>>,
 }
 
 fn complete(r: &RunData) -> bool {
@@ -299,6 +304,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
         router.push(RouterRun {
             run: r.cell.name.clone(),
+            arm: r.cell.arm.clone(),
             final_max_vio: layer_mean(&last, &|x| x.max_vio),
             peak_max_vio: peak,
             dead_experts: dead.values().sum(),
@@ -307,7 +313,18 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         });
     }
 
+    let mut warnings: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in runs {
+        for w in &r.summary.warnings {
+            let list = warnings.entry(r.cell.arm.clone()).or_default();
+            if !list.contains(w) {
+                list.push(w.clone());
+            }
+        }
+    }
+
     Analysis {
+        warnings,
         experiment: manifest.experiment.clone(),
         preset: manifest.preset.clone(),
         reference_arm: reference,

@@ -423,5 +423,83 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
             analytic(r) / analytic(b).max(1.0), mib(analytic(r)), mib(analytic(b))
         ));
     }
+    // 4. With more arms than the reference and its baseline (a variants sweep): one line per
+    //    other arm against the reference.
+    for arm in a.stability.iter().map(|s| &s.arm) {
+        if arm == reference || arm == base {
+            continue;
+        }
+        out.push(arm_line(a, arm));
+    }
+    // 5. Caveats the runs printed.
+    for (arm, ws) in &a.warnings {
+        for w in ws {
+            out.push(format!("**Caveat** ({arm}): {w}."));
+        }
+    }
     out
+}
+
+/// `arm` against the reference arm: loss at the largest size with data, spikes, balance.
+fn arm_line(a: &Analysis, arm: &str) -> String {
+    let reference = &a.reference_arm;
+    let loss = match a
+        .comparisons
+        .iter()
+        .filter(|c| c.baseline == arm && c.diff.is_some())
+        .last()
+    {
+        Some(c) => match &c.welch {
+            // Comparisons hold reference − arm; this line states arm − reference.
+            Some(w) => format!(
+                "size {}: {arm} − {reference} = {:+.4} nats (95% CI [{:+.4}, {:+.4}], Welch p = {:.3}, n = {}/{}): {}",
+                c.size,
+                -w.diff,
+                -w.ci_high,
+                -w.ci_low,
+                w.p,
+                c.n_baseline,
+                c.n_treatment,
+                if w.p >= 0.05 {
+                    "no significant difference".to_string()
+                } else if w.diff > 0.0 {
+                    format!("{arm} significantly lower")
+                } else {
+                    format!("{arm} significantly higher")
+                }
+            ),
+            None => format!(
+                "size {}: {arm} − {reference} = {:+.4} nats (too few seeds for a test)",
+                c.size,
+                -c.diff.unwrap()
+            ),
+        },
+        None => "no complete runs to compare".into(),
+    };
+    let st = |x: &str| a.stability.iter().find(|s| s.arm == x);
+    let spikes = match (st(arm), st(reference)) {
+        (Some(s), Some(r)) => format!(
+            "; loss spikes {:.2} vs {:.2} per 1k steps (p = {:.3}), diverged {} vs {}",
+            s.loss_spikes_per_1k,
+            r.loss_spikes_per_1k,
+            a.spike_rate_p.get(arm).copied().unwrap_or(1.0),
+            s.diverged,
+            r.diverged
+        ),
+        _ => String::new(),
+    };
+    let max_vio = |x: &str| {
+        let v: Vec<f64> = a
+            .router
+            .iter()
+            .filter(|r| r.arm == x)
+            .map(|r| r.final_max_vio)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let balance = match (max_vio(arm), max_vio(reference)) {
+        (Some(m), Some(r)) => format!("; final load imbalance MaxVio {m:.3} vs {r:.3}"),
+        _ => String::new(),
+    };
+    format!("**{arm} vs {reference}?** {loss}{spikes}{balance}.")
 }
