@@ -25,6 +25,10 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
     let f = &c.flops;
     let p = &c.params;
     let _ = writeln!(s, "{} ({})", c.spec.name, path.display());
+    let _ = writeln!(s, "  ffn: {}", c.spec.ffn.summary_line());
+    for w in c.spec.ffn.warnings() {
+        let _ = writeln!(s, "  warning: {w}");
+    }
     let _ = writeln!(
         s,
         "  params: total {} ({})  active {} ({})  embedding {}",

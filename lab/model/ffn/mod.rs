@@ -119,6 +119,42 @@ impl FfnSpec {
         }
     }
 
+    /// One line for people: `moe/top-k: 32 experts of hidden 8 (8 split in G = 4), 7 routed +
+    /// 1 shared per token, dropless`.
+    pub fn summary_line(&self) -> String {
+        match self {
+            FfnSpec::Dense(dense) => format!("dense: SwiGLU of hidden {}", dense.hidden()),
+            FfnSpec::Moe(m) => {
+                let split = if m.granularity > 1 {
+                    format!(" ({} split in G = {})", m.experts, m.granularity)
+                } else {
+                    String::new()
+                };
+                let shared = if m.shared_experts > 0 {
+                    format!(" + {} shared", m.shared_experts)
+                } else {
+                    String::new()
+                };
+                let capacity = match m.capacity {
+                    crate::spec::Capacity::Dropless => "dropless".to_string(),
+                    crate::spec::Capacity::Factor(c) => format!("capacity factor {c}"),
+                };
+                let every = if m.moe_every > 1 {
+                    format!(", MoE in every {}th block", m.moe_every)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{}: {} experts of hidden {}{split}, {} routed{shared} per token, {capacity}{every}",
+                    self.describe(),
+                    m.routed_experts(),
+                    m.expert_hidden(),
+                    m.routed_top_k(),
+                )
+            }
+        }
+    }
+
     /// Build block `layer`'s feed-forward (in a resolved config).
     pub fn build(
         &self,
