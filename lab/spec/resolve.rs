@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::types::*;
-use crate::compute::{FlopCount, ModelShape, ParamCount, relative_gap};
+use crate::compute::{FlopCount, ModelShape, ParamCount};
 use crate::error::SpecError;
 
 /// Tolerance for matched arms: active FLOPs per token within 1%.
@@ -149,7 +149,6 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         ));
     }
     m.n_kv_heads = Some(kv);
-    let n_layers = m.n_layers;
 
     // Training (before the FFN: capacity accounting needs the batch's token count).
     let t = &spec.train;
@@ -188,88 +187,12 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         ));
     }
 
-    // Feed-forward.
-    spec.ffn = match spec.ffn.clone() {
-        FfnSpec::Moe(moe) => {
-            validate_moe(&moe, "ffn", n_layers, tokens_per_step, &err)?;
-            FfnSpec::Moe(moe)
-        }
-        FfnSpec::Dense(dense) => {
-            let matched = match &dense.match_moe {
-                Some(moe) => {
-                    validate_moe(moe, "ffn.match", n_layers, tokens_per_step, &err)?;
-                    let mut moe_model = spec.clone();
-                    moe_model.ffn = FfnSpec::Moe(moe.clone());
-                    Some(model_shape(&moe_model, tokens_per_step))
-                }
-                None => None,
-            };
-            let probe = model_shape(
-                &RunSpec {
-                    ffn: FfnSpec::Dense(DenseSpec {
-                        d_ff: DffSpec::Size(1),
-                        match_moe: None,
-                    }),
-                    ..spec.clone()
-                },
-                tokens_per_step,
-            );
-            let d_ff = match (&dense.d_ff, &matched) {
-                (DffSpec::Size(n), None) => *n,
-                (DffSpec::Size(n), Some(target)) => {
-                    let ours = probe.with_dense_ffn(*n).flops().forward_per_token;
-                    let theirs = target.flops().forward_per_token;
-                    if relative_gap(ours, theirs) > MATCH_TOLERANCE {
-                        let suggest = probe.dense_d_ff_matching_flops(target);
-                        return Err(err(
-                            "ffn.d_ff",
-                            format!(
-                                "dense arm ({n}) has {ours:.0} forward FLOPs/token but the MoE in \
-                                 [ffn.match] has {theirs:.0} ({:+.2}%, over the 1% tolerance); \
-                                 d_ff = {suggest} or d_ff = \"match-active\" would match",
-                                100.0 * (ours - theirs) / theirs
-                            ),
-                        ));
-                    }
-                    *n
-                }
-                (DffSpec::Rule(_), None) => {
-                    return Err(err(
-                        "ffn.d_ff",
-                        "a derived d_ff (\"match-active\" / \"match-total\") needs an [ffn.match] \
-                         table naming the MoE to match"
-                            .into(),
-                    ));
-                }
-                (DffSpec::Rule(MatchRule::MatchActive), Some(target)) => {
-                    let n = probe.dense_d_ff_matching_flops(target);
-                    let ours = probe.with_dense_ffn(n).flops().forward_per_token;
-                    let theirs = target.flops().forward_per_token;
-                    if relative_gap(ours, theirs) > MATCH_TOLERANCE {
-                        return Err(err(
-                            "ffn.d_ff",
-                            format!(
-                                "no integer d_ff matches the MoE within 1%: the nearest, {n}, gives \
-                                 {ours:.0} vs {theirs:.0} forward FLOPs/token"
-                            ),
-                        ));
-                    }
-                    n
-                }
-                (DffSpec::Rule(MatchRule::MatchTotal), Some(target)) => {
-                    probe.dense_d_ff_matching_params(target)
-                }
-            };
-            positive("ffn.d_ff", d_ff)?;
-            // The resolved spec keeps [ffn.match] only where it states an active-FLOP match
-            // (which a reload re-checks); a total-parameter match is recorded by its d_ff.
-            let keep_match = !matches!(dense.d_ff, DffSpec::Rule(MatchRule::MatchTotal));
-            FfnSpec::Dense(DenseSpec {
-                d_ff: DffSpec::Size(d_ff),
-                match_moe: dense.match_moe.filter(|_| keep_match),
-            })
-        }
-    };
+    // Feed-forward: each kind checks (and, for a derived size, resolves) itself.
+    spec.ffn = spec
+        .ffn
+        .clone()
+        .resolve(&spec, tokens_per_step)
+        .map_err(|(field, message)| err(&field, message))?;
 
     // Stability.
     let s = &spec.stability;
@@ -383,17 +306,6 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         tokens_per_step,
         spec,
     })
-}
-
-fn validate_moe(
-    moe: &MoeSpec,
-    at: &str,
-    n_layers: usize,
-    tokens_per_step: usize,
-    err: &dyn Fn(&str, String) -> SpecError,
-) -> Result<(), SpecError> {
-    moe.validate(n_layers, tokens_per_step)
-        .map_err(|(field, message)| err(&format!("{at}.{field}"), message))
 }
 
 /// Token-slots per expert per batch for a capacity factor: ⌈c·k·N/K⌉ (Switch).

@@ -184,6 +184,23 @@ impl FfnSpec {
         }
     }
 
+    /// Check the fields (errors: (field, message), the field named from the spec's root) and
+    /// fill in derived values, such as a dense arm's matched `d_ff`.
+    pub fn resolve(
+        self,
+        spec: &crate::spec::RunSpec,
+        tokens_per_step: usize,
+    ) -> Result<FfnSpec, (String, String)> {
+        match self {
+            FfnSpec::Dense(dense) => dense.resolve(spec, tokens_per_step).map(FfnSpec::Dense),
+            FfnSpec::Moe(moe) => {
+                moe.validate(spec.model.n_layers, tokens_per_step)
+                    .map_err(|(f, m)| (format!("ffn.{f}"), m))?;
+                Ok(FfnSpec::Moe(moe))
+            }
+        }
+    }
+
     /// Accounting of block `layer` for steps of `tokens` tokens.
     pub fn layer_shape(&self, layer: usize, d_model: usize, tokens: usize) -> FfnShape {
         match self {
