@@ -8,8 +8,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== build"; time cargo build --quiet --bin lab --tests
 echo "== devices"; ./target/debug/lab devices
-echo "== wgpu vs flex (forward + backward of a tiny MoE)"
+echo "== wgpu vs flex (a tiny model, and every registered FFN variant)"
 cargo test --quiet --test wgpu_agreement -- --nocapture
+cargo test --quiet --test conformance wgpu_agrees_with_flex -- --nocapture
 echo "== bench on the GPU"
 ./target/debug/lab bench --device wgpu --out results/bench
 if python3 -c "import torch" 2>/dev/null && [[ -f bench/pytorch_moe.py ]]; then

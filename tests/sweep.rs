@@ -278,3 +278,43 @@ fn bad_experiment_specs_are_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("huge"));
     assert!(!tmp.path().join("results").exists());
 }
+
+#[test]
+fn variant_arms_sweep_and_the_report_states_expert_choice_caveat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = toy_experiment(0.05).replace(
+        "[arms.dense-total]\nkind = \"dense\"\nd_ff = \"match-total\"\nmatch = \"moe\"\n",
+        r#"[arms.ec]
+kind = "moe"
+experts = 4
+top_k = 2
+router = { kind = "expert-choice" }
+
+[arms.fine]
+kind = "moe"
+experts = 4
+top_k = 2
+granularity = 2
+shared_experts = 1
+router = { kind = "loss-free" }
+aux_loss_coef = 0.0
+"#,
+    );
+    write_experiment(tmp.path(), &text);
+    let out = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let results = tmp.path().join("results/toy");
+    let summary =
+        |cell: &str| std::fs::read_to_string(results.join(cell).join("summary.json")).unwrap();
+    assert!(summary("xs-ec-s0").contains("\"ffn_variant\": \"moe/expert-choice\""));
+    assert!(summary("xs-fine-s0").contains("\"ffn_variant\": \"moe/loss-free\""));
+    assert!(results.join("xs-fine-s0/router_state.csv").exists());
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(
+        report.contains("**Caveat** (ec)") && report.contains("not causal"),
+        "the report must say plainly that expert choice sees the future:\n{report}"
+    );
+    assert!(report.contains("**fine vs moe?**"), "{report}");
+    assert!(!report.contains("**Caveat** (fine)"), "{report}");
+}
