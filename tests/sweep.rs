@@ -318,3 +318,32 @@ aux_loss_coef = 0.0
     assert!(report.contains("**fine vs moe?**"), "{report}");
     assert!(!report.contains("**Caveat** (fine)"), "{report}");
 }
+
+#[test]
+fn a_finished_cell_is_kept_across_versions_but_refused_when_the_spec_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_experiment(tmp.path(), &toy_experiment(0.05));
+    let first = lab(&sweep_args("toy.toml", &["--max-cells", "1"]), tmp.path());
+    assert!(first.status.success());
+    let config = tmp.path().join("results/toy/xs-dense-s0/config.toml");
+    // An older version wrote no `granularity` (its default): still the same run.
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("granularity = 1"), "{text}");
+    std::fs::write(&config, text.replace("granularity = 1\n", "")).unwrap();
+    let again = lab(&sweep_args("toy.toml", &["--max-cells", "0"]), tmp.path());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("1 of 3 cells already finished"), "{stderr}");
+    // An edited experiment (the MoE the dense arm is matched to) is refused for that cell.
+    write_experiment(
+        tmp.path(),
+        &toy_experiment(0.05).replace("experts = 4", "experts = 2"),
+    );
+    let edited = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&edited.stderr);
+    assert_eq!(edited.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("xs-dense-s0") && stderr.contains("different configuration"),
+        "{stderr}"
+    );
+}

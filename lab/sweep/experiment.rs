@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
+use crate::model::ffn::SizeFields;
 use crate::spec::{
-    Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RouterSpec,
-    RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
+    DataSpec, FfnSpec, ModelSpec, RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,54 +81,24 @@ pub struct SizeSpec {
     pub d_ff: Option<usize>,
 }
 
-/// One arm: an FFN template. Dense arms either take the size's `d_ff` or derive it from an
-/// MoE arm (`match = "<arm>"` with `d_ff = "match-active"` or `"match-total"`).
+/// One arm: an `[ffn]` table in the run-spec schema, of any registered kind (`kind = "moe"`
+/// with `experts`, `top_k`, `router = { kind = "…" }`, …; `kind = "dense"` with
+/// `d_ff = "size" | "match-active" | "match-total"`), less what each size supplies
+/// (`FfnSpec::fill_from_size`: an MoE's `d_expert`, a dense arm's `d_ff = "size"`), plus
+/// `match = "<arm>"`: the arm a derived `d_ff` is matched against. The table is checked
+/// against the schema when the experiment is expanded, so errors name the arm and the field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArmSpec {
-    pub kind: ArmKind,
-    #[serde(default)]
-    pub d_ff: Option<ArmDff>,
-    #[serde(default, rename = "match")]
-    pub match_arm: Option<String>,
-    #[serde(default)]
-    pub experts: Option<usize>,
-    #[serde(default)]
-    pub top_k: Option<usize>,
-    #[serde(default)]
-    pub renormalize: Option<bool>,
-    #[serde(default)]
-    pub capacity: Option<Capacity>,
-    #[serde(default)]
-    pub aux_loss_coef: Option<f64>,
-    #[serde(default)]
-    pub z_loss_coef: Option<f64>,
-    #[serde(default)]
-    pub moe_every: Option<usize>,
-    /// Fine-grained experts: split each expert into G (see `MoeSpec::granularity`).
-    #[serde(default)]
-    pub granularity: Option<usize>,
-    #[serde(default)]
-    pub shared_experts: Option<usize>,
-    /// The router variant, as in a run spec's `[ffn.router]`.
-    #[serde(default)]
-    pub router: Option<RouterSpec>,
-}
+#[serde(transparent)]
+pub struct ArmSpec(pub toml::Table);
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ArmKind {
-    Dense,
-    Moe,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ArmDff {
-    /// The size's `d_ff`.
-    Size,
-    MatchActive,
-    MatchTotal,
+impl ArmSpec {
+    /// The arm named by `match`, if any.
+    pub fn match_arm(&self) -> Option<&str> {
+        self.0.get("match").and_then(|v| v.as_str())
+    }
+    fn d_ff_rule(&self) -> Option<&str> {
+        self.0.get("d_ff").and_then(|v| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -183,9 +153,7 @@ impl Plan {
         let arms = &self.experiment.arms;
         arms.iter()
             .find(|(_, a)| {
-                a.kind == ArmKind::Dense
-                    && a.d_ff == Some(ArmDff::MatchActive)
-                    && a.match_arm.as_ref() == Some(reference)
+                a.d_ff_rule() == Some("match-active") && a.match_arm() == Some(reference.as_str())
             })
             .or_else(|| arms.iter().find(|(name, _)| *name != reference))
             .map(|(name, _)| name.clone())
@@ -327,31 +295,51 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     })
 }
 
-fn moe_ffn(
+/// The `[ffn]` of `arm_name` at `size`: the arm's table with the size's fields filled in, parsed
+/// through the variant registry, and matched to the arm its `match` names.
+fn arm_ffn(
     exp: &ExperimentSpec,
     arm_name: &str,
     size: &SizeSpec,
     file: &Path,
-) -> Result<MoeSpec, SpecError> {
-    let arm = &exp.arms[arm_name];
-    let field = |f: &str| format!("arms.{arm_name}.{f}");
-    let need = |v: Option<usize>, f: &str| {
-        v.ok_or_else(|| SpecError::field(file, &field(f), "an MoE arm needs this field"))
+) -> Result<FfnSpec, SpecError> {
+    let field = |f: &str| format!("arms.{arm_name}{f}");
+    let mut table = exp.arms[arm_name].0.clone();
+    let target = table.remove("match");
+    FfnSpec::fill_from_size(
+        &mut table,
+        &SizeFields {
+            d_expert: size.d_expert,
+            d_ff: size.d_ff,
+        },
+    )
+    .map_err(|m| SpecError::field(file, &format!("sizes.{}.d_ff", size.name), m))?;
+    let ffn: FfnSpec = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| SpecError::field(file, &field(""), e.message()))?;
+    let Some(target) = target else {
+        return Ok(ffn);
     };
-    Ok(MoeSpec {
-        experts: need(arm.experts, "experts")?,
-        top_k: need(arm.top_k, "top_k")?,
-        d_expert: size.d_expert,
-        renormalize: arm.renormalize.unwrap_or(true),
-        capacity: arm.capacity.unwrap_or_default(),
-        aux_loss_coef: arm.aux_loss_coef.unwrap_or(0.01),
-        z_loss_coef: arm.z_loss_coef.unwrap_or(0.001),
-        moe_every: arm.moe_every.unwrap_or(1),
-        d_ff: size.d_ff,
-        granularity: arm.granularity.unwrap_or(1),
-        shared_experts: arm.shared_experts.unwrap_or(0),
-        router: arm.router.clone().unwrap_or_default(),
-    })
+    let target = match target.as_str() {
+        Some(t) if t != arm_name && exp.arms.contains_key(t) => t.to_string(),
+        _ => {
+            return Err(SpecError::field(
+                file,
+                &field(".match"),
+                format!("{target} is not another arm of this experiment"),
+            ));
+        }
+    };
+    if exp.arms[&target].match_arm().is_some() {
+        return Err(SpecError::field(
+            file,
+            &field(".match"),
+            format!("arm {target:?} is itself matched to another arm; match a routed arm"),
+        ));
+    }
+    let matched = arm_ffn(exp, &target, size, file)?;
+    ffn.matched_to(matched)
+        .map_err(|m| SpecError::field(file, &field(".match"), m))
 }
 
 fn resolve_cell(
@@ -363,61 +351,7 @@ fn resolve_cell(
     budget: Option<f64>,
     file: &Path,
 ) -> Result<RunConfig, SpecError> {
-    let arm = &exp.arms[arm_name];
-    let field = |f: &str| format!("arms.{arm_name}.{f}");
-    let ffn = match arm.kind {
-        ArmKind::Moe => {
-            if arm.d_ff.is_some() || arm.match_arm.is_some() {
-                return Err(SpecError::field(
-                    file,
-                    &field("d_ff"),
-                    "MoE arms take d_expert from the size",
-                ));
-            }
-            FfnSpec::Moe(moe_ffn(exp, arm_name, size, file)?)
-        }
-        ArmKind::Dense => {
-            let rule = arm.d_ff.unwrap_or(ArmDff::Size);
-            let (d_ff, match_moe) = match rule {
-                ArmDff::Size => {
-                    let d = size.d_ff.ok_or_else(|| {
-                        SpecError::field(
-                            file,
-                            &format!("sizes.{}.d_ff", size.name),
-                            "needed by dense arms with d_ff = \"size\"",
-                        )
-                    })?;
-                    (DffSpec::Size(d), None)
-                }
-                ArmDff::MatchActive | ArmDff::MatchTotal => {
-                    let target = arm.match_arm.as_ref().ok_or_else(|| {
-                        SpecError::field(
-                            file,
-                            &field("match"),
-                            "a derived d_ff needs `match = \"<moe arm>\"`",
-                        )
-                    })?;
-                    match exp.arms.get(target) {
-                        Some(a) if a.kind == ArmKind::Moe => {}
-                        _ => {
-                            return Err(SpecError::field(
-                                file,
-                                &field("match"),
-                                format!("{target:?} is not an MoE arm of this experiment"),
-                            ));
-                        }
-                    }
-                    let r = if rule == ArmDff::MatchActive {
-                        MatchRule::MatchActive
-                    } else {
-                        MatchRule::MatchTotal
-                    };
-                    (DffSpec::Rule(r), Some(moe_ffn(exp, target, size, file)?))
-                }
-            };
-            FfnSpec::Dense(DenseSpec { d_ff, match_moe })
-        }
-    };
+    let ffn = arm_ffn(exp, arm_name, size, file)?;
     let base = &exp.base;
     let mut train = base.train.clone();
     // The budget probe (no budget yet) only needs counts: one step will do.

@@ -72,13 +72,17 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
     let Ok(text) = std::fs::read_to_string(&summary_path) else {
         return Ok(CellState::Fresh);
     };
-    let want = cell
+    let want = &cell
         .config
         .as_ref()
         .expect("planned cells carry configs")
-        .spec_toml();
-    let have = std::fs::read_to_string(dir.file(run_dir::CONFIG)).unwrap_or_default();
-    if have != want {
+        .spec;
+    // Compared as specs, not as text: a run written before a field was added (and so without
+    // it) holds that field's default, and is the same run.
+    let have = std::fs::read_to_string(dir.file(run_dir::CONFIG))
+        .ok()
+        .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok());
+    if have.as_ref() != Some(want) {
         return Err(SpecError::Field {
             file: dir.file(run_dir::CONFIG),
             field: cell.name.clone(),

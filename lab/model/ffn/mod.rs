@@ -102,7 +102,61 @@ impl FeedForward {
     }
 }
 
+/// What a sweep's size supplies to its arms (see `sweep::experiment`).
+pub struct SizeFields {
+    /// Hidden size of each (coarse) expert.
+    pub d_expert: usize,
+    /// Hidden size of dense feed-forwards.
+    pub d_ff: Option<usize>,
+}
+
 impl FfnSpec {
+    /// Fill what a sweep's size supplies into an arm's `[ffn]` table where the arm leaves it
+    /// out: an MoE's `d_expert` (and `d_ff` for its dense blocks when the size has one), a
+    /// dense arm's `d_ff = "size"` (the default). Err: why the size cannot supply it.
+    pub fn fill_from_size(table: &mut toml::Table, size: &SizeFields) -> Result<(), String> {
+        match table.get("kind").and_then(|k| k.as_str()) {
+            Some("moe") => {
+                table
+                    .entry("d_expert")
+                    .or_insert((size.d_expert as i64).into());
+                if let Some(d) = size.d_ff {
+                    table.entry("d_ff").or_insert((d as i64).into());
+                }
+            }
+            Some("dense") => {
+                let wants_size = match table.get("d_ff") {
+                    None => true,
+                    Some(v) => v.as_str() == Some("size"),
+                };
+                if wants_size {
+                    let d = size
+                        .d_ff
+                        .ok_or("needed by dense arms with d_ff = \"size\" (the default)")?;
+                    table.insert("d_ff".into(), (d as i64).into());
+                }
+            }
+            // Anything else is refused, with the registered kinds, when the table is parsed.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A dense arm matched against `target` (its `[ffn.match]`). Err: why it cannot be.
+    pub fn matched_to(self, target: FfnSpec) -> Result<FfnSpec, String> {
+        match (self, target) {
+            (FfnSpec::Dense(mut dense), FfnSpec::Moe(moe)) => {
+                dense.match_moe = Some(moe);
+                Ok(FfnSpec::Dense(dense))
+            }
+            (FfnSpec::Dense(_), _) => Err("must name an MoE arm".into()),
+            (other, _) => Err(format!(
+                "only dense arms are matched to another arm, not {}",
+                other.name()
+            )),
+        }
+    }
+
     /// The kind's name in specs and summaries: `dense` or `moe`.
     pub fn name(&self) -> &'static str {
         match self {
