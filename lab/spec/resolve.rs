@@ -315,9 +315,9 @@ pub fn capacity_slots(factor: f64, top_k: usize, tokens: usize, experts: usize) 
 
 /// Rows per block of the packed dropless dispatch for `slots` token-slots over `experts`:
 /// ⌈slots / 2K⌉, half an expert's balanced load, so padding adds at most ≈ 50% rows while the
-/// weights gathered per layer stay ≈ 3K expert copies. (Measured on flex with `lab bench`:
-/// ⌈S/4K⌉ gave 2.17× / 2.96× the dense step at d 256 / 512, ⌈S/2K⌉ 1.92× / 2.24×, ⌈S/K⌉
-/// 2.07× / 2.05×.)
+/// weights picked per layer stay ≈ 3K expert copies. (Measured on flex with `lab bench`, block
+/// weights picked by a one-hot matmul: ⌈S/4K⌉ gave 1.61× / 2.53× the dense step at d 256 /
+/// 512, ⌈S/2K⌉ 1.56× / 2.09×, ⌈S/K⌉ 1.77× / 2.13×; docs/performance.md.)
 pub fn packed_block_rows(slots: usize, experts: usize) -> usize {
     slots.div_ceil(2 * experts).max(1)
 }

@@ -46,10 +46,29 @@ impl Experts {
     }
 
     /// `x: [B, rows, d_model]` where block b goes to expert `ids[b]` → `[B, rows, d_model]`.
-    /// Each block's weights are gathered (their gradients scatter back by `select`'s
-    /// backward).
+    /// Each block's weights are picked by a one-hot matmul `[B, K] × [K, d·h]` rather than
+    /// `select`: its backward is another matmul, where `select`'s is a scatter-add
+    /// (`select_assign`), serial along the expert axis in burn's kernels. (Data movement,
+    /// not model FLOPs: not counted by the FLOP meter.)
     pub fn forward_blocks(&self, x: Tensor<3>, ids: Tensor<1, Int>) -> Tensor<3> {
-        let pick = |w: Tensor<3>| w.select(0, ids.clone());
+        let [k, _, _] = self.w1.dims();
+        let b = ids.dims()[0];
+        let one_hot = ids
+            .reshape([b, 1])
+            .expand([b, k])
+            .equal(
+                Tensor::<1, Int>::arange(0..k as i64, &x.device())
+                    .reshape([1, k])
+                    .expand([b, k]),
+            )
+            .float();
+        let pick = |w: Tensor<3>| {
+            let [_, r, c] = w.dims();
+            one_hot
+                .clone()
+                .matmul(w.reshape([k, r * c]))
+                .reshape([b, r, c])
+        };
         swiglu(
             x,
             pick(self.w1.val()),

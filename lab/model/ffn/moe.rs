@@ -15,7 +15,8 @@
 //!    Executed expert FLOPs ≈ c × what the k active experts need; dropless through this path
 //!    needs C = N and so executes K/k × (4× for 8 experts, top-2);
 //! 4. [`Dispatch::Packed`] (dropless): expert-contiguous rows, each expert's run padded to
-//!    whole blocks, one batched matmul over blocks with gathered weights; a static bound of
+//!    whole blocks, one batched matmul over blocks with each block's expert weights picked
+//!    (by a one-hot matmul, see `Experts::forward_blocks`); a static bound of
 //!    ≈ 1.5 × the active rows (see `packed`);
 //! 5. outputs return to their slots by a gather, are scaled by the gate weight and summed
 //!    over the k choices.
@@ -105,7 +106,7 @@ pub enum Dispatch {
     Buffered,
     /// Dropless: slots packed expert by expert, each expert's run padded to whole blocks of
     /// rows; all blocks go through one batched matmul with each block's expert weights
-    /// gathered (MegaBlocks-style padding, with a static bound on the rows).
+    /// picked (MegaBlocks-style padding, with a static bound on the rows).
     Packed,
 }
 
@@ -263,10 +264,10 @@ impl MoeLayer {
     /// The packed dropless dispatch. Expert e's slots occupy rows
     /// `[offset_e, offset_e + count_e)` of a buffer whose per-expert runs are padded to
     /// multiples of `block` rows; block j then belongs to one expert, whose weights are
-    /// gathered for it. The buffer has a static size, ⌈(S + K·(block − 1)) / block⌉ blocks, so
+    /// picked for it. The buffer has a static size, ⌈(S + K·(block − 1)) / block⌉ blocks, so
     /// no count is read back; with block = ⌈S / 2K⌉ the experts execute at most ≈ 1.5 × the
     /// active expert FLOPs (vs K/k × for the buffered dropless path), at the price of
-    /// gathering ≈ 3K expert weight copies per layer.
+    /// picking ≈ 3K expert weight copies per layer.
     fn packed(
         &self,
         slot_x: Tensor<2>,
