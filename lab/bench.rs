@@ -113,18 +113,8 @@ fn arm_spec(d: usize, opts: &BenchOptions, ffn: FfnSpec, name: &str) -> Result<R
 /// dropless and with capacity factor 1.25, and the dense arm matched on active FLOPs.
 fn arms(d: usize, opts: &BenchOptions) -> Result<Vec<RunConfig>> {
     let moe = |capacity| MoeSpec {
-        experts: 8,
-        top_k: 2,
-        d_expert: 2 * d,
-        renormalize: true,
         capacity,
-        aux_loss_coef: 0.01,
-        z_loss_coef: 0.001,
-        moe_every: 1,
-        d_ff: None,
-        granularity: 1,
-        shared_experts: 0,
-        router: Default::default(),
+        ..MoeSpec::new(8, 2, 2 * d)
     };
     Ok(vec![
         arm_spec(

@@ -18,9 +18,7 @@ use common::{DENSE, config, max_rel_diff, tiny_spec, to_vec};
 use moe_lab::model::ffn::FfnInput;
 use moe_lab::model::{Transformer, flop_meter, init};
 use moe_lab::spec::{FfnSpec, RunConfig, resolve_spec};
-use moe_lab::train::device::DeviceChoice;
-use moe_lab::train::run_dir::RunDir;
-use moe_lab::train::{TrainOptions, train};
+use moe_lab::train::train;
 
 #[test]
 fn every_router_is_among_the_variants() {
@@ -216,18 +214,7 @@ fn a_short_training_run_lowers_the_loss() {
         let mut cfg = model_config(&spec);
         cfg = cfg.with_steps(40);
         let dir = tmp.path().join(format!("v{i}"));
-        let summary = train(
-            &cfg,
-            TrainOptions {
-                run_dir: RunDir::new(&dir),
-                device: DeviceChoice::Flex.open().unwrap(),
-                progress: false,
-                resume: false,
-                stop_after: None,
-                exit_with_parent: false,
-            },
-        )
-        .unwrap();
+        let summary = train(&cfg, common::flex_options(&dir, false, None)).unwrap();
         let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
         let losses: Vec<f64> = r
             .deserialize::<std::collections::HashMap<String, String>>()

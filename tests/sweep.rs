@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{MOE, config, tiny_spec};
-use moe_lab::train::device::DeviceChoice;
-use moe_lab::train::run_dir::RunDir;
-use moe_lab::train::{TrainOptions, train};
+use moe_lab::train::train;
 
 /// One size, three arms, one seed: three cells of a few steps each.
 fn toy_experiment(steps_scale: f64) -> String {
@@ -181,13 +179,8 @@ fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
     let text =
         tiny_spec("resume", MOE, "").replace("steps = 20", "steps = 24\ncheckpoint_every = 8");
     let cfg = config(&text);
-    let opts = |dir: &Path, resume: bool, stop_after: Option<usize>| TrainOptions {
-        run_dir: RunDir::new(dir),
-        device: DeviceChoice::Flex.open().unwrap(),
-        progress: false,
-        resume,
-        stop_after,
-        exit_with_parent: false,
+    let opts = |dir: &Path, resume: bool, stop_after: Option<usize>| {
+        common::flex_options(dir, resume, stop_after)
     };
     let whole = train(&cfg, opts(&tmp.path().join("whole"), false, None)).unwrap();
     let cut = tmp.path().join("cut");

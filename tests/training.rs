@@ -8,25 +8,12 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use common::{DENSE, MOE, config, tiny_spec};
 use moe_lab::model::Transformer;
-use moe_lab::train::device::DeviceChoice;
-use moe_lab::train::run_dir::RunDir;
 use moe_lab::train::summary::{RunStatus, Summary};
-use moe_lab::train::{TrainOptions, clip, optimizer, train};
+use moe_lab::train::{clip, optimizer, train};
 
 fn run(text: &str, dir: &std::path::Path) -> Summary {
     let cfg = config(text);
-    train(
-        &cfg,
-        TrainOptions {
-            run_dir: RunDir::new(dir),
-            device: DeviceChoice::Flex.open().unwrap(),
-            progress: false,
-            resume: false,
-            stop_after: None,
-            exit_with_parent: false,
-        },
-    )
-    .unwrap()
+    train(&cfg, common::flex_options(dir, false, None)).unwrap()
 }
 
 fn column(path: &std::path::Path, name: &str) -> Vec<String> {

@@ -10,9 +10,7 @@ use moe_lab::model::ffn::router::{Assignment, RouterInput};
 use moe_lab::model::ffn::{FeedForward, RouterSpec};
 use moe_lab::model::{Transformer, init};
 use moe_lab::spec::{FfnSpec, MoeSpec, resolve_str};
-use moe_lab::train::device::DeviceChoice;
-use moe_lab::train::run_dir::RunDir;
-use moe_lab::train::{TrainOptions, train};
+use moe_lab::train::train;
 
 #[test]
 fn fine_grained_and_shared_experts_keep_active_flops() {
@@ -75,18 +73,7 @@ fn loss_free_bias_moves_by_gamma_toward_balance_and_is_logged() {
     );
     let cfg = config(&text);
     let tmp = tempfile::tempdir().unwrap();
-    let summary = train(
-        &cfg,
-        TrainOptions {
-            run_dir: RunDir::new(tmp.path()),
-            device: DeviceChoice::Flex.open().unwrap(),
-            progress: false,
-            resume: false,
-            stop_after: None,
-            exit_with_parent: false,
-        },
-    )
-    .unwrap();
+    let summary = train(&cfg, common::flex_options(tmp.path(), false, None)).unwrap();
     assert_eq!(summary.ffn_variant, "moe/loss-free");
     let mut r = csv::Reader::from_path(tmp.path().join("router_state.csv")).unwrap();
     let rows: Vec<(usize, usize, String, usize, f64)> =
@@ -149,18 +136,7 @@ fn expert_choice_warns_in_the_summary() {
     let cfg = config(&text);
     assert!(!cfg.spec.ffn.causal());
     let tmp = tempfile::tempdir().unwrap();
-    let summary = train(
-        &cfg,
-        TrainOptions {
-            run_dir: RunDir::new(tmp.path()),
-            device: DeviceChoice::Flex.open().unwrap(),
-            progress: false,
-            resume: false,
-            stop_after: None,
-            exit_with_parent: false,
-        },
-    )
-    .unwrap();
+    let summary = train(&cfg, common::flex_options(tmp.path(), false, None)).unwrap();
     assert_eq!(summary.warnings.len(), 1);
     assert!(summary.warnings[0].contains("not causal"));
     // Each expert takes C = k·N/K tokens: the model still runs end to end.
@@ -214,13 +190,8 @@ fn loss_free_bias_survives_a_checkpoint() {
     .replace("steps = 20", "steps = 24\ncheckpoint_every = 8");
     let cfg = config(&text);
     let tmp = tempfile::tempdir().unwrap();
-    let opts = |dir: &std::path::Path, resume: bool, stop_after: Option<usize>| TrainOptions {
-        run_dir: RunDir::new(dir),
-        device: DeviceChoice::Flex.open().unwrap(),
-        progress: false,
-        resume,
-        stop_after,
-        exit_with_parent: false,
+    let opts = |dir: &std::path::Path, resume: bool, stop_after: Option<usize>| {
+        common::flex_options(dir, resume, stop_after)
     };
     let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
     let a = train(&cfg, opts(&whole, false, None)).unwrap();

@@ -7,6 +7,22 @@ use std::path::Path;
 
 use moe_lab::spec::{RunConfig, resolve_str};
 
+/// Training options for a run on flex into `dir`, without a progress bar.
+pub fn flex_options(
+    dir: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> moe_lab::train::TrainOptions {
+    moe_lab::train::TrainOptions {
+        run_dir: moe_lab::train::run_dir::RunDir::new(dir),
+        device: moe_lab::train::device::DeviceChoice::Flex.open().unwrap(),
+        progress: false,
+        resume,
+        stop_after,
+        exit_with_parent: false,
+    }
+}
+
 /// A tiny spec; `ffn` is the body of the `[ffn]` table, `extra` appended verbatim.
 pub fn tiny_spec(name: &str, ffn: &str, extra: &str) -> String {
     format!(
@@ -116,7 +132,7 @@ pub fn router_weight(
     layer: &mut moe_lab::model::ffn::MoeLayer,
 ) -> &mut burn::module::Param<burn::prelude::Tensor<2>> {
     match &mut layer.router {
-        moe_lab::model::ffn::Router::TopK(r) => &mut r.weight,
+        moe_lab::model::ffn::Router::TopK(r) => &mut r.scores.weight,
         _ => panic!("MoeParts builds top-k routers"),
     }
 }

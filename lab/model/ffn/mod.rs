@@ -293,20 +293,10 @@ impl FfnSpec {
     /// suite: dense, top-k MoE, fine-grained with a shared expert, and an MoE with each
     /// registered router. `d_expert` must be divisible by 2.
     pub fn examples(d_ff: usize, experts: usize, top_k: usize, d_expert: usize) -> Vec<FfnSpec> {
-        use crate::spec::{Capacity, DenseSpec, DffSpec, MoeSpec};
+        use crate::spec::{DenseSpec, DffSpec, MoeSpec};
         let moe = |router: RouterSpec| MoeSpec {
-            experts,
-            top_k,
-            d_expert,
-            renormalize: true,
-            capacity: Capacity::Dropless,
-            aux_loss_coef: 0.01,
-            z_loss_coef: 0.001,
-            moe_every: 1,
-            d_ff: None,
-            granularity: 1,
-            shared_experts: 0,
             router,
+            ..MoeSpec::new(experts, top_k, d_expert)
         };
         let mut all = vec![
             FfnSpec::Dense(DenseSpec {

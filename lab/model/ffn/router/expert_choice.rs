@@ -9,15 +9,14 @@
 //! autoregressively as trained. The lab prints a warning when a run uses it, keeps it in
 //! summary.json, and the sweep report repeats it.
 
-use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use super::{
+    Scores,
     Assignment, Choice, FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing,
 };
-use crate::model::{flop_meter, init};
 
 /// `[ffn.router] kind = "expert-choice"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,25 +36,21 @@ impl Default for ExpertChoiceSpec {
 
 #[derive(Module, Debug)]
 pub struct ExpertChoiceRouter {
-    /// `[d_model, K]`
-    pub weight: Param<Tensor<2>>,
+    pub scores: Scores,
 }
 
 impl RouterKind for ExpertChoiceSpec {
     type Module = ExpertChoiceRouter;
     fn init(&self, d_model: usize, experts: usize, device: &Device) -> ExpertChoiceRouter {
         ExpertChoiceRouter {
-            weight: init::normal([d_model, experts], init::INIT_STD, device),
+            scores: Scores::new(d_model, experts, device),
         }
     }
     fn params(&self, d_model: usize, experts: usize) -> RouterParams {
-        RouterParams {
-            trainable: (d_model * experts) as u64,
-            buffers: 0,
-        }
+        Scores::params(d_model, experts)
     }
     fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        2.0 * (d_model * experts) as f64
+        Scores::flops_per_token(d_model, experts)
     }
     fn choice(&self) -> Choice {
         Choice::Experts {
@@ -86,7 +81,7 @@ impl RouterKind for ExpertChoiceSpec {
 
 impl RouterForward for ExpertChoiceRouter {
     fn route(&self, input: &RouterInput) -> Routing {
-        let logits = flop_meter::matmul(input.x.clone(), self.weight.val());
+        let logits = self.scores.logits(input.x.clone());
         let probs = softmax(logits.clone(), 1);
         // Each expert's C best tokens: top-C along the token axis of the transposed scores.
         let by_expert = probs.clone().transpose();

@@ -12,9 +12,9 @@ use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use super::{
+    Scores,
     FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice,
 };
-use crate::model::{flop_meter, init};
 
 /// `[ffn.router] kind = "loss-free"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +34,7 @@ impl Default for LossFreeSpec {
 
 #[derive(Module, Debug)]
 pub struct LossFreeRouter {
-    /// `[d_model, K]`
-    pub weight: Param<Tensor<2>>,
+    pub scores: Scores,
     /// `[K]`, not trained by the optimizer.
     pub bias: Param<Tensor<1>>,
     rate: f64,
@@ -45,19 +44,19 @@ impl RouterKind for LossFreeSpec {
     type Module = LossFreeRouter;
     fn init(&self, d_model: usize, experts: usize, device: &Device) -> LossFreeRouter {
         LossFreeRouter {
-            weight: init::normal([d_model, experts], init::INIT_STD, device),
+            scores: Scores::new(d_model, experts, device),
             bias: Param::from_tensor(Tensor::zeros([experts], device)).set_require_grad(false),
             rate: self.bias_update_rate,
         }
     }
     fn params(&self, d_model: usize, experts: usize) -> RouterParams {
         RouterParams {
-            trainable: (d_model * experts) as u64,
             buffers: experts as u64,
+            ..Scores::params(d_model, experts)
         }
     }
     fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        2.0 * (d_model * experts) as f64
+        Scores::flops_per_token(d_model, experts)
     }
     fn validate(&self) -> Result<(), FieldError> {
         if !(self.bias_update_rate >= 0.0 && self.bias_update_rate.is_finite()) {
@@ -72,7 +71,7 @@ impl RouterKind for LossFreeSpec {
 
 impl RouterForward for LossFreeRouter {
     fn route(&self, input: &RouterInput) -> Routing {
-        let logits = flop_meter::matmul(input.x.clone(), self.weight.val());
+        let logits = self.scores.logits(input.x.clone());
         let probs = softmax(logits.clone(), 1);
         let [n, k] = probs.dims();
         let biased = probs.clone().detach() + self.bias.val().detach().reshape([1, k]).expand([n, k]);

@@ -15,9 +15,12 @@
 
 use std::fmt::Debug;
 
+use burn::module::Param;
 use burn::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::model::{flop_meter, init};
 
 /// What the MoE layer gives a router for one batch of N tokens.
 pub struct RouterInput {
@@ -123,6 +126,36 @@ pub trait RouterForward: Sized {
     /// Per-expert state to log (`router_state.csv`), each `[K]`. Default: none.
     fn state(&self) -> Vec<(&'static str, Tensor<1>)> {
         Vec::new()
+    }
+}
+
+/// The learned scores most routers share: `Linear(d_model, K)` without bias, `x·W` → `[N, K]`
+/// logits. Kept in f32 (Switch found bf16 routers diverge; the whole lab trains in f32).
+#[derive(Module, Debug)]
+pub struct Scores {
+    /// `[d_model, K]`
+    pub weight: Param<Tensor<2>>,
+}
+
+impl Scores {
+    pub fn new(d_model: usize, experts: usize, device: &Device) -> Self {
+        Scores {
+            weight: init::normal([d_model, experts], init::INIT_STD, device),
+        }
+    }
+    pub fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        flop_meter::matmul(x, self.weight.val())
+    }
+    /// `d_model · K` trainable parameters.
+    pub fn params(d_model: usize, experts: usize) -> RouterParams {
+        RouterParams {
+            trainable: (d_model * experts) as u64,
+            buffers: 0,
+        }
+    }
+    /// `2 · d_model · K` forward FLOPs per token.
+    pub fn flops_per_token(d_model: usize, experts: usize) -> f64 {
+        2.0 * (d_model * experts) as f64
     }
 }
 

@@ -4,13 +4,12 @@
 //! Softmax couples the experts (raising one lowers the rest); sigmoid does not, which
 //! DeepSeek-V3 pairs with fine-grained experts.
 
-use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
-use super::{RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice};
-use crate::model::{flop_meter, init};
+use super::{
+    Scores,RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice};
 
 /// `[ffn.router] kind = "sigmoid"`: no options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -19,31 +18,27 @@ pub struct SigmoidSpec {}
 
 #[derive(Module, Debug)]
 pub struct SigmoidRouter {
-    /// `[d_model, K]`
-    pub weight: Param<Tensor<2>>,
+    pub scores: Scores,
 }
 
 impl RouterKind for SigmoidSpec {
     type Module = SigmoidRouter;
     fn init(&self, d_model: usize, experts: usize, device: &Device) -> SigmoidRouter {
         SigmoidRouter {
-            weight: init::normal([d_model, experts], init::INIT_STD, device),
+            scores: Scores::new(d_model, experts, device),
         }
     }
     fn params(&self, d_model: usize, experts: usize) -> RouterParams {
-        RouterParams {
-            trainable: (d_model * experts) as u64,
-            buffers: 0,
-        }
+        Scores::params(d_model, experts)
     }
     fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        2.0 * (d_model * experts) as f64
+        Scores::flops_per_token(d_model, experts)
     }
 }
 
 impl RouterForward for SigmoidRouter {
     fn route(&self, input: &RouterInput) -> Routing {
-        let logits = flop_meter::matmul(input.x.clone(), self.weight.val());
+        let logits = self.scores.logits(input.x.clone());
         let affinity = sigmoid(logits.clone());
         // The balance loss and the logged entropy read a distribution: affinities normalised
         // per token (DeepSeek-V3's sequence-wise balance loss does the same).
