@@ -49,6 +49,8 @@ pub struct RunData {
     pub evals: Vec<EvalRow>,
     pub metrics: Vec<MetricRow>,
     pub router: Vec<RouterRow>,
+    /// The feed-forward in words (`FfnSpec::summary_line` of `config.toml`), where it parses.
+    pub ffn: Option<String>,
 }
 
 fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
@@ -87,6 +89,10 @@ pub fn load(dir: &Path) -> Result<(Manifest, Vec<RunData>)> {
             evals: read_csv(&d.join(run_dir::EVALS))?,
             metrics: read_csv(&d.join(run_dir::METRICS))?,
             router: read_csv(&d.join(run_dir::ROUTER))?,
+            ffn: std::fs::read_to_string(d.join(run_dir::CONFIG))
+                .ok()
+                .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())
+                .map(|spec| spec.ffn.summary_line()),
         });
     }
     Ok((manifest, runs))

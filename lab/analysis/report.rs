@@ -82,6 +82,18 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             a.baseline_arm.as_deref().unwrap_or("–")
         );
     }
+    // Each arm's feed-forward in words, at the largest size it ran.
+    for st in &a.stability {
+        if let Some(line) = runs
+            .iter()
+            .rev()
+            .find(|r| r.cell.arm == st.arm)
+            .and_then(|r| r.ffn.as_ref())
+        {
+            let _ = writeln!(s, "- `{}`: {line}", st.arm);
+        }
+    }
+    let _ = writeln!(s);
     let _ = writeln!(
         s,
         "| size | arm | d_model | layers | params total | params active | FLOPs/token (train) | steps | tokens | budget (FLOPs) |"
