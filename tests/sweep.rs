@@ -149,6 +149,7 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
         "memory",
         "router_load",
         "router_maxvio",
+        "router_state",
     ] {
         let png = tmp.path().join(format!("plots/toy/{stem}.png"));
         let img = image::open(&png)
@@ -303,6 +304,7 @@ aux_loss_coef = 0.0
     assert!(summary("xs-ec-s0").contains("\"ffn_variant\": \"moe/expert-choice\""));
     assert!(summary("xs-fine-s0").contains("\"ffn_variant\": \"moe/loss-free\""));
     assert!(results.join("xs-fine-s0/router_state.csv").exists());
+    assert!(tmp.path().join("plots/toy/router_state.png").exists());
     let report = std::fs::read_to_string(results.join("report.md")).unwrap();
     assert!(
         report.contains("**Caveat** (ec)") && report.contains("not causal"),

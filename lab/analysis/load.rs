@@ -41,6 +41,17 @@ pub struct RouterRow {
     pub dead_experts: usize,
 }
 
+/// A row of `router_state.csv`: per-expert router state after a logged step (e.g. loss-free
+/// balancing's bias).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouterStateRow {
+    pub step: usize,
+    pub layer: usize,
+    pub quantity: String,
+    pub expert: usize,
+    pub value: f64,
+}
+
 /// Everything one run directory holds.
 #[derive(Debug, Clone)]
 pub struct RunData {
@@ -49,6 +60,8 @@ pub struct RunData {
     pub evals: Vec<EvalRow>,
     pub metrics: Vec<MetricRow>,
     pub router: Vec<RouterRow>,
+    /// Empty for routers without state.
+    pub router_state: Vec<RouterStateRow>,
     /// The feed-forward in words (`FfnSpec::summary_line` of `config.toml`), where it parses.
     pub ffn: Option<String>,
 }
@@ -89,6 +102,7 @@ pub fn load(dir: &Path) -> Result<(Manifest, Vec<RunData>)> {
             evals: read_csv(&d.join(run_dir::EVALS))?,
             metrics: read_csv(&d.join(run_dir::METRICS))?,
             router: read_csv(&d.join(run_dir::ROUTER))?,
+            router_state: read_csv(&d.join(run_dir::ROUTER_STATE))?,
             ffn: std::fs::read_to_string(d.join(run_dir::CONFIG))
                 .ok()
                 .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())

@@ -45,6 +45,10 @@ pub const FIGURES: &[(&str, &str)] = &[
         "router_maxvio",
         "Router load imbalance (MaxVio) over training, MoE runs",
     ),
+    (
+        "router_state",
+        "Router state per expert over training (e.g. loss-free balancing's bias), one run per arm that keeps any",
+    ),
 ];
 
 pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &str) -> String {

@@ -5,6 +5,7 @@ mod loss_vs_flops;
 mod memory;
 mod router_load;
 mod router_maxvio;
+mod router_state;
 mod scaling;
 mod spike_rate;
 pub mod style;
@@ -37,6 +38,7 @@ pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<String>> {
         ("memory", Box::new(memory::Memory(data))),
         ("router_load", Box::new(router_load::RouterLoad(data))),
         ("router_maxvio", Box::new(router_maxvio::RouterMaxVio(data))),
+        ("router_state", Box::new(router_state::RouterState(data))),
     ];
     let mut written = Vec::new();
     for (stem, fig) in figures {
