@@ -208,6 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 config.total_train_flops(),
                 run_dir.path.display()
             );
+            eprintln!("  ffn: {}", config.spec.ffn.summary_line());
             let summary = train::train(
                 &config,
                 train::TrainOptions {

@@ -120,3 +120,32 @@ fn flop_budget_becomes_whole_steps() {
     assert_eq!(c.steps, (1.0e8f64 / 9_830_400.0).round() as usize);
     assert_eq!(c.steps, 10);
 }
+
+#[test]
+fn every_shipped_spec_resolves() {
+    // The examples and experiments the docs point to must stay valid as the schema grows.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut runs = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        moe_lab::spec::resolve_str(&text, &path, path.parent().unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        runs += 1;
+    }
+    assert!(runs >= 4, "example run specs found: {runs}");
+    let mut experiments = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let exp: moe_lab::sweep::experiment::ExperimentSpec = toml::from_str(&text).unwrap();
+            for preset in exp.presets.keys().cloned().collect::<Vec<_>>() {
+                moe_lab::sweep::experiment::expand(exp.clone(), &path, Some(&preset))
+                    .unwrap_or_else(|e| panic!("{} preset {preset}: {e}", path.display()));
+            }
+            experiments += 1;
+        }
+    }
+    assert!(experiments >= 2, "experiments found: {experiments}");
+}
