@@ -135,10 +135,14 @@ pub struct StepOutput {
     pub grad_norm: f64,
     /// False when the loss or gradient was non-finite: the update was skipped.
     pub applied: bool,
+    /// Router state this step routed with (before its update), read in the same read-back
+    /// as the scalars: (block, quantity, per-expert values). Empty for most routers.
+    pub router_state: Vec<(usize, &'static str, Vec<f64>)>,
 }
 
-/// One step: forward, losses, backward, global-norm clipping, AdamW update. The only host
-/// read-back is the four scalars returned, read once after the step's work is queued.
+/// One step: forward, losses, backward, global-norm clipping, AdamW update, the routers'
+/// after-step updates. The only host read-back is the four scalars returned (with any router
+/// state), read once after the step's work is queued.
 pub fn train_step(
     model: Transformer,
     optim: &mut ModuleOptimizer,
@@ -154,18 +158,28 @@ pub fn train_step(
     let loss = lm.clone() + balance.clone() + z.clone();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip::global_norm(&model, &grads, device);
-    let scalars: Vec<f32> = Tensor::cat(
-        vec![
-            lm.detach(),
-            balance.detach(),
-            z.detach(),
-            norm.clone().detach(),
-        ],
-        0,
-    )
-    .into_data()
-    .try_to_vec::<f32>()
-    .expect("f32 scalars");
+    let state = model.router_state();
+    let mut logged = vec![
+        lm.detach(),
+        balance.detach(),
+        z.detach(),
+        norm.clone().detach(),
+    ];
+    logged.extend(state.iter().map(|(_, _, t)| t.clone()));
+    let scalars: Vec<f32> = Tensor::cat(logged, 0)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 scalars");
+    let mut at = 4;
+    let router_state = state
+        .iter()
+        .map(|(layer, name, t)| {
+            let n = t.dims()[0];
+            let values = scalars[at..at + n].iter().map(|v| *v as f64).collect();
+            at += n;
+            (*layer, *name, values)
+        })
+        .collect();
     let [lm_loss, balance_loss, z_loss, grad_norm] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
     let finite = (lm_loss + balance_loss + z_loss).is_finite() && grad_norm.is_finite();
     if !finite {
@@ -176,6 +190,7 @@ pub fn train_step(
             z_loss,
             grad_norm,
             applied: false,
+            router_state,
         };
     }
     let grads = if grad_clip > 0.0 {
@@ -191,6 +206,7 @@ pub fn train_step(
         z_loss,
         grad_norm,
         applied: true,
+        router_state,
     }
 }
 
@@ -409,7 +425,7 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
             ))?;
             bar.set_message(format!("loss {lm_v:.4}  {tps:.0} tok/s"));
             if let Some(log) = state_log.as_mut() {
-                log_router_state(log, step, &model)?;
+                log_router_state(log, step, &out.router_state)?;
             }
         }
         if done % t.eval_every == 0 || done == config.steps {
@@ -523,25 +539,21 @@ fn track_peaks(peaks: &mut summary::MemorySummary, m: &memory::MemoryReading) {
     peaks.peak_rss_bytes = max(peaks.peak_rss_bytes, m.rss_bytes);
 }
 
-/// One read-back of every router state tensor (after the step, outside the step's code).
-fn log_router_state(log: &mut CsvLog, step: usize, model: &Transformer) -> Result<()> {
-    let state = model.router_state();
-    let values: Vec<f32> = Tensor::cat(state.iter().map(|(_, _, t)| t.clone()).collect(), 0)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 router state");
-    let mut at = 0;
-    for (layer, name, t) in &state {
-        for expert in 0..t.dims()[0] {
+/// `router_state.csv` rows of one step: a row per (block, quantity, expert).
+fn log_router_state(
+    log: &mut CsvLog,
+    step: usize,
+    state: &[(usize, &'static str, Vec<f64>)],
+) -> Result<()> {
+    for (layer, name, values) in state {
+        for (expert, v) in values.iter().enumerate() {
             log.row(&[
                 step.to_string(),
                 layer.to_string(),
                 name.to_string(),
                 expert.to_string(),
-                format!("{:.6e}", values[at]),
+                format!("{v:.6e}"),
             ])?;
-            at += 1;
         }
     }
     Ok(())
