@@ -281,14 +281,6 @@ impl FfnSpec {
         }
     }
 
-    /// Experts per MoE layer (0 for dense): the width of router logs.
-    pub fn routed_experts(&self) -> usize {
-        match self {
-            FfnSpec::Dense(_) => 0,
-            FfnSpec::Moe(moe) => moe.routed_experts(),
-        }
-    }
-
     /// One example spec of every registered variant, at a given size, for the conformance
     /// suite: dense, top-k MoE, fine-grained with a shared expert, and an MoE with each
     /// registered router. `d_expert` must be divisible by 2.
