@@ -142,7 +142,7 @@ impl MoeLayer {
             renormalize: self.renormalize,
             capacity,
         });
-        let (y, load, kept, slots) = match &routing.assignment {
+        let (y, load, dropped, slots) = match &routing.assignment {
             Assignment::TokenChoice { experts, gates } => {
                 self.token_choice(x.clone(), experts.clone(), gates.clone(), dispatch)
             }
@@ -154,11 +154,11 @@ impl MoeLayer {
             Some(shared) => y + shared.forward(x),
             None => y,
         };
-        let aux = self.aux(&routing, load, kept, slots);
+        let aux = self.aux(&routing, load, dropped, slots);
         (y, aux)
     }
 
-    /// Token choice: `experts`, `gates: [N, k]` → (output `[N, d]`, load `[K]`, kept slots
+    /// Token choice: `experts`, `gates: [N, k]` → (output `[N, d]`, load `[K]`, dropped slots
     /// `[S, 1]`, slots S = N·k).
     fn token_choice(
         &self,
@@ -166,7 +166,7 @@ impl MoeLayer {
         chosen: Tensor<2, Int>,
         gates: Tensor<2>,
         dispatch: Dispatch,
-    ) -> (Tensor<2>, Tensor<1>, Tensor<2>, usize) {
+    ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize) {
         let [n, d] = x.dims();
         let experts = self.experts.count();
         let k = self.top_k;
@@ -191,17 +191,18 @@ impl MoeLayer {
             .reshape([k, n, d])
             .sum_dim(0)
             .reshape([n, d]);
-        (y, load, kept, n * k)
+        let dropped = kept.sum().neg().add_scalar((n * k) as f32);
+        (y, load, dropped, n * k)
     }
 
     /// Expert choice: `tokens`, `gates: [K, C]` → (output `[N, d]`, load `[K]` (C each),
-    /// kept `[1, 1]` = tokens no expert took, as a negative count of dropped, slots K·C).
+    /// dropped `[1]` = tokens no expert took, slots K·C).
     fn expert_choice(
         &self,
         x: Tensor<2>,
         chosen: Tensor<2, Int>,
         gates: Tensor<2>,
-    ) -> (Tensor<2>, Tensor<1>, Tensor<2>, usize) {
+    ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize) {
         let [n, d] = x.dims();
         let [experts, capacity] = chosen.dims();
         let device = x.device();
@@ -219,20 +220,15 @@ impl MoeLayer {
             IndexingUpdateOp::Add,
         );
         let load = Tensor::<1>::full([experts], capacity as f32, &device);
-        // "Dropped" for expert choice: tokens no expert took, reported through `kept` as
-        // the complement over the K·C slots.
+        // "Dropped" for expert choice: tokens no expert took.
         let taken = Tensor::<1>::zeros([n], &device).select_assign(
             0,
             rows,
             Tensor::<1>::ones([experts * capacity], &device),
             IndexingUpdateOp::Add,
         );
-        let untaken = taken.equal_elem(0.0).float().sum();
-        let kept = untaken
-            .neg()
-            .add_scalar((experts * capacity) as f32)
-            .reshape([1, 1]);
-        (y, load, kept, experts * capacity)
+        let dropped = taken.equal_elem(0.0).float().sum();
+        (y, load, dropped, experts * capacity)
     }
 
     /// The buffered dispatch: `[K, C, d]` buffers, overflow to a spare zero row.
@@ -347,7 +343,7 @@ impl MoeLayer {
         }
     }
 
-    fn aux(&self, routing: &Routing, load: Tensor<1>, kept: Tensor<2>, slots: usize) -> MoeAux {
+    fn aux(&self, routing: &Routing, load: Tensor<1>, dropped: Tensor<1>, slots: usize) -> MoeAux {
         let experts = self.experts.count();
         let device = load.device();
         // Switch balance loss: f_i = share of slots routed to i, P_i = mean probability of i.
@@ -368,7 +364,6 @@ impl MoeLayer {
             .sum_dim(1)
             .mean()
             .neg();
-        let dropped = kept.sum().neg().add_scalar(slots as f32);
         MoeAux {
             balance_loss,
             z_loss,
