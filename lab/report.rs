@@ -4,7 +4,8 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::compute::relative_gap;
-use crate::spec::{FfnSpec, RunConfig, RunSpec, model_shape, resolve_spec};
+use crate::model::ffn::moe::Dispatch;
+use crate::spec::{FfnSpec, RunConfig, RunSpec, model_shape, model_shape_with, resolve_spec};
 use crate::train::device::AdapterInfo;
 use crate::train::summary::Summary;
 
@@ -68,6 +69,15 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
             f.moe_executed_expert_flops,
             f.moe_executed_expert_flops / f.moe_experts_active
         );
+        let grouped = model_shape_with(&c.spec, c.tokens_per_step, Dispatch::Grouped).flops();
+        if grouped.moe_executed_expert_flops != f.moe_executed_expert_flops {
+            let _ = writeln!(
+                s,
+                "    (padded blocks, as on wgpu; flex's grouped matmul executes {:.0}, {:.2}×)",
+                grouped.moe_executed_expert_flops,
+                grouped.moe_executed_expert_flops / grouped.moe_experts_active
+            );
+        }
     }
     let _ = writeln!(
         s,

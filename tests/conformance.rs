@@ -16,6 +16,7 @@ use burn::prelude::*;
 use common::conformance::{BATCH, D_MODEL, SEQ, input, layer, loss, variants};
 use common::{DENSE, config, max_rel_diff, tiny_spec, to_vec};
 use moe_lab::model::ffn::FfnInput;
+use moe_lab::model::ffn::moe::Dispatch;
 use moe_lab::model::{Transformer, flop_meter, init};
 use moe_lab::spec::{FfnSpec, RunConfig, resolve_spec};
 use moe_lab::train::train;
@@ -103,7 +104,7 @@ fn flop_formula_equals_executed_matmul_flops() {
         let ffn = layer(&spec, &device);
         let inp = input(&device, 2);
         let (_, executed) = flop_meter::measure(|| ffn.forward(inp));
-        let shape = spec.layer_shape(0, D_MODEL, tokens);
+        let shape = spec.layer_shape(0, D_MODEL, tokens, Dispatch::dropless_on(&device));
         let formula =
             (shape.dense_flops + shape.router_flops + shape.expert_flops_executed) * tokens as f64;
         assert!(
@@ -123,7 +124,7 @@ fn parameter_counts_equal_the_modules() {
     let device = Device::flex();
     for (name, spec) in variants() {
         let ffn = layer(&spec, &device);
-        let shape = spec.layer_shape(0, D_MODEL, BATCH * SEQ);
+        let shape = spec.layer_shape(0, D_MODEL, BATCH * SEQ, Dispatch::Packed);
         assert_eq!(
             ffn.num_params() as u64,
             shape.params_total + shape.buffers,

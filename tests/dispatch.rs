@@ -1,5 +1,6 @@
-//! The packed dropless dispatch equals the buffered reference path: outputs and gradients,
-//! on random routing and on routing that leaves experts empty, on flex and on wgpu.
+//! The fast dropless dispatches equal the buffered reference path: outputs and gradients,
+//! on random routing and on routing that leaves experts empty: the packed one on flex and on
+//! wgpu, the grouped matmul (flex only) on flex, with and without autodiff.
 
 mod common;
 
@@ -72,15 +73,15 @@ fn run(device: &Device, skewed: bool, dispatch: Dispatch) -> Vec<Vec<f32>> {
     ]
 }
 
-fn compare(device: &Device, where_: &str) {
+fn compare(device: &Device, where_: &str, fast: Dispatch) {
     for skewed in [false, true] {
         let reference = run(device, skewed, Dispatch::Buffered);
-        let packed = run(device, skewed, Dispatch::Packed);
+        let packed = run(device, skewed, fast);
         for (i, (p, r)) in packed.iter().zip(&reference).enumerate() {
             let d = max_rel_diff(p, r);
             assert!(
                 d < 1e-5,
-                "{where_}, skewed {skewed}: output/gradient {i} differs by {d}"
+                "{where_}, {fast:?}, skewed {skewed}: output/gradient {i} differs by {d}"
             );
         }
         if skewed {
@@ -95,7 +96,28 @@ fn compare(device: &Device, where_: &str) {
 
 #[test]
 fn packed_dispatch_equals_reference_on_flex() {
-    compare(&Device::flex().autodiff(), "flex");
+    compare(&Device::flex().autodiff(), "flex", Dispatch::Packed);
+}
+
+#[test]
+fn grouped_dispatch_equals_reference_on_flex() {
+    let device = Device::flex();
+    assert_eq!(Dispatch::dropless_on(&device), Dispatch::Grouped);
+    assert_eq!(
+        Dispatch::dropless_on(&device.clone().autodiff()),
+        Dispatch::Grouped
+    );
+    compare(&device.clone().autodiff(), "flex", Dispatch::Grouped);
+    // Without autodiff (evaluation): the same outputs as the reference.
+    for skewed in [false, true] {
+        let layer = layer(&device, skewed);
+        let x = Tensor::<2>::random([29, 16], burn::tensor::Distribution::Default, &device);
+        let ids = common::ids(&x);
+        let (a, _) = layer.forward_with(x.clone(), ids.clone(), Dispatch::Grouped);
+        let (b, _) = layer.forward_with(x, ids, Dispatch::Buffered);
+        let d = max_rel_diff(&to_vec(a), &to_vec(b));
+        assert!(d < 1e-5, "flex without autodiff, skewed {skewed}: {d}");
+    }
 }
 
 #[test]
@@ -103,5 +125,48 @@ fn packed_dispatch_equals_reference_on_wgpu() {
     let Some(choice) = common::wgpu_choice() else {
         return;
     };
-    compare(&choice.open().unwrap().device.autodiff(), "wgpu");
+    let device = choice.open().unwrap().device;
+    assert_eq!(Dispatch::dropless_on(&device), Dispatch::Packed);
+    compare(&device.autodiff(), "wgpu", Dispatch::Packed);
+}
+
+/// The grouped matmul itself against per-group matmuls of slices: groups of 3, 0 and 4 rows
+/// over 9 rows (the last 2 rows belong to no group and come out zero), and its gradients
+/// against those of the sliced reference.
+#[test]
+fn grouped_matmul_equals_per_group_matmuls() {
+    use moe_lab::model::ffn::grouped_matmul::grouped_matmul;
+    let device = Device::flex().autodiff();
+    let (rows, a, b) = (9, 5, 3);
+    let x =
+        Tensor::<2>::random([rows, a], burn::tensor::Distribution::Default, &device).require_grad();
+    let w =
+        Tensor::<3>::random([3, a, b], burn::tensor::Distribution::Default, &device).require_grad();
+    let sizes = Tensor::<1>::from_floats([3.0, 0.0, 4.0], &device);
+    let r = Tensor::<2>::random([rows, b], burn::tensor::Distribution::Default, &device);
+
+    let y = grouped_matmul(x.clone(), w.clone(), sizes);
+    let g = (y.clone() * r.clone()).sum().backward();
+    let (gx, gw) = (to_vec(x.grad(&g).unwrap()), to_vec(w.grad(&g).unwrap()));
+
+    let x2 = x.clone().detach().require_grad();
+    let w2 = w.clone().detach().require_grad();
+    let expert = |e: usize| w2.clone().slice([e..e + 1, 0..a, 0..b]).reshape([a, b]);
+    let reference = Tensor::cat(
+        vec![
+            x2.clone().slice([0..3, 0..a]).matmul(expert(0)),
+            x2.clone().slice([3..7, 0..a]).matmul(expert(2)),
+            Tensor::<2>::zeros([2, b], &device),
+        ],
+        0,
+    );
+    let g2 = (reference.clone() * r).sum().backward();
+    for (what, ours, theirs) in [
+        ("output", to_vec(y.detach()), to_vec(reference.detach())),
+        ("x grad", gx, to_vec(x2.grad(&g2).unwrap())),
+        ("w grad", gw, to_vec(w2.grad(&g2).unwrap())),
+    ] {
+        let d = max_rel_diff(&ours, &theirs);
+        assert!(d < 1e-5, "grouped matmul {what} differs by {d}");
+    }
 }

@@ -6,6 +6,7 @@ mod common;
 
 use burn::prelude::*;
 use common::{MOE, config, tiny_spec, to_vec};
+use moe_lab::model::ffn::moe::Dispatch;
 use moe_lab::model::ffn::router::{Assignment, RouterInput};
 use moe_lab::model::ffn::{FeedForward, RouterSpec};
 use moe_lab::model::{Transformer, init};
@@ -16,7 +17,10 @@ use moe_lab::train::train;
 fn fine_grained_and_shared_experts_keep_active_flops() {
     let d = 32;
     let base = MoeSpec::new(8, 2, 64);
-    let active = |m: &MoeSpec| m.layer_shape(0, d, 128).expert_flops_active;
+    let active = |m: &MoeSpec| {
+        m.layer_shape(0, d, 128, Dispatch::Packed)
+            .expert_flops_active
+    };
     let reference = active(&base);
     assert_eq!(reference, 2.0 * 6.0 * (d * 64) as f64);
     for (g, shared) in [(2, 0), (4, 0), (4, 1), (2, 3)] {
@@ -33,7 +37,7 @@ fn fine_grained_and_shared_experts_keep_active_flops() {
             "G = {g}, shared = {shared}: active expert FLOPs changed"
         );
         // Total parameters: same experts' worth, except the shared ones are not routed.
-        let shape = m.layer_shape(0, d, 128);
+        let shape = m.layer_shape(0, d, 128, Dispatch::Packed);
         let experts_params = 3 * d as u64 * (m.routed_experts() * m.expert_hidden()) as u64;
         let shared_params = 3 * d as u64 * m.shared_hidden() as u64;
         assert_eq!(

@@ -6,7 +6,7 @@ mod resolve;
 mod types;
 
 pub use resolve::{
-    MATCH_TOLERANCE, RunConfig, capacity_slots, model_shape, packed_block_rows, packed_rows,
-    resolve, resolve_spec, resolve_str,
+    MATCH_TOLERANCE, RunConfig, capacity_slots, model_shape, model_shape_with, packed_block_rows,
+    packed_rows, resolve, resolve_spec, resolve_str,
 };
 pub use types::*;

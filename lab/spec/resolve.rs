@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::types::*;
 use crate::compute::{FlopCount, ModelShape, ParamCount};
 use crate::error::SpecError;
+use crate::model::ffn::moe::Dispatch;
 
 /// Tolerance for matched arms: active FLOPs per token within 1%.
 pub const MATCH_TOLERANCE: f64 = 0.01;
@@ -329,11 +330,21 @@ pub fn packed_rows(slots: usize, experts: usize) -> usize {
     (slots + experts * (block - 1)).div_ceil(block) * block
 }
 
-/// The accounting view of a (validated) spec.
+/// The accounting view of a (validated) spec, dropless MoE layers counted as the portable
+/// packed dispatch executes them (an upper bound: flex's grouped matmul executes only the
+/// active rows; see [`model_shape_with`]).
 pub fn model_shape(spec: &RunSpec, tokens_per_step: usize) -> ModelShape {
+    model_shape_with(spec, tokens_per_step, Dispatch::Packed)
+}
+
+/// [`model_shape`] with dropless MoE layers running through `dropless`.
+pub fn model_shape_with(spec: &RunSpec, tokens_per_step: usize, dropless: Dispatch) -> ModelShape {
     let m = &spec.model;
     let layers = (0..m.n_layers)
-        .map(|layer| spec.ffn.layer_shape(layer, m.d_model, tokens_per_step))
+        .map(|layer| {
+            spec.ffn
+                .layer_shape(layer, m.d_model, tokens_per_step, dropless)
+        })
         .collect();
     ModelShape {
         d_model: m.d_model,

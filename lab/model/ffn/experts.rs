@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use super::grouped_matmul::grouped_matmul;
 use crate::model::{flop_meter, init};
 
 #[derive(Module, Debug)]
@@ -75,6 +76,14 @@ impl Experts {
             pick(self.w3.val()),
             pick(self.w2.val()),
         )
+    }
+
+    /// `x: [S, d_model]` rows sorted by expert, `sizes: [K]` rows per expert → `[S, d_model]`,
+    /// each row group through its own expert's weights in place (the grouped matmul).
+    pub fn forward_grouped(&self, x: Tensor<2>, sizes: Tensor<1>) -> Tensor<2> {
+        let gate = silu(grouped_matmul(x.clone(), self.w1.val(), sizes.clone()));
+        let up = grouped_matmul(x, self.w3.val(), sizes.clone());
+        grouped_matmul(gate * up, self.w2.val(), sizes)
     }
 }
 

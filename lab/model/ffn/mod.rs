@@ -9,6 +9,7 @@
 
 pub mod dense;
 pub mod experts;
+pub mod grouped_matmul;
 pub mod moe;
 pub mod router;
 
@@ -255,11 +256,18 @@ impl FfnSpec {
         }
     }
 
-    /// Accounting of block `layer` for steps of `tokens` tokens.
-    pub fn layer_shape(&self, layer: usize, d_model: usize, tokens: usize) -> FfnShape {
+    /// Accounting of block `layer` for steps of `tokens` tokens, dropless MoE layers running
+    /// through `dropless` (which sets their executed expert FLOPs).
+    pub fn layer_shape(
+        &self,
+        layer: usize,
+        d_model: usize,
+        tokens: usize,
+        dropless: moe::Dispatch,
+    ) -> FfnShape {
         match self {
             FfnSpec::Dense(dense) => dense.layer_shape(d_model),
-            FfnSpec::Moe(moe) => moe.layer_shape(layer, d_model, tokens),
+            FfnSpec::Moe(moe) => moe.layer_shape(layer, d_model, tokens, dropless),
         }
     }
 

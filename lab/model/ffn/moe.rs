@@ -18,6 +18,9 @@
 //!    whole blocks, one batched matmul over blocks with each block's expert weights picked
 //!    (by a one-hot matmul, see `Experts::forward_blocks`); a static bound of
 //!    ≈ 1.5 × the active rows (see `packed`);
+//! 4'. [`Dispatch::Grouped`] (dropless where the device has the grouped matmul, i.e. flex):
+//!    expert-contiguous rows without padding, each expert's rows multiplied by its weights in
+//!    place (see `grouped_matmul`): exactly the active rows, no weight copies;
 //! 5. outputs return to their slots by a gather, are scaled by the gate weight and summed
 //!    over the k choices.
 //!
@@ -31,6 +34,7 @@
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
+use super::grouped_matmul;
 use super::router::{Assignment, Choice, Router, RouterInput, Routing};
 use super::{Experts, MoeAux, RouterStats, SwiGlu};
 use crate::compute::FfnShape;
@@ -108,6 +112,30 @@ pub enum Dispatch {
     /// rows; all blocks go through one batched matmul with each block's expert weights
     /// picked (MegaBlocks-style padding, with a static bound on the rows).
     Packed,
+    /// Dropless: slots sorted by expert without padding, through the grouped matmul (each
+    /// expert's rows times its weights in place). Only where [`grouped_matmul::available`].
+    Grouped,
+}
+
+impl Dispatch {
+    /// The dropless dispatch a layer on `device` uses: grouped where the device has the
+    /// grouped matmul (flex), padded blocks elsewhere.
+    pub fn dropless_on(device: &Device) -> Dispatch {
+        if grouped_matmul::available(device) {
+            Dispatch::Grouped
+        } else {
+            Dispatch::Packed
+        }
+    }
+
+    /// Expert rows this dispatch executes per token for a dropless layer (`slots` = N·k).
+    pub fn dropless_rows(self, tokens: usize, slots: usize, experts: usize) -> usize {
+        match self {
+            Dispatch::Grouped => slots,
+            Dispatch::Packed => packed_rows(slots, experts),
+            Dispatch::Buffered => experts * tokens,
+        }
+    }
 }
 
 impl MoeLayer {
@@ -116,7 +144,7 @@ impl MoeLayer {
     /// buffered one.
     pub fn forward(&self, x: Tensor<2>, tokens: Tensor<1, Int>) -> (Tensor<2>, MoeAux) {
         let dispatch = match self.capacity_factor {
-            None => Dispatch::Packed,
+            None => Dispatch::dropless_on(&x.device()),
             Some(_) => Dispatch::Buffered,
         };
         self.forward_with(x, tokens, dispatch)
@@ -184,6 +212,9 @@ impl MoeLayer {
         let (slot_y, kept) = match dispatch {
             Dispatch::Packed if self.capacity_factor.is_none() => {
                 self.packed(slot_x, slot_expert, load.clone(), position)
+            }
+            Dispatch::Grouped if self.capacity_factor.is_none() => {
+                self.grouped(slot_x, slot_expert, load.clone(), position)
             }
             _ => self.buffered(slot_x, slot_expert, position, n),
         };
@@ -311,6 +342,33 @@ impl MoeLayer {
             .experts
             .forward_blocks(buffer.reshape([blocks, block, d]), block_expert)
             .reshape([blocks * block, d]);
+        let kept = Tensor::<2>::ones([slots, 1], &device);
+        (out.select(0, rows), kept)
+    }
+
+    /// The grouped dropless dispatch: expert e's slots occupy rows `[o_e, o_e + load_e)` of an
+    /// `[S, d]` buffer (o_e = the loads before e), and the grouped matmul multiplies each run
+    /// by its expert's weights: exactly S rows, nothing padded or copied per block.
+    fn grouped(
+        &self,
+        slot_x: Tensor<2>,
+        slot_expert: Tensor<1, Int>,
+        load: Tensor<1>,
+        position: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let [slots, d] = slot_x.dims();
+        let device = slot_x.device();
+        let offsets = load.clone().cumsum(0) - load.clone();
+        let rows = (offsets.select(0, slot_expert).reshape([slots, 1]) + position)
+            .reshape([slots])
+            .int();
+        let sorted = Tensor::<2>::zeros([slots, d], &device).select_assign(
+            0,
+            rows.clone(),
+            slot_x,
+            IndexingUpdateOp::Add,
+        );
+        let out = self.experts.forward_grouped(sorted, load);
         let kept = Tensor::<2>::ones([slots, 1], &device);
         (out.select(0, rows), kept)
     }
@@ -481,8 +539,15 @@ impl MoeSpec {
     }
 
     /// Accounting of block `layer` for a step of `tokens` tokens (the executed expert rows of
-    /// the packed and buffered dispatches depend on it).
-    pub fn layer_shape(&self, layer: usize, d_model: usize, tokens: usize) -> FfnShape {
+    /// the packed and buffered dispatches depend on it), when dropless layers run through
+    /// `dropless` (see [`Dispatch::dropless_on`]).
+    pub fn layer_shape(
+        &self,
+        layer: usize,
+        d_model: usize,
+        tokens: usize,
+        dropless: Dispatch,
+    ) -> FfnShape {
         if !self.is_moe_layer(layer) {
             return FfnShape::swiglu(d_model, self.d_ff.unwrap_or(0));
         }
@@ -496,9 +561,9 @@ impl MoeSpec {
                 let c = capacity_slots(capacity_factor, k, tokens, experts).min(tokens);
                 (experts * c) as f64 / tokens as f64
             }
-            // The packed dropless dispatch's static row bound (see `packed`).
+            // The packed dispatch's static row bound (see `packed`), or the grouped one's S.
             (Choice::Tokens, Capacity::Dropless) => {
-                packed_rows(tokens * k, experts) as f64 / tokens as f64
+                dropless.dropless_rows(tokens, tokens * k, experts) as f64 / tokens as f64
             }
             (Choice::Tokens, Capacity::Factor(c)) => {
                 let slots = capacity_slots(c, k, tokens, experts).min(tokens);
