@@ -73,7 +73,8 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         if grouped.moe_executed_expert_flops != f.moe_executed_expert_flops {
             let _ = writeln!(
                 s,
-                "    (padded blocks, as on wgpu; flex's grouped matmul executes {:.0}, {:.2}×)",
+                "    (without a grouped matmul, as on wgpu; flex's grouped matmul executes at \
+                 most {:.0}, {:.2}×)",
                 grouped.moe_executed_expert_flops,
                 grouped.moe_executed_expert_flops / grouped.moe_experts_active
             );

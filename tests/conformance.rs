@@ -104,7 +104,7 @@ fn flop_formula_equals_executed_matmul_flops() {
         let ffn = layer(&spec, &device);
         let inp = input(&device, 2);
         let (_, executed) = flop_meter::measure(|| ffn.forward(inp));
-        let shape = spec.layer_shape(0, D_MODEL, tokens, Dispatch::dropless_on(&device));
+        let shape = spec.layer_shape(0, D_MODEL, tokens, Dispatch::for_layer(&device, true));
         let formula =
             (shape.dense_flops + shape.router_flops + shape.expert_flops_executed) * tokens as f64;
         assert!(

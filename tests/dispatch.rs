@@ -1,6 +1,7 @@
 //! The fast dropless dispatches equal the buffered reference path: outputs and gradients,
-//! on random routing and on routing that leaves experts empty: the packed one on flex and on
-//! wgpu, the grouped matmul (flex only) on flex, with and without autodiff.
+//! on random routing and on routing that leaves experts empty: the packed one (dropless) on
+//! flex and on wgpu, the grouped one (flex only; dropless and with a capacity that drops) on
+//! flex, with and without autodiff.
 
 mod common;
 
@@ -10,7 +11,7 @@ use common::{max_rel_diff, to_vec};
 use moe_lab::model::ffn::MoeLayer;
 use moe_lab::model::ffn::moe::Dispatch;
 
-fn layer(device: &Device, skewed: bool) -> MoeLayer {
+fn layer(device: &Device, skewed: bool, capacity_factor: Option<f64>) -> MoeLayer {
     let mut layer = moe_lab::model::init::seeded(11, || {
         common::MoeParts {
             d_model: 16,
@@ -18,7 +19,7 @@ fn layer(device: &Device, skewed: bool) -> MoeLayer {
             top_k: 2,
             d_expert: 12,
             renormalize: true,
-            capacity_factor: None,
+            capacity_factor,
             balance_coef: 0.01,
             z_coef: 0.001,
             n_layers: 2,
@@ -39,8 +40,8 @@ fn layer(device: &Device, skewed: bool) -> MoeLayer {
 }
 
 /// Output and gradients (x, router, w1, w3, w2) of `dispatch`.
-fn run(device: &Device, skewed: bool, dispatch: Dispatch) -> Vec<Vec<f32>> {
-    let layer = layer(device, skewed);
+fn run(device: &Device, skewed: bool, dispatch: Dispatch, capacity: Option<f64>) -> Vec<Vec<f32>> {
+    let layer = layer(device, skewed, capacity);
     let n = 37; // not a multiple of anything
     let data: Vec<f32> = (0..n * 16)
         .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0 + if skewed { 1.0 } else { 0.0 })
@@ -73,15 +74,16 @@ fn run(device: &Device, skewed: bool, dispatch: Dispatch) -> Vec<Vec<f32>> {
     ]
 }
 
-fn compare(device: &Device, where_: &str, fast: Dispatch) {
+fn compare(device: &Device, where_: &str, fast: Dispatch, capacity: Option<f64>) {
     for skewed in [false, true] {
-        let reference = run(device, skewed, Dispatch::Buffered);
-        let packed = run(device, skewed, fast);
+        let reference = run(device, skewed, Dispatch::Buffered, capacity);
+        let packed = run(device, skewed, fast, capacity);
         for (i, (p, r)) in packed.iter().zip(&reference).enumerate() {
             let d = max_rel_diff(p, r);
             assert!(
                 d < 1e-5,
-                "{where_}, {fast:?}, skewed {skewed}: output/gradient {i} differs by {d}"
+                "{where_}, {fast:?}, capacity {capacity:?}, skewed {skewed}: output/gradient {i} \
+                 differs by {d}"
             );
         }
         if skewed {
@@ -96,21 +98,30 @@ fn compare(device: &Device, where_: &str, fast: Dispatch) {
 
 #[test]
 fn packed_dispatch_equals_reference_on_flex() {
-    compare(&Device::flex().autodiff(), "flex", Dispatch::Packed);
+    compare(&Device::flex().autodiff(), "flex", Dispatch::Packed, None);
 }
 
 #[test]
 fn grouped_dispatch_equals_reference_on_flex() {
     let device = Device::flex();
-    assert_eq!(Dispatch::dropless_on(&device), Dispatch::Grouped);
+    assert_eq!(Dispatch::for_layer(&device, true), Dispatch::Grouped);
     assert_eq!(
-        Dispatch::dropless_on(&device.clone().autodiff()),
+        Dispatch::for_layer(&device.clone().autodiff(), false),
         Dispatch::Grouped
     );
-    compare(&device.clone().autodiff(), "flex", Dispatch::Grouped);
+    // Dropless, and a capacity of ⌈1.0·k·N/K⌉ = 13 slots that drops slots (most of them
+    // when skewed).
+    for capacity in [None, Some(1.0)] {
+        compare(
+            &device.clone().autodiff(),
+            "flex",
+            Dispatch::Grouped,
+            capacity,
+        );
+    }
     // Without autodiff (evaluation): the same outputs as the reference.
     for skewed in [false, true] {
-        let layer = layer(&device, skewed);
+        let layer = layer(&device, skewed, Some(1.0));
         let x = Tensor::<2>::random([29, 16], burn::tensor::Distribution::Default, &device);
         let ids = common::ids(&x);
         let (a, _) = layer.forward_with(x.clone(), ids.clone(), Dispatch::Grouped);
@@ -126,8 +137,9 @@ fn packed_dispatch_equals_reference_on_wgpu() {
         return;
     };
     let device = choice.open().unwrap().device;
-    assert_eq!(Dispatch::dropless_on(&device), Dispatch::Packed);
-    compare(&device.autodiff(), "wgpu", Dispatch::Packed);
+    assert_eq!(Dispatch::for_layer(&device, true), Dispatch::Packed);
+    assert_eq!(Dispatch::for_layer(&device, false), Dispatch::Buffered);
+    compare(&device.autodiff(), "wgpu", Dispatch::Packed, None);
 }
 
 /// The grouped matmul itself against per-group matmuls of slices: groups of 3, 0 and 4 rows

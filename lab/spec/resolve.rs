@@ -330,20 +330,20 @@ pub fn packed_rows(slots: usize, experts: usize) -> usize {
     (slots + experts * (block - 1)).div_ceil(block) * block
 }
 
-/// The accounting view of a (validated) spec, dropless MoE layers counted as the portable
-/// packed dispatch executes them (an upper bound: flex's grouped matmul executes only the
-/// active rows; see [`model_shape_with`]).
+/// The accounting view of a (validated) spec, MoE layers counted as the portable dispatches
+/// (packed blocks when dropless, buffers under a capacity factor) execute them: an upper
+/// bound, since flex's grouped matmul executes only the routed rows (see [`model_shape_with`]).
 pub fn model_shape(spec: &RunSpec, tokens_per_step: usize) -> ModelShape {
     model_shape_with(spec, tokens_per_step, Dispatch::Packed)
 }
 
-/// [`model_shape`] with dropless MoE layers running through `dropless`.
-pub fn model_shape_with(spec: &RunSpec, tokens_per_step: usize, dropless: Dispatch) -> ModelShape {
+/// [`model_shape`] with token-choice MoE layers dispatched by `dispatch`.
+pub fn model_shape_with(spec: &RunSpec, tokens_per_step: usize, dispatch: Dispatch) -> ModelShape {
     let m = &spec.model;
     let layers = (0..m.n_layers)
         .map(|layer| {
             spec.ffn
-                .layer_shape(layer, m.d_model, tokens_per_step, dropless)
+                .layer_shape(layer, m.d_model, tokens_per_step, dispatch)
         })
         .collect();
     ModelShape {

@@ -118,22 +118,36 @@ pub enum Dispatch {
 }
 
 impl Dispatch {
-    /// The dropless dispatch a layer on `device` uses: grouped where the device has the
-    /// grouped matmul (flex), padded blocks elsewhere.
-    pub fn dropless_on(device: &Device) -> Dispatch {
+    /// The dispatch a token-choice layer on `device` uses: grouped where the device has the
+    /// grouped matmul (flex, dropless or not), else packed blocks when dropless and buffers
+    /// under a capacity factor.
+    pub fn for_layer(device: &Device, dropless: bool) -> Dispatch {
         if grouped_matmul::available(device) {
             Dispatch::Grouped
-        } else {
+        } else if dropless {
             Dispatch::Packed
+        } else {
+            Dispatch::Buffered
         }
     }
 
-    /// Expert rows this dispatch executes per token for a dropless layer (`slots` = N·k).
-    pub fn dropless_rows(self, tokens: usize, slots: usize, experts: usize) -> usize {
-        match self {
-            Dispatch::Grouped => slots,
-            Dispatch::Packed => packed_rows(slots, experts),
-            Dispatch::Buffered => experts * tokens,
+    /// Expert rows a token-choice layer executes per step through this dispatch, for `tokens`
+    /// tokens, `k` choices each, over `experts` experts with `capacity` (`None`: dropless)
+    /// slots per expert. Grouped: the S = N·k slots (exactly when dropless, a bound when some
+    /// are dropped); packed: the static block bound (a layer with a capacity runs buffered);
+    /// buffered: K·C, C = N when dropless.
+    pub fn expert_rows(
+        self,
+        tokens: usize,
+        k: usize,
+        experts: usize,
+        capacity: Option<usize>,
+    ) -> usize {
+        match (self, capacity) {
+            (Dispatch::Grouped, _) => tokens * k,
+            (Dispatch::Packed, None) => packed_rows(tokens * k, experts),
+            (_, Some(c)) => experts * c,
+            (Dispatch::Buffered, None) => experts * tokens,
         }
     }
 }
@@ -143,10 +157,7 @@ impl MoeLayer {
     /// losses and stats)`. Dropless layers use the packed dispatch, capacity-limited ones the
     /// buffered one.
     pub fn forward(&self, x: Tensor<2>, tokens: Tensor<1, Int>) -> (Tensor<2>, MoeAux) {
-        let dispatch = match self.capacity_factor {
-            None => Dispatch::dropless_on(&x.device()),
-            Some(_) => Dispatch::Buffered,
-        };
+        let dispatch = Dispatch::for_layer(&x.device(), self.capacity_factor.is_none());
         self.forward_with(x, tokens, dispatch)
     }
 
@@ -213,9 +224,7 @@ impl MoeLayer {
             Dispatch::Packed if self.capacity_factor.is_none() => {
                 self.packed(slot_x, slot_expert, load.clone(), position)
             }
-            Dispatch::Grouped if self.capacity_factor.is_none() => {
-                self.grouped(slot_x, slot_expert, load.clone(), position)
-            }
+            Dispatch::Grouped => self.grouped(slot_x, slot_expert, load.clone(), position, n),
             _ => self.buffered(slot_x, slot_expert, position, n),
         };
         let y = (slot_y * slot_gate)
@@ -346,20 +355,37 @@ impl MoeLayer {
         (out.select(0, rows), kept)
     }
 
-    /// The grouped dropless dispatch: expert e's slots occupy rows `[o_e, o_e + load_e)` of an
-    /// `[S, d]` buffer (o_e = the loads before e), and the grouped matmul multiplies each run
-    /// by its expert's weights: exactly S rows, nothing padded or copied per block.
+    /// The grouped dispatch: expert e's kept slots occupy rows `[o_e, o_e + kept_e)` of an
+    /// `[S, d]` buffer (kept_e = min(load_e, C), o_e = the kept counts before e), dropped slots
+    /// the rows after Σ kept_e, which the grouped matmul leaves at zero. Exactly the kept rows
+    /// are multiplied, each run by its expert's weights in place: nothing padded or copied.
     fn grouped(
         &self,
         slot_x: Tensor<2>,
         slot_expert: Tensor<1, Int>,
         load: Tensor<1>,
         position: Tensor<2>,
+        n: usize,
     ) -> (Tensor<2>, Tensor<2>) {
         let [slots, d] = slot_x.dims();
         let device = slot_x.device();
-        let offsets = load.clone().cumsum(0) - load.clone();
-        let rows = (offsets.select(0, slot_expert).reshape([slots, 1]) + position)
+        let (sizes, kept) = match self.capacity_factor {
+            None => (load, Tensor::<2>::ones([slots, 1], &device)),
+            Some(c) => {
+                let capacity = capacity_slots(c, self.top_k, n, self.experts.count()).min(n);
+                (
+                    load.clamp_max(capacity as f32),
+                    position.clone().lower_elem(capacity as f32).float(),
+                )
+            }
+        };
+        let offsets = sizes.clone().cumsum(0) - sizes.clone();
+        let kept_row = offsets.select(0, slot_expert).reshape([slots, 1]) + position;
+        // Dropped slots, in slot order, fill the rows after the kept ones.
+        let dropped = kept.clone().neg().add_scalar(1.0);
+        let dropped_row =
+            (dropped.clone().cumsum(0) - dropped.clone()).add(sizes.clone().sum().reshape([1, 1]));
+        let rows = (kept_row * kept.clone() + dropped_row * dropped)
             .reshape([slots])
             .int();
         let sorted = Tensor::<2>::zeros([slots, d], &device).select_assign(
@@ -368,8 +394,7 @@ impl MoeLayer {
             slot_x,
             IndexingUpdateOp::Add,
         );
-        let out = self.experts.forward_grouped(sorted, load);
-        let kept = Tensor::<2>::ones([slots, 1], &device);
+        let out = self.experts.forward_grouped(sorted, sizes);
         (out.select(0, rows), kept)
     }
 
@@ -538,15 +563,15 @@ impl MoeSpec {
             .map_err(|(f, m)| (format!("router.{f}"), m))
     }
 
-    /// Accounting of block `layer` for a step of `tokens` tokens (the executed expert rows of
-    /// the packed and buffered dispatches depend on it), when dropless layers run through
-    /// `dropless` (see [`Dispatch::dropless_on`]).
+    /// Accounting of block `layer` for a step of `tokens` tokens (the executed expert rows
+    /// depend on it), token-choice layers dispatched by `dispatch` (see
+    /// [`Dispatch::for_layer`], [`Dispatch::expert_rows`]).
     pub fn layer_shape(
         &self,
         layer: usize,
         d_model: usize,
         tokens: usize,
-        dropless: Dispatch,
+        dispatch: Dispatch,
     ) -> FfnShape {
         if !self.is_moe_layer(layer) {
             return FfnShape::swiglu(d_model, self.d_ff.unwrap_or(0));
@@ -561,13 +586,12 @@ impl MoeSpec {
                 let c = capacity_slots(capacity_factor, k, tokens, experts).min(tokens);
                 (experts * c) as f64 / tokens as f64
             }
-            // The packed dispatch's static row bound (see `packed`), or the grouped one's S.
-            (Choice::Tokens, Capacity::Dropless) => {
-                dropless.dropless_rows(tokens, tokens * k, experts) as f64 / tokens as f64
-            }
-            (Choice::Tokens, Capacity::Factor(c)) => {
-                let slots = capacity_slots(c, k, tokens, experts).min(tokens);
-                (experts * slots) as f64 / tokens as f64
+            (Choice::Tokens, capacity) => {
+                let capacity = match capacity {
+                    Capacity::Dropless => None,
+                    Capacity::Factor(c) => Some(capacity_slots(c, k, tokens, experts).min(tokens)),
+                };
+                dispatch.expert_rows(tokens, k, experts, capacity) as f64 / tokens as f64
             }
         };
         FfnShape {
