@@ -22,3 +22,8 @@ sweep name *flags:
 # Parameter and FLOP counts of specs.
 flops *specs:
     cargo run --quiet --bin lab -- flops {{specs}}
+
+# Dense-vs-MoE step benchmark on CPU (flex), then eager PyTorch's where importable (PYTHON=...).
+bench-cpu *flags:
+    cargo run --quiet --bin lab -- bench --device flex {{flags}}
+    if "${PYTHON:-python3}" -c "import torch" 2>/dev/null; then "${PYTHON:-python3}" bench/pytorch_moe.py --device cpu; else echo "PyTorch not importable by ${PYTHON:-python3}: its table skipped"; fi
