@@ -2,6 +2,11 @@
 //! must not call what copies device data to the host or sorts on the host: a source scan that
 //! fails on any such call outside the one documented read of the step's four logged scalars
 //! in `train_step`.
+//!
+//! The flex grouped matmul (`lab/model/ffn/grouped_matmul.rs`) reads its per-expert row counts
+//! inside the kernel, from the memory the tensors live in: on flex that memory is the host's,
+//! so nothing is copied or synchronised (a GPU kernel reads its offsets from device memory the
+//! same way). It uses none of the calls below.
 
 use std::path::Path;
 
