@@ -15,15 +15,15 @@
 //!    and it keeps only its residual.
 //!    Executed expert FLOPs ≈ c × what the k active experts need; dropless through this path
 //!    needs C = N and so executes K/k × (4× for 8 experts, top-2);
-//! 4. [`Dispatch::Packed`] (dropless): expert-contiguous rows, each expert's run padded to
-//!    whole blocks, one batched matmul over blocks with each block's expert weights picked
-//!    (by a one-hot matmul, see `Experts::forward_blocks`); a static bound of
-//!    ≈ 1.5 × the active rows (see `packed`);
-//! 4'. [`Dispatch::Grouped`] (where the device has the grouped matmul, i.e. flex; dropless or
+//! 4. [`Dispatch::Packed`] (dropless, without the grouped matmul): expert-contiguous rows, each
+//!    expert's run padded to whole blocks, one batched matmul over blocks with each block's
+//!    expert weights picked (by a one-hot matmul, see `Experts::forward_blocks`); a static
+//!    bound of ≈ 1.5 × the active rows (see `packed`);
+//! 5. [`Dispatch::Grouped`] (where the device has the grouped matmul, i.e. flex; dropless or
 //!    with a capacity): expert-contiguous rows without padding, each expert's kept rows
 //!    multiplied by its weights in place (see `grouped_matmul`), dropped slots after them
 //!    left at zero: exactly the kept rows, no weight copies;
-//! 5. outputs return to their slots by a gather, are scaled by the gate weight and summed
+//! 6. outputs return to their slots by a gather, are scaled by the gate weight and summed
 //!    over the k choices.
 //!
 //! Expert-choice routers hand over `[K, C]` token indices instead: the chosen rows are
