@@ -113,10 +113,13 @@ class MoE(nn.Module):
         slot_token = torch.arange(n, device=x.device).repeat(self.k)
         one_hot = F.one_hot(slot_expert, n_exp).float()
         load = one_hot.sum(0)
+        # Slots dropped for lack of capacity: kept as a tensor (no sync), read after timing.
+        self.dropped, self.slots = torch.zeros((), device=x.device), n * self.k
         if self.capacity_factor is not None:
             capacity = math.ceil(self.capacity_factor * self.k * n / n_exp)
             position = (one_hot.cumsum(0) * one_hot).sum(-1) - 1
             keep = position < capacity
+            self.dropped = (~keep).sum()
             slot_expert, slot_gate, slot_token = (
                 slot_expert[keep], slot_gate[keep], slot_token[keep])
         y = torch.zeros_like(x)
@@ -162,6 +165,14 @@ class Model(nn.Module):
             x, a = block(x, cos, sin)
             aux = aux + a
         return self.head(self.norm(x)), aux
+
+
+def dropped_share(modules):
+    """Share of token-slots the MoE layers among `modules` dropped in their last forward."""
+    moes = [m for m in modules if isinstance(m, MoE)]
+    if not moes:
+        return None
+    return sum(float(m.dropped) for m in moes) / sum(m.slots for m in moes)
 
 
 def forward_flops_per_token(d, layers, heads, seq, ffn_flops):
@@ -250,7 +261,9 @@ def main():
 
             t = timed(device, args.warmup, args.steps, step)
             flops = 3 * forward_flops_per_token(d, args.layers, heads, args.seq, ffn_flops) * tokens
-            rows.append((f"step {name}", d, t, tokens, flops))
+            with torch.no_grad():
+                model(ids, cos, sin)
+            rows.append((f"step {name}", d, t, tokens, flops, dropped_share(model.modules())))
         x = torch.randn(tokens, d, device=device, requires_grad=True)
         for name, make, ffn_flops in arms:
             layer = make().to(device)
@@ -261,23 +274,29 @@ def main():
                 total.backward()
 
             t = timed(device, args.warmup, args.steps, ffn_step)
-            rows.append((f"ffn {name}", d, t, tokens, 3 * ffn_flops * tokens))
+            with torch.no_grad():
+                layer(x)
+            rows.append((f"ffn {name}", d, t, tokens, 3 * ffn_flops * tokens,
+                         dropped_share([layer])))
 
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device: {label} (PyTorch {torch.__version__} eager, {torch.get_num_threads()} "
           f"threads); measured f32 matmul peak {peak / 1e9:.2f} GFLOP/s ({peak_n}³)")
     print(f"{'what':<20} {'d_model':>7} {'ms (median)':>10} {'IQR ms':>17} {'first ms':>11} "
-          f"{'tokens/s':>10} {'GFLOP/s':>7} {'MFU':>9} {'vs dense':>10}")
-    csv = ["what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense"]
-    for what, d, t, toks, flops in rows:
+          f"{'tokens/s':>10} {'GFLOP/s':>7} {'MFU':>9} {'vs dense':>10} {'dropped':>8}")
+    csv = ["what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense,"
+           "dropped"]
+    for what, d, t, toks, flops, dropped in rows:
         base_name = "step dense" if what.startswith("step") else "ffn dense"
         base = next(r[2]["median"] for r in rows if r[0] == base_name and r[1] == d)
         rate = flops / t["median"]
         v = [1e3 * t["median"], 1e3 * t["p25"], 1e3 * t["p75"], 1e3 * t["first"],
              toks / t["median"], rate / 1e9, rate / peak, t["median"] / base]
         print(f"{what:<20} {d:>7} {v[0]:>10.1f} {v[1]:>8.1f}–{v[2]:<8.1f} {v[3]:>11.1f} "
-              f"{v[4]:>10.0f} {v[5]:>7.2f} {100 * v[6]:>8.1f}% {v[7]:>9.2f}×")
-        csv.append(f"{what},{d}," + ",".join(f"{x:.4f}" for x in v))
+              f"{v[4]:>10.0f} {v[5]:>7.2f} {100 * v[6]:>8.1f}% {v[7]:>9.2f}× "
+              f"{'–' if dropped is None else f'{100 * dropped:.1f}%':>8}")
+        csv.append(f"{what},{d}," + ",".join(f"{x:.4f}" for x in v)
+                   + ("," if dropped is None else f",{dropped:.4f}"))
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"bench-pytorch-{device.type}.csv")
     with open(path + ".tmp", "w") as f:

@@ -12,8 +12,8 @@ use anyhow::Result;
 use burn::prelude::*;
 
 use crate::model::Transformer;
-use crate::model::ffn::SwiGlu;
 use crate::model::ffn::moe::MoeConfig;
+use crate::model::ffn::{MoeAux, SwiGlu};
 use crate::spec::{
     Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RunConfig,
     RunSpec, StabilitySpec, TrainSpec, resolve_spec,
@@ -148,6 +148,20 @@ pub struct Row {
     pub tokens: usize,
     /// Counted (active) training FLOPs per step.
     pub flops: f64,
+    /// MoE arms: share of token-slots dropped for lack of capacity, in one forward after the
+    /// timed steps (a capacity arm that drops does less work than its counted FLOPs say).
+    pub dropped: Option<f64>,
+}
+
+/// Share of token-slots dropped over the MoE layers of one forward (`None` without any).
+/// Reads back: call it outside the timed region.
+fn dropped_share<'a>(aux: impl IntoIterator<Item = &'a MoeAux>) -> Option<f64> {
+    let (mut dropped, mut slots) = (0.0, 0usize);
+    for a in aux {
+        dropped += a.stats.dropped.clone().into_scalar::<f64>();
+        slots += a.stats.slots;
+    }
+    (slots > 0).then(|| dropped / slots as f64)
 }
 
 pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
@@ -187,12 +201,14 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
                 );
                 model = Some(out.model);
             });
+            let routed = model.as_ref().unwrap().forward(x.clone());
             rows.push(Row {
                 what: format!("step {}", cfg.spec.name),
                 d_model: d,
                 timing,
                 tokens,
                 flops: cfg.train_flops_per_step(),
+                dropped: dropped_share(routed.moe.iter().flatten()),
             });
         }
         // The feed-forward alone, forward + backward, on the same tokens.
@@ -221,6 +237,7 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
             timing,
             tokens,
             flops: 3.0 * 6.0 * (d * d_ff * tokens) as f64,
+            dropped: None,
         });
         for (name, arm) in [("ffn moe-dropless", 1), ("ffn moe-cf1.25", 2)] {
             let FfnSpec::Moe(spec) = &configs[arm].spec.ffn else {
@@ -238,12 +255,14 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
             });
             let active =
                 3.0 * (2.0 * (d * 8) as f64 + 2.0 * 6.0 * (d * 2 * d) as f64) * tokens as f64;
+            let (_, aux) = layer.forward(x.clone(), ids.clone());
             rows.push(Row {
                 what: name.into(),
                 d_model: d,
                 timing,
                 tokens,
                 flops: active,
+                dropped: dropped_share([&aux]),
             });
         }
     }
@@ -265,7 +284,7 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
     );
     let _ = writeln!(
         t,
-        "{:<20} {:>7} {:>10} {:>17} {:>11} {:>10} {:>7} {:>9} {:>10}",
+        "{:<20} {:>7} {:>10} {:>17} {:>11} {:>10} {:>7} {:>9} {:>10} {:>8}",
         "what",
         "d_model",
         "ms (median)",
@@ -274,10 +293,12 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
         "tokens/s",
         "GFLOP/s",
         "MFU",
-        "vs dense"
+        "vs dense",
+        "dropped"
     );
     let mut csv = String::from(
-        "what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense\n",
+        "what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense,\
+         dropped\n",
     );
     for r in rows {
         let baseline = if r.what.starts_with("step") {
@@ -305,7 +326,7 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
         ];
         let _ = writeln!(
             t,
-            "{:<20} {:>7} {:>10.1} {:>8.1}–{:<8.1} {:>11.1} {:>10.0} {:>7.2} {:>8.1}% {:>9.2}×",
+            "{:<20} {:>7} {:>10.1} {:>8.1}–{:<8.1} {:>11.1} {:>10.0} {:>7.2} {:>8.1}% {:>9.2}× {:>8}",
             r.what,
             r.d_model,
             v[0],
@@ -315,14 +336,24 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
             v[4],
             v[5],
             100.0 * v[6],
-            v[7]
+            v[7],
+            r.dropped
+                .map_or("–".to_string(), |p| format!("{:.1}%", 100.0 * p))
         );
         let numbers: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
-        let _ = writeln!(csv, "{},{},{}", r.what, r.d_model, numbers.join(","));
+        let dropped = r.dropped.map_or(String::new(), |p| format!("{p:.4}"));
+        let _ = writeln!(
+            csv,
+            "{},{},{},{dropped}",
+            r.what,
+            r.d_model,
+            numbers.join(",")
+        );
     }
     let _ = writeln!(
         t,
-        "FLOPs are the counted active FLOPs (what the arm needs), so GFLOP/s and MFU are model FLOP rates."
+        "FLOPs are the counted active FLOPs (what the arm needs), so GFLOP/s and MFU are model FLOP rates; \
+         dropped: token-slots a capacity dropped in one forward after the timed steps."
     );
     (t, csv)
 }
