@@ -14,8 +14,8 @@
 //! `[o_e, o_e + sizes_e)` (o_e = sizes before e) are multiplied by `w[e]`; rows past
 //! Σ sizes are zero. Backward: `dx = grouped_matmul(dy, w[e]ᵀ)` and `dw[e] = x_eᵀ · dy_e`.
 //!
-//! Only flex implements it (burn's backend-extension machinery routes it by device); the
-//! cubecl backends use the block dispatch. See [`available`].
+//! Only flex implements it (burn's backend-extension machinery routes it by device); on the
+//! cubecl backends (wgpu) the MoE uses its portable dispatches. See [`available`].
 
 use burn::backend::autodiff::{
     Autodiff,
@@ -50,7 +50,9 @@ pub fn available(device: &Device) -> bool {
 }
 
 /// `x: [R, a]` rows grouped by expert, `w: [K, a, b]`, `sizes: [K]` rows per expert (summing
-/// to at most R) → `[R, b]`. Counted by the FLOP meter as `2·R·a·b` (every row executed once).
+/// to at most R) → `[R, b]`. Counted by the FLOP meter as `2·R·a·b`: exact when the sizes sum
+/// to R (dropless), an upper bound otherwise (rows past the groups are zero-filled, not
+/// multiplied).
 pub fn grouped_matmul(x: Tensor<2>, w: Tensor<3>, sizes: Tensor<1>) -> Tensor<2> {
     let [r, a] = x.dims();
     let [_, _, b] = w.dims();
