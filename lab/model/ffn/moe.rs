@@ -284,8 +284,7 @@ impl MoeLayer {
         let [_, d] = slot_x.dims();
         let experts = self.experts.count();
         let plan = self.plan(slot_expert, position, n);
-        let buffer = Tensor::<2>::zeros([experts * plan.capacity + 1, d], &slot_x.device())
-            .select_assign(0, plan.rows.clone(), slot_x, IndexingUpdateOp::Add);
+        let buffer = scatter_slots(slot_x, plan.rows.clone(), experts * plan.capacity + 1);
         let expert_in =
             buffer
                 .slice([0..experts * plan.capacity, 0..d])
@@ -324,15 +323,8 @@ impl MoeLayer {
             .mul_scalar(block as f32);
         let ends = padded.clone().cumsum(0);
         let offsets = ends.clone() - padded;
-        let rows = (offsets.select(0, slot_expert).reshape([slots, 1]) + position)
-            .reshape([slots])
-            .int();
-        let buffer = Tensor::<2>::zeros([blocks * block, d], &device).select_assign(
-            0,
-            rows.clone(),
-            slot_x,
-            IndexingUpdateOp::Add,
-        );
+        let rows = slot_rows(offsets, slot_expert, position).int();
+        let buffer = scatter_slots(slot_x, rows.clone(), blocks * block);
         // Block j starts at row j·block and belongs to the number of experts whose padded
         // run ends at or before that row (blocks past the last run hold only zeros).
         let starts = Tensor::<1, Int>::arange(0..blocks as i64, &device)
@@ -369,7 +361,7 @@ impl MoeLayer {
         position: Tensor<2>,
         n: usize,
     ) -> (Tensor<2>, Tensor<2>) {
-        let [slots, d] = slot_x.dims();
+        let slots = slot_x.dims()[0];
         let device = slot_x.device();
         let (sizes, kept) = match self.capacity_factor {
             None => (load, Tensor::<2>::ones([slots, 1], &device)),
@@ -382,7 +374,7 @@ impl MoeLayer {
             }
         };
         let offsets = sizes.clone().cumsum(0) - sizes.clone();
-        let kept_row = offsets.select(0, slot_expert).reshape([slots, 1]) + position;
+        let kept_row = slot_rows(offsets, slot_expert, position).reshape([slots, 1]);
         // Dropped slots, in slot order, fill the rows after the kept ones.
         let dropped = kept.clone().neg().add_scalar(1.0);
         let dropped_row =
@@ -390,12 +382,7 @@ impl MoeLayer {
         let rows = (kept_row * kept.clone() + dropped_row * dropped)
             .reshape([slots])
             .int();
-        let sorted = Tensor::<2>::zeros([slots, d], &device).select_assign(
-            0,
-            rows.clone(),
-            slot_x,
-            IndexingUpdateOp::Add,
-        );
+        let sorted = scatter_slots(slot_x, rows.clone(), slots);
         let out = self.experts.forward_grouped(sorted, sizes);
         (out.select(0, rows), kept)
     }
@@ -469,6 +456,25 @@ impl MoeLayer {
         self.router = self.router.after_step(load);
         self
     }
+}
+
+/// Each slot's row in an expert-contiguous buffer: its expert's first row (`offsets: [K]`)
+/// plus its position among that expert's slots (`position: [S, 1]`) → `[S]` (as floats).
+fn slot_rows(offsets: Tensor<1>, slot_expert: Tensor<1, Int>, position: Tensor<2>) -> Tensor<1> {
+    let slots = slot_expert.dims()[0];
+    (offsets.select(0, slot_expert).reshape([slots, 1]) + position).reshape([slots])
+}
+
+/// `slot_x: [S, d]` written into a zeroed `[total, d]` buffer at `rows` (distinct rows, except
+/// a spare row that dropped slots share and nobody reads).
+fn scatter_slots(slot_x: Tensor<2>, rows: Tensor<1, Int>, total: usize) -> Tensor<2> {
+    let d = slot_x.dims()[1];
+    Tensor::<2>::zeros([total, d], &slot_x.device()).select_assign(
+        0,
+        rows,
+        slot_x,
+        IndexingUpdateOp::Add,
+    )
 }
 
 /// A field error: (field under the MoE table, message).
