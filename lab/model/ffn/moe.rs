@@ -114,8 +114,9 @@ pub enum Dispatch {
     /// rows; all blocks go through one batched matmul with each block's expert weights
     /// picked (MegaBlocks-style padding, with a static bound on the rows).
     Packed,
-    /// Dropless: slots sorted by expert without padding, through the grouped matmul (each
-    /// expert's rows times its weights in place). Only where [`grouped_matmul::available`].
+    /// Dropless or with a capacity: kept slots sorted by expert without padding (dropped ones
+    /// after them), through the grouped matmul (each expert's rows times its weights in
+    /// place). Only where [`grouped_matmul::available`].
     Grouped,
 }
 
