@@ -256,12 +256,7 @@ impl MoeLayer {
             .forward(expert_in)
             .reshape([experts * capacity, d])
             * gates.reshape([experts * capacity, 1]);
-        let y = Tensor::<2>::zeros([n, d], &device).select_assign(
-            0,
-            rows.clone(),
-            out,
-            IndexingUpdateOp::Add,
-        );
+        let y = scatter_add_rows(out, rows.clone(), n);
         let load = Tensor::<1>::full([experts], capacity as f32, &device);
         // "Dropped" for expert choice: tokens no expert took.
         let taken = Tensor::<1>::zeros([n], &device).select_assign(
@@ -285,7 +280,7 @@ impl MoeLayer {
         let [_, d] = slot_x.dims();
         let experts = self.experts.count();
         let plan = self.plan(slot_expert, position, n);
-        let buffer = scatter_slots(slot_x, plan.rows.clone(), experts * plan.capacity + 1);
+        let buffer = scatter_add_rows(slot_x, plan.rows.clone(), experts * plan.capacity + 1);
         let expert_in =
             buffer
                 .slice([0..experts * plan.capacity, 0..d])
@@ -325,7 +320,7 @@ impl MoeLayer {
         let ends = padded.clone().cumsum(0);
         let offsets = ends.clone() - padded;
         let rows = slot_rows(offsets, slot_expert, position).int();
-        let buffer = scatter_slots(slot_x, rows.clone(), blocks * block);
+        let buffer = scatter_add_rows(slot_x, rows.clone(), blocks * block);
         // Block j starts at row j·block and belongs to the number of experts whose padded
         // run ends at or before that row (blocks past the last run hold only zeros).
         let starts = Tensor::<1, Int>::arange(0..blocks as i64, &device)
@@ -383,7 +378,7 @@ impl MoeLayer {
         let rows = (kept_row * kept.clone() + dropped_row * dropped)
             .reshape([slots])
             .int();
-        let sorted = scatter_slots(slot_x, rows.clone(), slots);
+        let sorted = scatter_add_rows(slot_x, rows.clone(), slots);
         let out = self.experts.forward_grouped(sorted, sizes);
         (out.select(0, rows), kept)
     }
@@ -466,14 +461,15 @@ fn slot_rows(offsets: Tensor<1>, slot_expert: Tensor<1, Int>, position: Tensor<2
     (offsets.select(0, slot_expert).reshape([slots, 1]) + position).reshape([slots])
 }
 
-/// `slot_x: [S, d]` written into a zeroed `[total, d]` buffer at `rows` (distinct rows, except
-/// a spare row that dropped slots share and nobody reads).
-fn scatter_slots(slot_x: Tensor<2>, rows: Tensor<1, Int>, total: usize) -> Tensor<2> {
-    let d = slot_x.dims()[1];
-    Tensor::<2>::zeros([total, d], &slot_x.device()).select_assign(
+/// `values: [S, d]` added into a zeroed `[total, d]` buffer at `rows`; values sent to the same
+/// row add up (a token several experts chose; the spare row dropped slots share, which nobody
+/// reads).
+fn scatter_add_rows(values: Tensor<2>, rows: Tensor<1, Int>, total: usize) -> Tensor<2> {
+    let d = values.dims()[1];
+    Tensor::<2>::zeros([total, d], &values.device()).select_assign(
         0,
         rows,
-        slot_x,
+        values,
         IndexingUpdateOp::Add,
     )
 }
