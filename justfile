@@ -11,6 +11,11 @@ default:
 test:
     cargo test --no-fail-fast
 
+# Formatting and lints, as CI checks them before the tests.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+
 # Train one run: `just train experiments/examples/moe-tiny.toml` (extra flags after the spec).
 train spec *flags:
     cargo run --quiet --bin lab -- train --spec {{spec}} {{flags}}

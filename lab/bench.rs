@@ -11,15 +11,15 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::prelude::*;
 
-use crate::model::Transformer;
-use crate::model::ffn::moe::MoeConfig;
-use crate::model::ffn::{MoeAux, SwiGlu};
+use crate::model::ffn::moe::Dispatch;
+use crate::model::ffn::{FfnInput, MoeAux};
+use crate::run::write_atomic;
 use crate::spec::{
     Capacity, DataSpec, DenseSpec, DffSpec, FfnSpec, MatchRule, ModelSpec, MoeSpec, RunConfig,
     RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
 use crate::train::device::LabDevice;
-use crate::train::{optimizer, run_dir::write_atomic, train_step};
+use crate::train::{optimizer, train_step};
 
 pub struct BenchOptions {
     pub d_models: Vec<usize>,
@@ -166,7 +166,6 @@ fn dropped_share<'a>(aux: impl IntoIterator<Item = &'a MoeAux>) -> Option<f64> {
 
 pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
     let plain = lab.device.clone();
-    let device = plain.clone().autodiff();
     let peak_n = if lab.backend == "flex" || lab.software {
         2048
     } else {
@@ -175,102 +174,112 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
     let peak = matmul_peak(&plain, peak_n);
     let mut rows: Vec<Row> = Vec::new();
     for &d in &opts.d_models {
-        for cfg in arms(d, opts)? {
-            let tokens = cfg.tokens_per_step;
-            let toks: Vec<i64> = (0..tokens).map(|i| ((i * 7919) % 256) as i64).collect();
-            let shape = [opts.batch, opts.seq_len];
-            let x = Tensor::<2, Int>::from_data(TensorData::new(toks.clone(), shape), &device);
-            let y = Tensor::<2, Int>::from_data(
-                TensorData::new(
-                    toks.iter().map(|t| (t + 1) % 256).collect::<Vec<_>>(),
-                    shape,
-                ),
-                &device,
-            );
-            let mut model = Some(Transformer::new(&cfg, &device));
-            let mut optim = optimizer(&cfg.spec.train);
-            let timing = time(&plain, opts.warmup, opts.steps, || {
-                let out = train_step(
-                    model.take().unwrap(),
-                    &mut optim,
-                    x.clone(),
-                    y.clone(),
-                    1e-3,
-                    1.0,
-                    &device,
-                );
-                model = Some(out.model);
-            });
-            let routed = model.as_ref().unwrap().forward(x.clone());
-            rows.push(Row {
-                what: format!("step {}", cfg.spec.name),
-                d_model: d,
-                timing,
-                tokens,
-                flops: cfg.train_flops_per_step(),
-                dropped: dropped_share(routed.moe.iter().flatten()),
-            });
+        let arms = arms(d, opts)?;
+        for cfg in &arms {
+            rows.push(step_row(&plain, cfg, opts));
         }
-        // The feed-forward alone, forward + backward, on the same tokens.
-        let tokens = opts.batch * opts.seq_len;
-        // The input requires a gradient, as inside a model: backward then computes input and
-        // weight gradients, 2× the forward FLOPs, so fwd + bwd = 3× forward as counted.
-        let x = Tensor::<2>::random(
-            [tokens, d],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        )
-        .require_grad();
-        let configs = arms(d, opts)?;
-        let d_ff = match &configs[0].spec.ffn {
-            FfnSpec::Dense(dense) => dense.hidden(),
-            _ => unreachable!("the first arm is dense"),
-        };
-        let ids = Tensor::<1, Int>::zeros([tokens], &device);
-        let dense = SwiGlu::new(d, d_ff, opts.layers, &device);
-        let timing = time(&plain, opts.warmup, opts.steps, || {
-            let _ = dense.forward(x.clone()).sum().backward();
-        });
-        rows.push(Row {
-            what: "ffn dense".into(),
-            d_model: d,
-            timing,
-            tokens,
-            flops: 3.0 * 6.0 * (d * d_ff * tokens) as f64,
-            dropped: None,
-        });
-        for (name, arm) in [("ffn moe-dropless", 1), ("ffn moe-cf1.25", 2)] {
-            let FfnSpec::Moe(spec) = &configs[arm].spec.ffn else {
-                unreachable!("arms 1 and 2 are MoE")
-            };
-            let layer = MoeConfig {
-                spec,
-                d_model: d,
-                n_layers: opts.layers,
-            }
-            .init(&device);
-            let timing = time(&plain, opts.warmup, opts.steps, || {
-                let (y, aux) = layer.forward(x.clone(), ids.clone());
-                let _ = (y.sum() + aux.balance_loss + aux.z_loss).backward();
-            });
-            let active =
-                3.0 * (2.0 * (d * 8) as f64 + 2.0 * 6.0 * (d * 2 * d) as f64) * tokens as f64;
-            let (_, aux) = layer.forward(x.clone(), ids.clone());
-            rows.push(Row {
-                what: name.into(),
-                d_model: d,
-                timing,
-                tokens,
-                flops: active,
-                dropped: dropped_share([&aux]),
-            });
-        }
+        rows.extend(ffn_rows(&plain, &arms, opts));
     }
     let (table, csv) = render(lab, peak, peak_n, &rows);
     std::fs::create_dir_all(&opts.out)?;
     let file = opts.out.join(format!("bench-{}.csv", lab.backend));
     write_atomic(&file, csv.as_bytes())?;
     Ok(format!("{table}\nCSV: {}\n", file.display()))
+}
+
+/// Training steps of one arm's whole model on a fixed batch.
+fn step_row(plain: &Device, cfg: &RunConfig, opts: &BenchOptions) -> Row {
+    let device = plain.clone().autodiff();
+    let tokens = cfg.tokens_per_step;
+    let toks: Vec<i64> = (0..tokens).map(|i| ((i * 7919) % 256) as i64).collect();
+    let next: Vec<i64> = toks.iter().map(|t| (t + 1) % 256).collect();
+    let shape = [opts.batch, opts.seq_len];
+    let x = Tensor::<2, Int>::from_data(TensorData::new(toks, shape), &device);
+    let y = Tensor::<2, Int>::from_data(TensorData::new(next, shape), &device);
+    let mut model = Some(cfg.init_model(&device));
+    let mut optim = optimizer(&cfg.spec.train);
+    let timing = time(plain, opts.warmup, opts.steps, || {
+        let m = model.take().expect("the model is back after every step");
+        let out = train_step(m, &mut optim, x.clone(), y.clone(), 1e-3, 1.0, &device);
+        model = Some(out.model);
+    });
+    let routed = model.as_ref().expect("trained").forward(x);
+    Row {
+        what: format!("step {}", cfg.spec.name),
+        d_model: cfg.spec.model.d_model,
+        timing,
+        tokens,
+        flops: cfg.train_flops_per_step(),
+        dropped: dropped_share(routed.moe.iter().flatten()),
+    }
+}
+
+/// The feed-forwards alone (the dense arm's and the two MoE arms'), forward + backward, on
+/// the same tokens. The input requires a gradient, as inside a model: backward then computes
+/// input and weight gradients, 2× the forward FLOPs, so fwd + bwd = 3× forward as counted.
+fn ffn_rows(plain: &Device, arms: &[RunConfig], opts: &BenchOptions) -> Vec<Row> {
+    let device = plain.clone().autodiff();
+    let d = arms[0].spec.model.d_model;
+    let tokens = opts.batch * opts.seq_len;
+    let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
+    let x = Tensor::<2>::random([tokens, d], normal, &device).require_grad();
+    let ids = Tensor::<1, Int>::zeros([tokens], &device);
+    let names = ["ffn dense", "ffn moe-dropless", "ffn moe-cf1.25"];
+    let mut rows = Vec::new();
+    for (name, cfg) in names.into_iter().zip(arms) {
+        let ffn = cfg.spec.ffn.build(0, d, opts.layers, &device);
+        let input = || FfnInput {
+            x: x.clone().reshape([1, tokens, d]),
+            tokens: ids.clone().reshape([1, tokens]),
+        };
+        let timing = time(plain, opts.warmup, opts.steps, || {
+            let out = ffn.forward(input());
+            let (balance, z) = match out.moe {
+                Some(aux) => (aux.balance_loss, aux.z_loss),
+                None => (Tensor::zeros([1], &device), Tensor::zeros([1], &device)),
+            };
+            let _ = (out.y.sum() + balance + z).backward();
+        });
+        // The forward FLOPs accounting states for this layer (packed: the counted active
+        // FLOPs do not depend on the dispatch).
+        let shape = cfg.spec.ffn.layer_shape(0, d, tokens, Dispatch::Packed);
+        let forward = shape.dense_flops + shape.router_flops + shape.expert_flops_active;
+        rows.push(Row {
+            what: name.into(),
+            d_model: d,
+            timing,
+            tokens,
+            flops: 3.0 * forward * tokens as f64,
+            dropped: dropped_share(ffn.forward(input()).moe.iter()),
+        });
+    }
+    rows
+}
+
+/// A row's median, p25, p75 and first step (ms), tokens/s, GFLOP/s, MFU against `peak` and
+/// ratio to its dense row at the same width: one set of numbers for the table and the CSV.
+fn numbers(r: &Row, rows: &[Row], peak: f64) -> [f64; 8] {
+    let baseline = if r.what.starts_with("step") {
+        "step dense"
+    } else {
+        "ffn dense"
+    };
+    let base = rows
+        .iter()
+        .find(|b| b.d_model == r.d_model && b.what == baseline)
+        .map(|b| b.timing.median_s);
+    let ratio = base.map_or(f64::NAN, |b| r.timing.median_s / b);
+    let flops_s = r.flops / r.timing.median_s;
+    [
+        1e3 * r.timing.median_s,
+        1e3 * r.timing.p25_s,
+        1e3 * r.timing.p75_s,
+        1e3 * r.timing.first_s,
+        r.tokens as f64 / r.timing.median_s,
+        flops_s / 1e9,
+        flops_s / peak,
+        ratio,
+    ]
 }
 
 fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, String) {
@@ -301,29 +310,7 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
          dropped\n",
     );
     for r in rows {
-        let baseline = if r.what.starts_with("step") {
-            "step dense"
-        } else {
-            "ffn dense"
-        };
-        let base = rows
-            .iter()
-            .find(|b| b.d_model == r.d_model && b.what == baseline)
-            .map(|b| b.timing.median_s);
-        let ratio = base.map_or(f64::NAN, |b| r.timing.median_s / b);
-        let flops_s = r.flops / r.timing.median_s;
-        // median, p25, p75, first (ms), tokens/s, GFLOP/s, MFU, ratio: one set of numbers
-        // for both outputs.
-        let v = [
-            1e3 * r.timing.median_s,
-            1e3 * r.timing.p25_s,
-            1e3 * r.timing.p75_s,
-            1e3 * r.timing.first_s,
-            r.tokens as f64 / r.timing.median_s,
-            flops_s / 1e9,
-            flops_s / peak,
-            ratio,
-        ];
+        let v = numbers(r, rows, peak);
         let _ = writeln!(
             t,
             "{:<20} {:>7} {:>10.1} {:>8.1}–{:<8.1} {:>11.1} {:>10.0} {:>7.2} {:>8.1}% {:>9.2}× {:>8}",

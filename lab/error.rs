@@ -1,6 +1,6 @@
 //! Errors the lab reports to its user, each with the exit code the CLI returns for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit code for bad input: a spec, a flag or a data path the lab refuses. Nothing is written.
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -31,5 +31,59 @@ impl SpecError {
             field: field.to_string(),
             message: message.into(),
         }
+    }
+}
+
+/// A bad value at a path inside a spec (`model.d_model`, `ffn.router.capacity_factor`), before
+/// it is tied to a file. Each spec section validates itself and names fields relative to its
+/// own table; the caller nests the path with [`under`](Self::under).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field `{path}`: {message}")]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error seen from one table further out: `top_k` under `ffn` is `ffn.top_k`.
+    pub fn under(self, table: &str) -> Self {
+        FieldError {
+            path: format!("{table}.{}", self.path),
+            message: self.message,
+        }
+    }
+
+    /// The error as the user sees it, naming the file.
+    pub fn in_file(self, file: &Path) -> SpecError {
+        SpecError::Field {
+            file: file.to_path_buf(),
+            field: self.path,
+            message: self.message,
+        }
+    }
+}
+
+/// `Ok` when `value` is positive, else an error naming `path`.
+pub fn positive(path: &str, value: usize) -> Result<(), FieldError> {
+    if value == 0 {
+        Err(FieldError::new(path, "must be a positive integer, got 0"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `Err(FieldError)` unless `ok`; the message is built only on failure.
+pub fn check(ok: bool, path: &str, message: impl FnOnce() -> String) -> Result<(), FieldError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(path, message()))
     }
 }

@@ -6,13 +6,14 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod cli_text;
 pub mod compute;
 pub mod data;
 pub mod error;
 pub mod model;
 pub mod plot;
 pub mod publish;
-pub mod report;
+pub mod run;
 pub mod spec;
 pub mod sweep;
 pub mod train;

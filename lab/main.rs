@@ -1,13 +1,15 @@
-//! `lab`: the command-line front. Each subcommand parses its flags and calls into the library;
-//! no logic lives here.
+//! `lab`: the command-line front. Each subcommand parses its flags into its own struct and is
+//! run by one function (`train_cmd`, `sweep_cmd`, ...) that calls into the library; the text
+//! they print is built in `cli_text`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, SpecError};
+use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_LOCKED, SpecError};
+use moe_lab::run::{RunDir, RunStatus};
 use moe_lab::train::device::{self, DeviceChoice};
-use moe_lab::{publish, report, spec, sweep, train};
+use moe_lab::{cli_text, publish, spec, sweep, train};
 
 fn print_verdicts(p: &publish::Published) {
     println!("report: {}", p.report.display());
@@ -31,58 +33,11 @@ struct Cli {
 enum Command {
     /// Train one run from a spec; writes results/<experiment>/<name>/.
     /// Exit codes: 0 complete, 2 bad input, 3 diverged (files intact), 1 other failure.
-    Train {
-        #[arg(long)]
-        spec: PathBuf,
-        /// Results root (the run goes to OUT/<experiment>/<name>/).
-        #[arg(long, default_value = "results")]
-        out: PathBuf,
-        #[arg(long, value_enum, default_value = "auto")]
-        device: DeviceChoice,
-        /// Continue from the run's checkpoint if it has one.
-        #[arg(long)]
-        resume: bool,
-        /// Write the run here instead of OUT/<experiment>/<name>/ (used by sweeps).
-        #[arg(long)]
-        run_dir: Option<PathBuf>,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-        /// Override the spec's length (a quick look at a run, e.g. on a slow device).
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Stop, as if killed, when the parent process exits (sweeps pass this to their cells).
-        #[arg(long, hide = true)]
-        exit_with_parent: bool,
-    },
+    Train(TrainArgs),
     /// Run an experiment's grid (experiments/<name>.toml), then analyse and plot it.
     /// Reruns skip finished cells and resume interrupted ones. Exit 4 if another sweep holds
     /// the experiment.
-    Sweep {
-        /// Experiment name (experiments/<name>.toml) or path.
-        experiment: String,
-        #[arg(long)]
-        preset: Option<String>,
-        /// Devices to run cells on, comma-separated (auto, wgpu, wgpu-cpu, flex).
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
-        devices: Vec<DeviceChoice>,
-        /// Cells to run at once (spread over --devices).
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        /// Stop after running this many cells (the rest run on the next invocation).
-        #[arg(long)]
-        max_cells: Option<usize>,
-        #[arg(long, default_value = "results")]
-        out: PathBuf,
-        #[arg(long, default_value = "plots")]
-        plots: PathBuf,
-        /// Checkpoint interval (steps) for cells whose spec sets none.
-        #[arg(long, default_value_t = 100)]
-        checkpoint_every: usize,
-        /// List the cells (steps, tokens, FLOPs) and exit without training.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Sweep(SweepArgs),
     /// Analyse a sweep's results: writes results/<experiment>/analysis.json and report.md.
     Analyze(ResultsArgs),
     /// Redraw a sweep's figures (and report) from results/ without training.
@@ -93,25 +48,7 @@ enum Command {
     Devices,
     /// Time training steps of a dense arm and MoE arms at matched active FLOPs (and their
     /// feed-forward layers alone); writes results/bench/bench-<backend>.csv.
-    Bench {
-        #[arg(long, value_enum, default_value = "auto")]
-        device: DeviceChoice,
-        #[arg(long, value_delimiter = ',', default_value = "256,512")]
-        d_model: Vec<usize>,
-        #[arg(long, default_value_t = 4)]
-        layers: usize,
-        #[arg(long, default_value_t = 256)]
-        seq_len: usize,
-        /// Sequences per step (default: 4 on CPU backends, 32 on a GPU).
-        #[arg(long)]
-        batch: Option<usize>,
-        #[arg(long, default_value_t = 2)]
-        warmup: usize,
-        #[arg(long, default_value_t = 10)]
-        steps: usize,
-        #[arg(long, default_value = "results/bench")]
-        out: PathBuf,
-    },
+    Bench(BenchArgs),
     /// Show sample lines of the generated corpus's domains and measure generation speed.
     Corpus {
         /// Bytes to generate per domain for the speed measurement.
@@ -123,6 +60,83 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+// The flags of `lab train`.
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[arg(long)]
+    spec: PathBuf,
+    /// Results root (the run goes to OUT/<experiment>/<name>/).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// Continue from the run's checkpoint if it has one.
+    #[arg(long)]
+    resume: bool,
+    /// Write the run here instead of OUT/<experiment>/<name>/ (used by sweeps).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Override the spec's length (a quick look at a run, e.g. on a slow device).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Stop, as if killed, when the parent process exits (sweeps pass this to their cells).
+    #[arg(long, hide = true)]
+    exit_with_parent: bool,
+}
+
+// The flags of `lab sweep`.
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Experiment name (experiments/<name>.toml) or path.
+    experiment: String,
+    #[arg(long)]
+    preset: Option<String>,
+    /// Devices to run cells on, comma-separated (auto, wgpu, wgpu-cpu, flex).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
+    devices: Vec<DeviceChoice>,
+    /// Cells to run at once (spread over --devices).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Stop after running this many cells (the rest run on the next invocation).
+    #[arg(long)]
+    max_cells: Option<usize>,
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    #[arg(long, default_value = "plots")]
+    plots: PathBuf,
+    /// Checkpoint interval (steps) for cells whose spec sets none.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// List the cells (steps, tokens, FLOPs) and exit without training.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+// The flags of `lab bench`.
+#[derive(clap::Args)]
+struct BenchArgs {
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    #[arg(long, value_delimiter = ',', default_value = "256,512")]
+    d_model: Vec<usize>,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    #[arg(long, default_value_t = 256)]
+    seq_len: usize,
+    /// Sequences per step (default: 4 on CPU backends, 32 on a GPU).
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value = "results/bench")]
+    out: PathBuf,
 }
 
 /// Where a sweep's results and figures are.
@@ -163,146 +177,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Train {
-            spec: path,
-            out,
-            device: choice,
-            resume,
-            run_dir,
-            quiet,
-            steps,
-            exit_with_parent,
-        } => {
-            if choice == DeviceChoice::Flex && std::env::var_os("BURN_DEVICE").is_none() {
-                // burn loads a checkpoint's optimizer state onto its default device, which is
-                // wgpu when that feature is built; on a machine without any wgpu adapter that
-                // would fail, so a flex run makes flex the default. Set before any thread starts.
-                // SAFETY: single-threaded here: no device or thread pool has been created yet.
-                unsafe { std::env::set_var("BURN_DEVICE", "flex") };
-            }
-            let mut config = spec::resolve(&path)?;
-            if let Some(n) = steps {
-                config = config.with_steps(n);
-            }
-            let lab_device = choice.open().map_err(|e| SpecError::Field {
-                file: path.clone(),
-                field: "--device".into(),
-                message: e.to_string(),
-            })?;
-            if lab_device.software {
-                eprintln!(
-                    "warning: wgpu is running on a software adapter ({}): expect it to be slow",
-                    lab_device.adapter
-                );
-            }
-            let run_dir = train::run_dir::RunDir::new(
-                run_dir
-                    .unwrap_or_else(|| out.join(&config.spec.experiment).join(&config.spec.name)),
-            );
-            eprintln!(
-                "training {} on {} for {} steps ({} tokens, {:.3e} FLOPs) → {}",
-                config.spec.name,
-                lab_device.adapter,
-                config.steps,
-                config.total_tokens(),
-                config.total_train_flops(),
-                run_dir.path.display()
-            );
-            eprintln!("  ffn: {}", config.spec.ffn.summary_line());
-            let summary = train::train(
-                &config,
-                train::TrainOptions {
-                    run_dir,
-                    device: lab_device,
-                    progress: !quiet,
-                    resume,
-                    stop_after: None,
-                    exit_with_parent,
-                },
-            )?;
-            println!("{}", report::summary_line(&summary));
-            Ok(match summary.status {
-                train::summary::RunStatus::Diverged => EXIT_DIVERGED,
-                _ => 0,
-            })
-        }
-        Command::Flops { specs } => {
-            if specs.is_empty() {
-                anyhow::bail!("lab flops: give at least one spec file");
-            }
-            for path in &specs {
-                let config = spec::resolve(path)?;
-                println!("{}", report::flops_table(path, &config));
-            }
-            Ok(0)
-        }
-        Command::Sweep {
-            experiment,
-            preset,
-            devices,
-            jobs,
-            max_cells,
-            out,
-            plots,
-            checkpoint_every,
-            dry_run,
-        } => {
-            let plan = sweep::plan(&experiment, preset.as_deref())?;
-            if dry_run {
-                println!("{}", report::plan_table(&plan));
-                return Ok(0);
-            }
-            eprintln!(
-                "sweep {} (preset {}): {} cells → {}",
-                plan.experiment.name,
-                plan.preset,
-                plan.cells.len(),
-                out.join(&plan.results_name).display()
-            );
-            if let Some(p) = plan.experiment.presets.get(&plan.preset)
-                && !p.expected_time.is_empty()
-            {
-                eprintln!("expected time: {}", p.expected_time);
-            }
-            let result = sweep::run_sweep(
-                &plan,
-                &sweep::SweepOptions {
-                    results_root: out.clone(),
-                    lab_exe: std::env::current_exe()?,
-                    devices,
-                    jobs,
-                    max_cells,
-                    progress: true,
-                    checkpoint_every,
-                },
-            );
-            let outcome = match result {
-                Ok(o) => o,
-                Err(e) if e.is::<sweep::lock::LockedError>() => {
-                    eprintln!("error: {e:#}");
-                    return Ok(moe_lab::error::EXIT_LOCKED);
-                }
-                Err(e) => return Err(e),
-            };
-            eprintln!(
-                "ran {} cells, skipped {} finished, {} diverged, {} failed, {} left for a rerun ({})",
-                outcome.ran.len(),
-                outcome.skipped.len(),
-                outcome.diverged.len(),
-                outcome.failed.len(),
-                outcome.pending.len(),
-                sweep::runner::format_duration(outcome.wall_time_s)
-            );
-            for d in &outcome.diverged {
-                eprintln!("  diverged: {d} (reported, not retried)");
-            }
-            for (name, err) in &outcome.failed {
-                eprintln!("  failed: {name}: {err}");
-            }
-            let published = publish::publish(&out.join(&plan.results_name), &plots, true)?;
-            print_verdicts(&published);
-            Ok(if outcome.failed.is_empty() { 0 } else { 1 })
-        }
+        Command::Train(args) => train_cmd(args),
+        Command::Sweep(args) => sweep_cmd(args),
         Command::Analyze(args) => {
             print_verdicts(&args.publish(false)?);
             Ok(0)
@@ -313,41 +189,146 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Flops { specs } => flops_cmd(&specs),
+        Command::Devices => {
+            println!("{}", cli_text::devices_table(&device::adapters()));
+            Ok(0)
+        }
+        Command::Bench(args) => bench_cmd(args),
         Command::Corpus {
             bytes,
             samples,
             seed,
         } => {
-            println!("{}", report::corpus_report(bytes, samples, seed));
-            Ok(0)
-        }
-        Command::Bench {
-            device: choice,
-            d_model,
-            layers,
-            seq_len,
-            batch,
-            warmup,
-            steps,
-            out,
-        } => {
-            let lab_device = choice.open()?;
-            let cpu = lab_device.backend == "flex" || lab_device.software;
-            let opts = moe_lab::bench::BenchOptions {
-                d_models: d_model,
-                layers,
-                seq_len,
-                batch: batch.unwrap_or(if cpu { 4 } else { 32 }),
-                warmup,
-                steps: steps.max(1),
-                out,
-            };
-            print!("{}", moe_lab::bench::run(&lab_device, &opts)?);
-            Ok(0)
-        }
-        Command::Devices => {
-            println!("{}", report::devices_table(&device::adapters()));
+            println!("{}", cli_text::corpus_report(bytes, samples, seed));
             Ok(0)
         }
     }
+}
+
+/// `lab train`: one run.
+fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
+    if args.device == DeviceChoice::Flex && std::env::var_os("BURN_DEVICE").is_none() {
+        // burn loads a checkpoint's optimizer state onto its default device, which is wgpu
+        // when that feature is built; on a machine without any wgpu adapter that would fail,
+        // so a flex run makes flex the default. Set before any thread starts.
+        // SAFETY: single-threaded here: no device or thread pool has been created yet.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+    let mut config = spec::resolve(&args.spec)?;
+    if let Some(n) = args.steps {
+        config = config.with_steps(n);
+    }
+    let lab_device = args.device.open().map_err(|e| SpecError::Field {
+        file: args.spec.clone(),
+        field: "--device".into(),
+        message: e.to_string(),
+    })?;
+    if lab_device.software {
+        eprintln!(
+            "warning: wgpu is running on a software adapter ({}): expect it to be slow",
+            lab_device.adapter
+        );
+    }
+    let s = &config.spec;
+    let dir = args
+        .run_dir
+        .unwrap_or_else(|| args.out.join(&s.experiment).join(&s.name));
+    let run_dir = RunDir::new(dir);
+    eprintln!(
+        "training {} on {} for {} steps ({} tokens, {:.3e} FLOPs) → {}",
+        s.name,
+        lab_device.adapter,
+        config.steps,
+        config.total_tokens(),
+        config.total_train_flops(),
+        run_dir.path.display()
+    );
+    eprintln!("  ffn: {}", s.ffn.summary_line());
+    let opts = train::TrainOptions {
+        run_dir,
+        device: lab_device,
+        progress: !args.quiet,
+        resume: args.resume,
+        stop_after: None,
+        exit_with_parent: args.exit_with_parent,
+    };
+    let summary = train::train(&config, opts)?;
+    println!("{}", cli_text::summary_line(&summary));
+    Ok(match summary.status {
+        RunStatus::Diverged => EXIT_DIVERGED,
+        _ => 0,
+    })
+}
+
+/// `lab flops`: counts of each spec.
+fn flops_cmd(specs: &[PathBuf]) -> anyhow::Result<i32> {
+    if specs.is_empty() {
+        anyhow::bail!("lab flops: give at least one spec file");
+    }
+    for path in specs {
+        let config = spec::resolve(path)?;
+        println!("{}", cli_text::flops_table(path, &config));
+    }
+    Ok(0)
+}
+
+/// `lab sweep`: train the grid's cells, then analyse and plot.
+fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
+    let plan = sweep::plan(&args.experiment, args.preset.as_deref())?;
+    if args.dry_run {
+        println!("{}", cli_text::plan_table(&plan));
+        return Ok(0);
+    }
+    let results = args.out.join(&plan.results_name);
+    eprintln!(
+        "sweep {} (preset {}): {} cells → {}",
+        plan.experiment.name,
+        plan.preset,
+        plan.cells.len(),
+        results.display()
+    );
+    if let Some(p) = plan.experiment.presets.get(&plan.preset)
+        && !p.expected_time.is_empty()
+    {
+        eprintln!("expected time: {}", p.expected_time);
+    }
+    let opts = sweep::SweepOptions {
+        results_root: args.out.clone(),
+        lab_exe: std::env::current_exe()?,
+        devices: args.devices,
+        jobs: args.jobs,
+        max_cells: args.max_cells,
+        progress: true,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let outcome = match sweep::run_sweep(&plan, &opts) {
+        Ok(o) => o,
+        Err(e) if e.is::<sweep::lock::LockedError>() => {
+            eprintln!("error: {e:#}");
+            return Ok(EXIT_LOCKED);
+        }
+        Err(e) => return Err(e),
+    };
+    eprintln!("{}", cli_text::sweep_outcome(&outcome));
+    let published = publish::publish(&results, &args.plots, true)?;
+    print_verdicts(&published);
+    Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// `lab bench`: step and feed-forward timings.
+fn bench_cmd(args: BenchArgs) -> anyhow::Result<i32> {
+    let lab_device = args.device.open()?;
+    let cpu = lab_device.backend == "flex" || lab_device.software;
+    let opts = moe_lab::bench::BenchOptions {
+        d_models: args.d_model,
+        layers: args.layers,
+        seq_len: args.seq_len,
+        batch: args.batch.unwrap_or(if cpu { 4 } else { 32 }),
+        warmup: args.warmup,
+        steps: args.steps.max(1),
+        out: args.out,
+    };
+    print!("{}", moe_lab::bench::run(&lab_device, &opts)?);
+    Ok(0)
 }

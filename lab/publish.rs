@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::analysis::{self, Analysis, load};
 use crate::plot::{self, PlotData};
-use crate::train::run_dir::write_atomic;
+use crate::run::write_atomic;
 
 pub struct Published {
     pub analysis: Analysis,

@@ -4,7 +4,6 @@ mod common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, tiny_spec};
-use moe_lab::model::Transformer;
 use moe_lab::spec::resolve_str;
 use std::path::Path;
 
@@ -51,13 +50,13 @@ fn parameter_count_equals_the_module() {
     let device = Device::flex();
     for (ffn, extra) in [(DENSE, ""), (MOE, ""), (DENSE, "")] {
         let c = config(&tiny_spec("p", ffn, extra));
-        let model = Transformer::new(&c, &device);
+        let model = c.init_model(&device);
         assert_eq!(model.num_params() as u64, c.params.total, "ffn: {ffn}");
     }
     let tied = config(
         &tiny_spec("t", DENSE, "").replace("seq_len = 16", "seq_len = 16\ntie_embeddings = true"),
     );
-    let model = Transformer::new(&tied, &device);
+    let model = tied.init_model(&device);
     assert_eq!(model.num_params() as u64, tied.params.total);
     assert_eq!(tied.params.total, 31904 - 8192);
 }

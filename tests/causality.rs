@@ -6,19 +6,18 @@ mod common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, max_rel_diff, tiny_spec, to_vec};
-use moe_lab::model::Transformer;
 
 fn check_causal(ffn: &str) {
     let device = Device::flex();
     device.seed(5);
     let cfg = config(&tiny_spec("causal", ffn, ""));
-    let model = Transformer::new(&cfg, &device);
+    let model = cfg.init_model(&device);
     let (b, t, cut) = (2, 16, 9);
     let tokens: Vec<i64> = (0..b * t).map(|i| ((i * 37 + 11) % 256) as i64).collect();
     let mut changed = tokens.clone();
     for row in 0..b {
         for pos in cut + 1..t {
-            changed[row * t + pos] = ((changed[row * t + pos] + 101) % 256) as i64;
+            changed[row * t + pos] = (changed[row * t + pos] + 101) % 256;
         }
     }
     let run = |toks: Vec<i64>| {

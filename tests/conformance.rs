@@ -17,7 +17,7 @@ use common::conformance::{BATCH, D_MODEL, SEQ, input, layer, loss, variants};
 use common::{DENSE, config, max_rel_diff, tiny_spec, to_vec};
 use moe_lab::model::ffn::FfnInput;
 use moe_lab::model::ffn::moe::Dispatch;
-use moe_lab::model::{Transformer, flop_meter, init};
+use moe_lab::model::{flop_meter, init};
 use moe_lab::spec::{FfnSpec, RunConfig, resolve_spec};
 use moe_lab::train::train;
 
@@ -51,7 +51,7 @@ fn causal_variants_do_not_see_the_future_and_the_others_do() {
     let device = Device::flex();
     for (name, spec) in variants() {
         let cfg = model_config(&spec);
-        let model = init::seeded(5, || Transformer::new(&cfg, &device));
+        let model = init::seeded(5, || cfg.init_model(&device));
         let (b, t, cut) = (2, 16, 9);
         let tokens: Vec<i64> = (0..b * t).map(|i| ((i * 37 + 11) % 256) as i64).collect();
         let run = |toks: Vec<i64>| {
@@ -131,7 +131,7 @@ fn parameter_counts_equal_the_modules() {
             "{name}: module parameters vs the variant's count (trained + buffers)"
         );
         let cfg = model_config(&spec);
-        let model = Transformer::new(&cfg, &device);
+        let model = cfg.init_model(&device);
         assert_eq!(
             model.num_params() as u64,
             cfg.params.total + cfg.params.buffers,
@@ -146,7 +146,7 @@ fn parameter_counts_equal_the_modules() {
 /// Three optimizer steps on fixed batches: the losses and the final outputs.
 fn three_steps(cfg: &RunConfig, device: &Device) -> (Vec<f64>, Vec<f32>) {
     let auto = device.clone().autodiff();
-    let mut model = Transformer::new(cfg, &auto);
+    let mut model = cfg.init_model(&auto);
     let mut optim = moe_lab::train::optimizer(&cfg.spec.train);
     let mut losses = Vec::new();
     let toks: Vec<i64> = (0..2 * 17).map(|i| ((i * 53 + 7) % 256) as i64).collect();

@@ -252,7 +252,7 @@ fn tiny_moe_run_logs_routing_by_domain() {
     moe_lab::train::train(
         &cfg,
         moe_lab::train::TrainOptions {
-            run_dir: moe_lab::train::run_dir::RunDir::new(tmp.path()),
+            run_dir: moe_lab::run::RunDir::new(tmp.path()),
             device: moe_lab::train::device::DeviceChoice::Flex.open().unwrap(),
             progress: false,
             resume: false,

@@ -1,7 +1,7 @@
 //! No host read-back inside a training step. The step's code (model forward, losses, clipping)
 //! must not call what copies device data to the host or sorts on the host: a source scan that
 //! fails on any such call outside the one documented read of the step's four logged scalars
-//! in `train_step`.
+//! in `train_step` (`lab/train/step.rs`).
 //!
 //! The flex grouped matmul (`lab/model/ffn/grouped_matmul.rs`) reads its per-expert row counts
 //! inside the kernel, from the memory the tensors live in: on flex that memory is the host's,
@@ -59,7 +59,7 @@ fn model_and_step_code_never_read_back() {
 #[test]
 fn train_step_reads_back_once() {
     let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/train/mod.rs"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/train/step.rs"))
             .unwrap();
     let start = text.find("pub fn train_step(").expect("train_step exists");
     let body = &text[start..start + text[start..].find("\n}\n").unwrap()];

@@ -8,7 +8,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use common::{DENSE, MOE, config, tiny_spec};
 use moe_lab::model::Transformer;
-use moe_lab::train::summary::{RunStatus, Summary};
+use moe_lab::run::{RunStatus, Summary};
 use moe_lab::train::{clip, optimizer, train};
 
 fn run(text: &str, dir: &std::path::Path) -> Summary {
@@ -144,7 +144,7 @@ fn weight_decay_applies_to_matrices_only() {
     let device = Device::flex().autodiff();
     device.seed(1);
     let cfg = config(&tiny_spec("wd", MOE, ""));
-    let model = Transformer::new(&cfg, &device);
+    let model = cfg.init_model(&device);
     let before = params(&model);
     let mut optim = optimizer(&cfg.spec.train); // weight decay 0.1
     // Zero gradients: AdamW's update is 0, so only decoupled decay moves weights.
@@ -169,7 +169,7 @@ fn weight_decay_applies_to_matrices_only() {
 fn clipping_scales_all_gradients_by_one_global_factor() {
     let device = Device::flex().autodiff();
     let cfg = config(&tiny_spec("clip", DENSE, ""));
-    let model = Transformer::new(&cfg, &device);
+    let model = cfg.init_model(&device);
     let grads = constant_grads(&model, 1.0);
     let n = cfg.params.total as f64;
     let norm = clip::global_norm(&model, &grads, &device);

@@ -9,7 +9,7 @@ use common::{MOE, config, tiny_spec, to_vec};
 use moe_lab::model::ffn::moe::Dispatch;
 use moe_lab::model::ffn::router::{Assignment, RouterInput};
 use moe_lab::model::ffn::{FeedForward, RouterSpec};
-use moe_lab::model::{Transformer, init};
+use moe_lab::model::init;
 use moe_lab::spec::{FfnSpec, MoeSpec, resolve_str};
 use moe_lab::train::train;
 
@@ -144,7 +144,7 @@ fn expert_choice_warns_in_the_summary() {
     assert_eq!(summary.warnings.len(), 1);
     assert!(summary.warnings[0].contains("not causal"));
     // Each expert takes C = k·N/K tokens: the model still runs end to end.
-    let model = Transformer::new(&cfg, &Device::flex());
+    let model = cfg.init_model(&Device::flex());
     let out = model.forward(Tensor::zeros([2, 16], &Device::flex()));
     assert_eq!(out.logits.dims(), [2, 16, 256]);
 }

@@ -50,9 +50,9 @@ fn moe_forward_and_backward_on_wgpu_match_flex() {
     let cfg = config(&tiny_spec("agree", MOE, ""));
     // The same seed gives bit-identical initial weights on both devices (host-side init).
     let flex = Device::flex().autodiff();
-    let model = Transformer::new(&cfg, &flex);
+    let model = cfg.init_model(&flex);
     let wgpu = choice.open().unwrap().device.autodiff();
-    let on_wgpu = Transformer::new(&cfg, &wgpu);
+    let on_wgpu = cfg.init_model(&wgpu);
 
     let (logits_f, grads_f) = forward_backward(&model, &flex);
     let (logits_w, grads_w) = forward_backward(&on_wgpu, &wgpu);

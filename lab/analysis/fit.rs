@@ -5,6 +5,9 @@
 //! C is normalised by the geometric mean of the data's budgets (C₀) inside the fit, so the
 //! three parameters have comparable scales; `A` is reported in the original units.
 
+// 3×3 linear algebra by index reads like the math it implements.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -83,24 +86,9 @@ fn normal_matrix(theta: &[f64; 3], xs: &[f64]) -> [[f64; 3]; 3] {
     jtj
 }
 
-/// Fit `L = E + A·C^(−α)` to (budget, loss) points. Needs at least 3 points with 2 distinct
-/// budgets.
-pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
-    let n = budgets.len();
-    if n < 3 || n != losses.len() {
-        return None;
-    }
-    let c0 = (budgets.iter().map(|c| c.ln()).sum::<f64>() / n as f64).exp();
-    let xs: Vec<f64> = budgets.iter().map(|c| c / c0).collect();
-    let (c_min, c_max) = budgets
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
-    if c_max / c_min < 1.0 + 1e-9 {
-        return None;
-    }
-    let l_min = losses.iter().cloned().fold(f64::MAX, f64::min);
-
-    // Starting points: E on a grid below the smallest loss; log-linear fit for a and α.
+/// Starting point: E on a grid below the smallest loss, a and α from a log-linear fit of
+/// `L − E` at each; the best by squared error. `None` when no grid point gives a line.
+fn start(xs: &[f64], losses: &[f64], l_min: f64) -> Option<([f64; 3], f64)> {
     let mut best: Option<([f64; 3], f64)> = None;
     for i in 0..40 {
         let e0 = l_min * (i as f64 / 40.0);
@@ -125,17 +113,23 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
             .sum::<f64>()
             / sxx;
         let theta = [e0, (sy / m - slope * sx / m).exp(), -slope];
-        let s = sse(&theta, &xs, losses);
+        let s = sse(&theta, xs, losses);
         if s.is_finite() && best.as_ref().is_none_or(|(_, b)| s < *b) {
             best = Some((theta, s));
         }
     }
-    let (mut theta, mut cost) = best?;
+    best
+}
 
-    // Levenberg–Marquardt.
+/// Levenberg–Marquardt from `(theta, cost)`: the fitted parameters and their squared error.
+fn levenberg_marquardt(
+    (mut theta, mut cost): ([f64; 3], f64),
+    xs: &[f64],
+    losses: &[f64],
+) -> ([f64; 3], f64) {
     let mut lambda = 1e-3;
     for _ in 0..500 {
-        let mut jtj = normal_matrix(&theta, &xs);
+        let mut jtj = normal_matrix(&theta, xs);
         let mut jtr = [0.0; 3];
         for (x, y) in xs.iter().zip(losses) {
             let j = jacobian_row(&theta, *x);
@@ -149,7 +143,7 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
         }
         let Some(step) = solve3(jtj, jtr) else { break };
         let trial = [theta[0] + step[0], theta[1] + step[1], theta[2] + step[2]];
-        let c = sse(&trial, &xs, losses);
+        let c = sse(&trial, xs, losses);
         if c.is_finite() && c < cost {
             let done = (cost - c) <= 1e-15 * cost.max(1e-300);
             theta = trial;
@@ -165,11 +159,16 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
             }
         }
     }
+    (theta, cost)
+}
 
-    let dof = n as f64 - 3.0;
-    let cov = (dof > 0.0)
+/// The parameters' covariance, `s²·(JᵀJ)⁻¹` with `s² = SSE / (n − 3)` (Gauss–Newton); `None`
+/// with 3 points (no residual degrees of freedom) or a singular `JᵀJ`.
+fn covariance(theta: &[f64; 3], cost: f64, xs: &[f64]) -> Option<[[f64; 3]; 3]> {
+    let dof = xs.len() as f64 - 3.0;
+    (dof > 0.0)
         .then(|| {
-            let jtj = normal_matrix(&theta, &xs);
+            let jtj = normal_matrix(theta, xs);
             let s2 = cost / dof;
             let cols: Option<Vec<[f64; 3]>> = (0..3)
                 .map(|k| {
@@ -188,7 +187,28 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
                 m
             })
         })
-        .flatten();
+        .flatten()
+}
+
+/// Fit `L = E + A·C^(−α)` to (budget, loss) points. Needs at least 3 points with 2 distinct
+/// budgets.
+pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
+    let n = budgets.len();
+    if n < 3 || n != losses.len() {
+        return None;
+    }
+    let c0 = (budgets.iter().map(|c| c.ln()).sum::<f64>() / n as f64).exp();
+    let xs: Vec<f64> = budgets.iter().map(|c| c / c0).collect();
+    let (c_min, c_max) = budgets
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
+    if c_max / c_min < 1.0 + 1e-9 {
+        return None;
+    }
+    let l_min = losses.iter().cloned().fold(f64::MAX, f64::min);
+
+    let (theta, cost) = levenberg_marquardt(start(&xs, losses, l_min)?, &xs, losses);
+    let cov = covariance(&theta, cost, &xs);
     let a = theta[1] * c0.powf(theta[2]);
     // Delta method for A = a·C₀^α.
     let se_a = cov.map(|m| {

@@ -4,53 +4,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 
+use crate::run::dir::CONFIG;
+use crate::run::{EvalRow, MetricRow, RouterRow, RouterStateRow, RunDir, Summary, read_rows};
 use crate::sweep::Cell;
 use crate::sweep::runner::{MANIFEST, Manifest};
-use crate::train::run_dir;
-use crate::train::summary::Summary;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct EvalRow {
-    pub step: usize,
-    pub tokens: u64,
-    pub flops: f64,
-    pub val_loss: f64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct MetricRow {
-    pub step: usize,
-    pub flops: f64,
-    pub loss: f64,
-    pub grad_norm: f64,
-    pub loss_spike: u8,
-    pub grad_spike: u8,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RouterRow {
-    pub step: usize,
-    pub layer: usize,
-    pub expert: usize,
-    pub load_share: f64,
-    pub max_vio: f64,
-    pub entropy: f64,
-    pub dropped_fraction: f64,
-    pub dead_experts: usize,
-}
-
-/// A row of `router_state.csv`: per-expert router state after a logged step (e.g. loss-free
-/// balancing's bias).
-#[derive(Debug, Clone, Deserialize)]
-pub struct RouterStateRow {
-    pub step: usize,
-    pub layer: usize,
-    pub quantity: String,
-    pub expert: usize,
-    pub value: f64,
-}
 
 /// Everything one run directory holds.
 #[derive(Debug, Clone)]
@@ -64,17 +22,6 @@ pub struct RunData {
     pub router_state: Vec<RouterStateRow>,
     /// The feed-forward in words (`FfnSpec::summary_line` of `config.toml`), where it parses.
     pub ffn: Option<String>,
-}
-
-fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    if !path.exists() {
-        return Ok(vec![]);
-    }
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    r.deserialize()
-        .map(|row| row.with_context(|| format!("parsing {}", path.display())))
-        .collect()
 }
 
 /// The manifest and every cell that has a summary (cells never started are left out).
@@ -91,19 +38,17 @@ pub fn load(dir: &Path) -> Result<(Manifest, Vec<RunData>)> {
     let mut runs = Vec::new();
     for cell in &manifest.cells {
         let d = dir.join(&cell.name);
-        let Ok(text) = std::fs::read_to_string(d.join(run_dir::SUMMARY)) else {
+        let Some(summary) = RunDir::new(&d).read_summary()? else {
             continue;
         };
-        let summary: Summary = serde_json::from_str(&text)
-            .with_context(|| format!("parsing {}", d.join(run_dir::SUMMARY).display()))?;
         runs.push(RunData {
             cell: cell.clone(),
             summary,
-            evals: read_csv(&d.join(run_dir::EVALS))?,
-            metrics: read_csv(&d.join(run_dir::METRICS))?,
-            router: read_csv(&d.join(run_dir::ROUTER))?,
-            router_state: read_csv(&d.join(run_dir::ROUTER_STATE))?,
-            ffn: std::fs::read_to_string(d.join(run_dir::CONFIG))
+            evals: read_rows(&d)?,
+            metrics: read_rows(&d)?,
+            router: read_rows(&d)?,
+            router_state: read_rows(&d)?,
+            ffn: std::fs::read_to_string(d.join(CONFIG))
                 .ok()
                 .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())
                 .map(|spec| spec.ffn.summary_line()),

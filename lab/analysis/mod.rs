@@ -15,8 +15,8 @@ use fit::{ComputeMultiplier, PowerLawFit, compute_multiplier, fit_power_law};
 use load::RunData;
 use stats::{MeanCi, Welch, mean_ci, poisson_rate_p, welch};
 
+use crate::run::RunStatus;
 use crate::sweep::runner::Manifest;
-use crate::train::summary::RunStatus;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SizeArm {
@@ -107,6 +107,32 @@ fn complete(r: &RunData) -> bool {
 
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     let reference = manifest.reference_arm.clone();
+    let (size_arms, fits) = fits_by_arm(manifest, runs);
+    let stability = stability(manifest, runs);
+    Analysis {
+        warnings: warnings(runs),
+        experiment: manifest.experiment.clone(),
+        preset: manifest.preset.clone(),
+        baseline_arm: manifest.baseline_arm.clone(),
+        runs_expected: manifest.cells.len(),
+        runs_found: runs.len(),
+        size_arms,
+        multipliers: multipliers(&fits, &reference),
+        fits,
+        comparisons: comparisons(manifest, runs),
+        spike_rate_p: spike_rate_p(&stability, &reference),
+        stability,
+        memory: memory(manifest, runs),
+        router: router_runs(runs),
+        reference_arm: reference,
+    }
+}
+
+/// Per arm: the scaling fit over its complete runs, and per size the mean final loss.
+fn fits_by_arm(
+    manifest: &Manifest,
+    runs: &[RunData],
+) -> (Vec<SizeArm>, BTreeMap<String, Option<PowerLawFit>>) {
     let mut size_arms = Vec::new();
     let mut fits = BTreeMap::new();
     for arm in &manifest.arms {
@@ -139,11 +165,19 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
     }
 
-    // Compute multipliers at the largest budget both arms reached.
+    (size_arms, fits)
+}
+
+/// Compute multipliers of every arm against the reference, at the largest budget both
+/// reached.
+fn multipliers(
+    fits: &BTreeMap<String, Option<PowerLawFit>>,
+    reference: &String,
+) -> BTreeMap<String, ComputeMultiplier> {
     let mut multipliers = BTreeMap::new();
-    if let Some(Some(ref_fit)) = fits.get(&reference) {
-        for (arm, f) in &fits {
-            if arm == &reference {
+    if let Some(Some(ref_fit)) = fits.get(reference) {
+        for (arm, f) in fits {
+            if arm == reference {
                 continue;
             }
             if let Some(f) = f {
@@ -153,6 +187,12 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
     }
 
+    multipliers
+}
+
+/// The reference arm against each other arm, per size, across seeds.
+fn comparisons(manifest: &Manifest, runs: &[RunData]) -> Vec<Comparison> {
+    let reference = &manifest.reference_arm;
     let losses = |size: &str, arm: &str| -> Vec<f64> {
         runs.iter()
             .filter(|r| r.cell.size == size && r.cell.arm == arm && complete(r))
@@ -161,8 +201,8 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     };
     let mut comparisons = Vec::new();
     for size in &manifest.sizes {
-        for arm in manifest.arms.iter().filter(|a| **a != reference) {
-            let (t, b) = (losses(size, &reference), losses(size, arm));
+        for arm in manifest.arms.iter().filter(|a| *a != reference) {
+            let (t, b) = (losses(size, reference), losses(size, arm));
             comparisons.push(Comparison {
                 size: size.clone(),
                 treatment: reference.clone(),
@@ -175,6 +215,11 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
     }
 
+    comparisons
+}
+
+/// Spikes, divergences and stable seeds per arm.
+fn stability(manifest: &Manifest, runs: &[RunData]) -> Vec<Stability> {
     let mut stability = Vec::new();
     for arm in &manifest.arms {
         let mine: Vec<&RunData> = runs.iter().filter(|r| &r.cell.arm == arm).collect();
@@ -214,9 +259,14 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
             },
         });
     }
+    stability
+}
+
+/// p-value that the reference arm's loss-spike rate equals each other arm's.
+fn spike_rate_p(stability: &[Stability], reference: &String) -> BTreeMap<String, f64> {
     let mut spike_rate_p = BTreeMap::new();
-    if let Some(r) = stability.iter().find(|s| s.arm == reference) {
-        for s in stability.iter().filter(|s| s.arm != reference) {
+    if let Some(r) = stability.iter().find(|s| &s.arm == reference) {
+        for s in stability.iter().filter(|s| &s.arm != reference) {
             if r.steps > 0 && s.steps > 0 {
                 spike_rate_p.insert(
                     s.arm.clone(),
@@ -231,6 +281,11 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
     }
 
+    spike_rate_p
+}
+
+/// Measured peaks and analytic training state per (size, arm).
+fn memory(manifest: &Manifest, runs: &[RunData]) -> Vec<MemoryRow> {
     let mut memory = Vec::new();
     for size in &manifest.sizes {
         for arm in &manifest.arms {
@@ -278,13 +333,19 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
     }
 
+    memory
+}
+
+/// Routing at the final evaluation (and MaxVio's peak) of every MoE run.
+fn router_runs(runs: &[RunData]) -> Vec<RouterRun> {
     let mut router = Vec::new();
     for r in runs.iter().filter(|r| !r.router.is_empty()) {
         let last_step = r.router.iter().map(|x| x.step).max().unwrap();
-        let per_eval = |step: usize| -> Vec<&load::RouterRow> {
+        let per_eval = |step: usize| -> Vec<&crate::run::RouterRow> {
             r.router.iter().filter(|x| x.step == step).collect()
         };
-        let layer_mean = |rows: &[&load::RouterRow], f: &dyn Fn(&load::RouterRow) -> f64| {
+        let layer_mean = |rows: &[&crate::run::RouterRow],
+                          f: &dyn Fn(&crate::run::RouterRow) -> f64| {
             let mut by_layer: BTreeMap<usize, f64> = BTreeMap::new();
             for x in rows {
                 by_layer.insert(x.layer, f(x));
@@ -313,6 +374,11 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         });
     }
 
+    router
+}
+
+/// Arm → the distinct warnings its runs printed.
+fn warnings(runs: &[RunData]) -> BTreeMap<String, Vec<String>> {
     let mut warnings: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in runs {
         for w in &r.summary.warnings {
@@ -323,21 +389,5 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         }
     }
 
-    Analysis {
-        warnings,
-        experiment: manifest.experiment.clone(),
-        preset: manifest.preset.clone(),
-        reference_arm: reference,
-        baseline_arm: manifest.baseline_arm.clone(),
-        runs_expected: manifest.cells.len(),
-        runs_found: runs.len(),
-        size_arms,
-        fits,
-        multipliers,
-        comparisons,
-        stability,
-        spike_rate_p,
-        memory,
-        router,
-    }
+    warnings
 }

@@ -58,7 +58,20 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
         let _ = writeln!(s, "{}\n", manifest.description.trim());
     }
 
-    // Verdicts first: what a reader came for.
+    verdicts_section(&mut s, a);
+    setup_section(&mut s, a, manifest, runs);
+    runs_section(&mut s, runs);
+    loss_section(&mut s, a);
+    fits_section(&mut s, a);
+    stability_section(&mut s, a);
+    memory_section(&mut s, a);
+    router_section(&mut s, a);
+    figures_section(&mut s, plots_rel);
+    s
+}
+
+/// Verdicts first: what a reader came for.
+fn verdicts_section(s: &mut String, a: &Analysis) {
     let _ = writeln!(s, "## Verdicts\n");
     for line in verdicts(a) {
         let _ = writeln!(s, "- {line}");
@@ -70,8 +83,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             a.runs_found, a.runs_expected
         );
     }
+}
 
-    // Setup.
+/// The device, the arms' feed-forwards, and each cell's size and budget.
+fn setup_section(s: &mut String, a: &Analysis, manifest: &Manifest, runs: &[RunData]) {
     let _ = writeln!(s, "\n## Setup\n");
     let first = runs.first();
     if let Some(r) = first {
@@ -125,8 +140,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             );
         }
     }
+}
 
-    // Runs.
+/// Every run's status, losses, spikes and speed.
+fn runs_section(s: &mut String, runs: &[RunData]) {
     let _ = writeln!(s, "\n## Runs\n");
     let _ = writeln!(
         s,
@@ -150,8 +167,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             m.tokens_per_s
         );
     }
+}
 
-    // Losses by size.
+/// Final validation loss per size and arm, and the paired comparisons.
+fn loss_section(s: &mut String, a: &Analysis) {
     let _ = writeln!(
         s,
         "\n## Final validation loss by size (mean ± 95% CI over seeds)\n"
@@ -209,8 +228,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             }
         }
     }
+}
 
-    // Fits.
+/// The scaling fits and the compute multipliers.
+fn fits_section(s: &mut String, a: &Analysis) {
     let _ = writeln!(s, "\n## Scaling fits: L(C) = E + A·C^(−α)\n");
     let _ = writeln!(
         s,
@@ -254,8 +275,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             let _ = writeln!(s, "- {arm}: {}", multiplier_text(m));
         }
     }
+}
 
-    // Stability.
+/// Spike rates, divergences and stable seeds.
+fn stability_section(s: &mut String, a: &Analysis) {
     let _ = writeln!(s, "\n## Stability\n");
     let _ = writeln!(
         s,
@@ -279,8 +302,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             100.0 * st.stable_fraction
         );
     }
+}
 
-    // Memory.
+/// Measured and analytic memory.
+fn memory_section(s: &mut String, a: &Analysis) {
     let _ = writeln!(s, "\n## Memory\n");
     let _ = writeln!(
         s,
@@ -304,8 +329,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             mib(m.optimizer_bytes as f64)
         );
     }
+}
 
-    // Router.
+/// Routing at the last evaluation.
+fn router_section(s: &mut String, a: &Analysis) {
     if !a.router.is_empty() {
         let _ = writeln!(
             s,
@@ -329,7 +356,10 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             );
         }
     }
+}
 
+/// Every figure, with its caption.
+fn figures_section(s: &mut String, plots_rel: &str) {
     let _ = writeln!(s, "\n## Figures\n");
     for (stem, caption) in FIGURES {
         let _ = writeln!(
@@ -337,7 +367,6 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
             "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}* ([SVG]({plots_rel}/{stem}.svg))\n"
         );
     }
-    s
 }
 
 fn multiplier_text(m: &super::fit::ComputeMultiplier) -> String {
@@ -388,8 +417,7 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
     let largest: Option<&Comparison> = a
         .comparisons
         .iter()
-        .filter(|c| &c.baseline == base && c.diff.is_some())
-        .last();
+        .rfind(|c| &c.baseline == base && c.diff.is_some());
     out.push(match largest {
         Some(c) => match &c.welch {
             Some(w) if w.p < 0.05 => format!(
@@ -427,7 +455,7 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
         ));
     }
     // 3. Memory at the largest size.
-    let mem = |arm: &str| a.memory.iter().filter(|m| m.arm == arm).last();
+    let mem = |arm: &str| a.memory.iter().rfind(|m| m.arm == arm);
     if let (Some(r), Some(b)) = (mem(reference), mem(base)) {
         let analytic =
             |m: &super::MemoryRow| (m.params_bytes + m.grads_bytes + m.optimizer_bytes) as f64;
@@ -462,8 +490,7 @@ fn arm_line(a: &Analysis, arm: &str) -> String {
     let loss = match a
         .comparisons
         .iter()
-        .filter(|c| c.baseline == arm && c.diff.is_some())
-        .last()
+        .rfind(|c| c.baseline == arm && c.diff.is_some())
     {
         Some(c) => match &c.welch {
             // Comparisons hold reference − arm; this line states arm − reference.

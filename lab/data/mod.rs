@@ -7,11 +7,13 @@
 
 pub mod batches;
 pub mod corpus;
+pub mod spec;
 pub mod text;
 
 use anyhow::Result;
 
 pub use batches::{Batch, Batches, ValBatch};
+pub use spec::{DataSpec, DomainWeights, SourceKind};
 
 /// One stream of a corpus.
 pub struct Stream {
@@ -42,8 +44,7 @@ pub trait TokenSource {
 }
 
 /// The source a spec asks for.
-pub fn source_for(data: &crate::spec::DataSpec) -> Box<dyn TokenSource> {
-    use crate::spec::SourceKind;
+pub fn source_for(data: &DataSpec) -> Box<dyn TokenSource> {
     match data.source {
         SourceKind::Text => Box::new(text::TextSource {
             path: data

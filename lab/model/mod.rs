@@ -9,8 +9,12 @@ pub mod ffn;
 pub mod flop_meter;
 pub mod init;
 pub mod rope;
+pub mod shape;
+pub mod spec;
 pub mod transformer;
 
 pub use block::Block;
 pub use ffn::{FeedForward, RouterStats};
+pub use shape::{model_shape, model_shape_with};
+pub use spec::{ModelSpec, VOCAB_SIZE};
 pub use transformer::{ModelOutput, Transformer};

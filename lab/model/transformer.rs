@@ -1,4 +1,4 @@
-//! The whole model, built from a resolved [`RunConfig`].
+//! The whole model, built from its (validated) model and feed-forward specs and a seed.
 
 use burn::nn::{Embedding, Linear, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
@@ -6,10 +6,11 @@ use burn::tensor::activation::log_softmax;
 
 use super::attention::Attention;
 use super::block::Block;
+use super::ffn::FfnSpec;
 use super::ffn::MoeAux;
 use super::init;
 use super::rope::Rope;
-use crate::spec::{RunConfig, VOCAB_SIZE};
+use super::spec::{ModelSpec, VOCAB_SIZE};
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -44,18 +45,17 @@ impl ModelOutput {
 }
 
 impl Transformer {
-    /// A freshly initialised model; weights are a function of `config.spec.seed` alone.
-    pub fn new(config: &RunConfig, device: &Device) -> Self {
-        init::seeded(config.spec.seed, || Self::build(config, device))
+    /// A freshly initialised model; its weights are a function of `seed` alone.
+    pub fn new(model: &ModelSpec, ffn: &FfnSpec, seed: u64, device: &Device) -> Self {
+        init::seeded(seed, || Self::build(model, ffn, device))
     }
 
-    fn build(config: &RunConfig, device: &Device) -> Self {
-        let m = &config.spec.model;
+    fn build(m: &ModelSpec, ffn: &FfnSpec, device: &Device) -> Self {
         let d = m.d_model;
         let kv = m.kv_heads();
         let blocks = (0..m.n_layers)
             .map(|layer| {
-                let ffn = config.spec.ffn.build(layer, d, m.n_layers, device);
+                let ffn = ffn.build(layer, d, m.n_layers, device);
                 Block {
                     attn_norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
                     attn: Attention::new(d, m.n_heads, kv, m.n_layers, device),

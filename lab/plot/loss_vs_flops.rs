@@ -7,7 +7,7 @@ use super::PlotData;
 use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
 
 pub struct LossVsFlops<'a>(pub &'a PlotData<'a>);
-crate::figure!(LossVsFlops);
+super::style::figure!(LossVsFlops);
 
 impl LossVsFlops<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

@@ -8,7 +8,7 @@ use super::PlotData;
 use super::style::{DrawResult, FONT, category_label, empty};
 
 pub struct Memory<'a>(pub &'a PlotData<'a>);
-crate::figure!(Memory);
+super::style::figure!(Memory);
 
 /// Component colours (grey ramp plus one accent, distinct from the arm palette's use).
 const PARTS: [(&str, RGBColor); 4] = [

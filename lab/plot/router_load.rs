@@ -10,13 +10,35 @@ use super::PlotData;
 use super::style::{DrawResult, FONT, empty};
 
 pub struct RouterLoad<'a>(pub &'a PlotData<'a>);
-crate::figure!(RouterLoad);
+super::style::figure!(RouterLoad);
 
 /// White → Okabe–Ito blue, by share relative to twice uniform.
 fn shade(v: f64) -> RGBColor {
     let t = v.clamp(0.0, 1.0);
     let lerp = |a: f64, b: f64| (a + (b - a) * t) as u8;
     RGBColor(lerp(255.0, 0.0), lerp(255.0, 84.0), lerp(255.0, 147.0))
+}
+
+/// (layer, expert) → the load shares over seeds at each run's last evaluation, for `arm` at
+/// `size`.
+fn last_shares(d: &PlotData, size: &str, arm: &str) -> BTreeMap<(usize, usize), Vec<f64>> {
+    let mut cells: BTreeMap<(usize, usize), Vec<f64>> = BTreeMap::new();
+    for r in d
+        .runs
+        .iter()
+        .filter(|r| r.cell.size == size && r.cell.arm == arm)
+    {
+        let Some(last) = r.router.iter().map(|x| x.step).max() else {
+            continue;
+        };
+        for x in r.router.iter().filter(|x| x.step == last) {
+            cells
+                .entry((x.layer, x.expert))
+                .or_default()
+                .push(x.load_share);
+        }
+    }
+    cells
 }
 
 impl RouterLoad<'_> {
@@ -31,23 +53,7 @@ impl RouterLoad<'_> {
         let Some(size) = size else {
             return empty(root, "Expert load", "no MoE router statistics");
         };
-        // (layer, expert) → shares over seeds at each run's last evaluation.
-        let mut cells: BTreeMap<(usize, usize), Vec<f64>> = BTreeMap::new();
-        for r in d
-            .runs
-            .iter()
-            .filter(|r| &r.cell.size == size && &r.cell.arm == arm)
-        {
-            let Some(last) = r.router.iter().map(|x| x.step).max() else {
-                continue;
-            };
-            for x in r.router.iter().filter(|x| x.step == last) {
-                cells
-                    .entry((x.layer, x.expert))
-                    .or_default()
-                    .push(x.load_share);
-            }
-        }
+        let cells = last_shares(d, size, arm);
         let layers: Vec<usize> = {
             let mut v: Vec<usize> = cells.keys().map(|k| k.0).collect();
             v.dedup();

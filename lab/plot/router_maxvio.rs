@@ -10,7 +10,7 @@ use super::PlotData;
 use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
 
 pub struct RouterMaxVio<'a>(pub &'a PlotData<'a>);
-crate::figure!(RouterMaxVio);
+super::style::figure!(RouterMaxVio);
 
 impl RouterMaxVio<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

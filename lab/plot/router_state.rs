@@ -10,7 +10,7 @@ use super::style::{DrawResult, FONT, draw_legend, empty, range};
 use crate::analysis::load::RunData;
 
 pub struct RouterState<'a>(pub &'a PlotData<'a>);
-crate::figure!(RouterState);
+super::style::figure!(RouterState);
 
 impl RouterState<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
@@ -18,13 +18,13 @@ impl RouterState<'_> {
         // The last run of each arm with state: runs are in plan order, sizes ascending.
         let mut shown: Vec<&RunData> = Vec::new();
         for arm in &d.manifest.arms {
-            let with_state = d
+            let mut with_state = d
                 .runs
                 .iter()
                 .filter(|r| &r.cell.arm == arm && !r.router_state.is_empty());
-            if let Some(r) = with_state.clone().filter(|r| r.cell.seed == 0).last() {
+            if let Some(r) = with_state.clone().rfind(|r| r.cell.seed == 0) {
                 shown.push(r);
-            } else if let Some(r) = with_state.last() {
+            } else if let Some(r) = with_state.next_back() {
                 shown.push(r);
             }
         }

@@ -6,10 +6,10 @@ use plotters::prelude::*;
 
 use super::PlotData;
 use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
-use crate::train::summary::RunStatus;
+use crate::run::RunStatus;
 
 pub struct Scaling<'a>(pub &'a PlotData<'a>);
-crate::figure!(Scaling);
+super::style::figure!(Scaling);
 
 impl Scaling<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

@@ -8,7 +8,7 @@ use super::PlotData;
 use super::style::{DrawResult, FONT, arm_color, category_label, empty};
 
 pub struct SpikeRate<'a>(pub &'a PlotData<'a>);
-crate::figure!(SpikeRate);
+super::style::figure!(SpikeRate);
 
 impl SpikeRate<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

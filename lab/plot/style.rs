@@ -46,7 +46,6 @@ pub trait Figure {
 }
 
 /// Implement [`Figure`] for a type with a generic `fn draw<DB: DrawingBackend>`.
-#[macro_export]
 macro_rules! figure {
     ($t:ident) => {
         impl $crate::plot::style::Figure for $t<'_> {
@@ -71,6 +70,7 @@ macro_rules! figure {
         }
     };
 }
+pub(crate) use figure;
 
 /// Write `<dir>/<stem>.png` and `.svg` (each through a temporary name, then renamed).
 pub fn save(fig: &dyn Figure, dir: &Path, stem: &str) -> Result<()> {

@@ -7,7 +7,7 @@ use super::PlotData;
 use super::style::{DrawResult, FONT, arm_color, draw_legend, empty, legend_line, range};
 
 pub struct TrainingLoss<'a>(pub &'a PlotData<'a>);
-crate::figure!(TrainingLoss);
+super::style::figure!(TrainingLoss);
 
 impl TrainingLoss<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

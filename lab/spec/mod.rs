@@ -1,12 +1,17 @@
 //! Run specs: the TOML a researcher writes, parsed strictly (unknown fields are errors) and
 //! resolved into a [`RunConfig`] in which every default is filled in, the dense arm's `d_ff` is
-//! derived where asked, and a FLOP budget is turned into whole steps.
+//! derived where asked, and a FLOP budget is turned into whole steps. The sections' types live
+//! with the code they configure (`model`, `model::ffn`, `data`) and are re-exported here, so a
+//! run spec reads as one schema.
 
 mod resolve;
 mod types;
 
-pub use resolve::{
-    MATCH_TOLERANCE, RunConfig, capacity_slots, model_shape, model_shape_with, packed_block_rows,
-    packed_rows, resolve, resolve_spec, resolve_str,
-};
+pub use resolve::{RunConfig, resolve, resolve_spec, resolve_str};
 pub use types::*;
+
+pub use crate::data::{DataSpec, DomainWeights, SourceKind};
+pub use crate::model::ffn::{
+    Capacity, DenseSpec, DffSpec, FfnSpec, MATCH_TOLERANCE, MatchRule, MoeSpec, RouterSpec,
+};
+pub use crate::model::{ModelSpec, VOCAB_SIZE};

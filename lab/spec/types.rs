@@ -1,12 +1,15 @@
-//! The spec's TOML schema. Field names here are the names users write; defaults are documented
-//! in README.md ("Spec reference") and must stay in step with the `default_*` functions below.
+//! The run spec's TOML schema: the whole run, composed of the model's, the feed-forward's and
+//! the data's own spec types (each beside the code it configures) and the training and
+//! stability sections, which belong to the run. Field names are the names users write;
+//! defaults are documented in README.md ("Run specs") and must stay in step with the
+//! `default_*` functions.
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::ffn::router::RouterSpec;
-
-/// Byte-level tokens: the vocabulary is every byte value.
-pub const VOCAB_SIZE: usize = 256;
+use crate::data::DataSpec;
+use crate::error::{FieldError, check, positive};
+use crate::model::ModelSpec;
+use crate::model::ffn::FfnSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -29,225 +32,6 @@ pub struct RunSpec {
 
 fn default_experiment() -> String {
     "default".into()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    pub d_model: usize,
-    pub n_layers: usize,
-    pub n_heads: usize,
-    /// Key/value heads for grouped-query attention; defaults to `n_heads` (plain multi-head).
-    #[serde(default)]
-    pub n_kv_heads: Option<usize>,
-    pub seq_len: usize,
-    #[serde(default = "default_rope_theta")]
-    pub rope_theta: f64,
-    /// Share the token embedding with the LM head.
-    #[serde(default)]
-    pub tie_embeddings: bool,
-    #[serde(default = "default_norm_eps")]
-    pub norm_eps: f64,
-}
-
-fn default_rope_theta() -> f64 {
-    10_000.0
-}
-fn default_norm_eps() -> f64 {
-    1e-5
-}
-
-impl ModelSpec {
-    pub fn kv_heads(&self) -> usize {
-        self.n_kv_heads.unwrap_or(self.n_heads)
-    }
-    pub fn head_dim(&self) -> usize {
-        self.d_model / self.n_heads
-    }
-}
-
-/// The feed-forward of every block: `kind = "dense"` or `kind = "moe"`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FfnSpec {
-    Dense(DenseSpec),
-    Moe(MoeSpec),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DenseSpec {
-    /// Hidden size of the SwiGLU, or a rule that derives it from `[ffn.match]`.
-    pub d_ff: DffSpec,
-    /// The MoE feed-forward this dense arm is matched against (with `d_ff = "match-active"` or
-    /// `"match-total"`, or a number that must then agree within 1%).
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
-    pub match_moe: Option<MoeSpec>,
-}
-
-/// `d_ff = 256`, or derived: `"match-active"` (equal active FLOPs per token to `[ffn.match]`) or
-/// `"match-total"` (equal total parameters).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum DffSpec {
-    Size(usize),
-    Rule(MatchRule),
-}
-
-impl<'de> Deserialize<'de> for DffSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Name(String),
-            Other(toml::Value),
-        }
-        let bad = |got: String| {
-            serde::de::Error::custom(format!(
-                "d_ff must be a positive integer, \"match-active\" or \"match-total\"; got {got}"
-            ))
-        };
-        match Raw::deserialize(d)? {
-            Raw::Int(n) if n > 0 => Ok(DffSpec::Size(n as usize)),
-            Raw::Int(n) => Err(bad(n.to_string())),
-            Raw::Name(s) if s == "match-active" => Ok(DffSpec::Rule(MatchRule::MatchActive)),
-            Raw::Name(s) if s == "match-total" => Ok(DffSpec::Rule(MatchRule::MatchTotal)),
-            Raw::Name(s) => Err(bad(format!("{s:?}"))),
-            Raw::Other(v) => Err(bad(v.to_string())),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum MatchRule {
-    MatchActive,
-    MatchTotal,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MoeSpec {
-    pub experts: usize,
-    pub top_k: usize,
-    pub d_expert: usize,
-    /// Renormalise the k gate weights to sum to 1 (Mixtral) or keep raw softmax mass (OLMoE).
-    #[serde(default = "default_true")]
-    pub renormalize: bool,
-    #[serde(default)]
-    pub capacity: Capacity,
-    #[serde(default = "default_aux_loss_coef")]
-    pub aux_loss_coef: f64,
-    #[serde(default = "default_z_loss_coef")]
-    pub z_loss_coef: f64,
-    /// MoE in every n-th block (blocks n-1, 2n-1, ...), dense SwiGLU of `d_ff` elsewhere.
-    #[serde(default = "default_one")]
-    pub moe_every: usize,
-    /// Hidden size of the dense blocks when `moe_every > 1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_ff: Option<usize>,
-    /// Fine-grained experts (DeepSeekMoE): each of the `experts` is split into G experts of
-    /// hidden `d_expert / G`, and tokens take `top_k · G` of them: active FLOPs unchanged.
-    #[serde(default = "default_one")]
-    pub granularity: usize,
-    /// Fine-grained experts every token passes through, outside the router (DeepSeekMoE);
-    /// routed choices drop to `top_k · G − shared_experts`, so active FLOPs stay unchanged.
-    #[serde(default)]
-    pub shared_experts: usize,
-    /// The router variant (`[ffn.router]`, `kind = "top-k"` by default).
-    #[serde(default)]
-    pub router: RouterSpec,
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_one() -> usize {
-    1
-}
-fn default_aux_loss_coef() -> f64 {
-    0.01
-}
-fn default_z_loss_coef() -> f64 {
-    0.001
-}
-
-/// `capacity = "dropless"` (default) or a capacity factor such as `capacity = 1.25`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Capacity {
-    #[default]
-    Dropless,
-    Factor(f64),
-}
-
-impl Serialize for Capacity {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Capacity::Dropless => s.serialize_str("dropless"),
-            Capacity::Factor(f) => s.serialize_f64(*f),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Capacity {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Name(String),
-            Factor(f64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Name(s) if s == "dropless" => Ok(Capacity::Dropless),
-            Raw::Name(s) => Err(serde::de::Error::custom(format!(
-                "capacity must be \"dropless\" or a number such as 1.25, got \"{s}\""
-            ))),
-            Raw::Factor(f) => Ok(Capacity::Factor(f)),
-        }
-    }
-}
-
-impl MoeSpec {
-    /// `experts` experts of hidden `d_expert`, top-k routing, every other field at its default
-    /// (dropless, top-k softmax router, balance 0.01, z 0.001, renormalised gates).
-    pub fn new(experts: usize, top_k: usize, d_expert: usize) -> MoeSpec {
-        MoeSpec {
-            experts,
-            top_k,
-            d_expert,
-            renormalize: true,
-            capacity: Capacity::Dropless,
-            aux_loss_coef: default_aux_loss_coef(),
-            z_loss_coef: default_z_loss_coef(),
-            moe_every: 1,
-            d_ff: None,
-            granularity: 1,
-            shared_experts: 0,
-            router: RouterSpec::default(),
-        }
-    }
-
-    /// Whether block `layer` (0-based) holds the MoE feed-forward.
-    pub fn is_moe_layer(&self, layer: usize) -> bool {
-        (layer + 1) % self.moe_every == 0
-    }
-    /// Experts the router chooses from: `experts · granularity`.
-    pub fn routed_experts(&self) -> usize {
-        self.experts * self.granularity
-    }
-    /// Hidden size of one (fine-grained) expert: `d_expert / granularity`.
-    pub fn expert_hidden(&self) -> usize {
-        self.d_expert / self.granularity.max(1)
-    }
-    /// Routed experts per token: `top_k · granularity − shared_experts`.
-    pub fn routed_top_k(&self) -> usize {
-        (self.top_k * self.granularity).saturating_sub(self.shared_experts)
-    }
-    /// Hidden size of the shared SwiGLU (all shared experts fused): `shared · d_expert / G`.
-    pub fn shared_hidden(&self) -> usize {
-        self.shared_experts * self.expert_hidden()
-    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -333,101 +117,76 @@ impl Default for StabilitySpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    #[default]
-    Generated,
-    Text,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataSpec {
-    pub source: SourceKind,
-    /// A text file or a directory of text files (`source = "text"`), relative to the spec.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<std::path::PathBuf>,
-    /// Text source: share of the data held out for validation (the tail). Generated source:
-    /// validation bytes per domain = corpus_bytes · val_fraction / 4.
-    pub val_fraction: f64,
-    /// Training bytes of the generated corpus, over all domains.
-    pub corpus_bytes: usize,
-    /// Seed of the generated world and text (independent of the run's seed, so every seed of
-    /// a sweep sees the same world).
-    pub corpus_seed: u64,
-    /// Entities in the generated world (the knowledge domain's size knob).
-    pub entities: usize,
-    /// Share of facts never stated in training (the `knowledge_heldout` validation stream).
-    pub heldout_facts: f64,
-    /// Mixture weights of the generated domains (LLaMA-3's pre-training mix by default).
-    pub weights: DomainWeights,
-    /// Switch to `anneal_weights` for the final `train.decay_fraction` of the steps.
-    pub anneal: bool,
-    pub anneal_weights: DomainWeights,
-}
-
-impl Default for DataSpec {
-    fn default() -> Self {
-        DataSpec {
-            source: SourceKind::Generated,
-            path: None,
-            val_fraction: 0.1,
-            corpus_bytes: 2_000_000,
-            corpus_seed: 0,
-            entities: 400,
-            heldout_facts: 0.05,
-            weights: DomainWeights::default(),
-            anneal: false,
-            anneal_weights: DomainWeights::ANNEAL,
-        }
+impl RunSpec {
+    /// Check the run's name and experiment: each becomes a directory name.
+    pub fn validate_names(&self) -> Result<(), FieldError> {
+        let name = &self.name;
+        check(
+            !(name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.')),
+            "name",
+            || format!("must be a plain directory name, got {name:?}"),
+        )?;
+        let exp = &self.experiment;
+        check(
+            !(exp.is_empty() || exp.contains(['/', '\\'])),
+            "experiment",
+            || format!("must be a plain directory name, got {exp:?}"),
+        )
     }
 }
 
-/// Mixture weights of the four generated domains (normalised when used).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct DomainWeights {
-    pub knowledge: f64,
-    pub math: f64,
-    pub code: f64,
-    pub multilingual: f64,
-}
+impl TrainSpec {
+    /// Steps of the final decay phase of a `total`-step run: its last `decay_fraction`,
+    /// at least one (WSD's decay, and the annealing data mix).
+    pub fn decay_steps(&self, total: usize) -> usize {
+        ((total as f64 * self.decay_fraction).round() as usize).max(1)
+    }
 
-impl Default for DomainWeights {
-    /// About 50% general knowledge, 25% math and reasoning, 17% code, 8% multilingual.
-    fn default() -> Self {
-        DomainWeights {
-            knowledge: 0.50,
-            math: 0.25,
-            code: 0.17,
-            multilingual: 0.08,
+    /// Check the fields (paths relative to `[train]`); the length (`steps` or `flop_budget`)
+    /// is checked where it is resolved, since a budget needs the model's FLOPs.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        positive("batch_size", self.batch_size)?;
+        positive("eval_every", self.eval_every)?;
+        positive("eval_batches", self.eval_batches)?;
+        positive("log_every", self.log_every)?;
+        check(self.lr > 0.0, "lr", || {
+            format!("must be positive, got {}", self.lr)
+        })?;
+        check(
+            (0.0..=1.0).contains(&self.min_lr_ratio),
+            "min_lr_ratio",
+            || format!("must be in [0, 1], got {}", self.min_lr_ratio),
+        )?;
+        check(
+            self.decay_fraction > 0.0 && self.decay_fraction <= 1.0,
+            "decay_fraction",
+            || format!("must be in (0, 1], got {}", self.decay_fraction),
+        )?;
+        for (field, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            check((0.0..1.0).contains(&b), field, || {
+                format!("must be in [0, 1), got {b}")
+            })?;
         }
+        check(self.eps > 0.0, "eps", || {
+            format!("must be positive, got {}", self.eps)
+        })?;
+        check(self.weight_decay >= 0.0, "weight_decay", || {
+            format!("must be ≥ 0 (0 disables), got {}", self.weight_decay)
+        })?;
+        check(self.grad_clip >= 0.0, "grad_clip", || {
+            format!("must be ≥ 0 (0 disables), got {}", self.grad_clip)
+        })
     }
 }
 
-impl DomainWeights {
-    /// The annealing default: math and code up-sampled.
-    pub const ANNEAL: DomainWeights = DomainWeights {
-        knowledge: 0.30,
-        math: 0.35,
-        code: 0.27,
-        multilingual: 0.08,
-    };
-
-    pub fn of(&self, d: crate::data::corpus::Domain) -> f64 {
-        use crate::data::corpus::Domain;
-        match d {
-            Domain::Knowledge => self.knowledge,
-            Domain::Math => self.math,
-            Domain::Code => self.code,
-            Domain::Multilingual => self.multilingual,
-            Domain::KnowledgeHeldout => 0.0,
-        }
-    }
-
-    pub fn valid(&self) -> bool {
-        let all = [self.knowledge, self.math, self.code, self.multilingual];
-        all.iter().all(|w| *w >= 0.0 && w.is_finite()) && all.iter().sum::<f64>() > 0.0
+impl StabilitySpec {
+    /// Check the fields (paths relative to `[stability]`).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check(self.window >= 3, "window", || {
+            format!("must be at least 3, got {}", self.window)
+        })?;
+        check(self.z > 0.0, "z", || {
+            format!("must be positive, got {}", self.z)
+        })
     }
 }

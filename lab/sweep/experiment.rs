@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::SpecError;
-use crate::model::ffn::SizeFields;
+use super::arm::arm_ffn;
+use crate::error::{FieldError, SpecError, check};
 use crate::spec::{
-    DataSpec, FfnSpec, ModelSpec, RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
+    DataSpec, ModelSpec, RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ pub struct SizeSpec {
 /// One arm: an `[ffn]` table in the run-spec schema, of any registered kind (`kind = "moe"`
 /// with `experts`, `top_k`, `router = { kind = "…" }`, …; `kind = "dense"` with
 /// `d_ff = "size" | "match-active" | "match-total"`), less what each size supplies
-/// (`FfnSpec::fill_from_size`: an MoE's `d_expert`, a dense arm's `d_ff = "size"`), plus
+/// (`sweep::arm::fill_from_size`: an MoE's `d_expert`, a dense arm's `d_ff = "size"`), plus
 /// `match = "<arm>"`: the arm a derived `d_ff` is matched against. The table is checked
 /// against the schema when the experiment is expanded, so errors name the arm and the field.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,7 +96,7 @@ impl ArmSpec {
     pub fn match_arm(&self) -> Option<&str> {
         self.0.get("match").and_then(|v| v.as_str())
     }
-    fn d_ff_rule(&self) -> Option<&str> {
+    pub(super) fn d_ff_rule(&self) -> Option<&str> {
         self.0.get("d_ff").and_then(|v| v.as_str())
     }
 }
@@ -183,72 +183,23 @@ pub fn locate(name_or_path: &str) -> PathBuf {
     }
 }
 
+/// Check the experiment, choose `preset` (or the default), and resolve every cell.
 pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<Plan, SpecError> {
-    let err = |field: &str, msg: String| SpecError::field(file, field, msg);
-    if exp.sizes.is_empty() {
-        return Err(err("sizes", "needs at least one size".into()));
-    }
-    if exp.arms.is_empty() {
-        return Err(err("arms", "needs at least one arm".into()));
-    }
-    if exp.seeds == 0 {
-        return Err(err("seeds", "must be at least 1".into()));
-    }
-    let preset_name = preset
-        .map(str::to_string)
-        .or(exp.default_preset.clone())
-        .unwrap_or_else(|| "default".into());
-    let chosen = match exp.presets.get(&preset_name) {
-        Some(p) => p.clone(),
-        None if preset.is_none() && exp.default_preset.is_none() => PresetSpec::default(),
-        None => {
-            let known: Vec<&String> = exp.presets.keys().collect();
-            return Err(err(
-                "presets",
-                format!("unknown preset {preset_name:?}; this experiment has {known:?}"),
-            ));
-        }
-    };
+    check_grid(&exp).map_err(|e| e.in_file(file))?;
+    let (preset_name, chosen) = choose_preset(&exp, preset).map_err(|e| e.in_file(file))?;
     let seeds = chosen.seeds.unwrap_or(exp.seeds);
-    if seeds == 0 {
-        return Err(err(
-            &format!("presets.{preset_name}.seeds"),
-            "must be at least 1".into(),
-        ));
-    }
-    let sizes: Vec<&SizeSpec> = match &chosen.sizes {
-        None => exp.sizes.iter().collect(),
-        Some(names) => {
-            let mut v = Vec::new();
-            for n in names {
-                match exp.sizes.iter().find(|s| &s.name == n) {
-                    Some(s) => v.push(s),
-                    None => {
-                        return Err(err(
-                            &format!("presets.{preset_name}.sizes"),
-                            format!("no size named {n:?}"),
-                        ));
-                    }
-                }
-            }
-            v
-        }
-    };
-    if !exp.arms.contains_key(&exp.budget.reference_arm) {
-        return Err(err(
-            "budget.reference_arm",
-            format!("no arm named {:?}", exp.budget.reference_arm),
-        ));
-    }
+    let sizes = chosen_sizes(&exp, &chosen).map_err(|e| e.under_preset(&preset_name, file))?;
+    check(seeds > 0, "seeds", || "must be at least 1".into())
+        .map_err(|e| e.under_preset(&preset_name, file))?;
     let tokens_per_param = chosen
         .tokens_per_active_param
         .unwrap_or(exp.budget.tokens_per_active_param);
-    if !(tokens_per_param > 0.0) {
-        return Err(err(
-            "budget.tokens_per_active_param",
-            "must be positive".into(),
-        ));
-    }
+    check(
+        tokens_per_param > 0.0,
+        "budget.tokens_per_active_param",
+        || "must be positive".into(),
+    )
+    .map_err(|e| e.in_file(file))?;
 
     let mut cells = Vec::new();
     for size in &sizes {
@@ -279,9 +230,9 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
             }
         }
     }
-    let results_name = if exp.default_preset.as_deref() == Some(preset_name.as_str())
-        || preset_name == "default"
-    {
+    let is_default =
+        exp.default_preset.as_deref() == Some(preset_name.as_str()) || preset_name == "default";
+    let results_name = if is_default {
         exp.name.clone()
     } else {
         format!("{}-{preset_name}", exp.name)
@@ -295,51 +246,75 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     })
 }
 
-/// The `[ffn]` of `arm_name` at `size`: the arm's table with the size's fields filled in, parsed
-/// through the variant registry, and matched to the arm its `match` names.
-fn arm_ffn(
-    exp: &ExperimentSpec,
-    arm_name: &str,
-    size: &SizeSpec,
-    file: &Path,
-) -> Result<FfnSpec, SpecError> {
-    let field = |f: &str| format!("arms.{arm_name}{f}");
-    let mut table = exp.arms[arm_name].0.clone();
-    let target = table.remove("match");
-    FfnSpec::fill_from_size(
-        &mut table,
-        &SizeFields {
-            d_expert: size.d_expert,
-            d_ff: size.d_ff,
-        },
+/// The grid needs sizes, arms and seeds, and its budget a reference arm among the arms.
+fn check_grid(exp: &ExperimentSpec) -> Result<(), FieldError> {
+    check(!exp.sizes.is_empty(), "sizes", || {
+        "needs at least one size".into()
+    })?;
+    check(!exp.arms.is_empty(), "arms", || {
+        "needs at least one arm".into()
+    })?;
+    check(exp.seeds > 0, "seeds", || "must be at least 1".into())?;
+    let reference = &exp.budget.reference_arm;
+    check(
+        exp.arms.contains_key(reference),
+        "budget.reference_arm",
+        || format!("no arm named {reference:?}"),
     )
-    .map_err(|m| SpecError::field(file, &format!("sizes.{}.d_ff", size.name), m))?;
-    let ffn: FfnSpec = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| SpecError::field(file, &field(""), e.message()))?;
-    let Some(target) = target else {
-        return Ok(ffn);
-    };
-    let target = match target.as_str() {
-        Some(t) if t != arm_name && exp.arms.contains_key(t) => t.to_string(),
-        _ => {
-            return Err(SpecError::field(
-                file,
-                &field(".match"),
-                format!("{target} is not another arm of this experiment"),
-            ));
+}
+
+/// The preset asked for, else the experiment's default one, else the built-in defaults.
+fn choose_preset(
+    exp: &ExperimentSpec,
+    asked: Option<&str>,
+) -> Result<(String, PresetSpec), FieldError> {
+    let name = asked
+        .map(str::to_string)
+        .or(exp.default_preset.clone())
+        .unwrap_or_else(|| "default".into());
+    match exp.presets.get(&name) {
+        Some(p) => Ok((name, p.clone())),
+        None if asked.is_none() && exp.default_preset.is_none() => {
+            Ok((name, PresetSpec::default()))
         }
-    };
-    if exp.arms[&target].match_arm().is_some() {
-        return Err(SpecError::field(
-            file,
-            &field(".match"),
-            format!("arm {target:?} is itself matched to another arm; match a routed arm"),
-        ));
+        None => {
+            let known: Vec<&String> = exp.presets.keys().collect();
+            Err(FieldError::new(
+                "presets",
+                format!("unknown preset {name:?}; this experiment has {known:?}"),
+            ))
+        }
     }
-    let matched = arm_ffn(exp, &target, size, file)?;
-    ffn.matched_to(matched)
-        .map_err(|m| SpecError::field(file, &field(".match"), m))
+}
+
+/// The sizes a preset runs (all when it names none); errors relative to the preset's table.
+fn chosen_sizes<'a>(
+    exp: &'a ExperimentSpec,
+    preset: &PresetSpec,
+) -> Result<Vec<&'a SizeSpec>, FieldError> {
+    let Some(names) = &preset.sizes else {
+        return Ok(exp.sizes.iter().collect());
+    };
+    names
+        .iter()
+        .map(|n| {
+            exp.sizes
+                .iter()
+                .find(|s| &s.name == n)
+                .ok_or_else(|| FieldError::new("sizes", format!("no size named {n:?}")))
+        })
+        .collect()
+}
+
+trait UnderPreset {
+    fn under_preset(self, preset: &str, file: &Path) -> SpecError;
+}
+
+impl UnderPreset for FieldError {
+    /// `sizes` in preset `small` is `presets.small.sizes`.
+    fn under_preset(self, preset: &str, file: &Path) -> SpecError {
+        self.under(preset).under("presets").in_file(file)
+    }
 }
 
 fn resolve_cell(

@@ -1,6 +1,7 @@
 //! Sweeps: expand an experiment into cells, run them (resumably, under a lock), then analyse
 //! and plot the results.
 
+pub mod arm;
 pub mod experiment;
 pub mod lock;
 pub mod runner;

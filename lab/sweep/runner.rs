@@ -1,7 +1,7 @@
 //! Runs a [`Plan`]'s cells: skips finished ones, resumes interrupted ones from their
 //! checkpoints, reports diverged ones, and shows progress with an ETA.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::experiment::{Cell, Plan};
 use super::lock::SweepLock;
 use crate::error::SpecError;
+use crate::run::dir::{CONFIG, SUMMARY};
+use crate::run::{RunDir, RunStatus, Summary, write_atomic};
 use crate::train::device::DeviceChoice;
-use crate::train::run_dir::{self, RunDir, write_atomic};
-use crate::train::summary::{RunStatus, Summary};
 
 pub struct SweepOptions {
     pub results_root: PathBuf,
@@ -68,7 +68,7 @@ enum CellState {
 }
 
 fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
-    let summary_path = dir.file(run_dir::SUMMARY);
+    let summary_path = dir.file(SUMMARY);
     let Ok(text) = std::fs::read_to_string(&summary_path) else {
         return Ok(CellState::Fresh);
     };
@@ -79,12 +79,12 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
         .spec;
     // Compared as specs, not as text: a run written before a field was added (and so without
     // it) holds that field's default, and is the same run.
-    let have = std::fs::read_to_string(dir.file(run_dir::CONFIG))
+    let have = std::fs::read_to_string(dir.file(CONFIG))
         .ok()
         .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok());
     if have.as_ref() != Some(want) {
         return Err(SpecError::Field {
-            file: dir.file(run_dir::CONFIG),
+            file: dir.file(CONFIG),
             field: cell.name.clone(),
             message: "this run directory holds a different configuration than the experiment now \
                       asks for (was the spec edited?); move it away or delete it to rerun"
@@ -100,24 +100,13 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
     })
 }
 
+/// Run the plan's unfinished cells (at most `max_cells`), `jobs` at a time, under the
+/// experiment's lock; write the manifest first, so the analysis finds every cell.
 pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     let root = opts.results_root.join(&plan.results_name);
     let _lock = SweepLock::acquire(&root)?;
     let started = Instant::now();
-
-    let cells: Vec<Cell> = plan
-        .cells
-        .iter()
-        .cloned()
-        .map(|mut c| {
-            if let Some(cfg) = c.config.as_mut()
-                && cfg.spec.train.checkpoint_every == 0
-            {
-                cfg.spec.train.checkpoint_every = opts.checkpoint_every;
-            }
-            c
-        })
-        .collect();
+    let cells = with_checkpoints(plan, opts.checkpoint_every);
     // Check every cell before running any, so a changed spec stops the sweep up front.
     let mut todo = Vec::new();
     let mut outcome = SweepOutcome::default();
@@ -132,98 +121,34 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
             CellState::Fresh | CellState::Interrupted => todo.push(cell.clone()),
         }
     }
-    let manifest = Manifest {
-        experiment: plan.experiment.name.clone(),
-        preset: plan.preset.clone(),
-        source: plan.source.clone(),
-        description: plan.experiment.description.clone(),
-        cells: cells.clone(),
-        arms: plan.experiment.arms.keys().cloned().collect(),
-        sizes: {
-            let mut v: Vec<String> = Vec::new();
-            for c in &plan.cells {
-                if !v.contains(&c.size) {
-                    v.push(c.size.clone());
-                }
-            }
-            v
-        },
-        reference_arm: plan.experiment.budget.reference_arm.clone(),
-        baseline_arm: plan.baseline_arm(),
-    };
-    write_atomic(
-        &root.join(MANIFEST),
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )?;
+    let manifest = Manifest::of(plan, cells);
+    let json = serde_json::to_string_pretty(&manifest)?;
+    write_atomic(&root.join(MANIFEST), json.as_bytes())?;
 
     let limit = opts.max_cells.unwrap_or(usize::MAX).min(todo.len());
     outcome.pending = todo[limit..].iter().map(|c| c.name.clone()).collect();
     let todo = &todo[..limit];
-    let total = plan.cells.len();
-    let already = outcome.skipped.len();
     if !outcome.skipped.is_empty() {
         eprintln!(
-            "{}: {} of {total} cells already finished, {} to run",
+            "{}: {} of {} cells already finished, {} to run",
             plan.results_name,
             outcome.skipped.len(),
+            plan.cells.len(),
             todo.len()
         );
     }
-    let flops_todo: f64 = todo.iter().map(|c| cell_flops(c)).sum();
-    let next = AtomicUsize::new(0);
-    let progress = Mutex::new((0usize, 0.0f64)); // (cells done, FLOPs done)
-    let results: Mutex<Vec<(String, Result<Summary>)>> = Mutex::new(Vec::new());
-    let jobs = opts.jobs.max(1).min(todo.len().max(1));
-
-    std::thread::scope(|scope| {
-        for job in 0..jobs {
-            let choice = concrete(opts.devices[job % opts.devices.len()]);
-            let (next, progress, results, root) = (&next, &progress, &results, &root);
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(cell) = todo.get(i) else { break };
-                    let config = cell.config.as_ref().expect("planned cells carry configs");
-                    let t0 = Instant::now();
-                    eprintln!(
-                        "[{}/{total}] {} ({:?}): {} steps, {:.3e} FLOPs",
-                        already + i + 1,
-                        cell.name,
-                        choice,
-                        config.steps,
-                        config.total_train_flops()
-                    );
-                    let result = run_cell(opts, root, cell, choice, jobs == 1);
-                    let mut p = progress.lock().unwrap();
-                    p.0 += 1;
-                    p.1 += cell_flops(cell);
-                    let elapsed = started.elapsed().as_secs_f64();
-                    let eta = if p.1 > 0.0 {
-                        elapsed * (flops_todo - p.1) / p.1
-                    } else {
-                        0.0
-                    };
-                    match &result {
-                        Ok(s) => eprintln!(
-                            "    {} {:?}: val loss {} in {:.1} s; {} of {} cells to go, ETA {}",
-                            cell.name,
-                            s.status,
-                            s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
-                            t0.elapsed().as_secs_f64(),
-                            todo.len() - p.0,
-                            todo.len(),
-                            format_duration(eta)
-                        ),
-                        Err(e) => eprintln!("    {} FAILED: {e:#}", cell.name),
-                    }
-                    drop(p);
-                    results.lock().unwrap().push((cell.name.clone(), result));
-                }
-            });
-        }
-    });
-
-    for (name, result) in results.into_inner().unwrap() {
+    let queue = Queue {
+        todo,
+        total: plan.cells.len(),
+        already: outcome.skipped.len(),
+        flops_todo: todo.iter().map(cell_flops).sum(),
+        started,
+        next: AtomicUsize::new(0),
+        progress: Mutex::new((0, 0.0)),
+        results: Mutex::new(Vec::new()),
+    };
+    queue.run(opts, &root);
+    for (name, result) in queue.results.into_inner().expect("no job panicked") {
         match result {
             Ok(s) if s.status == RunStatus::Diverged => {
                 outcome.ran.push(name.clone());
@@ -237,6 +162,125 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     Ok(outcome)
 }
 
+/// The plan's cells, checkpointing every `every` steps where their spec sets no interval.
+fn with_checkpoints(plan: &Plan, every: usize) -> Vec<Cell> {
+    let mut cells = plan.cells.clone();
+    for cfg in cells.iter_mut().filter_map(|c| c.config.as_mut()) {
+        if cfg.spec.train.checkpoint_every == 0 {
+            cfg.spec.train.checkpoint_every = every;
+        }
+    }
+    cells
+}
+
+impl Manifest {
+    fn of(plan: &Plan, cells: Vec<Cell>) -> Manifest {
+        let mut sizes: Vec<String> = Vec::new();
+        for c in &plan.cells {
+            if !sizes.contains(&c.size) {
+                sizes.push(c.size.clone());
+            }
+        }
+        Manifest {
+            experiment: plan.experiment.name.clone(),
+            preset: plan.preset.clone(),
+            source: plan.source.clone(),
+            description: plan.experiment.description.clone(),
+            cells,
+            arms: plan.experiment.arms.keys().cloned().collect(),
+            sizes,
+            reference_arm: plan.experiment.budget.reference_arm.clone(),
+            baseline_arm: plan.baseline_arm(),
+        }
+    }
+}
+
+/// The cells to run, shared by the jobs: each job takes the next cell until none is left.
+struct Queue<'a> {
+    todo: &'a [Cell],
+    /// Cells in the plan, and those finished before this sweep (for the `[i/total]` count).
+    total: usize,
+    already: usize,
+    flops_todo: f64,
+    started: Instant,
+    next: AtomicUsize,
+    /// (cells done, FLOPs done), for the ETA.
+    progress: Mutex<(usize, f64)>,
+    results: Mutex<Vec<(String, Result<Summary>)>>,
+}
+
+impl Queue<'_> {
+    /// Run every cell, `opts.jobs` at a time, job j on `opts.devices[j % len]`.
+    fn run(&self, opts: &SweepOptions, root: &Path) {
+        let jobs = opts.jobs.max(1).min(self.todo.len().max(1));
+        std::thread::scope(|scope| {
+            for job in 0..jobs {
+                let device = concrete(opts.devices[job % opts.devices.len()]);
+                scope.spawn(move || {
+                    while let Some((i, cell)) = self.take() {
+                        let result = self.run_one(opts, root, i, cell, device, jobs == 1);
+                        self.results
+                            .lock()
+                            .expect("no job panicked")
+                            .push((cell.name.clone(), result));
+                    }
+                });
+            }
+        });
+    }
+
+    fn take(&self) -> Option<(usize, &Cell)> {
+        let i = self.next.fetch_add(1, Ordering::SeqCst);
+        self.todo.get(i).map(|c| (i, c))
+    }
+
+    /// Train cell `i`, printing its start and its end with the sweep's ETA.
+    fn run_one(
+        &self,
+        opts: &SweepOptions,
+        root: &Path,
+        i: usize,
+        cell: &Cell,
+        device: DeviceChoice,
+        show_progress: bool,
+    ) -> Result<Summary> {
+        let config = cell.config.as_ref().expect("planned cells carry configs");
+        let t0 = Instant::now();
+        eprintln!(
+            "[{}/{}] {} ({device:?}): {} steps, {:.3e} FLOPs",
+            self.already + i + 1,
+            self.total,
+            cell.name,
+            config.steps,
+            config.total_train_flops()
+        );
+        let result = run_cell(opts, root, cell, device, show_progress);
+        let mut p = self.progress.lock().expect("no job panicked");
+        p.0 += 1;
+        p.1 += cell_flops(cell);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let eta = if p.1 > 0.0 {
+            elapsed * (self.flops_todo - p.1) / p.1
+        } else {
+            0.0
+        };
+        match &result {
+            Ok(s) => eprintln!(
+                "    {} {:?}: val loss {} in {:.1} s; {} of {} cells to go, ETA {}",
+                cell.name,
+                s.status,
+                s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+                t0.elapsed().as_secs_f64(),
+                self.todo.len() - p.0,
+                self.todo.len(),
+                format_duration(eta)
+            ),
+            Err(e) => eprintln!("    {} FAILED: {e:#}", cell.name),
+        }
+        result
+    }
+}
+
 /// Train one cell in a child `lab train` process, resuming from its checkpoint if any.
 fn run_cell(
     opts: &SweepOptions,
@@ -248,7 +292,7 @@ fn run_cell(
     let dir = RunDir::new(root.join(&cell.name));
     dir.create()?;
     let config = cell.config.as_ref().expect("planned cells carry configs");
-    let spec_path = dir.file(run_dir::CONFIG);
+    let spec_path = dir.file(CONFIG);
     write_atomic(&spec_path, config.spec_toml().as_bytes())?;
     let device_name = match device {
         DeviceChoice::Auto => "auto",
@@ -274,7 +318,7 @@ fn run_cell(
     let status = cmd
         .status()
         .with_context(|| format!("starting {}", opts.lab_exe.display()))?;
-    let summary: Option<Summary> = std::fs::read_to_string(dir.file(run_dir::SUMMARY))
+    let summary: Option<Summary> = std::fs::read_to_string(dir.file(SUMMARY))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     match (status.code(), summary) {

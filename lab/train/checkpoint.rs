@@ -9,35 +9,25 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::write_atomic;
 use super::spikes::SpikeDetector;
-use super::summary::{MemorySummary, SpikeSummary};
 use crate::model::Transformer;
+use crate::run::{Summary, write_atomic};
 
-/// The training loop's state besides weights and optimizer moments.
+/// The training loop's state besides weights and optimizer moments: the run's summary so far
+/// (steps done, wall time, losses, spikes, memory peaks: the loop keeps its state there, not
+/// in a copy) and the spike detectors' windows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoopState {
-    /// The next step to run.
-    pub next_step: usize,
-    pub elapsed_s: f64,
-    pub best_val_loss: Option<f64>,
-    pub last_val_loss: Option<f64>,
-    pub last_train_loss: Option<f64>,
-    #[serde(default)]
-    pub last_val_by_stream: std::collections::BTreeMap<String, f64>,
-    #[serde(default)]
-    pub last_answer_by_stream: std::collections::BTreeMap<String, f64>,
-    #[serde(default)]
-    pub specialisation: Vec<super::router_stats::Specialisation>,
+    pub summary: Summary,
     pub loss_detector: SpikeDetector,
     pub grad_detector: SpikeDetector,
-    pub spikes: SpikeSummary,
-    pub memory: MemorySummary,
 }
 
 const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";
-const STATE: &str = "state.json";
+/// Named apart from the state file of earlier versions (whose layout differs), so an old
+/// checkpoint is not found and its run restarts rather than failing to resume.
+const STATE: &str = "loop_state.json";
 
 pub fn save(
     dir: &Path,

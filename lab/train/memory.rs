@@ -31,26 +31,3 @@ pub fn rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
-
-/// Analytic bytes of what training holds besides activations (f32 everywhere).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct AnalyticMemory {
-    pub params_bytes: u64,
-    pub grads_bytes: u64,
-    /// AdamW's two moments.
-    pub optimizer_bytes: u64,
-}
-
-impl AnalyticMemory {
-    pub fn for_params(total_params: u64) -> Self {
-        let bytes = 4 * total_params;
-        AnalyticMemory {
-            params_bytes: bytes,
-            grads_bytes: bytes,
-            optimizer_bytes: 2 * bytes,
-        }
-    }
-    pub fn total(&self) -> u64 {
-        self.params_bytes + self.grads_bytes + self.optimizer_bytes
-    }
-}

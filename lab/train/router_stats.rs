@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::ffn::MoeAux;
+use crate::run::rows::{RouterDomainRow, RouterRow};
+use crate::run::summary::Specialisation;
 
 /// Host-side sums for one MoE layer.
 #[derive(Default, Clone)]
@@ -38,16 +38,6 @@ pub struct LayerRouting {
     pub entropy: f64,
     pub dropped_fraction: f64,
     pub dead_experts: usize,
-}
-
-/// How much the choice of expert tells about the domain, for one layer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Specialisation {
-    pub layer: usize,
-    /// I(domain; expert) in bits.
-    pub mutual_information_bits: f64,
-    /// Its largest possible value here: min(H(domain), log2 K).
-    pub max_bits: f64,
 }
 
 impl RouterAccumulator {
@@ -145,27 +135,27 @@ impl RouterAccumulator {
     }
 
     /// `router.csv` rows for `step`: one per (layer, expert).
-    pub fn rows(&self, step: usize) -> Vec<Vec<String>> {
+    pub fn rows(&self, step: usize) -> Vec<RouterRow> {
         let mut rows = Vec::new();
         for l in self.layers() {
-            for (e, share) in l.load_share.iter().enumerate() {
-                rows.push(vec![
-                    step.to_string(),
-                    l.layer.to_string(),
-                    e.to_string(),
-                    format!("{share:.6}"),
-                    format!("{:.6}", l.max_vio),
-                    format!("{:.6}", l.entropy),
-                    format!("{:.6}", l.dropped_fraction),
-                    l.dead_experts.to_string(),
-                ]);
+            for (expert, share) in l.load_share.iter().enumerate() {
+                rows.push(RouterRow {
+                    step,
+                    layer: l.layer,
+                    expert,
+                    load_share: *share,
+                    max_vio: l.max_vio,
+                    entropy: l.entropy,
+                    dropped_fraction: l.dropped_fraction,
+                    dead_experts: l.dead_experts,
+                });
             }
         }
         rows
     }
 
     /// `router_domains.csv` rows for `step`: one per (layer, stream, expert).
-    pub fn domain_rows(&self, step: usize, names: &[String]) -> Vec<Vec<String>> {
+    pub fn domain_rows(&self, step: usize, names: &[String]) -> Vec<RouterDomainRow> {
         let spec: BTreeMap<usize, Specialisation> = self
             .specialisation()
             .into_iter()
@@ -174,21 +164,20 @@ impl RouterAccumulator {
         let mut rows = Vec::new();
         for (layer, e) in &self.layers {
             for (stream, v) in &e.by_stream {
+                // Present: a layer with streams has a specialisation.
+                let s = &spec[layer];
                 let total: f64 = v.iter().sum();
+                let domain = names.get(*stream).cloned();
                 for (expert, n) in v.iter().enumerate() {
-                    let s = &spec[layer];
-                    rows.push(vec![
-                        step.to_string(),
-                        layer.to_string(),
-                        names
-                            .get(*stream)
-                            .cloned()
-                            .unwrap_or_else(|| stream.to_string()),
-                        expert.to_string(),
-                        format!("{:.6}", n / total.max(1e-12)),
-                        format!("{:.6}", s.mutual_information_bits),
-                        format!("{:.6}", s.max_bits),
-                    ]);
+                    rows.push(RouterDomainRow {
+                        step,
+                        layer: *layer,
+                        domain: domain.clone().unwrap_or_else(|| stream.to_string()),
+                        expert,
+                        share: n / total.max(1e-12),
+                        mutual_information_bits: s.mutual_information_bits,
+                        max_bits: s.max_bits,
+                    });
                 }
             }
         }

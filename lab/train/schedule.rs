@@ -18,7 +18,7 @@ pub fn learning_rate(train: &TrainSpec, step: usize, total: usize) -> f64 {
             min + 0.5 * (train.lr - min) * (1.0 + (std::f64::consts::PI * progress).cos())
         }
         Schedule::Wsd => {
-            let decay_steps = ((total as f64 * train.decay_fraction).round() as usize).max(1);
+            let decay_steps = train.decay_steps(total);
             let decay_start = total.saturating_sub(decay_steps).max(warmup);
             if step < decay_start {
                 train.lr
@@ -26,19 +26,6 @@ pub fn learning_rate(train: &TrainSpec, step: usize, total: usize) -> f64 {
                 let left = (total - step) as f64 / (total - decay_start) as f64;
                 train.lr * left.clamp(0.0, 1.0)
             }
-        }
-    }
-}
-
-/// First step of the decay phase (WSD) — where an annealing data mix would switch.
-pub fn decay_start(train: &TrainSpec, total: usize) -> usize {
-    match train.schedule {
-        Schedule::Cosine => train.warmup_steps.min(total),
-        Schedule::Wsd => {
-            let decay_steps = ((total as f64 * train.decay_fraction).round() as usize).max(1);
-            total
-                .saturating_sub(decay_steps)
-                .max(train.warmup_steps.min(total))
         }
     }
 }

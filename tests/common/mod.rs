@@ -14,7 +14,7 @@ pub fn flex_options(
     stop_after: Option<usize>,
 ) -> moe_lab::train::TrainOptions {
     moe_lab::train::TrainOptions {
-        run_dir: moe_lab::train::run_dir::RunDir::new(dir),
+        run_dir: moe_lab::run::RunDir::new(dir),
         device: moe_lab::train::device::DeviceChoice::Flex.open().unwrap(),
         progress: false,
         resume,

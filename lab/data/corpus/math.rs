@@ -13,7 +13,7 @@ pub fn is_val(kind: u64, a: u64, b: u64) -> bool {
         ^ b.wrapping_mul(0x85eb_ca6b)
         ^ kind.wrapping_mul(0xc2b2_ae35))
     .wrapping_mul(0x27d4_eb2f);
-    (h >> 29) % 8 == 0
+    (h >> 29).is_multiple_of(8)
 }
 
 pub fn line(rng: &mut ChaCha8Rng, split: Split, out: &mut String) {

@@ -4,8 +4,8 @@
 use anyhow::Result;
 
 use super::{CorpusConfig, Domain, Generator, Split};
+use crate::data::spec::{DataSpec, DomainWeights};
 use crate::data::{Corpus, Stream, TokenSource};
-use crate::spec::{DataSpec, DomainWeights};
 
 pub struct GeneratedSource {
     pub config: CorpusConfig,

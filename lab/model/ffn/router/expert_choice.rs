@@ -14,8 +14,7 @@ use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Scores,
-    Assignment, Choice, FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing,
+    Assignment, Choice, FieldError, RouterForward, RouterInput, RouterKind, Routing, Scores,
 };
 
 /// `[ffn.router] kind = "expert-choice"`.
@@ -46,12 +45,6 @@ impl RouterKind for ExpertChoiceSpec {
             scores: Scores::new(d_model, experts, device),
         }
     }
-    fn params(&self, d_model: usize, experts: usize) -> RouterParams {
-        Scores::params(d_model, experts)
-    }
-    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        Scores::flops_per_token(d_model, experts)
-    }
     fn choice(&self) -> Choice {
         Choice::Experts {
             capacity_factor: self.capacity_factor,
@@ -62,7 +55,7 @@ impl RouterKind for ExpertChoiceSpec {
     }
     fn validate(&self) -> Result<(), FieldError> {
         if !(self.capacity_factor > 0.0 && self.capacity_factor.is_finite()) {
-            return Err((
+            return Err(FieldError::new(
                 "capacity_factor",
                 format!("must be > 0, got {}", self.capacity_factor),
             ));

@@ -12,8 +12,7 @@ use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Scores,
-    FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice,
+    FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing, Scores, top_k_choice,
 };
 
 /// `[ffn.router] kind = "loss-free"`.
@@ -55,12 +54,9 @@ impl RouterKind for LossFreeSpec {
             ..Scores::params(d_model, experts)
         }
     }
-    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        Scores::flops_per_token(d_model, experts)
-    }
     fn validate(&self) -> Result<(), FieldError> {
         if !(self.bias_update_rate >= 0.0 && self.bias_update_rate.is_finite()) {
-            return Err((
+            return Err(FieldError::new(
                 "bias_update_rate",
                 format!("must be ≥ 0, got {}", self.bias_update_rate),
             ));
@@ -74,7 +70,8 @@ impl RouterForward for LossFreeRouter {
         let logits = self.scores.logits(input.x.clone());
         let probs = softmax(logits.clone(), 1);
         let [n, k] = probs.dims();
-        let biased = probs.clone().detach() + self.bias.val().detach().reshape([1, k]).expand([n, k]);
+        let biased =
+            probs.clone().detach() + self.bias.val().detach().reshape([1, k]).expand([n, k]);
         Routing {
             assignment: top_k_choice(probs.clone(), biased, input.top_k, input.renormalize),
             logits: Some(logits),
@@ -84,7 +81,9 @@ impl RouterForward for LossFreeRouter {
 
     fn after_step(mut self, load: Tensor<1>) -> Self {
         let mean = load.clone().mean();
-        let step = (mean.expand(load.dims()) - load).sign().mul_scalar(self.rate);
+        let step = (mean.expand(load.dims()) - load)
+            .sign()
+            .mul_scalar(self.rate);
         self.bias = self.bias.map(|b| (b.detach() + step.detach()).detach());
         self
     }

@@ -6,8 +6,8 @@
 //! - a **module** (burn `#[derive(Module)]`) implementing [`RouterForward`]: the routing itself,
 //!   and an optional update after each optimizer step.
 //!
-//! and one registration line in the `routers!` list at the bottom of this file (which also
-//! declares the file's module). The MoE layer,
+//! plus, at the bottom of this file, its `pub mod` line and one registration line in the
+//! `routers!` list. The MoE layer,
 //! the FLOP counter, logging, sweeps and the conformance suite (`tests/conformance.rs`) reach
 //! routers only through the generated [`RouterSpec`] / [`Router`] enums, so a new line there is
 //! all it takes for a variant to be selectable, counted, logged and tested.
@@ -81,8 +81,8 @@ pub struct RouterParams {
     pub buffers: u64,
 }
 
-/// A field error inside `[ffn.router]`: (field, message).
-pub type FieldError = (&'static str, String);
+/// A field error inside `[ffn.router]` (the path relative to that table).
+pub use crate::error::FieldError;
 
 /// The spec side of a router variant.
 pub trait RouterKind:
@@ -91,9 +91,15 @@ pub trait RouterKind:
     /// The module [`init`](Self::init) builds.
     type Module: RouterForward;
     fn init(&self, d_model: usize, experts: usize, device: &Device) -> Self::Module;
-    fn params(&self, d_model: usize, experts: usize) -> RouterParams;
-    /// Forward FLOPs per token (matmuls only, as everywhere in `compute`).
-    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64;
+    /// Default: those of learned [`Scores`] (`d_model · K` trainable, no buffers).
+    fn params(&self, d_model: usize, experts: usize) -> RouterParams {
+        Scores::params(d_model, experts)
+    }
+    /// Forward FLOPs per token (matmuls only, as everywhere in `compute`). Default: those of
+    /// learned [`Scores`] (`2 · d_model · K`).
+    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
+        Scores::flops_per_token(d_model, experts)
+    }
     fn choice(&self) -> Choice {
         Choice::Tokens
     }
@@ -181,7 +187,6 @@ pub fn top_k_choice(
 /// module enum), and forwards every trait method through them.
 macro_rules! routers {
     ($($variant:ident = $name:literal in $file:ident => $spec:ident, $module:ident;)+) => {
-        $( pub mod $file; )+
 
         /// `[ffn.router]`: one of the registered router variants, chosen by `kind`.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,10 +250,16 @@ macro_rules! routers {
     };
 }
 
-// The registry: one line per router variant,
-// `Variant = "kind" in file => Spec, Module;`, where "kind" is the name specs use and the macro
-// declares `file`'s module (so this line is the only one a new variant adds outside its own
-// file).
+// The variants' files. Declared here, outside the macro, so that rustfmt (which does not look
+// inside macro invocations) formats them.
+pub mod expert_choice;
+pub mod hash;
+pub mod loss_free;
+pub mod sigmoid;
+pub mod top_k;
+
+// The registry: one line per router variant, `Variant = "kind" in file => Spec, Module;`,
+// where "kind" is the name specs use and `file` is the module declared above.
 routers! {
     TopK = "top-k" in top_k => TopKSpec, TopKRouter;
     Sigmoid = "sigmoid" in sigmoid => SigmoidSpec, SigmoidRouter;

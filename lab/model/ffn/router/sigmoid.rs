@@ -8,8 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Scores,RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice};
+use super::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
 
 /// `[ffn.router] kind = "sigmoid"`: no options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -28,12 +27,6 @@ impl RouterKind for SigmoidSpec {
             scores: Scores::new(d_model, experts, device),
         }
     }
-    fn params(&self, d_model: usize, experts: usize) -> RouterParams {
-        Scores::params(d_model, experts)
-    }
-    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        Scores::flops_per_token(d_model, experts)
-    }
 }
 
 impl RouterForward for SigmoidRouter {
@@ -44,12 +37,7 @@ impl RouterForward for SigmoidRouter {
         // per token (DeepSeek-V3's sequence-wise balance loss does the same).
         let probs = affinity.clone() / affinity.clone().sum_dim(1);
         Routing {
-            assignment: top_k_choice(
-                affinity.clone(),
-                affinity,
-                input.top_k,
-                input.renormalize,
-            ),
+            assignment: top_k_choice(affinity.clone(), affinity, input.top_k, input.renormalize),
             logits: Some(logits),
             probs,
         }

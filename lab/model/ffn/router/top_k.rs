@@ -6,8 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Scores,RouterForward, RouterInput, RouterKind, RouterParams, Routing, top_k_choice};
+use super::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
 
 /// `[ffn.router] kind = "top-k"` (the default router): no options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -25,12 +24,6 @@ impl RouterKind for TopKSpec {
         TopKRouter {
             scores: Scores::new(d_model, experts, device),
         }
-    }
-    fn params(&self, d_model: usize, experts: usize) -> RouterParams {
-        Scores::params(d_model, experts)
-    }
-    fn flops_per_token(&self, d_model: usize, experts: usize) -> f64 {
-        Scores::flops_per_token(d_model, experts)
     }
 }
 

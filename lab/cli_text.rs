@@ -5,9 +5,10 @@ use std::path::Path;
 
 use crate::compute::relative_gap;
 use crate::model::ffn::moe::Dispatch;
-use crate::spec::{FfnSpec, RunConfig, RunSpec, model_shape, model_shape_with, resolve_spec};
+use crate::model::{model_shape, model_shape_with};
+use crate::run::Summary;
+use crate::spec::{FfnSpec, RunConfig, RunSpec, resolve_spec};
 use crate::train::device::AdapterInfo;
-use crate::train::summary::Summary;
 
 fn si(x: f64) -> String {
     let (v, unit) = match x.abs() {
@@ -62,6 +63,22 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         "  training FLOPs/token (3 × forward): {:.0}",
         f.train_per_token
     );
+    dispatch_lines(&mut s, c);
+    let _ = writeln!(
+        s,
+        "  length: {} steps × {} tokens = {} tokens, {:.4e} training FLOPs",
+        c.steps,
+        c.tokens_per_step,
+        c.total_tokens(),
+        c.total_train_flops()
+    );
+    match_line(&mut s, path, c);
+    s
+}
+
+/// What the MoE dispatch executes, against the counted active expert FLOPs.
+fn dispatch_lines(s: &mut String, c: &RunConfig) {
+    let f = &c.flops;
     if f.moe_executed_expert_flops > 0.0 {
         let _ = writeln!(
             s,
@@ -69,7 +86,13 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
             f.moe_executed_expert_flops,
             f.moe_executed_expert_flops / f.moe_experts_active
         );
-        let grouped = model_shape_with(&c.spec, c.tokens_per_step, Dispatch::Grouped).flops();
+        let grouped = model_shape_with(
+            &c.spec.model,
+            &c.spec.ffn,
+            c.tokens_per_step,
+            Dispatch::Grouped,
+        )
+        .flops();
         if grouped.moe_executed_expert_flops != f.moe_executed_expert_flops {
             let _ = writeln!(
                 s,
@@ -80,14 +103,11 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "  length: {} steps × {} tokens = {} tokens, {:.4e} training FLOPs",
-        c.steps,
-        c.tokens_per_step,
-        c.total_tokens(),
-        c.total_train_flops()
-    );
+}
+
+/// For a dense arm matched to an MoE, how far apart their active FLOPs are.
+fn match_line(s: &mut String, path: &Path, c: &RunConfig) {
+    let f = &c.flops;
     if let FfnSpec::Dense(dense) = &c.spec.ffn
         && let Some(moe) = &dense.match_moe
     {
@@ -96,7 +116,7 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
             ..c.spec.clone()
         };
         if let Ok(m) = resolve_spec(moe_spec, path, Path::new(".")) {
-            let shape = model_shape(&m.spec, m.tokens_per_step);
+            let shape = model_shape(&m.spec.model, &m.spec.ffn, m.tokens_per_step);
             let (ours, theirs) = (f.forward_per_token, shape.flops().forward_per_token);
             let _ = writeln!(
                 s,
@@ -107,7 +127,6 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
             );
         }
     }
-    s
 }
 
 pub fn devices_table(adapters: &[AdapterInfo]) -> String {
@@ -236,5 +255,25 @@ pub fn corpus_report(bytes: usize, samples: usize, seed: u64) -> String {
         "all",
         total_bytes as f64 / start.elapsed().as_secs_f64() / 1e6
     );
+    s
+}
+
+/// What a sweep did: cells run, skipped, diverged, failed and left, and how long it took.
+pub fn sweep_outcome(o: &crate::sweep::SweepOutcome) -> String {
+    let mut s = format!(
+        "ran {} cells, skipped {} finished, {} diverged, {} failed, {} left for a rerun ({})",
+        o.ran.len(),
+        o.skipped.len(),
+        o.diverged.len(),
+        o.failed.len(),
+        o.pending.len(),
+        crate::sweep::runner::format_duration(o.wall_time_s)
+    );
+    for d in &o.diverged {
+        let _ = write!(s, "\n  diverged: {d} (reported, not retried)");
+    }
+    for (name, err) in &o.failed {
+        let _ = write!(s, "\n  failed: {name}: {err}");
+    }
     s
 }

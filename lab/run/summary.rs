@@ -1,8 +1,8 @@
-//! `summary.json`: the one file that says how a run ended and what it measured.
+//! `summary.json`: the one file that says how a run ended and what it measured. While a run
+//! trains, its summary is also its loop state (checkpointed with the weights).
 
 use serde::{Deserialize, Serialize};
 
-use super::memory::AnalyticMemory;
 use crate::compute::{FlopCount, ParamCount};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ pub struct Summary {
     pub anneal_switch_step: Option<usize>,
     /// Domain–expert mutual information per MoE layer at the final evaluation.
     #[serde(default)]
-    pub routing_specialisation: Vec<super::router_stats::Specialisation>,
+    pub routing_specialisation: Vec<Specialisation>,
     /// Step at which a non-finite loss or gradient appeared.
     pub diverged_at_step: Option<usize>,
     pub wall_time_s: f64,
@@ -91,6 +91,39 @@ pub struct Summary {
     pub device: DeviceSummary,
     pub git_commit: String,
     pub lab_version: String,
+}
+
+/// Analytic bytes of what training holds besides activations (f32 everywhere).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct AnalyticMemory {
+    pub params_bytes: u64,
+    pub grads_bytes: u64,
+    /// AdamW's two moments.
+    pub optimizer_bytes: u64,
+}
+
+impl AnalyticMemory {
+    pub fn for_params(total_params: u64) -> Self {
+        let bytes = 4 * total_params;
+        AnalyticMemory {
+            params_bytes: bytes,
+            grads_bytes: bytes,
+            optimizer_bytes: 2 * bytes,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.params_bytes + self.grads_bytes + self.optimizer_bytes
+    }
+}
+
+/// How much the choice of expert tells about the domain, for one layer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Specialisation {
+    pub layer: usize,
+    /// I(domain; expert) in bits.
+    pub mutual_information_bits: f64,
+    /// Its largest possible value here: min(H(domain), log2 K).
+    pub max_bits: f64,
 }
 
 /// The commit of the working tree the lab runs from, if it is a git checkout.

@@ -1,38 +1,67 @@
-//! The dense SwiGLU feed-forward: `W2 (silu(x W1) ⊙ x W3)`.
+//! `[ffn] kind = "dense"`: a SwiGLU's hidden size, stated or matched to an MoE.
 
-use burn::module::Param;
-use burn::prelude::*;
-use burn::tensor::activation::silu;
+use serde::{Deserialize, Serialize};
 
 use crate::compute::{FfnShape, relative_gap};
-use crate::model::{flop_meter, init};
-use crate::spec::{DenseSpec, DffSpec, FfnSpec, MATCH_TOLERANCE, MatchRule, RunSpec, model_shape};
+use crate::error::FieldError;
+use crate::model::ffn::FfnSpec;
+use crate::model::ffn::moe::MoeSpec;
+use crate::model::shape::model_shape;
+use crate::model::spec::ModelSpec;
 
-#[derive(Module, Debug)]
-pub struct SwiGlu {
-    /// Gate projection `[d_model, d_ff]`.
-    pub w1: Param<Tensor<2>>,
-    /// Up projection `[d_model, d_ff]`.
-    pub w3: Param<Tensor<2>>,
-    /// Down projection `[d_ff, d_model]`.
-    pub w2: Param<Tensor<2>>,
+/// Tolerance for matched arms: active FLOPs per token within 1%.
+pub const MATCH_TOLERANCE: f64 = 0.01;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DenseSpec {
+    /// Hidden size of the SwiGLU, or a rule that derives it from `[ffn.match]`.
+    pub d_ff: DffSpec,
+    /// The MoE feed-forward this dense arm is matched against (with `d_ff = "match-active"` or
+    /// `"match-total"`, or a number that must then agree within 1%).
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_moe: Option<MoeSpec>,
 }
 
-impl SwiGlu {
-    pub fn new(d_model: usize, d_ff: usize, n_layers: usize, device: &Device) -> Self {
-        SwiGlu {
-            w1: init::normal([d_model, d_ff], init::INIT_STD, device),
-            w3: init::normal([d_model, d_ff], init::INIT_STD, device),
-            w2: init::normal([d_ff, d_model], init::residual_std(n_layers), device),
+/// `d_ff = 256`, or derived: `"match-active"` (equal active FLOPs per token to `[ffn.match]`) or
+/// `"match-total"` (equal total parameters).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum DffSpec {
+    Size(usize),
+    Rule(MatchRule),
+}
+
+impl<'de> Deserialize<'de> for DffSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Name(String),
+            Other(toml::Value),
+        }
+        let bad = |got: String| {
+            serde::de::Error::custom(format!(
+                "d_ff must be a positive integer, \"match-active\" or \"match-total\"; got {got}"
+            ))
+        };
+        match Raw::deserialize(d)? {
+            Raw::Int(n) if n > 0 => Ok(DffSpec::Size(n as usize)),
+            Raw::Int(n) => Err(bad(n.to_string())),
+            Raw::Name(s) if s == "match-active" => Ok(DffSpec::Rule(MatchRule::MatchActive)),
+            Raw::Name(s) if s == "match-total" => Ok(DffSpec::Rule(MatchRule::MatchTotal)),
+            Raw::Name(s) => Err(bad(format!("{s:?}"))),
+            Raw::Other(v) => Err(bad(v.to_string())),
         }
     }
+}
 
-    /// Works on any rank: `[..., d_model]` → `[..., d_model]`.
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let gate = silu(flop_meter::matmul(x.clone(), self.w1.val().unsqueeze()));
-        let up = flop_meter::matmul(x, self.w3.val().unsqueeze());
-        flop_meter::matmul(gate * up, self.w2.val().unsqueeze())
-    }
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchRule {
+    MatchActive,
+    MatchTotal,
 }
 
 impl DenseSpec {
@@ -50,36 +79,29 @@ impl DenseSpec {
 
     /// Check the arm against the MoE in `[ffn.match]` and derive `d_ff` from it where asked
     /// (`"match-active"`: equal forward FLOPs per token within 1%; `"match-total"`: equal total
-    /// parameters); a stated `d_ff` with a match must agree within 1%. `spec` is the whole run
-    /// spec (the attention and head count toward the match). Errors: (field, message).
+    /// parameters); a stated `d_ff` with a match must agree within 1%. `model` is the rest of
+    /// the model (the attention and head count toward the match). Error paths are relative to
+    /// `[ffn]`.
     pub fn resolve(
         self,
-        spec: &RunSpec,
+        model: &ModelSpec,
         tokens_per_step: usize,
-    ) -> Result<DenseSpec, (String, String)> {
-        let err = |m: String| Err(("ffn.d_ff".to_string(), m));
+    ) -> Result<DenseSpec, FieldError> {
+        let err = |m: String| Err(FieldError::new("d_ff", m));
         let matched = match &self.match_moe {
             Some(moe) => {
-                moe.validate(spec.model.n_layers, tokens_per_step)
-                    .map_err(|(f, m)| (format!("ffn.match.{f}"), m))?;
-                let moe_model = RunSpec {
-                    ffn: FfnSpec::Moe(moe.clone()),
-                    ..spec.clone()
-                };
-                Some(model_shape(&moe_model, tokens_per_step))
+                moe.validate(model.n_layers, tokens_per_step)
+                    .map_err(|e| e.under("match"))?;
+                let moe = FfnSpec::Moe(moe.clone());
+                Some(model_shape(model, &moe, tokens_per_step))
             }
             None => None,
         };
-        let probe = model_shape(
-            &RunSpec {
-                ffn: FfnSpec::Dense(DenseSpec {
-                    d_ff: DffSpec::Size(1),
-                    match_moe: None,
-                }),
-                ..spec.clone()
-            },
-            tokens_per_step,
-        );
+        let probe_ffn = FfnSpec::Dense(DenseSpec {
+            d_ff: DffSpec::Size(1),
+            match_moe: None,
+        });
+        let probe = model_shape(model, &probe_ffn, tokens_per_step);
         let d_ff = match (&self.d_ff, &matched) {
             (DffSpec::Size(n), None) => *n,
             (DffSpec::Size(n), Some(target)) => {

@@ -1,11 +1,16 @@
 //! K SwiGLU experts stored as stacked weights, applied to per-expert token buffers with one
 //! batched matmul per projection (no loop over experts).
 
+// Tensor names carry their shape (x_ND: N tokens × D model width; load_K; x_KCD), as in
+// torchtitan; hence the capitals.
+#![allow(non_snake_case)]
+
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use super::grouped_matmul::grouped_matmul;
+use super::dispatch::ExpertBatch;
+use crate::model::ffn::grouped_matmul::grouped_matmul;
 use crate::model::{flop_meter, init};
 
 #[derive(Module, Debug)]
@@ -39,6 +44,20 @@ impl Experts {
 
     pub fn count(&self) -> usize {
         self.w1.dims()[0]
+    }
+
+    /// The rows a dispatch laid out → the experts' output rows `[rows, d_model]`, in the
+    /// order the dispatch's `Combine` reads them.
+    pub fn forward_batch(&self, batch: ExpertBatch) -> Tensor<2> {
+        let flat = |y: Tensor<3>| {
+            let [b, r, d] = y.dims();
+            y.reshape([b * r, d])
+        };
+        match batch {
+            ExpertBatch::Buffers(x_KCD) => flat(self.forward(x_KCD)),
+            ExpertBatch::Blocks { x_BRD, expert_B } => flat(self.forward_blocks(x_BRD, expert_B)),
+            ExpertBatch::Grouped { x_SD, sizes_K } => self.forward_grouped(x_SD, sizes_K),
+        }
     }
 
     /// `x: [K, rows, d_model]`, row buffer e going to expert e → `[K, rows, d_model]`.

@@ -1,0 +1,149 @@
+//! `[data]`: where the tokens come from, and its validation.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::corpus::Domain;
+use crate::error::{FieldError, check, positive};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    #[default]
+    Generated,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSpec {
+    pub source: SourceKind,
+    /// A text file or a directory of text files (`source = "text"`), relative to the spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
+    /// Text source: share of the data held out for validation (the tail). Generated source:
+    /// validation bytes per domain = corpus_bytes · val_fraction / 4.
+    pub val_fraction: f64,
+    /// Training bytes of the generated corpus, over all domains.
+    pub corpus_bytes: usize,
+    /// Seed of the generated world and text (independent of the run's seed, so every seed of
+    /// a sweep sees the same world).
+    pub corpus_seed: u64,
+    /// Entities in the generated world (the knowledge domain's size knob).
+    pub entities: usize,
+    /// Share of facts never stated in training (the `knowledge_heldout` validation stream).
+    pub heldout_facts: f64,
+    /// Mixture weights of the generated domains (LLaMA-3's pre-training mix by default).
+    pub weights: DomainWeights,
+    /// Switch to `anneal_weights` for the final `train.decay_fraction` of the steps.
+    pub anneal: bool,
+    pub anneal_weights: DomainWeights,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec {
+            source: SourceKind::Generated,
+            path: None,
+            val_fraction: 0.1,
+            corpus_bytes: 2_000_000,
+            corpus_seed: 0,
+            entities: 400,
+            heldout_facts: 0.05,
+            weights: DomainWeights::default(),
+            anneal: false,
+            anneal_weights: DomainWeights::ANNEAL,
+        }
+    }
+}
+
+/// Mixture weights of the four generated domains (normalised when used).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DomainWeights {
+    pub knowledge: f64,
+    pub math: f64,
+    pub code: f64,
+    pub multilingual: f64,
+}
+
+impl Default for DomainWeights {
+    /// About 50% general knowledge, 25% math and reasoning, 17% code, 8% multilingual.
+    fn default() -> Self {
+        DomainWeights {
+            knowledge: 0.50,
+            math: 0.25,
+            code: 0.17,
+            multilingual: 0.08,
+        }
+    }
+}
+
+impl DomainWeights {
+    /// The annealing default: math and code up-sampled.
+    pub const ANNEAL: DomainWeights = DomainWeights {
+        knowledge: 0.30,
+        math: 0.35,
+        code: 0.27,
+        multilingual: 0.08,
+    };
+
+    pub fn of(&self, d: Domain) -> f64 {
+        match d {
+            Domain::Knowledge => self.knowledge,
+            Domain::Math => self.math,
+            Domain::Code => self.code,
+            Domain::Multilingual => self.multilingual,
+            Domain::KnowledgeHeldout => 0.0,
+        }
+    }
+
+    pub fn valid(&self) -> bool {
+        let all = [self.knowledge, self.math, self.code, self.multilingual];
+        all.iter().all(|w| *w >= 0.0 && w.is_finite()) && all.iter().sum::<f64>() > 0.0
+    }
+}
+
+impl DataSpec {
+    /// Check the fields (paths relative to `[data]`); a text source's path is made absolute,
+    /// relative paths taken from `base` (the spec's directory).
+    pub fn resolve(mut self, base: &Path) -> Result<DataSpec, FieldError> {
+        check(
+            self.val_fraction > 0.0 && self.val_fraction <= 0.5,
+            "val_fraction",
+            || format!("must be in (0, 0.5], got {}", self.val_fraction),
+        )?;
+        match self.source {
+            SourceKind::Text => {
+                let Some(p) = &self.path else {
+                    return Err(FieldError::new("path", "source = \"text\" needs a path"));
+                };
+                let full: PathBuf = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    base.join(p)
+                };
+                check(full.exists(), "path", || {
+                    format!("{} does not exist", full.display())
+                })?;
+                self.path = Some(full.canonicalize().unwrap_or(full));
+            }
+            SourceKind::Generated => {
+                positive("corpus_bytes", self.corpus_bytes)?;
+                positive("entities", self.entities)?;
+                check(
+                    (0.0..1.0).contains(&self.heldout_facts),
+                    "heldout_facts",
+                    || format!("must be in [0, 1), got {}", self.heldout_facts),
+                )?;
+                let weights = "weights must be ≥ 0 with a positive sum";
+                check(self.weights.valid(), "weights", || weights.into())?;
+                check(self.anneal_weights.valid(), "anneal_weights", || {
+                    weights.into()
+                })?;
+            }
+        }
+        Ok(self)
+    }
+}

@@ -1,0 +1,79 @@
+//! `[model]`: the Transformer's shape (everything but the feed-forward), and its validation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FieldError, check, positive};
+
+/// Byte-level tokens: the vocabulary is every byte value.
+pub const VOCAB_SIZE: usize = 256;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// Key/value heads for grouped-query attention; defaults to `n_heads` (plain multi-head).
+    #[serde(default)]
+    pub n_kv_heads: Option<usize>,
+    pub seq_len: usize,
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    /// Share the token embedding with the LM head.
+    #[serde(default)]
+    pub tie_embeddings: bool,
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
+}
+
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+
+impl ModelSpec {
+    pub fn kv_heads(&self) -> usize {
+        self.n_kv_heads.unwrap_or(self.n_heads)
+    }
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Check the fields (paths relative to `[model]`) and fill in `n_kv_heads`.
+    pub fn resolve(mut self) -> Result<ModelSpec, FieldError> {
+        positive("d_model", self.d_model)?;
+        positive("n_layers", self.n_layers)?;
+        positive("n_heads", self.n_heads)?;
+        positive("seq_len", self.seq_len)?;
+        let kv = self.kv_heads();
+        positive("n_kv_heads", kv)?;
+        check(self.d_model.is_multiple_of(self.n_heads), "d_model", || {
+            format!(
+                "d_model ({}) must be divisible by n_heads ({})",
+                self.d_model, self.n_heads
+            )
+        })?;
+        check(self.n_heads.is_multiple_of(kv), "n_kv_heads", || {
+            format!(
+                "n_heads ({}) must be divisible by n_kv_heads ({kv})",
+                self.n_heads
+            )
+        })?;
+        check(self.head_dim().is_multiple_of(2), "n_heads", || {
+            format!(
+                "head dimension d_model / n_heads = {} must be even for RoPE",
+                self.head_dim()
+            )
+        })?;
+        check(self.rope_theta > 0.0, "rope_theta", || {
+            format!("must be positive, got {}", self.rope_theta)
+        })?;
+        check(self.norm_eps > 0.0, "norm_eps", || {
+            format!("must be positive, got {}", self.norm_eps)
+        })?;
+        self.n_kv_heads = Some(kv);
+        Ok(self)
+    }
+}

@@ -1,0 +1,128 @@
+//! The run's row files as the training loop writes them: a typed log per file.
+
+use anyhow::Result;
+
+use super::evaluate::Evaluation;
+use super::memory::MemoryReading;
+use super::step::StepOutput;
+use crate::data::Batches;
+use crate::run::{EvalRow, MetricRow, RouterDomainRow, RouterRow, RouterStateRow, RowLog, RunDir};
+use crate::spec::RunConfig;
+
+pub struct RunLogs {
+    metrics: RowLog<MetricRow>,
+    evals: RowLog<EvalRow>,
+    router: RowLog<RouterRow>,
+    domains: RowLog<RouterDomainRow>,
+    /// Only for routers with state.
+    state: Option<RowLog<RouterStateRow>>,
+    stream_names: Vec<String>,
+    /// Indices of the streams with answers (`answer_loss_<stream>` columns).
+    answer_streams: Vec<usize>,
+}
+
+impl RunLogs {
+    /// Open (append to) every row file of `dir`; `router_state` when the model's routers
+    /// have state to log.
+    pub fn open(dir: &RunDir, batches: &Batches, router_state: bool) -> Result<RunLogs> {
+        let stream_names = batches.stream_names();
+        let answer_streams = batches.answer_streams();
+        let answer_names: Vec<String> = answer_streams
+            .iter()
+            .map(|&i| stream_names[i].clone())
+            .collect();
+        let eval_columns = EvalRow::columns(&stream_names, &answer_names);
+        Ok(RunLogs {
+            metrics: RowLog::open(&dir.path, &[])?,
+            evals: RowLog::open(&dir.path, &eval_columns)?,
+            router: RowLog::open(&dir.path, &[])?,
+            domains: RowLog::open(&dir.path, &[])?,
+            state: if router_state {
+                Some(RowLog::open(&dir.path, &[])?)
+            } else {
+                None
+            },
+            stream_names,
+            answer_streams,
+        })
+    }
+
+    /// The `metrics.csv` row of step `step` (0-based): cumulative counts after it.
+    #[allow(clippy::too_many_arguments)] // one row's fields, each from a different place
+    pub fn metric(
+        &mut self,
+        config: &RunConfig,
+        step: usize,
+        lr: f64,
+        out: &StepOutput,
+        tokens_per_s: f64,
+        mem: &MemoryReading,
+        [loss_spike, grad_spike]: [bool; 2],
+    ) -> Result<()> {
+        let done = step + 1;
+        self.metrics.append(&MetricRow {
+            step,
+            tokens: (done * config.tokens_per_step) as u64,
+            flops: done as f64 * config.train_flops_per_step(),
+            lr,
+            loss: out.lm_loss,
+            aux_loss: out.balance_loss,
+            z_loss: out.z_loss,
+            grad_norm: out.grad_norm,
+            tokens_per_s,
+            mem_in_use: mem.bytes_in_use,
+            mem_reserved: mem.bytes_reserved,
+            rss: mem.rss_bytes,
+            loss_spike: loss_spike as u8,
+            grad_spike: grad_spike as u8,
+        })
+    }
+
+    /// `router_state.csv` rows of one step: a row per (block, quantity, expert).
+    pub fn router_state(
+        &mut self,
+        step: usize,
+        state: &[(usize, &'static str, Vec<f64>)],
+    ) -> Result<()> {
+        let Some(log) = self.state.as_mut() else {
+            return Ok(());
+        };
+        for (layer, quantity, values) in state {
+            for (expert, value) in values.iter().enumerate() {
+                log.append(&RouterStateRow {
+                    step,
+                    layer: *layer,
+                    quantity: quantity.to_string(),
+                    expert,
+                    value: *value,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of an evaluation after step `step`: `evals.csv`, `router.csv`,
+    /// `router_domains.csv`.
+    pub fn evaluation(&mut self, config: &RunConfig, step: usize, ev: &Evaluation) -> Result<()> {
+        let done = step + 1;
+        self.evals.append(&EvalRow {
+            step,
+            tokens: (done * config.tokens_per_step) as u64,
+            flops: done as f64 * config.train_flops_per_step(),
+            val_loss: ev.val_loss,
+            by_stream: ev.by_stream.clone(),
+            answer_by_stream: self
+                .answer_streams
+                .iter()
+                .map(|&i| ev.answer_by_stream[i])
+                .collect(),
+        })?;
+        for row in ev.router.rows(step) {
+            self.router.append(&row)?;
+        }
+        for row in ev.router.domain_rows(step, &self.stream_names) {
+            self.domains.append(&row)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! One optimisation step, and the optimizer it uses.
+
+use burn::module::ParamGroup;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+use super::clip;
+use crate::model::Transformer;
+use crate::model::transformer::cross_entropy;
+use crate::spec::TrainSpec;
+
+/// The optimizer the spec asks for: AdamW, with weight decay on matrices only. Norm gains (the
+/// only rank-1 parameters, all named `gamma`) go to a second group without decay.
+pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
+    let adamw = |wd: f64| {
+        AdamWConfig::new()
+            .with_beta_1(train.beta1 as f32)
+            .with_beta_2(train.beta2 as f32)
+            .with_epsilon(train.eps as f32)
+            .with_weight_decay(wd as f32)
+    };
+    adamw(train.weight_decay).init().with_group(
+        ParamGroup::from_predicate("gamma"),
+        adamw(0.0).build(),
+        None,
+    )
+}
+
+/// What one optimisation step measured.
+pub struct StepOutput {
+    pub model: Transformer,
+    pub lm_loss: f64,
+    pub balance_loss: f64,
+    pub z_loss: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// False when the loss or gradient was non-finite: the update was skipped.
+    pub applied: bool,
+    /// Router state this step routed with (before its update), read in the same read-back
+    /// as the scalars: (block, quantity, per-expert values). Empty for most routers.
+    pub router_state: Vec<(usize, &'static str, Vec<f64>)>,
+}
+
+/// One step: forward, losses, backward, global-norm clipping, AdamW update, the routers'
+/// after-step updates. The only host read-back is the four scalars returned (with any router
+/// state), read once after the step's work is queued.
+pub fn train_step(
+    model: Transformer,
+    optim: &mut ModuleOptimizer,
+    inputs: Tensor<2, Int>,
+    targets: Tensor<2, Int>,
+    lr: f64,
+    grad_clip: f64,
+    device: &Device,
+) -> StepOutput {
+    let out = model.forward(inputs);
+    let lm = cross_entropy(out.logits.clone(), targets);
+    let (balance, z) = out.aux_losses();
+    let loss = lm.clone() + balance.clone() + z.clone();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let norm = clip::global_norm(&model, &grads, device);
+    let state = model.router_state();
+    let mut logged = vec![
+        lm.detach(),
+        balance.detach(),
+        z.detach(),
+        norm.clone().detach(),
+    ];
+    logged.extend(state.iter().map(|(_, _, t)| t.clone()));
+    let scalars: Vec<f32> = Tensor::cat(logged, 0)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 scalars");
+    let mut at = 4;
+    let router_state = state
+        .iter()
+        .map(|(layer, name, t)| {
+            let n = t.dims()[0];
+            let values = scalars[at..at + n].iter().map(|v| *v as f64).collect();
+            at += n;
+            (*layer, *name, values)
+        })
+        .collect();
+    let [lm_loss, balance_loss, z_loss, grad_norm] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
+    let finite = (lm_loss + balance_loss + z_loss).is_finite() && grad_norm.is_finite();
+    if !finite {
+        return StepOutput {
+            model,
+            lm_loss,
+            balance_loss,
+            z_loss,
+            grad_norm,
+            applied: false,
+            router_state,
+        };
+    }
+    let grads = if grad_clip > 0.0 {
+        clip::clip_to(&model, grads, norm, grad_clip)
+    } else {
+        grads
+    };
+    let model = optim.step(lr, model, grads).after_step(&out.moe);
+    StepOutput {
+        model,
+        lm_loss,
+        balance_loss,
+        z_loss,
+        grad_norm,
+        applied: true,
+        router_state,
+    }
+}

@@ -1,0 +1,352 @@
+//! A training run as a small type: [`Trainer::open`] sets it up (or resumes it), then
+//! [`step`](Trainer::step), [`evaluate`](Trainer::evaluate) and
+//! [`checkpoint`](Trainer::checkpoint) advance it and [`finish`](Trainer::finish) writes its
+//! summary. The loop that calls them is `train::train`, one screen long.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::checkpoint::{self, LoopState};
+use super::evaluate::evaluate;
+use super::logs::RunLogs;
+use super::memory;
+use super::spikes::SpikeDetector;
+use super::step::{StepOutput, optimizer, train_step};
+use super::{TrainOptions, schedule};
+use crate::data::{Batches, source_for};
+use crate::model::Transformer;
+use crate::run::dir::{CHECKPOINT, CONFIG};
+use crate::run::summary::{DeviceSummary, MemorySummary, RunStatus, SpikeRecord, Summary};
+use crate::run::{RunDir, write_atomic};
+use crate::spec::RunConfig;
+
+pub struct Trainer {
+    config: RunConfig,
+    dir: RunDir,
+    /// The device without autodiff (evaluation, memory probes) and with it (training).
+    plain: Device,
+    device: Device,
+    batches: Batches,
+    /// Taken by each step (a step consumes the model and returns the updated one).
+    model: Option<Transformer>,
+    optim: ModuleOptimizer,
+    state: LoopState,
+    logs: RunLogs,
+    bar: ProgressBar,
+    progress: bool,
+    /// Wall time of earlier attempts (a resumed run), and when this one started.
+    elapsed_before: f64,
+    started: Instant,
+    /// Start of the current throughput window (reset after each logged row and evaluation).
+    since_log: Instant,
+}
+
+/// What [`Trainer::step`] saw.
+pub enum StepReport {
+    Applied,
+    /// A non-finite loss or gradient: the update was skipped and the run ends.
+    Diverged,
+}
+
+impl Trainer {
+    /// Set up the run `config` describes in `opts.run_dir` (config, data, model, optimizer,
+    /// logs), resuming from its checkpoint when asked and one exists.
+    pub fn open(config: &RunConfig, opts: &TrainOptions) -> Result<Trainer> {
+        let spec = &config.spec;
+        let dir = opts.run_dir.clone();
+        dir.create()?;
+        write_atomic(&dir.file(CONFIG), config.spec_toml().as_bytes())?;
+        let plain = opts.device.device.clone();
+        plain.seed(spec.seed);
+        let device = plain.clone().autodiff();
+        let corpus = source_for(&spec.data).load()?;
+        let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
+        let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
+        let mut model = config.init_model(&device);
+        let mut optim = optimizer(&spec.train);
+        let mut state = fresh_state(config, opts);
+        let found = checkpoint::find(&dir.file(CHECKPOINT)).filter(|_| opts.resume);
+        if let Some(found) = found {
+            let fresh = state.summary;
+            (model, optim, state) = checkpoint::load(&found, model, optim)?;
+            // This attempt's own facts, not the interrupted one's.
+            let s = &mut state.summary;
+            (s.device, s.git_commit, s.lab_version) =
+                (fresh.device, fresh.git_commit, fresh.lab_version);
+        }
+        // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
+        dir.truncate_rows(state.summary.steps_done)?;
+        let logs = RunLogs::open(&dir, &batches, !model.router_state().is_empty())?;
+        for w in &state.summary.warnings {
+            eprintln!("warning ({}): {w}", spec.name);
+        }
+        dir.write_summary(&state.summary)?;
+        let bar = progress_bar(opts.progress, config.steps, state.summary.steps_done);
+        Ok(Trainer {
+            config: config.clone(),
+            elapsed_before: state.summary.wall_time_s,
+            dir,
+            plain,
+            device,
+            batches,
+            model: Some(model),
+            optim,
+            state,
+            logs,
+            bar,
+            progress: opts.progress,
+            started: Instant::now(),
+            since_log: Instant::now(),
+        })
+    }
+
+    /// The next step to run, or `None` when the run is done.
+    pub fn next_step(&self) -> Option<usize> {
+        let step = self.state.summary.steps_done;
+        (step < self.config.steps).then_some(step)
+    }
+
+    pub fn model(&self) -> &Transformer {
+        self.model
+            .as_ref()
+            .expect("the model is back after every step")
+    }
+
+    /// Train on step `step`'s batch.
+    pub fn step(&mut self, step: usize) -> Result<StepReport> {
+        let t = &self.config.spec.train;
+        let lr = schedule::learning_rate(t, step, self.config.steps);
+        if self.progress && self.batches.anneal_from() == Some(step) {
+            let msg = format!("step {step}: data mix switches to the annealing weights");
+            self.bar.println(msg);
+        }
+        let (x, y) = self.batches.train(step).tensors(&self.device);
+        let model = self
+            .model
+            .take()
+            .expect("the model is back after every step");
+        let out = train_step(model, &mut self.optim, x, y, lr, t.grad_clip, &self.device);
+        let report = self.record(step, lr, &out);
+        self.model = Some(out.model);
+        report
+    }
+
+    /// Log step `step` (every `log_every` steps, and a diverged one), watch for spikes.
+    fn record(&mut self, step: usize, lr: f64, out: &StepOutput) -> Result<StepReport> {
+        if !out.applied {
+            let mem = memory::read(&self.plain);
+            self.logs
+                .metric(&self.config, step, lr, out, 0.0, &mem, [false; 2])?;
+            self.state.summary.status = RunStatus::Diverged;
+            self.state.summary.diverged_at_step = Some(step);
+            return Ok(StepReport::Diverged);
+        }
+        let spikes = self.observe_spikes(step, out);
+        let done = step + 1;
+        if done.is_multiple_of(self.config.spec.train.log_every) || done == self.config.steps {
+            self.log_step(step, lr, out, spikes)?;
+        }
+        Ok(StepReport::Applied)
+    }
+
+    /// Feed the step's loss and gradient norm to the spike detectors; record any spike.
+    fn observe_spikes(&mut self, step: usize, out: &StepOutput) -> [bool; 2] {
+        let state = &mut self.state;
+        let loss = state.loss_detector.observe(out.lm_loss);
+        let grad = state.grad_detector.observe(out.grad_norm);
+        let spikes = &mut state.summary.spikes;
+        for (kind, spike) in [("loss", loss), ("grad_norm", grad)] {
+            if let Some(s) = spike {
+                spikes.events.push(SpikeRecord {
+                    step,
+                    kind: kind.into(),
+                    value: s.value,
+                    median: s.median,
+                    score: s.score,
+                });
+            }
+        }
+        spikes.loss_spikes += loss.is_some() as usize;
+        spikes.grad_norm_spikes += grad.is_some() as usize;
+        state.summary.final_train_loss = Some(out.lm_loss);
+        [loss.is_some(), grad.is_some()]
+    }
+
+    /// A `metrics.csv` row (throughput over the steps since the last row) and the router's
+    /// state that step routed with.
+    fn log_step(
+        &mut self,
+        step: usize,
+        lr: f64,
+        out: &StepOutput,
+        spikes: [bool; 2],
+    ) -> Result<()> {
+        let log_every = self.config.spec.train.log_every;
+        let steps_in_window = step % log_every + 1;
+        let tokens = (steps_in_window * self.config.tokens_per_step) as f64;
+        let tps = tokens / self.since_log.elapsed().as_secs_f64().max(1e-9);
+        self.since_log = Instant::now();
+        let mem = memory::read(&self.plain);
+        track_peaks(&mut self.state.summary.memory, &mem);
+        self.logs
+            .metric(&self.config, step, lr, out, tps, &mem, spikes)?;
+        self.bar
+            .set_message(format!("loss {:.4}  {tps:.0} tok/s", out.lm_loss));
+        self.logs.router_state(step, &out.router_state)
+    }
+
+    /// Whether step `step` (0-based, just run) is followed by an evaluation.
+    pub fn eval_due(&self, step: usize) -> bool {
+        let done = step + 1;
+        done.is_multiple_of(self.config.spec.train.eval_every) || done == self.config.steps
+    }
+
+    /// Evaluate on every validation stream; log `evals.csv`, `router.csv`,
+    /// `router_domains.csv`; keep the results in the summary.
+    pub fn evaluate(&mut self, step: usize) -> Result<()> {
+        let t = &self.config.spec.train;
+        let ev = evaluate(self.model(), &self.batches, t.eval_batches, &self.plain);
+        self.logs.evaluation(&self.config, step, &ev)?;
+        let s = &mut self.state.summary;
+        s.final_val_loss = Some(ev.val_loss);
+        s.best_val_loss = Some(s.best_val_loss.map_or(ev.val_loss, |b| b.min(ev.val_loss)));
+        let names = self.batches.stream_names();
+        s.final_val_loss_by_stream = names.iter().cloned().zip(ev.by_stream.clone()).collect();
+        s.final_answer_loss_by_stream = names
+            .iter()
+            .zip(&ev.answer_by_stream)
+            .filter_map(|(n, l)| l.map(|l| (n.clone(), l)))
+            .collect();
+        s.routing_specialisation = ev.router.specialisation();
+        self.since_log = Instant::now(); // evaluation time is not training throughput
+        Ok(())
+    }
+
+    /// Count step `step` as done (after its evaluation, if any).
+    pub fn advance(&mut self, step: usize) {
+        self.bar.inc(1);
+        self.state.summary.steps_done = step + 1;
+        self.state.summary.wall_time_s = self.wall_time();
+    }
+
+    /// Whether a checkpoint is due now (every `checkpoint_every` steps, never at the end).
+    pub fn checkpoint_due(&self) -> bool {
+        let every = self.config.spec.train.checkpoint_every;
+        let done = self.state.summary.steps_done;
+        every > 0 && done.is_multiple_of(every) && done < self.config.steps
+    }
+
+    /// Save model, optimizer and loop state (atomically: the previous checkpoint survives a
+    /// kill at any moment).
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.state.summary.wall_time_s = self.wall_time();
+        let dir = self.dir.file(CHECKPOINT);
+        checkpoint::save(&dir, self.model(), &self.optim, &self.state)
+    }
+
+    /// Stop without finishing (as if killed): the summary as it stands, nothing written.
+    pub fn abandon(mut self) -> Summary {
+        self.bar.abandon();
+        self.state.summary.wall_time_s = self.wall_time();
+        self.state.summary
+    }
+
+    /// Write the final summary; a complete run's checkpoint is no longer needed.
+    pub fn finish(mut self) -> Result<Summary> {
+        self.bar.finish_and_clear();
+        let wall = self.wall_time();
+        let tokens_per_step = self.config.tokens_per_step as u64;
+        let s = &mut self.state.summary;
+        if s.status == RunStatus::Running {
+            s.status = RunStatus::Complete;
+        }
+        s.tokens = s.steps_done as u64 * tokens_per_step;
+        s.train_flops = s.steps_done as f64 * self.config.train_flops_per_step();
+        s.wall_time_s = wall;
+        s.tokens_per_s = s.tokens as f64 / wall.max(1e-9);
+        self.dir.write_summary(s)?;
+        if s.status == RunStatus::Complete {
+            let _ = std::fs::remove_dir_all(self.dir.file(CHECKPOINT));
+        }
+        Ok(self.state.summary)
+    }
+
+    fn wall_time(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// The state of a run that has not started: its summary says `running`, nothing done yet.
+fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
+    let spec = &config.spec;
+    let analytic = crate::run::summary::AnalyticMemory::for_params(config.params.total);
+    let summary = Summary {
+        status: RunStatus::Running,
+        name: spec.name.clone(),
+        experiment: spec.experiment.clone(),
+        seed: spec.seed,
+        ffn: spec.ffn.name().into(),
+        ffn_variant: spec.ffn.describe(),
+        warnings: spec.ffn.warnings(),
+        steps_planned: config.steps,
+        steps_done: 0,
+        tokens: 0,
+        train_flops: 0.0,
+        final_val_loss: None,
+        best_val_loss: None,
+        final_train_loss: None,
+        final_val_loss_by_stream: Default::default(),
+        final_answer_loss_by_stream: Default::default(),
+        anneal_switch_step: config.anneal_from(),
+        routing_specialisation: vec![],
+        diverged_at_step: None,
+        wall_time_s: 0.0,
+        tokens_per_s: 0.0,
+        spikes: Default::default(),
+        memory: MemorySummary {
+            analytic: Some(analytic),
+            ..Default::default()
+        },
+        params: config.params,
+        flops_per_token: config.flops,
+        device: DeviceSummary {
+            backend: opts.device.backend.clone(),
+            adapter: opts.device.adapter.clone(),
+            software: opts.device.software,
+        },
+        git_commit: crate::run::summary::git_commit(),
+        lab_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    LoopState {
+        loss_detector: SpikeDetector::new(&spec.stability),
+        grad_detector: SpikeDetector::new(&spec.stability),
+        summary,
+    }
+}
+
+fn track_peaks(peaks: &mut MemorySummary, m: &memory::MemoryReading) {
+    let max = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    peaks.peak_bytes_in_use = max(peaks.peak_bytes_in_use, m.bytes_in_use);
+    peaks.peak_bytes_reserved = max(peaks.peak_bytes_reserved, m.bytes_reserved);
+    peaks.peak_rss_bytes = max(peaks.peak_rss_bytes, m.rss_bytes);
+}
+
+fn progress_bar(show: bool, total: usize, at: usize) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} [{elapsed} < {eta}]")
+            .expect("valid template"),
+    );
+    bar.set_position(at as u64);
+    bar
+}
