@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use super::rows::{EvalRow, MetricRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
 use super::summary::Summary;
+use crate::spec::RunConfig;
 
 pub const CONFIG: &str = "config.toml";
 pub const SUMMARY: &str = "summary.json";
@@ -31,6 +32,13 @@ impl RunDir {
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(&self.path)
             .with_context(|| format!("creating run directory {}", self.path.display()))
+    }
+
+    /// Write `config.toml`, the resolved spec (atomically); returns its path.
+    pub fn write_config(&self, config: &RunConfig) -> Result<PathBuf> {
+        let path = self.file(CONFIG);
+        write_atomic(&path, config.spec_toml().as_bytes())?;
+        Ok(path)
     }
 
     /// Write `summary.json` (atomically).

@@ -1,51 +1,47 @@
 //! An arm at a size: the arm's `[ffn]` table with what the size supplies filled in, parsed
 //! through the feed-forward registry, and matched to the arm its `match` names.
 
-use std::path::Path;
-
 use super::experiment::{ExperimentSpec, SizeSpec};
-use crate::error::SpecError;
+use crate::error::FieldError;
 use crate::model::ffn::FfnSpec;
 
 /// The `[ffn]` of `arm_name` at `size`: the arm's table with the size's fields filled in, parsed
-/// through the variant registry, and matched to the arm its `match` names.
+/// through the variant registry, and matched to the arm its `match` names. Error paths are
+/// from the experiment file's root (`arms.<arm>.match`, `sizes.<size>.d_ff`).
 pub fn arm_ffn(
     exp: &ExperimentSpec,
     arm_name: &str,
     size: &SizeSpec,
-    file: &Path,
-) -> Result<FfnSpec, SpecError> {
-    let field = |f: &str| format!("arms.{arm_name}{f}");
+) -> Result<FfnSpec, FieldError> {
+    let in_arm = |field: &str, message: String| {
+        FieldError::new(field, message)
+            .under(arm_name)
+            .under("arms")
+    };
     let mut table = exp.arms[arm_name].0.clone();
     let target = table.remove("match");
     fill_from_size(&mut table, size)
-        .map_err(|m| SpecError::field(file, &format!("sizes.{}.d_ff", size.name), m))?;
+        .map_err(|m| FieldError::new("d_ff", m).under(&size.name).under("sizes"))?;
     let ffn: FfnSpec = toml::Value::Table(table)
         .try_into()
-        .map_err(|e: toml::de::Error| SpecError::field(file, &field(""), e.message()))?;
+        .map_err(|e: toml::de::Error| FieldError::new(arm_name, e.message()).under("arms"))?;
     let Some(target) = target else {
         return Ok(ffn);
     };
     let target = match target.as_str() {
         Some(t) if t != arm_name && exp.arms.contains_key(t) => t.to_string(),
         _ => {
-            return Err(SpecError::field(
-                file,
-                &field(".match"),
-                format!("{target} is not another arm of this experiment"),
-            ));
+            let message = format!("{target} is not another arm of this experiment");
+            return Err(in_arm("match", message));
         }
     };
     if exp.arms[&target].match_arm().is_some() {
-        return Err(SpecError::field(
-            file,
-            &field(".match"),
-            format!("arm {target:?} is itself matched to another arm; match a routed arm"),
-        ));
+        let message =
+            format!("arm {target:?} is itself matched to another arm; match a routed arm");
+        return Err(in_arm("match", message));
     }
-    let matched = arm_ffn(exp, &target, size, file)?;
-    ffn.matched_to(matched)
-        .map_err(|m| SpecError::field(file, &field(".match"), m))
+    let matched = arm_ffn(exp, &target, size)?;
+    ffn.matched_to(matched).map_err(|m| in_arm("match", m))
 }
 
 /// Fill what a sweep's size supplies into an arm's `[ffn]` table where the arm leaves it

@@ -326,7 +326,7 @@ fn resolve_cell(
     budget: Option<f64>,
     file: &Path,
 ) -> Result<RunConfig, SpecError> {
-    let ffn = arm_ffn(exp, arm_name, size, file)?;
+    let ffn = arm_ffn(exp, arm_name, size).map_err(|e| e.in_file(file))?;
     let base = &exp.base;
     let mut train = base.train.clone();
     // The budget probe (no budget yet) only needs counts: one step will do.

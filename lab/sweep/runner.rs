@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::experiment::{Cell, Plan};
 use super::lock::SweepLock;
 use crate::error::SpecError;
-use crate::run::dir::{CONFIG, SUMMARY};
+use crate::run::dir::CONFIG;
 use crate::run::{RunDir, RunStatus, Summary, write_atomic};
 use crate::train::device::DeviceChoice;
 
@@ -68,8 +68,7 @@ enum CellState {
 }
 
 fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
-    let summary_path = dir.file(SUMMARY);
-    let Ok(text) = std::fs::read_to_string(&summary_path) else {
+    let Some(summary) = dir.read_summary()? else {
         return Ok(CellState::Fresh);
     };
     let want = &cell
@@ -92,8 +91,6 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
         }
         .into());
     }
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("reading {}", summary_path.display()))?;
     Ok(match summary.status {
         RunStatus::Running => CellState::Interrupted,
         done => CellState::Finished(done),
@@ -284,7 +281,7 @@ impl Queue<'_> {
 /// Train one cell in a child `lab train` process, resuming from its checkpoint if any.
 fn run_cell(
     opts: &SweepOptions,
-    root: &std::path::Path,
+    root: &Path,
     cell: &Cell,
     device: DeviceChoice,
     show_progress: bool,
@@ -292,8 +289,7 @@ fn run_cell(
     let dir = RunDir::new(root.join(&cell.name));
     dir.create()?;
     let config = cell.config.as_ref().expect("planned cells carry configs");
-    let spec_path = dir.file(CONFIG);
-    write_atomic(&spec_path, config.spec_toml().as_bytes())?;
+    let spec_path = dir.write_config(config)?;
     let device_name = match device {
         DeviceChoice::Auto => "auto",
         DeviceChoice::Wgpu => "wgpu",
@@ -318,9 +314,7 @@ fn run_cell(
     let status = cmd
         .status()
         .with_context(|| format!("starting {}", opts.lab_exe.display()))?;
-    let summary: Option<Summary> = std::fs::read_to_string(dir.file(SUMMARY))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let summary = dir.read_summary().ok().flatten();
     match (status.code(), summary) {
         (Some(0) | Some(crate::error::EXIT_DIVERGED), Some(s))
             if s.status != RunStatus::Running =>

@@ -19,12 +19,20 @@ pub struct RunLogs {
     stream_names: Vec<String>,
     /// Indices of the streams with answers (`answer_loss_<stream>` columns).
     answer_streams: Vec<usize>,
+    /// For the cumulative columns: tokens and training FLOPs per step.
+    tokens_per_step: usize,
+    flops_per_step: f64,
 }
 
 impl RunLogs {
-    /// Open (append to) every row file of `dir`; `router_state` when the model's routers
-    /// have state to log.
-    pub fn open(dir: &RunDir, batches: &Batches, router_state: bool) -> Result<RunLogs> {
+    /// Open (append to) every row file of `dir` for the run `config`; `router_state` when the
+    /// model's routers have state to log.
+    pub fn open(
+        dir: &RunDir,
+        config: &RunConfig,
+        batches: &Batches,
+        router_state: bool,
+    ) -> Result<RunLogs> {
         let stream_names = batches.stream_names();
         let answer_streams = batches.answer_streams();
         let answer_names: Vec<String> = answer_streams
@@ -44,14 +52,14 @@ impl RunLogs {
             },
             stream_names,
             answer_streams,
+            tokens_per_step: config.tokens_per_step,
+            flops_per_step: config.train_flops_per_step(),
         })
     }
 
     /// The `metrics.csv` row of step `step` (0-based): cumulative counts after it.
-    #[allow(clippy::too_many_arguments)] // one row's fields, each from a different place
     pub fn metric(
         &mut self,
-        config: &RunConfig,
         step: usize,
         lr: f64,
         out: &StepOutput,
@@ -62,8 +70,8 @@ impl RunLogs {
         let done = step + 1;
         self.metrics.append(&MetricRow {
             step,
-            tokens: (done * config.tokens_per_step) as u64,
-            flops: done as f64 * config.train_flops_per_step(),
+            tokens: (done * self.tokens_per_step) as u64,
+            flops: done as f64 * self.flops_per_step,
             lr,
             loss: out.lm_loss,
             aux_loss: out.balance_loss,
@@ -103,12 +111,12 @@ impl RunLogs {
 
     /// The rows of an evaluation after step `step`: `evals.csv`, `router.csv`,
     /// `router_domains.csv`.
-    pub fn evaluation(&mut self, config: &RunConfig, step: usize, ev: &Evaluation) -> Result<()> {
+    pub fn evaluation(&mut self, step: usize, ev: &Evaluation) -> Result<()> {
         let done = step + 1;
         self.evals.append(&EvalRow {
             step,
-            tokens: (done * config.tokens_per_step) as u64,
-            flops: done as f64 * config.train_flops_per_step(),
+            tokens: (done * self.tokens_per_step) as u64,
+            flops: done as f64 * self.flops_per_step,
             val_loss: ev.val_loss,
             by_stream: ev.by_stream.clone(),
             answer_by_stream: self

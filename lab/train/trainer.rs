@@ -19,9 +19,9 @@ use super::step::{StepOutput, optimizer, train_step};
 use super::{TrainOptions, schedule};
 use crate::data::{Batches, source_for};
 use crate::model::Transformer;
-use crate::run::dir::{CHECKPOINT, CONFIG};
+use crate::run::RunDir;
+use crate::run::dir::CHECKPOINT;
 use crate::run::summary::{DeviceSummary, MemorySummary, RunStatus, SpikeRecord, Summary};
-use crate::run::{RunDir, write_atomic};
 use crate::spec::RunConfig;
 
 pub struct Trainer {
@@ -59,7 +59,7 @@ impl Trainer {
         let spec = &config.spec;
         let dir = opts.run_dir.clone();
         dir.create()?;
-        write_atomic(&dir.file(CONFIG), config.spec_toml().as_bytes())?;
+        dir.write_config(config)?;
         let plain = opts.device.device.clone();
         plain.seed(spec.seed);
         let device = plain.clone().autodiff();
@@ -80,7 +80,7 @@ impl Trainer {
         }
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
         dir.truncate_rows(state.summary.steps_done)?;
-        let logs = RunLogs::open(&dir, &batches, !model.router_state().is_empty())?;
+        let logs = RunLogs::open(&dir, config, &batches, !model.router_state().is_empty())?;
         for w in &state.summary.warnings {
             eprintln!("warning ({}): {w}", spec.name);
         }
@@ -139,8 +139,7 @@ impl Trainer {
     fn record(&mut self, step: usize, lr: f64, out: &StepOutput) -> Result<StepReport> {
         if !out.applied {
             let mem = memory::read(&self.plain);
-            self.logs
-                .metric(&self.config, step, lr, out, 0.0, &mem, [false; 2])?;
+            self.logs.metric(step, lr, out, 0.0, &mem, [false; 2])?;
             self.state.summary.status = RunStatus::Diverged;
             self.state.summary.diverged_at_step = Some(step);
             return Ok(StepReport::Diverged);
@@ -192,8 +191,7 @@ impl Trainer {
         self.since_log = Instant::now();
         let mem = memory::read(&self.plain);
         track_peaks(&mut self.state.summary.memory, &mem);
-        self.logs
-            .metric(&self.config, step, lr, out, tps, &mem, spikes)?;
+        self.logs.metric(step, lr, out, tps, &mem, spikes)?;
         self.bar
             .set_message(format!("loss {:.4}  {tps:.0} tok/s", out.lm_loss));
         self.logs.router_state(step, &out.router_state)
@@ -210,7 +208,7 @@ impl Trainer {
     pub fn evaluate(&mut self, step: usize) -> Result<()> {
         let t = &self.config.spec.train;
         let ev = evaluate(self.model(), &self.batches, t.eval_batches, &self.plain);
-        self.logs.evaluation(&self.config, step, &ev)?;
+        self.logs.evaluation(step, &ev)?;
         let s = &mut self.state.summary;
         s.final_val_loss = Some(ev.val_loss);
         s.best_val_loss = Some(s.best_val_loss.map_or(ev.val_loss, |b| b.min(ev.val_loss)));
