@@ -28,7 +28,7 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
     let p = &c.params;
     let _ = writeln!(s, "{} ({})", c.spec.name, path.display());
     let _ = writeln!(s, "  ffn: {}", c.spec.ffn.summary_line());
-    for w in c.spec.ffn.warnings() {
+    for w in c.spec.warnings() {
         let _ = writeln!(s, "  warning: {w}");
     }
     let _ = writeln!(

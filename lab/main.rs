@@ -276,6 +276,9 @@ fn flops_cmd(specs: &[PathBuf]) -> anyhow::Result<i32> {
 /// `lab sweep`: train the grid's cells, then analyse and plot.
 fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     let plan = sweep::plan(&args.experiment, args.preset.as_deref())?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     if args.dry_run {
         println!("{}", cli_text::plan_table(&plan));
         return Ok(0);

@@ -94,3 +94,65 @@ fn compute_multiplier_of_a_shifted_curve() {
     // At the largest budget, B would need 2× more than any budget it ran: flagged.
     assert!(compute_multiplier(&fa, &fb, cs[7]).extrapolated);
 }
+
+/// R's `sleep` data (Student 1908), group 2 − group 1 per patient. R's paired t-test on it
+/// (`t.test(extra ~ group, data = sleep, paired = TRUE)`, group 1 − group 2) gives t = −4.0621,
+/// df = 9, p = 0.002833, mean difference −1.58, 95% CI [−2.4598858, −0.7001142]; here the signs
+/// are flipped.
+const SLEEP_DIFFS: [f64; 10] = [1.2, 2.4, 1.3, 1.3, 0.0, 1.0, 1.8, 0.8, 4.6, 1.4];
+
+#[test]
+fn paired_t_matches_r_on_the_sleep_data() {
+    use moe_lab::analysis::stats::{Verdict, paired};
+    let p = paired(&[SLEEP_DIFFS.to_vec()], 0.5).unwrap();
+    close(p.mean, 1.58, 1e-12, "mean");
+    close(p.t, 4.0621, 1e-4, "t");
+    close(p.df, 9.0, 0.0, "df");
+    close(p.p, 0.002833, 1e-6, "p");
+    close(p.ci_low, 0.7001142, 1e-6, "ci low");
+    close(p.ci_high, 2.4598858, 1e-6, "ci high");
+    assert_eq!(p.verdict(), Verdict::Higher);
+    // Smallest detectable effect at 80% power: (t₀.₉₇₅,₉ + t₀.₈₀,₉) · se, with R's
+    // qt(0.975, 9) = 2.262157 and qt(0.80, 9) = 0.8834039.
+    close(
+        p.min_detectable / p.se,
+        2.262157 + 0.8834039,
+        1e-5,
+        "MDE / se",
+    );
+}
+
+#[test]
+fn tost_rejects_exactly_when_the_90_percent_interval_is_inside_the_margin() {
+    use moe_lab::analysis::stats::{Verdict, paired};
+    // Centred data: mean 0.
+    let d: Vec<f64> = SLEEP_DIFFS.iter().map(|x| x - 1.58).collect();
+    let probe = paired(std::slice::from_ref(&d), 1.0).unwrap();
+    // The 90% interval's half-width: t₀.₉₅,₉ · se = 1.833113 · se.
+    let half90 = 1.833113 * probe.se;
+    let at = |m: f64| paired(std::slice::from_ref(&d), m).unwrap();
+    close(
+        at(half90).tost_p,
+        0.05,
+        1e-6,
+        "TOST p at the 90% half-width",
+    );
+    assert!(at(half90 * 1.01).tost_p < 0.05);
+    assert!(at(half90 * 0.99).tost_p > 0.05);
+    assert_eq!(at(half90 * 1.01).verdict(), Verdict::Equivalent);
+    assert_eq!(at(half90 * 0.99).verdict(), Verdict::Inconclusive);
+}
+
+#[test]
+fn pooled_pairs_take_groups_as_fixed_effects() {
+    use moe_lab::analysis::stats::paired;
+    // Two sizes whose effects differ by 10; within each, deviations −1, 0, 1: s² = 4 / (6 − 2),
+    // se = 1/√6, df = 4, mean 7. Without the fixed effect the spread would be ≈ 5.5.
+    let p = paired(&[vec![1.0, 2.0, 3.0], vec![11.0, 12.0, 13.0]], 0.1).unwrap();
+    close(p.mean, 7.0, 1e-12, "mean");
+    close(p.df, 4.0, 0.0, "df");
+    close(p.se, 1.0 / 6f64.sqrt(), 1e-12, "se");
+    assert_eq!((p.n, p.groups), (6, 2));
+    // No residual degree of freedom: one pair per group.
+    assert!(paired(&[vec![1.0], vec![2.0]], 0.1).is_none());
+}

@@ -95,3 +95,12 @@ fn budget_smaller_than_one_step() {
         "train.flop_budget",
     );
 }
+
+#[test]
+fn spike_history_longer_than_its_window() {
+    // Such a detector never fires: refused rather than silently blind.
+    refused(
+        &tiny_spec("x", DENSE, "\n[stability]\nwindow = 10\nmin_history = 20"),
+        "stability.min_history",
+    );
+}

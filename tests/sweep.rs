@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{MOE, config, tiny_spec};
+use common::{DENSE, MOE, config, tiny_spec};
 use moe_lab::train::train;
 
 /// One size, three arms, one seed: three cells of a few steps each.
@@ -310,7 +310,7 @@ aux_loss_coef = 0.0
         report.contains("**Caveat** (ec)") && report.contains("not causal"),
         "the report must say plainly that expert choice sees the future:\n{report}"
     );
-    assert!(report.contains("**fine vs moe?**"), "{report}");
+    assert!(report.contains("**moe vs fine?**"), "{report}");
     assert!(!report.contains("**Caveat** (fine)"), "{report}");
 }
 
@@ -341,4 +341,30 @@ fn a_finished_cell_is_kept_across_versions_but_refused_when_the_spec_changed() {
         stderr.contains("xs-dense-s0") && stderr.contains("different configuration"),
         "{stderr}"
     );
+}
+
+#[test]
+fn resume_refuses_a_checkpoint_of_another_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        tiny_spec("resume", DENSE, "").replace("steps = 20", "steps = 24\ncheckpoint_every = 8");
+    let dir = tmp.path().join("run");
+    let partial = train(&config(&text), common::flex_options(&dir, true, Some(10))).unwrap();
+    assert_eq!(partial.steps_done, 10);
+    let before = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    // The same run name and directory, another learning rate: refused, nothing touched.
+    let edited = config(&text.replace("lr = 3e-3", "lr = 1e-3"));
+    let err = train(&edited, common::flex_options(&dir, true, None)).unwrap_err();
+    let spec_err = err
+        .downcast_ref::<moe_lab::error::SpecError>()
+        .expect("bad input (exit 2)");
+    assert!(spec_err.to_string().contains("--resume"), "{spec_err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("config.toml")).unwrap(),
+        before
+    );
+    assert!(dir.join("checkpoint").exists());
+    // The unchanged spec still resumes.
+    let done = train(&config(&text), common::flex_options(&dir, true, None)).unwrap();
+    assert_eq!(done.steps_done, 24);
 }

@@ -189,3 +189,80 @@ fn clipping_scales_all_gradients_by_one_global_factor() {
             .all(|x| ((*x as f64) - 1.0 / n.sqrt()).abs() < 1e-6)
     );
 }
+
+#[test]
+fn the_annealing_mix_switches_where_the_wsd_decay_starts() {
+    use moe_lab::train::schedule::learning_rate;
+    // Ordinary, and a warmup reaching past the decay's nominal start.
+    for (steps, warmup) in [(20, 5), (20, 18), (50, 3)] {
+        let text = tiny_spec("anneal", DENSE, "anneal = true")
+            .replace(
+                "steps = 20",
+                &format!("steps = {steps}\nschedule = \"wsd\""),
+            )
+            .replace("warmup_steps = 5", &format!("warmup_steps = {warmup}"));
+        let cfg = config(&text);
+        let t = &cfg.spec.train;
+        let lr = |s: usize| learning_rate(t, s, steps);
+        let switch = cfg.anneal_from().expect("annealing");
+        // Flat at the peak from the end of warmup to the switch, falling right after it.
+        for s in warmup.min(steps - 1)..=switch {
+            assert_eq!(lr(s), t.lr, "steps {steps}, warmup {warmup}: lr at {s}");
+        }
+        assert!(
+            lr(switch + 1) < t.lr,
+            "steps {steps}, warmup {warmup}: switch {switch}"
+        );
+    }
+}
+
+#[test]
+fn fields_without_effect_warn_at_start_and_in_the_summary() {
+    let warned = |text: &str, what: &str| {
+        let w = config(text).spec.warnings();
+        assert!(
+            w.iter().any(|x| x.contains(what)),
+            "no warning on {what}: {w:?}"
+        );
+    };
+    let text_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(text_file.path(), "some text. ".repeat(2000)).unwrap();
+    let text_source = format!("source = \"text\"\npath = {:?}", text_file.path());
+    warned(
+        &tiny_spec("w", DENSE, &text_source)
+            .replace("corpus_bytes = 200000", "corpus_bytes = 5000"),
+        "data.corpus_bytes",
+    );
+    warned(
+        &tiny_spec("w", DENSE, "").replace(
+            "lr = 3e-3",
+            "lr = 3e-3\nschedule = \"wsd\"\nmin_lr_ratio = 0.3",
+        ),
+        "train.min_lr_ratio",
+    );
+    let hash = format!("{MOE}\nrenormalize = false\n[ffn.router]\nkind = \"hash\"");
+    warned(&tiny_spec("w", &hash, ""), "ffn.renormalize");
+    // Defaults, and fields that do act, warn of nothing.
+    assert!(config(&tiny_spec("w", MOE, "")).spec.warnings().is_empty());
+    let topk = format!("{MOE}\nrenormalize = false");
+    assert!(
+        config(&tiny_spec("w", &topk, ""))
+            .spec
+            .warnings()
+            .is_empty()
+    );
+    // Kept in summary.json.
+    let dir = tempfile::tempdir().unwrap();
+    let text = tiny_spec("w", &hash, "").replace("steps = 20", "steps = 2");
+    let summary = train(
+        &config(&text),
+        common::flex_options(dir.path(), false, None),
+    )
+    .unwrap();
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("ffn.renormalize"))
+    );
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use fit::{ComputeMultiplier, PowerLawFit, compute_multiplier, fit_power_law};
 use load::RunData;
-use stats::{MeanCi, Welch, mean_ci, poisson_rate_p, welch};
+use stats::{MeanCi, Paired, Welch, mean_ci, paired, poisson_rate_p, welch};
 
 use crate::run::RunStatus;
 use crate::sweep::runner::Manifest;
@@ -37,6 +37,10 @@ pub struct Comparison {
     /// mean(treatment) − mean(baseline) and its test; None with < 2 seeds per arm.
     pub welch: Option<Welch>,
     pub diff: Option<f64>,
+    /// The primary test: treatment − baseline paired by seed (the arms share data order and
+    /// every weight but the feed-forward's at one seed); None with < 2 complete pairs.
+    #[serde(default)]
+    pub paired: Option<Paired>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +96,13 @@ pub struct Analysis {
     pub multipliers: BTreeMap<String, ComputeMultiplier>,
     pub comparisons: Vec<Comparison>,
     pub stability: Vec<Stability>,
+    /// Per other arm: reference − arm paired by seed, pooled over sizes (size as a fixed
+    /// effect); the primary answer to "lower loss at matched compute?".
+    #[serde(default)]
+    pub pooled: BTreeMap<String, Paired>,
+    /// The margin within which a difference counts as equivalent (nats).
+    #[serde(default = "default_margin")]
+    pub equivalence_margin: f64,
     /// p-value that the reference arm's loss-spike rate equals each other arm's.
     pub spike_rate_p: BTreeMap<String, f64>,
     pub memory: Vec<MemoryRow>,
@@ -120,6 +131,8 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         multipliers: multipliers(&fits, &reference),
         fits,
         comparisons: comparisons(manifest, runs),
+        pooled: pooled(manifest, runs),
+        equivalence_margin: manifest.equivalence_margin,
         spike_rate_p: spike_rate_p(&stability, &reference),
         stability,
         memory: memory(manifest, runs),
@@ -193,6 +206,7 @@ fn multipliers(
 /// The reference arm against each other arm, per size, across seeds.
 fn comparisons(manifest: &Manifest, runs: &[RunData]) -> Vec<Comparison> {
     let reference = &manifest.reference_arm;
+    let margin = manifest.equivalence_margin;
     let losses = |size: &str, arm: &str| -> Vec<f64> {
         runs.iter()
             .filter(|r| r.cell.size == size && r.cell.arm == arm && complete(r))
@@ -211,11 +225,51 @@ fn comparisons(manifest: &Manifest, runs: &[RunData]) -> Vec<Comparison> {
                 n_baseline: b.len(),
                 diff: (!t.is_empty() && !b.is_empty()).then(|| mean_ci(&t).mean - mean_ci(&b).mean),
                 welch: welch(&t, &b),
+                paired: paired(&[pair_diffs(runs, size, reference, arm)], margin),
             });
         }
     }
 
     comparisons
+}
+
+/// `treatment − baseline` final validation loss for each seed both completed at `size`.
+fn pair_diffs(runs: &[RunData], size: &str, treatment: &str, baseline: &str) -> Vec<f64> {
+    let loss = |arm: &str, seed: u64| {
+        runs.iter()
+            .find(|r| r.cell.size == size && r.cell.arm == arm && r.cell.seed == seed)
+            .filter(|r| complete(r))
+            .and_then(|r| r.summary.final_val_loss)
+    };
+    let mut seeds: Vec<u64> = runs.iter().map(|r| r.cell.seed).collect();
+    seeds.sort();
+    seeds.dedup();
+    seeds
+        .into_iter()
+        .filter_map(|s| Some(loss(treatment, s)? - loss(baseline, s)?))
+        .collect()
+}
+
+/// The reference against each other arm, paired by seed, pooled over sizes.
+fn pooled(manifest: &Manifest, runs: &[RunData]) -> BTreeMap<String, Paired> {
+    let reference = &manifest.reference_arm;
+    manifest
+        .arms
+        .iter()
+        .filter(|a| *a != reference)
+        .filter_map(|arm| {
+            let groups: Vec<Vec<f64>> = manifest
+                .sizes
+                .iter()
+                .map(|size| pair_diffs(runs, size, reference, arm))
+                .collect();
+            Some((arm.clone(), paired(&groups, manifest.equivalence_margin)?))
+        })
+        .collect()
+}
+
+fn default_margin() -> f64 {
+    crate::sweep::experiment::AnalysisSpec::default().equivalence_margin
 }
 
 /// Spikes, divergences and stable seeds per arm.

@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
+use super::Analysis;
 use super::load::RunData;
-use super::{Analysis, Comparison};
+use super::stats::{Paired, Verdict};
 use crate::sweep::runner::Manifest;
 
 fn mib(b: f64) -> String {
@@ -198,9 +199,10 @@ fn loss_section(s: &mut String, a: &Analysis) {
             }
         }
     }
+    paired_table(s, a);
     let _ = writeln!(
         s,
-        "\nWelch t-tests, {} minus baseline (negative = {} lower):\n",
+        "\nSecondary: Welch t-tests (unpaired), {} minus baseline (negative = {} lower):\n",
         a.reference_arm, a.reference_arm
     );
     let _ = writeln!(
@@ -227,6 +229,46 @@ fn loss_section(s: &mut String, a: &Analysis) {
                 );
             }
         }
+    }
+}
+
+/// The primary comparisons: paired by seed, per size and pooled over sizes.
+fn paired_table(s: &mut String, a: &Analysis) {
+    let _ = writeln!(
+        s,
+        "\nPaired by seed (the primary test: at one seed the arms share data order and every weight but the feed-forward's), {} minus baseline; pooled rows take size as a fixed effect; equivalence margin ±{} nats (two one-sided tests):\n",
+        a.reference_arm, a.equivalence_margin
+    );
+    let _ = writeln!(
+        s,
+        "| size | baseline | pairs | Δ loss | 95% CI | p | TOST p | smallest detectable (80% power) | verdict |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let rows = a
+        .comparisons
+        .iter()
+        .map(|c| (c.size.as_str(), c.baseline.as_str(), c.paired))
+        .chain(
+            a.pooled
+                .iter()
+                .map(|(b, p)| ("all (pooled)", b.as_str(), Some(*p))),
+        );
+    for (size, base, p) in rows {
+        let _ = match p {
+            Some(p) => writeln!(
+                s,
+                "| {size} | {base} | {} | {:+.4} | [{:+.4}, {:+.4}] | {} | {} | {:.4} | {:?} |",
+                p.n,
+                p.mean,
+                p.ci_low,
+                p.ci_high,
+                p_value(p.p).trim_start_matches("p = "),
+                p_value(p.tost_p).trim_start_matches("p = "),
+                p.min_detectable,
+                p.verdict()
+            ),
+            None => writeln!(s, "| {size} | {base} | < 2 | – | – | – | – | – | – |"),
+        };
     }
 }
 
@@ -413,30 +455,11 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
         return vec!["No baseline arm: nothing to compare.".into()];
     };
     let mut out = Vec::new();
-    // 1. Loss at matched compute, at the largest size with data for both.
-    let largest: Option<&Comparison> = a
-        .comparisons
-        .iter()
-        .rfind(|c| &c.baseline == base && c.diff.is_some());
-    out.push(match largest {
-        Some(c) => match &c.welch {
-            Some(w) if w.p < 0.05 => format!(
-                "**Lower loss at matched compute?** {} at size {}: {reference} − {base} = {:+.4} nats (95% CI [{:+.4}, {:+.4}], Welch p = {:.3}, Hedges' g = {:.2}, n = {}/{} seeds): {reference} is significantly {}.",
-                if w.diff < 0.0 { "Yes" } else { "No" },
-                c.size, w.diff, w.ci_low, w.ci_high, w.p, w.hedges_g, c.n_treatment, c.n_baseline,
-                if w.diff < 0.0 { "lower" } else { "higher" }
-            ),
-            Some(w) => format!(
-                "**Lower loss at matched compute?** No significant difference at n = {}/{} seeds (size {}: {reference} − {base} = {:+.4} nats, 95% CI [{:+.4}, {:+.4}], Welch p = {:.3}).",
-                c.n_treatment, c.n_baseline, c.size, w.diff, w.ci_low, w.ci_high, w.p
-            ),
-            None => format!(
-                "**Lower loss at matched compute?** Undetermined: size {} has {reference} − {base} = {:+.4} nats but too few seeds for a test (n = {}/{}).",
-                c.size, c.diff.unwrap(), c.n_treatment, c.n_baseline
-            ),
-        },
-        None => "**Lower loss at matched compute?** No complete runs to compare.".into(),
-    });
+    // 1. Loss at matched compute: paired by seed, pooled over sizes; then the largest size.
+    out.push(format!(
+        "**Lower loss at matched compute?** {}.",
+        loss_answer(a, reference, base)
+    ));
     if let Some(m) = a.multipliers.get(base) {
         out.push(format!(
             "**Compute multiplier** ({base} vs {reference}): {}",
@@ -485,40 +508,84 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
 }
 
 /// `arm` against the reference arm: loss at the largest size with data, spikes, balance.
-fn arm_line(a: &Analysis, arm: &str) -> String {
-    let reference = &a.reference_arm;
-    let loss = match a
+/// `reference − base` in words: the pooled paired verdict with its interval, then the largest
+/// size alone (paired, with Welch's unpaired test beside it).
+fn loss_answer(a: &Analysis, reference: &str, base: &str) -> String {
+    let largest = a
         .comparisons
         .iter()
-        .rfind(|c| c.baseline == arm && c.diff.is_some())
-    {
-        Some(c) => match &c.welch {
-            // Comparisons hold reference − arm; this line states arm − reference.
-            Some(w) => format!(
-                "size {}: {arm} − {reference} = {:+.4} nats (95% CI [{:+.4}, {:+.4}], Welch p = {:.3}, n = {}/{}): {}",
-                c.size,
-                -w.diff,
-                -w.ci_high,
-                -w.ci_low,
-                w.p,
-                c.n_baseline,
-                c.n_treatment,
-                if w.p >= 0.05 {
-                    "no significant difference".to_string()
-                } else if w.diff > 0.0 {
-                    format!("{arm} significantly lower")
-                } else {
-                    format!("{arm} significantly higher")
-                }
+        .rfind(|c| c.baseline == base && c.diff.is_some());
+    let pooled = match a.pooled.get(base) {
+        Some(p) => format!(
+            "{}: {reference} − {base} = {:+.4} nats over {} seed pairs at {} size{} (paired t, size as a fixed effect: 95% CI [{:+.4}, {:+.4}], {}, df = {}; smallest effect detectable at 80% power {:.4})",
+            verdict_words(p),
+            p.mean,
+            p.n,
+            p.groups,
+            if p.groups == 1 { "" } else { "s" },
+            p.ci_low,
+            p.ci_high,
+            p_value(p.p),
+            p.df,
+            p.min_detectable
+        ),
+        None => format!("Undetermined: fewer than 2 complete seed pairs of {reference} and {base}"),
+    };
+    let at_largest = largest.map_or(String::new(), |c| {
+        let welch = c
+            .welch
+            .map_or(String::new(), |w| format!("; unpaired Welch p = {:.3}", w.p));
+        match &c.paired {
+            Some(p) => format!(
+                ". At the largest size, {}: {:+.4} nats (95% CI [{:+.4}, {:+.4}], paired {}, n = {}{welch})",
+                c.size, p.mean, p.ci_low, p.ci_high, p_value(p.p), p.n
             ),
             None => format!(
-                "size {}: {arm} − {reference} = {:+.4} nats (too few seeds for a test)",
+                ". At the largest size, {}: {:+.4} nats (too few seed pairs for a test{welch})",
                 c.size,
-                -c.diff.unwrap()
+                c.diff.unwrap_or(f64::NAN)
             ),
-        },
-        None => "no complete runs to compare".into(),
-    };
+        }
+    });
+    format!("{pooled}{at_largest}")
+}
+
+/// `p = 0.046`, or `p < 0.001`.
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+/// The verdict of a paired comparison (treatment − baseline) as its first words.
+fn verdict_words(p: &Paired) -> String {
+    match p.verdict() {
+        Verdict::Lower if p.tost_p < 0.05 => format!(
+            "**Lower**, by less than the ±{} nats equivalence margin",
+            p.margin
+        ),
+        Verdict::Lower => "**Lower**".into(),
+        Verdict::Higher if p.tost_p < 0.05 => format!(
+            "**Higher**, by less than the ±{} nats equivalence margin",
+            p.margin
+        ),
+        Verdict::Higher => "**Higher**".into(),
+        Verdict::Equivalent => format!(
+            "**Equivalent within ±{} nats** (two one-sided tests p = {:.3})",
+            p.margin, p.tost_p
+        ),
+        Verdict::Inconclusive => format!(
+            "**Inconclusive** (smallest detectable effect {:.4} nats; not equivalent within ±{})",
+            p.min_detectable, p.margin
+        ),
+    }
+}
+
+fn arm_line(a: &Analysis, arm: &str) -> String {
+    let reference = &a.reference_arm;
+    let loss = loss_answer(a, reference, arm);
     let st = |x: &str| a.stability.iter().find(|s| s.arm == x);
     let spikes = match (st(arm), st(reference)) {
         (Some(s), Some(r)) => format!(
@@ -544,5 +611,5 @@ fn arm_line(a: &Analysis, arm: &str) -> String {
         (Some(m), Some(r)) => format!("; final load imbalance MaxVio {m:.3} vs {r:.3}"),
         _ => String::new(),
     };
-    format!("**{arm} vs {reference}?** {loss}{spikes}{balance}.")
+    format!("**{reference} vs {arm}?** {loss}{spikes}{balance}.")
 }

@@ -103,3 +103,107 @@ pub fn poisson_rate_p(k1: u64, t1: f64, k2: u64, t2: f64) -> f64 {
     let upper = if k1 == 0 { 1.0 } else { 1.0 - b.cdf(k1 - 1) };
     (2.0 * lower.min(upper)).min(1.0)
 }
+
+/// A paired comparison: the mean of per-pair differences (treatment − baseline; a pair is one
+/// seed of one size), with groups (sizes) as fixed effects: `d_ij = μ_i + ε_ij`, the effect
+/// the pair-weighted mean of the group means, its standard error from the within-group spread
+/// (`s² = ΣΣ (d_ij − d̄_i)² / (N − G)`, `se = s / √N`, `N − G` degrees of freedom). With one
+/// group this is the ordinary paired t-test. The effect is the average over the groups run;
+/// it says nothing of sizes outside them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Paired {
+    /// Pairs N and groups G.
+    pub n: usize,
+    pub groups: usize,
+    pub mean: f64,
+    pub se: f64,
+    pub df: f64,
+    /// 95% interval of the mean difference.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub t: f64,
+    /// Two-sided p-value of "no difference".
+    pub p: f64,
+    /// The equivalence margin m, and the two-one-sided-tests p-value of "|effect| ≥ m"
+    /// (< 0.05 exactly when the 90% interval lies inside ±m).
+    pub margin: f64,
+    pub tost_p: f64,
+    /// The smallest effect this design detects with 80% power (two-sided, α = 0.05) at the
+    /// observed spread: `(t₀.₉₇₅ + t₀.₈₀) · se`.
+    pub min_detectable: f64,
+}
+
+/// `None` without a residual degree of freedom (fewer pairs than groups + 1) or with no
+/// spread at all.
+pub fn paired(groups: &[Vec<f64>], margin: f64) -> Option<Paired> {
+    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let n: usize = groups.iter().map(|g| g.len()).sum();
+    let g = groups.len();
+    if n <= g {
+        return None;
+    }
+    let mut sum = 0.0;
+    let mut ss = 0.0;
+    for group in &groups {
+        let m = group.iter().sum::<f64>() / group.len() as f64;
+        sum += group.iter().sum::<f64>();
+        ss += group.iter().map(|d| (d - m).powi(2)).sum::<f64>();
+    }
+    let df = (n - g) as f64;
+    let se = (ss / df).sqrt() / (n as f64).sqrt();
+    if se.is_nan() || se <= 0.0 {
+        return None;
+    }
+    let mean = sum / n as f64;
+    let dist = StudentsT::new(0.0, 1.0, df).unwrap();
+    let q = dist.inverse_cdf(0.975);
+    let t = mean / se;
+    // TOST: H0 μ ≤ −m rejected when (mean + m)/se is large; H0 μ ≥ m when (mean − m)/se is
+    // very negative.
+    let p_low = 1.0 - dist.cdf((mean + margin) / se);
+    let p_high = dist.cdf((mean - margin) / se);
+    Some(Paired {
+        n,
+        groups: g,
+        mean,
+        se,
+        df,
+        ci_low: mean - q * se,
+        ci_high: mean + q * se,
+        t,
+        p: 2.0 * (1.0 - dist.cdf(t.abs())),
+        margin,
+        tost_p: p_low.max(p_high),
+        min_detectable: (q + dist.inverse_cdf(0.80)) * se,
+    })
+}
+
+/// What a paired comparison lets a reader conclude about treatment − baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Significantly below zero (p < 0.05).
+    Lower,
+    /// Significantly above zero.
+    Higher,
+    /// Not significant, and inside ±margin by two one-sided tests (p < 0.05).
+    Equivalent,
+    /// Neither: the design cannot tell (see `min_detectable`).
+    Inconclusive,
+}
+
+impl Paired {
+    pub fn verdict(&self) -> Verdict {
+        if self.p < 0.05 {
+            if self.mean < 0.0 {
+                Verdict::Lower
+            } else {
+                Verdict::Higher
+            }
+        } else if self.tost_p < 0.05 {
+            Verdict::Equivalent
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+}

@@ -21,11 +21,29 @@ pub const INIT_STD: f64 = 0.02;
 
 thread_local! {
     static RNG: RefCell<ChaCha8Rng> = RefCell::new(ChaCha8Rng::seed_from_u64(0));
+    /// The seed of the current [`seeded`] scope, from which [`part`] derives its streams.
+    static SEED: RefCell<u64> = const { RefCell::new(0) };
 }
 
 /// Run `build` with this thread's initialisation stream seeded by `seed`.
 pub fn seeded<T>(seed: u64, build: impl FnOnce() -> T) -> T {
+    SEED.with(|s| *s.borrow_mut() = seed);
     RNG.with(|r| *r.borrow_mut() = ChaCha8Rng::seed_from_u64(seed ^ 0x1a2b_3c4d_5e6f_7081));
+    build()
+}
+
+/// Run `build` (inside a [`seeded`] scope) on a stream of its own, derived from the scope's
+/// seed and `name` alone: a part's weights then do not depend on what was drawn before it.
+/// Two models with one seed share every part whose name and shape they share (embedding,
+/// attention, head), whatever their feed-forwards: a paired comparison of arms then isolates
+/// the feed-forward.
+pub fn part<T>(name: &str, build: impl FnOnce() -> T) -> T {
+    let seed = SEED.with(|s| *s.borrow());
+    // FNV-1a of the name: stable across Rust versions and platforms (unlike `DefaultHasher`).
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    RNG.with(|r| *r.borrow_mut() = ChaCha8Rng::seed_from_u64(seed ^ hash));
     build()
 }
 

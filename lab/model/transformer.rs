@@ -50,28 +50,37 @@ impl Transformer {
         init::seeded(seed, || Self::build(model, ffn, device))
     }
 
+    /// Each part draws from its own stream ([`init::part`]), so arms that differ only in their
+    /// feed-forward start from the same embedding, attention and head.
     fn build(m: &ModelSpec, ffn: &FfnSpec, device: &Device) -> Self {
         let d = m.d_model;
         let kv = m.kv_heads();
+        let norm = || RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device);
         let blocks = (0..m.n_layers)
-            .map(|layer| {
-                let ffn = ffn.build(layer, d, m.n_layers, device);
-                Block {
-                    attn_norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
-                    attn: Attention::new(d, m.n_heads, kv, m.n_layers, device),
-                    ffn_norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
-                    ffn,
-                }
+            .map(|layer| Block {
+                attn_norm: norm(),
+                attn: init::part(&format!("block{layer}.attention"), || {
+                    Attention::new(d, m.n_heads, kv, m.n_layers, device)
+                }),
+                ffn_norm: norm(),
+                ffn: init::part(&format!("block{layer}.ffn"), || {
+                    ffn.build(layer, d, m.n_layers, device)
+                }),
             })
             .collect();
+        let embedding = init::part("embedding", || Embedding {
+            weight: init::normal([VOCAB_SIZE, d], init::INIT_STD, device),
+        });
+        let lm_head = (!m.tie_embeddings).then(|| {
+            init::part("lm_head", || {
+                init::linear(d, VOCAB_SIZE, init::INIT_STD, device)
+            })
+        });
         Transformer {
-            embedding: Embedding {
-                weight: init::normal([VOCAB_SIZE, d], init::INIT_STD, device),
-            },
+            embedding,
             blocks,
-            norm: RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device),
-            lm_head: (!m.tie_embeddings)
-                .then(|| init::linear(d, VOCAB_SIZE, init::INIT_STD, device)),
+            norm: norm(),
+            lm_head,
             rope: Rope::new(m.head_dim(), m.seq_len, m.rope_theta, device),
         }
     }

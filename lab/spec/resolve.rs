@@ -38,10 +38,8 @@ impl RunConfig {
     /// start of the final `decay_fraction` of the steps.
     pub fn anneal_from(&self) -> Option<usize> {
         let d = &self.spec.data;
-        (d.anneal && d.source == SourceKind::Generated).then(|| {
-            self.steps
-                .saturating_sub(self.spec.train.decay_steps(self.steps))
-        })
+        (d.anneal && d.source == SourceKind::Generated)
+            .then(|| self.spec.train.decay_start(self.steps))
     }
 
     /// The same run with a different length (`lab train --steps`).

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::DataSpec;
+use crate::data::{DataSpec, SourceKind};
 use crate::error::{FieldError, check, positive};
 use crate::model::ModelSpec;
 use crate::model::ffn::FfnSpec;
@@ -135,11 +135,56 @@ impl RunSpec {
     }
 }
 
+impl RunSpec {
+    /// Fields set to something other than their default that have no effect in this run
+    /// (printed when it starts and kept in its summary), and the feed-forward's warnings.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.ffn.warnings();
+        let (d, default) = (&self.data, DataSpec::default());
+        if d.source == SourceKind::Text {
+            let ignored = [
+                ("corpus_bytes", d.corpus_bytes != default.corpus_bytes),
+                ("corpus_seed", d.corpus_seed != default.corpus_seed),
+                ("entities", d.entities != default.entities),
+                ("heldout_facts", d.heldout_facts != default.heldout_facts),
+                ("weights", d.weights != default.weights),
+                ("anneal", d.anneal != default.anneal),
+                ("anneal_weights", d.anneal_weights != default.anneal_weights),
+            ];
+            for (field, set) in ignored {
+                if set {
+                    w.push(format!("data.{field} has no effect with source = \"text\""));
+                }
+            }
+        }
+        let t = &self.train;
+        if t.schedule == Schedule::Wsd && t.min_lr_ratio != TrainSpec::default().min_lr_ratio {
+            w.push(
+                "train.min_lr_ratio has no effect with schedule = \"wsd\" (it decays to 0)".into(),
+            );
+        }
+        w
+    }
+}
+
 impl TrainSpec {
     /// Steps of the final decay phase of a `total`-step run: its last `decay_fraction`,
-    /// at least one (WSD's decay, and the annealing data mix).
+    /// at least one.
     pub fn decay_steps(&self, total: usize) -> usize {
         ((total as f64 * self.decay_fraction).round() as usize).max(1)
+    }
+
+    /// Warmup steps of a `total`-step run (at most `total − 1`).
+    pub fn warmup(&self, total: usize) -> usize {
+        self.warmup_steps.min(total.saturating_sub(1))
+    }
+
+    /// The first step of the final decay phase: where WSD's decay starts, and where the
+    /// annealing data mix switches in (never inside the warmup).
+    pub fn decay_start(&self, total: usize) -> usize {
+        total
+            .saturating_sub(self.decay_steps(total))
+            .max(self.warmup(total))
     }
 
     /// Check the fields (paths relative to `[train]`); the length (`steps` or `flop_budget`)
@@ -187,6 +232,13 @@ impl StabilitySpec {
         })?;
         check(self.z > 0.0, "z", || {
             format!("must be positive, got {}", self.z)
+        })?;
+        // The detector keeps `window` values: a larger history requirement is never met.
+        check(self.min_history <= self.window, "min_history", || {
+            format!(
+                "must not exceed window ({}), or no spike is ever flagged; got {}",
+                self.window, self.min_history
+            )
         })
     }
 }

@@ -30,6 +30,25 @@ pub struct ExperimentSpec {
     /// The preset used when none is named.
     #[serde(default)]
     pub default_preset: Option<String>,
+    #[serde(default)]
+    pub analysis: AnalysisSpec,
+}
+
+/// `[analysis]`: how the comparisons are judged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisSpec {
+    /// A paired difference whose 90% interval lies inside ±this (nats) is reported as
+    /// "equivalent within" it (two one-sided tests at 5%).
+    pub equivalence_margin: f64,
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        AnalysisSpec {
+            equivalence_margin: 0.01,
+        }
+    }
 }
 
 /// What every cell shares.
@@ -144,6 +163,8 @@ pub struct Plan {
     pub results_name: String,
     pub cells: Vec<Cell>,
     pub source: PathBuf,
+    /// Fields of the experiment that have no effect (printed by `lab sweep`).
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -237,12 +258,21 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     } else {
         format!("{}-{preset_name}", exp.name)
     };
+    let mut warnings = Vec::new();
+    if exp.base.train.steps.is_some() || exp.base.train.flop_budget.is_some() {
+        warnings.push(format!(
+            "{}: base.train.steps / flop_budget have no effect: each cell's length comes from \
+             [budget]",
+            file.display()
+        ));
+    }
     Ok(Plan {
         experiment: exp,
         preset: preset_name,
         results_name,
         cells,
         source: file.to_path_buf(),
+        warnings,
     })
 }
 
@@ -260,6 +290,12 @@ fn check_grid(exp: &ExperimentSpec) -> Result<(), FieldError> {
         exp.arms.contains_key(reference),
         "budget.reference_arm",
         || format!("no arm named {reference:?}"),
+    )?;
+    let margin = exp.analysis.equivalence_margin;
+    check(
+        margin > 0.0 && margin.is_finite(),
+        "analysis.equivalence_margin",
+        || format!("must be a positive number of nats, got {margin}"),
     )
 }
 

@@ -56,6 +56,13 @@ pub struct Manifest {
     /// The arm the verdicts compare it with: the dense arm matched on active FLOPs if there is
     /// one, else the first other arm.
     pub baseline_arm: Option<String>,
+    /// A difference inside ±this (nats) counts as equivalent (`[analysis]` of the experiment).
+    #[serde(default = "default_margin")]
+    pub equivalence_margin: f64,
+}
+
+fn default_margin() -> f64 {
+    super::experiment::AnalysisSpec::default().equivalence_margin
 }
 
 pub const MANIFEST: &str = "sweep.json";
@@ -188,6 +195,7 @@ impl Manifest {
             sizes,
             reference_arm: plan.experiment.budget.reference_arm.clone(),
             baseline_arm: plan.baseline_arm(),
+            equivalence_margin: plan.experiment.analysis.equivalence_margin,
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::spec::{Schedule, TrainSpec};
 
 /// The learning rate at `step` (0-based) of a run of `total` steps.
 pub fn learning_rate(train: &TrainSpec, step: usize, total: usize) -> f64 {
-    let warmup = train.warmup_steps.min(total.saturating_sub(1));
+    let warmup = train.warmup(total);
     if step < warmup {
         return train.lr * (step + 1) as f64 / warmup as f64;
     }
@@ -18,8 +18,7 @@ pub fn learning_rate(train: &TrainSpec, step: usize, total: usize) -> f64 {
             min + 0.5 * (train.lr - min) * (1.0 + (std::f64::consts::PI * progress).cos())
         }
         Schedule::Wsd => {
-            let decay_steps = train.decay_steps(total);
-            let decay_start = total.saturating_sub(decay_steps).max(warmup);
+            let decay_start = train.decay_start(total);
             if step < decay_start {
                 train.lr
             } else {

@@ -18,11 +18,12 @@ use super::spikes::SpikeDetector;
 use super::step::{StepOutput, optimizer, train_step};
 use super::{TrainOptions, schedule};
 use crate::data::{Batches, source_for};
+use crate::error::SpecError;
 use crate::model::Transformer;
 use crate::run::RunDir;
-use crate::run::dir::CHECKPOINT;
+use crate::run::dir::{CHECKPOINT, CONFIG};
 use crate::run::summary::{DeviceSummary, MemorySummary, RunStatus, SpikeRecord, Summary};
-use crate::spec::RunConfig;
+use crate::spec::{RunConfig, RunSpec};
 
 pub struct Trainer {
     config: RunConfig,
@@ -59,6 +60,10 @@ impl Trainer {
         let spec = &config.spec;
         let dir = opts.run_dir.clone();
         dir.create()?;
+        let found = checkpoint::find(&dir.file(CHECKPOINT)).filter(|_| opts.resume);
+        if found.is_some() {
+            same_run(&dir, config)?;
+        }
         dir.write_config(config)?;
         let plain = opts.device.device.clone();
         plain.seed(spec.seed);
@@ -69,7 +74,6 @@ impl Trainer {
         let mut model = config.init_model(&device);
         let mut optim = optimizer(&spec.train);
         let mut state = fresh_state(config, opts);
-        let found = checkpoint::find(&dir.file(CHECKPOINT)).filter(|_| opts.resume);
         if let Some(found) = found {
             let fresh = state.summary;
             (model, optim, state) = checkpoint::load(&found, model, optim)?;
@@ -278,6 +282,28 @@ impl Trainer {
     }
 }
 
+/// A checkpoint belongs to the run its directory's `config.toml` describes: resuming it under
+/// another spec would splice two runs into one set of files. (Compared as specs, as the sweep
+/// does: a field added since the run was written holds its default.)
+fn same_run(dir: &RunDir, config: &RunConfig) -> Result<()> {
+    let path = dir.file(CONFIG);
+    let have = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| toml::from_str::<RunSpec>(&t).ok());
+    if have.as_ref() == Some(&config.spec) {
+        return Ok(());
+    }
+    Err(SpecError::Field {
+        file: path,
+        field: "--resume".into(),
+        message: "the checkpoint here belongs to a run with a different configuration than \
+                  the spec now asks for (edited spec, or --steps?); resume with the spec in \
+                  this config.toml, or move the run directory away to start afresh"
+            .into(),
+    }
+    .into())
+}
+
 /// The state of a run that has not started: its summary says `running`, nothing done yet.
 fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
     let spec = &config.spec;
@@ -289,7 +315,7 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         seed: spec.seed,
         ffn: spec.ffn.name().into(),
         ffn_variant: spec.ffn.describe(),
-        warnings: spec.ffn.warnings(),
+        warnings: spec.warnings(),
         steps_planned: config.steps,
         steps_done: 0,
         tokens: 0,

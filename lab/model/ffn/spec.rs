@@ -158,7 +158,16 @@ impl FfnSpec {
     pub fn warnings(&self) -> Vec<String> {
         match self {
             FfnSpec::Dense(_) => Vec::new(),
-            FfnSpec::Moe(moe) => moe.router.warning().into_iter().collect(),
+            FfnSpec::Moe(moe) => {
+                let mut w: Vec<String> = moe.router.warning().into_iter().collect();
+                if !moe.renormalize && !moe.router.uses_renormalize() {
+                    w.push(format!(
+                        "ffn.renormalize = false has no effect with router {:?}",
+                        moe.router.name()
+                    ));
+                }
+                w
+            }
         }
     }
 

@@ -53,6 +53,10 @@ impl RouterKind for ExpertChoiceSpec {
     fn causal(&self) -> bool {
         false
     }
+    // Gates are each chosen token's own probability; there are no k of them to renormalise.
+    fn uses_renormalize(&self) -> bool {
+        false
+    }
     fn validate(&self) -> Result<(), FieldError> {
         if !(self.capacity_factor > 0.0 && self.capacity_factor.is_finite()) {
             return Err(FieldError::new(

@@ -30,6 +30,10 @@ impl RouterKind for HashSpec {
     fn flops_per_token(&self, _d_model: usize, _experts: usize) -> f64 {
         0.0
     }
+    // Equal gates: renormalising them changes nothing.
+    fn uses_renormalize(&self) -> bool {
+        false
+    }
 }
 
 impl RouterForward for HashRouter {

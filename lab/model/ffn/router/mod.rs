@@ -115,6 +115,11 @@ pub trait RouterKind:
     fn warning(&self) -> Option<String> {
         None
     }
+    /// Whether the MoE's `renormalize` changes this router's gates (false for routers whose
+    /// gates are not a distribution's top-k mass). Default: true.
+    fn uses_renormalize(&self) -> bool {
+        true
+    }
     /// Specs the conformance suite tests.
     fn examples() -> Vec<Self> {
         vec![Self::default()]
@@ -227,6 +232,9 @@ macro_rules! routers {
             }
             pub fn warning(&self) -> Option<String> {
                 match self { $( Self::$variant(s) => s.warning(), )+ }
+            }
+            pub fn uses_renormalize(&self) -> bool {
+                match self { $( Self::$variant(s) => s.uses_renormalize(), )+ }
             }
             /// The conformance suite's examples of every registered router.
             pub fn examples() -> Vec<RouterSpec> {
