@@ -36,11 +36,14 @@ fn same_seed_same_bytes_and_other_seeds_other_worlds() {
 }
 
 fn source(anneal: bool) -> GeneratedSource {
-    GeneratedSource::from_spec(&DataSpec {
-        corpus_bytes: 400_000,
-        anneal,
-        ..DataSpec::default()
-    })
+    GeneratedSource::from_spec(
+        &DataSpec {
+            corpus_bytes: 400_000,
+            anneal,
+            ..DataSpec::default()
+        },
+        0,
+    )
 }
 
 #[test]
@@ -327,9 +330,51 @@ fn answer_ranges_cover_exactly_the_objects_of_stated_facts() {
             );
         }
     }
-    assert!(
-        g.text_with_answers(Domain::Math, Split::Val, 1000)
-            .1
-            .is_empty()
+    // Math: one answer per line, everything after the question, and it is right.
+    let (text, answers) = g.text_with_answers(Domain::Math, Split::Val, 4000);
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(
+        answers.len(),
+        text.lines().count(),
+        "math: one answer per line"
     );
+    for r in answers {
+        let (question, answer) = (&text[..r.start], &text[r.clone()]);
+        let line = question.rsplit('\n').next().unwrap();
+        assert_eq!(
+            text.as_bytes()[r.end],
+            b'\n',
+            "the answer runs to the line's end"
+        );
+        let check = |q: &str, a: &str| -> bool {
+            if let Some((x, y)) = q.strip_suffix('=').and_then(|q| q.split_once('+')) {
+                return x.parse::<u64>().unwrap() + y.parse::<u64>().unwrap()
+                    == a.parse::<u64>().unwrap();
+            }
+            if let Some((x, y)) = q.strip_suffix('=').and_then(|q| q.split_once('*')) {
+                let want = x.parse::<u64>().unwrap() * y.parse::<u64>().unwrap();
+                return a.rsplit('=').next().unwrap().parse::<u64>().unwrap() == want;
+            }
+            if let Some((x, m)) = q.strip_suffix(" = ").and_then(|q| q.split_once(" mod ")) {
+                return x.parse::<u64>().unwrap() % m.parse::<u64>().unwrap()
+                    == a.parse::<u64>().unwrap();
+            }
+            if let Some((x, y)) = q.strip_suffix(" : ").and_then(|q| q.split_once(" ? ")) {
+                let (x, y) = (x.parse::<u64>().unwrap(), y.parse::<u64>().unwrap());
+                return a
+                    == if x < y {
+                        "<"
+                    } else if x > y {
+                        ">"
+                    } else {
+                        "="
+                    };
+            }
+            let (lhs, sum) = q.strip_suffix(" => ").unwrap().split_once('=').unwrap();
+            let b: u64 = lhs.strip_prefix("x+").unwrap().parse().unwrap();
+            let x: u64 = a.rsplit('=').next().unwrap().parse().unwrap();
+            x + b == sum.parse::<u64>().unwrap()
+        };
+        assert!(check(line, answer), "math: {line:?} answered {answer:?}");
+    }
 }

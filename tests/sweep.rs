@@ -25,6 +25,7 @@ seq_len = 16
 batch_size = 4
 eval_every = 10
 eval_batches = 2
+final_eval_tokens = 0
 warmup_steps = 2
 
 [base.data]
@@ -367,4 +368,37 @@ fn resume_refuses_a_checkpoint_of_another_configuration() {
     // The unchanged spec still resumes.
     let done = train(&config(&text), common::flex_options(&dir, true, None)).unwrap();
     assert_eq!(done.steps_done, 24);
+}
+
+#[test]
+fn a_preset_runs_the_arms_it_names_and_refuses_unknown_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with_preset = |arms: &str| {
+        let text = format!(
+            "{}\n[presets.p]\narms = {arms}\nseeds = 2\n",
+            toy_experiment(0.05)
+        );
+        let path = write_experiment(tmp.path(), &text);
+        moe_lab::sweep::plan(path.to_str().unwrap(), Some("p"))
+    };
+    let plan = with_preset("[\"dense\", \"moe\"]").unwrap();
+    assert_eq!(plan.arms, ["dense", "moe"]);
+    let cells: Vec<&str> = plan.cells.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        cells,
+        ["xs-dense-s0", "xs-dense-s1", "xs-moe-s0", "xs-moe-s1"]
+    );
+    assert_eq!(plan.baseline_arm().as_deref(), Some("dense"));
+    let err = with_preset("[\"moe\", \"sparse\"]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("presets.p.arms") && err.contains("sparse"),
+        "{err}"
+    );
+    let err = with_preset("[\"dense\"]").unwrap_err().to_string();
+    assert!(
+        err.contains("presets.p.arms") && err.contains("reference"),
+        "{err}"
+    );
 }

@@ -266,3 +266,54 @@ fn fields_without_effect_warn_at_start_and_in_the_summary() {
             .any(|w| w.contains("ffn.renormalize"))
     );
 }
+
+#[test]
+fn exact_match_judges_only_answers_the_window_holds_whole() {
+    use moe_lab::train::evaluate::whole_answers;
+    // Positions 0-1 continue an answer cut by the window's start, 4-6 and 8 are whole, 10-11
+    // run into the window's end.
+    let mask = [1., 1., 0., 0., 1., 1., 1., 0., 1., 0., 1., 1.];
+    assert_eq!(whole_answers(&mask), vec![4..7, 8..9]);
+    assert!(whole_answers(&[0.0; 5]).is_empty());
+}
+
+#[test]
+fn the_final_evaluation_is_larger_and_reports_its_error_and_exact_matches() {
+    let run = |final_tokens: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = tiny_spec("final", MOE, "")
+            .replace("steps = 20", "steps = 4")
+            .replace(
+                "final_eval_tokens = 0",
+                &format!("final_eval_tokens = {final_tokens}"),
+            );
+        let s = train(
+            &config(&text),
+            common::flex_options(dir.path(), false, None),
+        )
+        .unwrap();
+        let evals = std::fs::read_to_string(dir.path().join("evals.csv")).unwrap();
+        (s, evals.lines().next().unwrap().to_string())
+    };
+    let (small, _) = run(0);
+    let (s, header) = run(2048);
+    let se = s.final_val_loss_se.expect("a standard error");
+    assert!(se > 0.0 && se < 0.5, "{se}");
+    for col in [
+        "exact_match_knowledge",
+        "exact_match_math",
+        "answer_loss_math",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+    // 2048 tokens per stream in batches of 4 × 16: 32 batches, against eval_batches = 2.
+    let (big, few) = (
+        s.final_exact_match_by_stream["math"],
+        small.final_exact_match_by_stream["math"],
+    );
+    assert!(big.answers > 8 * few.answers, "{big:?} vs {few:?}");
+    assert!((0.0..=1.0).contains(&big.rate));
+    assert!(s.final_val_loss_se.unwrap() < small.final_val_loss_se.unwrap());
+    assert!(s.final_exact_match_by_stream.contains_key("knowledge"));
+    assert!(!s.final_exact_match_by_stream.contains_key("code"));
+}

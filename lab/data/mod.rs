@@ -43,8 +43,9 @@ pub trait TokenSource {
     fn load(&self) -> Result<Corpus>;
 }
 
-/// The source a spec asks for.
-pub fn source_for(data: &DataSpec) -> Box<dyn TokenSource> {
+/// The source a spec asks for; a generated corpus makes at least `min_val_bytes` of
+/// validation text per stream (for a large final evaluation).
+pub fn source_for(data: &DataSpec, min_val_bytes: usize) -> Box<dyn TokenSource> {
     match data.source {
         SourceKind::Text => Box::new(text::TextSource {
             path: data
@@ -53,6 +54,9 @@ pub fn source_for(data: &DataSpec) -> Box<dyn TokenSource> {
                 .expect("validated: text source has a path"),
             val_fraction: data.val_fraction,
         }),
-        SourceKind::Generated => Box::new(corpus::source::GeneratedSource::from_spec(data)),
+        SourceKind::Generated => Box::new(corpus::source::GeneratedSource::from_spec(
+            data,
+            min_val_bytes,
+        )),
     }
 }

@@ -65,7 +65,8 @@ impl Row for MetricRow {
 }
 
 /// `evals.csv`: one row per evaluation. After these columns come `val_loss_<stream>` for every
-/// validation stream, then `answer_loss_<stream>` for the fact streams ([`EvalRow::columns`]).
+/// validation stream, then `answer_loss_<stream>` and `exact_match_<stream>` for the question
+/// streams ([`EvalRow::columns`]). The last row is the final, larger evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {
     pub step: usize,
@@ -81,6 +82,9 @@ pub struct EvalRow {
     pub by_stream: Vec<f64>,
     #[serde(skip)]
     pub answer_by_stream: Vec<Option<f64>>,
+    /// Exact-match rate of greedy answers, per answer stream.
+    #[serde(skip)]
+    pub exact_by_stream: Vec<Option<f64>>,
 }
 
 impl EvalRow {
@@ -88,7 +92,8 @@ impl EvalRow {
     pub fn columns(streams: &[String], answer_streams: &[String]) -> Vec<String> {
         let val = streams.iter().map(|n| format!("val_loss_{n}"));
         let answer = answer_streams.iter().map(|n| format!("answer_loss_{n}"));
-        val.chain(answer).collect()
+        let exact = answer_streams.iter().map(|n| format!("exact_match_{n}"));
+        val.chain(answer).chain(exact).collect()
     }
 }
 
@@ -100,7 +105,11 @@ impl Row for EvalRow {
             .answer_by_stream
             .iter()
             .map(|l| l.map(|l| format!("{l:.6}")).unwrap_or_default());
-        val.chain(answer).collect()
+        let exact = self
+            .exact_by_stream
+            .iter()
+            .map(|r| r.map(|r| format!("{r:.4}")).unwrap_or_default());
+        val.chain(answer).chain(exact).collect()
     }
 }
 

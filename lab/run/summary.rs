@@ -74,6 +74,15 @@ pub struct Summary {
     /// Final loss on answer bytes only (the objects of stated facts), per stream with answers.
     #[serde(default)]
     pub final_answer_loss_by_stream: std::collections::BTreeMap<String, f64>,
+    /// Standard error of `final_val_loss` (from the final evaluation's windows).
+    #[serde(default)]
+    pub final_val_loss_se: Option<f64>,
+    #[serde(default)]
+    pub final_val_loss_se_by_stream: std::collections::BTreeMap<String, f64>,
+    /// Per question stream: whole answers greedy decoding reproduces exactly, at the final
+    /// evaluation.
+    #[serde(default)]
+    pub final_exact_match_by_stream: std::collections::BTreeMap<String, ExactMatch>,
     /// Step from which the data mix used the annealing weights.
     #[serde(default)]
     pub anneal_switch_step: Option<usize>,
@@ -124,6 +133,15 @@ pub struct Specialisation {
     pub mutual_information_bits: f64,
     /// Its largest possible value here: min(H(domain), log2 K).
     pub max_bits: f64,
+}
+
+/// Answers judged and answered exactly (greedy decoding reproduces every byte).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ExactMatch {
+    pub exact: usize,
+    pub answers: usize,
+    /// exact / answers.
+    pub rate: f64,
 }
 
 /// The commit of the working tree the lab runs from, if it is a git checkout.

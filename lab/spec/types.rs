@@ -67,6 +67,9 @@ pub struct TrainSpec {
     pub grad_clip: f64,
     pub eval_every: usize,
     pub eval_batches: usize,
+    /// Tokens per validation stream in the final evaluation, which gives the final losses
+    /// (rounded up to whole batches; 0: `eval_batches`, as the periodic ones).
+    pub final_eval_tokens: usize,
     pub log_every: usize,
     /// Save model, optimizer and position every N steps (0: only at the end of a sweep cell).
     pub checkpoint_every: usize,
@@ -90,6 +93,7 @@ impl Default for TrainSpec {
             grad_clip: 1.0,
             eval_every: 50,
             eval_batches: 4,
+            final_eval_tokens: 65_536,
             log_every: 1,
             checkpoint_every: 0,
         }
@@ -172,6 +176,13 @@ impl TrainSpec {
     /// at least one.
     pub fn decay_steps(&self, total: usize) -> usize {
         ((total as f64 * self.decay_fraction).round() as usize).max(1)
+    }
+
+    /// Validation batches per stream in the final evaluation of batches of `tokens_per_batch`.
+    pub fn final_eval_batches(&self, tokens_per_batch: usize) -> usize {
+        self.final_eval_tokens
+            .div_ceil(tokens_per_batch)
+            .max(self.eval_batches)
     }
 
     /// Warmup steps of a `total`-step run (at most `total − 1`).

@@ -127,6 +127,8 @@ pub struct PresetSpec {
     pub description: String,
     /// Size names to run (all if absent).
     pub sizes: Option<Vec<String>>,
+    /// Arm names to run (all if absent; the budget's reference arm must be among them).
+    pub arms: Option<Vec<String>>,
     pub seeds: Option<usize>,
     pub tokens_per_active_param: Option<f64>,
     pub batch_size: Option<usize>,
@@ -163,6 +165,8 @@ pub struct Plan {
     pub results_name: String,
     pub cells: Vec<Cell>,
     pub source: PathBuf,
+    /// The arms the preset runs, in the experiment's order.
+    pub arms: Vec<String>,
     /// Fields of the experiment that have no effect (printed by `lab sweep`).
     pub warnings: Vec<String>,
 }
@@ -171,12 +175,16 @@ impl Plan {
     /// The dense arm matched on active FLOPs to the reference arm, else the first other arm.
     pub fn baseline_arm(&self) -> Option<String> {
         let reference = &self.experiment.budget.reference_arm;
-        let arms = &self.experiment.arms;
-        arms.iter()
+        let arms = self
+            .experiment
+            .arms
+            .iter()
+            .filter(|(name, _)| self.arms.contains(name));
+        arms.clone()
             .find(|(_, a)| {
                 a.d_ff_rule() == Some("match-active") && a.match_arm() == Some(reference.as_str())
             })
-            .or_else(|| arms.iter().find(|(name, _)| *name != reference))
+            .or_else(|| arms.clone().find(|(name, _)| *name != reference))
             .map(|(name, _)| name.clone())
     }
 }
@@ -210,6 +218,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     let (preset_name, chosen) = choose_preset(&exp, preset).map_err(|e| e.in_file(file))?;
     let seeds = chosen.seeds.unwrap_or(exp.seeds);
     let sizes = chosen_sizes(&exp, &chosen).map_err(|e| e.under_preset(&preset_name, file))?;
+    let arms = chosen_arms(&exp, &chosen).map_err(|e| e.under_preset(&preset_name, file))?;
     check(seeds > 0, "seeds", || "must be at least 1".into())
         .map_err(|e| e.under_preset(&preset_name, file))?;
     let tokens_per_param = chosen
@@ -236,7 +245,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         )?;
         let budget =
             tokens_per_param * reference.params.active as f64 * reference.flops.train_per_token;
-        for arm in exp.arms.keys() {
+        for arm in &arms {
             for seed in 0..seeds as u64 {
                 let config = resolve_cell(&exp, &chosen, size, arm, seed, Some(budget), file)?;
                 cells.push(Cell {
@@ -272,6 +281,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         results_name,
         cells,
         source: file.to_path_buf(),
+        arms,
         warnings,
     })
 }
@@ -340,6 +350,27 @@ fn chosen_sizes<'a>(
                 .ok_or_else(|| FieldError::new("sizes", format!("no size named {n:?}")))
         })
         .collect()
+}
+
+/// The arms a preset runs (all when it names none), in the experiment's order; errors
+/// relative to the preset's table.
+fn chosen_arms(exp: &ExperimentSpec, preset: &PresetSpec) -> Result<Vec<String>, FieldError> {
+    let Some(names) = &preset.arms else {
+        return Ok(exp.arms.keys().cloned().collect());
+    };
+    if let Some(n) = names.iter().find(|n| !exp.arms.contains_key(*n)) {
+        return Err(FieldError::new("arms", format!("no arm named {n:?}")));
+    }
+    let reference = &exp.budget.reference_arm;
+    check(names.contains(reference), "arms", || {
+        format!("must include the budget's reference arm {reference:?}")
+    })?;
+    Ok(exp
+        .arms
+        .keys()
+        .filter(|a| names.contains(a))
+        .cloned()
+        .collect())
 }
 
 trait UnderPreset {

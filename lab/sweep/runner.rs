@@ -191,7 +191,7 @@ impl Manifest {
             source: plan.source.clone(),
             description: plan.experiment.description.clone(),
             cells,
-            arms: plan.experiment.arms.keys().cloned().collect(),
+            arms: plan.arms.clone(),
             sizes,
             reference_arm: plan.experiment.budget.reference_arm.clone(),
             baseline_arm: plan.baseline_arm(),

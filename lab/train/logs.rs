@@ -124,6 +124,11 @@ impl RunLogs {
                 .iter()
                 .map(|&i| ev.answer_by_stream[i])
                 .collect(),
+            exact_by_stream: self
+                .answer_streams
+                .iter()
+                .map(|&i| ev.exact_by_stream[i].map(|(e, n)| e as f64 / n as f64))
+                .collect(),
         })?;
         for row in ev.router.rows(step) {
             self.router.append(&row)?;

@@ -22,7 +22,9 @@ use crate::error::SpecError;
 use crate::model::Transformer;
 use crate::run::RunDir;
 use crate::run::dir::{CHECKPOINT, CONFIG};
-use crate::run::summary::{DeviceSummary, MemorySummary, RunStatus, SpikeRecord, Summary};
+use crate::run::summary::{
+    DeviceSummary, ExactMatch, MemorySummary, RunStatus, SpikeRecord, Summary,
+};
 use crate::spec::{RunConfig, RunSpec};
 
 pub struct Trainer {
@@ -68,7 +70,9 @@ impl Trainer {
         let plain = opts.device.device.clone();
         plain.seed(spec.seed);
         let device = plain.clone().autodiff();
-        let corpus = source_for(&spec.data).load()?;
+        // Enough validation text for the final evaluation's windows not to repeat.
+        let (t, tokens) = (spec.model.seq_len, spec.train.final_eval_tokens);
+        let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4).load()?;
         let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
         let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
         let mut model = config.init_model(&device);
@@ -211,7 +215,13 @@ impl Trainer {
     /// `router_domains.csv`; keep the results in the summary.
     pub fn evaluate(&mut self, step: usize) -> Result<()> {
         let t = &self.config.spec.train;
-        let ev = evaluate(self.model(), &self.batches, t.eval_batches, &self.plain);
+        let last = step + 1 == self.config.steps;
+        let count = if last {
+            t.final_eval_batches(self.config.tokens_per_step)
+        } else {
+            t.eval_batches
+        };
+        let ev = evaluate(self.model(), &self.batches, count, &self.plain);
         self.logs.evaluation(step, &ev)?;
         let s = &mut self.state.summary;
         s.final_val_loss = Some(ev.val_loss);
@@ -224,6 +234,24 @@ impl Trainer {
             .filter_map(|(n, l)| l.map(|l| (n.clone(), l)))
             .collect();
         s.routing_specialisation = ev.router.specialisation();
+        s.final_val_loss_se = Some(ev.val_loss_se);
+        s.final_val_loss_se_by_stream = names.iter().cloned().zip(ev.se_by_stream).collect();
+        s.final_exact_match_by_stream = names
+            .iter()
+            .zip(&ev.exact_by_stream)
+            .filter_map(|(n, e)| {
+                let (exact, answers) = (*e)?;
+                let rate = exact as f64 / answers as f64;
+                Some((
+                    n.clone(),
+                    ExactMatch {
+                        exact,
+                        answers,
+                        rate,
+                    },
+                ))
+            })
+            .collect();
         self.since_log = Instant::now(); // evaluation time is not training throughput
         Ok(())
     }
@@ -325,6 +353,9 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         final_train_loss: None,
         final_val_loss_by_stream: Default::default(),
         final_answer_loss_by_stream: Default::default(),
+        final_val_loss_se: None,
+        final_val_loss_se_by_stream: Default::default(),
+        final_exact_match_by_stream: Default::default(),
         anneal_switch_step: config.anneal_from(),
         routing_specialisation: vec![],
         diverged_at_step: None,

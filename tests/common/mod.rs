@@ -48,6 +48,7 @@ lr = 3e-3
 warmup_steps = 5
 eval_every = 10
 eval_batches = 2
+final_eval_tokens = 0
 
 [data]
 corpus_bytes = 200000

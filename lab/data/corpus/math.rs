@@ -16,7 +16,14 @@ pub fn is_val(kind: u64, a: u64, b: u64) -> bool {
     (h >> 29).is_multiple_of(8)
 }
 
-pub fn line(rng: &mut ChaCha8Rng, split: Split, out: &mut String) {
+/// Append one line for `split`; record the byte range of its answer: everything after the
+/// question (the worked steps too), which greedy decoding from the question must reproduce.
+pub fn line(
+    rng: &mut ChaCha8Rng,
+    split: Split,
+    out: &mut String,
+    answers: &mut Vec<std::ops::Range<usize>>,
+) {
     loop {
         let kind = rng.random_range(0..5u64);
         let a: u64 = rng.random_range(0..1000);
@@ -24,22 +31,25 @@ pub fn line(rng: &mut ChaCha8Rng, split: Split, out: &mut String) {
         if is_val(kind, a, b) != (split == Split::Val) {
             continue;
         }
-        match kind {
-            0 => out.push_str(&format!("{a}+{b}={}\n", a + b)),
+        let (question, answer) = match kind {
+            0 => (format!("{a}+{b}="), format!("{}", a + b)),
             1 => {
                 // Worked multiplication: split b into tens and units.
                 let (x, y) = (a % 100, b % 100);
                 let (tens, units) = (y / 10 * 10, y % 10);
-                out.push_str(&format!(
-                    "{x}*{y}={x}*{tens}+{x}*{units}={}+{}={}\n",
-                    x * tens,
-                    x * units,
-                    x * y
-                ));
+                (
+                    format!("{x}*{y}="),
+                    format!(
+                        "{x}*{tens}+{x}*{units}={}+{}={}",
+                        x * tens,
+                        x * units,
+                        x * y
+                    ),
+                )
             }
             2 => {
                 let m = b % 97 + 2;
-                out.push_str(&format!("{a} mod {m} = {}\n", a % m));
+                (format!("{a} mod {m} = "), format!("{}", a % m))
             }
             3 => {
                 let c = match a.cmp(&b) {
@@ -47,13 +57,20 @@ pub fn line(rng: &mut ChaCha8Rng, split: Split, out: &mut String) {
                     std::cmp::Ordering::Equal => "=",
                     std::cmp::Ordering::Greater => ">",
                 };
-                out.push_str(&format!("{a} ? {b} : {c}\n"));
+                (format!("{a} ? {b} : "), c.to_string())
             }
             _ => {
                 // Solve x + b = a + b for x.
-                out.push_str(&format!("x+{b}={} => x={}-{b}={a}\n", a + b, a + b));
+                (
+                    format!("x+{b}={} => ", a + b),
+                    format!("x={}-{b}={a}", a + b),
+                )
             }
-        }
+        };
+        out.push_str(&question);
+        answers.push(out.len()..out.len() + answer.len());
+        out.push_str(&answer);
+        out.push('\n');
         return;
     }
 }

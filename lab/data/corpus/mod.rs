@@ -98,8 +98,8 @@ impl Generator {
         self.text_with_answers(domain, split, bytes).0
     }
 
-    /// The text and, for the fact domains, the byte ranges of every answer (the object's name:
-    /// what only a memorised fact predicts).
+    /// The text and, for the question domains, the byte ranges of every answer (a fact's
+    /// object, which only a memorised fact predicts; a math question's worked answer).
     pub fn text_with_answers(
         &self,
         domain: Domain,
@@ -116,7 +116,7 @@ impl Generator {
                 Domain::Knowledge => self.world.english(&mut rng, split, &mut out, &mut answers),
                 Domain::Multilingual => self.world.lumi(&mut rng, split, &mut out, &mut answers),
                 Domain::KnowledgeHeldout => self.world.heldout(&mut rng, &mut out, &mut answers),
-                Domain::Math => math::line(&mut rng, split, &mut out),
+                Domain::Math => math::line(&mut rng, split, &mut out, &mut answers),
                 Domain::Code => code::program(&mut rng, split, &mut out),
             }
         }

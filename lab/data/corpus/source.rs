@@ -13,10 +13,12 @@ pub struct GeneratedSource {
     pub val_fraction: f64,
     pub weights: DomainWeights,
     pub anneal_weights: Option<DomainWeights>,
+    /// Validation bytes per stream at least (beyond `train_bytes · val_fraction / 4`).
+    pub min_val_bytes: usize,
 }
 
 impl GeneratedSource {
-    pub fn from_spec(data: &DataSpec) -> Self {
+    pub fn from_spec(data: &DataSpec, min_val_bytes: usize) -> Self {
         GeneratedSource {
             config: CorpusConfig {
                 seed: data.corpus_seed,
@@ -27,6 +29,7 @@ impl GeneratedSource {
             val_fraction: data.val_fraction,
             weights: data.weights,
             anneal_weights: data.anneal.then_some(data.anneal_weights),
+            min_val_bytes,
         }
     }
 }
@@ -45,7 +48,9 @@ impl TokenSource for GeneratedSource {
         // Bytes per domain in proportion to the larger of its two weights.
         let share = |d: Domain| self.weights.of(d).max(anneal.of(d));
         let total: f64 = Domain::TRAINING.iter().map(|d| share(*d)).sum();
-        let val_bytes = ((self.train_bytes as f64 * self.val_fraction) / 4.0).max(8192.0) as usize;
+        let val_bytes = ((self.train_bytes as f64 * self.val_fraction) / 4.0)
+            .max(8192.0)
+            .max(self.min_val_bytes as f64) as usize;
         let mut streams = Vec::new();
         for d in Domain::ALL {
             let (train, weight, anneal_weight) = match d {
