@@ -96,6 +96,7 @@ fn arm_spec(d: usize, opts: &BenchOptions, ffn: FfnSpec, name: &str) -> Result<R
             rope_theta: 10_000.0,
             tie_embeddings: false,
             norm_eps: 1e-5,
+            init: None,
         },
         ffn,
         train: TrainSpec {

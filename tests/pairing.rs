@@ -42,3 +42,28 @@ fn arms_at_one_seed_share_everything_but_the_feed_forward() {
         assert_ne!(x, y, "shared tensor {i} is the same under another seed");
     }
 }
+
+#[test]
+fn the_sequential_scheme_of_older_runs_shares_nothing_and_older_configs_differ() {
+    let seq = |ffn: &str| {
+        let text = tiny_spec("pair", ffn, "")
+            .replace("seq_len = 16", "seq_len = 16\ninit = \"sequential\"");
+        config(&text).init_model(&Device::flex())
+    };
+    let (a, b) = (shared(&seq(DENSE)), shared(&seq(MOE)));
+    assert_ne!(
+        a[0], b[0],
+        "sequential draws: the embeddings of two arms differ"
+    );
+    // A resolved spec states its scheme, so a config.toml written before the field existed
+    // (none stated) is another run for the sweep and for --resume.
+    let cfg = config(&tiny_spec("pair", DENSE, ""));
+    assert!(
+        cfg.spec_toml().contains("init = \"per-part\""),
+        "{}",
+        cfg.spec_toml()
+    );
+    let old: moe_lab::spec::RunSpec =
+        toml::from_str(&cfg.spec_toml().replace("init = \"per-part\"\n", "")).unwrap();
+    assert_ne!(old, cfg.spec);
+}

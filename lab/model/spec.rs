@@ -24,6 +24,23 @@ pub struct ModelSpec {
     pub tie_embeddings: bool,
     #[serde(default = "default_norm_eps")]
     pub norm_eps: f64,
+    /// How initial weights are drawn; resolved specs always state it, so a run written before
+    /// the field existed (drawn `sequential`ly) is told apart from a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitScheme>,
+}
+
+/// `init = "per-part"` (the default): each part of the model (embedding, each block's
+/// attention and feed-forward, head) draws from its own stream of the seed, so arms at one seed
+/// share every weight but the feed-forward's. `"sequential"`: one stream in build order, as
+/// runs before this option were drawn (each block's feed-forward, then its attention; then the
+/// embedding and head): arms then start from different weights.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitScheme {
+    #[default]
+    PerPart,
+    Sequential,
 }
 
 fn default_rope_theta() -> f64 {
@@ -74,6 +91,7 @@ impl ModelSpec {
             format!("must be positive, got {}", self.norm_eps)
         })?;
         self.n_kv_heads = Some(kv);
+        self.init = Some(self.init.unwrap_or_default());
         Ok(self)
     }
 }

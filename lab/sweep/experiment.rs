@@ -424,6 +424,7 @@ fn resolve_cell(
             rope_theta: base.rope_theta,
             tie_embeddings: base.tie_embeddings,
             norm_eps: 1e-5,
+            init: None,
         },
         ffn,
         train,

@@ -93,7 +93,9 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
             file: dir.file(CONFIG),
             field: cell.name.clone(),
             message: "this run directory holds a different configuration than the experiment now \
-                      asks for (was the spec edited?); move it away or delete it to rerun"
+                      asks for (was the spec edited? runs written before per-part init, whose \
+                      config.toml has no model.init, differ too); move it away or delete it \
+                      to rerun"
                 .into(),
         }
         .into());
