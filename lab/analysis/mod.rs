@@ -25,6 +25,33 @@ pub struct SizeArm {
     pub runs: usize,
     pub train_flops: f64,
     pub final_val_loss: Option<(f64, f64, f64)>, // mean, sd, 95% half-width
+    /// Mean over seeds of each run's own standard error of its final loss (the final
+    /// evaluation's sampling error, beside the seeds' spread).
+    #[serde(default)]
+    pub final_val_loss_se: Option<f64>,
+    /// Question stream → mean over seeds of the exact-match rate of greedy answers.
+    #[serde(default)]
+    pub exact_match: BTreeMap<String, f64>,
+}
+
+/// The final evaluation's standard error and exact-match rates of `runs`, averaged.
+fn final_eval_means(runs: &[&&RunData]) -> (Option<f64>, BTreeMap<String, f64>) {
+    let ses: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.summary.final_val_loss_se)
+        .collect();
+    let se = (!ses.is_empty()).then(|| ses.iter().sum::<f64>() / ses.len() as f64);
+    let mut rates: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for (stream, m) in &r.summary.final_exact_match_by_stream {
+            rates.entry(stream.clone()).or_default().push(m.rate);
+        }
+    }
+    let means = rates
+        .into_iter()
+        .map(|(s, v)| (s, v.iter().sum::<f64>() / v.len() as f64))
+        .collect();
+    (se, means)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,7 +192,10 @@ fn fits_by_arm(
                 .iter()
                 .map(|r| r.summary.final_val_loss.unwrap())
                 .collect();
+            let (final_val_loss_se, exact_match) = final_eval_means(&at);
             size_arms.push(SizeArm {
+                final_val_loss_se,
+                exact_match,
                 size: size.clone(),
                 arm: arm.clone(),
                 runs: at.len(),

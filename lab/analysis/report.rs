@@ -199,6 +199,7 @@ fn loss_section(s: &mut String, a: &Analysis) {
             }
         }
     }
+    final_eval_table(s, a);
     paired_table(s, a);
     let _ = writeln!(
         s,
@@ -229,6 +230,46 @@ fn loss_section(s: &mut String, a: &Analysis) {
                 );
             }
         }
+    }
+}
+
+/// Each (size, arm)'s final evaluation: its own sampling error and the exact-match rates of
+/// greedy answers on the question streams.
+fn final_eval_table(s: &mut String, a: &Analysis) {
+    let streams: std::collections::BTreeSet<&String> = a
+        .size_arms
+        .iter()
+        .flat_map(|sa| sa.exact_match.keys())
+        .collect();
+    if streams.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nThe final evaluation (mean over seeds): the standard error of one run's final loss from the evaluation's own windows (beside the seeds' spread above), and the share of whole answers that greedy decoding reproduces exactly:\n"
+    );
+    let names: Vec<&str> = streams.iter().map(|n| n.as_str()).collect();
+    let _ = writeln!(s, "| size | arm | loss SE | {} |", names.join(" | "));
+    let _ = writeln!(s, "|---|---|---|{}", "---|".repeat(names.len()));
+    for sa in &a.size_arms {
+        let rates: Vec<String> = names
+            .iter()
+            .map(|n| {
+                sa.exact_match
+                    .get(*n)
+                    .map_or("–".into(), |r| format!("{:.1}%", 100.0 * r))
+            })
+            .collect();
+        let se = sa
+            .final_val_loss_se
+            .map_or("–".into(), |x| format!("{x:.4}"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {se} | {} |",
+            sa.size,
+            sa.arm,
+            rates.join(" | ")
+        );
     }
 }
 
