@@ -313,7 +313,10 @@ aux_loss_coef = 0.0
     );
     assert!(report.contains("**moe vs fine?**"), "{report}");
     // The final evaluation's table: each arm's loss SE and exact-match rates.
-    assert!(report.contains("| size | arm | loss SE | knowledge |"), "{report}");
+    assert!(
+        report.contains("| size | arm | loss SE | knowledge |"),
+        "{report}"
+    );
     assert!(report.contains("| xs | ec | 0.0"), "{report}");
     assert!(!report.contains("**Caveat** (fine)"), "{report}");
 }
