@@ -58,19 +58,104 @@ fn tiny_capacity_drops_slots_and_dropped_tokens_get_zero_output() {
     );
 }
 
+/// The MoE output computed the slow way, token by token: `Σ_j gate_j · SwiGLU_{e_j}(x)` over
+/// the experts the router chose, in f64 from the layer's own weights.
+fn naive_moe(layer: &moe_lab::model::ffn::MoeLayer, x: &Tensor<2>) -> Vec<f64> {
+    use moe_lab::model::ffn::router::{Assignment, RouterInput};
+    let [n, d] = x.dims();
+    let k = 2;
+    let routing = layer.router.route(&RouterInput {
+        x: x.clone(),
+        tokens: common::ids(x),
+        experts: layer.experts.count(),
+        top_k: k,
+        renormalize: false,
+        capacity: 0,
+    });
+    let Assignment::TokenChoice { experts, gates } = routing.assignment else {
+        panic!("top-k routes by token")
+    };
+    let chosen: Vec<i64> = experts.into_data().convert::<i64>().try_to_vec().unwrap();
+    let gates: Vec<f64> = to_vec(gates).iter().map(|g| *g as f64).collect();
+    let f64s = |t: Tensor<3>| -> Vec<f64> { to_vec(t).iter().map(|v| *v as f64).collect() };
+    let (w1, w3, w2) = (
+        f64s(layer.experts.w1.val()),
+        f64s(layer.experts.w3.val()),
+        f64s(layer.experts.w2.val()),
+    );
+    let h = layer.experts.w1.dims()[2];
+    let xs: Vec<f64> = to_vec(x.clone()).iter().map(|v| *v as f64).collect();
+    let mut y = vec![0.0; n * d];
+    for t in 0..n {
+        for j in 0..k {
+            let e = chosen[t * k + j] as usize;
+            let mut hidden = vec![0.0; h];
+            for (u, slot) in hidden.iter_mut().enumerate() {
+                let dot = |w: &[f64]| {
+                    (0..d)
+                        .map(|i| xs[t * d + i] * w[(e * d + i) * h + u])
+                        .sum::<f64>()
+                };
+                let (a, b) = (dot(&w1), dot(&w3));
+                *slot = a / (1.0 + (-a).exp()) * b;
+            }
+            for o in 0..d {
+                let out: f64 = (0..h).map(|u| hidden[u] * w2[(e * h + u) * d + o]).sum();
+                y[t * d + o] += gates[t * k + j] * out;
+            }
+        }
+    }
+    y
+}
+
 #[test]
-fn dropless_drops_nothing() {
+fn dropless_keeps_every_slot_of_a_skewed_routing_on_every_dispatch() {
+    use moe_lab::model::ffn::moe::Dispatch;
     let device = Device::flex();
     device.seed(4);
-    let moe = layer(4, 2, None, &device);
+    // Every token prefers expert 0, then expert 1: a capacity of 1.0 would drop half the slots.
+    let skewed = |capacity: Option<f64>| {
+        let mut moe = layer(4, 2, capacity, &device);
+        let mut w = vec![0.0f32; 8 * 4];
+        for i in 0..8 {
+            (w[i * 4], w[i * 4 + 1]) = (3.0, 1.5);
+        }
+        *common::router_weight(&mut moe) =
+            Param::from_tensor(Tensor::from_data(TensorData::new(w, [8, 4]), &device));
+        moe
+    };
     let x = Tensor::<2>::random(
         [32, 8],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
+        burn::tensor::Distribution::Uniform(0.5, 1.5),
         &device,
     );
-    let (_, aux) = moe.forward(x.clone(), common::ids(&x));
-    assert_eq!(aux.stats.dropped.into_scalar::<f32>(), 0.0);
-    assert_eq!(to_vec(aux.stats.load).iter().sum::<f32>(), 64.0);
+    let dropless = skewed(None);
+    let want = naive_moe(&dropless, &x);
+    let close = |got: Vec<f32>| {
+        common::max_rel_diff(&got, &want.iter().map(|v| *v as f32).collect::<Vec<_>>())
+    };
+    for dispatch in [Dispatch::Buffered, Dispatch::Packed, Dispatch::Grouped] {
+        let (y, aux) = dropless.forward_with(x.clone(), common::ids(&x), dispatch);
+        assert_eq!(aux.stats.dropped.into_scalar::<f32>(), 0.0, "{dispatch:?}");
+        assert_eq!(
+            to_vec(aux.stats.load)[..2],
+            [32.0, 32.0],
+            "{dispatch:?}: all to experts 0, 1"
+        );
+        let err = close(to_vec(y));
+        assert!(
+            err < 1e-5,
+            "{dispatch:?}: dropless output off the per-token loop by {err}"
+        );
+    }
+    // The comparison sees drops: the same routing under a capacity factor of 1 misses it.
+    let capped = skewed(Some(1.0));
+    let (y, aux) = capped.forward_with(x.clone(), common::ids(&x), Dispatch::Buffered);
+    assert!(aux.stats.dropped.into_scalar::<f32>() > 0.0);
+    assert!(
+        close(to_vec(y)) > 1e-2,
+        "a layer that drops must differ from the per-token loop"
+    );
 }
 
 #[test]
