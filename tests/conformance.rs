@@ -229,3 +229,59 @@ fn a_short_training_run_lowers_the_loss() {
         println!("{name}: loss {first:.3} → {last:.3}");
     }
 }
+
+/// Fit each variant's layer, alone, to a fixed random teacher (a SwiGLU of other weights) by
+/// mean squared error: (MSE of the zero output, final MSE after 60 Adam steps). `broken`
+/// multiplies the layer's output by 0, the feed-forward that learns nothing.
+fn fit_teacher(spec: &FfnSpec, broken: bool) -> (f64, f64) {
+    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    let device = Device::flex().autodiff();
+    let teacher = common::conformance::layer(&FfnSpec::examples(64, 4, 2, 8)[0], &device);
+    let input = common::conformance::input(&device, 9);
+    // Scaled to unit mean square: the zero output's MSE is 1.
+    let raw = teacher.forward(input_clone(&input)).y.detach();
+    let scale = to_vec(raw.clone().powi_scalar(2).mean())[0].sqrt();
+    let target = raw.div_scalar(scale);
+    let mut ffn = init::seeded(4, || {
+        spec.build(0, common::conformance::D_MODEL, 2, &device)
+    });
+    let mut optim = AdamConfig::new().init();
+    let zero_mse = to_vec(target.clone().powi_scalar(2).mean())[0] as f64;
+    let mut mse = zero_mse;
+    for _ in 0..60 {
+        let mut y = ffn.forward(input_clone(&input)).y;
+        if broken {
+            y = y.mul_scalar(0.0);
+        }
+        let loss = (y - target.clone()).powi_scalar(2).mean();
+        mse = to_vec(loss.clone())[0] as f64;
+        let grads = GradientsParams::from_grads(loss.backward(), &ffn);
+        ffn = optim.step(3e-2, ffn, grads);
+    }
+    (zero_mse, mse)
+}
+
+fn input_clone(i: &moe_lab::model::ffn::FfnInput) -> moe_lab::model::ffn::FfnInput {
+    moe_lab::model::ffn::FfnInput {
+        x: i.x.clone(),
+        tokens: i.tokens.clone(),
+    }
+}
+
+#[test]
+fn every_variant_fits_a_teacher_that_a_zero_feed_forward_cannot() {
+    let dense = &variants()[0].1;
+    let (zero, broken) = fit_teacher(dense, true);
+    assert!(
+        broken > 0.99 * zero,
+        "the check must fail a feed-forward that outputs zeros: {broken:.4} vs {zero:.4}"
+    );
+    for (name, spec) in variants() {
+        let (zero, fitted) = fit_teacher(&spec, false);
+        assert!(
+            fitted < 0.1 * zero,
+            "{name}: MSE {fitted:.4} after 60 steps against {zero:.4} for zeros"
+        );
+        println!("{name}: teacher MSE {zero:.4} → {fitted:.4}");
+    }
+}

@@ -117,16 +117,40 @@ fn sigmoid_gates_are_normalised_affinities() {
         renormalize: true,
         capacity: 0,
     });
-    let Assignment::TokenChoice { gates, .. } = routing.assignment else {
+    let Assignment::TokenChoice { experts, gates } = routing.assignment else {
         panic!("sigmoid is token choice")
     };
-    for s in to_vec(gates.sum_dim(1)) {
+    for s in to_vec(gates.clone().sum_dim(1)) {
         assert!((s - 1.0).abs() < 1e-6, "gates sum to {s}");
     }
     // Not softmax: the affinities of one token do not sum to 1 before normalising.
     let logits = routing.logits.unwrap();
-    let raw = to_vec(burn::tensor::activation::sigmoid(logits).sum_dim(1));
+    let raw = to_vec(burn::tensor::activation::sigmoid(logits.clone()).sum_dim(1));
     assert!(raw.iter().all(|s| (s - 1.0).abs() > 0.1), "{raw:?}");
+    // The chosen experts are each token's 3 largest logits (sigmoid is monotone), in order,
+    // and each gate is its expert's affinity over the chosen affinities' sum.
+    let logits = to_vec(logits);
+    let chosen: Vec<i64> = experts.into_data().convert::<i64>().try_to_vec().unwrap();
+    let gates = to_vec(gates);
+    for t in 0..5 {
+        let row = &logits[t * 6..t * 6 + 6];
+        let mut order: Vec<usize> = (0..6).collect();
+        order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+        let picked: Vec<usize> = chosen[t * 3..t * 3 + 3]
+            .iter()
+            .map(|e| *e as usize)
+            .collect();
+        assert_eq!(picked, order[..3], "token {t}: logits {row:?}");
+        let aff = |e: usize| 1.0 / (1.0 + (-row[e]).exp());
+        let total: f32 = picked.iter().map(|e| aff(*e)).sum();
+        for (j, e) in picked.iter().enumerate() {
+            let want = aff(*e) / total;
+            assert!(
+                (gates[t * 3 + j] - want).abs() < 1e-6,
+                "token {t}, choice {j}"
+            );
+        }
+    }
 }
 
 #[test]
