@@ -234,7 +234,7 @@ fn a_short_training_run_lowers_the_loss() {
 /// mean squared error: (MSE of the zero output, final MSE after 60 Adam steps). `broken`
 /// multiplies the layer's output by 0, the feed-forward that learns nothing.
 fn fit_teacher(spec: &FfnSpec, broken: bool) -> (f64, f64) {
-    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::optim::{AdamConfig, GradientsParams};
     let device = Device::flex().autodiff();
     let teacher = common::conformance::layer(&FfnSpec::examples(64, 4, 2, 8)[0], &device);
     let input = common::conformance::input(&device, 9);
