@@ -285,3 +285,40 @@ fn every_variant_fits_a_teacher_that_a_zero_feed_forward_cannot() {
         println!("{name}: teacher MSE {zero:.4} → {fitted:.4}");
     }
 }
+
+#[test]
+fn every_dispatch_executes_what_the_accounting_states() {
+    use moe_lab::model::ffn::FeedForward;
+    use moe_lab::model::ffn::moe::{Capacity, MoeSpec};
+    let device = Device::flex();
+    let tokens = BATCH * SEQ;
+    for capacity in [Capacity::Dropless, Capacity::Factor(1.25)] {
+        let spec = FfnSpec::Moe(MoeSpec {
+            capacity,
+            ..MoeSpec::new(4, 2, 8)
+        });
+        let FeedForward::Moe(moe) = layer(&spec, &device) else {
+            panic!("an MoE spec builds an MoE layer")
+        };
+        let inp = input(&device, 5);
+        let x = inp.x.reshape([tokens, D_MODEL]);
+        let ids = inp.tokens.reshape([tokens]);
+        for dispatch in [Dispatch::Buffered, Dispatch::Packed, Dispatch::Grouped] {
+            let (_, executed) =
+                flop_meter::measure(|| moe.forward_with(x.clone(), ids.clone(), dispatch));
+            let shape = spec.layer_shape(0, D_MODEL, tokens, dispatch);
+            let stated = (shape.router_flops + shape.expert_flops_executed) * tokens as f64;
+            let what = format!("{capacity:?} through {dispatch:?}");
+            if matches!(
+                (capacity, dispatch),
+                (Capacity::Factor(_), Dispatch::Grouped)
+            ) {
+                // Dropped slots are not multiplied: the stated count is a bound.
+                assert!(executed <= stated, "{what}: {executed} > {stated}");
+            } else {
+                assert_eq!(executed, stated, "{what}");
+            }
+            println!("{what}: executed {executed}, stated {stated}");
+        }
+    }
+}

@@ -237,3 +237,39 @@ fn loss_free_bias_survives_a_checkpoint() {
         "one row per step, layer and expert"
     );
 }
+
+#[test]
+fn expert_choice_counts_c_times_k_experts_and_drops_in_tokens() {
+    use moe_lab::model::ffn::FfnInput;
+    use moe_lab::model::ffn::moe::Dispatch;
+    let device = Device::flex();
+    let spec = |c: f64| {
+        let text = format!("{MOE}\n[ffn.router]\nkind = \"expert-choice\"\ncapacity_factor = {c}");
+        config(&tiny_spec("ec", &text, "")).spec.ffn
+    };
+    // 16 tokens, K = 4, k = 2: C = ⌈c·k·N/K⌉ = 16 at c = 2, so c·k = 4 experts per token.
+    let shape = spec(2.0).layer_shape(0, 32, 16, Dispatch::Packed);
+    let one = 6.0 * 32.0 * 16.0;
+    assert_eq!(
+        shape.expert_flops_active,
+        4.0 * one,
+        "c·k experts' FLOPs, not k's"
+    );
+    assert_eq!(shape.expert_flops_active, shape.expert_flops_executed);
+    // c = 0.25: C = 2, 8 token-slots for 16 tokens: at least 8 tokens untaken, as a share of
+    // the 16 tokens (not of the 8 slots, which could exceed 1).
+    let ffn = init::seeded(1, || spec(0.25).build(0, 32, 2, &device));
+    let x = Tensor::<3>::random(
+        [1, 16, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let out = ffn.forward(FfnInput {
+        x,
+        tokens: Tensor::zeros([1, 16], &device),
+    });
+    let stats = out.moe.expect("an MoE").stats;
+    assert_eq!(stats.dropped_of, 16);
+    let dropped = stats.dropped.into_scalar::<f32>() as usize;
+    assert!((8..=16).contains(&dropped), "{dropped}");
+}

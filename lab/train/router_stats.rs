@@ -18,6 +18,8 @@ struct LayerSums {
     dropped: f64,
     entropy: f64,
     slots: f64,
+    /// What the dropped counts are out of (token-slots, or tokens for expert choice).
+    dropped_of: f64,
     batches: usize,
     /// Slots per expert for each stream.
     by_stream: BTreeMap<usize, Vec<f64>>,
@@ -70,6 +72,7 @@ impl RouterAccumulator {
             e.dropped += aux.stats.dropped.clone().into_scalar::<f32>() as f64;
             e.entropy += aux.stats.entropy.clone().into_scalar::<f32>() as f64;
             e.slots += aux.stats.slots as f64;
+            e.dropped_of += aux.stats.dropped_of as f64;
             e.batches += 1;
         }
     }
@@ -86,7 +89,7 @@ impl RouterAccumulator {
                     layer: *layer,
                     max_vio: max * k - 1.0,
                     entropy: e.entropy / e.batches.max(1) as f64,
-                    dropped_fraction: e.dropped / e.slots.max(1.0),
+                    dropped_fraction: e.dropped / e.dropped_of.max(1.0),
                     dead_experts: share.iter().filter(|s| **s < 0.01 / k).count(),
                     load_share: share,
                 }

@@ -61,6 +61,9 @@ pub struct RouterStats {
     pub load: Tensor<1>,
     /// Slots dropped for lack of capacity (expert choice: tokens no expert took), `[1]`.
     pub dropped: Tensor<1>,
+    /// What `dropped` counts out of: the token-slots N·k (token choice) or the tokens N
+    /// (expert choice), so the dropped fraction is a share of like units.
+    pub dropped_of: usize,
     /// Mean entropy (nats) of the router's distribution, `[1]`.
     pub entropy: Tensor<1>,
     /// Slots in the batch: tokens × top_k (expert choice: K × C).

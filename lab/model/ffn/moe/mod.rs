@@ -114,7 +114,7 @@ impl MoeLayer {
             renormalize: self.renormalize,
             capacity,
         });
-        let (y, load, dropped, slots) = match &routing.assignment {
+        let (y, load, dropped, slots, dropped_of) = match &routing.assignment {
             Assignment::TokenChoice { experts, gates } => {
                 self.token_choice(x.clone(), experts.clone(), gates.clone(), dispatch)
             }
@@ -126,19 +126,20 @@ impl MoeLayer {
             Some(shared) => y + shared.forward(x),
             None => y,
         };
-        let aux = self.aux(&routing, load, dropped, slots);
+        let mut aux = self.aux(&routing, load, dropped, slots);
+        aux.stats.dropped_of = dropped_of;
         (y, aux)
     }
 
     /// Token choice: `expert_NK`, `gate_NK` → (output `[N, d]`, load `[K]`, dropped slots
-    /// `[1]`, slots S = N·k).
+    /// `[1]`, slots S = N·k, dropped out of S).
     fn token_choice(
         &self,
         x_ND: Tensor<2>,
         expert_NK: Tensor<2, Int>,
         gate_NK: Tensor<2>,
         dispatch: Dispatch,
-    ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize) {
+    ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize, usize) {
         let [n, k] = expert_NK.dims();
         let experts = self.experts.count();
         let capacity = self
@@ -149,17 +150,17 @@ impl MoeLayer {
         let (batch, way_back) = plan.dispatch(x_ND);
         let out = self.experts.forward_batch(batch);
         let dropped = way_back.dropped();
-        (way_back.combine(out), load_K, dropped, n * k)
+        (way_back.combine(out), load_K, dropped, n * k, n * k)
     }
 
     /// Expert choice: `tokens`, `gates: [K, C]` → (output `[N, d]`, load `[K]` (C each),
-    /// dropped `[1]` = tokens no expert took, slots K·C).
+    /// dropped `[1]` = tokens no expert took, slots K·C, dropped out of the N tokens).
     fn expert_choice(
         &self,
         x: Tensor<2>,
         chosen: Tensor<2, Int>,
         gates: Tensor<2>,
-    ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize) {
+    ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize, usize) {
         let [n, d] = x.dims();
         let [experts, capacity] = chosen.dims();
         let device = x.device();
@@ -180,7 +181,7 @@ impl MoeLayer {
             IndexingUpdateOp::Add,
         );
         let dropped = taken.equal_elem(0.0).float().sum();
-        (y, load, dropped, experts * capacity)
+        (y, load, dropped, experts * capacity, n)
     }
 
     fn aux(&self, routing: &Routing, load: Tensor<1>, dropped: Tensor<1>, slots: usize) -> MoeAux {
@@ -212,6 +213,7 @@ impl MoeLayer {
                 dropped,
                 entropy,
                 slots,
+                dropped_of: slots,
             },
         }
     }

@@ -256,7 +256,11 @@ impl MoeSpec {
             buffers: router.buffers,
             dense_flops: 0.0,
             router_flops: self.router.flops_per_token(d_model, experts),
-            expert_flops_active: k as f64 * one_expert.dense_flops + shared.dense_flops,
+            // Expert choice activates K·C / N ≈ c·k experts per token on average, not k.
+            expert_flops_active: match self.router.choice() {
+                Choice::Experts { .. } => rows_per_token * one_expert.dense_flops,
+                Choice::Tokens => k as f64 * one_expert.dense_flops,
+            } + shared.dense_flops,
             expert_flops_executed: rows_per_token * one_expert.dense_flops + shared.dense_flops,
         }
     }
