@@ -312,6 +312,12 @@ aux_loss_coef = 0.0
         "the report must say plainly that expert choice sees the future:\n{report}"
     );
     assert!(report.contains("**moe vs fine?**"), "{report}");
+    // The claims table leads the report; one seed per arm: (a) cannot be tested.
+    assert!(report.contains("## The claims, answered"), "{report}");
+    assert!(
+        report.contains("| (a) at matched compute, MoE is not better per se | not tested"),
+        "{report}"
+    );
     // The final evaluation's table: each arm's loss SE and exact-match rates.
     assert!(
         report.contains("| size | arm | loss SE | knowledge |"),

@@ -127,6 +127,10 @@ pub struct Analysis {
     /// effect); the primary answer to "lower loss at matched compute?".
     #[serde(default)]
     pub pooled: BTreeMap<String, Paired>,
+    /// Measured peak memory (MiB), reference − baseline, paired by seed at the largest size
+    /// both ran.
+    #[serde(default)]
+    pub memory_paired: Option<Paired>,
     /// The margin within which a difference counts as equivalent (nats).
     #[serde(default = "default_margin")]
     pub equivalence_margin: f64,
@@ -160,6 +164,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         comparisons: comparisons(manifest, runs),
         pooled: pooled(manifest, runs),
         equivalence_margin: manifest.equivalence_margin,
+        memory_paired: memory_pairs(manifest, runs),
         spike_rate_p: spike_rate_p(&stability, &reference),
         stability,
         memory: memory(manifest, runs),
@@ -278,6 +283,29 @@ fn pair_diffs(runs: &[RunData], size: &str, treatment: &str, baseline: &str) -> 
         .into_iter()
         .filter_map(|s| Some(loss(treatment, s)? - loss(baseline, s)?))
         .collect()
+}
+
+/// Measured peak memory in MiB (device bytes in use where reported, else RSS), reference −
+/// baseline, paired by seed at the largest size both ran.
+fn memory_pairs(manifest: &Manifest, runs: &[RunData]) -> Option<Paired> {
+    let base = manifest.baseline_arm.as_ref()?;
+    let peak = |r: &RunData| {
+        let m = &r.summary.memory;
+        m.peak_bytes_in_use
+            .or(m.peak_rss_bytes)
+            .map(|b| b as f64 / 1_048_576.0)
+    };
+    manifest.sizes.iter().rev().find_map(|size| {
+        let of = |arm: &str, seed: u64| {
+            runs.iter()
+                .find(|r| r.cell.size == *size && r.cell.arm == arm && r.cell.seed == seed)
+                .and_then(peak)
+        };
+        let diffs: Vec<f64> = (0..64)
+            .filter_map(|s| Some(of(&manifest.reference_arm, s)? - of(base, s)?))
+            .collect();
+        paired(&[diffs], 1.0)
+    })
 }
 
 /// The reference against each other arm, paired by seed, pooled over sizes.

@@ -59,6 +59,7 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
         let _ = writeln!(s, "{}\n", manifest.description.trim());
     }
 
+    claims_section(&mut s, a);
     verdicts_section(&mut s, a);
     setup_section(&mut s, a, manifest, runs);
     runs_section(&mut s, runs);
@@ -69,6 +70,94 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
     router_section(&mut s, a);
     figures_section(&mut s, plots_rel);
     s
+}
+
+/// The seed's four claims about MoE, each with its verdict, effect and interval, and the
+/// figure that shows it: what the lab was built to answer.
+fn claims_section(s: &mut String, a: &Analysis) {
+    let Some(base) = &a.baseline_arm else { return };
+    let r = &a.reference_arm;
+    let _ = writeln!(
+        s,
+        "## The claims, answered
+"
+    );
+    let _ = writeln!(s, "| claim | verdict | effect (95% CI) | figure |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    let better = match a.pooled.get(base) {
+        Some(p) => {
+            let verdict = match p.verdict() {
+                Verdict::Lower => "refuted: lower loss at matched compute".to_string(),
+                Verdict::Higher => "supported: higher loss".into(),
+                Verdict::Equivalent => format!("supported: equivalent within ±{}", p.margin),
+                Verdict::Inconclusive => {
+                    format!("inconclusive (smallest detectable {:.4})", p.min_detectable)
+                }
+            };
+            let effect = format!(
+                "{r} − {base} = {:+.4} nats [{:+.4}, {:+.4}], {} seed pairs",
+                p.mean, p.ci_low, p.ci_high, p.n
+            );
+            (verdict, effect)
+        }
+        None => ("not tested (fewer than 2 seed pairs)".into(), "–".into()),
+    };
+    let _ = writeln!(
+        s,
+        "| (a) at matched compute, MoE is not better per se | {} | {} | loss_vs_flops |",
+        better.0, better.1
+    );
+    let _ = writeln!(
+        s,
+        "| (b) MoE trains less stably | not tested here: this sweep does not stress stability (run `just sweep lr-stability` when it exists) | spikes {} | spike_rate |",
+        spikes_effect(a, r, base)
+    );
+    let memory = match &a.memory_paired {
+        Some(p) if p.p < 0.05 && p.mean > 0.0 => ("supported", p),
+        Some(p) if p.p < 0.05 => ("refuted: less", p),
+        Some(p) => ("inconclusive", p),
+        None => {
+            let _ = writeln!(s, "| (c) MoE needs more memory | not tested | – | memory |");
+            return claim_d(s, a, base);
+        }
+    };
+    let _ = writeln!(
+        s,
+        "| (c) MoE needs more memory | {} | measured peak {r} − {base} = {:+.1} MiB [{:+.1}, {:+.1}], {} seed pairs | memory |",
+        memory.0, memory.1.mean, memory.1.ci_low, memory.1.ci_high, memory.1.n
+    );
+    claim_d(s, a, base);
+}
+
+/// (d): the same quality for fewer FLOPs, from the compute multiplier.
+fn claim_d(s: &mut String, a: &Analysis, base: &str) {
+    let (verdict, effect) = match a.multipliers.get(base) {
+        Some(m) if m.extrapolated => (
+            "inconclusive: the fits are extrapolated",
+            multiplier_text(m),
+        ),
+        Some(m) => match (m.ci_low, m.multiplier) {
+            (Some(lo), Some(_)) if lo > 1.0 => ("supported", multiplier_text(m)),
+            _ => ("inconclusive", multiplier_text(m)),
+        },
+        None => ("not tested: no scaling fit", "–".into()),
+    };
+    let _ = writeln!(
+        s,
+        "| (d) MoE's gain is cost: the same quality for fewer FLOPs | {verdict} | {} needs {effect} | scaling |\n",
+        base
+    );
+}
+
+fn spikes_effect(a: &Analysis, r: &str, base: &str) -> String {
+    let st = |x: &str| a.stability.iter().find(|s| s.arm == x);
+    match (st(r), st(base)) {
+        (Some(x), Some(y)) => format!(
+            "{:.2} vs {:.2} per 1k steps, diverged {} vs {}",
+            x.loss_spikes_per_1k, y.loss_spikes_per_1k, x.diverged, y.diverged
+        ),
+        _ => "–".into(),
+    }
 }
 
 /// Verdicts first: what a reader came for.
