@@ -306,6 +306,7 @@ aux_loss_coef = 0.0
     assert!(summary("xs-fine-s0").contains("\"ffn_variant\": \"moe/loss-free\""));
     assert!(results.join("xs-fine-s0/router_state.csv").exists());
     assert!(tmp.path().join("plots/toy/router_state.png").exists());
+    assert!(tmp.path().join("plots/toy/paired_diff.png").exists());
     let report = std::fs::read_to_string(results.join("report.md")).unwrap();
     assert!(
         report.contains("**Caveat** (ec)") && report.contains("not causal"),

@@ -19,6 +19,10 @@ fn pm(v: Option<f64>) -> String {
 /// The figures, relative to `report.md`'s directory, as (file stem, caption).
 pub const FIGURES: &[(&str, &str)] = &[
     (
+        "paired_diff",
+        "The reference arm minus each other arm, paired by seed, per size and pooled (95% intervals); a bar wholly below 0 means the reference arm's loss is lower; inside the grey band, within the equivalence margin",
+    ),
+    (
         "loss_vs_flops",
         "Validation loss against training FLOPs, every run, by arm",
     ),
@@ -104,7 +108,7 @@ fn claims_section(s: &mut String, a: &Analysis) {
     };
     let _ = writeln!(
         s,
-        "| (a) at matched compute, MoE is not better per se | {} | {} | loss_vs_flops |",
+        "| (a) at matched compute, MoE is not better per se | {} | {} | paired_diff |",
         better.0, better.1
     );
     let _ = writeln!(

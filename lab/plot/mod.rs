@@ -3,6 +3,7 @@
 
 mod loss_vs_flops;
 mod memory;
+mod paired_diff;
 mod router_load;
 mod router_maxvio;
 mod router_state;
@@ -32,6 +33,7 @@ pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<String>> {
     style::register_fonts();
     let figures: Vec<(&str, Box<dyn style::Figure + '_>)> = vec![
         ("loss_vs_flops", Box::new(loss_vs_flops::LossVsFlops(data))),
+        ("paired_diff", Box::new(paired_diff::PairedDiff(data))),
         ("scaling", Box::new(scaling::Scaling(data))),
         ("training_loss", Box::new(training_loss::TrainingLoss(data))),
         ("spike_rate", Box::new(spike_rate::SpikeRate(data))),
