@@ -317,3 +317,26 @@ fn the_final_evaluation_is_larger_and_reports_its_error_and_exact_matches() {
     assert!(s.final_exact_match_by_stream.contains_key("knowledge"));
     assert!(!s.final_exact_match_by_stream.contains_key("code"));
 }
+
+#[test]
+fn a_fresh_start_replaces_row_files_of_another_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    // An evals.csv left by a run with other columns (say, an earlier version's).
+    std::fs::write(
+        dir.path().join("evals.csv"),
+        "step,tokens,old_column\n0,64,1.0\n",
+    )
+    .unwrap();
+    let text = tiny_spec("fresh", DENSE, "").replace("steps = 20", "steps = 2");
+    train(
+        &config(&text),
+        common::flex_options(dir.path(), false, None),
+    )
+    .unwrap();
+    let mut r = csv::Reader::from_path(dir.path().join("evals.csv")).unwrap();
+    assert!(!r.headers().unwrap().iter().any(|h| h == "old_column"));
+    assert!(
+        r.records().all(|row| row.is_ok()),
+        "every row fits the header"
+    );
+}

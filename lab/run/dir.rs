@@ -59,7 +59,9 @@ impl RunDir {
     }
 
     /// In every row file, keep the header and the rows whose `step` (first column) is below
-    /// `below`: rows past a checkpoint belong to the attempt that was interrupted.
+    /// `below`: rows past a checkpoint belong to the attempt that was interrupted. With
+    /// `below = 0` (a fresh start) the files go entirely, header too: an earlier version's
+    /// columns must not head this run's rows.
     pub fn truncate_rows(&self, below: usize) -> Result<()> {
         for name in [
             MetricRow::FILE,
@@ -74,8 +76,17 @@ impl RunDir {
     }
 }
 
-/// Keep the header and the rows whose `step` (first column) is below `below`.
+/// Keep the header and the rows whose `step` (first column) is below `below` (nothing at all
+/// when `below` is 0).
 fn truncate_rows(path: &Path, below: usize) -> Result<()> {
+    if below == 0 {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
