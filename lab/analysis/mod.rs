@@ -270,18 +270,29 @@ fn comparisons(manifest: &Manifest, runs: &[RunData]) -> Vec<Comparison> {
 
 /// `treatment − baseline` final validation loss for each seed both completed at `size`.
 fn pair_diffs(runs: &[RunData], size: &str, treatment: &str, baseline: &str) -> Vec<f64> {
-    let loss = |arm: &str, seed: u64| {
+    let loss = |r: &RunData| complete(r).then_some(r.summary.final_val_loss).flatten();
+    pair_diffs_of(runs, size, treatment, baseline, loss)
+}
+
+/// `value(treatment) − value(baseline)` for each seed both have a value for at `size`.
+fn pair_diffs_of(
+    runs: &[RunData],
+    size: &str,
+    treatment: &str,
+    baseline: &str,
+    value: impl Fn(&RunData) -> Option<f64>,
+) -> Vec<f64> {
+    let of = |arm: &str, seed: u64| {
         runs.iter()
             .find(|r| r.cell.size == size && r.cell.arm == arm && r.cell.seed == seed)
-            .filter(|r| complete(r))
-            .and_then(|r| r.summary.final_val_loss)
+            .and_then(&value)
     };
     let mut seeds: Vec<u64> = runs.iter().map(|r| r.cell.seed).collect();
     seeds.sort();
     seeds.dedup();
     seeds
         .into_iter()
-        .filter_map(|s| Some(loss(treatment, s)? - loss(baseline, s)?))
+        .filter_map(|s| Some(of(treatment, s)? - of(baseline, s)?))
         .collect()
 }
 
@@ -296,14 +307,7 @@ fn memory_pairs(manifest: &Manifest, runs: &[RunData]) -> Option<Paired> {
             .map(|b| b as f64 / 1_048_576.0)
     };
     manifest.sizes.iter().rev().find_map(|size| {
-        let of = |arm: &str, seed: u64| {
-            runs.iter()
-                .find(|r| r.cell.size == *size && r.cell.arm == arm && r.cell.seed == seed)
-                .and_then(peak)
-        };
-        let diffs: Vec<f64> = (0..64)
-            .filter_map(|s| Some(of(&manifest.reference_arm, s)? - of(base, s)?))
-            .collect();
+        let diffs = pair_diffs_of(runs, size, &manifest.reference_arm, base, peak);
         paired(&[diffs], 1.0)
     })
 }

@@ -36,8 +36,12 @@ pub fn seeded<T>(seed: u64, build: impl FnOnce() -> T) -> T {
 /// seed and `name` alone: a part's weights then do not depend on what was drawn before it.
 /// Two models with one seed share every part whose name and shape they share (embedding,
 /// attention, head), whatever their feed-forwards: a paired comparison of arms then isolates
-/// the feed-forward.
-pub fn part<T>(name: &str, build: impl FnOnce() -> T) -> T {
+/// the feed-forward. With `own_stream` false, `build` draws on from the scope's one stream
+/// (the sequential scheme of earlier runs).
+pub fn part<T>(name: &str, own_stream: bool, build: impl FnOnce() -> T) -> T {
+    if !own_stream {
+        return build();
+    }
     let seed = SEED.with(|s| *s.borrow());
     // FNV-1a of the name: stable across Rust versions and platforms (unlike `DefaultHasher`).
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {

@@ -57,47 +57,32 @@ impl Transformer {
         let d = m.d_model;
         let kv = m.kv_heads();
         let norm = || RmsNormConfig::new(d).with_epsilon(m.norm_eps).init(device);
-        let per_part = m.init.unwrap_or_default() == InitScheme::PerPart;
-        // Per part: a stream of its own. Sequential: the scope's one stream, in build order.
-        let part = |name: String, build: &mut dyn FnMut()| {
-            if per_part {
-                init::part(&name, build)
-            } else {
-                build()
-            }
-        };
+        let own = m.init.unwrap_or_default() == InitScheme::PerPart;
         let blocks = (0..m.n_layers)
             .map(|layer| {
                 // The feed-forward first: the order the sequential scheme always drew in.
-                let mut ffn_layer = None;
-                part(format!("block{layer}.ffn"), &mut || {
-                    ffn_layer = Some(ffn.build(layer, d, m.n_layers, device))
+                let ffn = init::part(&format!("block{layer}.ffn"), own, || {
+                    ffn.build(layer, d, m.n_layers, device)
                 });
-                let mut attn = None;
-                part(format!("block{layer}.attention"), &mut || {
-                    attn = Some(Attention::new(d, m.n_heads, kv, m.n_layers, device))
+                let attn = init::part(&format!("block{layer}.attention"), own, || {
+                    Attention::new(d, m.n_heads, kv, m.n_layers, device)
                 });
                 Block {
                     attn_norm: norm(),
-                    attn: attn.expect("built"),
+                    attn,
                     ffn_norm: norm(),
-                    ffn: ffn_layer.expect("built"),
+                    ffn,
                 }
             })
             .collect();
-        let mut embedding = None;
-        part("embedding".into(), &mut || {
-            embedding = Some(Embedding {
-                weight: init::normal([VOCAB_SIZE, d], init::INIT_STD, device),
+        let embedding = init::part("embedding", own, || Embedding {
+            weight: init::normal([VOCAB_SIZE, d], init::INIT_STD, device),
+        });
+        let lm_head = (!m.tie_embeddings).then(|| {
+            init::part("lm_head", own, || {
+                init::linear(d, VOCAB_SIZE, init::INIT_STD, device)
             })
         });
-        let mut lm_head = None;
-        if !m.tie_embeddings {
-            part("lm_head".into(), &mut || {
-                lm_head = Some(init::linear(d, VOCAB_SIZE, init::INIT_STD, device))
-            });
-        }
-        let embedding = embedding.expect("built");
         Transformer {
             embedding,
             blocks,
