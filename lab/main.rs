@@ -13,7 +13,7 @@ use moe_lab::{cli_text, publish, spec, sweep, train};
 
 fn print_verdicts(p: &publish::Published) {
     println!("report: {}", p.report.display());
-    for line in moe_lab::analysis::report::verdicts(&p.analysis) {
+    for line in &p.verdicts {
         println!("- {line}");
     }
 }

@@ -1,16 +1,28 @@
 //! Turn a sweep's results directory into `analysis.json`, `report.md` and the figures. Reads
 //! files only, so it runs anywhere the results are (`lab analyze`, `lab plot`, end of a sweep).
+//!
+//! A sweep with a learning-rate axis gets the stability analysis ([`analysis::lr`]); any other
+//! the scaling analysis. The flagship report's stability claim cites the learning-rate sweep
+//! beside it, so publishing that sweep re-publishes the flagship when its results exist.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::analysis::{self, Analysis, load};
-use crate::plot::{self, PlotData};
+use crate::analysis::lr::{self as lr_analysis, LrAnalysis};
+use crate::analysis::{self, load, lr_report};
+use crate::plot::{self, LrPlotData, PlotData};
 use crate::run::write_atomic;
+use crate::sweep::runner::MANIFEST;
+
+/// The results directory (beside the flagship's) whose analysis answers claim (b).
+pub const STABILITY_SWEEP: &str = "lr-stability";
+/// The results directory of the flagship comparison, whose report cites [`STABILITY_SWEEP`].
+pub const FLAGSHIP_SWEEP: &str = "dense-vs-moe";
 
 pub struct Published {
-    pub analysis: Analysis,
+    /// The answers, one line each, as the report states them.
+    pub verdicts: Vec<String>,
     pub report: PathBuf,
     pub plots: Vec<PathBuf>,
 }
@@ -18,18 +30,47 @@ pub struct Published {
 /// `results` is `results/<experiment>`; figures go to `plots_root/<experiment>/`.
 pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Published> {
     let (manifest, runs) = load::load(results)?;
-    let analysis = analysis::analyze(&manifest, &runs);
     let name = results
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let plots_dir = plots_root.join(&name);
+    let rel = relative(results, &plots_dir);
+    let report = results.join("report.md");
+    if !manifest.learning_rates.is_empty() {
+        let a = lr_analysis::analyze(&manifest, &runs);
+        write_atomic(
+            &results.join("analysis.json"),
+            serde_json::to_string_pretty(&a)?.as_bytes(),
+        )?;
+        let text = lr_report::render(&a, &manifest, &runs, &rel);
+        write_atomic(&report, text.as_bytes())?;
+        let plots = match draw {
+            true => plot::draw_lr(
+                &LrPlotData {
+                    manifest: &manifest,
+                    analysis: &a,
+                },
+                &plots_dir,
+            )?,
+            false => Vec::new(),
+        };
+        refresh_flagship(results, plots_root, draw);
+        return Ok(Published {
+            verdicts: lr_report::verdicts(&a),
+            report,
+            plots: plots
+                .iter()
+                .map(|s| plots_dir.join(format!("{s}.png")))
+                .collect(),
+        });
+    }
+    let mut analysis = analysis::analyze(&manifest, &runs);
+    analysis.stability_claim = stability_claim(results);
     write_atomic(
         &results.join("analysis.json"),
         serde_json::to_string_pretty(&analysis)?.as_bytes(),
     )?;
-    let rel = relative(results, &plots_dir);
-    let report = results.join("report.md");
     write_atomic(
         &report,
         analysis::report::render(&analysis, &manifest, &runs, &rel).as_bytes(),
@@ -46,10 +87,36 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         }
     }
     Ok(Published {
-        analysis,
+        verdicts: analysis::report::verdicts(&analysis),
         report,
         plots,
     })
+}
+
+/// Claim (b)'s evidence from the learning-rate sweep beside `results`, if it has an analysis.
+fn stability_claim(results: &Path) -> Option<lr_analysis::StabilityClaim> {
+    let path = results
+        .parent()?
+        .join(STABILITY_SWEEP)
+        .join("analysis.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let a: LrAnalysis = serde_json::from_str(&text).ok()?;
+    a.stability_claim(&path.display().to_string())
+}
+
+/// After a learning-rate sweep: re-publish the flagship beside it (if it has results), so its
+/// claims table cites the new answer. A failure there is reported, not fatal.
+fn refresh_flagship(results: &Path, plots_root: &Path, draw: bool) {
+    let Some(flagship) = results.parent().map(|p| p.join(FLAGSHIP_SWEEP)) else {
+        return;
+    };
+    if results.file_name() != Some(STABILITY_SWEEP.as_ref()) || !flagship.join(MANIFEST).exists() {
+        return;
+    }
+    match publish(&flagship, plots_root, draw) {
+        Ok(p) => eprintln!("{}: claims table updated", p.report.display()),
+        Err(e) => eprintln!("{}: not updated: {e:#}", flagship.display()),
+    }
 }
 
 /// `to` relative to `from` (both as given, joined from the current directory).

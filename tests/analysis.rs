@@ -156,3 +156,16 @@ fn pooled_pairs_take_groups_as_fixed_effects() {
     // No residual degree of freedom: one pair per group.
     assert!(paired(&[vec![1.0], vec![2.0]], 0.1).is_none());
 }
+
+#[test]
+fn lr_sensitivity_is_the_mean_excess_over_the_best_rate() {
+    // Wortsman et al. 2023 §3.1 by hand: best 2.0; excesses 1, 0, 0.5, 3.5 → mean 1.25.
+    let s = moe_lab::analysis::lr::sensitivity(&[3.0, 2.0, 2.5, 5.5]);
+    close(s, 1.25, 1e-12, "LR sensitivity");
+    close(
+        moe_lab::analysis::lr::sensitivity(&[2.0, 2.0]),
+        0.0,
+        1e-12,
+        "flat curve",
+    );
+}

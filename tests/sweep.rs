@@ -266,6 +266,10 @@ fn bad_experiment_specs_are_refused() {
         "sizes",
     );
     refused(&base.replace("seeds = 1", "seeds = 0"), "seeds");
+    for bad in ["[0.01]", "[0.01, -1.0]", "[0.01, 0.01]"] {
+        let text = base.replace("seeds = 1", &format!("seeds = 1\nlearning_rates = {bad}"));
+        refused(&text, "learning_rates");
+    }
     let tmp = tempfile::tempdir().unwrap();
     write_experiment(tmp.path(), &base);
     let out = lab(&sweep_args("toy.toml", &["--preset", "huge"]), tmp.path());
@@ -414,4 +418,74 @@ fn a_preset_runs_the_arms_it_names_and_refuses_unknown_ones() {
         err.contains("presets.p.arms") && err.contains("reference"),
         "{err}"
     );
+}
+
+/// The toy experiment as `name`, two arms (moe, dense), two seeds, and `extra` at the top.
+fn toy_named(name: &str, extra: &str) -> String {
+    toy_experiment(0.05)
+        .replace("name = \"toy\"", &format!("name = \"{name}\""))
+        .replace("seeds = 1", &format!("seeds = 2\n{extra}"))
+        .replace(
+            "[arms.dense-total]\nkind = \"dense\"\nd_ff = \"match-total\"\nmatch = \"moe\"\n",
+            "",
+        )
+}
+
+#[test]
+fn lr_sweep_answers_the_stability_question_and_feeds_the_flagship_claims() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |file: &str, text: &str| {
+        std::fs::write(tmp.path().join(file), text).unwrap();
+        let out = lab(&sweep_args(file, &[]), tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let results = tmp.path().join("results");
+    run("flagship.toml", &toy_named("dense-vs-moe", ""));
+    let flagship = || std::fs::read_to_string(results.join("dense-vs-moe/report.md")).unwrap();
+    assert!(
+        flagship().contains("| (b) MoE trains less stably | not tested"),
+        "{}",
+        flagship()
+    );
+
+    let stderr = run(
+        "lr.toml",
+        &toy_named("lr-stability", "learning_rates = [30.0, 1e-3]"),
+    );
+    // Rates ascend in the grid; every (arm, rate, seed) is a cell trained at that rate.
+    let cell = results.join("lr-stability/xs-moe-lr1e-3-s1");
+    let config = std::fs::read_to_string(cell.join("config.toml")).unwrap();
+    assert!(config.contains("lr = 0.001"), "{config}");
+    assert!(cell.join("probes.csv").exists());
+    let report = std::fs::read_to_string(results.join("lr-stability/report.md")).unwrap();
+    assert!(
+        report.contains("**Is moe less stable than dense?**"),
+        "{report}"
+    );
+    assert!(report.contains("| xs | moe |"), "{report}");
+    for stem in ["lr_sensitivity", "lr_proxies"] {
+        let img = image::open(tmp.path().join(format!("plots/lr-stability/{stem}.png")))
+            .unwrap()
+            .to_rgb8();
+        let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        assert!(
+            ink > 2000,
+            "{stem}.png has only {ink} non-background pixels"
+        );
+    }
+    // At rate 30 the loss leaves ℓ0 behind: the divergence rule fires there, not at 1e-3.
+    let analysis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("lr-stability/analysis.json")).unwrap(),
+    )
+    .unwrap();
+    let points = &analysis["curves"][0]["points"];
+    assert_eq!(points[0]["diverged"], 0, "{points}");
+    assert!(points[1]["diverged"].as_u64().unwrap() > 0, "{points}");
+    // The flagship's claim (b) now cites the learning-rate sweep.
+    assert!(stderr.contains("claims table updated"), "{stderr}");
+    let text = flagship();
+    assert!(text.contains("LR sensitivity moe − dense"), "{text}");
+    assert!(text.contains("lr-stability/analysis.json"), "{text}");
 }

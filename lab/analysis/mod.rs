@@ -4,6 +4,8 @@
 
 pub mod fit;
 pub mod load;
+pub mod lr;
+pub mod lr_report;
 pub mod report;
 pub mod stats;
 
@@ -141,6 +143,10 @@ pub struct Analysis {
     /// Arm → the warnings its runs printed (e.g. a router that is not causal).
     #[serde(default)]
     pub warnings: BTreeMap<String, Vec<String>>,
+    /// Claim (b)'s evidence, from the learning-rate sweep beside this one (`lr-stability`)
+    /// when it has results; this sweep alone does not stress stability.
+    #[serde(default)]
+    pub stability_claim: Option<lr::StabilityClaim>,
 }
 
 fn complete(r: &RunData) -> bool {
@@ -170,6 +176,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         memory: memory(manifest, runs),
         router: router_runs(runs),
         reference_arm: reference,
+        stability_claim: None,
     }
 }
 

@@ -111,11 +111,7 @@ fn claims_section(s: &mut String, a: &Analysis) {
         "| (a) at matched compute, MoE is not better per se | {} | {} | paired_diff |",
         better.0, better.1
     );
-    let _ = writeln!(
-        s,
-        "| (b) MoE trains less stably | not tested here: this sweep does not stress stability (run `just sweep lr-stability` when it exists) | spikes {} | spike_rate |",
-        spikes_effect(a, r, base)
-    );
+    claim_b(s, a, r, base);
     let memory = match &a.memory_paired {
         Some(p) if p.p < 0.05 && p.mean > 0.0 => ("supported", p),
         Some(p) if p.p < 0.05 => ("refuted: less", p),
@@ -150,6 +146,34 @@ fn claim_d(s: &mut String, a: &Analysis, base: &str) {
         s,
         "| (d) MoE's gain is cost: the same quality for fewer FLOPs | {verdict} | {} needs {effect} | scaling |\n",
         base
+    );
+}
+
+/// (b): from the learning-rate sweep's paired LR sensitivity when it has results; this
+/// sweep's own spikes never test it (one rate, far from divergence).
+fn claim_b(s: &mut String, a: &Analysis, r: &str, base: &str) {
+    let Some(c) = &a.stability_claim else {
+        let _ = writeln!(
+            s,
+            "| (b) MoE trains less stably | not tested: this sweep trains at one learning rate, far from divergence; run `just sweep lr-stability` | this sweep's spikes {} | spike_rate |",
+            spikes_effect(a, r, base)
+        );
+        return;
+    };
+    let p = &c.sensitivity;
+    let verdict = match p.verdict() {
+        Verdict::Higher => "supported: more sensitive to the learning rate".to_string(),
+        Verdict::Lower => "refuted: less sensitive to the learning rate".into(),
+        Verdict::Equivalent => format!("refuted: equally sensitive within ±{}", p.margin),
+        Verdict::Inconclusive => {
+            format!("inconclusive (smallest detectable {:.3})", p.min_detectable)
+        }
+    };
+    let [(dr, nr), (db, nb)] = c.diverged;
+    let _ = writeln!(
+        s,
+        "| (b) MoE trains less stably | {verdict} | LR sensitivity {} − {} = {:+.3} nats [{:+.3}, {:+.3}], {} seed pairs; diverged runs {dr}/{nr} vs {db}/{nb} (from `{}`) | lr_sensitivity (lr-stability) |",
+        c.reference, c.baseline, p.mean, p.ci_low, p.ci_high, p.n, c.source
     );
 }
 
@@ -685,7 +709,7 @@ fn loss_answer(a: &Analysis, reference: &str, base: &str) -> String {
 }
 
 /// `p = 0.046`, or `p < 0.001`.
-fn p_value(p: f64) -> String {
+pub(super) fn p_value(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".into()
     } else {
@@ -694,7 +718,7 @@ fn p_value(p: f64) -> String {
 }
 
 /// The verdict of a paired comparison (treatment − baseline) as its first words.
-fn verdict_words(p: &Paired) -> String {
+pub(super) fn verdict_words(p: &Paired) -> String {
     match p.verdict() {
         Verdict::Lower if p.tost_p < 0.05 => format!(
             "**Lower**, by less than the ±{} nats equivalence margin",

@@ -45,6 +45,13 @@ impl Attention {
 
     /// `x: [batch, seq, d_model]` → `[batch, seq, d_model]`; position t sees positions ≤ t only.
     pub fn forward(&self, x: Tensor<3>, rope: &Rope) -> Tensor<3> {
+        self.forward_probed(x, rope).0
+    }
+
+    /// [`forward`](Self::forward), and the largest pre-softmax attention logit `q·k/√d` over the
+    /// positions attended to, `[1]` (detached): the proxy whose growth Wortsman et al. (2023)
+    /// find precedes attention-entropy collapse and divergence at high learning rates.
+    pub fn forward_probed(&self, x: Tensor<3>, rope: &Rope) -> (Tensor<3>, Tensor<1>) {
         let [b, t, _] = x.dims();
         let (h, hkv, dh) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, dh]).swap_dims(1, 2);
@@ -58,9 +65,11 @@ impl Attention {
         let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &scores.device())
             .unsqueeze::<4>()
             .expand([b, h, t, t]);
-        let weights = softmax(scores.mask_fill(future, f32::NEG_INFINITY), 3);
+        let scores = scores.mask_fill(future, f32::NEG_INFINITY);
+        let logit_max = scores.clone().detach().max();
+        let weights = softmax(scores, 3);
         let out = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h * dh]);
-        self.wo.forward(out)
+        (self.wo.forward(out), logit_max)
     }
 
     fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {

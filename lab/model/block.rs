@@ -16,18 +16,22 @@ pub struct Block {
 }
 
 impl Block {
-    /// `tokens`: the input ids of the positions, for routers that route by token.
+    /// `tokens`: the input ids of the positions, for routers that route by token. Returns the
+    /// block's output, its MoE aux (if routed) and its largest attention logit `[1]`.
     pub fn forward(
         &self,
         x: Tensor<3>,
         tokens: Tensor<2, Int>,
         rope: &Rope,
-    ) -> (Tensor<3>, Option<MoeAux>) {
-        let x = x.clone() + self.attn.forward(self.attn_norm.forward(x), rope);
+    ) -> (Tensor<3>, Option<MoeAux>, Tensor<1>) {
+        let (attn, logit_max) = self
+            .attn
+            .forward_probed(self.attn_norm.forward(x.clone()), rope);
+        let x = x + attn;
         let out = self.ffn.forward(FfnInput {
             x: self.ffn_norm.forward(x.clone()),
             tokens,
         });
-        (x + out.y, out.moe)
+        (x + out.y, out.moe, logit_max)
     }
 }

@@ -28,6 +28,9 @@ pub struct ModelOutput {
     pub logits: Tensor<3>,
     /// Per block: the MoE's losses and routing statistics, `None` for a dense block.
     pub moe: Vec<Option<MoeAux>>,
+    /// Per block: the largest pre-softmax attention logit, `[1]`, detached (a stability
+    /// proxy; see [`Attention::forward_probed`]).
+    pub attn_logit_max: Vec<Tensor<1>>,
 }
 
 impl ModelOutput {
@@ -96,10 +99,12 @@ impl Transformer {
     pub fn forward(&self, tokens: Tensor<2, Int>) -> ModelOutput {
         let mut x = self.embedding.forward(tokens.clone());
         let mut moe = Vec::with_capacity(self.blocks.len());
+        let mut attn_logit_max = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            let (next, aux) = block.forward(x, tokens.clone(), &self.rope);
+            let (next, aux, logit_max) = block.forward(x, tokens.clone(), &self.rope);
             x = next;
             moe.push(aux);
+            attn_logit_max.push(logit_max);
         }
         let h = self.norm.forward(x);
         let logits = match &self.lm_head {
@@ -112,7 +117,11 @@ impl Transformer {
                     .reshape([b, t, VOCAB_SIZE])
             }
         };
-        ModelOutput { logits, moe }
+        ModelOutput {
+            logits,
+            moe,
+            attn_logit_max,
+        }
     }
 
     /// After an optimizer step: each feed-forward's update from the routing of that step's
@@ -144,6 +153,16 @@ impl Transformer {
             })
             .collect()
     }
+}
+
+/// Mean over positions of the output log-partition `log Σ_v exp(logit_v)`, `[1]`, detached:
+/// the drift of the output logits that Wortsman et al. (2023) find diverges at high learning
+/// rates without a z-loss (`logits: [B, T, V]`).
+pub fn mean_log_partition(logits: Tensor<3>) -> Tensor<1> {
+    let [b, t, v] = logits.dims();
+    let l = logits.detach().reshape([b * t, v]);
+    let max = l.clone().max_dim(1);
+    ((l - max.clone()).exp().sum_dim(1).log() + max).mean()
 }
 
 /// Mean next-token cross-entropy (nats): `logits: [B, T, V]`, `targets: [B, T]`.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::rows::{EvalRow, MetricRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
+use super::rows::{EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
 use super::summary::Summary;
 use crate::spec::RunConfig;
 
@@ -69,6 +69,7 @@ impl RunDir {
             RouterRow::FILE,
             RouterDomainRow::FILE,
             RouterStateRow::FILE,
+            ProbeRow::FILE,
         ] {
             truncate_rows(&self.file(name), below)?;
         }

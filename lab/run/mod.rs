@@ -3,7 +3,8 @@
 //! back with the same types, so a column or a summary field is declared once.
 //!
 //! - `config.toml`: the resolved run spec (`spec::RunConfig::spec_toml`);
-//! - `metrics.csv`, `evals.csv`, `router.csv`, `router_domains.csv`, `router_state.csv`:
+//! - `metrics.csv`, `evals.csv`, `router.csv`, `router_domains.csv`, `router_state.csv`,
+//!   `probes.csv`:
 //!   [`rows`], appended and flushed as written ([`log`]);
 //! - `summary.json`: [`summary::Summary`], written atomically;
 //! - `checkpoint/`: owned by the training loop.
@@ -15,5 +16,5 @@ pub mod summary;
 
 pub use dir::{RunDir, write_atomic};
 pub use log::{RowLog, read_rows};
-pub use rows::{EvalRow, MetricRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
+pub use rows::{EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
 pub use summary::{RunStatus, Summary};

@@ -20,6 +20,12 @@ fn fixed6<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
 fn sci6<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{v:.6e}"))
 }
+fn opt_fixed4<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(&format_args!("{v:.4}")),
+        None => s.serialize_none(),
+    }
+}
 fn fixed1<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{v:.1}"))
 }
@@ -58,6 +64,15 @@ pub struct MetricRow {
     pub rss: Option<u64>,
     pub loss_spike: u8,
     pub grad_spike: u8,
+    /// Stability proxies (Wortsman et al. 2023; per layer in `probes.csv`): the largest
+    /// pre-softmax attention logit over layers, the output logits' mean log-partition, and
+    /// the largest router logit over MoE layers. Empty in runs written before they were logged.
+    #[serde(default, serialize_with = "opt_fixed4")]
+    pub attn_logit_max: Option<f64>,
+    #[serde(default, serialize_with = "opt_fixed4")]
+    pub output_log_z: Option<f64>,
+    #[serde(default, serialize_with = "opt_fixed4")]
+    pub router_logit_max: Option<f64>,
 }
 
 impl Row for MetricRow {
@@ -176,4 +191,21 @@ pub struct RouterStateRow {
 
 impl Row for RouterStateRow {
     const FILE: &'static str = "router_state.csv";
+}
+
+/// `probes.csv`: one row per (logged step, block): the stability proxies of each layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRow {
+    pub step: usize,
+    pub layer: usize,
+    /// Largest pre-softmax attention logit `q·k/√d` over the positions attended to.
+    #[serde(serialize_with = "fixed6")]
+    pub attn_logit_max: f64,
+    /// Largest router logit (empty: dense block, or a router without logits).
+    #[serde(serialize_with = "opt_fixed4")]
+    pub router_logit_max: Option<f64>,
+}
+
+impl Row for ProbeRow {
+    const FILE: &'static str = "probes.csv";
 }

@@ -68,6 +68,13 @@ pub struct Summary {
     pub final_val_loss: Option<f64>,
     pub best_val_loss: Option<f64>,
     pub final_train_loss: Option<f64>,
+    /// Training loss of the first step (ℓ0: the loss at initialisation), and the largest
+    /// finite training loss of any later step: a run whose loss rose back above ℓ0 has
+    /// diverged, even if it later recovered (the lr-stability experiment's rule).
+    #[serde(default)]
+    pub initial_train_loss: Option<f64>,
+    #[serde(default)]
+    pub peak_train_loss: Option<f64>,
     /// Final validation loss of each stream (domain).
     #[serde(default)]
     pub final_val_loss_by_stream: std::collections::BTreeMap<String, f64>,

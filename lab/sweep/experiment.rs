@@ -32,6 +32,11 @@ pub struct ExperimentSpec {
     pub default_preset: Option<String>,
     #[serde(default)]
     pub analysis: AnalysisSpec,
+    /// A learning-rate axis: every (size, arm, seed) trains once at each rate (replacing
+    /// `base.train.lr`). Experiments with one are analysed for LR sensitivity
+    /// (`analysis::lr`), not for scaling.
+    #[serde(default)]
+    pub learning_rates: Option<Vec<f64>>,
 }
 
 /// `[analysis]`: how the comparisons are judged.
@@ -134,6 +139,7 @@ pub struct PresetSpec {
     pub batch_size: Option<usize>,
     pub eval_every: Option<usize>,
     pub corpus_bytes: Option<usize>,
+    pub learning_rates: Option<Vec<f64>>,
     /// Expected wall time, stated for the reader (e.g. "≈ 12 min on 2 CPU cores").
     #[serde(default)]
     pub expected_time: String,
@@ -152,6 +158,9 @@ pub struct Cell {
     pub d_model: usize,
     #[serde(default)]
     pub n_layers: usize,
+    /// The cell's learning rate, in experiments with a learning-rate axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
     #[serde(skip)]
     pub config: Option<RunConfig>,
 }
@@ -172,6 +181,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The learning-rate axis of the cells, ascending (empty without one).
+    pub fn learning_rates(&self) -> Vec<f64> {
+        let mut lrs: Vec<f64> = self.cells.iter().filter_map(|c| c.lr).collect();
+        lrs.sort_by(f64::total_cmp);
+        lrs.dedup();
+        lrs
+    }
+
     /// The dense arm matched on active FLOPs to the reference arm, else the first other arm.
     pub fn baseline_arm(&self) -> Option<String> {
         let reference = &self.experiment.budget.reference_arm;
@@ -221,6 +238,10 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     let arms = chosen_arms(&exp, &chosen).map_err(|e| e.under_preset(&preset_name, file))?;
     check(seeds > 0, "seeds", || "must be at least 1".into())
         .map_err(|e| e.under_preset(&preset_name, file))?;
+    let lrs = chosen_lrs(&exp, &chosen).map_err(|(e, in_preset)| match in_preset {
+        true => e.under_preset(&preset_name, file),
+        false => e.in_file(file),
+    })?;
     let tokens_per_param = chosen
         .tokens_per_active_param
         .unwrap_or(exp.budget.tokens_per_active_param);
@@ -231,35 +252,14 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     )
     .map_err(|e| e.in_file(file))?;
 
-    let mut cells = Vec::new();
-    for size in &sizes {
-        // The budget of this size, from the reference arm.
-        let reference = resolve_cell(
-            &exp,
-            &chosen,
-            size,
-            &exp.budget.reference_arm,
-            0,
-            None,
-            file,
-        )?;
-        let budget =
-            tokens_per_param * reference.params.active as f64 * reference.flops.train_per_token;
-        for arm in &arms {
-            for seed in 0..seeds as u64 {
-                let config = resolve_cell(&exp, &chosen, size, arm, seed, Some(budget), file)?;
-                cells.push(Cell {
-                    name: config.spec.name.clone(),
-                    size: size.name.clone(),
-                    arm: arm.clone(),
-                    seed,
-                    d_model: size.d_model,
-                    n_layers: size.n_layers,
-                    config: Some(config),
-                });
-            }
-        }
-    }
+    let grid = Grid {
+        sizes,
+        arms: &arms,
+        lrs,
+        seeds,
+        tokens_per_param,
+    };
+    let cells = grid.cells(&exp, &chosen, file)?;
     let is_default =
         exp.default_preset.as_deref() == Some(preset_name.as_str()) || preset_name == "default";
     let results_name = if is_default {
@@ -284,6 +284,64 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         arms,
         warnings,
     })
+}
+
+/// The axes of an expanded experiment.
+struct Grid<'a> {
+    sizes: Vec<&'a SizeSpec>,
+    arms: &'a [String],
+    lrs: Vec<Option<f64>>,
+    seeds: usize,
+    tokens_per_param: f64,
+}
+
+impl Grid<'_> {
+    /// Every (size, arm, rate, seed) cell, resolved; each size's budget is set by the
+    /// reference arm.
+    fn cells(
+        &self,
+        exp: &ExperimentSpec,
+        preset: &PresetSpec,
+        file: &Path,
+    ) -> Result<Vec<Cell>, SpecError> {
+        let mut cells = Vec::new();
+        for &size in &self.sizes {
+            let probe = CellAt {
+                size,
+                arm: &exp.budget.reference_arm,
+                lr: None,
+                seed: 0,
+            };
+            let reference = resolve_cell(exp, preset, &probe, None, file)?;
+            let budget = self.tokens_per_param
+                * reference.params.active as f64
+                * reference.flops.train_per_token;
+            for arm in self.arms {
+                for &lr in &self.lrs {
+                    for seed in 0..self.seeds as u64 {
+                        let at = CellAt {
+                            size,
+                            arm,
+                            lr,
+                            seed,
+                        };
+                        let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
+                        cells.push(Cell {
+                            name: config.spec.name.clone(),
+                            size: size.name.clone(),
+                            arm: arm.clone(),
+                            seed,
+                            d_model: size.d_model,
+                            n_layers: size.n_layers,
+                            lr,
+                            config: Some(config),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(cells)
+    }
 }
 
 /// The grid needs sizes, arms and seeds, and its budget a reference arm among the arms.
@@ -373,6 +431,51 @@ fn chosen_arms(exp: &ExperimentSpec, preset: &PresetSpec) -> Result<Vec<String>,
         .collect())
 }
 
+/// The learning rates of the axis, ascending (`[None]`: no axis, each cell keeps
+/// `base.train.lr`). Err: the error and whether it is the preset's field.
+fn chosen_lrs(
+    exp: &ExperimentSpec,
+    preset: &PresetSpec,
+) -> Result<Vec<Option<f64>>, (FieldError, bool)> {
+    let (lrs, in_preset) = match (&preset.learning_rates, &exp.learning_rates) {
+        (Some(l), _) => (l, true),
+        (None, Some(l)) => (l, false),
+        (None, None) => return Ok(vec![None]),
+    };
+    let fail = |m: String| Err((FieldError::new("learning_rates", m), in_preset));
+    if lrs.len() < 2 {
+        return fail("needs at least 2 rates (leave it out for one)".into());
+    }
+    if let Some(bad) = lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
+        return fail(format!("rates must be positive, got {bad}"));
+    }
+    let mut sorted = lrs.clone();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return fail("rates must be distinct".into());
+    }
+    Ok(sorted.into_iter().map(Some).collect())
+}
+
+/// Where in the grid a cell is.
+struct CellAt<'a> {
+    size: &'a SizeSpec,
+    arm: &'a str,
+    /// On a learning-rate axis, this cell's rate.
+    lr: Option<f64>,
+    seed: u64,
+}
+
+impl CellAt<'_> {
+    /// `<size>-<arm>-s<seed>`, or `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis.
+    fn name(&self) -> String {
+        match self.lr {
+            Some(lr) => format!("{}-{}-lr{lr:e}-s{}", self.size.name, self.arm, self.seed),
+            None => format!("{}-{}-s{}", self.size.name, self.arm, self.seed),
+        }
+    }
+}
+
 trait UnderPreset {
     fn under_preset(self, preset: &str, file: &Path) -> SpecError;
 }
@@ -387,15 +490,17 @@ impl UnderPreset for FieldError {
 fn resolve_cell(
     exp: &ExperimentSpec,
     preset: &PresetSpec,
-    size: &SizeSpec,
-    arm_name: &str,
-    seed: u64,
+    cell: &CellAt,
     budget: Option<f64>,
     file: &Path,
 ) -> Result<RunConfig, SpecError> {
+    let (size, arm_name) = (cell.size, cell.arm);
     let ffn = arm_ffn(exp, arm_name, size).map_err(|e| e.in_file(file))?;
     let base = &exp.base;
     let mut train = base.train.clone();
+    if let Some(lr) = cell.lr {
+        train.lr = lr;
+    }
     // The budget probe (no budget yet) only needs counts: one step will do.
     (train.steps, train.flop_budget) = match budget {
         Some(b) => (None, Some(b)),
@@ -412,9 +517,9 @@ fn resolve_cell(
         data.corpus_bytes = c;
     }
     let spec = RunSpec {
-        name: format!("{}-{}-s{}", size.name, arm_name, seed),
+        name: cell.name(),
         experiment: exp.name.clone(),
-        seed,
+        seed: cell.seed,
         model: ModelSpec {
             d_model: size.d_model,
             n_layers: size.n_layers,

@@ -59,6 +59,9 @@ pub struct Manifest {
     /// A difference inside ±this (nats) counts as equivalent (`[analysis]` of the experiment).
     #[serde(default = "default_margin")]
     pub equivalence_margin: f64,
+    /// The learning-rate axis, ascending; empty when the experiment has none.
+    #[serde(default)]
+    pub learning_rates: Vec<f64>,
 }
 
 fn default_margin() -> f64 {
@@ -198,6 +201,7 @@ impl Manifest {
             reference_arm: plan.experiment.budget.reference_arm.clone(),
             baseline_arm: plan.baseline_arm(),
             equivalence_margin: plan.experiment.analysis.equivalence_margin,
+            learning_rates: plan.learning_rates(),
         }
     }
 }

@@ -6,7 +6,9 @@ use super::evaluate::Evaluation;
 use super::memory::MemoryReading;
 use super::step::StepOutput;
 use crate::data::Batches;
-use crate::run::{EvalRow, MetricRow, RouterDomainRow, RouterRow, RouterStateRow, RowLog, RunDir};
+use crate::run::{
+    EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, RowLog, RunDir,
+};
 use crate::spec::RunConfig;
 
 pub struct RunLogs {
@@ -16,6 +18,7 @@ pub struct RunLogs {
     domains: RowLog<RouterDomainRow>,
     /// Only for routers with state.
     state: Option<RowLog<RouterStateRow>>,
+    probes: RowLog<ProbeRow>,
     stream_names: Vec<String>,
     /// Indices of the streams with answers (`answer_loss_<stream>` columns).
     answer_streams: Vec<usize>,
@@ -50,6 +53,7 @@ impl RunLogs {
             } else {
                 None
             },
+            probes: RowLog::open(&dir.path, &[])?,
             stream_names,
             answer_streams,
             tokens_per_step: config.tokens_per_step,
@@ -57,7 +61,8 @@ impl RunLogs {
         })
     }
 
-    /// The `metrics.csv` row of step `step` (0-based): cumulative counts after it.
+    /// The `metrics.csv` row of step `step` (0-based): cumulative counts after it; and its
+    /// `probes.csv` rows, one per block.
     pub fn metric(
         &mut self,
         step: usize,
@@ -68,6 +73,16 @@ impl RunLogs {
         [loss_spike, grad_spike]: [bool; 2],
     ) -> Result<()> {
         let done = step + 1;
+        let p = &out.probes;
+        for (layer, attn) in p.attn_logit_max.iter().enumerate() {
+            self.probes.append(&ProbeRow {
+                step,
+                layer,
+                attn_logit_max: *attn,
+                router_logit_max: p.router_logit_max.get(layer).copied().flatten(),
+            })?;
+        }
+        let max = |v: &mut dyn Iterator<Item = f64>| v.reduce(f64::max);
         self.metrics.append(&MetricRow {
             step,
             tokens: (done * self.tokens_per_step) as u64,
@@ -83,6 +98,9 @@ impl RunLogs {
             rss: mem.rss_bytes,
             loss_spike: loss_spike as u8,
             grad_spike: grad_spike as u8,
+            attn_logit_max: max(&mut p.attn_logit_max.iter().copied()),
+            output_log_z: Some(p.output_log_z),
+            router_logit_max: max(&mut p.router_logit_max.iter().flatten().copied()),
         })
     }
 

@@ -6,7 +6,7 @@ use burn::prelude::*;
 
 use super::clip;
 use crate::model::Transformer;
-use crate::model::transformer::cross_entropy;
+use crate::model::transformer::{ModelOutput, cross_entropy, mean_log_partition};
 use crate::spec::TrainSpec;
 
 /// The optimizer the spec asks for: AdamW, with weight decay on matrices only. Norm gains (the
@@ -39,6 +39,51 @@ pub struct StepOutput {
     /// Router state this step routed with (before its update), read in the same read-back
     /// as the scalars: (block, quantity, per-expert values). Empty for most routers.
     pub router_state: Vec<(usize, &'static str, Vec<f64>)>,
+    pub probes: Probes,
+}
+
+/// The step's stability proxies (Wortsman et al. 2023), read in the same read-back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probes {
+    /// Per block: the largest pre-softmax attention logit.
+    pub attn_logit_max: Vec<f64>,
+    /// Mean over positions of the output log-partition `log Σ exp(logits)`.
+    pub output_log_z: f64,
+    /// Per block: the largest router logit (`None`: dense block, or a router without logits).
+    pub router_logit_max: Vec<Option<f64>>,
+}
+
+impl Probes {
+    /// The probe tensors of a forward, each `[1]`, in the order [`Probes::read`] reads them.
+    fn tensors(out: &ModelOutput) -> Vec<Tensor<1>> {
+        let mut t = out.attn_logit_max.clone();
+        t.push(mean_log_partition(out.logits.clone()));
+        t.extend(
+            out.moe
+                .iter()
+                .flatten()
+                .filter_map(|a| a.stats.logit_max.clone()),
+        );
+        t
+    }
+
+    /// Read back what [`Probes::tensors`] queued, from `values`.
+    fn read(out: &ModelOutput, values: &[f32]) -> Probes {
+        let layers = out.attn_logit_max.len();
+        let mut router = values[layers + 1..].iter();
+        Probes {
+            attn_logit_max: values[..layers].iter().map(|v| *v as f64).collect(),
+            output_log_z: values[layers] as f64,
+            router_logit_max: out
+                .moe
+                .iter()
+                .map(|a| {
+                    let has = a.as_ref().is_some_and(|a| a.stats.logit_max.is_some());
+                    has.then(|| *router.next().expect("one value per router") as f64)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One step: forward, losses, backward, global-norm clipping, AdamW update, the routers'
@@ -67,10 +112,14 @@ pub fn train_step(
         norm.clone().detach(),
     ];
     logged.extend(state.iter().map(|(_, _, t)| t.clone()));
-    let scalars: Vec<f32> = Tensor::cat(logged, 0)
+    let probe_tensors = Probes::tensors(&out);
+    let n_probes = probe_tensors.len();
+    logged.extend(probe_tensors);
+    let mut scalars: Vec<f32> = Tensor::cat(logged, 0)
         .into_data()
         .try_to_vec::<f32>()
         .expect("f32 scalars");
+    let probes = Probes::read(&out, &scalars.split_off(scalars.len() - n_probes));
     let mut at = 4;
     let router_state = state
         .iter()
@@ -92,6 +141,7 @@ pub fn train_step(
             grad_norm,
             applied: false,
             router_state,
+            probes,
         };
     }
     let grads = if grad_clip > 0.0 {
@@ -108,5 +158,6 @@ pub fn train_step(
         grad_norm,
         applied: true,
         router_state,
+        probes,
     }
 }

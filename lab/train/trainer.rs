@@ -179,7 +179,16 @@ impl Trainer {
         }
         spikes.loss_spikes += loss.is_some() as usize;
         spikes.grad_norm_spikes += grad.is_some() as usize;
-        state.summary.final_train_loss = Some(out.lm_loss);
+        let s = &mut state.summary;
+        s.final_train_loss = Some(out.lm_loss);
+        if step == 0 {
+            s.initial_train_loss = Some(out.lm_loss);
+        } else {
+            s.peak_train_loss = Some(
+                s.peak_train_loss
+                    .map_or(out.lm_loss, |p| p.max(out.lm_loss)),
+            );
+        }
         [loss.is_some(), grad.is_some()]
     }
 
@@ -351,6 +360,8 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         final_val_loss: None,
         best_val_loss: None,
         final_train_loss: None,
+        initial_train_loss: None,
+        peak_train_loss: None,
         final_val_loss_by_stream: Default::default(),
         final_answer_loss_by_stream: Default::default(),
         final_val_loss_se: None,

@@ -68,6 +68,9 @@ pub struct RouterStats {
     pub entropy: Tensor<1>,
     /// Slots in the batch: tokens × top_k (expert choice: K × C).
     pub slots: usize,
+    /// The largest router logit, `[1]`, detached (a stability proxy: router logits that grow
+    /// without bound are what the ST-MoE z-loss restrains); `None` for routers without logits.
+    pub logit_max: Option<Tensor<1>>,
 }
 
 impl FeedForward {

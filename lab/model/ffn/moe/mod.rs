@@ -214,6 +214,7 @@ impl MoeLayer {
                 entropy,
                 slots,
                 dropped_of: slots,
+                logit_max: routing.logits.clone().map(|l| l.detach().max()),
             },
         }
     }

@@ -1,0 +1,228 @@
+//! `report.md` of a learning-rate sweep: the stability question answered first, then the
+//! curves, divergence, spikes and proxies per rate as tables, then the figures.
+
+use std::fmt::Write;
+
+use super::load::RunData;
+use super::lr::{LrAnalysis, LrCurve};
+use super::report::p_value;
+use super::stats::{Paired, Verdict};
+use crate::sweep::runner::Manifest;
+
+/// The figures, relative to `report.md`'s directory, as (file stem, caption).
+pub const FIGURES: &[(&str, &str)] = &[
+    (
+        "lr_sensitivity",
+        "Final validation loss against learning rate, per arm: the line is the mean over seeds, the band spans the seeds, the dotted line is the loss at initialisation (ℓ0, where losses are capped). Look at how fast each curve rises to the right of its minimum: a flatter bowl is a less sensitive, more stable arm",
+    ),
+    (
+        "lr_proxies",
+        "Instability proxies against learning rate (mean over seeds, log scale): the largest attention logit reached in the run (left) and the largest router logit (right). Look for the rate where a curve leaves its low plateau: Wortsman et al. find attention-logit growth precedes divergence",
+    ),
+];
+
+pub fn render(a: &LrAnalysis, manifest: &Manifest, runs: &[RunData], plots_rel: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {} — preset `{}`\n", a.experiment, a.preset);
+    if !manifest.description.is_empty() {
+        let _ = writeln!(s, "{}\n", manifest.description.trim());
+    }
+    let _ = writeln!(s, "## The question, answered\n");
+    for line in verdicts(a) {
+        let _ = writeln!(s, "- {line}");
+    }
+    setup_section(&mut s, a, runs);
+    arms_section(&mut s, a);
+    for size in sizes(a) {
+        per_rate_section(&mut s, a, &size);
+    }
+    definitions_section(&mut s);
+    let _ = writeln!(s, "\n## Figures\n");
+    for (stem, caption) in FIGURES {
+        let _ = writeln!(s, "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}.*\n");
+    }
+    s
+}
+
+/// One line per comparison of the reference arm with another: "Is <reference> less stable
+/// than <arm>?", answered from the paired LR sensitivities.
+pub fn verdicts(a: &LrAnalysis) -> Vec<String> {
+    let r = &a.reference_arm;
+    let mut others: Vec<&String> = a.sensitivity_paired.keys().collect();
+    // The baseline (the FLOP-matched dense arm) first: it is the question the sweep asks.
+    others.sort_by_key(|arm| Some(*arm) != a.baseline_arm.as_ref());
+    let mut out: Vec<String> = others
+        .into_iter()
+        .map(|arm| {
+            let p = &a.sensitivity_paired[arm];
+            format!(
+                "**Is {r} less stable than {arm}?** {}: LR sensitivity {r} − {arm} = {:+.3} nats (95% CI [{:+.3}, {:+.3}], paired by seed over {} pairs at {} size{}, {}). {}",
+                answer(p),
+                p.mean,
+                p.ci_low,
+                p.ci_high,
+                p.n,
+                p.groups,
+                if p.groups == 1 { "" } else { "s" },
+                p_value(p.p),
+                arms_in_numbers(a, r, arm),
+            )
+        })
+        .collect();
+    if out.is_empty() {
+        out.push(format!(
+            "Undetermined: fewer than 2 seeds of {r} and another arm finished at every rate."
+        ));
+    }
+    out
+}
+
+/// The answer's first words: a higher sensitivity of the reference arm means less stable.
+fn answer(p: &Paired) -> String {
+    match p.verdict() {
+        Verdict::Higher => "**Yes**: it loses more loss away from its best rate".into(),
+        Verdict::Lower => "**No, the opposite**: it loses less away from its best rate".into(),
+        Verdict::Equivalent => format!("**No**: equivalent within ±{} nats", p.margin),
+        Verdict::Inconclusive => format!(
+            "**Inconclusive** (smallest detectable difference {:.3} nats)",
+            p.min_detectable
+        ),
+    }
+}
+
+/// Both arms' optimal rate, sensitivity and divergences, pooled over sizes.
+fn arms_in_numbers(a: &LrAnalysis, r: &str, arm: &str) -> String {
+    let of = |name: &str| {
+        let curves: Vec<&LrCurve> = a.curves.iter().filter(|c| c.arm == name).collect();
+        let (div, runs) = curves
+            .iter()
+            .flat_map(|c| &c.points)
+            .fold((0, 0), |(d, n), p| (d + p.diverged, n + p.runs));
+        let optimal: Vec<String> = curves
+            .iter()
+            .map(|c| c.optimal_lr.map_or("–".into(), |l| format!("{l:.3}")))
+            .collect();
+        (div, runs, optimal.join("/"))
+    };
+    let ((dr, nr, or), (da, na, oa)) = (of(r), of(arm));
+    format!("Diverged runs {r} {dr}/{nr} vs {arm} {da}/{na}; optimal rate {r} {or} vs {arm} {oa}.")
+}
+
+fn sizes(a: &LrAnalysis) -> Vec<String> {
+    let mut sizes: Vec<String> = Vec::new();
+    for c in &a.curves {
+        if !sizes.contains(&c.size) {
+            sizes.push(c.size.clone());
+        }
+    }
+    sizes
+}
+
+fn setup_section(s: &mut String, a: &LrAnalysis, runs: &[RunData]) {
+    let lrs: Vec<String> = a.learning_rates.iter().map(|l| format!("{l:e}")).collect();
+    let seeds = runs.iter().map(|r| r.cell.seed).max().map_or(0, |m| m + 1);
+    let wall: f64 = runs.iter().map(|r| r.summary.wall_time_s).sum();
+    let _ = writeln!(
+        s,
+        "\n## Setup\n\n{} of {} runs found: arms {}, sizes {}, {} learning rates ({}), seeds 0–{}. Every arm at a size trains on the same FLOP budget; at one seed all arms start from the same non-feed-forward weights and see the same batches, so arms pair by seed. Training time summed over runs: {:.0} s.",
+        a.runs_found,
+        a.runs_expected,
+        a.curves
+            .iter()
+            .map(|c| c.arm.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", "),
+        sizes(a).join(", "),
+        lrs.len(),
+        lrs.join(", "),
+        seeds.saturating_sub(1),
+        wall
+    );
+}
+
+fn arms_section(s: &mut String, a: &LrAnalysis) {
+    let _ = writeln!(s, "\n## Per arm\n");
+    let _ = writeln!(
+        s,
+        "| size | arm | ℓ0 | optimal rate | best loss (mean) | LR sensitivity, nats (mean ± 95% CI over seeds) | diverged runs | first diverging rate |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for c in &a.curves {
+        let (div, runs) = c
+            .points
+            .iter()
+            .fold((0, 0), |(d, n), p| (d + p.diverged, n + p.runs));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {} | {} | {} | {div}/{runs} | {} |",
+            c.size,
+            c.arm,
+            c.loss_at_init,
+            c.optimal_lr.map_or("–".into(), |l| format!("{l:e}")),
+            c.best_loss.map_or("–".into(), |l| format!("{l:.4}")),
+            c.sensitivity.as_ref().map_or("–".into(), |m| format!(
+                "{:.3} ± {:.3} (n = {})",
+                m.mean, m.half_width, m.n
+            )),
+            c.first_diverging_lr
+                .map_or("none".into(), |l| format!("{l:e}")),
+        );
+    }
+}
+
+/// Loss, divergence, spikes and proxies per rate at one size: one table, arms side by side.
+fn per_rate_section(s: &mut String, a: &LrAnalysis, size: &str) {
+    let curves: Vec<&LrCurve> = a.curves.iter().filter(|c| c.size == size).collect();
+    let _ = writeln!(s, "\n## Per learning rate, size {size}\n");
+    let _ = writeln!(
+        s,
+        "Each cell: final loss mean [min, max] over seeds (capped at ℓ0) · diverged/runs · loss spikes per 1k steps · peak attention logit · final output log Z · peak router logit.\n"
+    );
+    let header: Vec<&str> = curves.iter().map(|c| c.arm.as_str()).collect();
+    let _ = writeln!(s, "| rate | {} |", header.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(header.len()));
+    for lr in &a.learning_rates {
+        let cells: Vec<String> = curves
+            .iter()
+            .map(|c| match c.points.iter().find(|p| p.lr == *lr) {
+                Some(p) => format!(
+                    "{:.3} [{:.3}, {:.3}] · {}/{} · {:.0} · {} · {} · {}",
+                    p.mean_loss,
+                    p.min_loss,
+                    p.max_loss,
+                    p.diverged,
+                    p.runs,
+                    p.loss_spikes_per_1k,
+                    num(p.attn_logit_peak),
+                    num(p.output_log_z_final),
+                    num(p.router_logit_peak)
+                ),
+                None => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(s, "| {lr:e} | {} |", cells.join(" | "));
+    }
+}
+
+/// A proxy value: 3 significant figures, scientific beyond 10⁴.
+fn num(v: Option<f64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if v.abs() >= 1e4 => format!("{v:.2e}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}
+
+fn definitions_section(s: &mut String) {
+    let _ = writeln!(
+        s,
+        "\n## Definitions\n\n\
+- **LR sensitivity** (Wortsman et al. 2023, §3.1): the mean over the rates of `min(ℓ(η), ℓ0) − ℓ*`, where ℓ(η) is the final validation loss at rate η, ℓ0 the loss at initialisation and ℓ* the best loss over the rates; computed per seed, then averaged. 0 means the arm does equally well at every rate.\n\
+- **Diverged**: the training loss became non-finite, or rose more than {} nats above ℓ0 at any step after the first (even if it later recovered).\n\
+- **Loss spikes**: the lab's robust rule (a loss above the rolling median by more than z·1.4826·MAD).\n\
+- **Proxies**, logged every step (`metrics.csv`, per layer in `probes.csv`): the largest pre-softmax attention logit `q·k/√d` over layers, the output logits' mean log-partition `log Σ exp(logits)`, the largest router logit over MoE layers.",
+        super::lr::DIVERGENCE_MARGIN
+    );
+}
