@@ -1,7 +1,7 @@
 //! Statistics and fits against values computed independently (by hand / with mpmath), and the
 //! scaling-law fit against known parameters.
 
-use moe_lab::analysis::fit::{compute_multiplier, fit_power_law};
+use moe_lab::analysis::fit::{ArmRuns, compute_multiplier, fit_power_law};
 use moe_lab::analysis::stats::{mean_ci, poisson_rate_p, welch};
 use rand::{Rng, SeedableRng};
 
@@ -77,22 +77,79 @@ fn fit_recovers_known_parameters_from_noisy_points() {
     );
 }
 
+/// One run per budget of `loss(c)` at each of `cs`.
+fn runs_of(cs: &[f64], loss: impl Fn(f64) -> f64) -> ArmRuns {
+    ArmRuns {
+        by_size: cs.iter().map(|c| vec![(*c, loss(*c))]).collect(),
+    }
+}
+
 #[test]
 fn compute_multiplier_of_a_shifted_curve() {
     // B needs exactly 2× the compute of A for every loss: L_B(C) = L_A(C/2).
     let (e, a, alpha) = (2.0, 500.0, 0.3);
+    let la = |c: f64| e + a * c.powf(-alpha);
     let cs: Vec<f64> = (0..8).map(|i| 1e9 * 3f64.powi(i)).collect();
-    let la: Vec<f64> = cs.iter().map(|c| e + a * c.powf(-alpha)).collect();
-    let lb: Vec<f64> = cs.iter().map(|c| e + a * (c / 2.0).powf(-alpha)).collect();
-    let (fa, fb) = (
-        fit_power_law(&cs, &la).unwrap(),
-        fit_power_law(&cs, &lb).unwrap(),
-    );
-    let m = compute_multiplier(&fa, &fb, cs[5]);
+    let m = compute_multiplier(&runs_of(&cs, la), &runs_of(&cs, |c| la(c / 2.0))).unwrap();
     close(m.multiplier.unwrap(), 2.0, 1e-3, "multiplier");
+    // At A's largest budget B would need 2× its largest: the next budget down is the largest
+    // whose doubled budget B ran inside.
+    assert_eq!(m.budget, cs[6]);
     assert!(!m.extrapolated);
-    // At the largest budget, B would need 2× more than any budget it ran: flagged.
-    assert!(compute_multiplier(&fa, &fb, cs[7]).extrapolated);
+    // A ran only above B's data: no budget keeps B inside, so the number is extrapolated.
+    let m =
+        compute_multiplier(&runs_of(&cs[4..], la), &runs_of(&cs[..4], |c| la(c / 2.0))).unwrap();
+    assert!(m.extrapolated);
+    close(m.multiplier.unwrap(), 2.0, 1e-3, "extrapolated multiplier");
+}
+
+#[test]
+fn multiplier_interval_is_a_bootstrap_over_seeds_and_counts_unreachable_draws() {
+    let la = |c: f64| 2.0 + 500.0 * c.powf(-0.3);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut noisy = |f: &dyn Fn(f64) -> f64, sizes: std::ops::Range<i32>| ArmRuns {
+        by_size: sizes
+            .map(|i| {
+                let c = 1e9 * 4f64.powi(i);
+                (0..3)
+                    .map(|_| (c, f(c) + rng.random_range(-0.01..0.01)))
+                    .collect()
+            })
+            .collect(),
+    };
+    let (a, b) = (noisy(&la, 0..5), noisy(&|c| la(c / 2.0), 0..5));
+    let m = compute_multiplier(&a, &b).unwrap();
+    let (lo, hi) = (m.ci_low.unwrap(), m.ci_high.unwrap());
+    assert!(lo < 2.0 && 2.0 < hi, "[{lo}, {hi}] should cover 2");
+    assert!(hi / lo < 3.0, "[{lo}, {hi}] is too wide for ±0.01 noise");
+    assert_eq!(m.draws, moe_lab::analysis::fit::BOOTSTRAP_DRAWS);
+    // B lies 0.5 above A and ran only smaller budgets: A's losses there are below anything
+    // B's curve reaches, so draws never reach the target; they count as +∞ (unbounded).
+    let a = noisy(&la, 4..9);
+    let b = noisy(&|c| la(c) + 0.5, 0..5);
+    let m = compute_multiplier(&a, &b).unwrap();
+    assert!(m.extrapolated);
+    assert!(m.unreachable_share > 0.5, "{m:?}");
+    assert_eq!(m.ci_high, None, "{m:?}");
+}
+
+#[test]
+fn fit_refuses_fewer_than_four_budgets_and_keeps_its_bounds() {
+    let cs: Vec<f64> = [1e10, 1e10, 4e10, 4e10, 1.6e11, 1.6e11].to_vec();
+    let ls: Vec<f64> = cs.iter().map(|c| 2.0 + 1e3 * c.powf(-0.3)).collect();
+    let err = fit_power_law(&cs, &ls).unwrap_err();
+    assert!(err.contains("3 distinct budgets"), "{err}");
+    // A loss linear in log C is a power law's α → 0, E → −∞ limit: an unbounded fit runs
+    // off there; the bounded one stays at 0 ≤ E < min loss, α > 0.
+    let cs: Vec<f64> = (0..6).map(|i| 1e10 * 4f64.powi(i)).collect();
+    let ls: Vec<f64> = cs.iter().map(|c| 6.0 - 0.15 * c.ln()).collect();
+    let f = fit_power_law(&cs, &ls).unwrap();
+    let min = ls.iter().copied().fold(f64::MAX, f64::min);
+    assert!(f.e >= 0.0 && f.e < min, "E = {} outside [0, {min})", f.e);
+    assert!(f.alpha > 0.0 && f.a > 0.0, "{f:?}");
+    // Losses that rise with compute have no power law at all.
+    let rising: Vec<f64> = cs.iter().map(|c| 1.0 + 0.01 * c.ln()).collect();
+    assert!(fit_power_law(&cs, &rising).is_err());
 }
 
 /// R's `sleep` data (Student 1908), group 2 − group 1 per patient. R's paired t-test on it

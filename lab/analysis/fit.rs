@@ -2,8 +2,18 @@
 //! (Levenberg–Marquardt, started from a grid over E with log-linear fits for A and α), with
 //! standard errors from the Gauss–Newton covariance `s²·(JᵀJ)⁻¹`.
 //!
+//! The fit is **bounded**: it searches `E = L_min·σ(u)`, `a = eᵘ`, `α = eʷ` over unconstrained
+//! (u, v, w), so 0 ≤ E < the smallest observed loss, A > 0 and α > 0 hold by construction (an
+//! unbounded fit of a few noisy points happily returns E above the data or α < 0). It needs
+//! [`MIN_BUDGETS`] distinct budgets: three parameters from three budgets leave nothing to
+//! check the curve's shape against.
+//!
 //! C is normalised by the geometric mean of the data's budgets (C₀) inside the fit, so the
 //! three parameters have comparable scales; `A` is reported in the original units.
+//!
+//! The compute multiplier's interval is a bootstrap over runs within sizes ([`ArmRuns`]):
+//! each draw resamples every size's seeds with replacement and refits both arms; a draw whose
+//! fit fails or whose baseline never reaches the target counts as +∞ in the quantiles.
 
 // 3×3 linear algebra by index reads like the math it implements.
 #![allow(clippy::needless_range_loop)]
@@ -32,13 +42,43 @@ pub struct PowerLawFit {
     pub c_max: f64,
 }
 
+/// Distinct budgets a fit needs.
+pub const MIN_BUDGETS: usize = 4;
+
+/// `L(x) = E + a·x^(−α)` at natural parameters `theta = [E, a, α]`.
 fn model(theta: &[f64; 3], x: f64) -> f64 {
     theta[0] + theta[1] * x.powf(-theta[2])
 }
 
+fn sigmoid(u: f64) -> f64 {
+    1.0 / (1.0 + (-u).exp())
+}
+
+/// Natural parameters `[E, a, α]` of the unconstrained `phi = [u, v, w]` under the bound
+/// `l_min` on E.
+fn natural(phi: &[f64; 3], l_min: f64) -> [f64; 3] {
+    [l_min * sigmoid(phi[0]), phi[1].exp(), phi[2].exp()]
+}
+
+/// d(natural)/d(phi), diagonal.
+fn natural_jacobian(phi: &[f64; 3], l_min: f64) -> [f64; 3] {
+    let s = sigmoid(phi[0]);
+    [l_min * s * (1.0 - s), phi[1].exp(), phi[2].exp()]
+}
+
+/// The model's gradient in natural parameters at `x`.
 fn jacobian_row(theta: &[f64; 3], x: f64) -> [f64; 3] {
     let p = x.powf(-theta[2]);
     [1.0, p, -theta[1] * p * x.ln()]
+}
+
+/// The model's gradient in `phi` at `x` (chain rule through [`natural`]).
+fn jacobian_row_phi(phi: &[f64; 3], l_min: f64, x: f64) -> [f64; 3] {
+    let (j, d) = (
+        jacobian_row(&natural(phi, l_min), x),
+        natural_jacobian(phi, l_min),
+    );
+    [j[0] * d[0], j[1] * d[1], j[2] * d[2]]
 }
 
 fn sse(theta: &[f64; 3], xs: &[f64], ys: &[f64]) -> f64 {
@@ -73,10 +113,11 @@ fn solve3(mut m: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
     Some(v)
 }
 
-fn normal_matrix(theta: &[f64; 3], xs: &[f64]) -> [[f64; 3]; 3] {
+/// `JᵀJ` of the rows `row(x)` over `xs`.
+fn normal_matrix(xs: &[f64], row: impl Fn(f64) -> [f64; 3]) -> [[f64; 3]; 3] {
     let mut jtj = [[0.0; 3]; 3];
     for x in xs {
-        let j = jacobian_row(theta, *x);
+        let j = row(*x);
         for r in 0..3 {
             for c in 0..3 {
                 jtj[r][c] += j[r] * j[c];
@@ -86,54 +127,54 @@ fn normal_matrix(theta: &[f64; 3], xs: &[f64]) -> [[f64; 3]; 3] {
     jtj
 }
 
-/// Starting point: E on a grid below the smallest loss, a and α from a log-linear fit of
-/// `L − E` at each; the best by squared error. `None` when no grid point gives a line.
+/// Starting point: E on a grid strictly inside (0, L_min), a and α from a log-linear fit of
+/// `L − E` at each (α > 0 only: losses must fall with compute); the best by squared error, as
+/// `(phi, cost)`. `None` when no grid point gives a falling line.
 fn start(xs: &[f64], losses: &[f64], l_min: f64) -> Option<([f64; 3], f64)> {
     let mut best: Option<([f64; 3], f64)> = None;
     for i in 0..40 {
-        let e0 = l_min * (i as f64 / 40.0);
+        let share = (i as f64 + 0.5) / 40.0;
+        let e0 = l_min * share;
         let pts: Vec<(f64, f64)> = xs
             .iter()
             .zip(losses)
-            .filter(|(_, l)| **l > e0)
             .map(|(x, l)| (x.ln(), (l - e0).ln()))
             .collect();
-        if pts.len() < 2 {
-            continue;
-        }
         let m = pts.len() as f64;
         let (sx, sy) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
         let sxx: f64 = pts.iter().map(|(x, _)| (x - sx / m).powi(2)).sum();
-        if sxx == 0.0 {
-            continue;
-        }
         let slope = pts
             .iter()
             .map(|(x, y)| (x - sx / m) * (y - sy / m))
             .sum::<f64>()
             / sxx;
-        let theta = [e0, (sy / m - slope * sx / m).exp(), -slope];
-        let s = sse(&theta, xs, losses);
+        if slope.is_nan() || slope >= 0.0 {
+            continue;
+        }
+        let intercept = sy / m - slope * sx / m;
+        let phi = [(share / (1.0 - share)).ln(), intercept, (-slope).ln()];
+        let s = sse(&natural(&phi, l_min), xs, losses);
         if s.is_finite() && best.as_ref().is_none_or(|(_, b)| s < *b) {
-            best = Some((theta, s));
+            best = Some((phi, s));
         }
     }
     best
 }
 
-/// Levenberg–Marquardt from `(theta, cost)`: the fitted parameters and their squared error.
+/// Levenberg–Marquardt over `phi` from `(phi, cost)`: the fitted `phi` and its squared error.
 fn levenberg_marquardt(
     (mut theta, mut cost): ([f64; 3], f64),
     xs: &[f64],
     losses: &[f64],
+    l_min: f64,
 ) -> ([f64; 3], f64) {
     let mut lambda = 1e-3;
     for _ in 0..500 {
-        let mut jtj = normal_matrix(&theta, xs);
+        let mut jtj = normal_matrix(xs, |x| jacobian_row_phi(&theta, l_min, x));
         let mut jtr = [0.0; 3];
         for (x, y) in xs.iter().zip(losses) {
-            let j = jacobian_row(&theta, *x);
-            let r = y - model(&theta, *x);
+            let j = jacobian_row_phi(&theta, l_min, *x);
+            let r = y - model(&natural(&theta, l_min), *x);
             for k in 0..3 {
                 jtr[k] += j[k] * r;
             }
@@ -143,7 +184,7 @@ fn levenberg_marquardt(
         }
         let Some(step) = solve3(jtj, jtr) else { break };
         let trial = [theta[0] + step[0], theta[1] + step[1], theta[2] + step[2]];
-        let c = sse(&trial, xs, losses);
+        let c = sse(&natural(&trial, l_min), xs, losses);
         if c.is_finite() && c < cost {
             let done = (cost - c) <= 1e-15 * cost.max(1e-300);
             theta = trial;
@@ -162,13 +203,14 @@ fn levenberg_marquardt(
     (theta, cost)
 }
 
-/// The parameters' covariance, `s²·(JᵀJ)⁻¹` with `s² = SSE / (n − 3)` (Gauss–Newton); `None`
-/// with 3 points (no residual degrees of freedom) or a singular `JᵀJ`.
+/// The natural parameters' covariance, `s²·(JᵀJ)⁻¹` with `s² = SSE / (n − 3)` (Gauss–Newton,
+/// at the fitted natural parameters); `None` with 3 points (no residual degrees of freedom) or
+/// a singular `JᵀJ` (e.g. E pressed against a bound).
 fn covariance(theta: &[f64; 3], cost: f64, xs: &[f64]) -> Option<[[f64; 3]; 3]> {
     let dof = xs.len() as f64 - 3.0;
     (dof > 0.0)
         .then(|| {
-            let jtj = normal_matrix(theta, xs);
+            let jtj = normal_matrix(xs, |x| jacobian_row(theta, x));
             let s2 = cost / dof;
             let cols: Option<Vec<[f64; 3]>> = (0..3)
                 .map(|k| {
@@ -190,24 +232,29 @@ fn covariance(theta: &[f64; 3], cost: f64, xs: &[f64]) -> Option<[[f64; 3]; 3]> 
         .flatten()
 }
 
-/// Fit `L = E + A·C^(−α)` to (budget, loss) points. Needs at least 3 points with 2 distinct
-/// budgets.
-pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
+/// Fit `L = E + A·C^(−α)` to (budget, loss) points, bounded as the module says. Err: why
+/// there is no fit (too few distinct budgets, losses that do not fall with compute).
+pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Result<PowerLawFit, String> {
     let n = budgets.len();
-    if n < 3 || n != losses.len() {
-        return None;
+    assert_eq!(n, losses.len(), "one loss per budget");
+    let mut distinct: Vec<f64> = budgets.to_vec();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
+    if distinct.len() < MIN_BUDGETS {
+        return Err(format!(
+            "{} distinct budget{}; a fit of E, A and α needs at least {MIN_BUDGETS}",
+            distinct.len(),
+            if distinct.len() == 1 { "" } else { "s" }
+        ));
     }
     let c0 = (budgets.iter().map(|c| c.ln()).sum::<f64>() / n as f64).exp();
     let xs: Vec<f64> = budgets.iter().map(|c| c / c0).collect();
-    let (c_min, c_max) = budgets
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
-    if c_max / c_min < 1.0 + 1e-9 {
-        return None;
-    }
+    let (c_min, c_max) = (distinct[0], distinct[distinct.len() - 1]);
     let l_min = losses.iter().cloned().fold(f64::MAX, f64::min);
-
-    let (theta, cost) = levenberg_marquardt(start(&xs, losses, l_min)?, &xs, losses);
+    let start = start(&xs, losses, l_min)
+        .ok_or("the losses do not fall with compute (no power law with α > 0 fits)")?;
+    let (phi, cost) = levenberg_marquardt(start, &xs, losses, l_min);
+    let theta = natural(&phi, l_min);
     let cov = covariance(&theta, cost, &xs);
     let a = theta[1] * c0.powf(theta[2]);
     // Delta method for A = a·C₀^α.
@@ -221,7 +268,7 @@ pub fn fit_power_law(budgets: &[f64], losses: &[f64]) -> Option<PowerLawFit> {
         }
         v.max(0.0).sqrt()
     });
-    Some(PowerLawFit {
+    Ok(PowerLawFit {
         e: theta[0],
         a,
         alpha: theta[2],
@@ -247,31 +294,6 @@ impl PowerLawFit {
     pub fn budget_for(&self, loss: f64) -> Option<f64> {
         budget_for(&self.theta, self.c0, loss)
     }
-
-    /// Parameter draws from the fit's approximate normal distribution (for intervals).
-    pub fn draws(&self, count: usize, seed: u64) -> Vec<[f64; 3]> {
-        let Some(cov) = self.cov else { return vec![] };
-        let Some(l) = cholesky(cov) else {
-            return vec![];
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..count)
-            .map(|_| {
-                let z = [
-                    std_normal(&mut rng),
-                    std_normal(&mut rng),
-                    std_normal(&mut rng),
-                ];
-                let mut t = self.theta;
-                for r in 0..3 {
-                    for k in 0..=r {
-                        t[r] += l[r][k] * z[k];
-                    }
-                }
-                t
-            })
-            .collect()
-    }
 }
 
 pub fn budget_for(theta: &[f64; 3], c0: f64, loss: f64) -> Option<f64> {
@@ -286,81 +308,101 @@ pub fn predict(theta: &[f64; 3], c0: f64, c: f64) -> f64 {
     model(theta, c / c0)
 }
 
-fn cholesky(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let mut l = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-            if i == j {
-                let d = m[i][i] - s;
-                if d <= 0.0 {
-                    return None;
-                }
-                l[i][j] = d.sqrt();
-            } else {
-                l[i][j] = (m[i][j] - s) / l[j][j];
-            }
-        }
-    }
-    Some(l)
+/// One arm's finished runs, grouped by size: `(budget, final loss)` per seed.
+#[derive(Debug, Clone, Default)]
+pub struct ArmRuns {
+    pub by_size: Vec<Vec<(f64, f64)>>,
 }
 
-fn std_normal(rng: &mut ChaCha8Rng) -> f64 {
-    // Box–Muller.
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+impl ArmRuns {
+    /// The fit to every run.
+    pub fn fit(&self) -> Result<PowerLawFit, String> {
+        let (budgets, losses): (Vec<f64>, Vec<f64>) =
+            self.by_size.iter().flatten().copied().unzip();
+        fit_power_law(&budgets, &losses)
+    }
+
+    /// A bootstrap replicate: each size's runs drawn with replacement, as many as it has.
+    fn resample(&self, rng: &mut ChaCha8Rng) -> ArmRuns {
+        let by_size = self
+            .by_size
+            .iter()
+            .map(|runs| {
+                (0..runs.len())
+                    .map(|_| runs[rng.random_range(0..runs.len())])
+                    .collect()
+            })
+            .collect();
+        ArmRuns { by_size }
+    }
 }
 
 /// How many times more compute arm B (dense) needs to reach arm A's (MoE) fitted loss at
-/// budget `c`, with a 95% interval from parameter draws of both fits.
+/// `budget`, with a 95% bootstrap interval over runs within sizes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ComputeMultiplier {
+    /// A's budget it is evaluated at: the largest of A's budgets at which B's needed budget
+    /// lies inside B's data, else (extrapolated) the largest budget both ran.
     pub budget: f64,
     pub target_loss: f64,
     /// None when B's curve never reaches the target (target ≤ E_B).
     pub multiplier: Option<f64>,
+    /// 2.5% and 97.5% quantiles of the bootstrap, counting draws that never reach the target
+    /// (or fail to fit) as +∞; `None` is +∞ (unbounded).
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
-    /// The budget B would need lies outside B's data: the number is an extrapolation.
+    /// No budget of A has B's needed budget inside B's data: the number is an extrapolation.
     pub extrapolated: bool,
-    /// Share of draws where B never reaches the target.
+    /// Share of bootstrap draws counted as +∞.
     pub unreachable_share: f64,
+    #[serde(default)]
+    pub draws: usize,
 }
 
-pub fn compute_multiplier(a: &PowerLawFit, b: &PowerLawFit, budget: f64) -> ComputeMultiplier {
-    let target = a.predict(budget);
-    let needed = b.budget_for(target);
-    let multiplier = needed.map(|c| c / budget);
-    let extrapolated = needed.is_none_or(|c| c < b.c_min * 0.999 || c > b.c_max * 1.001);
-    let (da, db) = (a.draws(2000, 1), b.draws(2000, 2));
-    let mut ratios = Vec::new();
-    let mut unreachable = 0usize;
-    for (ta, tb) in da.iter().zip(&db) {
-        let t = predict(ta, a.c0, budget);
-        match budget_for(tb, b.c0, t) {
-            Some(c) => ratios.push(c / budget),
-            None => unreachable += 1,
-        }
-    }
-    ratios.sort_by(|x, y| x.total_cmp(y));
-    let q = |p: f64| {
-        ratios
-            .get(((ratios.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
+/// Bootstrap replicates of the multiplier's interval.
+pub const BOOTSTRAP_DRAWS: usize = 1000;
+
+/// The multiplier of B against A (fits of both from their runs). Err: why a fit failed.
+pub fn compute_multiplier(a: &ArmRuns, b: &ArmRuns) -> Result<ComputeMultiplier, String> {
+    let (fa, fb) = (a.fit()?, b.fit()?);
+    let inside = |c: f64| c >= fb.c_min * 0.999 && c <= fb.c_max * 1.001;
+    let mut budgets: Vec<f64> = a.by_size.iter().flatten().map(|r| r.0).collect();
+    budgets.sort_by(|x, y| y.total_cmp(x));
+    budgets.dedup();
+    let within = budgets
+        .iter()
+        .copied()
+        .find(|c| fb.budget_for(fa.predict(*c)).is_some_and(inside));
+    let (budget, extrapolated) = match within {
+        Some(c) => (c, false),
+        None => (fa.c_max.min(fb.c_max), true),
     };
-    let draws = da.len().min(db.len());
-    ComputeMultiplier {
+    let target = fa.predict(budget);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut ratios: Vec<f64> = (0..BOOTSTRAP_DRAWS)
+        .map(|_| {
+            let (ra, rb) = (a.resample(&mut rng), b.resample(&mut rng));
+            let ratio = || -> Option<f64> {
+                let (fa, fb) = (ra.fit().ok()?, rb.fit().ok()?);
+                Some(fb.budget_for(fa.predict(budget))? / budget)
+            };
+            ratio().unwrap_or(f64::INFINITY)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let v = ratios[((ratios.len() as f64 - 1.0) * p).round() as usize];
+        v.is_finite().then_some(v)
+    };
+    let unreachable = ratios.iter().filter(|r| r.is_infinite()).count();
+    Ok(ComputeMultiplier {
         budget,
         target_loss: target,
-        multiplier,
-        ci_low: if ratios.is_empty() { None } else { q(0.025) },
-        ci_high: if ratios.is_empty() { None } else { q(0.975) },
+        multiplier: fb.budget_for(target).map(|c| c / budget),
+        ci_low: q(0.025),
+        ci_high: q(0.975),
         extrapolated,
-        unreachable_share: if draws == 0 {
-            0.0
-        } else {
-            unreachable as f64 / draws as f64
-        },
-    }
+        unreachable_share: unreachable as f64 / ratios.len() as f64,
+        draws: ratios.len(),
+    })
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use fit::{ComputeMultiplier, PowerLawFit, compute_multiplier, fit_power_law};
+use fit::{ArmRuns, ComputeMultiplier, PowerLawFit, compute_multiplier};
 use load::RunData;
 use stats::{MeanCi, Paired, Welch, mean_ci, paired, poisson_rate_p, welch};
 
@@ -121,6 +121,9 @@ pub struct Analysis {
     pub runs_found: usize,
     pub size_arms: Vec<SizeArm>,
     pub fits: BTreeMap<String, Option<PowerLawFit>>,
+    /// Arm → why it has no fit, or no compute multiplier (e.g. too few distinct budgets).
+    #[serde(default)]
+    pub fit_notes: BTreeMap<String, String>,
     /// Baseline arm → compute it needs relative to the reference arm at the largest budget.
     pub multipliers: BTreeMap<String, ComputeMultiplier>,
     pub comparisons: Vec<Comparison>,
@@ -155,7 +158,15 @@ fn complete(r: &RunData) -> bool {
 
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     let reference = manifest.reference_arm.clone();
-    let (size_arms, fits) = fits_by_arm(manifest, runs);
+    let (size_arms, arm_runs) = size_arms(manifest, runs);
+    let mut fit_notes = BTreeMap::new();
+    let fits = arm_runs
+        .iter()
+        .map(|(arm, r)| {
+            let fit = r.fit().map_err(|e| fit_notes.insert(arm.clone(), e)).ok();
+            (arm.clone(), fit)
+        })
+        .collect();
     let stability = stability(manifest, runs);
     Analysis {
         warnings: warnings(runs),
@@ -165,8 +176,9 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         runs_expected: manifest.cells.len(),
         runs_found: runs.len(),
         size_arms,
-        multipliers: multipliers(&fits, &reference),
+        multipliers: multipliers(&arm_runs, &reference, &mut fit_notes),
         fits,
+        fit_notes,
         comparisons: comparisons(manifest, runs),
         pooled: pooled(manifest, runs),
         equivalence_margin: manifest.equivalence_margin,
@@ -180,30 +192,24 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
     }
 }
 
-/// Per arm: the scaling fit over its complete runs, and per size the mean final loss.
-fn fits_by_arm(
-    manifest: &Manifest,
-    runs: &[RunData],
-) -> (Vec<SizeArm>, BTreeMap<String, Option<PowerLawFit>>) {
+/// Per (size, arm) the mean final loss over seeds; per arm its complete runs by size (what
+/// the scaling fit and its bootstrap draw from).
+fn size_arms(manifest: &Manifest, runs: &[RunData]) -> (Vec<SizeArm>, BTreeMap<String, ArmRuns>) {
     let mut size_arms = Vec::new();
-    let mut fits = BTreeMap::new();
+    let mut arm_runs = BTreeMap::new();
     for arm in &manifest.arms {
         let mine: Vec<&RunData> = runs
             .iter()
             .filter(|r| &r.cell.arm == arm && complete(r))
             .collect();
-        let budgets: Vec<f64> = mine.iter().map(|r| r.summary.train_flops).collect();
-        let losses: Vec<f64> = mine
-            .iter()
-            .map(|r| r.summary.final_val_loss.unwrap())
-            .collect();
-        fits.insert(arm.clone(), fit_power_law(&budgets, &losses));
+        let mut by_size = Vec::new();
         for size in &manifest.sizes {
             let at: Vec<&&RunData> = mine.iter().filter(|r| &r.cell.size == size).collect();
-            let losses: Vec<f64> = at
+            let points: Vec<(f64, f64)> = at
                 .iter()
-                .map(|r| r.summary.final_val_loss.unwrap())
+                .map(|r| (r.summary.train_flops, r.summary.final_val_loss.unwrap()))
                 .collect();
+            let losses: Vec<f64> = points.iter().map(|p| p.1).collect();
             let (final_val_loss_se, exact_match) = final_eval_means(&at);
             size_arms.push(SizeArm {
                 final_val_loss_se,
@@ -217,32 +223,36 @@ fn fits_by_arm(
                     (m.mean, m.sd, m.half_width)
                 }),
             });
+            if !points.is_empty() {
+                by_size.push(points);
+            }
         }
+        arm_runs.insert(arm.clone(), ArmRuns { by_size });
     }
-
-    (size_arms, fits)
+    (size_arms, arm_runs)
 }
 
-/// Compute multipliers of every arm against the reference, at the largest budget both
-/// reached.
+/// Compute multipliers of every other arm against the reference (see
+/// [`fit::compute_multiplier`]); why one is missing goes to `notes`.
 fn multipliers(
-    fits: &BTreeMap<String, Option<PowerLawFit>>,
+    arm_runs: &BTreeMap<String, ArmRuns>,
     reference: &String,
+    notes: &mut BTreeMap<String, String>,
 ) -> BTreeMap<String, ComputeMultiplier> {
-    let mut multipliers = BTreeMap::new();
-    if let Some(Some(ref_fit)) = fits.get(reference) {
-        for (arm, f) in fits {
-            if arm == reference {
-                continue;
+    let Some(ref_runs) = arm_runs.get(reference) else {
+        return BTreeMap::new();
+    };
+    arm_runs
+        .iter()
+        .filter(|(arm, _)| *arm != reference)
+        .filter_map(|(arm, runs)| match compute_multiplier(ref_runs, runs) {
+            Ok(m) => Some((arm.clone(), m)),
+            Err(e) => {
+                notes.entry(arm.clone()).or_insert(e);
+                None
             }
-            if let Some(f) = f {
-                let common = ref_fit.c_max.min(f.c_max);
-                multipliers.insert(arm.clone(), compute_multiplier(ref_fit, f, common));
-            }
-        }
-    }
-
-    multipliers
+        })
+        .collect()
 }
 
 /// The reference arm against each other arm, per size, across seeds.

@@ -24,31 +24,31 @@ pub const FIGURES: &[(&str, &str)] = &[
     ),
     (
         "loss_vs_flops",
-        "Validation loss against training FLOPs, every run, by arm",
+        "Validation loss against training FLOPs per arm and size: the line is the mean over seeds, the band the seeds' range. Look at whether two arms' bands separate at the same budget; overlapping bands are what the paired test above resolves",
     ),
     (
         "scaling",
-        "Final validation loss against compute, with the fitted L(C) = E + A·C^(−α) per arm",
+        "Final validation loss against compute, with the fitted L(C) = E + A·C^(−α) per arm (drawn only where an arm has a fit, within its budgets). Look at the vertical gap between curves at one C: the loss difference at matched compute; the horizontal gap at one loss is the compute multiplier",
     ),
     (
         "training_loss",
-        "Training loss with loss spikes marked (largest size, every seed)",
+        "Training loss at the largest size: each arm's seed mean smoothed (thick), every seed raw (faint), loss spikes as ×. Look for crosses and for a thick line that turns upward: instability; the faint lines show how far seeds spread",
     ),
     (
         "spike_rate",
-        "Loss and grad-norm spikes per 1k steps, by arm",
+        "Loss and grad-norm spikes per 1k steps, by arm. Read the bars with the counts in the Stability table: a few spikes either way is noise (this sweep trains far from divergence; the lr-stability sweep stresses it)",
     ),
     (
         "memory",
-        "Memory per arm and size: parameters, gradients, optimizer state, and the rest of the measured peak",
+        "Memory per arm and size: parameters, gradients, optimizer state, and the rest of the measured peak. Look at the parameter, gradient and optimizer parts: an MoE holds every expert's, though it computes with only k of them",
     ),
     (
         "router_load",
-        "Expert load share per layer (MoE arm, largest size, last evaluation)",
+        "Expert load share per layer (MoE arm, largest size, last evaluation). Look for experts far from an equal share: imbalance that capacity limits would turn into dropped tokens",
     ),
     (
         "router_maxvio",
-        "Router load imbalance (MaxVio) over training, MoE runs",
+        "Router load imbalance (MaxVio) over training, MoE runs. Look for curves that settle low; a curve that climbs means balancing is losing",
     ),
     (
         "router_state",
@@ -140,7 +140,18 @@ fn claim_d(s: &mut String, a: &Analysis, base: &str) {
             (Some(lo), Some(_)) if lo > 1.0 => ("supported", multiplier_text(m)),
             _ => ("inconclusive", multiplier_text(m)),
         },
-        None => ("not tested: no scaling fit", "–".into()),
+        None => {
+            let why = a.fit_notes.get(base).or(a.fit_notes.get(&a.reference_arm));
+            let verdict = match why {
+                Some(w) => format!("not tested: no scaling fit ({w})"),
+                None => "not tested: no scaling fit".into(),
+            };
+            let _ = writeln!(
+                s,
+                "| (d) MoE's gain is cost: the same quality for fewer FLOPs | {verdict} | – | scaling |\n"
+            );
+            return;
+        }
     };
     let _ = writeln!(
         s,
@@ -435,7 +446,8 @@ fn fits_section(s: &mut String, a: &Analysis) {
     let _ = writeln!(s, "\n## Scaling fits: L(C) = E + A·C^(−α)\n");
     let _ = writeln!(
         s,
-        "Fitted per arm to every complete run's (training FLOPs, final validation loss) by Levenberg–Marquardt least squares; ± is one standard error from the Gauss–Newton covariance (none when there are only 3 points). Curves are compared only inside the budgets that were run.\n"
+        "Fitted per arm to every complete run's (training FLOPs, final validation loss) by Levenberg–Marquardt least squares, bounded to 0 ≤ E < the smallest observed loss, A > 0, α > 0; a fit needs at least {} distinct budgets. ± is one standard error from the Gauss–Newton covariance. Curves are compared only inside the budgets that were run.\n",
+        super::fit::MIN_BUDGETS
     );
     let _ = writeln!(s, "| arm | points | E | A | α | RMSE | budgets |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
@@ -458,18 +470,19 @@ fn fits_section(s: &mut String, a: &Analysis) {
                 );
             }
             None => {
-                let _ = writeln!(
-                    s,
-                    "| {arm} | – | – | – | – | – | not enough distinct budgets |"
-                );
+                let why = a.fit_notes.get(arm).map_or("no fit", String::as_str);
+                let _ = writeln!(s, "| {arm} | – | – | – | – | – | no fit: {why} |");
             }
         }
     }
     if !a.multipliers.is_empty() {
         let _ = writeln!(
             s,
-            "\nCompute multiplier: how many times {}'s budget each baseline needs to reach {}'s fitted loss at the largest common budget (95% interval from 2000 parameter draws of both fits):\n",
-            a.reference_arm, a.reference_arm
+            "\nCompute multiplier: how many times {}'s budget each baseline needs to reach {}'s fitted loss, at the largest of {}'s budgets where the baseline's needed budget lies inside its own data (95% interval: {} bootstrap draws resampling each size's seeds and refitting both arms; a draw that never reaches the loss counts as unbounded):\n",
+            a.reference_arm,
+            a.reference_arm,
+            a.reference_arm,
+            super::fit::BOOTSTRAP_DRAWS
         );
         for (arm, m) in &a.multipliers {
             let _ = writeln!(s, "- {arm}: {}", multiplier_text(m));
@@ -571,14 +584,15 @@ fn figures_section(s: &mut String, plots_rel: &str) {
 
 fn multiplier_text(m: &super::fit::ComputeMultiplier) -> String {
     let ci = match (m.ci_low, m.ci_high) {
-        (Some(lo), Some(hi)) if m.unreachable_share <= 0.025 => {
-            format!("95% interval [{lo:.2}×, {hi:.2}×]")
-        }
+        (Some(lo), Some(hi)) => format!("95% interval [{lo:.2}×, {hi:.2}×]"),
         (Some(lo), _) => format!(
             "95% interval [{lo:.2}×, unbounded) ({:.0}% of draws never reach the loss)",
             100.0 * m.unreachable_share
         ),
-        _ => "no interval (fits without residual degrees of freedom)".into(),
+        _ => format!(
+            "95% interval unbounded ({:.0}% of draws never reach the loss)",
+            100.0 * m.unreachable_share
+        ),
     };
     match m.multiplier {
         Some(x) => format!(
@@ -586,7 +600,7 @@ fn multiplier_text(m: &super::fit::ComputeMultiplier) -> String {
             m.budget,
             m.target_loss,
             if m.extrapolated {
-                "; **extrapolated**: the baseline would need a budget outside its data"
+                "; **extrapolated**: at every budget of the reference, the baseline would need a budget outside its data"
             } else {
                 ""
             }

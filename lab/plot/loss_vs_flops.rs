@@ -1,4 +1,5 @@
-//! Validation loss against training FLOPs, every run, coloured by arm.
+//! Validation loss against training FLOPs per arm and size: the mean over seeds as a line,
+//! the seeds' range as a band, coloured by arm.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -27,7 +28,10 @@ impl LossVsFlops<'_> {
         let (x0, x1) = range(points.iter().map(|p| p.0), 0.0);
         let (y0, y1) = range(points.iter().map(|p| p.1), 0.05);
         let mut chart = ChartBuilder::on(root)
-            .caption("Validation loss vs training FLOPs (every run)", (FONT, 24))
+            .caption(
+                "Validation loss vs training FLOPs (line: seed mean; band: seeds' range)",
+                (FONT, 24),
+            )
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -44,8 +48,18 @@ impl LossVsFlops<'_> {
         for arm in arms {
             let color = arm_color(arms, arm);
             let mut first = true;
-            for r in d.runs.iter().filter(|r| &r.cell.arm == arm) {
-                let line: Vec<(f64, f64)> = r.evals.iter().map(|e| (e.flops, e.val_loss)).collect();
+            for size in &d.manifest.sizes {
+                let band = seed_band(d, arm, size);
+                if band.is_empty() {
+                    continue;
+                }
+                let upper = band.iter().map(|p| (p.0, p.3));
+                let lower = band.iter().rev().map(|p| (p.0, p.2));
+                chart.draw_series([Polygon::new(
+                    upper.chain(lower).collect::<Vec<_>>(),
+                    color.mix(0.2).filled(),
+                )])?;
+                let line: Vec<(f64, f64)> = band.iter().map(|p| (p.0, p.1)).collect();
                 let s = chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?;
                 if first {
                     s.label(arm.as_str()).legend(legend_line(color));
@@ -56,4 +70,30 @@ impl LossVsFlops<'_> {
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
+}
+
+/// Per evaluation step of `arm` at `size`: (FLOPs, mean, min, max) of the seeds' validation
+/// losses.
+fn seed_band(d: &PlotData, arm: &str, size: &str) -> Vec<(f64, f64, f64, f64)> {
+    let mut by_step: std::collections::BTreeMap<usize, (f64, Vec<f64>)> = Default::default();
+    let runs = d
+        .runs
+        .iter()
+        .filter(|r| r.cell.arm == arm && r.cell.size == size);
+    for e in runs.flat_map(|r| &r.evals) {
+        by_step
+            .entry(e.step)
+            .or_insert((e.flops, vec![]))
+            .1
+            .push(e.val_loss);
+    }
+    by_step
+        .into_values()
+        .map(|(flops, v)| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (flops, mean, lo, hi)
+        })
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! Training loss curves at the largest size (every seed), loss spikes marked with crosses.
+//! Training loss at the largest size: every seed's raw curve faint behind, each arm's seed-mean
+//! smoothed on top (so overlapping arms stay apart), loss spikes marked with crosses.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,7 +38,9 @@ impl TrainingLoss<'_> {
         );
         let mut chart = ChartBuilder::on(root)
             .caption(
-                format!("Training loss, size {size} (× = loss spike)"),
+                format!(
+                    "Training loss, size {size}: seed mean smoothed, raw seeds faint (× = spike)"
+                ),
                 (FONT, 24),
             )
             .margin(16)
@@ -54,20 +57,15 @@ impl TrainingLoss<'_> {
         let arms = &d.manifest.arms;
         for arm in arms {
             let color = arm_color(arms, arm);
-            let mut first = true;
-            for r in runs.iter().filter(|r| &r.cell.arm == arm) {
+            let mine: Vec<_> = runs.iter().filter(|r| &r.cell.arm == arm).collect();
+            for r in &mine {
                 let line: Vec<(f64, f64)> = r
                     .metrics
                     .iter()
                     .filter(|m| finite(m.loss))
                     .map(|m| (m.step as f64, m.loss.clamp(y0, y1)))
                     .collect();
-                let s =
-                    chart.draw_series(LineSeries::new(line, color.mix(0.55).stroke_width(1)))?;
-                if first {
-                    s.label(arm.as_str()).legend(legend_line(color));
-                    first = false;
-                }
+                chart.draw_series(LineSeries::new(line, color.mix(0.2).stroke_width(1)))?;
                 chart.draw_series(r.metrics.iter().filter(|m| m.loss_spike == 1).map(|m| {
                     Cross::new(
                         (m.step as f64, m.loss.clamp(y0, y1)),
@@ -76,7 +74,42 @@ impl TrainingLoss<'_> {
                     )
                 }))?;
             }
+            let mean = smoothed_mean(&mine.iter().map(|r| &r.metrics[..]).collect::<Vec<_>>());
+            let line: Vec<(f64, f64)> = mean
+                .into_iter()
+                .map(|(x, y)| (x, y.clamp(y0, y1)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(3)))?
+                .label(arm.as_str())
+                .legend(legend_line(color));
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
+}
+
+/// The mean over runs of the finite losses at each step, then a centred moving average over
+/// `max(5, steps / 25)` steps (shorter at the ends): (step, smoothed loss).
+fn smoothed_mean(runs: &[&[crate::run::MetricRow]]) -> Vec<(f64, f64)> {
+    let mut by_step: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
+    for m in runs
+        .iter()
+        .flat_map(|r| r.iter())
+        .filter(|m| m.loss.is_finite())
+    {
+        let e = by_step.entry(m.step).or_default();
+        (e.0, e.1) = (e.0 + m.loss, e.1 + 1);
+    }
+    let mean: Vec<(f64, f64)> = by_step
+        .into_iter()
+        .map(|(step, (sum, n))| (step as f64, sum / n as f64))
+        .collect();
+    let half = (mean.len() / 25).max(5) / 2;
+    (0..mean.len())
+        .map(|i| {
+            let window = &mean[i.saturating_sub(half)..(i + half + 1).min(mean.len())];
+            let y = window.iter().map(|p| p.1).sum::<f64>() / window.len() as f64;
+            (mean[i].0, y)
+        })
+        .collect()
 }
