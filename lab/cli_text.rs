@@ -261,7 +261,7 @@ pub fn corpus_report(bytes: usize, samples: usize, seed: u64) -> String {
 /// What a sweep did: cells run, skipped, diverged, failed and left, and how long it took.
 pub fn sweep_outcome(o: &crate::sweep::SweepOutcome) -> String {
     let mut s = format!(
-        "ran {} cells, skipped {} finished, {} diverged, {} failed, {} left for a rerun ({})",
+        "ran {} cells, skipped {} finished, {} diverged (non-finite loss), {} failed, {} left for a rerun ({})",
         o.ran.len(),
         o.skipped.len(),
         o.diverged.len(),

@@ -74,7 +74,39 @@ pub fn verdicts(a: &LrAnalysis) -> Vec<String> {
             "Undetermined: fewer than 2 seeds of {r} and another arm finished at every rate."
         ));
     }
+    out.extend(proxies_line(a));
     out
+}
+
+fn point_at(c: &LrCurve, lr: f64) -> Option<&super::lr::LrPoint> {
+    c.points.iter().find(|p| p.lr == lr)
+}
+
+/// The proxies at the highest rate, arm by arm (mean over seeds of each run's peak): where
+/// they part, the report says so in numbers.
+fn proxies_line(a: &LrAnalysis) -> Option<String> {
+    let top = *a.learning_rates.last()?;
+    let list = |value: fn(&super::lr::LrPoint) -> Option<f64>| -> Vec<String> {
+        a.curves
+            .iter()
+            .filter_map(|c| {
+                Some(format!(
+                    "{} {}",
+                    c.arm,
+                    num(Some(value(point_at(c, top)?)?))
+                ))
+            })
+            .collect()
+    };
+    let attn = list(|p| p.attn_logit_peak);
+    let router = list(|p| p.router_logit_peak);
+    (!attn.is_empty()).then(|| {
+        format!(
+            "**Proxies at the highest rate** ({top:e}; mean over seeds of each run's peak): attention logit {}; router logit {}.",
+            attn.join(", "),
+            if router.is_empty() { "–".into() } else { router.join(", ") }
+        )
+    })
 }
 
 /// The answer's first words: a higher sensitivity of the reference arm means less stable.
