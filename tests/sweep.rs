@@ -142,6 +142,9 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
         assert!(report.contains(c), "report names {c}");
     }
     assert!(report.contains("Lower loss at matched compute?"));
+    // Every verdict is lower / higher / equivalent / inconclusive: never a bare "no
+    // significant difference".
+    assert!(!report.to_lowercase().contains("significant difference"), "{report}");
     for stem in [
         "loss_vs_flops",
         "scaling",

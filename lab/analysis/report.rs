@@ -612,14 +612,6 @@ fn multiplier_text(m: &super::fit::ComputeMultiplier) -> String {
     }
 }
 
-fn significance(p: f64) -> &'static str {
-    if p < 0.05 {
-        "significant"
-    } else {
-        "not significant"
-    }
-}
-
 /// One line per question: lower loss at matched compute? more loss spikes? more memory?
 pub fn verdicts(a: &Analysis) -> Vec<String> {
     let reference = &a.reference_arm;
@@ -642,10 +634,17 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
     let st = |arm: &str| a.stability.iter().find(|s| s.arm == arm);
     if let (Some(r), Some(b)) = (st(reference), st(base)) {
         let p = a.spike_rate_p.get(base).copied().unwrap_or(1.0);
+        let answer = match (p < 0.05, r.loss_spikes + b.loss_spikes) {
+            (true, _) if r.loss_spikes_per_1k > b.loss_spikes_per_1k => "**Higher**",
+            (true, _) => "**Lower**",
+            (false, 0) => {
+                "**Inconclusive**: no spike in either arm (one learning rate, far from divergence; `just sweep lr-stability` stresses stability)"
+            }
+            (false, _) => "**Inconclusive**",
+        };
         out.push(format!(
-            "**More loss spikes?** {}: {reference} {:.2} vs {base} {:.2} loss spikes per 1k steps ({} vs {} spikes over {} vs {} steps; exact Poisson-rate test p = {:.3}, {}); diverged runs {} vs {}; stable seeds {:.0}% vs {:.0}%.",
-            if p < 0.05 && r.loss_spikes_per_1k > b.loss_spikes_per_1k { "Yes" } else if p < 0.05 { "No, fewer" } else { "No significant difference" },
-            r.loss_spikes_per_1k, b.loss_spikes_per_1k, r.loss_spikes, b.loss_spikes, r.steps, b.steps, p, significance(p),
+            "**More loss spikes?** {answer}: {reference} {:.2} vs {base} {:.2} loss spikes per 1k steps ({} vs {} spikes over {} vs {} steps; exact Poisson-rate test p = {:.3}); diverged runs {} vs {}; stable seeds {:.0}% vs {:.0}%.",
+            r.loss_spikes_per_1k, b.loss_spikes_per_1k, r.loss_spikes, b.loss_spikes, r.steps, b.steps, p,
             r.diverged, b.diverged, 100.0 * r.stable_fraction, 100.0 * b.stable_fraction
         ));
     }
