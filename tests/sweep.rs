@@ -144,7 +144,10 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
     assert!(report.contains("Lower loss at matched compute?"));
     // Every verdict is lower / higher / equivalent / inconclusive: never a bare "no
     // significant difference".
-    assert!(!report.to_lowercase().contains("significant difference"), "{report}");
+    assert!(
+        !report.to_lowercase().contains("significant difference"),
+        "{report}"
+    );
     for stem in [
         "loss_vs_flops",
         "scaling",
