@@ -79,6 +79,14 @@ pub fn positive(path: &str, value: usize) -> Result<(), FieldError> {
     }
 }
 
+/// `Ok` when `value` is at most `max` (an entry of the `limits` module), else an error naming `path`,
+/// the range and its reason.
+pub fn at_most(path: &str, value: usize, (max, why): (usize, &str)) -> Result<(), FieldError> {
+    check(value <= max, path, || {
+        format!("must be at most {max} ({why}), got {value}")
+    })
+}
+
 /// `Err(FieldError)` unless `ok`; the message is built only on failure.
 pub fn check(ok: bool, path: &str, message: impl FnOnce() -> String) -> Result<(), FieldError> {
     if ok {

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::corpus::Domain;
-use crate::error::{FieldError, check, positive};
+use crate::error::{FieldError, at_most, check, positive};
+use crate::limits;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +131,8 @@ impl DataSpec {
                 self.path = Some(full.canonicalize().unwrap_or(full));
             }
             SourceKind::Generated => {
+                at_most("corpus_bytes", self.corpus_bytes, limits::CORPUS_BYTES)?;
+                at_most("entities", self.entities, limits::ENTITIES)?;
                 positive("corpus_bytes", self.corpus_bytes)?;
                 positive("entities", self.entities)?;
                 check(

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FieldError, check, positive};
+use crate::error::{FieldError, at_most, check, positive};
+use crate::limits;
 
 /// Byte-level tokens: the vocabulary is every byte value.
 pub const VOCAB_SIZE: usize = 256;
@@ -60,6 +61,11 @@ impl ModelSpec {
 
     /// Check the fields (paths relative to `[model]`) and fill in `n_kv_heads`.
     pub fn resolve(mut self) -> Result<ModelSpec, FieldError> {
+        at_most("d_model", self.d_model, limits::D_MODEL)?;
+        at_most("n_layers", self.n_layers, limits::N_LAYERS)?;
+        at_most("n_heads", self.n_heads, limits::N_HEADS)?;
+        at_most("n_kv_heads", self.kv_heads(), limits::N_HEADS)?;
+        at_most("seq_len", self.seq_len, limits::SEQ_LEN)?;
         positive("d_model", self.d_model)?;
         positive("n_layers", self.n_layers)?;
         positive("n_heads", self.n_heads)?;

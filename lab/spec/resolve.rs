@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::types::*;
 use crate::compute::{FlopCount, ModelShape, ParamCount};
 use crate::data::SourceKind;
-use crate::error::{FieldError, SpecError, check, positive};
+use crate::error::{FieldError, SpecError, at_most, check, positive};
+use crate::limits;
 use crate::model::{Transformer, model_shape};
 
 /// A spec with every default filled in and every derived number computed.
@@ -93,7 +94,14 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     spec.train
         .validate()
         .map_err(|e| in_file(e.under("train")))?;
+    // Both factors are bounded by now, so the product cannot overflow.
     let tokens_per_step = spec.train.batch_size * spec.model.seq_len;
+    at_most("train.batch_size", tokens_per_step, limits::TOKENS_PER_STEP).map_err(|e| {
+        in_file(FieldError::new(
+            e.path,
+            format!("batch_size × seq_len {}", e.message),
+        ))
+    })?;
     let ffn = spec.ffn.clone();
     spec.ffn = ffn
         .resolve(&spec.model, tokens_per_step)
@@ -138,7 +146,11 @@ fn resolve_steps(
             check(budget > 0.0 && budget.is_finite(), "flop_budget", || {
                 format!("must be positive, got {budget}")
             })?;
+            // `as` saturates: an absurd budget becomes usize::MAX steps, refused below.
             let steps = (budget / per_step).round() as usize;
+            at_most("flop_budget", steps, limits::STEPS).map_err(|e| {
+                FieldError::new(e.path, format!("gives {steps} steps; steps {}", e.message))
+            })?;
             check(steps > 0, "flop_budget", || {
                 format!(
                     "budget {budget:.3e} is smaller than one step ({per_step:.3e} training \

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataSpec, SourceKind};
-use crate::error::{FieldError, check, positive};
+use crate::error::{FieldError, at_most, check, positive};
+use crate::limits;
 use crate::model::ModelSpec;
 use crate::model::ffn::FfnSpec;
 
@@ -201,6 +202,16 @@ impl TrainSpec {
     /// Check the fields (paths relative to `[train]`); the length (`steps` or `flop_budget`)
     /// is checked where it is resolved, since a budget needs the model's FLOPs.
     pub fn validate(&self) -> Result<(), FieldError> {
+        at_most("batch_size", self.batch_size, limits::BATCH_SIZE)?;
+        at_most("eval_batches", self.eval_batches, limits::EVAL_BATCHES)?;
+        at_most(
+            "final_eval_tokens",
+            self.final_eval_tokens,
+            limits::EVAL_TOKENS,
+        )?;
+        if let Some(steps) = self.steps {
+            at_most("steps", steps, limits::STEPS)?;
+        }
         positive("batch_size", self.batch_size)?;
         positive("eval_every", self.eval_every)?;
         positive("eval_batches", self.eval_batches)?;
@@ -238,6 +249,7 @@ impl TrainSpec {
 impl StabilitySpec {
     /// Check the fields (paths relative to `[stability]`).
     pub fn validate(&self) -> Result<(), FieldError> {
+        at_most("window", self.window, limits::SPIKE_WINDOW)?;
         check(self.window >= 3, "window", || {
             format!("must be at least 3, got {}", self.window)
         })?;

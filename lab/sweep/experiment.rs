@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::arm::arm_ffn;
-use crate::error::{FieldError, SpecError, check};
+use crate::error::{FieldError, SpecError, at_most, check};
+use crate::limits;
 use crate::spec::{
     DataSpec, ModelSpec, RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
@@ -237,6 +238,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     let sizes = chosen_sizes(&exp, &chosen).map_err(|e| e.under_preset(&preset_name, file))?;
     let arms = chosen_arms(&exp, &chosen).map_err(|e| e.under_preset(&preset_name, file))?;
     check(seeds > 0, "seeds", || "must be at least 1".into())
+        .and_then(|()| at_most("seeds", seeds, limits::SEEDS))
         .map_err(|e| e.under_preset(&preset_name, file))?;
     let lrs = chosen_lrs(&exp, &chosen).map_err(|(e, in_preset)| match in_preset {
         true => e.under_preset(&preset_name, file),
@@ -259,6 +261,10 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         seeds,
         tokens_per_param,
     };
+    // Counted before any cell is built: each resolves a model shape.
+    at_most("seeds", grid.count(), limits::CELLS)
+        .map_err(|e| FieldError::new("seeds", format!("the grid's cell count {}", e.message)))
+        .map_err(|e| e.under_preset(&preset_name, file))?;
     let cells = grid.cells(&exp, &chosen, file)?;
     let is_default =
         exp.default_preset.as_deref() == Some(preset_name.as_str()) || preset_name == "default";
@@ -296,6 +302,18 @@ struct Grid<'a> {
 }
 
 impl Grid<'_> {
+    /// Cells in the grid (saturating: an absurd product is simply too many).
+    fn count(&self) -> usize {
+        [
+            self.sizes.len(),
+            self.arms.len(),
+            self.lrs.len(),
+            self.seeds,
+        ]
+        .into_iter()
+        .fold(1usize, usize::saturating_mul)
+    }
+
     /// Every (size, arm, rate, seed) cell, resolved; each size's budget is set by the
     /// reference arm.
     fn cells(
@@ -353,6 +371,7 @@ fn check_grid(exp: &ExperimentSpec) -> Result<(), FieldError> {
         "needs at least one arm".into()
     })?;
     check(exp.seeds > 0, "seeds", || "must be at least 1".into())?;
+    at_most("seeds", exp.seeds, limits::SEEDS)?;
     let reference = &exp.budget.reference_arm;
     check(
         exp.arms.contains_key(reference),
@@ -443,6 +462,9 @@ fn chosen_lrs(
         (None, None) => return Ok(vec![None]),
     };
     let fail = |m: String| Err((FieldError::new("learning_rates", m), in_preset));
+    if let Err(e) = at_most("learning_rates", lrs.len(), limits::LEARNING_RATES) {
+        return fail(format!("has {} rates; {}", lrs.len(), e.message));
+    }
     if lrs.len() < 2 {
         return fail("needs at least 2 rates (leave it out for one)".into());
     }

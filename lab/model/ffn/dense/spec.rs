@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compute::{FfnShape, relative_gap};
-use crate::error::FieldError;
+use crate::error::{FieldError, at_most};
+use crate::limits;
 use crate::model::ffn::FfnSpec;
 use crate::model::ffn::moe::MoeSpec;
 use crate::model::shape::model_shape;
@@ -88,6 +89,9 @@ impl DenseSpec {
         tokens_per_step: usize,
     ) -> Result<DenseSpec, FieldError> {
         let err = |m: String| Err(FieldError::new("d_ff", m));
+        if let DffSpec::Size(n) = self.d_ff {
+            at_most("d_ff", n, limits::HIDDEN)?;
+        }
         let matched = match &self.match_moe {
             Some(moe) => {
                 moe.validate(model.n_layers, tokens_per_step)

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::dispatch::{Dispatch, capacity_slots};
 use crate::compute::FfnShape;
-use crate::error::{FieldError, check, positive};
+use crate::error::{FieldError, at_most, check, positive};
+use crate::limits;
 use crate::model::ffn::router::{Choice, RouterSpec};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -165,6 +166,12 @@ impl MoeSpec {
 
     /// The experts: counts, their split into fine-grained ones, the shared ones.
     fn validate_experts(&self) -> Result<(), FieldError> {
+        at_most("experts", self.experts, limits::EXPERTS)?;
+        at_most("top_k", self.top_k, limits::EXPERTS)?;
+        at_most("d_expert", self.d_expert, limits::HIDDEN)?;
+        at_most("granularity", self.granularity, limits::GRANULARITY)?;
+        at_most("shared_experts", self.shared_experts, limits::EXPERTS)?;
+        at_most("d_ff", self.d_ff.unwrap_or(0), limits::HIDDEN)?;
         positive("experts", self.experts)?;
         positive("top_k", self.top_k)?;
         positive("d_expert", self.d_expert)?;
