@@ -160,6 +160,7 @@ impl ResultsArgs {
 }
 
 fn main() -> ExitCode {
+    quiet_window_system_probe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
@@ -172,6 +173,28 @@ fn main() -> ExitCode {
             };
             ExitCode::from(code as u8)
         }
+    }
+}
+
+/// Probing wgpu adapters loads Mesa's Vulkan drivers, whose Wayland window-system code prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." on any headless machine
+/// where the variable is unset: a user reads "error" on a healthy run. The lab never opens a
+/// window, so where the variable does not name a directory it points it at a private one
+/// (mode 0700, per user) before anything probes. Child `lab train` processes inherit it.
+fn quiet_window_system_probe() {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let set =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if set {
+        return;
+    }
+    let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+    let dir = std::env::temp_dir().join(format!("moe-lab-runtime-{uid}"));
+    let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    if made.is_ok() || dir.is_dir() {
+        // SAFETY: called first thing in `main`, before any other thread exists, so nothing
+        // reads the environment concurrently.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }
 

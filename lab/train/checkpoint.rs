@@ -1,6 +1,11 @@
 //! Checkpoints: model, optimizer and loop state, written into `checkpoint.tmp/` and renamed
 //! into place, so a kill at any moment leaves either the previous checkpoint or the new one.
 //! The data position needs no saving: the batch of step s is a function of (seed, s).
+//!
+//! Each checkpoint carries the length and FNV-1a hash of its files (`checksums.json`), and the
+//! one before it is kept as `checkpoint.prev/`: a checkpoint cut short or overwritten with
+//! garbage is detected before anything is loaded from it, and the run falls back to the
+//! previous one, or restarts ([`candidates`]; the trainer decides).
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +33,42 @@ const OPTIMIZER: &str = "optimizer.bpk";
 /// Named apart from the state file of earlier versions (whose layout differs), so an old
 /// checkpoint is not found and its run restarts rather than failing to resume.
 const STATE: &str = "loop_state.json";
+const CHECKSUMS: &str = "checksums.json";
+/// What each checkpoint file must be: (name, length in bytes, FNV-1a 64 of its bytes).
+type Checksums = Vec<(String, u64, u64)>;
+
+/// FNV-1a, 64 bit: detects truncation and overwritten bytes (not an adversary).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn checksums(dir: &Path) -> Result<Checksums> {
+    [MODEL, OPTIMIZER, STATE]
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(name))?;
+            Ok((name.to_string(), bytes.len() as u64, fnv1a(&bytes)))
+        })
+        .collect()
+}
+
+/// `Err` naming the first file of `dir` whose length or hash differs from what was saved.
+fn verify(dir: &Path) -> Result<()> {
+    let path = dir.join(CHECKSUMS);
+    let saved: Checksums = serde_json::from_str(&std::fs::read_to_string(&path)?)
+        .with_context(|| format!("{} does not parse", path.display()))?;
+    for ((name, len, hash), (_, got_len, got_hash)) in saved.iter().zip(checksums(dir)?) {
+        anyhow::ensure!(
+            (*len, *hash) == (got_len, got_hash),
+            "{} is corrupt: {got_len} bytes (hash {got_hash:016x}), saved as {len} bytes \
+             (hash {hash:016x})",
+            dir.join(name).display()
+        );
+    }
+    Ok(())
+}
 
 pub fn save(
     dir: &Path,
@@ -36,7 +77,7 @@ pub fn save(
     state: &LoopState,
 ) -> Result<()> {
     let tmp = dir.with_extension("tmp");
-    let old = dir.with_extension("old");
+    let old = previous(dir);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     model
@@ -47,27 +88,46 @@ pub fn save(
         .save(tmp.join(OPTIMIZER))
         .map_err(|e| anyhow::anyhow!("saving optimizer checkpoint: {e:?}"))?;
     write_atomic(&tmp.join(STATE), serde_json::to_string(state)?.as_bytes())?;
+    let sums = serde_json::to_string(&checksums(&tmp)?)?;
+    write_atomic(&tmp.join(CHECKSUMS), sums.as_bytes())?;
+    // The current checkpoint becomes the previous one; the one before that goes.
     let _ = std::fs::remove_dir_all(&old);
     if dir.exists() {
         std::fs::rename(dir, &old)?;
     }
     std::fs::rename(&tmp, dir).context("moving checkpoint into place")?;
-    let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 
-/// The newest complete checkpoint under `dir` (or its `.old` twin left by a kill mid-swap).
-pub fn find(dir: &Path) -> Option<PathBuf> {
-    [dir.to_path_buf(), dir.with_extension("old")]
+/// The checkpoints under `dir` to try, newest first: `dir` itself, then the previous one
+/// (`dir.prev`). Whether one is intact is checked by [`load`].
+pub fn candidates(dir: &Path) -> Vec<PathBuf> {
+    [dir.to_path_buf(), previous(dir)]
         .into_iter()
-        .find(|d| d.join(STATE).exists() && d.join(MODEL).exists() && d.join(OPTIMIZER).exists())
+        .filter(|d| d.join(STATE).exists())
+        .collect()
 }
 
+/// Where the previous checkpoint of `dir` is kept.
+pub fn previous(dir: &Path) -> PathBuf {
+    dir.with_extension("prev")
+}
+
+/// Remove every checkpoint under `dir` (a finished run needs none).
+pub fn remove_all(dir: &Path) {
+    for d in [dir.to_path_buf(), previous(dir), dir.with_extension("tmp")] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Load the checkpoint in `dir` into `model` and `optim`, after checking its files against
+/// their saved checksums. Err: what is missing or corrupt.
 pub fn load(
     dir: &Path,
     model: Transformer,
     optim: ModuleOptimizer,
 ) -> Result<(Transformer, ModuleOptimizer, LoopState)> {
+    verify(dir)?;
     let state: LoopState = serde_json::from_str(&std::fs::read_to_string(dir.join(STATE))?)?;
     let model = model
         .try_load_file(dir.join(MODEL))

@@ -62,8 +62,7 @@ impl Trainer {
         let spec = &config.spec;
         let dir = opts.run_dir.clone();
         dir.create()?;
-        let found = checkpoint::find(&dir.file(CHECKPOINT)).filter(|_| opts.resume);
-        if found.is_some() {
+        if opts.resume && !checkpoint::candidates(&dir.file(CHECKPOINT)).is_empty() {
             same_run(&dir, config)?;
         }
         dir.write_config(config)?;
@@ -75,17 +74,7 @@ impl Trainer {
         let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4).load()?;
         let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
         let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
-        let mut model = config.init_model(&device);
-        let mut optim = optimizer(&spec.train);
-        let mut state = fresh_state(config, opts);
-        if let Some(found) = found {
-            let fresh = state.summary;
-            (model, optim, state) = checkpoint::load(&found, model, optim)?;
-            // This attempt's own facts, not the interrupted one's.
-            let s = &mut state.summary;
-            (s.device, s.git_commit, s.lab_version) =
-                (fresh.device, fresh.git_commit, fresh.lab_version);
-        }
+        let (model, optim, state) = starting_point(config, opts, &device);
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
         dir.truncate_rows(state.summary.steps_done)?;
         let logs = RunLogs::open(&dir, config, &batches, !model.router_state().is_empty())?;
@@ -309,7 +298,7 @@ impl Trainer {
         s.tokens_per_s = s.tokens as f64 / wall.max(1e-9);
         self.dir.write_summary(s)?;
         if s.status == RunStatus::Complete {
-            let _ = std::fs::remove_dir_all(self.dir.file(CHECKPOINT));
+            checkpoint::remove_all(&self.dir.file(CHECKPOINT));
         }
         Ok(self.state.summary)
     }
@@ -317,6 +306,47 @@ impl Trainer {
     fn wall_time(&self) -> f64 {
         self.elapsed_before + self.started.elapsed().as_secs_f64()
     }
+}
+
+/// What the run starts from: the newest intact checkpoint when resuming (a corrupt or
+/// unreadable one is reported and the previous one tried), else, or when none is usable, a
+/// fresh model at step 0 (and the unusable checkpoints are removed).
+fn starting_point(
+    config: &RunConfig,
+    opts: &TrainOptions,
+    device: &Device,
+) -> (Transformer, ModuleOptimizer, LoopState) {
+    let fresh = || {
+        let state = fresh_state(config, opts);
+        (
+            config.init_model(device),
+            optimizer(&config.spec.train),
+            state,
+        )
+    };
+    let root = opts.run_dir.file(CHECKPOINT);
+    let found = match opts.resume {
+        true => checkpoint::candidates(&root),
+        false => Vec::new(),
+    };
+    let name = &config.spec.name;
+    for dir in &found {
+        let (model, optim, new) = fresh();
+        match checkpoint::load(dir, model, optim) {
+            Ok((model, optim, mut state)) => {
+                // This attempt's own facts, not the interrupted one's.
+                let (s, f) = (&mut state.summary, new.summary);
+                (s.device, s.git_commit, s.lab_version) = (f.device, f.git_commit, f.lab_version);
+                return (model, optim, state);
+            }
+            Err(e) => eprintln!("warning ({name}): checkpoint not usable: {e:#}"),
+        }
+    }
+    if !found.is_empty() {
+        eprintln!("warning ({name}): no usable checkpoint; the run restarts from step 0");
+        checkpoint::remove_all(&root);
+    }
+    fresh()
 }
 
 /// A checkpoint belongs to the run its directory's `config.toml` describes: resuming it under
