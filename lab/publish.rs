@@ -29,7 +29,14 @@ pub struct Published {
 
 /// `results` is `results/<experiment>`; figures go to `plots_root/<experiment>/`.
 pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Published> {
-    let (manifest, runs) = load::load(results)?;
+    let load::Loaded {
+        manifest,
+        runs,
+        skipped,
+    } = load::load(results)?;
+    for s in &skipped {
+        eprintln!("warning: run left out of the analysis: {s}");
+    }
     let name = results
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -43,7 +50,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
             &results.join("analysis.json"),
             serde_json::to_string_pretty(&a)?.as_bytes(),
         )?;
-        let text = lr_report::render(&a, &manifest, &runs, &rel);
+        let text = lr_report::render(&a, &manifest, &runs, &rel) + &skipped_section(&skipped);
         write_atomic(&report, text.as_bytes())?;
         let plots = match draw {
             true => plot::draw_lr(
@@ -73,7 +80,8 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
     )?;
     write_atomic(
         &report,
-        analysis::report::render(&analysis, &manifest, &runs, &rel).as_bytes(),
+        (analysis::report::render(&analysis, &manifest, &runs, &rel) + &skipped_section(&skipped))
+            .as_bytes(),
     )?;
     let mut plots = Vec::new();
     if draw {
@@ -91,6 +99,19 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         report,
         plots,
     })
+}
+
+/// The report's list of runs whose files did not parse (empty when there are none).
+fn skipped_section(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = skipped.iter().map(|s| format!("- {s}")).collect();
+    format!(
+        "\n## Runs left out\n\nTheir files do not parse (cut short or overwritten?); `lab sweep` \
+         reruns them:\n\n{}\n",
+        lines.join("\n")
+    )
 }
 
 /// Claim (b)'s evidence from the learning-rate sweep beside `results`, if it has an analysis.

@@ -495,3 +495,171 @@ fn lr_sweep_answers_the_stability_question_and_feeds_the_flagship_claims() {
     assert!(text.contains("LR sensitivity moe − dense"), "{text}");
     assert!(text.contains("lr-stability/analysis.json"), "{text}");
 }
+
+#[test]
+fn unreadable_run_files_are_left_out_of_the_analysis_and_rerun_by_the_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_experiment(tmp.path(), &toy_experiment(0.05));
+    let first = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    assert!(first.status.success());
+    let results = tmp.path().join("results/toy");
+    let loss = |cell: &str| {
+        let s = std::fs::read_to_string(results.join(cell).join("summary.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        v["final_val_loss"].as_f64().unwrap()
+    };
+    let before = [loss("xs-moe-s0"), loss("xs-dense-s0")];
+    // A metrics file cut mid-line, and a summary that does not parse.
+    let metrics = results.join("xs-moe-s0/metrics.csv");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let last_line = text[..text.len() - 1].rfind('\n').unwrap() + 1;
+    let mid_line = last_line + (text.len() - last_line) / 3;
+    std::fs::write(&metrics, &text[..mid_line]).unwrap();
+    std::fs::write(
+        results.join("xs-dense-s0/summary.json"),
+        "{\"status\": \"compl",
+    )
+    .unwrap();
+
+    let analyze = lab(&["analyze", "toy.toml", "--out", "results"], tmp.path());
+    let stderr = String::from_utf8_lossy(&analyze.stderr);
+    assert!(analyze.status.success(), "{stderr}");
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(report.contains("## Runs left out"), "{report}");
+    for (cell, file) in [
+        ("xs-moe-s0", "metrics.csv"),
+        ("xs-dense-s0", "summary.json"),
+    ] {
+        assert!(
+            stderr.contains(cell) && stderr.contains(file),
+            "the warning names {cell} and {file}:\n{stderr}"
+        );
+    }
+
+    let rerun = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(rerun.status.success(), "{stderr}");
+    assert!(stderr.contains("1 of 3 cells already finished"), "{stderr}");
+    assert_eq!(
+        [loss("xs-moe-s0"), loss("xs-dense-s0")],
+        before,
+        "reruns reproduce the runs"
+    );
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(!report.contains("## Runs left out"), "{report}");
+}
+
+#[test]
+fn a_diverging_cell_is_reported_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    // At rate 1e30 the first update overflows the weights: a non-finite loss at step 1.
+    let text = toy_named("toy", "learning_rates = [1e-3, 1e30]");
+    write_experiment(tmp.path(), &text);
+    let out = lab(&sweep_args("toy.toml", &[]), tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("4 diverged (non-finite loss)"), "{stderr}");
+    let results = tmp.path().join("results/toy");
+    let summary = std::fs::read_to_string(results.join("xs-moe-lr1e30-s0/summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"diverged\""), "{summary}");
+    let fine = std::fs::read_to_string(results.join("xs-moe-lr1e-3-s0/summary.json")).unwrap();
+    assert!(fine.contains("\"status\": \"complete\""), "{fine}");
+    // The report counts them: 2 of each arm's 4 runs diverged.
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(report.contains("| 2/4 | 1e30 |"), "{report}");
+    // The cell's own process said so with exit 3.
+    let cell = results.join("xs-dense-lr1e30-s1");
+    let again = lab(
+        &[
+            "train",
+            "--spec",
+            cell.join("config.toml").to_str().unwrap(),
+            "--run-dir",
+            tmp.path().join("again").to_str().unwrap(),
+            "--device",
+            "flex",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(again.status.code(), Some(3));
+}
+
+/// The command lines of the processes working in `dir` (a sweep's cells run in its directory).
+fn processes_in(dir: &Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (std::fs::read_link(p.join("cwd")).ok()? == dir).then_some(p)
+        })
+        .filter_map(|p| std::fs::read(p.join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect()
+}
+
+#[test]
+fn a_sweep_killed_mid_cell_resumes_to_an_uninterrupted_sweeps_losses() {
+    let (whole, cut) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let text = toy_experiment(10.0);
+    for dir in [whole.path(), cut.path()] {
+        write_experiment(dir, &text);
+    }
+    let args = sweep_args("toy.toml", &["--checkpoint-every", "50"]);
+    assert!(lab(&args, whole.path()).status.success());
+
+    // Kill -9 the sweep once the second cell has checkpointed and before it finishes.
+    let mut sweep = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(&args)
+        .current_dir(cut.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let cell = cut.path().join("results/toy/xs-dense-total-s0");
+    let started = std::time::Instant::now();
+    while !cell.join("checkpoint/loop_state.json").exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the second cell never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    sweep.kill().unwrap();
+    sweep.wait().unwrap();
+    // The cell's own `lab train` notices its parent is gone and stops.
+    let started = std::time::Instant::now();
+    while !processes_in(cut.path()).is_empty() {
+        // Well before the ≈ 1.5 s the rest of the cell would take.
+        let left = processes_in(cut.path());
+        assert!(
+            started.elapsed().as_millis() < 500,
+            "outlived the sweep: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let summary = std::fs::read_to_string(cell.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"status\": \"running\""),
+        "killed mid-cell: {summary}"
+    );
+
+    let rerun = lab(&args, cut.path());
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(rerun.status.success(), "{stderr}");
+    assert!(stderr.contains("1 of 3 cells already finished"), "{stderr}");
+    for c in ["xs-dense-s0", "xs-dense-total-s0", "xs-moe-s0"] {
+        let read = |d: &Path| {
+            let dir = d.join("results/toy").join(c);
+            let s = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+            let m = std::fs::read_to_string(dir.join("evals.csv")).unwrap();
+            (
+                v["final_val_loss"].as_f64(),
+                v["final_train_loss"].as_f64(),
+                m,
+            )
+        };
+        assert_eq!(read(cut.path()), read(whole.path()), "{c}");
+    }
+}

@@ -24,8 +24,15 @@ pub struct RunData {
     pub ffn: Option<String>,
 }
 
-/// The manifest and every cell that has a summary (cells never started are left out).
-pub fn load(dir: &Path) -> Result<(Manifest, Vec<RunData>)> {
+/// A sweep's files: the manifest, every run that has a summary (cells never started are left
+/// out), and the runs whose files do not parse, each with why (left out, and reported).
+pub struct Loaded {
+    pub manifest: Manifest,
+    pub runs: Vec<RunData>,
+    pub skipped: Vec<String>,
+}
+
+pub fn load(dir: &Path) -> Result<Loaded> {
     let manifest_path = dir.join(MANIFEST);
     let manifest: Manifest =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).with_context(|| {
@@ -35,24 +42,36 @@ pub fn load(dir: &Path) -> Result<(Manifest, Vec<RunData>)> {
             )
         })?)
         .with_context(|| format!("parsing {}", manifest_path.display()))?;
-    let mut runs = Vec::new();
+    let (mut runs, mut skipped) = (Vec::new(), Vec::new());
     for cell in &manifest.cells {
-        let d = dir.join(&cell.name);
-        let Some(summary) = RunDir::new(&d).read_summary()? else {
-            continue;
-        };
-        runs.push(RunData {
-            cell: cell.clone(),
-            summary,
-            evals: read_rows(&d)?,
-            metrics: read_rows(&d)?,
-            router: read_rows(&d)?,
-            router_state: read_rows(&d)?,
-            ffn: std::fs::read_to_string(d.join(CONFIG))
-                .ok()
-                .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())
-                .map(|spec| spec.ffn.summary_line()),
-        });
+        match read_run(&dir.join(&cell.name), cell) {
+            Ok(Some(run)) => runs.push(run),
+            Ok(None) => {}
+            Err(e) => skipped.push(format!("{}: {e:#}", cell.name)),
+        }
     }
-    Ok((manifest, runs))
+    Ok(Loaded {
+        manifest,
+        runs,
+        skipped,
+    })
+}
+
+/// One run directory's files; `None` when the cell never started.
+fn read_run(d: &Path, cell: &Cell) -> Result<Option<RunData>> {
+    let Some(summary) = RunDir::new(d).read_summary()? else {
+        return Ok(None);
+    };
+    Ok(Some(RunData {
+        cell: cell.clone(),
+        summary,
+        evals: read_rows(&d)?,
+        metrics: read_rows(&d)?,
+        router: read_rows(&d)?,
+        router_state: read_rows(&d)?,
+        ffn: std::fs::read_to_string(d.join(CONFIG))
+            .ok()
+            .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())
+            .map(|spec| spec.ffn.summary_line()),
+    }))
 }

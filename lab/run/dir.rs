@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::log::read_rows;
 use super::rows::{EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
 use super::summary::Summary;
 use crate::spec::RunConfig;
@@ -56,6 +57,18 @@ impl RunDir {
         let summary =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         Ok(Some(summary))
+    }
+
+    /// Every row file parses (a file cut mid-line or overwritten does not). Err: the first
+    /// that does not, named.
+    pub fn check_rows(&self) -> Result<()> {
+        read_rows::<MetricRow>(&self.path)?;
+        read_rows::<EvalRow>(&self.path)?;
+        read_rows::<RouterRow>(&self.path)?;
+        read_rows::<RouterDomainRow>(&self.path)?;
+        read_rows::<RouterStateRow>(&self.path)?;
+        read_rows::<ProbeRow>(&self.path)?;
+        Ok(())
     }
 
     /// In every row file, keep the header and the rows whose `step` (first column) is below

@@ -78,8 +78,14 @@ enum CellState {
 }
 
 fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
-    let Some(summary) = dir.read_summary()? else {
-        return Ok(CellState::Fresh);
+    let summary = match dir.read_summary() {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(CellState::Fresh),
+        // Cut short or overwritten: rerun it (from its checkpoint if it has a good one).
+        Err(e) => {
+            eprintln!("{}: {e:#}; the cell reruns", cell.name);
+            return Ok(CellState::Interrupted);
+        }
     };
     let want = &cell
         .config
@@ -102,6 +108,10 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
                 .into(),
         }
         .into());
+    }
+    if let Err(e) = dir.check_rows() {
+        eprintln!("{}: {e:#}; the cell reruns", cell.name);
+        return Ok(CellState::Interrupted);
     }
     Ok(match summary.status {
         RunStatus::Running => CellState::Interrupted,
