@@ -65,10 +65,10 @@ fn read_run(d: &Path, cell: &Cell) -> Result<Option<RunData>> {
     Ok(Some(RunData {
         cell: cell.clone(),
         summary,
-        evals: read_rows(&d)?,
-        metrics: read_rows(&d)?,
-        router: read_rows(&d)?,
-        router_state: read_rows(&d)?,
+        evals: read_rows(d)?,
+        metrics: read_rows(d)?,
+        router: read_rows(d)?,
+        router_state: read_rows(d)?,
         ffn: std::fs::read_to_string(d.join(CONFIG))
             .ok()
             .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())
