@@ -64,6 +64,18 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         f.train_per_token
     );
     dispatch_lines(&mut s, c);
+    let m = c.shape.training_memory(c.spec.train.batch_size);
+    let mib = |b: u64| format!("{:.1}", b as f64 / 1_048_576.0);
+    let _ = writeln!(
+        s,
+        "  memory per step (estimate, MiB): params {} + grads {} + AdamW {} + activations {} = {}; largest tensor {}",
+        mib(m.params),
+        mib(m.grads),
+        mib(m.optimizer),
+        mib(m.activations),
+        mib(m.total()),
+        mib(m.largest_tensor)
+    );
     let _ = writeln!(
         s,
         "  length: {} steps × {} tokens = {} tokens, {:.4e} training FLOPs",

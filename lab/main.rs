@@ -253,6 +253,13 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
             lab_device.adapter
         );
     }
+    if let Some(available) = train::memory::available_bytes(&lab_device) {
+        train::memory::check_fits(&config, available).map_err(|message| SpecError::Field {
+            file: args.spec.clone(),
+            field: "train.batch_size".into(),
+            message,
+        })?;
+    }
     let s = &config.spec;
     let dir = args
         .run_dir

@@ -13,6 +13,10 @@ pub struct MemoryReading {
     pub bytes_reserved: Option<u64>,
     /// Process resident set size in bytes (Linux `/proc/self/status`; `None` elsewhere).
     pub rss_bytes: Option<u64>,
+    /// The process's largest resident set so far (`VmHWM`): the true peak, which falls inside
+    /// a step's backward pass, between the readings above.
+    #[serde(default)]
+    pub rss_high_water_bytes: Option<u64>,
 }
 
 pub fn read(device: &Device) -> MemoryReading {
@@ -21,13 +25,72 @@ pub fn read(device: &Device) -> MemoryReading {
         bytes_in_use: pool.as_ref().map(|p| p.bytes_in_use),
         bytes_reserved: pool.as_ref().map(|p| p.bytes_reserved),
         rss_bytes: rss_bytes(),
+        rss_high_water_bytes: status_bytes("VmHWM:"),
     }
 }
 
 /// Resident set size of this process.
 pub fn rss_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+/// A `kB` line of Linux's `/proc/self/status`, in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Memory the machine has for a run on `device`: available host memory (Linux
+/// `MemAvailable`) for flex and software wgpu adapters, which allocate from it; `None` for a
+/// hardware GPU, whose free memory wgpu does not report.
+pub fn available_bytes(device: &super::device::LabDevice) -> Option<u64> {
+    if device.backend != "flex" && !device.software {
+        return None;
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Before anything is allocated: whether a step of `config` fits in `available` bytes (the
+/// estimate of `compute::TrainingMemory`, plus the corpus held in memory and the process's own
+/// ≈ 64 MiB). Err: what it needs, what there is, and the largest batch that would fit.
+pub fn check_fits(config: &crate::spec::RunConfig, available: u64) -> Result<(), String> {
+    const PROCESS: u64 = 64 << 20;
+    let batch = config.spec.train.batch_size;
+    let m = config.shape.training_memory(batch);
+    let corpus = match config.spec.data.source {
+        crate::data::SourceKind::Generated => config.spec.data.corpus_bytes as u64,
+        crate::data::SourceKind::Text => config
+            .spec
+            .data
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len()),
+    };
+    let need = m.total() + corpus + PROCESS;
+    if need <= available {
+        return Ok(());
+    }
+    let fixed = m.params + m.grads + m.optimizer + corpus + PROCESS;
+    let per_sequence = (m.activations / batch as u64).max(1);
+    let fits = available.saturating_sub(fixed) / per_sequence;
+    let gib = |b: u64| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64);
+    Err(format!(
+        "a step needs ≈ {} (weights, gradients and AdamW state {}, activations {} at batch \
+         {batch}, corpus {}, the process ≈ 64 MiB) but {} is available; {}",
+        gib(need),
+        gib(m.params + m.grads + m.optimizer),
+        gib(m.activations),
+        gib(corpus),
+        gib(available),
+        match fits {
+            0 => "even one sequence per step does not fit: a smaller model or seq_len".into(),
+            n => format!("batch_size = {n} would fit"),
+        }
+    ))
 }

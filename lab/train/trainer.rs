@@ -431,7 +431,7 @@ fn track_peaks(peaks: &mut MemorySummary, m: &memory::MemoryReading) {
     };
     peaks.peak_bytes_in_use = max(peaks.peak_bytes_in_use, m.bytes_in_use);
     peaks.peak_bytes_reserved = max(peaks.peak_bytes_reserved, m.bytes_reserved);
-    peaks.peak_rss_bytes = max(peaks.peak_rss_bytes, m.rss_bytes);
+    peaks.peak_rss_bytes = max(peaks.peak_rss_bytes, m.rss_high_water_bytes.or(m.rss_bytes));
 }
 
 fn progress_bar(show: bool, total: usize, at: usize) -> ProgressBar {
