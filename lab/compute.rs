@@ -194,7 +194,8 @@ impl ModelShape {
 /// ≈ 12·T·d, scores, masked scores and softmax 3·H·T²; feed-forward: 4 values per hidden unit
 /// a token passes through, and the dispatch's copies), and the logits with their softmax and
 /// gradient (3·T·V). Against the process's measured peak (VmHWM) less its idle size, on flex:
-/// 0.93–1.05× for d 64–128, T 128–256, batch 16–32, dense and MoE (docs/reliability.md).
+/// estimate / measured 0.94–0.95 for d 64–128, T 128–256, batch 16–32, dense and MoE
+/// (docs/reliability.md).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainingMemory {
     pub params: u64,
