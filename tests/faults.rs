@@ -111,3 +111,85 @@ fn healthy_commands_print_no_error() {
         );
     }
 }
+
+/// A tmpfs of `kib` KiB mounted at `dir` for the life of the value (root only).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, kib: usize) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let size = format!("size={kib}k");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &size, "tmpfs", dir.to_str()?])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A disk that fills up mid-run: `lab train` exits 1 with the reason, `config.toml` and
+/// `summary.json` are whole or absent (never half-written), and the run, moved to a disk with
+/// room, resumes to the losses of a run that never failed.
+#[test]
+fn a_full_disk_fails_cleanly_and_the_run_resumes_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("small"), 24) else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    let text =
+        tiny_spec("full", MOE, "").replace("steps = 20", "steps = 40\ncheckpoint_every = 100");
+    let spec = tmp.path().join("full.toml");
+    std::fs::write(&spec, &text).unwrap();
+    let lab = |run_dir: &Path, resume: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lab"));
+        cmd.args([
+            "train",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--quiet",
+        ])
+        .args(["--run-dir", run_dir.to_str().unwrap()]);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd.output().unwrap()
+    };
+    let run = disk.0.join("run");
+    let out = lab(&run, false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    if let Ok(t) = std::fs::read_to_string(run.join("config.toml")) {
+        toml::from_str::<toml::Table>(&t).expect("config.toml whole");
+    }
+    if let Ok(t) = std::fs::read_to_string(run.join("summary.json")) {
+        serde_json::from_str::<serde_json::Value>(&t).expect("summary.json whole");
+    }
+    // Moved to a disk with room, the run resumes (here from the start: no checkpoint yet).
+    let moved = tmp.path().join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    for e in std::fs::read_dir(&run).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), moved.join(e.file_name())).unwrap();
+    }
+    drop(disk);
+    assert!(lab(&moved, true).status.success());
+    let whole = tmp.path().join("whole");
+    assert!(lab(&whole, false).status.success());
+    let loss = |d: &Path| {
+        let s = std::fs::read_to_string(d.join("summary.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&s).unwrap()["final_val_loss"].as_f64()
+    };
+    assert_eq!(loss(&moved), loss(&whole));
+}

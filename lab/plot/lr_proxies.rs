@@ -52,7 +52,6 @@ impl LrProxies<'_> {
             .label_style((FONT, 13))
             .draw()?;
         let arms = &self.0.manifest.arms;
-        let several_sizes = a.curves.iter().any(|c| c.size != a.curves[0].size);
         for c in &a.curves {
             let line: Vec<(f64, f64)> = c
                 .points
@@ -63,10 +62,7 @@ impl LrProxies<'_> {
                 continue;
             }
             let color = arm_color(arms, &c.arm);
-            let label = match several_sizes {
-                true => format!("{} ({})", c.arm, c.size),
-                false => c.arm.clone(),
-            };
+            let label = self.0.label(c);
             chart
                 .draw_series(LineSeries::new(line.clone(), color.stroke_width(3)))?
                 .label(label)

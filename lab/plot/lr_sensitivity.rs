@@ -45,7 +45,6 @@ impl LrSensitivity<'_> {
             .label("ℓ0 (loss at initialisation)")
             .legend(legend_line(BLACK));
         let arms = &self.0.manifest.arms;
-        let several_sizes = a.curves.iter().any(|c| c.size != a.curves[0].size);
         for c in &a.curves {
             let color = arm_color(arms, &c.arm);
             let upper = c.points.iter().map(|p| (p.lr, p.max_loss));
@@ -55,10 +54,7 @@ impl LrSensitivity<'_> {
                 color.mix(0.18).filled(),
             )])?;
             let mean: Vec<(f64, f64)> = c.points.iter().map(|p| (p.lr, p.mean_loss)).collect();
-            let label = match several_sizes {
-                true => format!("{} ({})", c.arm, c.size),
-                false => c.arm.clone(),
-            };
+            let label = self.0.label(c);
             chart
                 .draw_series(LineSeries::new(mean.clone(), color.stroke_width(3)))?
                 .label(label)

@@ -30,11 +30,24 @@ pub struct PlotData<'a> {
     pub analysis: &'a Analysis,
 }
 
-/// Draw every figure into `dir` (created if needed). Returns the file stems written.
-pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<String>> {
+/// Figures by file stem.
+type Figures<'a> = Vec<(&'static str, Box<dyn style::Figure + 'a>)>;
+
+/// Write each figure into `dir` (created if needed). Returns the file stems written.
+fn save_all(figures: Figures, dir: &Path) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     style::register_fonts();
-    let figures: Vec<(&str, Box<dyn style::Figure + '_>)> = vec![
+    let mut written = Vec::new();
+    for (stem, fig) in figures {
+        style::save(fig.as_ref(), dir, stem)?;
+        written.push(stem.to_string());
+    }
+    Ok(written)
+}
+
+/// Draw every figure into `dir` (created if needed). Returns the file stems written.
+pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<String>> {
+    let figures: Figures = vec![
         ("loss_vs_flops", Box::new(loss_vs_flops::LossVsFlops(data))),
         ("paired_diff", Box::new(paired_diff::PairedDiff(data))),
         ("scaling", Box::new(scaling::Scaling(data))),
@@ -45,12 +58,7 @@ pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<String>> {
         ("router_maxvio", Box::new(router_maxvio::RouterMaxVio(data))),
         ("router_state", Box::new(router_state::RouterState(data))),
     ];
-    let mut written = Vec::new();
-    for (stem, fig) in figures {
-        style::save(fig.as_ref(), dir, stem)?;
-        written.push(stem.to_string());
-    }
-    Ok(written)
+    save_all(figures, dir)
 }
 
 /// What the figures of a learning-rate sweep draw from.
@@ -59,21 +67,25 @@ pub struct LrPlotData<'a> {
     pub analysis: &'a LrAnalysis,
 }
 
+impl LrPlotData<'_> {
+    /// A curve's legend: its arm, and its size when the sweep has several.
+    fn label(&self, c: &crate::analysis::lr::LrCurve) -> String {
+        let curves = &self.analysis.curves;
+        match curves.iter().any(|o| o.size != c.size) {
+            true => format!("{} ({})", c.arm, c.size),
+            false => c.arm.clone(),
+        }
+    }
+}
+
 /// Draw a learning-rate sweep's figures into `dir`. Returns the file stems written.
 pub fn draw_lr(data: &LrPlotData, dir: &Path) -> Result<Vec<String>> {
-    std::fs::create_dir_all(dir)?;
-    style::register_fonts();
-    let figures: Vec<(&str, Box<dyn style::Figure + '_>)> = vec![
+    let figures: Figures = vec![
         (
             "lr_sensitivity",
             Box::new(lr_sensitivity::LrSensitivity(data)),
         ),
         ("lr_proxies", Box::new(lr_proxies::LrProxies(data))),
     ];
-    let mut written = Vec::new();
-    for (stem, fig) in figures {
-        style::save(fig.as_ref(), dir, stem)?;
-        written.push(stem.to_string());
-    }
-    Ok(written)
+    save_all(figures, dir)
 }
