@@ -7,9 +7,11 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Run the whole test suite (CPU only; wgpu checks use lavapipe where installed).
+# Run the whole test suite (CPU only; wgpu checks use lavapipe where installed). The test
+# binaries probe wgpu in-process, where the lab's own fix for Mesa's "XDG_RUNTIME_DIR is
+# invalid" noise (in `lab`'s main) does not run: give them a private directory when unset.
 test:
-    cargo test --no-fail-fast
+    XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}" cargo test --no-fail-fast
 
 # Formatting and lints, as CI checks them before the tests.
 lint:

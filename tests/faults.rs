@@ -117,10 +117,14 @@ struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
     fn mount(dir: &Path, kib: usize) -> Option<SmallDisk> {
+        Self::mount_with(dir, &format!("size={kib}k"))
+    }
+
+    fn mount_with(dir: &Path, options: &str) -> Option<SmallDisk> {
         std::fs::create_dir_all(dir).ok()?;
-        let size = format!("size={kib}k");
+        let size = options;
         let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &size, "tmpfs", dir.to_str()?])
+            .args(["-t", "tmpfs", "-o", size, "tmpfs", dir.to_str()?])
             .stderr(std::process::Stdio::null())
             .status()
             .ok()?
@@ -192,4 +196,36 @@ fn a_full_disk_fails_cleanly_and_the_run_resumes_elsewhere() {
         serde_json::from_str::<serde_json::Value>(&s).unwrap()["final_val_loss"].as_f64()
     };
     assert_eq!(loss(&moved), loss(&whole));
+}
+
+/// A read-only results directory: exit 1 with the reason, nothing written.
+#[test]
+fn a_read_only_results_directory_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount_with(&tmp.path().join("ro"), "ro,size=64k") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    let spec = tmp.path().join("ro.toml");
+    std::fs::write(&spec, tiny_spec("ro", MOE, "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args([
+            "train",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--quiet",
+        ])
+        .args(["--out", disk.0.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&disk.0).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

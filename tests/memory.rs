@@ -100,3 +100,42 @@ fn memory_estimate_tracks_the_measured_peak_on_flex() {
         (estimate - idle_estimate) / 1_048_576.0
     );
 }
+
+#[test]
+fn a_sweep_with_a_cell_that_cannot_fit_exits_2_before_running_any() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+name = "toobig"
+seeds = 1
+[base]
+n_heads = 4
+seq_len = 65536
+[base.train]
+batch_size = 1
+[budget]
+tokens_per_active_param = 1000.0
+reference_arm = "moe"
+[[sizes]]
+name = "xs"
+d_model = 64
+n_layers = 2
+d_expert = 64
+[arms.moe]
+kind = "moe"
+experts = 4
+top_k = 2
+"#;
+    std::fs::write(tmp.path().join("toobig.toml"), text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["sweep", "toobig.toml", "--devices", "flex"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("toobig.toml") && stderr.contains("cell xs-moe-s0"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("results").exists(), "nothing written");
+}

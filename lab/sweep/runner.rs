@@ -122,6 +122,8 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
 /// Run the plan's unfinished cells (at most `max_cells`), `jobs` at a time, under the
 /// experiment's lock; write the manifest first, so the analysis finds every cell.
 pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
+    // Before the lock and the results directory: a cell too big fails the sweep untouched.
+    check_memory(plan, opts, &plan.cells)?;
     let root = opts.results_root.join(&plan.results_name);
     let _lock = SweepLock::acquire(&root)?;
     let started = Instant::now();
@@ -179,6 +181,32 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     }
     outcome.wall_time_s = started.elapsed().as_secs_f64();
     Ok(outcome)
+}
+
+/// Before any cell runs: on devices that allocate from host memory (flex, software wgpu), every
+/// cell to run must fit in the memory available, shared by `jobs` cells at once. Err (exit 2):
+/// the first that does not, with its numbers.
+fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[Cell]) -> Result<()> {
+    let host = opts
+        .devices
+        .iter()
+        .any(|d| matches!(concrete(*d), DeviceChoice::Flex | DeviceChoice::WgpuCpu));
+    let Some(available) = crate::train::memory::host_available_bytes().filter(|_| host) else {
+        return Ok(());
+    };
+    let share = available / opts.jobs.max(1) as u64;
+    for cell in todo {
+        let config = cell.config.as_ref().expect("planned cells carry configs");
+        crate::train::memory::check_fits(config, share).map_err(|message| SpecError::Field {
+            file: plan.source.clone(),
+            field: format!("cell {}", cell.name),
+            message: format!(
+                "{message} (with --jobs {}: a share of the memory)",
+                opts.jobs
+            ),
+        })?;
+    }
+    Ok(())
 }
 
 /// The plan's cells, checkpointing every `every` steps where their spec sets no interval.

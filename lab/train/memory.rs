@@ -49,6 +49,11 @@ pub fn available_bytes(device: &super::device::LabDevice) -> Option<u64> {
     if device.backend != "flex" && !device.software {
         return None;
     }
+    host_available_bytes()
+}
+
+/// Host memory available for new allocations (Linux `MemAvailable`).
+pub fn host_available_bytes() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
