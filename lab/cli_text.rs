@@ -142,13 +142,16 @@ fn match_line(s: &mut String, path: &Path, c: &RunConfig) {
 }
 
 pub fn devices_table(adapters: &[AdapterInfo]) -> String {
-    let mut s = String::from("device     backend  type           name\n");
-    s.push_str("flex       cpu      Cpu            burn flex (pure-Rust CPU backend)\n");
+    let mut s = String::from("device     backend  type           max buffer  name\n");
+    s.push_str(
+        "flex       cpu      Cpu            –           burn flex (pure-Rust CPU backend)\n",
+    );
     for a in adapters {
         let choice = if a.is_hardware { "wgpu" } else { "wgpu-cpu" };
+        let buffer = format!("{} MiB", a.max_buffer_bytes >> 20);
         let _ = writeln!(
             s,
-            "{choice:<10} {:<8} {:<14} {}",
+            "{choice:<10} {:<8} {:<14} {buffer:<11} {}",
             a.backend, a.device_type, a.name
         );
     }

@@ -253,13 +253,19 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
             lab_device.adapter
         );
     }
-    if let Some(available) = train::memory::available_bytes(&lab_device) {
-        train::memory::check_fits(&config, available).map_err(|message| SpecError::Field {
-            file: args.spec.clone(),
-            field: "train.batch_size".into(),
-            message,
-        })?;
-    }
+    let fits = match train::memory::available_bytes(&lab_device) {
+        Some(available) => train::memory::check_fits(&config, available),
+        None => Ok(()),
+    };
+    let buffer = match lab_device.max_buffer_bytes {
+        Some(max) => train::memory::check_buffer(&config, max),
+        None => Ok(()),
+    };
+    fits.and(buffer).map_err(|message| SpecError::Field {
+        file: args.spec.clone(),
+        field: "train.batch_size".into(),
+        message,
+    })?;
     let s = &config.spec;
     let dir = args
         .run_dir

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use moe_lab::spec::resolve;
+use moe_lab::train::device::{DeviceChoice, adapters};
 
 fn spec(name: &str, d: usize, layers: usize, seq_len: usize, batch: usize) -> String {
     format!(
@@ -137,5 +138,47 @@ top_k = 2
         stderr.contains("toobig.toml") && stderr.contains("cell xs-moe-s0"),
         "{stderr}"
     );
+    assert!(!tmp.path().join("results").exists(), "nothing written");
+}
+
+/// On a wgpu adapter every tensor is one buffer: a step whose attention scores exceed the
+/// adapter's limit is refused before it allocates (skipped without a wgpu adapter).
+#[test]
+fn a_tensor_larger_than_the_adapters_buffers_exits_2() {
+    let found = adapters();
+    let (choice, adapter) = match (
+        found.iter().find(|a| a.is_hardware),
+        found.iter().find(|a| a.device_type == "Cpu"),
+    ) {
+        (Some(a), _) => (DeviceChoice::Wgpu, a),
+        (None, Some(a)) => (DeviceChoice::WgpuCpu, a),
+        (None, None) => return println!("SKIPPED: no wgpu adapter on this machine"),
+    };
+    // Scores of one layer: batch · 4 heads · T² floats, over the adapter's limit at T = 2048.
+    let t = 2048usize;
+    let per_sequence = 4 * t * t * 4;
+    let batch = (adapter.max_buffer_bytes as usize / per_sequence + 1).max(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("wide.toml");
+    std::fs::write(&file, spec("wide", 64, 1, t, batch)).unwrap();
+    let device = match choice {
+        DeviceChoice::Wgpu => "wgpu",
+        _ => "wgpu-cpu",
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args([
+            "train",
+            "--spec",
+            file.to_str().unwrap(),
+            "--device",
+            device,
+            "--quiet",
+        ])
+        .args(["--out", tmp.path().join("results").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("binds buffers of at most"), "{stderr}");
     assert!(!tmp.path().join("results").exists(), "nothing written");
 }

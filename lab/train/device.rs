@@ -25,6 +25,9 @@ pub struct LabDevice {
     pub adapter: String,
     /// wgpu on a software adapter: slow, and worth a warning.
     pub software: bool,
+    /// The largest buffer the adapter binds for a kernel (wgpu: the smaller of its buffer and
+    /// storage-binding limits); `None` on flex. Every tensor must fit in one.
+    pub max_buffer_bytes: Option<u64>,
 }
 
 /// One graphics adapter wgpu can see.
@@ -34,6 +37,8 @@ pub struct AdapterInfo {
     pub backend: String,
     pub device_type: String,
     pub is_hardware: bool,
+    /// min(max_buffer_size, max_storage_buffer_binding_size) of the adapter's limits.
+    pub max_buffer_bytes: u64,
 }
 
 /// Every adapter wgpu can see through its primary APIs (Vulkan, Metal, DX12, WebGPU): the
@@ -45,7 +50,11 @@ pub fn adapters() -> Vec<AdapterInfo> {
     list.into_iter()
         .map(|a| {
             let info = a.get_info();
+            let limits = a.limits();
             AdapterInfo {
+                max_buffer_bytes: limits
+                    .max_buffer_size
+                    .min(limits.max_storage_buffer_binding_size as u64),
                 name: info.name.clone(),
                 backend: format!("{:?}", info.backend),
                 device_type: format!("{:?}", info.device_type),
@@ -65,6 +74,7 @@ impl DeviceChoice {
             backend: "flex".into(),
             adapter: "cpu (flex)".into(),
             software: false,
+            max_buffer_bytes: None,
         };
         match self {
             DeviceChoice::Flex => Ok(flex()),
@@ -110,5 +120,6 @@ fn wgpu_device(kind: DeviceKind, adapter: &AdapterInfo) -> LabDevice {
             adapter.name, adapter.backend, adapter.device_type
         ),
         software: !adapter.is_hardware,
+        max_buffer_bytes: Some(adapter.max_buffer_bytes),
     }
 }

@@ -60,6 +60,28 @@ pub fn host_available_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Whether the largest tensor of a step of `config` fits in one buffer of `max_buffer` bytes
+/// (wgpu adapters bind each tensor as one buffer). Err: the sizes and a batch that would fit.
+pub fn check_buffer(config: &crate::spec::RunConfig, max_buffer: u64) -> Result<(), String> {
+    let batch = config.spec.train.batch_size;
+    let largest = config.shape.training_memory(batch).largest_tensor;
+    if largest <= max_buffer {
+        return Ok(());
+    }
+    let fits = max_buffer / (largest / batch as u64).max(1);
+    let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1_048_576.0);
+    Err(format!(
+        "the largest tensor of a step (attention scores or logits) is {} at batch {batch}, but \
+         this adapter binds buffers of at most {}; {}",
+        mib(largest),
+        mib(max_buffer),
+        match fits {
+            0 => "even one sequence does not fit: a shorter seq_len".into(),
+            n => format!("batch_size = {n} would fit"),
+        }
+    ))
+}
+
 /// Before anything is allocated: whether a step of `config` fits in `available` bytes (the
 /// estimate of `compute::TrainingMemory`, plus the corpus held in memory and the process's own
 /// ≈ 64 MiB). Err: what it needs, what there is, and the largest batch that would fit.
