@@ -54,7 +54,7 @@ pub fn adapters() -> Vec<AdapterInfo> {
             AdapterInfo {
                 max_buffer_bytes: limits
                     .max_buffer_size
-                    .min(limits.max_storage_buffer_binding_size as u64),
+                    .min(limits.max_storage_buffer_binding_size),
                 name: info.name.clone(),
                 backend: format!("{:?}", info.backend),
                 device_type: format!("{:?}", info.device_type),
