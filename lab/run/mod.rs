@@ -7,10 +7,12 @@
 //!   `probes.csv`:
 //!   [`rows`], appended and flushed as written ([`log`]);
 //! - `summary.json`: [`summary::Summary`], written atomically;
+//! - `model/`: the final weights of a completed run ([`model_file`]);
 //! - `checkpoint/`: owned by the training loop.
 
 pub mod dir;
 pub mod log;
+pub mod model_file;
 pub mod rows;
 pub mod summary;
 

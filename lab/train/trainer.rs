@@ -77,6 +77,8 @@ impl Trainer {
         let (model, optim, state) = starting_point(config, opts, &device);
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
         dir.truncate_rows(state.summary.steps_done)?;
+        // A final model is written when this attempt completes; an earlier one is stale.
+        let _ = std::fs::remove_dir_all(dir.file(crate::run::model_file::MODEL_DIR));
         let logs = RunLogs::open(&dir, config, &batches, !model.router_state().is_empty())?;
         for w in &state.summary.warnings {
             eprintln!("warning ({}): {w}", spec.name);
@@ -298,6 +300,11 @@ impl Trainer {
         s.tokens_per_s = s.tokens as f64 / wall.max(1e-9);
         self.dir.write_summary(s)?;
         if s.status == RunStatus::Complete {
+            let model = self
+                .model
+                .as_ref()
+                .expect("the model is back after every step");
+            self.dir.save_model(model)?;
             checkpoint::remove_all(&self.dir.file(CHECKPOINT));
         }
         Ok(self.state.summary)

@@ -1,0 +1,55 @@
+//! `model/` in a run directory: the weights the run ended with, in burn's own record format,
+//! beside the `config.toml` that says how to build the model they fill. Written when a run
+//! completes (atomically: into `model.tmp/`, then renamed); read by `lab sample` and by
+//! anything that uses a trained model (a teacher, an export).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+
+use super::dir::{CONFIG, RunDir};
+use crate::model::Transformer;
+use crate::spec::{RunConfig, resolve};
+
+pub const MODEL_DIR: &str = "model";
+const WEIGHTS: &str = "model.bpk";
+
+impl RunDir {
+    /// Where the final weights are.
+    pub fn model_file(&self) -> PathBuf {
+        self.file(MODEL_DIR).join(WEIGHTS)
+    }
+
+    /// Save `model` as this run's final model.
+    pub fn save_model(&self, model: &Transformer) -> Result<()> {
+        let tmp = self.file("model.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        model
+            .clone()
+            .save_file(tmp.join(WEIGHTS))
+            .map_err(|e| anyhow::anyhow!("saving the final model: {e:?}"))?;
+        let dir = self.file(MODEL_DIR);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).context("moving the final model into place")
+    }
+
+    /// The run's config and its final model on `device`. Err: no final model (the run did
+    /// not complete, or predates final models), or a config or weights that do not load.
+    pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Transformer)> {
+        let weights = self.model_file();
+        anyhow::ensure!(
+            weights.exists(),
+            "{}: no final model (the run has not completed, or was trained before runs kept \
+             their final weights)",
+            weights.display()
+        );
+        let config = resolve(&self.file(CONFIG))?;
+        let model = config
+            .init_model(device)
+            .try_load_file(&weights)
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", weights.display()))?;
+        Ok((config, model))
+    }
+}
