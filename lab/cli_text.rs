@@ -292,3 +292,17 @@ pub fn sweep_outcome(o: &crate::sweep::SweepOutcome) -> String {
     }
     s
 }
+
+/// What a `lab sample` cost: bytes, time, rate, window shifts, peak memory.
+pub fn sample_line(s: &crate::sample::SampleStats, device: &str) -> String {
+    let peak = crate::train::memory::read_peak_rss()
+        .map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1_048_576.0));
+    format!(
+        "{} bytes in {:.2} s ({:.0} bytes/s) on {device}; context window shifted {} times; \
+         peak RSS {peak}",
+        s.bytes,
+        s.seconds,
+        s.bytes as f64 / s.seconds.max(1e-9),
+        s.window_shifts
+    )
+}

@@ -15,6 +15,7 @@ pub mod model;
 pub mod plot;
 pub mod publish;
 pub mod run;
+pub mod sample;
 pub mod spec;
 pub mod sweep;
 pub mod train;

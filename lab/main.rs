@@ -46,6 +46,8 @@ enum Command {
     Flops { specs: Vec<PathBuf> },
     /// List the devices this machine offers.
     Devices,
+    /// Text from a completed run's final model (streamed to stdout), with a key/value cache.
+    Sample(SampleArgs),
     /// Time training steps of a dense arm and MoE arms at matched active FLOPs (and their
     /// feed-forward layers alone); writes results/bench/bench-<backend>.csv.
     Bench(BenchArgs),
@@ -115,6 +117,27 @@ struct SweepArgs {
     /// List the cells (steps, tokens, FLOPs) and exit without training.
     #[arg(long)]
     dry_run: bool,
+}
+
+// The flags of `lab sample`.
+#[derive(clap::Args)]
+struct SampleArgs {
+    /// A completed run's directory (it holds `model/` and `config.toml`).
+    run_dir: PathBuf,
+    #[arg(long, default_value = "")]
+    prompt: String,
+    #[arg(long, default_value_t = 200)]
+    max_bytes: usize,
+    /// 0: greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// Sample among the k most likely bytes (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "flex")]
+    device: DeviceChoice,
 }
 
 // The flags of `lab bench`.
@@ -213,6 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Flops { specs } => flops_cmd(&specs),
+        Command::Sample(args) => sample_cmd(args),
         Command::Devices => {
             println!("{}", cli_text::devices_table(&device::adapters()));
             Ok(0)
@@ -306,6 +330,43 @@ fn flops_cmd(specs: &[PathBuf]) -> anyhow::Result<i32> {
         let config = spec::resolve(path)?;
         println!("{}", cli_text::flops_table(path, &config));
     }
+    Ok(0)
+}
+
+/// `lab sample`: stream text from a run's final model; speed and peak memory on stderr.
+fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
+    use std::io::Write;
+    let bad = |field: &str, message: String| SpecError::Field {
+        file: args.run_dir.clone(),
+        field: field.into(),
+        message,
+    };
+    if !(args.temperature.is_finite() && args.temperature >= 0.0) {
+        return Err(bad("--temperature", "must be a number ≥ 0 (0: greedy)".into()).into());
+    }
+    moe_lab::error::at_most("--max-bytes", args.max_bytes, moe_lab::limits::STEPS)
+        .map_err(|e| bad(&e.path, e.message))?;
+    let lab_device = args.device.open()?;
+    let (config, model) = RunDir::new(&args.run_dir)
+        .load_model(&lab_device.device)
+        .map_err(|e| bad("model", format!("{e:#}")))?;
+    let opts = moe_lab::sample::SampleOptions {
+        max_bytes: args.max_bytes,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        seed: args.seed,
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(args.prompt.as_bytes())?;
+    let seq_len = config.spec.model.seq_len;
+    let prompt = args.prompt.as_bytes();
+    let stats =
+        moe_lab::sample::generate(&model, seq_len, prompt, &opts, &lab_device.device, |b| {
+            let _ = out.write_all(&[b]).and_then(|()| out.flush());
+        });
+    writeln!(out)?;
+    out.flush()?;
+    eprintln!("{}", cli_text::sample_line(&stats, &lab_device.adapter));
     Ok(0)
 }
 

@@ -72,6 +72,44 @@ impl Attention {
         (self.wo.forward(out), logit_max)
     }
 
+    /// Attention for the new positions `start..start + n` of `x: [batch, n, d_model]`, given
+    /// the keys and values of positions `0..start` in `cache` (`None` when `start` is 0),
+    /// which it extends. Equals the rows `start..start + n` of [`forward`](Self::forward) on
+    /// the whole sequence (the decoding path of `lab sample`).
+    pub fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        rope: &Rope,
+        cache: &mut Option<(Tensor<4>, Tensor<4>)>,
+        start: usize,
+    ) -> Tensor<3> {
+        let [b, n, _] = x.dims();
+        let (h, hkv, dh) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let heads = |y: Tensor<3>, m: usize| y.reshape([b, n, m, dh]).swap_dims(1, 2);
+        let q = rope.apply_at(heads(self.wq.forward(x.clone()), h), start);
+        let k = rope.apply_at(heads(self.wk.forward(x.clone()), hkv), start);
+        let v = heads(self.wv.forward(x), hkv);
+        let (k, v) = match cache.take() {
+            Some((kc, vc)) => (Tensor::cat(vec![kc, k], 2), Tensor::cat(vec![vc, v], 2)),
+            None => (k, v),
+        };
+        *cache = Some((k.clone(), v.clone()));
+        let t = start + n;
+        let device = q.device();
+        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
+        // New position i (absolute start + i) sees keys 0..=start + i.
+        let future: Vec<bool> = (0..n)
+            .flat_map(|i| (0..t).map(move |j| j > start + i))
+            .collect();
+        let future = Tensor::<2, Bool>::from_data(TensorData::new(future, [n, t]), &device)
+            .unsqueeze::<4>()
+            .expand([b, h, n, t]);
+        let weights = softmax(scores.mask_fill(future, f32::NEG_INFINITY), 3);
+        let out = weights.matmul(v).swap_dims(1, 2).reshape([b, n, h * dh]);
+        self.wo.forward(out)
+    }
+
     fn repeat_kv(&self, x: Tensor<4>) -> Tensor<4> {
         let groups = self.n_heads / self.n_kv_heads;
         if groups == 1 {

@@ -34,4 +34,25 @@ impl Block {
         });
         (x + out.y, out.moe, logit_max)
     }
+
+    /// [`forward`](Self::forward) for new positions `start..start + n`, with the attention's
+    /// key/value cache (the decoding path); returns the block's output only.
+    pub fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        tokens: Tensor<2, Int>,
+        rope: &Rope,
+        cache: &mut Option<(Tensor<4>, Tensor<4>)>,
+        start: usize,
+    ) -> Tensor<3> {
+        let attn = self
+            .attn
+            .forward_cached(self.attn_norm.forward(x.clone()), rope, cache, start);
+        let x = x + attn;
+        let out = self.ffn.forward(FfnInput {
+            x: self.ffn_norm.forward(x.clone()),
+            tokens,
+        });
+        x + out.y
+    }
 }

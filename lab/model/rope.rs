@@ -39,9 +39,20 @@ impl Rope {
 
     /// Rotate `x: [batch, heads, seq, head_dim]` by each position's angle.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        self.apply_at(x, 0)
+    }
+
+    /// [`apply`](Self::apply) for positions `start..start + seq` (the new positions of a
+    /// cached decoding step). `start + seq` must not exceed the table's `max_len`.
+    pub fn apply_at(&self, x: Tensor<4>, start: usize) -> Tensor<4> {
         let [b, h, t, d] = x.dims();
-        let cos = self.cos.clone().slice([0..t, 0..d]).unsqueeze::<4>();
-        let sin = self.sin.clone().slice([0..t, 0..d]).unsqueeze::<4>();
+        let rows = start..start + t;
+        let cos = self
+            .cos
+            .clone()
+            .slice([rows.clone(), 0..d])
+            .unsqueeze::<4>();
+        let sin = self.sin.clone().slice([rows, 0..d]).unsqueeze::<4>();
         let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..d / 2]);
         let x2 = x.clone().slice([0..b, 0..h, 0..t, d / 2..d]);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);

@@ -22,6 +22,10 @@ pub struct Transformer {
     rope: Rope,
 }
 
+/// Per block: the attention's keys and values so far, `[batch, kv_heads, positions, head_dim]`
+/// each (`None` before the first step).
+pub type KvCache = Vec<Option<(Tensor<4>, Tensor<4>)>>;
+
 /// The model's output for a batch; losses are scalars of shape `[1]` on the device.
 pub struct ModelOutput {
     /// `[batch, seq, vocab]`
@@ -106,8 +110,36 @@ impl Transformer {
             moe.push(aux);
             attn_logit_max.push(logit_max);
         }
-        let h = self.norm.forward(x);
-        let logits = match &self.lm_head {
+        let logits = self.head(self.norm.forward(x));
+        ModelOutput {
+            logits,
+            moe,
+            attn_logit_max,
+        }
+    }
+
+    /// Logits `[batch, n, vocab]` for new positions `start..start + n` (`tokens: [batch, n]`),
+    /// given the key/value cache of positions `0..start` (one entry per block, `None` when
+    /// `start` is 0), which it extends: the decoding path, equal to the last `n` rows of
+    /// [`forward`](Self::forward) on the whole sequence for causal feed-forwards. `start + n`
+    /// must not exceed the model's `seq_len` (its RoPE table).
+    pub fn forward_cached(
+        &self,
+        tokens: Tensor<2, Int>,
+        cache: &mut KvCache,
+        start: usize,
+    ) -> Tensor<3> {
+        cache.resize(self.blocks.len(), None);
+        let mut x = self.embedding.forward(tokens.clone());
+        for (block, layer_cache) in self.blocks.iter().zip(cache.iter_mut()) {
+            x = block.forward_cached(x, tokens.clone(), &self.rope, layer_cache, start);
+        }
+        self.head(self.norm.forward(x))
+    }
+
+    /// The LM head (or the tied embedding) on normalised states `[b, t, d]`.
+    fn head(&self, h: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
             Some(head) => head.forward(h),
             None => {
                 let [b, t, d] = h.dims();
@@ -116,11 +148,6 @@ impl Transformer {
                     .matmul(table)
                     .reshape([b, t, VOCAB_SIZE])
             }
-        };
-        ModelOutput {
-            logits,
-            moe,
-            attn_logit_max,
         }
     }
 

@@ -29,6 +29,11 @@ pub fn read(device: &Device) -> MemoryReading {
     }
 }
 
+/// The largest resident set this process has had (`VmHWM`).
+pub fn read_peak_rss() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
 /// Resident set size of this process.
 pub fn rss_bytes() -> Option<u64> {
     status_bytes("VmRSS:")
