@@ -50,3 +50,4 @@ pub const CELLS: Limit = (
     100_000,
     "runs in one sweep (sizes × arms × learning rates × seeds); each is a process and a directory",
 );
+pub const SNAPSHOTS: Limit = (10_000, "checkpoint snapshots averaged into one model");

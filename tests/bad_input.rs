@@ -104,3 +104,12 @@ fn spike_history_longer_than_its_window() {
         "stability.min_history",
     );
 }
+
+#[test]
+fn more_averaged_snapshots_than_decay_steps() {
+    // 20 steps, decay_fraction 0.2: a 4-step decay cannot hold 5 snapshots.
+    refused(
+        &tiny_spec("x", MOE, "").replace("steps = 20", "steps = 20\naverage_checkpoints = 5"),
+        "train.average_checkpoints",
+    );
+}

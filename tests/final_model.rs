@@ -47,3 +47,60 @@ fn dense_run_keeps_its_final_model() {
 fn moe_run_keeps_its_final_model() {
     check(MOE);
 }
+
+/// Checkpoint averaging: the average of two models is their parameters' mean, tensor by tensor.
+#[test]
+fn the_average_of_two_models_is_their_mean() {
+    use moe_lab::train::average::{add, mean};
+    let device = Device::flex();
+    let a = config(&tiny_spec("a", MOE, "")).init_model(&device);
+    let b = config(&tiny_spec("b", MOE, "").replace("seed = 7", "seed = 8")).init_model(&device);
+    let avg = mean(&add(Some(add(None, &a)), &b), 2);
+    let w = |m: &moe_lab::model::Transformer| common::to_vec(m.embedding.weight.val());
+    let want: Vec<f32> = w(&a)
+        .iter()
+        .zip(w(&b))
+        .map(|(x, y)| (x + y) / 2.0)
+        .collect();
+    let worst = w(&avg)
+        .iter()
+        .zip(&want)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-7, "{worst}");
+    assert_ne!(w(&a), w(&b), "the test can fail: the models differ");
+}
+
+/// Snapshots every other step over the last half; averaging one snapshot gives the last model,
+/// and a run interrupted mid-anneal resumes to the same average.
+#[test]
+fn checkpoint_averaging_resumes_to_the_same_average() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = |m: usize| {
+        let extra = format!(
+            "steps = 20\ndecay_fraction = 0.5\naverage_checkpoints = {m}\ncheckpoint_every = 2"
+        );
+        tiny_spec("avg", MOE, "").replace("steps = 20", &extra)
+    };
+    let one = train(
+        &config(&spec(1)),
+        flex_options(&tmp.path().join("one"), false, None),
+    )
+    .unwrap();
+    assert_eq!(one.final_val_loss_averaged, one.final_val_loss);
+    assert_eq!(one.averaged_snapshots, 1);
+    let cfg = config(&spec(5));
+    let whole = train(&cfg, flex_options(&tmp.path().join("whole"), false, None)).unwrap();
+    assert_eq!(whole.averaged_snapshots, 5);
+    assert_ne!(whole.final_val_loss_averaged, whole.final_val_loss);
+    assert!(tmp.path().join("whole/model/averaged.bpk").exists());
+    // Killed after 15 steps: the checkpoint at 14 holds the sum of the snapshots at 11 and 13.
+    let cut = tmp.path().join("cut");
+    train(&cfg, flex_options(&cut, true, Some(15))).unwrap();
+    let resumed = train(&cfg, flex_options(&cut, true, None)).unwrap();
+    assert_eq!(
+        resumed.final_val_loss_averaged,
+        whole.final_val_loss_averaged
+    );
+    assert_eq!(resumed.averaged_snapshots, 5);
+}

@@ -14,6 +14,8 @@ use crate::spec::{RunConfig, resolve};
 
 pub const MODEL_DIR: &str = "model";
 const WEIGHTS: &str = "model.bpk";
+/// Checkpoint averaging's model, beside the last one.
+const AVERAGED: &str = "averaged.bpk";
 
 impl RunDir {
     /// Where the final weights are.
@@ -33,6 +35,19 @@ impl RunDir {
         let dir = self.file(MODEL_DIR);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir).context("moving the final model into place")
+    }
+
+    /// Save the checkpoint-averaged model beside the final one (after [`save_model`]).
+    ///
+    /// [`save_model`]: Self::save_model
+    pub fn save_averaged_model(&self, model: &Transformer) -> Result<()> {
+        let path = self.file(MODEL_DIR).join(AVERAGED);
+        let tmp = self.file(MODEL_DIR).join("averaged.tmp.bpk");
+        model
+            .clone()
+            .save_file(&tmp)
+            .map_err(|e| anyhow::anyhow!("saving the averaged model: {e:?}"))?;
+        std::fs::rename(&tmp, &path).context("moving the averaged model into place")
     }
 
     /// The run's config and its final model on `device`. Err: no final model (the run did

@@ -73,6 +73,12 @@ pub struct Summary {
     /// diverged, even if it later recovered (the lr-stability experiment's rule).
     #[serde(default)]
     pub initial_train_loss: Option<f64>,
+    /// Checkpoint averaging: the averaged model's final validation loss (on the same windows
+    /// as `final_val_loss`) and how many snapshots it averages.
+    #[serde(default)]
+    pub final_val_loss_averaged: Option<f64>,
+    #[serde(default)]
+    pub averaged_snapshots: usize,
     #[serde(default)]
     pub peak_train_loss: Option<f64>,
     /// Final validation loss of each stream (domain).

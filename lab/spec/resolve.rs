@@ -116,6 +116,12 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     let flops = shape.flops();
     let steps = resolve_steps(&spec.train, flops.train_per_token, tokens_per_step)
         .map_err(|e| in_file(e.under("train")))?;
+    let decay = steps - spec.train.decay_start(steps);
+    let m = spec.train.average_checkpoints;
+    check(m <= decay, "train.average_checkpoints", || {
+        format!("{m} snapshots do not fit in the {decay} steps of the final decay")
+    })
+    .map_err(in_file)?;
     spec.train.steps = Some(steps);
     spec.train.flop_budget = None;
     Ok(RunConfig {

@@ -74,6 +74,15 @@ pub struct TrainSpec {
     pub log_every: usize,
     /// Save model, optimizer and position every N steps (0: only at the end of a sweep cell).
     pub checkpoint_every: usize,
+    /// Checkpoint averaging (LLaMA-3's anneal): average the weights of this many snapshots
+    /// taken evenly over the final `decay_fraction` of training, the last at the final step;
+    /// the averaged model is evaluated and kept beside the last one. 0: off.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub average_checkpoints: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for TrainSpec {
@@ -97,6 +106,7 @@ impl Default for TrainSpec {
             final_eval_tokens: 65_536,
             log_every: 1,
             checkpoint_every: 0,
+            average_checkpoints: 0,
         }
     }
 }
@@ -208,6 +218,11 @@ impl TrainSpec {
             "final_eval_tokens",
             self.final_eval_tokens,
             limits::EVAL_TOKENS,
+        )?;
+        at_most(
+            "average_checkpoints",
+            self.average_checkpoints,
+            limits::SNAPSHOTS,
         )?;
         if let Some(steps) = self.steps {
             at_most("steps", steps, limits::STEPS)?;

@@ -26,6 +26,9 @@ pub struct LoopState {
     pub summary: Summary,
     pub loss_detector: SpikeDetector,
     pub grad_detector: SpikeDetector,
+    /// Snapshots in checkpoint averaging's running sum so far.
+    #[serde(default)]
+    pub averaged: usize,
 }
 
 const MODEL: &str = "model.bpk";
@@ -34,6 +37,8 @@ const OPTIMIZER: &str = "optimizer.bpk";
 /// checkpoint is not found and its run restarts rather than failing to resume.
 const STATE: &str = "loop_state.json";
 const CHECKSUMS: &str = "checksums.json";
+/// The running sum of checkpoint averaging's snapshots, when averaging has begun.
+const AVERAGE: &str = "average.bpk";
 /// What each checkpoint file must be: (name, length in bytes, FNV-1a 64 of its bytes).
 type Checksums = Vec<(String, u64, u64)>;
 
@@ -45,8 +50,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 fn checksums(dir: &Path) -> Result<Checksums> {
-    [MODEL, OPTIMIZER, STATE]
+    [MODEL, OPTIMIZER, STATE, AVERAGE]
         .iter()
+        .filter(|name| **name != AVERAGE || dir.join(name).exists())
         .map(|name| {
             let bytes = std::fs::read(dir.join(name))?;
             Ok((name.to_string(), bytes.len() as u64, fnv1a(&bytes)))
@@ -59,7 +65,15 @@ fn verify(dir: &Path) -> Result<()> {
     let path = dir.join(CHECKSUMS);
     let saved: Checksums = serde_json::from_str(&std::fs::read_to_string(&path)?)
         .with_context(|| format!("{} does not parse", path.display()))?;
-    for ((name, len, hash), (_, got_len, got_hash)) in saved.iter().zip(checksums(dir)?) {
+    let got = checksums(dir)?;
+    anyhow::ensure!(
+        got.len() == saved.len(),
+        "{}: {} files, saved with {}",
+        dir.display(),
+        got.len(),
+        saved.len()
+    );
+    for ((name, len, hash), (_, got_len, got_hash)) in saved.iter().zip(got) {
         anyhow::ensure!(
             (*len, *hash) == (got_len, got_hash),
             "{} is corrupt: {got_len} bytes (hash {got_hash:016x}), saved as {len} bytes \
@@ -75,6 +89,7 @@ pub fn save(
     model: &Transformer,
     optim: &ModuleOptimizer,
     state: &LoopState,
+    average: Option<&Transformer>,
 ) -> Result<()> {
     let tmp = dir.with_extension("tmp");
     let old = previous(dir);
@@ -88,6 +103,11 @@ pub fn save(
         .save(tmp.join(OPTIMIZER))
         .map_err(|e| anyhow::anyhow!("saving optimizer checkpoint: {e:?}"))?;
     write_atomic(&tmp.join(STATE), serde_json::to_string(state)?.as_bytes())?;
+    if let Some(sum) = average {
+        sum.clone()
+            .save_file(tmp.join(AVERAGE))
+            .map_err(|e| anyhow::anyhow!("saving the averaging sum: {e:?}"))?;
+    }
     let sums = serde_json::to_string(&checksums(&tmp)?)?;
     write_atomic(&tmp.join(CHECKSUMS), sums.as_bytes())?;
     // The current checkpoint becomes the previous one; the one before that goes.
@@ -120,13 +140,17 @@ pub fn remove_all(dir: &Path) {
     }
 }
 
-/// Load the checkpoint in `dir` into `model` and `optim`, after checking its files against
-/// their saved checksums. Err: what is missing or corrupt.
+/// What a checkpoint restores: model, optimizer, loop state, and the averaging sum if any.
+pub type Restored = (Transformer, ModuleOptimizer, LoopState, Option<Transformer>);
+
+/// Load the checkpoint in `dir` into `model` and `optim` (and the averaging sum, if one was
+/// saved, into `template`), after checking its files against their saved checksums.
 pub fn load(
     dir: &Path,
     model: Transformer,
     optim: ModuleOptimizer,
-) -> Result<(Transformer, ModuleOptimizer, LoopState)> {
+    template: Transformer,
+) -> Result<Restored> {
     verify(dir)?;
     let state: LoopState = serde_json::from_str(&std::fs::read_to_string(dir.join(STATE))?)?;
     let model = model
@@ -135,5 +159,13 @@ pub fn load(
     let optim = optim
         .load(dir.join(OPTIMIZER))
         .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
-    Ok((model, optim, state))
+    let average = match dir.join(AVERAGE).exists() {
+        true => Some(
+            template
+                .try_load_file(dir.join(AVERAGE))
+                .map_err(|e| anyhow::anyhow!("loading the averaging sum: {e:?}"))?,
+        ),
+        false => None,
+    };
+    Ok((model, optim, state, average))
 }

@@ -36,6 +36,10 @@ pub struct Trainer {
     batches: Batches,
     /// Taken by each step (a step consumes the model and returns the updated one).
     model: Option<Transformer>,
+    /// Checkpoint averaging: the running sum of the snapshots so far (plain device), and the
+    /// steps after which one is taken.
+    average: Option<Transformer>,
+    snapshots: Vec<usize>,
     optim: ModuleOptimizer,
     state: LoopState,
     logs: RunLogs,
@@ -74,7 +78,7 @@ impl Trainer {
         let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4).load()?;
         let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
         let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
-        let (model, optim, state) = starting_point(config, opts, &device);
+        let (model, optim, state, average) = starting_point(config, opts, &device, &plain);
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
         dir.truncate_rows(state.summary.steps_done)?;
         // A final model is written when this attempt completes; an earlier one is stale.
@@ -93,6 +97,8 @@ impl Trainer {
             device,
             batches,
             model: Some(model),
+            average,
+            snapshots: super::average::snapshot_steps(&spec.train, config.steps),
             optim,
             state,
             logs,
@@ -261,6 +267,11 @@ impl Trainer {
         self.bar.inc(1);
         self.state.summary.steps_done = step + 1;
         self.state.summary.wall_time_s = self.wall_time();
+        if self.snapshots.contains(&step) {
+            let snapshot = self.model().valid();
+            self.average = Some(super::average::add(self.average.take(), &snapshot));
+            self.state.averaged += 1;
+        }
     }
 
     /// Whether a checkpoint is due now (every `checkpoint_every` steps, never at the end).
@@ -275,7 +286,8 @@ impl Trainer {
     pub fn checkpoint(&mut self) -> Result<()> {
         self.state.summary.wall_time_s = self.wall_time();
         let dir = self.dir.file(CHECKPOINT);
-        checkpoint::save(&dir, self.model(), &self.optim, &self.state)
+        let average = self.average.as_ref();
+        checkpoint::save(&dir, self.model(), &self.optim, &self.state, average)
     }
 
     /// Stop without finishing (as if killed): the summary as it stands, nothing written.
@@ -288,6 +300,7 @@ impl Trainer {
     /// Write the final summary; a complete run's checkpoint is no longer needed.
     pub fn finish(mut self) -> Result<Summary> {
         self.bar.finish_and_clear();
+        let averaged = self.averaged_model();
         let wall = self.wall_time();
         let tokens_per_step = self.config.tokens_per_step as u64;
         let s = &mut self.state.summary;
@@ -305,9 +318,28 @@ impl Trainer {
                 .as_ref()
                 .expect("the model is back after every step");
             self.dir.save_model(model)?;
+            if let Some(avg) = &averaged {
+                self.dir.save_averaged_model(avg)?;
+            }
             checkpoint::remove_all(&self.dir.file(CHECKPOINT));
         }
         Ok(self.state.summary)
+    }
+
+    /// A completed run with checkpoint averaging: the averaged model, evaluated on the final
+    /// evaluation's windows (its loss goes to the summary beside the last model's).
+    fn averaged_model(&mut self) -> Option<Transformer> {
+        let done = self.state.summary.status == RunStatus::Running
+            && self.state.summary.steps_done == self.config.steps;
+        let sum = self.average.as_ref().filter(|_| done)?;
+        let avg = super::average::mean(sum, self.state.averaged);
+        let t = &self.config.spec.train;
+        let count = t.final_eval_batches(self.config.tokens_per_step);
+        let ev = evaluate(&avg, &self.batches, count, &self.plain);
+        let s = &mut self.state.summary;
+        s.final_val_loss_averaged = Some(ev.val_loss);
+        s.averaged_snapshots = self.state.averaged;
+        Some(avg)
     }
 
     fn wall_time(&self) -> f64 {
@@ -322,13 +354,15 @@ fn starting_point(
     config: &RunConfig,
     opts: &TrainOptions,
     device: &Device,
-) -> (Transformer, ModuleOptimizer, LoopState) {
+    plain: &Device,
+) -> checkpoint::Restored {
     let fresh = || {
         let state = fresh_state(config, opts);
         (
             config.init_model(device),
             optimizer(&config.spec.train),
             state,
+            None,
         )
     };
     let root = opts.run_dir.file(CHECKPOINT);
@@ -338,13 +372,13 @@ fn starting_point(
     };
     let name = &config.spec.name;
     for dir in &found {
-        let (model, optim, new) = fresh();
-        match checkpoint::load(dir, model, optim) {
-            Ok((model, optim, mut state)) => {
+        let (model, optim, new, _) = fresh();
+        match checkpoint::load(dir, model, optim, config.init_model(plain)) {
+            Ok((model, optim, mut state, average)) => {
                 // This attempt's own facts, not the interrupted one's.
                 let (s, f) = (&mut state.summary, new.summary);
                 (s.device, s.git_commit, s.lab_version) = (f.device, f.git_commit, f.lab_version);
-                return (model, optim, state);
+                return (model, optim, state, average);
             }
             Err(e) => eprintln!("warning ({name}): checkpoint not usable: {e:#}"),
         }
@@ -398,6 +432,8 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         best_val_loss: None,
         final_train_loss: None,
         initial_train_loss: None,
+        final_val_loss_averaged: None,
+        averaged_snapshots: 0,
         peak_train_loss: None,
         final_val_loss_by_stream: Default::default(),
         final_answer_loss_by_stream: Default::default(),
@@ -425,6 +461,7 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         lab_version: env!("CARGO_PKG_VERSION").into(),
     };
     LoopState {
+        averaged: 0,
         loss_detector: SpikeDetector::new(&spec.stability),
         grad_detector: SpikeDetector::new(&spec.stability),
         summary,
