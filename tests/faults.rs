@@ -154,16 +154,8 @@ fn a_full_disk_fails_cleanly_and_the_run_resumes_elsewhere() {
     let spec = tmp.path().join("full.toml");
     std::fs::write(&spec, &text).unwrap();
     let lab = |run_dir: &Path, resume: bool| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lab"));
-        cmd.args([
-            "train",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--quiet",
-        ])
-        .args(["--run-dir", run_dir.to_str().unwrap()]);
+        let mut cmd = common::lab_train_flex(&spec);
+        cmd.args(["--run-dir", run_dir.to_str().unwrap()]);
         if resume {
             cmd.arg("--resume");
         }
@@ -208,15 +200,7 @@ fn a_read_only_results_directory_fails_cleanly() {
     };
     let spec = tmp.path().join("ro.toml");
     std::fs::write(&spec, tiny_spec("ro", MOE, "")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args([
-            "train",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--quiet",
-        ])
+    let out = common::lab_train_flex(&spec)
         .args(["--out", disk.0.to_str().unwrap()])
         .output()
         .unwrap();

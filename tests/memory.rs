@@ -1,6 +1,8 @@
 //! The memory estimate a run is checked against before it starts: a run that cannot fit
 //! exits 2 before allocating, and the estimate tracks the measured peak on flex.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -33,15 +35,7 @@ final_eval_tokens = 0
 }
 
 fn lab_train(spec: &Path, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args([
-            "train",
-            "--spec",
-            spec.to_str().unwrap(),
-            "--device",
-            "flex",
-            "--quiet",
-        ])
+    common::lab_train_flex(spec)
         .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap()

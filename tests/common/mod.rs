@@ -142,3 +142,17 @@ pub fn router_weight(
 pub fn ids(x: &burn::prelude::Tensor<2>) -> burn::prelude::Tensor<1, burn::prelude::Int> {
     burn::prelude::Tensor::zeros([x.dims()[0]], &x.device())
 }
+
+/// `lab train --spec SPEC --device flex --quiet`, to add the output flags to.
+pub fn lab_train_flex(spec: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lab"));
+    cmd.args([
+        "train",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--device",
+        "flex",
+        "--quiet",
+    ]);
+    cmd
+}
