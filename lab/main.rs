@@ -138,6 +138,9 @@ struct SampleArgs {
     seed: u64,
     #[arg(long, value_enum, default_value = "flex")]
     device: DeviceChoice,
+    /// Also write what the generation cost to RUN_DIR/generation.json (read by the report).
+    #[arg(long)]
+    stats: bool,
 }
 
 // The flags of `lab bench`.
@@ -367,6 +370,18 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     writeln!(out)?;
     out.flush()?;
     eprintln!("{}", cli_text::sample_line(&stats, &lab_device.adapter));
+    if args.stats {
+        let params = config.params.total + config.params.buffers;
+        RunDir::new(&args.run_dir).write_generation(&moe_lab::run::generation::Generation {
+            bytes: stats.bytes,
+            seconds: stats.seconds,
+            bytes_per_s: stats.bytes as f64 / stats.seconds.max(1e-9),
+            peak_rss_bytes: train::memory::read_peak_rss(),
+            device: lab_device.adapter.clone(),
+            params_bytes: 4 * params,
+            forward_flops_per_token: config.flops.forward_per_token,
+        })?;
+    }
     Ok(0)
 }
 
@@ -411,6 +426,9 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         Err(e) => return Err(e),
     };
     eprintln!("{}", cli_text::sweep_outcome(&outcome));
+    if outcome.pending.is_empty() && plan.learning_rates().is_empty() {
+        sweep::runner::measure_generation(&plan, &opts);
+    }
     let published = publish::publish(&results, &args.plots, true)?;
     print_verdicts(&published);
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })

@@ -127,11 +127,10 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{stderr}");
     assert!(stderr.contains("1 of 3 cells already finished"), "{stderr}");
-    assert_eq!(
-        snapshot(&cell),
-        before,
-        "the finished cell's files are unchanged"
-    );
+    // (The sweep's generation measurement adds `generation.json` beside them.)
+    let mut after = snapshot(&cell);
+    after.retain(|(name, _)| name != "generation.json");
+    assert!(after == before, "the finished cell's files are unchanged");
     for c in ["xs-dense-total-s0", "xs-moe-s0"] {
         assert!(results.join(c).join("summary.json").exists(), "{c} ran");
     }
@@ -142,6 +141,12 @@ fn stopped_sweep_resumes_without_redoing_finished_cells_and_draws_its_report() {
         assert!(report.contains(c), "report names {c}");
     }
     assert!(report.contains("Lower loss at matched compute?"));
+    // Each arm's final model generated text, measured in its own process.
+    assert!(report.contains("## Inference"), "{report}");
+    for c in ["xs-dense-s0", "xs-dense-total-s0", "xs-moe-s0"] {
+        let g = std::fs::read_to_string(results.join(c).join("generation.json")).unwrap();
+        assert!(g.contains("\"bytes\": 256"), "{c}: {g}");
+    }
     // Every verdict is lower / higher / equivalent / inconclusive: never a bare "no
     // significant difference".
     assert!(

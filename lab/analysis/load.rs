@@ -22,6 +22,8 @@ pub struct RunData {
     pub router_state: Vec<RouterStateRow>,
     /// The feed-forward in words (`FfnSpec::summary_line` of `config.toml`), where it parses.
     pub ffn: Option<String>,
+    /// What generating from its final model cost, where measured (`generation.json`).
+    pub generation: Option<crate::run::generation::Generation>,
 }
 
 /// A sweep's files: the manifest, every run that has a summary (cells never started are left
@@ -59,11 +61,14 @@ pub fn load(dir: &Path) -> Result<Loaded> {
 
 /// One run directory's files; `None` when the cell never started.
 fn read_run(d: &Path, cell: &Cell) -> Result<Option<RunData>> {
-    let Some(summary) = RunDir::new(d).read_summary()? else {
+    let run_dir = RunDir::new(d);
+    let Some(summary) = run_dir.read_summary()? else {
         return Ok(None);
     };
+    let generation = run_dir.read_generation();
     Ok(Some(RunData {
         cell: cell.clone(),
+        generation,
         summary,
         evals: read_rows(d)?,
         metrics: read_rows(d)?,

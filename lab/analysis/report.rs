@@ -71,6 +71,7 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
     fits_section(&mut s, a);
     stability_section(&mut s, a);
     memory_section(&mut s, a);
+    inference_section(&mut s, runs);
     router_section(&mut s, a);
     figures_section(&mut s, plots_rel);
     s
@@ -487,6 +488,38 @@ fn fits_section(s: &mut String, a: &Analysis) {
         for (arm, m) in &a.multipliers {
             let _ = writeln!(s, "- {arm}: {}", multiplier_text(m));
         }
+    }
+}
+
+/// Generation from each arm's final model (seed 0, largest size): what it holds against what
+/// it computes per token, and what that costs measured.
+fn inference_section(s: &mut String, runs: &[RunData]) {
+    let measured: Vec<&RunData> = runs.iter().filter(|r| r.generation.is_some()).collect();
+    if measured.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Inference\n");
+    let _ = writeln!(
+        s,
+        "Greedy generation from each arm's final model (seed 0, largest size; `lab sample --stats` in its own process, with a key/value cache). An MoE computes with the experts a token is routed to but holds all of them:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| run | params held (MiB) | forward FLOPs / token | bytes / s | peak RSS (MiB) | device |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for r in measured {
+        let g = r.generation.as_ref().expect("filtered");
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3e} | {:.0} | {} | {} |",
+            r.cell.name,
+            mib(g.params_bytes as f64),
+            g.forward_flops_per_token,
+            g.bytes_per_s,
+            g.peak_rss_bytes.map_or("–".into(), |b| mib(b as f64)),
+            g.device
+        );
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `checkpoint/`: owned by the training loop.
 
 pub mod dir;
+pub mod generation;
 pub mod log;
 pub mod model_file;
 pub mod rows;

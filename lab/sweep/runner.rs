@@ -377,6 +377,48 @@ fn run_cell(
     }
 }
 
+/// Bytes each arm generates for the report's inference table.
+const GENERATION_BYTES: usize = 256;
+
+/// After the cells: per arm, time text generation from the final model of its seed-0 run at
+/// the largest size (greedy, `lab sample --stats` in its own process, so its peak memory is
+/// its own), unless already measured. A failure is reported and the table shows a gap.
+pub fn measure_generation(plan: &Plan, opts: &SweepOptions) {
+    let root = opts.results_root.join(&plan.results_name);
+    let device = match concrete(opts.devices[0]) {
+        DeviceChoice::Wgpu => "wgpu",
+        DeviceChoice::WgpuCpu => "wgpu-cpu",
+        _ => "flex",
+    };
+    for arm in &plan.arms {
+        let largest = plan.cells.iter().rfind(|c| &c.arm == arm && c.seed == 0);
+        let Some(cell) = largest else { continue };
+        let dir = RunDir::new(root.join(&cell.name));
+        if dir.read_generation().is_some() {
+            continue;
+        }
+        if !dir.model_file().exists() {
+            eprintln!(
+                "{}: generation not measured: no final model (trained before runs kept one?)",
+                cell.name
+            );
+            continue;
+        }
+        let bytes = GENERATION_BYTES.to_string();
+        let status = std::process::Command::new(&opts.lab_exe)
+            .arg("sample")
+            .arg(&dir.path)
+            .args(["--max-bytes", &bytes, "--temperature", "0", "--stats"])
+            .args(["--device", device])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !status.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("{}: generation not measured ({status:?})", cell.name);
+        }
+    }
+}
+
 /// `auto` decided once here, so the cells' processes do not each probe the adapters.
 fn concrete(choice: DeviceChoice) -> DeviceChoice {
     match choice {
