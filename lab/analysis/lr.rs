@@ -286,21 +286,34 @@ pub struct StabilityClaim {
     pub diverged: [(usize, usize); 2],
 }
 
+impl LrCurve {
+    /// (diverged runs, finished runs) over every rate.
+    pub fn diverged_runs(&self) -> (usize, usize) {
+        let points = self.points.iter();
+        points.fold((0, 0), |(d, n), p| (d + p.diverged, n + p.runs))
+    }
+}
+
 impl LrAnalysis {
+    /// (diverged runs, finished runs) of `arm`, over sizes and rates.
+    pub fn diverged_runs(&self, arm: &str) -> (usize, usize) {
+        let curves = self.curves.iter().filter(|c| c.arm == arm);
+        curves.fold((0, 0), |(d, n), c| {
+            let (cd, cn) = c.diverged_runs();
+            (d + cd, n + cn)
+        })
+    }
+
     /// The claim (b) evidence of this sweep, if its reference and baseline were compared.
     pub fn stability_claim(&self, source: &str) -> Option<StabilityClaim> {
         let baseline = self.baseline_arm.clone()?;
         let sensitivity = *self.sensitivity_paired.get(&baseline)?;
-        let diverged = |arm: &str| {
-            self.curves
-                .iter()
-                .filter(|c| c.arm == arm)
-                .flat_map(|c| &c.points)
-                .fold((0, 0), |(d, n), p| (d + p.diverged, n + p.runs))
-        };
         Some(StabilityClaim {
             source: source.into(),
-            diverged: [diverged(&self.reference_arm), diverged(&baseline)],
+            diverged: [
+                self.diverged_runs(&self.reference_arm),
+                self.diverged_runs(&baseline),
+            ],
             reference: self.reference_arm.clone(),
             baseline,
             sensitivity,

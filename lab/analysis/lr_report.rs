@@ -126,10 +126,7 @@ fn answer(p: &Paired) -> String {
 fn arms_in_numbers(a: &LrAnalysis, r: &str, arm: &str) -> String {
     let of = |name: &str| {
         let curves: Vec<&LrCurve> = a.curves.iter().filter(|c| c.arm == name).collect();
-        let (div, runs) = curves
-            .iter()
-            .flat_map(|c| &c.points)
-            .fold((0, 0), |(d, n), p| (d + p.diverged, n + p.runs));
+        let (div, runs) = a.diverged_runs(name);
         let optimal: Vec<String> = curves
             .iter()
             .map(|c| c.optimal_lr.map_or("–".into(), |l| format!("{l:.3}")))
@@ -182,10 +179,7 @@ fn arms_section(s: &mut String, a: &LrAnalysis) {
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for c in &a.curves {
-        let (div, runs) = c
-            .points
-            .iter()
-            .fold((0, 0), |(d, n), p| (d + p.diverged, n + p.runs));
+        let (div, runs) = c.diverged_runs();
         let _ = writeln!(
             s,
             "| {} | {} | {:.3} | {} | {} | {} | {div}/{runs} | {} |",

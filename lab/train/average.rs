@@ -30,47 +30,39 @@ impl ModuleVisitor for Collect {
     }
 }
 
-/// Each float tensor ← `scale · (tensor + addend)`, the addends in visiting order.
-struct AddScale {
-    addends: std::vec::IntoIter<Tensor<1>>,
-    scale: f64,
-}
+/// Each float tensor ← itself + the next addend (in visiting order).
+struct Add(std::vec::IntoIter<Tensor<1>>);
 
-impl ModuleMapper for AddScale {
+impl ModuleMapper for Add {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let add = self.addends.next().expect("the same module shape");
-        let scale = self.scale;
+        let add = self.0.next().expect("the same module shape");
         param.map(|t| {
             let dims = t.dims();
-            (t + add.reshape(dims)).mul_scalar(scale)
+            t + add.reshape(dims)
         })
+    }
+}
+
+/// Each float tensor ← itself × the factor.
+struct Scale(f64);
+
+impl ModuleMapper for Scale {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| t.mul_scalar(self.0))
     }
 }
 
 /// `sum + model` (a new snapshot added), or `model` itself for the first.
 pub fn add(sum: Option<Transformer>, model: &Transformer) -> Transformer {
+    let Some(sum) = sum else {
+        return model.clone();
+    };
     let mut collect = Collect(Vec::new());
     model.visit(&mut collect);
-    match sum {
-        None => model.clone(),
-        Some(sum) => sum.map(&mut AddScale {
-            addends: collect.0.into_iter(),
-            scale: 1.0,
-        }),
-    }
+    sum.map(&mut Add(collect.0.into_iter()))
 }
 
 /// `sum / count`: the averaged model.
 pub fn mean(sum: &Transformer, count: usize) -> Transformer {
-    let mut zeros = Collect(Vec::new());
-    sum.visit(&mut zeros);
-    let zeros = zeros
-        .0
-        .into_iter()
-        .map(|t| t.zeros_like())
-        .collect::<Vec<_>>();
-    sum.clone().map(&mut AddScale {
-        addends: zeros.into_iter(),
-        scale: 1.0 / count as f64,
-    })
+    sum.clone().map(&mut Scale(1.0 / count as f64))
 }

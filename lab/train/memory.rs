@@ -41,8 +41,13 @@ pub fn rss_bytes() -> Option<u64> {
 
 /// A `kB` line of Linux's `/proc/self/status`, in bytes.
 fn status_bytes(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
+    proc_kb_line("/proc/self/status", key)
+}
+
+/// The `key: N kB` line of a Linux `/proc` file, in bytes.
+fn proc_kb_line(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -59,10 +64,7 @@ pub fn available_bytes(device: &super::device::LabDevice) -> Option<u64> {
 
 /// Host memory available for new allocations (Linux `MemAvailable`).
 pub fn host_available_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    proc_kb_line("/proc/meminfo", "MemAvailable:")
 }
 
 /// Whether the largest tensor of a step of `config` fits in one buffer of `max_buffer` bytes
