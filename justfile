@@ -34,3 +34,8 @@ flops *specs:
 bench-cpu *flags:
     cargo run --quiet --bin lab -- bench --device flex {{flags}}
     if "${PYTHON:-python3}" -c "import torch" 2>/dev/null; then "${PYTHON:-python3}" bench/pytorch_moe.py --device cpu; else echo "PyTorch not importable by ${PYTHON:-python3}: its table skipped"; fi
+
+# Export a completed run for Hugging Face and check it in transformers: logits within 1e-4 of
+# the lab's, tokenizer = UTF-8 bytes. Needs torch and transformers (PYTHON=venv/bin/python).
+hf-check run_dir:
+    out="$(mktemp -d)/hf" && cargo run --quiet --bin lab -- export {{run_dir}} --out "$out" && "${PYTHON:-python3}" scripts/hf-check.py "$out"

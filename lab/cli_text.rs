@@ -306,3 +306,19 @@ pub fn sample_line(s: &crate::sample::SampleStats, device: &str) -> String {
         s.window_shifts
     )
 }
+
+/// What `lab export` wrote, and that it reloads to the same logits.
+pub fn export_line(e: &crate::export::Exported) -> String {
+    format!(
+        "{} ({}): {} tensors, {:.2} MiB of weights, {} reference windows; reloaded through \
+         burn-store, logits max |diff| {:.1e}. Check with transformers: \
+         python3 scripts/hf-check.py {}",
+        e.dir.display(),
+        e.architecture.class(),
+        e.tensors,
+        e.weight_bytes as f64 / 1_048_576.0,
+        e.reference_windows,
+        e.reload_max_abs_diff,
+        e.dir.display()
+    )
+}

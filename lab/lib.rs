@@ -10,6 +10,7 @@ pub mod cli_text;
 pub mod compute;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod limits;
 pub mod model;
 pub mod plot;

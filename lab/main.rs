@@ -48,6 +48,20 @@ enum Command {
     Devices,
     /// Text from a completed run's final model (streamed to stdout), with a key/value cache.
     Sample(SampleArgs),
+    /// Write a completed run's model as a Hugging Face directory (config.json,
+    /// model.safetensors, tokenizer, reference logits) that transformers loads; dense runs as
+    /// LlamaForCausalLM, top-k MoE runs as MixtralForCausalLM. Exit 2 for a variant with no
+    /// exact HF counterpart.
+    Export {
+        /// A completed run's directory (it holds `model/` and `config.toml`).
+        run_dir: PathBuf,
+        /// The directory to create (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Export the checkpoint-averaged model instead of the last one.
+        #[arg(long)]
+        averaged: bool,
+    },
     /// Time training steps of a dense arm and MoE arms at matched active FLOPs (and their
     /// feed-forward layers alone); writes results/bench/bench-<backend>.csv.
     Bench(BenchArgs),
@@ -240,6 +254,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Flops { specs } => flops_cmd(&specs),
         Command::Sample(args) => sample_cmd(args),
+        Command::Export {
+            run_dir,
+            out,
+            averaged,
+        } => {
+            let device = DeviceChoice::Flex.open()?.device;
+            let exported = moe_lab::export::export(&run_dir, &out, averaged, &device)?;
+            println!("{}", cli_text::export_line(&exported));
+            Ok(0)
+        }
         Command::Devices => {
             println!("{}", cli_text::devices_table(&device::adapters()));
             Ok(0)

@@ -3,7 +3,7 @@
 //! completes (atomically: into `model.tmp/`, then renamed); read by `lab sample` and by
 //! anything that uses a trained model (a teacher, an export).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
@@ -53,7 +53,23 @@ impl RunDir {
     /// The run's config and its final model on `device`. Err: no final model (the run did
     /// not complete, or predates final models), or a config or weights that do not load.
     pub fn load_model(&self, device: &Device) -> Result<(RunConfig, Transformer)> {
-        let weights = self.model_file();
+        self.load_weights(&self.model_file(), device)
+    }
+
+    /// The run's config and its checkpoint-averaged model. Err: the run has none (it did not
+    /// average, or has not completed).
+    pub fn load_averaged_model(&self, device: &Device) -> Result<(RunConfig, Transformer)> {
+        let path = self.file(MODEL_DIR).join(AVERAGED);
+        anyhow::ensure!(
+            path.exists(),
+            "{}: no averaged model (the run did not set train.average_checkpoints, or has not \
+             completed)",
+            path.display()
+        );
+        self.load_weights(&path, device)
+    }
+
+    fn load_weights(&self, weights: &Path, device: &Device) -> Result<(RunConfig, Transformer)> {
         anyhow::ensure!(
             weights.exists(),
             "{}: no final model (the run has not completed, or was trained before runs kept \
@@ -63,7 +79,7 @@ impl RunDir {
         let config = resolve(&self.file(CONFIG))?;
         let model = config
             .init_model(device)
-            .try_load_file(&weights)
+            .try_load_file(weights)
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", weights.display()))?;
         Ok((config, model))
     }
