@@ -8,6 +8,9 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_DIVERGED: i32 = 3;
 /// Exit code for a sweep that could not take the experiment's lock.
 pub const EXIT_LOCKED: i32 = 4;
+/// Exit code for a run stopped by SIGTERM or SIGUSR1 (a cluster's preemption or time-limit
+/// warning) after writing a checkpoint: `--resume` continues it to the same losses.
+pub const EXIT_INTERRUPTED: i32 = 5;
 
 /// Bad input, always naming the file and, where there is one, the field.
 #[derive(Debug, thiserror::Error)]

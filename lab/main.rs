@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_LOCKED, SpecError};
+use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_LOCKED, SpecError};
 use moe_lab::run::{RunDir, RunStatus};
 use moe_lab::train::device::{self, DeviceChoice};
 use moe_lab::{cli_text, publish, spec, sweep, train};
@@ -340,7 +340,16 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
         stop_after: None,
         exit_with_parent: args.exit_with_parent,
     };
+    train::interrupt::install()?;
     let summary = train::train(&config, opts)?;
+    if summary.status == RunStatus::Running {
+        eprintln!(
+            "{}: stopped by a signal after {} of {} steps, checkpoint written; `--resume` \
+             continues it",
+            s.name, summary.steps_done, config.steps
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
     println!("{}", cli_text::summary_line(&summary));
     Ok(match summary.status {
         RunStatus::Diverged => EXIT_DIVERGED,

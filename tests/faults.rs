@@ -213,3 +213,59 @@ fn a_read_only_results_directory_fails_cleanly() {
         "nothing written"
     );
 }
+
+/// Rows in `metrics.csv` so far (0 before it exists).
+fn rows(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .map_or(0, |t| t.lines().count().saturating_sub(1))
+}
+
+/// SIGUSR1 (Slurm's time-limit warning) and then SIGTERM (preemption, `scancel`) each stop a
+/// `lab train` at a step boundary with a checkpoint and exit 5; `--resume` then finishes it
+/// with exactly the losses of an uninterrupted run.
+#[test]
+fn signals_checkpoint_and_the_run_resumes_to_the_same_losses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tiny_spec("sig", MOE, "").replace("steps = 20", "steps = 400");
+    let reference = tmp.path().join("reference");
+    train(&config(&text), flex_options(&reference, false, None)).unwrap();
+    let spec = tmp.path().join("sig.toml");
+    std::fs::write(&spec, &text).unwrap();
+    let dir = tmp.path().join("run");
+    for (signal, at_rows) in [(libc::SIGUSR1, 40), (libc::SIGTERM, 120)] {
+        let mut child = common::lab_train_flex(&spec)
+            .arg("--run-dir")
+            .arg(&dir)
+            .arg("--resume")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while rows(&dir) < at_rows {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before the signal"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: signalling a child this test started and has not yet reaped.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(err.contains("checkpoint written"), "{err}");
+        assert!(dir.join("checkpoint").exists());
+        let summary = moe_lab::run::RunDir::new(&dir)
+            .read_summary()
+            .unwrap()
+            .unwrap();
+        assert!(summary.steps_done >= at_rows && summary.steps_done < 400);
+    }
+    let status = common::lab_train_flex(&spec)
+        .arg("--run-dir")
+        .arg(&dir)
+        .arg("--resume")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(losses(&dir), losses(&reference));
+}

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod device;
 pub mod evaluate;
+pub mod interrupt;
 pub mod logs;
 pub mod memory;
 pub mod router_stats;
@@ -44,7 +45,8 @@ pub struct TrainOptions {
 }
 
 /// Train the run `config` describes; write its run directory; return its summary. A diverged
-/// run returns `Ok` with `status = Diverged`.
+/// run returns `Ok` with `status = Diverged`; a run stopped by a signal ([`interrupt`])
+/// checkpoints and returns `Ok` with `status = Running`.
 pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
     let mut run = Trainer::open(config, &opts)?;
     let parent = std::os::unix::process::parent_id();
@@ -52,6 +54,9 @@ pub fn train(config: &RunConfig, opts: TrainOptions) -> Result<Summary> {
         let orphaned = opts.exit_with_parent && std::os::unix::process::parent_id() != parent;
         if orphaned || opts.stop_after.is_some_and(|n| step >= n) {
             return Ok(run.abandon());
+        }
+        if interrupt::requested() {
+            return run.interrupt();
         }
         if let StepReport::Diverged = run.step(step)? {
             break;

@@ -290,6 +290,15 @@ impl Trainer {
         checkpoint::save(&dir, self.model(), &self.optim, &self.state, average)
     }
 
+    /// Stop when asked to from outside ([`super::interrupt`]): a checkpoint, and the summary
+    /// as it stands (status still `running`), so `--resume` continues and `lab sweep
+    /// --status` sees how far it got.
+    pub fn interrupt(mut self) -> Result<Summary> {
+        self.checkpoint()?;
+        self.dir.write_summary(&self.state.summary)?;
+        Ok(self.abandon())
+    }
+
     /// Stop without finishing (as if killed): the summary as it stands, nothing written.
     pub fn abandon(mut self) -> Summary {
         self.bar.abandon();
