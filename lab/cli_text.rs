@@ -322,3 +322,67 @@ pub fn export_line(e: &crate::export::Exported) -> String {
         e.dir.display()
     )
 }
+
+/// What `lab sweep --slurm` wrote and, once submitted, the job ids.
+pub fn slurm_scripts(
+    s: &crate::sweep::slurm::SlurmScripts,
+    submitted: Option<&crate::sweep::slurm::Submitted>,
+) -> String {
+    let mut out = match &s.array {
+        Some(a) => format!("{} cells → {}\n", s.cells.len(), a.display()),
+        None => "every cell is finished: no array job\n".to_string(),
+    };
+    out += &format!("analysis → {}\n", s.analysis.display());
+    match submitted {
+        Some(sub) => {
+            if let Some(id) = &sub.array_job {
+                out += &format!("submitted array job {id} ({} tasks)\n", sub.cells.len());
+            }
+            out += &format!(
+                "submitted analysis job {} (after the array ends)\nfollow: lab sweep … --status; \
+                 logs in {}/logs",
+                sub.analysis_job,
+                s.dir.display()
+            );
+        }
+        None => {
+            let array = s.array.as_ref().map(|a| a.display().to_string());
+            out += &format!(
+                "not submitted (--dry-run): sbatch --parsable {}, then sbatch \
+                 --dependency=afterany:<array id> {}",
+                array.unwrap_or_else(|| "(no array)".into()),
+                s.analysis.display()
+            );
+        }
+    }
+    out
+}
+
+/// `lab sweep --status`: one line per cell and the counts.
+pub fn status_table(cells: &[crate::sweep::status::CellStatus]) -> String {
+    use crate::sweep::status::CellState;
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut out = format!(
+        "{:<28} {:<12} {:<14} {}\n",
+        "cell", "state", "steps", "slurm"
+    );
+    for c in cells {
+        let (state, steps, note) = match &c.state {
+            CellState::Done => ("done", format!("{0}/{0}", c.steps), String::new()),
+            CellState::Diverged => ("diverged", "-".into(), String::new()),
+            CellState::Running(h) => ("running", "-".into(), h.clone()),
+            CellState::Interrupted { steps_done } => (
+                "interrupted",
+                format!("{steps_done}/{}", c.steps),
+                String::new(),
+            ),
+            CellState::Failed(s) => ("failed", "-".into(), s.clone()),
+            CellState::Pending => ("pending", format!("0/{}", c.steps), String::new()),
+        };
+        *counts.entry(state).or_default() += 1;
+        let slurm = c.slurm.clone().unwrap_or(note);
+        out += &format!("{:<28} {:<12} {:<14} {slurm}\n", c.name, state, steps);
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    out + &summary.join(", ")
+}

@@ -128,9 +128,42 @@ struct SweepArgs {
     /// Checkpoint interval (steps) for cells whose spec sets none.
     #[arg(long, default_value_t = 100)]
     checkpoint_every: usize,
-    /// List the cells (steps, tokens, FLOPs) and exit without training.
+    /// List the cells (steps, tokens, FLOPs) and exit without training; with --slurm, write
+    /// the Slurm scripts without submitting them.
     #[arg(long)]
     dry_run: bool,
+    /// Run one cell only (what each task of a --slurm sweep runs).
+    #[arg(long, conflicts_with_all = ["slurm", "status"])]
+    cell: Option<String>,
+    /// List the cells as done / running / interrupted / failed / pending (with their Slurm
+    /// tasks' states for a --slurm sweep).
+    #[arg(long, conflicts_with = "slurm")]
+    status: bool,
+    #[command(flatten)]
+    slurm: SlurmArgs,
+}
+
+// `lab sweep --slurm` and the sbatch options it writes.
+#[derive(clap::Args)]
+struct SlurmArgs {
+    /// Submit the unfinished cells to Slurm as a job array, and the analysis as a job after it.
+    #[arg(long)]
+    slurm: bool,
+    #[arg(long, requires = "slurm")]
+    partition: Option<String>,
+    /// Time limit per cell task (sbatch --time, e.g. 2:00:00).
+    #[arg(long, requires = "slurm")]
+    time: Option<String>,
+    #[arg(long, requires = "slurm")]
+    gpus_per_task: Option<u32>,
+    #[arg(long, requires = "slurm")]
+    cpus_per_task: Option<u32>,
+    /// Array tasks running at once.
+    #[arg(long, requires = "slurm")]
+    max_parallel: Option<usize>,
+    /// Seconds before the time limit at which a cell checkpoints and requeues (SIGUSR1).
+    #[arg(long, requires = "slurm", default_value_t = 120)]
+    warn_seconds: u32,
 }
 
 // The flags of `lab sample`.
@@ -424,11 +457,42 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
-    if args.dry_run {
+    let results = args.out.join(&plan.results_name);
+    if args.status {
+        println!(
+            "{}",
+            cli_text::status_table(&sweep::status::status(&plan, &results))
+        );
+        return Ok(0);
+    }
+    if args.dry_run && !args.slurm.slurm {
         println!("{}", cli_text::plan_table(&plan));
         return Ok(0);
     }
-    let results = args.out.join(&plan.results_name);
+    let opts = sweep::SweepOptions {
+        results_root: args.out.clone(),
+        lab_exe: std::env::current_exe()?,
+        devices: args.devices.clone(),
+        jobs: args.jobs,
+        max_cells: args.max_cells,
+        progress: true,
+        checkpoint_every: args.checkpoint_every,
+    };
+    // A stop request (SIGTERM, SIGUSR1) reaches the cells, which checkpoint.
+    train::interrupt::install()?;
+    let locked = |e: anyhow::Error| match e.downcast_ref::<sweep::lock::LockedError>() {
+        Some(_) => {
+            eprintln!("error: {e:#}");
+            Ok(EXIT_LOCKED)
+        }
+        None => Err(e),
+    };
+    if let Some(cell) = &args.cell {
+        return sweep::runner::run_one_cell(&plan, &opts, cell).or_else(locked);
+    }
+    if args.slurm.slurm {
+        return slurm_cmd(&plan, &opts, &args);
+    }
     eprintln!(
         "sweep {} (preset {}): {} cells → {}",
         plan.experiment.name,
@@ -441,30 +505,49 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     {
         eprintln!("expected time: {}", p.expected_time);
     }
-    let opts = sweep::SweepOptions {
-        results_root: args.out.clone(),
-        lab_exe: std::env::current_exe()?,
-        devices: args.devices,
-        jobs: args.jobs,
-        max_cells: args.max_cells,
-        progress: true,
-        checkpoint_every: args.checkpoint_every,
-    };
     let outcome = match sweep::run_sweep(&plan, &opts) {
         Ok(o) => o,
-        Err(e) if e.is::<sweep::lock::LockedError>() => {
-            eprintln!("error: {e:#}");
-            return Ok(EXIT_LOCKED);
-        }
-        Err(e) => return Err(e),
+        Err(e) => return locked(e),
     };
     eprintln!("{}", cli_text::sweep_outcome(&outcome));
+    if train::interrupt::requested() {
+        eprintln!("sweep stopped by a signal; rerun it to resume the interrupted cells");
+        return Ok(EXIT_INTERRUPTED);
+    }
     if outcome.pending.is_empty() && plan.learning_rates().is_empty() {
         sweep::runner::measure_generation(&plan, &opts);
     }
     let published = publish::publish(&results, &args.plots, true)?;
     print_verdicts(&published);
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// `lab sweep --slurm`: write the job array and analysis scripts, and submit them.
+fn slurm_cmd(
+    plan: &sweep::Plan,
+    opts: &sweep::SweepOptions,
+    args: &SweepArgs,
+) -> anyhow::Result<i32> {
+    let a = &args.slurm;
+    let slurm = sweep::slurm::SlurmOptions {
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        gpus_per_task: a.gpus_per_task,
+        cpus_per_task: a.cpus_per_task,
+        max_parallel: a.max_parallel,
+        warn_seconds: a.warn_seconds,
+        experiment: plan.source.clone(),
+        preset: args.preset.clone(),
+        plots: args.plots.clone(),
+    };
+    let scripts = sweep::slurm::write_scripts(plan, opts, &slurm)?;
+    if args.dry_run {
+        println!("{}", cli_text::slurm_scripts(&scripts, None));
+        return Ok(0);
+    }
+    let submitted = sweep::slurm::submit(&scripts)?;
+    println!("{}", cli_text::slurm_scripts(&scripts, Some(&submitted)));
+    Ok(0)
 }
 
 /// `lab bench`: step and feed-forward timings.

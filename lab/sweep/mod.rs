@@ -5,6 +5,8 @@ pub mod arm;
 pub mod experiment;
 pub mod lock;
 pub mod runner;
+pub mod slurm;
+pub mod status;
 
 pub use experiment::{Cell, ExperimentSpec, Plan, plan};
 pub use runner::{SweepOptions, SweepOutcome, run_sweep};

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::experiment::{Cell, Plan};
 use super::lock::SweepLock;
-use crate::error::SpecError;
+use crate::error::{EXIT_INTERRUPTED, SpecError};
 use crate::run::dir::CONFIG;
 use crate::run::{RunDir, RunStatus, Summary, write_atomic};
 use crate::train::device::DeviceChoice;
+use crate::train::interrupt;
 
 pub struct SweepOptions {
     pub results_root: PathBuf,
@@ -127,25 +128,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     let root = opts.results_root.join(&plan.results_name);
     let _lock = SweepLock::acquire(&root)?;
     let started = Instant::now();
-    let cells = with_checkpoints(plan, opts.checkpoint_every);
-    // Check every cell before running any, so a changed spec stops the sweep up front.
-    let mut todo = Vec::new();
-    let mut outcome = SweepOutcome::default();
-    for cell in &cells {
-        let dir = RunDir::new(root.join(&cell.name));
-        match cell_state(&dir, cell)? {
-            CellState::Finished(RunStatus::Diverged) => {
-                outcome.skipped.push(cell.name.clone());
-                outcome.diverged.push(cell.name.clone());
-            }
-            CellState::Finished(_) => outcome.skipped.push(cell.name.clone()),
-            CellState::Fresh | CellState::Interrupted => todo.push(cell.clone()),
-        }
-    }
-    let manifest = Manifest::of(plan, cells);
-    let json = serde_json::to_string_pretty(&manifest)?;
-    write_atomic(&root.join(MANIFEST), json.as_bytes())?;
-
+    let (todo, mut outcome) = unfinished_cells(plan, &root, opts.checkpoint_every)?;
     let limit = opts.max_cells.unwrap_or(usize::MAX).min(todo.len());
     outcome.pending = todo[limit..].iter().map(|c| c.name.clone()).collect();
     let todo = &todo[..limit];
@@ -181,6 +164,35 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     }
     outcome.wall_time_s = started.elapsed().as_secs_f64();
     Ok(outcome)
+}
+
+/// Check every cell of the plan against its run directory (so a changed spec stops the sweep
+/// before anything runs) and write the manifest; returns the cells still to run (fresh or
+/// interrupted, with `checkpoint_every` filled in) and the finished ones as skipped.
+pub fn unfinished_cells(
+    plan: &Plan,
+    root: &Path,
+    checkpoint_every: usize,
+) -> Result<(Vec<Cell>, SweepOutcome)> {
+    let cells = with_checkpoints(plan, checkpoint_every);
+    let mut todo = Vec::new();
+    let mut outcome = SweepOutcome::default();
+    for cell in &cells {
+        let dir = RunDir::new(root.join(&cell.name));
+        match cell_state(&dir, cell)? {
+            CellState::Finished(RunStatus::Diverged) => {
+                outcome.skipped.push(cell.name.clone());
+                outcome.diverged.push(cell.name.clone());
+            }
+            CellState::Finished(_) => outcome.skipped.push(cell.name.clone()),
+            CellState::Fresh | CellState::Interrupted => todo.push(cell.clone()),
+        }
+    }
+    std::fs::create_dir_all(root)?;
+    let manifest = Manifest::of(plan, cells);
+    let json = serde_json::to_string_pretty(&manifest)?;
+    write_atomic(&root.join(MANIFEST), json.as_bytes())?;
+    Ok((todo, outcome))
 }
 
 /// Before any cell runs: on devices that allocate from host memory (flex, software wgpu), every
@@ -279,6 +291,10 @@ impl Queue<'_> {
     }
 
     fn take(&self) -> Option<(usize, &Cell)> {
+        // Asked to stop (SIGTERM / SIGUSR1): the running cells checkpoint; start no more.
+        if interrupt::requested() {
+            return None;
+        }
         let i = self.next.fetch_add(1, Ordering::SeqCst);
         self.todo.get(i).map(|c| (i, c))
     }
@@ -330,7 +346,9 @@ impl Queue<'_> {
     }
 }
 
-/// Train one cell in a child `lab train` process, resuming from its checkpoint if any.
+/// Train one cell in a child `lab train` process, resuming from its checkpoint if any, under
+/// the cell's own lock; a stop request to this process is passed on to the child, which
+/// checkpoints and exits ([`EXIT_INTERRUPTED`]).
 fn run_cell(
     opts: &SweepOptions,
     root: &Path,
@@ -340,6 +358,7 @@ fn run_cell(
 ) -> Result<Summary> {
     let dir = RunDir::new(root.join(&cell.name));
     dir.create()?;
+    let _lock = SweepLock::acquire(&dir.path)?;
     let config = cell.config.as_ref().expect("planned cells carry configs");
     let spec_path = dir.write_config(config)?;
     let device_name = match device {
@@ -363,9 +382,10 @@ fn run_cell(
         // See `lab train`: checkpointed optimizer state loads onto burn's default device.
         cmd.env("BURN_DEVICE", "flex");
     }
-    let status = cmd
-        .status()
+    let mut child = cmd
+        .spawn()
         .with_context(|| format!("starting {}", opts.lab_exe.display()))?;
+    let status = wait_passing_on_stop(&mut child)?;
     let summary = dir.read_summary().ok().flatten();
     match (status.code(), summary) {
         (Some(0) | Some(crate::error::EXIT_DIVERGED), Some(s))
@@ -373,7 +393,84 @@ fn run_cell(
         {
             Ok(s)
         }
+        (Some(EXIT_INTERRUPTED), _) => Err(Interrupted(cell.name.clone()).into()),
         (code, _) => anyhow::bail!("`lab train` for {} exited with {:?}", cell.name, code),
+    }
+}
+
+/// A cell stopped by a signal after writing its checkpoint: rerunning resumes it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: interrupted by a signal, checkpoint written; rerun the sweep to resume it")]
+pub struct Interrupted(pub String);
+
+/// Wait for `child`; when this process is asked to stop, ask the child once (SIGTERM), and go
+/// on waiting while it checkpoints.
+fn wait_passing_on_stop(child: &mut std::process::Child) -> Result<std::process::ExitStatus> {
+    let mut passed_on = false;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if interrupt::requested() && !passed_on {
+            // SAFETY: `child` is ours and not yet reaped, so its pid is not reused.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            passed_on = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `lab sweep NAME --cell CELL`: run one cell of the plan, as a local sweep runs each (the
+/// same config check, resume and lock), unless it is finished; the path of a Slurm array
+/// task. Refuses while a local sweep holds the experiment. Returns the exit code: 0 finished
+/// (complete or diverged), [`EXIT_INTERRUPTED`] stopped by a signal with a checkpoint.
+pub fn run_one_cell(plan: &Plan, opts: &SweepOptions, name: &str) -> Result<i32> {
+    let root = opts.results_root.join(&plan.results_name);
+    let Some(cell) = plan.cells.iter().find(|c| c.name == name) else {
+        let names: Vec<&str> = plan.cells.iter().map(|c| c.name.as_str()).collect();
+        return Err(SpecError::Field {
+            file: plan.source.clone(),
+            field: "--cell".into(),
+            message: format!(
+                "no cell `{name}` in this plan; its cells: {}",
+                names.join(", ")
+            ),
+        }
+        .into());
+    };
+    if let Some(holder) = super::lock::live_holder(&root) {
+        let path = root.join(".lock");
+        return Err(super::lock::LockedError { path, holder }.into());
+    }
+    let mut cell = cell.clone();
+    if let Some(cfg) = cell
+        .config
+        .as_mut()
+        .filter(|c| c.spec.train.checkpoint_every == 0)
+    {
+        cfg.spec.train.checkpoint_every = opts.checkpoint_every;
+    }
+    let dir = RunDir::new(root.join(&cell.name));
+    if let CellState::Finished(status) = cell_state(&dir, &cell)? {
+        eprintln!("{}: already finished ({status:?})", cell.name);
+        return Ok(0);
+    }
+    let device = concrete(opts.devices[0]);
+    let steps = cell.config.as_ref().map_or(0, |c| c.steps);
+    eprintln!("{} ({device:?}): {steps} steps", cell.name);
+    match run_cell(opts, &root, &cell, device, false) {
+        Ok(s) => {
+            eprintln!(
+                "{}: {:?}, val loss {:?}",
+                cell.name, s.status, s.final_val_loss
+            );
+            Ok(0)
+        }
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("{e}");
+            Ok(EXIT_INTERRUPTED)
+        }
+        Err(e) => Err(e),
     }
 }
 

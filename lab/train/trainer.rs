@@ -387,6 +387,10 @@ fn starting_point(
                 // This attempt's own facts, not the interrupted one's.
                 let (s, f) = (&mut state.summary, new.summary);
                 (s.device, s.git_commit, s.lab_version) = (f.device, f.git_commit, f.lab_version);
+                eprintln!(
+                    "{name}: resuming from the checkpoint at step {}",
+                    s.steps_done
+                );
                 return (model, optim, state, average);
             }
             Err(e) => eprintln!("warning ({name}): checkpoint not usable: {e:#}"),
