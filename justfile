@@ -39,3 +39,8 @@ bench-cpu *flags:
 # the lab's, tokenizer = UTF-8 bytes. Needs torch and transformers (PYTHON=venv/bin/python).
 hf-check run_dir:
     out="$(mktemp -d)/hf" && cargo run --quiet --bin lab -- export {{run_dir}} --out "$out" && "${PYTHON:-python3}" scripts/hf-check.py "$out"
+
+# `lab sweep --slurm` end to end on a one-node Slurm cluster this starts (and stops) on this
+# machine: installs slurm-wlm and munge if missing (needs root). See docs/slurm.md.
+slurm-check:
+    scripts/slurm-check.sh

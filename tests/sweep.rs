@@ -668,3 +668,70 @@ fn a_sweep_killed_mid_cell_resumes_to_an_uninterrupted_sweeps_losses() {
         assert_eq!(read(cut.path()), read(whole.path()), "{c}");
     }
 }
+
+/// `--slurm --dry-run` writes (without sbatch) a job array over the unfinished cells only, each
+/// task running `lab sweep --cell` with this binary and absolute paths, requeueable, with the
+/// time-limit warning; `--cell` runs exactly one cell (and refuses an unknown one, exit 2);
+/// `--status` reads the cells' states from their directories.
+#[test]
+fn slurm_scripts_cover_the_unfinished_cells_and_a_cell_runs_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_experiment(tmp.path(), &toy_experiment(0.05));
+    let spec = spec.to_str().unwrap();
+    let ok = |o: &Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = lab(&sweep_args(spec, &["--cell", "xs-moe-s0"]), tmp.path());
+    ok(&out);
+    let status = lab(&sweep_args(spec, &["--status"]), tmp.path());
+    ok(&status);
+    let table = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(table.contains("1 done, 2 pending"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("xs-moe-s0") && l.contains("done")),
+        "{table}"
+    );
+
+    let dry = sweep_args(
+        spec,
+        &[
+            "--slurm",
+            "--dry-run",
+            "--max-parallel",
+            "2",
+            "--time",
+            "1:00:00",
+        ],
+    );
+    ok(&lab(&dry, tmp.path()));
+    let script =
+        std::fs::read_to_string(tmp.path().join("results/toy/slurm/cells.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-1%2\n"), "{script}");
+    assert!(
+        script.contains("cells=(xs-dense-s0 xs-dense-total-s0)\n"),
+        "{script}"
+    );
+    for line in [
+        "#SBATCH --requeue",
+        "#SBATCH --signal=B:USR1@120",
+        "#SBATCH --time=1:00:00",
+    ] {
+        assert!(script.contains(line), "{line} missing: {script}");
+    }
+    assert!(
+        script.contains(&format!("{} sweep {spec} ", env!("CARGO_BIN_EXE_lab"))),
+        "{script}"
+    );
+    assert!(script.contains("--cell \"$cell\""), "{script}");
+    let analysis =
+        std::fs::read_to_string(tmp.path().join("results/toy/slurm/analysis.sbatch")).unwrap();
+    assert!(
+        analysis.contains(" analyze ") && analysis.contains(" plot "),
+        "{analysis}"
+    );
+    assert!(!tmp.path().join("results/toy/slurm/jobs.json").exists());
+
+    let unknown = lab(&sweep_args(spec, &["--cell", "xs-nope-s0"]), tmp.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("--cell"));
+}
