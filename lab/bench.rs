@@ -19,7 +19,7 @@ use crate::spec::{
     RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
 use crate::train::device::LabDevice;
-use crate::train::{optimizer, train_step};
+use crate::train::{StepBatch, optimizer, train_step};
 
 pub struct BenchOptions {
     pub d_models: Vec<usize>,
@@ -106,6 +106,7 @@ fn arm_spec(d: usize, opts: &BenchOptions, ffn: FfnSpec, name: &str) -> Result<R
         },
         stability: StabilitySpec::default(),
         data: DataSpec::default(),
+        distill: None,
     };
     Ok(resolve_spec(spec, Path::new("(bench)"), Path::new("."))?)
 }
@@ -201,7 +202,14 @@ fn step_row(plain: &Device, cfg: &RunConfig, opts: &BenchOptions) -> Row {
     let mut optim = optimizer(&cfg.spec.train);
     let timing = time(plain, opts.warmup, opts.steps, || {
         let m = model.take().expect("the model is back after every step");
-        let out = train_step(m, &mut optim, x.clone(), y.clone(), 1e-3, 1.0, &device);
+        let out = train_step(
+            m,
+            &mut optim,
+            StepBatch::new(x.clone(), y.clone()),
+            1e-3,
+            1.0,
+            &device,
+        );
         model = Some(out.model);
     });
     let routed = model.as_ref().expect("trained").forward(x);

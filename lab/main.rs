@@ -350,6 +350,9 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
         field: "train.batch_size".into(),
         message,
     })?;
+    // A `[distill]` teacher that is missing or unfit is the spec's fault: exit 2, nothing
+    // written (the trainer loads it again on its own device).
+    train::distill::Teacher::load(&config, &args.spec, &lab_device.device)?;
     let s = &config.spec;
     let dir = args
         .run_dir

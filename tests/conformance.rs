@@ -153,8 +153,14 @@ fn three_steps(cfg: &RunConfig, device: &Device) -> (Vec<f64>, Vec<f32>) {
     let all = Tensor::<2, Int>::from_data(TensorData::new(toks, [2, 17]), &auto);
     let (x, y) = (all.clone().slice([0..2, 0..16]), all.slice([0..2, 1..17]));
     for _ in 0..3 {
-        let out =
-            moe_lab::train::train_step(model, &mut optim, x.clone(), y.clone(), 3e-3, 1.0, &auto);
+        let out = moe_lab::train::train_step(
+            model,
+            &mut optim,
+            moe_lab::train::StepBatch::new(x.clone(), y.clone()),
+            3e-3,
+            1.0,
+            &auto,
+        );
         losses.push(out.lm_loss);
         model = out.model;
     }

@@ -26,6 +26,12 @@ fn opt_fixed4<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
         None => s.serialize_none(),
     }
 }
+fn opt_fixed6<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(&format_args!("{v:.6}")),
+        None => s.serialize_none(),
+    }
+}
 fn fixed1<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{v:.1}"))
 }
@@ -73,6 +79,10 @@ pub struct MetricRow {
     pub output_log_z: Option<f64>,
     #[serde(default, serialize_with = "opt_fixed4")]
     pub router_logit_max: Option<f64>,
+    /// `KL(teacher_T ‖ student_T)` of a distilled run (`[distill]`), before its weight and T²;
+    /// empty otherwise.
+    #[serde(default, serialize_with = "opt_fixed6")]
+    pub distill_kl: Option<f64>,
 }
 
 impl Row for MetricRow {

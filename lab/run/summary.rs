@@ -48,6 +48,19 @@ pub struct DeviceSummary {
     pub software: bool,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DistillSummary {
+    pub teacher: String,
+    pub weight: f64,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub teacher_forward_flops: f64,
+    pub teacher_flops_charged: bool,
+    /// The KL to the teacher at the first and the last logged step.
+    pub initial_kl: Option<f64>,
+    pub final_kl: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub status: RunStatus,
@@ -79,6 +92,10 @@ pub struct Summary {
     pub final_val_loss_averaged: Option<f64>,
     #[serde(default)]
     pub averaged_snapshots: usize,
+    /// A distilled run's teacher (its run directory), the teacher's forward FLOPs over the
+    /// run (at the student's tokens), and whether they were charged to the student's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillSummary>,
     #[serde(default)]
     pub peak_train_loss: Option<f64>,
     /// Final validation loss of each stream (domain).

@@ -4,10 +4,12 @@
 //! with the code they configure (`model`, `model::ffn`, `data`) and are re-exported here, so a
 //! run spec reads as one schema.
 
+mod distill;
 mod resolve;
 mod types;
 
-pub use resolve::{RunConfig, resolve, resolve_spec, resolve_str};
+pub use distill::DistillSpec;
+pub use resolve::{RunConfig, resolve, resolve_spec, resolve_str, teacher_forward_per_token};
 pub use types::*;
 
 pub use crate::data::{DataSpec, DomainWeights, SourceKind};

@@ -10,7 +10,7 @@ use crate::compute::{FlopCount, ModelShape, ParamCount};
 use crate::data::SourceKind;
 use crate::error::{FieldError, SpecError, at_most, check, positive};
 use crate::limits;
-use crate::model::{Transformer, model_shape};
+use crate::model::{ModelSpec, Transformer, model_shape};
 
 /// A spec with every default filled in and every derived number computed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,11 +111,19 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         .map_err(|e| in_file(e.under("stability")))?;
     let data = spec.data.clone();
     spec.data = data.resolve(base).map_err(|e| in_file(e.under("data")))?;
+    if let Some(d) = spec.distill.take() {
+        spec.distill = Some(d.resolve(base).map_err(|e| in_file(e.under("distill")))?);
+    }
 
     let shape = model_shape(&spec.model, &spec.ffn, tokens_per_step);
     let flops = shape.flops();
-    let steps = resolve_steps(&spec.train, flops.train_per_token, tokens_per_step)
-        .map_err(|e| in_file(e.under("train")))?;
+    let charged = teacher_charge(&spec, tokens_per_step).map_err(in_file)?;
+    let steps = resolve_steps(
+        &spec.train,
+        flops.train_per_token + charged,
+        tokens_per_step,
+    )
+    .map_err(|e| in_file(e.under("train")))?;
     let decay = steps - spec.train.decay_start(steps);
     let m = spec.train.average_checkpoints;
     check(m <= decay, "train.average_checkpoints", || {
@@ -132,6 +140,43 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         tokens_per_step,
         spec,
     })
+}
+
+/// The teacher's forward FLOPs per student token, when `[distill] charge_teacher` asks for
+/// them to count against the budget (else 0): from the teacher's `config.toml`, at the
+/// student's sequence length (attention grows with it).
+fn teacher_charge(spec: &RunSpec, tokens_per_step: usize) -> Result<f64, FieldError> {
+    let Some(d) = spec.distill.as_ref().filter(|d| d.charge_teacher) else {
+        return Ok(0.0);
+    };
+    // A run directory's resolved spec (`run::dir::CONFIG`, a layer above this one).
+    let path = d.teacher.join("config.toml");
+    let teacher = resolve(&path).map_err(|e| {
+        FieldError::new(
+            "distill.charge_teacher",
+            format!("counting the teacher's FLOPs needs its config.toml: {e}"),
+        )
+    })?;
+    Ok(teacher_forward_per_token(
+        &teacher,
+        spec.model.seq_len,
+        tokens_per_step,
+    ))
+}
+
+/// Forward FLOPs per token of `teacher` run on windows of `seq_len` (the student's).
+pub fn teacher_forward_per_token(
+    teacher: &RunConfig,
+    seq_len: usize,
+    tokens_per_step: usize,
+) -> f64 {
+    let model = ModelSpec {
+        seq_len,
+        ..teacher.spec.model.clone()
+    };
+    model_shape(&model, &teacher.spec.ffn, tokens_per_step)
+        .flops()
+        .forward_per_token
 }
 
 /// The run's length in steps: `steps`, or a FLOP budget turned into whole steps.

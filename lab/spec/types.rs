@@ -29,6 +29,9 @@ pub struct RunSpec {
     pub stability: StabilitySpec,
     #[serde(default)]
     pub data: DataSpec,
+    /// Learn from a teacher model's distribution (`[distill]`); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<super::DistillSpec>,
 }
 
 fn default_experiment() -> String {

@@ -557,6 +557,7 @@ fn resolve_cell(
         train,
         stability: base.stability.clone(),
         data,
+        distill: None,
     };
     let base_dir = file.parent().unwrap_or(Path::new("."));
     resolve_spec(spec, file, base_dir).map_err(|e| match e {

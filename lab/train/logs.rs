@@ -101,6 +101,7 @@ impl RunLogs {
             attn_logit_max: max(&mut p.attn_logit_max.iter().copied()),
             output_log_z: Some(p.output_log_z),
             router_logit_max: max(&mut p.router_logit_max.iter().flatten().copied()),
+            distill_kl: out.distill_kl,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod average;
 pub mod checkpoint;
 pub mod clip;
 pub mod device;
+pub mod distill;
 pub mod evaluate;
 pub mod interrupt;
 pub mod logs;
@@ -22,7 +23,7 @@ pub mod trainer;
 use anyhow::Result;
 
 pub use evaluate::{Evaluation, evaluate};
-pub use step::{StepOutput, optimizer, train_step};
+pub use step::{StepBatch, StepOutput, optimizer, train_step};
 
 use crate::run::{RunDir, Summary};
 use crate::spec::RunConfig;

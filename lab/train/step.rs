@@ -5,6 +5,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use super::clip;
+use super::distill::{DistillTarget, kl_to_teacher, mixed_loss};
 use crate::model::Transformer;
 use crate::model::transformer::{ModelOutput, cross_entropy, mean_log_partition};
 use crate::spec::TrainSpec;
@@ -26,12 +27,31 @@ pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
     )
 }
 
+/// One step's data: token ids `[batch, seq]` and, for a distilled run, the teacher's logits.
+pub struct StepBatch {
+    pub inputs: Tensor<2, Int>,
+    pub targets: Tensor<2, Int>,
+    pub distill: Option<DistillTarget>,
+}
+
+impl StepBatch {
+    pub fn new(inputs: Tensor<2, Int>, targets: Tensor<2, Int>) -> Self {
+        StepBatch {
+            inputs,
+            targets,
+            distill: None,
+        }
+    }
+}
+
 /// What one optimisation step measured.
 pub struct StepOutput {
     pub model: Transformer,
     pub lm_loss: f64,
     pub balance_loss: f64,
     pub z_loss: f64,
+    /// `KL(teacher_T ‖ student_T)` of a distilled run (before its weight and T²).
+    pub distill_kl: Option<f64>,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
     /// False when the loss or gradient was non-finite: the update was skipped.
@@ -92,16 +112,23 @@ impl Probes {
 pub fn train_step(
     model: Transformer,
     optim: &mut ModuleOptimizer,
-    inputs: Tensor<2, Int>,
-    targets: Tensor<2, Int>,
+    batch: StepBatch,
     lr: f64,
     grad_clip: f64,
     device: &Device,
 ) -> StepOutput {
-    let out = model.forward(inputs);
-    let lm = cross_entropy(out.logits.clone(), targets);
+    let out = model.forward(batch.inputs);
+    let lm = cross_entropy(out.logits.clone(), batch.targets);
     let (balance, z) = out.aux_losses();
-    let loss = lm.clone() + balance.clone() + z.clone();
+    let kl = batch
+        .distill
+        .as_ref()
+        .map(|t| kl_to_teacher(out.logits.clone(), t));
+    let objective = match (&batch.distill, &kl) {
+        (Some(t), Some(kl)) => mixed_loss(lm.clone(), kl.clone(), t),
+        _ => lm.clone(),
+    };
+    let loss = objective + balance.clone() + z.clone();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip::global_norm(&model, &grads, device);
     let state = model.router_state();
@@ -112,6 +139,7 @@ pub fn train_step(
         norm.clone().detach(),
     ];
     logged.extend(state.iter().map(|(_, _, t)| t.clone()));
+    logged.extend(kl.iter().map(|k| k.clone().detach()));
     let probe_tensors = Probes::tensors(&out);
     let n_probes = probe_tensors.len();
     logged.extend(probe_tensors);
@@ -130,14 +158,17 @@ pub fn train_step(
             (*layer, *name, values)
         })
         .collect();
+    let distill_kl = kl.map(|_| scalars[at] as f64);
     let [lm_loss, balance_loss, z_loss, grad_norm] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
-    let finite = (lm_loss + balance_loss + z_loss).is_finite() && grad_norm.is_finite();
+    let finite = (lm_loss + balance_loss + z_loss + distill_kl.unwrap_or(0.0)).is_finite()
+        && grad_norm.is_finite();
     if !finite {
         return StepOutput {
             model,
             lm_loss,
             balance_loss,
             z_loss,
+            distill_kl,
             grad_norm,
             applied: false,
             router_state,
@@ -155,6 +186,7 @@ pub fn train_step(
         lm_loss,
         balance_loss,
         z_loss,
+        distill_kl,
         grad_norm,
         applied: true,
         router_state,

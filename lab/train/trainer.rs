@@ -11,11 +11,12 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::checkpoint::{self, LoopState};
+use super::distill::Teacher;
 use super::evaluate::evaluate;
 use super::logs::RunLogs;
 use super::memory;
 use super::spikes::SpikeDetector;
-use super::step::{StepOutput, optimizer, train_step};
+use super::step::{StepBatch, StepOutput, optimizer, train_step};
 use super::{TrainOptions, schedule};
 use crate::data::{Batches, source_for};
 use crate::error::SpecError;
@@ -23,7 +24,7 @@ use crate::model::Transformer;
 use crate::run::RunDir;
 use crate::run::dir::{CHECKPOINT, CONFIG};
 use crate::run::summary::{
-    DeviceSummary, ExactMatch, MemorySummary, RunStatus, SpikeRecord, Summary,
+    DeviceSummary, DistillSummary, ExactMatch, MemorySummary, RunStatus, SpikeRecord, Summary,
 };
 use crate::spec::{RunConfig, RunSpec};
 
@@ -41,6 +42,8 @@ pub struct Trainer {
     average: Option<Transformer>,
     snapshots: Vec<usize>,
     optim: ModuleOptimizer,
+    /// A distilled run's teacher (plain device).
+    teacher: Option<Teacher>,
     state: LoopState,
     logs: RunLogs,
     bar: ProgressBar,
@@ -65,12 +68,14 @@ impl Trainer {
     pub fn open(config: &RunConfig, opts: &TrainOptions) -> Result<Trainer> {
         let spec = &config.spec;
         let dir = opts.run_dir.clone();
+        let plain = opts.device.device.clone();
+        // Before anything is written: a missing or unfit teacher is the spec's fault.
+        let teacher = Teacher::load(config, &dir.file(CONFIG), &plain)?;
         dir.create()?;
         if opts.resume && !checkpoint::candidates(&dir.file(CHECKPOINT)).is_empty() {
             same_run(&dir, config)?;
         }
         dir.write_config(config)?;
-        let plain = opts.device.device.clone();
         plain.seed(spec.seed);
         let device = plain.clone().autodiff();
         // Enough validation text for the final evaluation's windows not to repeat.
@@ -100,6 +105,7 @@ impl Trainer {
             average,
             snapshots: super::average::snapshot_steps(&spec.train, config.steps),
             optim,
+            teacher,
             state,
             logs,
             bar,
@@ -129,12 +135,19 @@ impl Trainer {
             let msg = format!("step {step}: data mix switches to the annealing weights");
             self.bar.println(msg);
         }
-        let (x, y) = self.batches.train(step).tensors(&self.device);
+        let batch = self.batches.train(step);
+        let (inputs, targets) = batch.tensors(&self.device);
+        let distill = (self.teacher.as_ref()).map(|t| t.target(batch.tensors(&self.plain).0));
+        let batch = StepBatch {
+            inputs,
+            targets,
+            distill,
+        };
         let model = self
             .model
             .take()
             .expect("the model is back after every step");
-        let out = train_step(model, &mut self.optim, x, y, lr, t.grad_clip, &self.device);
+        let out = train_step(model, &mut self.optim, batch, lr, t.grad_clip, &self.device);
         let report = self.record(step, lr, &out);
         self.model = Some(out.model);
         report
@@ -178,6 +191,10 @@ impl Trainer {
         spikes.grad_norm_spikes += grad.is_some() as usize;
         let s = &mut state.summary;
         s.final_train_loss = Some(out.lm_loss);
+        if let Some(d) = s.distill.as_mut() {
+            d.initial_kl = d.initial_kl.or(out.distill_kl);
+            d.final_kl = out.distill_kl;
+        }
         if step == 0 {
             s.initial_train_loss = Some(out.lm_loss);
         } else {
@@ -317,6 +334,9 @@ impl Trainer {
             s.status = RunStatus::Complete;
         }
         s.tokens = s.steps_done as u64 * tokens_per_step;
+        if let (Some(d), Some(t)) = (s.distill.as_mut(), &self.teacher) {
+            d.teacher_forward_flops = s.tokens as f64 * t.forward_flops_per_token;
+        }
         s.train_flops = s.steps_done as f64 * self.config.train_flops_per_step();
         s.wall_time_s = wall;
         s.tokens_per_s = s.tokens as f64 / wall.max(1e-9);
@@ -454,6 +474,14 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         final_val_loss_se_by_stream: Default::default(),
         final_exact_match_by_stream: Default::default(),
         anneal_switch_step: config.anneal_from(),
+        distill: spec.distill.as_ref().map(|d| DistillSummary {
+            teacher: d.teacher.display().to_string(),
+            weight: d.weight,
+            temperature: d.temperature,
+            top_k: d.top_k,
+            teacher_flops_charged: d.charge_teacher,
+            ..Default::default()
+        }),
         routing_specialisation: vec![],
         diverged_at_step: None,
         wall_time_s: 0.0,

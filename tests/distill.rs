@@ -1,0 +1,194 @@
+//! Distillation (`[distill]`): the KL term against a host computation, a student driven
+//! towards its teacher at w = 1, the plain run reproduced exactly at w = 0, and bad teachers
+//! refused before anything is written.
+
+mod common;
+
+use std::path::Path;
+
+use burn::prelude::*;
+use common::{DENSE, MOE, config, flex_options, tiny_spec, to_vec};
+use moe_lab::train::distill::{DistillTarget, kl_to_teacher};
+use moe_lab::train::train;
+
+fn logits(seed: u64, device: &Device) -> Tensor<3> {
+    let v: Vec<f32> = (0..2 * 3 * 256)
+        .map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 1000.0 - 0.5) * 6.0)
+        .collect();
+    Tensor::from_data(TensorData::new(v, [2, 3, 256]), device)
+}
+
+/// KL(q ‖ p) per row on the host, in f64, with q over the teacher's top k (renormalised) when
+/// `k > 0`.
+fn host_kl(student: &[f32], teacher: &[f32], temp: f64, k: usize) -> f64 {
+    let rows = student.len() / 256;
+    let mut total = 0.0;
+    for r in 0..rows {
+        let s: Vec<f64> = student[r * 256..][..256]
+            .iter()
+            .map(|x| *x as f64 / temp)
+            .collect();
+        let t: Vec<f64> = teacher[r * 256..][..256]
+            .iter()
+            .map(|x| *x as f64 / temp)
+            .collect();
+        let lse = |x: &[f64]| {
+            let m = x.iter().cloned().fold(f64::MIN, f64::max);
+            m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+        };
+        let (ls, mut support) = (lse(&s), (0..256).collect::<Vec<_>>());
+        if k > 0 {
+            support.sort_by(|a, b| t[*b].total_cmp(&t[*a]));
+            support.truncate(k);
+        }
+        let kept: Vec<f64> = support.iter().map(|&i| t[i]).collect();
+        let lt = lse(&kept);
+        total += support
+            .iter()
+            .map(|&i| {
+                let log_q = t[i] - lt;
+                log_q.exp() * (log_q - (s[i] - ls))
+            })
+            .sum::<f64>();
+    }
+    total / rows as f64
+}
+
+#[test]
+fn kl_to_teacher_matches_the_host_formula() {
+    let device = Device::flex();
+    let (student, teacher) = (logits(1, &device), logits(2, &device));
+    let (s, t) = (to_vec(student.clone()), to_vec(teacher.clone()));
+    for (temp, k) in [(1.0, 0), (2.0, 0), (1.0, 5), (0.5, 40)] {
+        let target = DistillTarget {
+            logits: teacher.clone(),
+            weight: 1.0,
+            temperature: temp,
+            top_k: k,
+        };
+        let got = to_vec(kl_to_teacher(student.clone(), &target))[0] as f64;
+        let want = host_kl(&s, &t, temp, k);
+        assert!(
+            (got - want).abs() < 1e-4 * want.abs().max(1.0),
+            "T {temp} k {k}: {got} vs {want}"
+        );
+        assert!(want > 0.1, "the example must not be trivial");
+    }
+    // A model's KL to itself is 0.
+    let target = DistillTarget {
+        logits: student.clone(),
+        weight: 1.0,
+        temperature: 1.0,
+        top_k: 0,
+    };
+    assert!(to_vec(kl_to_teacher(student, &target))[0].abs() < 1e-5);
+}
+
+/// A teacher: a tiny dense run trained for 60 steps, with its final model.
+fn teacher(dir: &Path) -> std::path::PathBuf {
+    let text = tiny_spec("teacher", DENSE, "").replace("steps = 20", "steps = 60");
+    train(&config(&text), flex_options(dir, false, None)).unwrap();
+    dir.to_path_buf()
+}
+
+fn distilled(name: &str, ffn: &str, teacher: &Path, weight: f64) -> String {
+    let extra = format!(
+        "\n[distill]\nteacher = \"{}\"\nweight = {weight}\n",
+        teacher.display()
+    );
+    tiny_spec(name, ffn, &extra).replace("steps = 20", "steps = 40")
+}
+
+fn losses(dir: &Path) -> Vec<String> {
+    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    r.records().map(|x| x.unwrap()[4].to_string()).collect()
+}
+
+#[test]
+fn weight_one_drives_the_student_to_its_teacher_and_weight_zero_is_the_plain_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = teacher(&tmp.path().join("teacher"));
+    let run = |name: &str, text: &str| {
+        let dir = tmp.path().join(name);
+        let s = train(&config(text), flex_options(&dir, false, None)).unwrap();
+        (dir, s)
+    };
+    let (plain, _) = run(
+        "plain",
+        &tiny_spec("s", MOE, "").replace("steps = 20", "steps = 40"),
+    );
+    let (w0, s0) = run("w0", &distilled("s", MOE, &t, 0.0));
+    let (_, s1) = run("w1", &distilled("s", MOE, &t, 1.0));
+    // w = 0: the teacher is loaded and its KL logged, but the student learns exactly as
+    // without it.
+    assert_eq!(losses(&w0), losses(&plain));
+    let (d0, d1) = (s0.distill.unwrap(), s1.distill.unwrap());
+    // w = 1, T = 1: the KL to the teacher falls far, and far below the plain run's.
+    let (start, end) = (d1.initial_kl.unwrap(), d1.final_kl.unwrap());
+    assert!(end < 0.5 * start, "KL {start} → {end}");
+    assert!(
+        end < 0.7 * d0.final_kl.unwrap(),
+        "w1 {end} vs w0 {:?}",
+        d0.final_kl
+    );
+    // The teacher's forward FLOPs are counted, and not charged by default.
+    assert!(d1.teacher_forward_flops > 0.0 && !d1.teacher_flops_charged);
+}
+
+/// `lab train` on `text` (written to a file in `dir`): exit code and stderr.
+fn lab_train(dir: &Path, text: &str) -> (i32, String) {
+    let spec = dir.join("student.toml");
+    std::fs::write(&spec, text).unwrap();
+    let out = common::lab_train_flex(&spec)
+        .arg("--out")
+        .arg(dir.join("results"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn bad_teachers_and_distill_fields_exit_2_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = teacher(&tmp.path().join("teacher"));
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir(&empty).unwrap();
+    let short = tmp.path().join("short");
+    let text = tiny_spec("short", DENSE, "").replace("seq_len = 16", "seq_len = 8");
+    train(&config(&text), flex_options(&short, false, None)).unwrap();
+    let cases = [
+        (
+            distilled("a", MOE, &empty, 0.5),
+            "distill.teacher",
+            "no final model",
+        ),
+        (
+            distilled("b", MOE, &short, 0.5),
+            "distill.teacher",
+            "seq_len 8",
+        ),
+        (distilled("c", MOE, &t, 1.5), "distill.weight", "[0, 1]"),
+        (
+            distilled("d", MOE, &t, 0.5).replace("weight = 0.5", "weight = 0.5\ntemperature = 0"),
+            "distill.temperature",
+            "positive",
+        ),
+        (
+            distilled("e", MOE, &t, 0.5).replace("weight = 0.5", "weight = 0.5\ntop_k = 300"),
+            "distill.top_k",
+            "256",
+        ),
+    ];
+    for (text, field, why) in cases {
+        let (code, err) = lab_train(tmp.path(), &text);
+        assert_eq!(code, 2, "{field}: {err}");
+        assert!(err.contains(field) && err.contains(why), "{field}: {err}");
+        assert!(
+            !tmp.path().join("results").exists(),
+            "{field}: wrote results"
+        );
+    }
+}
