@@ -328,13 +328,20 @@ pub fn slurm_scripts(
     s: &crate::sweep::slurm::SlurmScripts,
     submitted: Option<&crate::sweep::slurm::Submitted>,
 ) -> String {
-    let mut out = match &s.array {
+    let mut out = match &s.teacher {
+        Some(t) => format!("the teacher → {}\n", t.display()),
+        None => String::new(),
+    };
+    out += &match &s.array {
         Some(a) => format!("{} cells → {}\n", s.cells.len(), a.display()),
         None => "every cell is finished: no array job\n".to_string(),
     };
     out += &format!("analysis → {}\n", s.analysis.display());
     match submitted {
         Some(sub) => {
+            if let Some(id) = &sub.teacher_job {
+                out += &format!("submitted teacher job {id} (the array waits for it: afterok)\n");
+            }
             if let Some(id) = &sub.array_job {
                 out += &format!("submitted array job {id} ({} tasks)\n", sub.cells.len());
             }

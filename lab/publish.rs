@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::analysis::lr::{self as lr_analysis, LrAnalysis};
 use crate::analysis::{self, load, lr_report};
-use crate::plot::{self, LrPlotData, PlotData};
+use crate::plot::{self, LrPlotData, PlotData, RecipePlotData};
 use crate::run::write_atomic;
 use crate::sweep::runner::MANIFEST;
 
@@ -72,6 +72,9 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
                 .collect(),
         });
     }
+    if manifest.teacher.is_some() {
+        return publish_recipe(&manifest, &runs, &skipped, results, &plots_dir, &rel, draw);
+    }
     let mut analysis = analysis::analyze(&manifest, &runs);
     analysis.stability_claim = stability_claim(results);
     write_atomic(
@@ -98,6 +101,44 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         verdicts: analysis::report::verdicts(&analysis),
         report,
         plots,
+    })
+}
+
+/// A recipe experiment (one with a `[teacher]`): [`analysis::recipe`]'s gains and slopes.
+fn publish_recipe(
+    manifest: &crate::sweep::runner::Manifest,
+    runs: &[load::RunData],
+    skipped: &[String],
+    results: &Path,
+    plots_dir: &Path,
+    rel: &str,
+    draw: bool,
+) -> Result<Published> {
+    let a = analysis::recipe::analyze(manifest, runs);
+    write_atomic(
+        &results.join("analysis.json"),
+        serde_json::to_string_pretty(&a)?.as_bytes(),
+    )?;
+    let report = results.join("report.md");
+    let text = analysis::recipe_report::render(&a, manifest, rel) + &skipped_section(skipped);
+    write_atomic(&report, text.as_bytes())?;
+    let plots = match draw {
+        true => plot::draw_recipe(
+            &RecipePlotData {
+                manifest,
+                analysis: &a,
+            },
+            plots_dir,
+        )?,
+        false => Vec::new(),
+    };
+    Ok(Published {
+        verdicts: analysis::recipe_report::verdicts(&a),
+        report,
+        plots: plots
+            .iter()
+            .map(|s| plots_dir.join(format!("{s}.png")))
+            .collect(),
     })
 }
 

@@ -6,6 +6,8 @@ pub mod fit;
 pub mod load;
 pub mod lr;
 pub mod lr_report;
+pub mod recipe;
+pub mod recipe_report;
 pub mod report;
 pub mod stats;
 

@@ -6,6 +6,7 @@ mod lr_proxies;
 mod lr_sensitivity;
 mod memory;
 mod paired_diff;
+mod recipe_gains;
 mod router_load;
 mod router_maxvio;
 mod router_state;
@@ -21,6 +22,7 @@ use anyhow::Result;
 use crate::analysis::Analysis;
 use crate::analysis::load::RunData;
 use crate::analysis::lr::LrAnalysis;
+use crate::analysis::recipe::RecipeAnalysis;
 use crate::sweep::runner::Manifest;
 
 /// What every figure may draw from.
@@ -87,5 +89,17 @@ pub fn draw_lr(data: &LrPlotData, dir: &Path) -> Result<Vec<String>> {
         ),
         ("lr_proxies", Box::new(lr_proxies::LrProxies(data))),
     ];
+    save_all(figures, dir)
+}
+
+/// What the figure of a recipe experiment draws from.
+pub struct RecipePlotData<'a> {
+    pub manifest: &'a Manifest,
+    pub analysis: &'a RecipeAnalysis,
+}
+
+/// Draw a recipe experiment's figure into `dir`. Returns the file stems written.
+pub fn draw_recipe(data: &RecipePlotData, dir: &Path) -> Result<Vec<String>> {
+    let figures: Figures = vec![("recipe_gains", Box::new(recipe_gains::RecipeGains(data)))];
     save_all(figures, dir)
 }

@@ -92,6 +92,9 @@ pub struct Summary {
     pub final_val_loss_averaged: Option<f64>,
     #[serde(default)]
     pub averaged_snapshots: usize,
+    /// The averaged model's final validation loss per stream.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub final_val_loss_by_stream_averaged: std::collections::BTreeMap<String, f64>,
     /// A distilled run's teacher (its run directory), the teacher's forward FLOPs over the
     /// run (at the student's tokens), and whether they were charged to the student's budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,6 +20,8 @@ pub fn arm_ffn(
     };
     let mut table = exp.arms[arm_name].0.clone();
     let target = table.remove("match");
+    // How the arm trains, not its feed-forward (`sweep::recipe`).
+    table.remove("recipe");
     fill_from_size(&mut table, size)
         .map_err(|m| FieldError::new("d_ff", m).under(&size.name).under("sizes"))?;
     let ffn: FfnSpec = toml::Value::Table(table)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::arm::arm_ffn;
+use super::recipe::TeacherSpec;
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
 use crate::spec::{
@@ -38,6 +39,9 @@ pub struct ExperimentSpec {
     /// (`analysis::lr`), not for scaling.
     #[serde(default)]
     pub learning_rates: Option<Vec<f64>>,
+    /// The model that arms with `recipe = { distill = true }` learn from, trained first.
+    #[serde(default)]
+    pub teacher: Option<TeacherSpec>,
 }
 
 /// `[analysis]`: how the comparisons are judged.
@@ -179,6 +183,8 @@ pub struct Plan {
     pub arms: Vec<String>,
     /// Fields of the experiment that have no effect (printed by `lab sweep`).
     pub warnings: Vec<String>,
+    /// The teacher's cell (first in `cells`), which the distilling cells depend on.
+    pub teacher: Option<String>,
 }
 
 impl Plan {
@@ -265,7 +271,15 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
     at_most("seeds", grid.count(), limits::CELLS)
         .map_err(|e| FieldError::new("seeds", format!("the grid's cell count {}", e.message)))
         .map_err(|e| e.under_preset(&preset_name, file))?;
-    let cells = grid.cells(&exp, &chosen, file)?;
+    let mut cells = grid.cells(&exp, &chosen, file)?;
+    let teacher = match &exp.teacher {
+        Some(t) => {
+            t.validate(&exp).map_err(|e| e.in_file(file))?;
+            cells.insert(0, teacher_cell(&exp, t, &chosen, file)?);
+            Some(t.cell_name())
+        }
+        None => None,
+    };
     let is_default =
         exp.default_preset.as_deref() == Some(preset_name.as_str()) || preset_name == "default";
     let results_name = if is_default {
@@ -289,6 +303,42 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         source: file.to_path_buf(),
         arms,
         warnings,
+        teacher,
+    })
+}
+
+/// The teacher's cell: its size and arm's feed-forward, seed 0, its own budget rule, no recipe.
+fn teacher_cell(
+    exp: &ExperimentSpec,
+    t: &TeacherSpec,
+    preset: &PresetSpec,
+    file: &Path,
+) -> Result<Cell, SpecError> {
+    let size = exp
+        .sizes
+        .iter()
+        .find(|s| s.name == t.size)
+        .expect("validated: the teacher's size exists");
+    let at = CellAt {
+        size,
+        arm: &t.arm,
+        lr: None,
+        seed: 0,
+        teacher: true,
+    };
+    let probe = resolve_cell(exp, preset, &at, None, file)?;
+    let budget =
+        t.tokens_per_active_param * probe.params.active as f64 * probe.flops.train_per_token;
+    let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
+    Ok(Cell {
+        name: t.cell_name(),
+        size: size.name.clone(),
+        arm: "teacher".into(),
+        seed: 0,
+        d_model: size.d_model,
+        n_layers: size.n_layers,
+        lr: None,
+        config: Some(config),
     })
 }
 
@@ -329,6 +379,7 @@ impl Grid<'_> {
                 arm: &exp.budget.reference_arm,
                 lr: None,
                 seed: 0,
+                teacher: false,
             };
             let reference = resolve_cell(exp, preset, &probe, None, file)?;
             let budget = self.tokens_per_param
@@ -342,6 +393,7 @@ impl Grid<'_> {
                             arm,
                             lr,
                             seed,
+                            teacher: false,
                         };
                         let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
                         cells.push(Cell {
@@ -486,11 +538,16 @@ struct CellAt<'a> {
     /// On a learning-rate axis, this cell's rate.
     lr: Option<f64>,
     seed: u64,
+    /// The experiment's teacher (named `teacher-<size>`, trained without the arm's recipe).
+    teacher: bool,
 }
 
 impl CellAt<'_> {
     /// `<size>-<arm>-s<seed>`, or `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis.
     fn name(&self) -> String {
+        if self.teacher {
+            return format!("teacher-{}", self.size.name);
+        }
         match self.lr {
             Some(lr) => format!("{}-{}-lr{lr:e}-s{}", self.size.name, self.arm, self.seed),
             None => format!("{}-{}-s{}", self.size.name, self.arm, self.seed),
@@ -538,7 +595,7 @@ fn resolve_cell(
     if let Some(c) = preset.corpus_bytes {
         data.corpus_bytes = c;
     }
-    let spec = RunSpec {
+    let mut spec = RunSpec {
         name: cell.name(),
         experiment: exp.name.clone(),
         seed: cell.seed,
@@ -559,6 +616,9 @@ fn resolve_cell(
         data,
         distill: None,
     };
+    if !cell.teacher {
+        super::recipe::apply(&mut spec, exp, arm_name).map_err(|e| e.in_file(file))?;
+    }
     let base_dir = file.parent().unwrap_or(Path::new("."));
     resolve_spec(spec, file, base_dir).map_err(|e| match e {
         SpecError::Field {

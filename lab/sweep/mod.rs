@@ -4,6 +4,7 @@
 pub mod arm;
 pub mod experiment;
 pub mod lock;
+pub mod recipe;
 pub mod runner;
 pub mod slurm;
 pub mod status;

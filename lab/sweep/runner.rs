@@ -63,6 +63,9 @@ pub struct Manifest {
     /// The learning-rate axis, ascending; empty when the experiment has none.
     #[serde(default)]
     pub learning_rates: Vec<f64>,
+    /// The teacher's cell in experiments with one (`[teacher]`): trained first, not an arm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<String>,
 }
 
 fn default_margin() -> f64 {
@@ -141,29 +144,63 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
             todo.len()
         );
     }
-    let queue = Queue {
-        todo,
-        total: plan.cells.len(),
-        already: outcome.skipped.len(),
-        flops_todo: todo.iter().map(cell_flops).sum(),
-        started,
-        next: AtomicUsize::new(0),
-        progress: Mutex::new((0, 0.0)),
-        results: Mutex::new(Vec::new()),
-    };
-    queue.run(opts, &root);
-    for (name, result) in queue.results.into_inner().expect("no job panicked") {
-        match result {
-            Ok(s) if s.status == RunStatus::Diverged => {
-                outcome.ran.push(name.clone());
-                outcome.diverged.push(name);
+    // The teacher first, alone: the distilling cells need its final model.
+    let (teacher, rest): (Vec<Cell>, Vec<Cell>) = todo
+        .iter()
+        .cloned()
+        .partition(|c| plan.teacher.as_ref() == Some(&c.name));
+    let mut already = outcome.skipped.len();
+    for (i, phase) in [teacher, rest].into_iter().enumerate() {
+        let mut phase = phase;
+        if i == 1 && !teacher_ready(plan, &root) {
+            let (wait, go): (Vec<Cell>, Vec<Cell>) = phase.into_iter().partition(distills);
+            if !wait.is_empty() {
+                eprintln!(
+                    "{} cells wait for the teacher, which has no final model",
+                    wait.len()
+                );
             }
-            Ok(_) => outcome.ran.push(name),
-            Err(e) => outcome.failed.push((name, format!("{e:#}"))),
+            outcome.pending.extend(wait.iter().map(|c| c.name.clone()));
+            phase = go;
+        }
+        let queue = Queue {
+            todo: &phase,
+            total: plan.cells.len(),
+            already,
+            flops_todo: phase.iter().map(cell_flops).sum(),
+            started,
+            next: AtomicUsize::new(0),
+            progress: Mutex::new((0, 0.0)),
+            results: Mutex::new(Vec::new()),
+        };
+        queue.run(opts, &root);
+        already += phase.len();
+        for (name, result) in queue.results.into_inner().expect("no job panicked") {
+            match result {
+                Ok(s) if s.status == RunStatus::Diverged => {
+                    outcome.ran.push(name.clone());
+                    outcome.diverged.push(name);
+                }
+                Ok(_) => outcome.ran.push(name),
+                Err(e) => outcome.failed.push((name, format!("{e:#}"))),
+            }
         }
     }
     outcome.wall_time_s = started.elapsed().as_secs_f64();
     Ok(outcome)
+}
+
+/// Whether the plan's teacher (if it has one) has its final model under `root`.
+fn teacher_ready(plan: &Plan, root: &Path) -> bool {
+    plan.teacher
+        .as_ref()
+        .is_none_or(|t| RunDir::new(root.join(t)).model_file().exists())
+}
+
+fn distills(cell: &Cell) -> bool {
+    cell.config
+        .as_ref()
+        .is_some_and(|c| c.spec.distill.is_some())
 }
 
 /// Check every cell of the plan against its run directory (so a changed spec stops the sweep
@@ -174,7 +211,7 @@ pub fn unfinished_cells(
     root: &Path,
     checkpoint_every: usize,
 ) -> Result<(Vec<Cell>, SweepOutcome)> {
-    let cells = with_checkpoints(plan, checkpoint_every);
+    let cells = prepared(plan, root, checkpoint_every);
     let mut todo = Vec::new();
     let mut outcome = SweepOutcome::default();
     for cell in &cells {
@@ -221,12 +258,19 @@ fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[Cell]) -> Result<()> {
     Ok(())
 }
 
-/// The plan's cells, checkpointing every `every` steps where their spec sets no interval.
-fn with_checkpoints(plan: &Plan, every: usize) -> Vec<Cell> {
+/// The plan's cells as they run under `root`: checkpointing every `every` steps where their
+/// spec sets no interval, and a distilling cell's teacher pointed at the teacher cell's run
+/// directory there.
+fn prepared(plan: &Plan, root: &Path, every: usize) -> Vec<Cell> {
     let mut cells = plan.cells.clone();
     for cfg in cells.iter_mut().filter_map(|c| c.config.as_mut()) {
         if cfg.spec.train.checkpoint_every == 0 {
             cfg.spec.train.checkpoint_every = every;
+        }
+        if let (Some(d), Some(teacher)) = (cfg.spec.distill.as_mut(), &plan.teacher) {
+            // Absolute: `config.toml`'s relative paths are read from the run's own directory.
+            let path = root.join(teacher);
+            d.teacher = std::path::absolute(&path).unwrap_or(path);
         }
     }
     cells
@@ -252,6 +296,7 @@ impl Manifest {
             baseline_arm: plan.baseline_arm(),
             equivalence_margin: plan.experiment.analysis.equivalence_margin,
             learning_rates: plan.learning_rates(),
+            teacher: plan.teacher.clone(),
         }
     }
 }

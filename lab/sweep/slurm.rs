@@ -45,6 +45,10 @@ pub struct SlurmOptions {
 /// `slurm/jobs.json`: what was submitted (read by `--status`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Submitted {
+    /// The teacher's job (a one-task array the cells' array waits for), in an experiment
+    /// with an unfinished `[teacher]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_job: Option<String>,
     /// The array job's id; `None` when no cell was left to run.
     pub array_job: Option<String>,
     pub analysis_job: String,
@@ -56,6 +60,8 @@ pub struct Submitted {
 #[derive(Debug, Clone)]
 pub struct SlurmScripts {
     pub dir: PathBuf,
+    /// The teacher's one-task array, when the experiment has an unfinished teacher.
+    pub teacher: Option<PathBuf>,
     /// `None` when every cell is finished.
     pub array: Option<PathBuf>,
     pub analysis: PathBuf,
@@ -75,18 +81,28 @@ pub fn write_scripts(
     let (todo, _) = unfinished_cells(plan, &root, opts.checkpoint_every)?;
     let dir = root.join(SLURM_DIR);
     std::fs::create_dir_all(dir.join("logs"))?;
-    let cells: Vec<String> = todo.iter().map(|c| c.name.clone()).collect();
+    let (teacher, cells): (Vec<String>, Vec<String>) = todo
+        .iter()
+        .map(|c| c.name.clone())
+        .partition(|c| plan.teacher.as_ref() == Some(c));
     let lab = Lab::new(opts, slurm)?;
-    let array = if cells.is_empty() {
-        None
-    } else {
-        let path = dir.join("cells.sbatch");
+    let write = |file: &str, cells: &[String], job: String| -> Result<Option<PathBuf>> {
+        if cells.is_empty() {
+            return Ok(None);
+        }
+        let path = dir.join(file);
         write_atomic(
             &path,
-            array_script(&lab, plan, slurm, &cells, &dir).as_bytes(),
+            array_script(&lab, slurm, cells, &dir, &job).as_bytes(),
         )?;
-        Some(path)
+        Ok(Some(path))
     };
+    let teacher = write(
+        "teacher.sbatch",
+        &teacher,
+        format!("{}-teacher", plan.results_name),
+    )?;
+    let array = write("cells.sbatch", &cells, plan.results_name.clone())?;
     let analysis = dir.join("analysis.sbatch");
     write_atomic(
         &analysis,
@@ -94,24 +110,36 @@ pub fn write_scripts(
     )?;
     Ok(SlurmScripts {
         dir,
+        teacher,
         array,
         analysis,
         cells,
     })
 }
 
-/// Submit the array, then the analysis job after it; write `jobs.json`.
+/// Submit the teacher (if any), the array after it (`afterok`: the distilling cells need its
+/// final model), then the analysis job after the array; write `jobs.json`.
 pub fn submit(scripts: &SlurmScripts) -> Result<Submitted> {
+    let teacher_job = scripts
+        .teacher
+        .as_deref()
+        .map(|t| sbatch(&[], t))
+        .transpose()?;
+    let after_teacher = teacher_job
+        .as_ref()
+        .map(|id| format!("--dependency=afterok:{id}"));
     let array_job = scripts
         .array
         .as_deref()
-        .map(|a| sbatch(&[], a))
+        .map(|a| sbatch(after_teacher.as_slice(), a))
         .transpose()?;
     let after = array_job
         .as_ref()
+        .or(teacher_job.as_ref())
         .map(|id| format!("--dependency=afterany:{id}"));
     let analysis_job = sbatch(after.as_slice(), &scripts.analysis)?;
     let submitted = Submitted {
+        teacher_job,
         array_job,
         analysis_job,
         cells: scripts.cells.clone(),
@@ -213,22 +241,22 @@ fn common_directives(slurm: &SlurmOptions, lab: &Lab) -> String {
     d
 }
 
+/// A job array over `cells` (task i runs `cells[i]`), named `lab-<job>`.
 fn array_script(
     lab: &Lab,
-    plan: &Plan,
     slurm: &SlurmOptions,
     cells: &[String],
     dir: &Path,
+    job: &str,
 ) -> String {
     let last = cells.len() - 1;
     let limit = slurm
         .max_parallel
         .map_or(String::new(), |m| format!("%{m}"));
     let mut d = format!(
-        "#SBATCH --job-name=lab-{}\n#SBATCH --array=0-{last}{limit}\n\
+        "#SBATCH --job-name=lab-{job}\n#SBATCH --array=0-{last}{limit}\n\
          #SBATCH --output={}/logs/cell-%A_%a.out\n#SBATCH --open-mode=append\n\
          #SBATCH --requeue\n#SBATCH --signal=B:USR1@{}\n",
-        plan.results_name,
         dir.display(),
         slurm.warn_seconds
     );

@@ -106,6 +106,24 @@ impl Probes {
     }
 }
 
+/// The language-model loss, the KL to the teacher (distilled runs), and what the step
+/// minimises besides the auxiliary losses: the LM loss, or `(1 − w)·CE + w·T²·KL`.
+fn objective(
+    out: &ModelOutput,
+    targets: Tensor<2, Int>,
+    distill: Option<&DistillTarget>,
+) -> (Tensor<1>, Option<Tensor<1>>, Tensor<1>) {
+    let lm = cross_entropy(out.logits.clone(), targets);
+    match distill {
+        Some(t) => {
+            let kl = kl_to_teacher(out.logits.clone(), t);
+            let mixed = mixed_loss(lm.clone(), kl.clone(), t);
+            (lm, Some(kl), mixed)
+        }
+        None => (lm.clone(), None, lm),
+    }
+}
+
 /// One step: forward, losses, backward, global-norm clipping, AdamW update, the routers'
 /// after-step updates. The only host read-back is the four scalars returned (with any router
 /// state), read once after the step's work is queued.
@@ -118,16 +136,8 @@ pub fn train_step(
     device: &Device,
 ) -> StepOutput {
     let out = model.forward(batch.inputs);
-    let lm = cross_entropy(out.logits.clone(), batch.targets);
+    let (lm, kl, objective) = objective(&out, batch.targets, batch.distill.as_ref());
     let (balance, z) = out.aux_losses();
-    let kl = batch
-        .distill
-        .as_ref()
-        .map(|t| kl_to_teacher(out.logits.clone(), t));
-    let objective = match (&batch.distill, &kl) {
-        (Some(t), Some(kl)) => mixed_loss(lm.clone(), kl.clone(), t),
-        _ => lm.clone(),
-    };
     let loss = objective + balance.clone() + z.clone();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip::global_norm(&model, &grads, device);

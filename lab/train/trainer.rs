@@ -368,6 +368,8 @@ impl Trainer {
         let s = &mut self.state.summary;
         s.final_val_loss_averaged = Some(ev.val_loss);
         s.averaged_snapshots = self.state.averaged;
+        let names = self.batches.stream_names();
+        s.final_val_loss_by_stream_averaged = names.into_iter().zip(ev.by_stream).collect();
         Some(avg)
     }
 
@@ -467,6 +469,7 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         initial_train_loss: None,
         final_val_loss_averaged: None,
         averaged_snapshots: 0,
+        final_val_loss_by_stream_averaged: Default::default(),
         peak_train_loss: None,
         final_val_loss_by_stream: Default::default(),
         final_answer_loss_by_stream: Default::default(),

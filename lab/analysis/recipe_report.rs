@@ -1,0 +1,262 @@
+//! `report.md` of a recipe experiment: does each lever help small models, by how much at each
+//! size and in each domain, and does its gain shrink as models grow (the anti-scale
+//! conjecture)? Then the figure.
+
+use std::fmt::Write;
+
+use super::recipe::{Lever, RecipeAnalysis, Slope};
+use super::report::p_value;
+use super::stats::{Paired, Verdict};
+use crate::sweep::runner::Manifest;
+
+pub const FIGURES: &[(&str, &str)] = &[(
+    "recipe_gains",
+    "Each lever's gain over the baseline (baseline loss − lever loss, nats/byte; above 0 the lever helps) against the student's parameters (log scale): mean over seeds with its 95% interval, and the least-squares line through the seeds' gains. The anti-scale conjecture predicts lines falling to the right",
+)];
+
+pub fn render(a: &RecipeAnalysis, manifest: &Manifest, plots_rel: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# {} — preset `{}`\n",
+        manifest.experiment, manifest.preset
+    );
+    if !manifest.description.is_empty() {
+        let _ = writeln!(s, "{}\n", manifest.description.trim());
+    }
+    let _ = writeln!(s, "## The questions, answered\n");
+    for line in verdicts(a) {
+        let _ = writeln!(s, "- {line}");
+    }
+    setup_section(&mut s, a);
+    gains_section(&mut s, a);
+    domains_section(&mut s, a);
+    slopes_section(&mut s, a);
+    let _ = writeln!(s, "\n## Figures\n");
+    for (stem, caption) in FIGURES {
+        let _ = writeln!(s, "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}.*\n");
+    }
+    s
+}
+
+fn ci(p: &Paired) -> String {
+    format!("{:+.4} [{:+.4}, {:+.4}]", p.mean, p.ci_low, p.ci_high)
+}
+
+/// The answer for a gain (lever better = positive): yes / no, it hurts / equivalent /
+/// inconclusive.
+fn gain_words(p: &Paired) -> String {
+    match p.verdict() {
+        Verdict::Higher => "**Yes**".into(),
+        Verdict::Lower => "**No, it hurts**".into(),
+        Verdict::Equivalent => format!("**No effect beyond ±{} nats** (equivalent)", p.margin),
+        Verdict::Inconclusive => format!(
+            "**Inconclusive** (smallest detectable gain {:.4} nats)",
+            p.min_detectable
+        ),
+    }
+}
+
+/// One line per lever (does it help, pooled over sizes?) and one per lever on the conjecture.
+pub fn verdicts(a: &RecipeAnalysis) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &a.levers {
+        out.push(match &l.pooled {
+            Some(p) => format!(
+                "**Does {} help small models?** {}: gain {} nats over {} seed pairs at {} sizes ({}); {}.",
+                l.arm,
+                gain_words(p),
+                ci(p),
+                p.n,
+                p.groups,
+                p_value(p.p),
+                l.uses
+            ),
+            None => format!(
+                "**Does {} help small models?** Undetermined: fewer than 2 finished seed pairs.",
+                l.arm
+            ),
+        });
+    }
+    for l in &a.levers {
+        out.push(anti_scale_line(l));
+    }
+    out
+}
+
+fn anti_scale_line(l: &Lever) -> String {
+    let Some(sl) = &l.slope else {
+        return format!(
+            "**Does {} help smaller models more?** Undetermined: it needs gains at 2 or more sizes and 3 or more pairs.",
+            l.arm
+        );
+    };
+    let answer = if sl.ci_high < 0.0 {
+        "**Yes** (anti-scale supported): the gain shrinks as models grow".to_string()
+    } else if sl.ci_low > 0.0 {
+        "**No, the opposite**: larger models gain more".to_string()
+    } else {
+        format!(
+            "**Inconclusive**: the slope's interval spans 0 (smallest detectable slope {:.4} nats per e-fold)",
+            sl.min_detectable
+        )
+    };
+    format!(
+        "**Does {} help smaller models more?** {answer}; slope of the gain against ln(parameters) {} nats per e-fold of parameters ({} pairs, {}), within the sizes run only.",
+        l.arm,
+        slope_ci(sl),
+        sl.n,
+        p_value(sl.p)
+    )
+}
+
+fn slope_ci(sl: &Slope) -> String {
+    format!("{:+.4} [{:+.4}, {:+.4}]", sl.slope, sl.ci_low, sl.ci_high)
+}
+
+fn setup_section(s: &mut String, a: &RecipeAnalysis) {
+    let _ = writeln!(s, "\n## Setup\n");
+    let sizes: Vec<String> = a
+        .sizes
+        .iter()
+        .map(|(n, p)| format!("{n} ({p} parameters)"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "Students: {}. Every arm at a size trains on the same FLOP budget as `{}`; a pair is \
+         one seed at one size (same initial weights and data order). Gain = {} loss − lever \
+         loss on the final evaluation (nats/byte; positive: the lever helps); an arm that \
+         averages checkpoints is scored by its averaged model.",
+        sizes.join(", "),
+        a.baseline_arm,
+        a.baseline_arm
+    );
+    for l in &a.levers {
+        let _ = writeln!(s, "- `{}`: {}", l.arm, l.uses);
+    }
+    if let Some(t) = &a.teacher {
+        let loss = t.final_val_loss.map_or("not finished".into(), |v| {
+            format!("final validation loss {v:.4}")
+        });
+        let charged = if t.charged {
+            "charged to"
+        } else {
+            "not charged to"
+        };
+        let _ = writeln!(
+            s,
+            "\nTeacher: `{}` ({} parameters, {loss}), trained first. Its forward passes for the \
+             distilling students cost {:.3e} FLOPs in all, {charged} the students' budgets: \
+             distillation here buys the teacher's knowledge for free at training time.",
+            t.cell, t.params, t.forward_flops_used
+        );
+    }
+}
+
+fn gains_section(s: &mut String, a: &RecipeAnalysis) {
+    let _ = writeln!(s, "\n## Gain over `{}` per size\n", a.baseline_arm);
+    let mut head = "| lever |".to_string();
+    let mut rule = "|---|".to_string();
+    for (n, _) in &a.sizes {
+        let _ = write!(head, " {n} |");
+        rule += "---|";
+    }
+    let _ = writeln!(s, "{head} all sizes |\n{rule}---|");
+    for l in &a.levers {
+        let mut row = format!("| {} |", l.arm);
+        for at in &l.by_size {
+            let cell = at
+                .gain
+                .as_ref()
+                .map_or("–".into(), |p| format!("{} ({})", ci(p), p.n));
+            let _ = write!(row, " {cell} |");
+        }
+        let pooled = l.pooled.as_ref().map_or("–".into(), ci);
+        let _ = writeln!(s, "{row} {pooled} |");
+        if l.by_size.iter().any(|at| at.gain_last.is_some()) {
+            let mut row = format!("| {} (last model, not averaged) |", l.arm);
+            for at in &l.by_size {
+                let cell = at.gain_last.as_ref().map_or("–".into(), ci);
+                let _ = write!(row, " {cell} |");
+            }
+            let _ = writeln!(s, "{row} |");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nMean gain in nats/byte [95% interval] (pairs). The averaged rows against the last-model \
+         rows show what checkpoint averaging adds on its own."
+    );
+}
+
+fn domains_section(s: &mut String, a: &RecipeAnalysis) {
+    let domains: Vec<&String> = a
+        .levers
+        .first()
+        .map(|l| l.by_domain.keys().collect())
+        .unwrap_or_default();
+    if domains.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Gain per validation domain (all sizes)\n");
+    let head: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+    let _ = writeln!(s, "| lever | {} |", head.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(domains.len()));
+    for l in &a.levers {
+        let cells: Vec<String> = domains
+            .iter()
+            .map(|d| match l.by_domain.get(*d).and_then(|p| p.as_ref()) {
+                Some(p) => format!(
+                    "{}{}",
+                    ci(p),
+                    if p.verdict() == Verdict::Higher {
+                        " ✓"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(s, "| {} | {} |", l.arm, cells.join(" | "));
+    }
+    let _ = writeln!(
+        s,
+        "\n✓: a significant gain (p < 0.05, sizes as fixed effects). The annealing mix up-samples \
+         math and code, so the annealing arms should gain most there; knowledge_heldout holds \
+         facts no run saw, whose loss no lever can lower by memorisation."
+    );
+}
+
+fn slopes_section(s: &mut String, a: &RecipeAnalysis) {
+    let _ = writeln!(s, "\n## The anti-scale conjecture\n");
+    let _ = writeln!(
+        s,
+        "LLaMA-3 conjectures that the smaller the model, the more distillation and annealing data \
+         help. Each lever's per-seed gains are regressed on ln(parameters); a negative slope whose \
+         interval excludes 0 supports the conjecture over the sizes run (nothing is said beyond \
+         them).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| lever | slope (nats per e-fold) [95% CI] | pairs | p |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|");
+    for l in &a.levers {
+        match &l.slope {
+            Some(sl) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    l.arm,
+                    slope_ci(sl),
+                    sl.n,
+                    p_value(sl.p)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "| {} | – | – | – |", l.arm);
+            }
+        }
+    }
+}
