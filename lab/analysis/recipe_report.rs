@@ -206,15 +206,14 @@ fn domains_section(s: &mut String, a: &RecipeAnalysis) {
         let cells: Vec<String> = domains
             .iter()
             .map(|d| match l.by_domain.get(*d).and_then(|p| p.as_ref()) {
-                Some(p) => format!(
-                    "{}{}",
-                    ci(p),
-                    if p.verdict() == Verdict::Higher {
-                        " ✓"
-                    } else {
-                        ""
-                    }
-                ),
+                Some(p) => {
+                    let mark = match p.verdict() {
+                        Verdict::Higher => " ✓",
+                        Verdict::Lower => " ✗",
+                        _ => "",
+                    };
+                    format!("{}{mark}", ci(p))
+                }
                 None => "–".into(),
             })
             .collect();
@@ -222,9 +221,10 @@ fn domains_section(s: &mut String, a: &RecipeAnalysis) {
     }
     let _ = writeln!(
         s,
-        "\n✓: a significant gain (p < 0.05, sizes as fixed effects). The annealing mix up-samples \
-         math and code, so the annealing arms should gain most there; knowledge_heldout holds \
-         facts no run saw, whose loss no lever can lower by memorisation."
+        "\n✓ / ✗: a significant gain / loss (p < 0.05, sizes as fixed effects). The annealing mix \
+         up-samples math and code (at the expense of knowledge), so the annealing arms should gain \
+         there and may lose on knowledge; the headline loss weights the domains by the base mix, \
+         knowledge first. knowledge_heldout holds facts never stated in training."
     );
 }
 

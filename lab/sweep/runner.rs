@@ -168,7 +168,8 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
             total: plan.cells.len(),
             already,
             flops_todo: phase.iter().map(cell_flops).sum(),
-            started,
+            // Each phase's ETA from its own pace.
+            started: Instant::now(),
             next: AtomicUsize::new(0),
             progress: Mutex::new((0, 0.0)),
             results: Mutex::new(Vec::new()),
