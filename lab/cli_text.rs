@@ -76,16 +76,53 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         mib(m.total()),
         mib(m.largest_tensor)
     );
+    let per_step = match c.staged() {
+        true => "staged".to_string(),
+        false => format!("{} tokens", c.tokens_per_step),
+    };
     let _ = writeln!(
         s,
-        "  length: {} steps × {} tokens = {} tokens, {:.4e} training FLOPs",
+        "  length: {} steps × {per_step} = {} tokens, {:.4e} training FLOPs",
         c.steps,
-        c.tokens_per_step,
         c.total_tokens(),
         c.total_train_flops()
     );
+    stage_lines(&mut s, c);
     match_line(&mut s, path, c);
     s
+}
+
+/// A staged run's shapes: each distinct (sequences, length, RoPE base) and its steps.
+fn stage_lines(s: &mut String, c: &RunConfig) {
+    if !c.staged() {
+        return;
+    }
+    let mut runs: Vec<(usize, usize, crate::spec::stages::StepShape)> = Vec::new();
+    for step in 0..c.steps {
+        let shape = c.step_shape(step);
+        match runs.last_mut() {
+            Some((_, end, last)) if *last == shape => *end = step,
+            _ => runs.push((step, step, shape)),
+        }
+    }
+    // A ramp has a shape per step: show its first and last, and the stages after it.
+    let ramp = c.spec.train.batch_ramp.is_some();
+    for (i, (from, to, shape)) in runs.iter().enumerate() {
+        let show = !ramp
+            || i == 0
+            || shape.batch == c.spec.train.batch_size
+            || shape.seq_len > c.spec.model.seq_len;
+        if show {
+            let _ = writeln!(
+                s,
+                "    steps {from}–{to}: {} × {} tokens, RoPE base {}, {:.0} training FLOPs/token",
+                shape.batch,
+                shape.seq_len,
+                shape.rope_theta,
+                c.train_flops_per_token_at(shape.seq_len)
+            );
+        }
+    }
 }
 
 /// What the MoE dispatch executes, against the counted active expert FLOPs.

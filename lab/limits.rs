@@ -32,6 +32,10 @@ pub const STEPS: Limit = (
     1_000_000_000,
     "a billion optimizer steps (LLaMA-3 405B took about 1.2 million)",
 );
+pub const STAGED_STEPS: Limit = (
+    10_000_000,
+    "steps of a run with a batch ramp or a long-context stage, whose FLOPs are summed step by step",
+);
 pub const BATCH_SIZE: Limit = (1 << 20, "sequences per step");
 pub const EVAL_BATCHES: Limit = (1_000_000, "batches per evaluation");
 pub const EVAL_TOKENS: Limit = (

@@ -126,16 +126,43 @@ impl Batches {
 
     /// The training batch of `step`.
     pub fn train(&self, step: usize) -> Batch {
+        self.train_shaped(step, self.batch_size, self.seq_len)
+    }
+
+    /// The training batch of `step` in another shape (a stage's `batch` sequences of
+    /// `seq_len`; see [`Batches::check_length`]). The rows' streams and the random draws are
+    /// those of [`Batches::train`], so a step's data is a function of the step alone.
+    pub fn train_shaped(&self, step: usize, batch: usize, seq_len: usize) -> Batch {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(step as u64 + 1);
-        let rows: Vec<(usize, usize)> = (0..self.batch_size)
+        let rows: Vec<(usize, usize)> = (0..batch)
             .map(|r| {
                 let s = self.stream_of(step, r);
-                let last = self.corpus.streams[s].train.len() - (self.seq_len + 1);
+                let last = self.corpus.streams[s].train.len() - (seq_len + 1);
                 (s, rng.random_range(0..=last))
             })
             .collect();
-        self.windows(&rows, |s| &self.corpus.streams[s].train, false)
+        self.windows(&rows, |s| &self.corpus.streams[s].train, false, seq_len)
+    }
+
+    /// Err unless every stream holds a training and a validation window of `seq_len` (a
+    /// long-context stage's length).
+    pub fn check_length(&self, seq_len: usize) -> anyhow::Result<()> {
+        for s in &self.corpus.streams {
+            let trains = s.weight > 0.0 || s.anneal_weight > 0.0;
+            let short = (trains && s.train.len() < seq_len + 1) || s.val.len() < seq_len + 1;
+            if short {
+                anyhow::bail!(
+                    "stream {}: {} training and {} validation bytes, fewer than one window of \
+                     seq_len + 1 = {} (the long-context stage's)",
+                    s.name,
+                    s.train.len(),
+                    s.val.len(),
+                    seq_len + 1
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Indices of the streams whose validation batches carry answer masks.
@@ -147,10 +174,15 @@ impl Batches {
 
     /// `count` validation batches per stream at fixed offsets (the same at every eval).
     pub fn validation(&self, count: usize) -> Vec<ValBatch> {
+        self.validation_at(count, self.seq_len)
+    }
+
+    /// [`Batches::validation`] with windows of `seq_len` (a long-context evaluation).
+    pub fn validation_at(&self, count: usize, seq_len: usize) -> Vec<ValBatch> {
         let mut out = Vec::new();
         for (si, s) in self.corpus.streams.iter().enumerate() {
             let n = count * self.batch_size;
-            let last = s.val.len() - (self.seq_len + 1);
+            let last = s.val.len() - (seq_len + 1);
             let starts: Vec<usize> = if s.line_aligned_val {
                 let lines: Vec<usize> = std::iter::once(0)
                     .chain(
@@ -172,7 +204,7 @@ impl Batches {
                 let rows: Vec<(usize, usize)> = chunk.iter().map(|&st| (si, st)).collect();
                 out.push(ValBatch {
                     stream: si,
-                    batch: self.windows(&rows, |s| &self.corpus.streams[s].val, true),
+                    batch: self.windows(&rows, |s| &self.corpus.streams[s].val, true, seq_len),
                 });
             }
         }
@@ -184,8 +216,8 @@ impl Batches {
         rows: &[(usize, usize)],
         bytes: impl Fn(usize) -> &'a [u8],
         val: bool,
+        t: usize,
     ) -> Batch {
-        let t = self.seq_len;
         let mut inputs = Vec::with_capacity(rows.len() * t);
         let mut targets = Vec::with_capacity(rows.len() * t);
         let mut mask: Option<Vec<f32>> = None;

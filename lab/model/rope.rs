@@ -37,6 +37,11 @@ impl Rope {
         }
     }
 
+    /// `[max_len, head_dim]` of the tables.
+    pub fn dims(&self) -> [usize; 2] {
+        self.cos.dims()
+    }
+
     /// Rotate `x: [batch, heads, seq, head_dim]` by each position's angle.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         self.apply_at(x, 0)

@@ -99,6 +99,15 @@ impl Transformer {
         }
     }
 
+    /// The same model with the RoPE base `theta` (a long-context stage's), over the same
+    /// positions.
+    pub fn with_rope_theta(mut self, theta: f64) -> Self {
+        let [len, dim] = self.rope.dims();
+        let device = self.embedding.weight.device();
+        self.rope = Rope::new(dim, len, theta, &device);
+        self
+    }
+
     /// `tokens: [batch, seq]` → logits and per-block MoE outputs.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> ModelOutput {
         let mut x = self.embedding.forward(tokens.clone());

@@ -92,6 +92,10 @@ pub struct Summary {
     pub final_val_loss_averaged: Option<f64>,
     #[serde(default)]
     pub averaged_snapshots: usize,
+    /// With a long-context stage: the final evaluation on windows of its `seq_len`
+    /// (`final_val_loss` is on the base length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_val_loss_long_context: Option<f64>,
     /// The averaged model's final validation loss per stream.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub final_val_loss_by_stream_averaged: std::collections::BTreeMap<String, f64>,

@@ -6,6 +6,7 @@
 
 mod distill;
 mod resolve;
+pub mod stages;
 mod types;
 
 pub use distill::DistillSpec;

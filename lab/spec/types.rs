@@ -82,6 +82,12 @@ pub struct TrainSpec {
     /// the averaged model is evaluated and kept beside the last one. 0: off.
     #[serde(skip_serializing_if = "is_zero")]
     pub average_checkpoints: usize,
+    /// Start with a smaller batch and grow it (`spec::stages`); off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_ramp: Option<super::stages::BatchRamp>,
+    /// End with longer sequences (`spec::stages`); off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long_context: Option<super::stages::LongContext>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -110,6 +116,8 @@ impl Default for TrainSpec {
             log_every: 1,
             checkpoint_every: 0,
             average_checkpoints: 0,
+            batch_ramp: None,
+            long_context: None,
         }
     }
 }

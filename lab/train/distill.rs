@@ -52,7 +52,7 @@ impl Teacher {
             let m = format!("the teacher has a vocabulary of {rows}, the student {VOCAB_SIZE}");
             return Err(bad(m).into());
         }
-        let (t_len, s_len) = (teacher.spec.model.seq_len, config.spec.model.seq_len);
+        let (t_len, s_len) = (teacher.max_seq_len(), config.max_seq_len());
         if t_len < s_len {
             let m = format!("the teacher's seq_len {t_len} is shorter than the student's {s_len}");
             return Err(bad(m).into());

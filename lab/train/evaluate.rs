@@ -46,10 +46,25 @@ pub fn evaluate(
     count: usize,
     device: &Device,
 ) -> Evaluation {
+    evaluate_at(model, batches, count, None, device)
+}
+
+/// [`evaluate`] on windows of `seq_len` (a long-context stage's; `None`: the base length).
+pub fn evaluate_at(
+    model: &Transformer,
+    batches: &Batches,
+    count: usize,
+    seq_len: Option<usize>,
+    device: &Device,
+) -> Evaluation {
     let valid = model.valid();
     let mut sums = vec![StreamSums::default(); batches.stream_names().len()];
     let mut router = RouterAccumulator::default();
-    for vb in batches.validation(count) {
+    let windows = match seq_len {
+        Some(t) => batches.validation_at(count, t),
+        None => batches.validation(count),
+    };
+    for vb in windows {
         let (x, y) = vb.batch.tensors(device);
         let out: ModelOutput = valid.forward(x);
         router.add(&out.moe, Some(vb.stream));

@@ -9,7 +9,6 @@ use crate::data::Batches;
 use crate::run::{
     EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, RowLog, RunDir,
 };
-use crate::spec::RunConfig;
 
 pub struct RunLogs {
     metrics: RowLog<MetricRow>,
@@ -22,20 +21,21 @@ pub struct RunLogs {
     stream_names: Vec<String>,
     /// Indices of the streams with answers (`answer_loss_<stream>` columns).
     answer_streams: Vec<usize>,
-    /// For the cumulative columns: tokens and training FLOPs per step.
-    tokens_per_step: usize,
-    flops_per_step: f64,
+}
+
+/// Where the run stands after a step: cumulative tokens and training FLOPs, and the
+/// throughput since the previous row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub tokens: u64,
+    pub flops: f64,
+    pub tokens_per_s: f64,
 }
 
 impl RunLogs {
     /// Open (append to) every row file of `dir` for the run `config`; `router_state` when the
     /// model's routers have state to log.
-    pub fn open(
-        dir: &RunDir,
-        config: &RunConfig,
-        batches: &Batches,
-        router_state: bool,
-    ) -> Result<RunLogs> {
+    pub fn open(dir: &RunDir, batches: &Batches, router_state: bool) -> Result<RunLogs> {
         let stream_names = batches.stream_names();
         let answer_streams = batches.answer_streams();
         let answer_names: Vec<String> = answer_streams
@@ -56,8 +56,6 @@ impl RunLogs {
             probes: RowLog::open(&dir.path, &[])?,
             stream_names,
             answer_streams,
-            tokens_per_step: config.tokens_per_step,
-            flops_per_step: config.train_flops_per_step(),
         })
     }
 
@@ -68,11 +66,15 @@ impl RunLogs {
         step: usize,
         lr: f64,
         out: &StepOutput,
-        tokens_per_s: f64,
         mem: &MemoryReading,
         [loss_spike, grad_spike]: [bool; 2],
+        progress: Progress,
     ) -> Result<()> {
-        let done = step + 1;
+        let Progress {
+            tokens,
+            flops,
+            tokens_per_s,
+        } = progress;
         let p = &out.probes;
         for (layer, attn) in p.attn_logit_max.iter().enumerate() {
             self.probes.append(&ProbeRow {
@@ -85,8 +87,8 @@ impl RunLogs {
         let max = |v: &mut dyn Iterator<Item = f64>| v.reduce(f64::max);
         self.metrics.append(&MetricRow {
             step,
-            tokens: (done * self.tokens_per_step) as u64,
-            flops: done as f64 * self.flops_per_step,
+            tokens,
+            flops,
             lr,
             loss: out.lm_loss,
             aux_loss: out.balance_loss,
@@ -130,12 +132,16 @@ impl RunLogs {
 
     /// The rows of an evaluation after step `step`: `evals.csv`, `router.csv`,
     /// `router_domains.csv`.
-    pub fn evaluation(&mut self, step: usize, ev: &Evaluation) -> Result<()> {
-        let done = step + 1;
+    pub fn evaluation(
+        &mut self,
+        step: usize,
+        ev: &Evaluation,
+        Progress { tokens, flops, .. }: Progress,
+    ) -> Result<()> {
         self.evals.append(&EvalRow {
             step,
-            tokens: (done * self.tokens_per_step) as u64,
-            flops: done as f64 * self.flops_per_step,
+            tokens,
+            flops,
             val_loss: ev.val_loss,
             by_stream: ev.by_stream.clone(),
             answer_by_stream: self

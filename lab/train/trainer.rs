@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::checkpoint::{self, LoopState};
 use super::distill::Teacher;
-use super::evaluate::evaluate;
-use super::logs::RunLogs;
+use super::evaluate::{evaluate, evaluate_at};
+use super::logs::{Progress, RunLogs};
 use super::memory;
 use super::spikes::SpikeDetector;
 use super::step::{StepBatch, StepOutput, optimizer, train_step};
@@ -44,6 +44,8 @@ pub struct Trainer {
     optim: ModuleOptimizer,
     /// A distilled run's teacher (plain device).
     teacher: Option<Teacher>,
+    /// The RoPE base the model's table was built with (a long-context stage may change it).
+    rope_theta: f64,
     state: LoopState,
     logs: RunLogs,
     bar: ProgressBar,
@@ -83,12 +85,15 @@ impl Trainer {
         let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4).load()?;
         let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
         let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
+        if config.staged() {
+            batches.check_length(config.max_seq_len())?;
+        }
         let (model, optim, state, average) = starting_point(config, opts, &device, &plain);
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
         dir.truncate_rows(state.summary.steps_done)?;
         // A final model is written when this attempt completes; an earlier one is stale.
         let _ = std::fs::remove_dir_all(dir.file(crate::run::model_file::MODEL_DIR));
-        let logs = RunLogs::open(&dir, config, &batches, !model.router_state().is_empty())?;
+        let logs = RunLogs::open(&dir, &batches, !model.router_state().is_empty())?;
         for w in &state.summary.warnings {
             eprintln!("warning ({}): {w}", spec.name);
         }
@@ -106,6 +111,7 @@ impl Trainer {
             snapshots: super::average::snapshot_steps(&spec.train, config.steps),
             optim,
             teacher,
+            rope_theta: spec.model.rope_theta,
             state,
             logs,
             bar,
@@ -135,18 +141,34 @@ impl Trainer {
             let msg = format!("step {step}: data mix switches to the annealing weights");
             self.bar.println(msg);
         }
-        let batch = self.batches.train(step);
+        let shape = self.config.step_shape(step);
+        let batch = match self.config.staged() {
+            true => self.batches.train_shaped(step, shape.batch, shape.seq_len),
+            false => self.batches.train(step),
+        };
         let (inputs, targets) = batch.tensors(&self.device);
+        if self.config.staged() {
+            // Counted from the batch that runs, at its length's FLOPs per token.
+            let [b, t] = inputs.dims();
+            let s = &mut self.state.summary;
+            s.tokens += (b * t) as u64;
+            s.train_flops += self.config.train_flops_per_token_at(t) * (b * t) as f64;
+        }
         let distill = (self.teacher.as_ref()).map(|t| t.target(batch.tensors(&self.plain).0));
         let batch = StepBatch {
             inputs,
             targets,
             distill,
         };
-        let model = self
+        let mut model = self
             .model
             .take()
             .expect("the model is back after every step");
+        if shape.rope_theta != self.rope_theta {
+            // A long-context stage's new RoPE base, from its first step (or on resuming in it).
+            model = model.with_rope_theta(shape.rope_theta);
+            self.rope_theta = shape.rope_theta;
+        }
         let out = train_step(model, &mut self.optim, batch, lr, t.grad_clip, &self.device);
         let report = self.record(step, lr, &out);
         self.model = Some(out.model);
@@ -157,7 +179,9 @@ impl Trainer {
     fn record(&mut self, step: usize, lr: f64, out: &StepOutput) -> Result<StepReport> {
         if !out.applied {
             let mem = memory::read(&self.plain);
-            self.logs.metric(step, lr, out, 0.0, &mem, [false; 2])?;
+            let progress = self.progress_after(step, 0.0);
+            self.logs
+                .metric(step, lr, out, &mem, [false; 2], progress)?;
             self.state.summary.status = RunStatus::Diverged;
             self.state.summary.diverged_at_step = Some(step);
             return Ok(StepReport::Diverged);
@@ -217,15 +241,36 @@ impl Trainer {
     ) -> Result<()> {
         let log_every = self.config.spec.train.log_every;
         let steps_in_window = step % log_every + 1;
-        let tokens = (steps_in_window * self.config.tokens_per_step) as f64;
-        let tps = tokens / self.since_log.elapsed().as_secs_f64().max(1e-9);
+        let window = step + 1 - steps_in_window..step + 1;
+        let tokens: usize = window.map(|s| self.config.step_cost(s).0).sum();
+        let tps = tokens as f64 / self.since_log.elapsed().as_secs_f64().max(1e-9);
         self.since_log = Instant::now();
         let mem = memory::read(&self.plain);
         track_peaks(&mut self.state.summary.memory, &mem);
-        self.logs.metric(step, lr, out, tps, &mem, spikes)?;
+        let progress = self.progress_after(step, tps);
+        self.logs.metric(step, lr, out, &mem, spikes, progress)?;
         self.bar
             .set_message(format!("loss {:.4}  {tps:.0} tok/s", out.lm_loss));
         self.logs.router_state(step, &out.router_state)
+    }
+
+    /// Cumulative tokens and training FLOPs after step `step`: of a constant shape, `step + 1`
+    /// times the step's; of a staged run, the running totals the summary keeps.
+    fn progress_after(&self, step: usize, tokens_per_s: f64) -> Progress {
+        let s = &self.state.summary;
+        let (tokens, flops) = match self.config.staged() {
+            true => (s.tokens, s.train_flops),
+            false => {
+                let done = step + 1;
+                let tokens = (done * self.config.tokens_per_step) as u64;
+                (tokens, done as f64 * self.config.train_flops_per_step())
+            }
+        };
+        Progress {
+            tokens,
+            flops,
+            tokens_per_s,
+        }
     }
 
     /// Whether step `step` (0-based, just run) is followed by an evaluation.
@@ -245,7 +290,8 @@ impl Trainer {
             t.eval_batches
         };
         let ev = evaluate(self.model(), &self.batches, count, &self.plain);
-        self.logs.evaluation(step, &ev)?;
+        self.logs
+            .evaluation(step, &ev, self.progress_after(step, 0.0))?;
         let s = &mut self.state.summary;
         s.final_val_loss = Some(ev.val_loss);
         s.best_val_loss = Some(s.best_val_loss.map_or(ev.val_loss, |b| b.min(ev.val_loss)));
@@ -257,6 +303,18 @@ impl Trainer {
             .filter_map(|(n, l)| l.map(|l| (n.clone(), l)))
             .collect();
         s.routing_specialisation = ev.router.specialisation();
+        if let (true, Some(l)) = (last, &t.long_context) {
+            // The final evaluation again, on windows of the long-context stage's length.
+            let long = evaluate_at(
+                self.model(),
+                &self.batches,
+                count,
+                Some(l.seq_len),
+                &self.plain,
+            );
+            self.state.summary.final_val_loss_long_context = Some(long.val_loss);
+        }
+        let s = &mut self.state.summary;
         s.final_val_loss_se = Some(ev.val_loss_se);
         s.final_val_loss_se_by_stream = names.iter().cloned().zip(ev.se_by_stream).collect();
         s.final_exact_match_by_stream = names
@@ -333,11 +391,15 @@ impl Trainer {
         if s.status == RunStatus::Running {
             s.status = RunStatus::Complete;
         }
-        s.tokens = s.steps_done as u64 * tokens_per_step;
+        if !self.config.staged() {
+            s.tokens = s.steps_done as u64 * tokens_per_step;
+        }
         if let (Some(d), Some(t)) = (s.distill.as_mut(), &self.teacher) {
             d.teacher_forward_flops = s.tokens as f64 * t.forward_flops_per_token;
         }
-        s.train_flops = s.steps_done as f64 * self.config.train_flops_per_step();
+        if !self.config.staged() {
+            s.train_flops = s.steps_done as f64 * self.config.train_flops_per_step();
+        }
         s.wall_time_s = wall;
         s.tokens_per_s = s.tokens as f64 / wall.max(1e-9);
         self.dir.write_summary(s)?;
@@ -361,7 +423,8 @@ impl Trainer {
         let done = self.state.summary.status == RunStatus::Running
             && self.state.summary.steps_done == self.config.steps;
         let sum = self.average.as_ref().filter(|_| done)?;
-        let avg = super::average::mean(sum, self.state.averaged);
+        // With the RoPE base the snapshots trained on (a resumed sum is rebuilt at the base one).
+        let avg = super::average::mean(sum, self.state.averaged).with_rope_theta(self.rope_theta);
         let t = &self.config.spec.train;
         let count = t.final_eval_batches(self.config.tokens_per_step);
         let ev = evaluate(&avg, &self.batches, count, &self.plain);
@@ -468,6 +531,7 @@ fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
         final_train_loss: None,
         initial_train_loss: None,
         final_val_loss_averaged: None,
+        final_val_loss_long_context: None,
         averaged_snapshots: 0,
         final_val_loss_by_stream_averaged: Default::default(),
         peak_train_loss: None,

@@ -1,0 +1,159 @@
+//! Pre-training stages: a batch ramp and a long-context stage (with a new RoPE base) train end
+//! to end, resume from a checkpoint inside every stage to the uninterrupted losses, count the
+//! FLOPs of the shapes that ran, and bad stage fields exit 2 naming the field.
+
+mod common;
+
+use std::path::Path;
+
+use common::{MOE, config, flex_options, tiny_spec};
+use moe_lab::train::train;
+
+/// 60 steps: the batch grows 2 → 8 over steps 0–14; steps 42–50 train 2 × 48, 51–59 2 × 64
+/// (base seq_len 16, RoPE base 1e5 from step 42); checkpoint averaging and annealing data on.
+fn staged(extra_train: &str) -> String {
+    tiny_spec("staged", MOE, "anneal = true")
+        .replace("steps = 20", "steps = 60")
+        .replace("batch_size = 4", "batch_size = 8")
+        .replace(
+            "final_eval_tokens = 0",
+            &format!(
+                "final_eval_tokens = 0\nschedule = \"wsd\"\ndecay_fraction = 0.3\n\
+                 average_checkpoints = 3\n{extra_train}\
+                 batch_ramp = {{ start = 2, fraction = 0.25 }}\n\n[train.long_context]\n\
+                 seq_len = 64\nfraction = 0.3\nstages = 2\nrope_theta = 100000.0\n"
+            ),
+        )
+}
+
+fn column(dir: &Path, i: usize) -> Vec<String> {
+    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    r.records().map(|x| x.unwrap()[i].to_string()).collect()
+}
+
+#[test]
+fn a_staged_run_resumes_inside_every_stage_to_the_same_losses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = tmp.path().join("reference");
+    let plain = train(&config(&staged("")), flex_options(&reference, false, None)).unwrap();
+    assert!(plain.final_val_loss_long_context.is_some());
+    let cfg = config(&staged("checkpoint_every = 5\n"));
+    let dir = tmp.path().join("resumed");
+    // Killed inside the ramp, the main stage, and each long-context step; resumed each time
+    // from the checkpoint before.
+    for stop in [7, 27, 47, 57] {
+        let s = train(&cfg, flex_options(&dir, true, Some(stop))).unwrap();
+        assert_eq!(s.steps_done, stop);
+    }
+    let s = train(&cfg, flex_options(&dir, true, None)).unwrap();
+    assert_eq!(column(&dir, 4), column(&reference, 4), "losses");
+    assert_eq!(s.final_val_loss, plain.final_val_loss);
+    assert_eq!(
+        s.final_val_loss_long_context,
+        plain.final_val_loss_long_context
+    );
+    assert_eq!(s.final_val_loss_averaged, plain.final_val_loss_averaged);
+    assert_eq!(s.train_flops, plain.train_flops);
+    assert_eq!(column(&dir, 2), column(&reference, 2), "cumulative FLOPs");
+}
+
+#[test]
+fn a_staged_runs_flops_are_those_of_the_shapes_that_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&staged(""));
+    let s = train(&cfg, flex_options(tmp.path(), false, None)).unwrap();
+    // By hand: forward FLOPs/token of this model are 41 472 plus attention's 4·T·d per layer
+    // (d 32, 2 layers: 256·T); training is 3×. Steps as in `staged`.
+    let per_token = |t: usize| 3.0 * (41_472.0 + 256.0 * t as f64);
+    let (mut tokens, mut flops) = (0usize, 0.0);
+    for step in 0..60 {
+        let (b, t) = match step {
+            0..15 => (2 + 6 * step / 15, 16),
+            15..42 => (8, 16),
+            42..51 => (2, 48),
+            _ => (2, 64),
+        };
+        tokens += b * t;
+        flops += per_token(t) * (b * t) as f64;
+    }
+    assert_eq!(s.tokens, tokens as u64);
+    assert!(
+        (s.train_flops - flops).abs() < 1e-6 * flops,
+        "{} vs {flops}",
+        s.train_flops
+    );
+    assert!(
+        (cfg.total_train_flops() - flops).abs() < 1e-6 * flops,
+        "lab flops"
+    );
+    let last: f64 = column(tmp.path(), 2).last().unwrap().parse().unwrap();
+    assert!((last - flops).abs() < 1e-5 * flops, "metrics.csv {last}");
+    assert_eq!(cfg.total_tokens(), tokens as u64);
+}
+
+#[test]
+fn a_staged_run_trains_on_wgpu() {
+    let Some(choice) = common::wgpu_choice() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // Short: lavapipe is slow. 12 steps still ramp (0–2), and end at 2 × 48 and 2 × 64.
+    let text = staged("")
+        .replace("steps = 60", "steps = 12")
+        .replace("eval_every = 10", "eval_every = 100");
+    let mut opts = flex_options(tmp.path(), false, None);
+    opts.device = choice.open().unwrap();
+    let s = train(&config(&text), opts).unwrap();
+    assert_eq!(s.status, moe_lab::run::RunStatus::Complete);
+    assert!(s.final_val_loss_long_context.unwrap().is_finite());
+}
+
+#[test]
+fn bad_stage_fields_exit_2_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            staged("").replace("fraction = 0.3\nstages", "fraction = 0.8\nstages"),
+            "train.long_context.fraction",
+            "overlap",
+        ),
+        (
+            staged("").replace("fraction = 0.3\nstages", "fraction = 1.5\nstages"),
+            "train.long_context.fraction",
+            "(0, 1]",
+        ),
+        (
+            staged("").replace("seq_len = 64", "seq_len = 40"),
+            "train.long_context.seq_len",
+            "multiple",
+        ),
+        (
+            staged("").replace("stages = 2", "stages = 4"),
+            "train.long_context.stages",
+            "between 1 and 3",
+        ),
+        (
+            staged("").replace("start = 2", "start = 9"),
+            "train.batch_ramp.start",
+            "batch_size",
+        ),
+        (
+            staged("").replace("rope_theta = 100000.0", "rope_theta = 0.0"),
+            "train.long_context.rope_theta",
+            "positive",
+        ),
+    ];
+    for (text, field, why) in cases {
+        let spec = tmp.path().join("staged.toml");
+        std::fs::write(&spec, &text).unwrap();
+        let out = common::lab_train_flex(&spec)
+            .arg("--out")
+            .arg(tmp.path().join("results"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err}");
+        assert!(err.contains(field) && err.contains(why), "{field}: {err}");
+        assert!(!tmp.path().join("results").exists());
+    }
+}
