@@ -115,9 +115,11 @@ struct SweepArgs {
     /// Devices to run cells on, comma-separated (auto, wgpu, wgpu-cpu, flex).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
     devices: Vec<DeviceChoice>,
-    /// Cells to run at once (spread over --devices).
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    /// Cells to run at once (spread over --devices): a number, or `auto`: on CPU devices one
+    /// cell per core (each with a core's threads), as many as fit in memory; on GPUs one per
+    /// device.
+    #[arg(long, default_value = "auto")]
+    jobs: String,
     /// Stop after running this many cells (the rest run on the next invocation).
     #[arg(long)]
     max_cells: Option<usize>,
@@ -476,7 +478,11 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         results_root: args.out.clone(),
         lab_exe: std::env::current_exe()?,
         devices: args.devices.clone(),
-        jobs: args.jobs,
+        // One cell per process on a cluster (each task has its own cores).
+        jobs: match args.cell.is_some() || args.slurm.slurm {
+            true => 1,
+            false => jobs_for(&plan, &args)?,
+        },
         max_cells: args.max_cells,
         progress: true,
         checkpoint_every: args.checkpoint_every,
@@ -523,6 +529,24 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     let published = publish::publish(&results, &args.plots, true)?;
     print_verdicts(&published);
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// `--jobs`: a positive number, or `auto` ([`sweep::runner::auto_jobs`]).
+fn jobs_for(plan: &sweep::Plan, args: &SweepArgs) -> anyhow::Result<usize> {
+    if args.jobs == "auto" {
+        let (jobs, why) = sweep::runner::auto_jobs(plan, &args.devices);
+        eprintln!("jobs: {jobs} ({why})");
+        return Ok(jobs);
+    }
+    match args.jobs.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(SpecError::Field {
+            file: plan.source.clone(),
+            field: "--jobs".into(),
+            message: format!("must be a positive number or `auto`, got {:?}", args.jobs),
+        }
+        .into()),
+    }
 }
 
 /// `lab sweep --slurm`: write the job array and analysis scripts, and submit them.

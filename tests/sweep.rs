@@ -611,7 +611,8 @@ fn a_sweep_killed_mid_cell_resumes_to_an_uninterrupted_sweeps_losses() {
     for dir in [whole.path(), cut.path()] {
         write_experiment(dir, &text);
     }
-    let args = sweep_args("toy.toml", &["--checkpoint-every", "50"]);
+    // One cell at a time, so "the second cell" is running alone when the sweep is killed.
+    let args = sweep_args("toy.toml", &["--checkpoint-every", "50", "--jobs", "1"]);
     assert!(lab(&args, whole.path()).status.success());
 
     // Kill -9 the sweep once the second cell has checkpointed and before it finishes.

@@ -259,6 +259,39 @@ fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[Cell]) -> Result<()> {
     Ok(())
 }
 
+/// `--jobs auto`: on devices that compute on the host (flex, software wgpu), one cell per core
+/// (measured: 2 cells × 1 thread finish 1.70× sooner than 1 cell × 2 threads on 2 cores at the
+/// flagship's d64; docs/measurements.md), fewer if the cells would not fit in the memory
+/// available together; on GPUs one cell per device. Returns the count and why.
+pub fn auto_jobs(plan: &Plan, devices: &[DeviceChoice]) -> (usize, String) {
+    let host = devices.iter().all(|d| on_host(concrete(*d)));
+    if !host {
+        return (devices.len().max(1), "one per device".into());
+    }
+    let cores = cores();
+    let available = crate::train::memory::host_available_bytes();
+    let fits = |n: usize| {
+        available.is_none_or(|bytes| {
+            plan.cells
+                .iter()
+                .filter_map(|c| c.config.as_ref())
+                .all(|cfg| crate::train::memory::check_fits(cfg, bytes / n as u64).is_ok())
+        })
+    };
+    let jobs = (1..=cores).rev().find(|&n| fits(n)).unwrap_or(1);
+    let threads = (cores / jobs).max(1);
+    let why = format!("auto: {cores} cores, {threads} thread(s) per cell");
+    (jobs, why)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn on_host(d: DeviceChoice) -> bool {
+    matches!(d, DeviceChoice::Flex | DeviceChoice::WgpuCpu)
+}
+
 /// The plan's cells as they run under `root`: checkpointing every `every` steps where their
 /// spec sets no interval, and a distilling cell's teacher pointed at the teacher cell's run
 /// directory there.
@@ -427,6 +460,11 @@ fn run_cell(
     if device == DeviceChoice::Flex {
         // See `lab train`: checkpointed optimizer state loads onto burn's default device.
         cmd.env("BURN_DEVICE", "flex");
+    }
+    if opts.jobs > 1 && on_host(device) && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Cells side by side share the cores: each gets its share of threads, not all of them.
+        let threads = (cores() / opts.jobs).max(1);
+        cmd.env("RAYON_NUM_THREADS", threads.to_string());
     }
     let mut child = cmd
         .spawn()
