@@ -214,14 +214,22 @@ def matmul_peak(device, n):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--d-models", type=int, nargs="+", default=[256, 512])
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--preset", choices=["bench", "sweep"], default="bench",
+                   help="bench: d 256/512, 4 layers, seq 256, batch 4 (the defaults); sweep: the "
+                   "sweeps' shapes, d 32/64/128, 2 layers, seq 128, batch 16 (as lab bench "
+                   "--preset sweep)")
+    p.add_argument("--d-models", type=int, nargs="+")
+    p.add_argument("--layers", type=int)
+    p.add_argument("--seq", type=int)
+    p.add_argument("--batch", type=int)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--out", default="results/bench")
     args = p.parse_args()
+    preset = {"bench": ([256, 512], 4, 256, 4), "sweep": ([32, 64, 128], 2, 128, 16)}[args.preset]
+    for name, value in zip(["d_models", "layers", "seq", "batch"], preset):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -284,8 +292,9 @@ def main():
           f"threads); measured f32 matmul peak {peak / 1e9:.2f} GFLOP/s ({peak_n}³)")
     print(f"{'what':<20} {'d_model':>7} {'ms (median)':>10} {'IQR ms':>17} {'first ms':>11} "
           f"{'tokens/s':>10} {'GFLOP/s':>7} {'MFU':>9} {'vs dense':>10} {'dropped':>8}")
+    # The shape columns let `lab bench` put its numbers beside these for the same shapes only.
     csv = ["what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense,"
-           "dropped"]
+           "dropped,layers,seq_len,batch,threads"]
     for what, d, t, toks, flops, dropped in rows:
         base_name = "step dense" if what.startswith("step") else "ffn dense"
         base = next(r[2]["median"] for r in rows if r[0] == base_name and r[1] == d)
@@ -296,7 +305,8 @@ def main():
               f"{v[4]:>10.0f} {v[5]:>7.2f} {100 * v[6]:>8.1f}% {v[7]:>9.2f}× "
               f"{'–' if dropped is None else f'{100 * dropped:.1f}%':>8}")
         csv.append(f"{what},{d}," + ",".join(f"{x:.4f}" for x in v)
-                   + ("," if dropped is None else f",{dropped:.4f}"))
+                   + ("," if dropped is None else f",{dropped:.4f}")
+                   + f",{args.layers},{args.seq},{args.batch},{torch.get_num_threads()}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"bench-pytorch-{device.type}.csv")
     with open(path + ".tmp", "w") as f:

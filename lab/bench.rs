@@ -182,11 +182,81 @@ pub fn run(lab: &LabDevice, opts: &BenchOptions) -> Result<String> {
         }
         rows.extend(ffn_rows(&plain, &arms, opts));
     }
-    let (table, csv) = render(lab, peak, peak_n, &rows);
+    let (table, csv) = render(lab, peak, peak_n, &rows, opts);
     std::fs::create_dir_all(&opts.out)?;
     let file = opts.out.join(format!("bench-{}.csv", lab.backend));
     write_atomic(&file, csv.as_bytes())?;
-    Ok(format!("{table}\nCSV: {}\n", file.display()))
+    let kind = if lab.backend == "flex" || lab.software {
+        "cpu"
+    } else {
+        "cuda"
+    };
+    let pytorch = opts.out.join(format!("bench-pytorch-{kind}.csv"));
+    let beside = beside_pytorch(&file, &pytorch).unwrap_or_else(|e| format!("{e:#}\n"));
+    Ok(format!("{table}\nCSV: {}\n\n{beside}", file.display()))
+}
+
+/// The lab's tokens/s beside eager PyTorch's (`bench/pytorch_moe.py`'s CSV in the same
+/// directory) for the rows of the same arm, width and shape (layers, sequence, batch), with
+/// the ratio, and how old PyTorch's file is: compare runs of the same hour.
+pub fn beside_pytorch(lab_csv: &std::path::Path, pytorch_csv: &std::path::Path) -> Result<String> {
+    type Record = std::collections::HashMap<String, String>;
+    let read = |p: &std::path::Path| -> Result<Vec<Record>> {
+        let mut r = csv::Reader::from_path(p)?;
+        Ok(r.deserialize::<Record>().collect::<Result<_, _>>()?)
+    };
+    if !pytorch_csv.exists() {
+        return Ok(format!(
+            "No {} here: run bench/pytorch_moe.py with the same shapes (and --out) to see \
+             PyTorch beside these.\n",
+            pytorch_csv.display()
+        ));
+    }
+    let (ours, theirs) = (read(lab_csv)?, read(pytorch_csv)?);
+    let key = |r: &Record| -> Vec<String> {
+        ["what", "d_model", "layers", "seq_len", "batch"]
+            .iter()
+            .map(|k| r.get(*k).cloned().unwrap_or_default())
+            .collect()
+    };
+    let rate = |r: &Record| r.get("tokens_per_s").and_then(|v| v.parse::<f64>().ok());
+    let age = std::fs::metadata(pytorch_csv)?
+        .modified()?
+        .elapsed()
+        .map_or(0, |d| d.as_secs() / 60);
+    let mut t = format!(
+        "Beside eager PyTorch ({}, written {age} min ago; threads: lab {}, PyTorch {}):\n{:<20} \
+         {:>7} {:>12} {:>12} {:>10}\n",
+        pytorch_csv.display(),
+        ours.first()
+            .and_then(|r| r.get("threads"))
+            .map_or("?", |v| v),
+        theirs
+            .first()
+            .and_then(|r| r.get("threads"))
+            .map_or("?", |v| v),
+        "what",
+        "d_model",
+        "lab tok/s",
+        "torch tok/s",
+        "lab/torch"
+    );
+    let mut matched = 0;
+    for r in &ours {
+        let Some(p) = theirs.iter().find(|p| key(p) == key(r)) else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (rate(r), rate(p)) {
+            matched += 1;
+            let (what, d) = (&r["what"], &r["d_model"]);
+            let _ = writeln!(t, "{what:<20} {d:>7} {a:>12.0} {b:>12.0} {:>10.2}", a / b);
+        }
+    }
+    if matched == 0 {
+        t += "no row of the same arm, width, layers, sequence length and batch: rerun \
+              bench/pytorch_moe.py with this run's shapes\n";
+    }
+    Ok(t)
 }
 
 /// Training steps of one arm's whole model on a fixed batch.
@@ -291,7 +361,18 @@ fn numbers(r: &Row, rows: &[Row], peak: f64) -> [f64; 8] {
     ]
 }
 
-fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, String) {
+fn render(
+    lab: &LabDevice,
+    peak: f64,
+    peak_n: usize,
+    rows: &[Row],
+    opts: &BenchOptions,
+) -> (String, String) {
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let shape = format!("{},{},{},{threads}", opts.layers, opts.seq_len, opts.batch);
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -316,7 +397,7 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
     );
     let mut csv = String::from(
         "what,d_model,median_ms,p25_ms,p75_ms,first_ms,tokens_per_s,gflops,mfu,ratio_vs_dense,\
-         dropped\n",
+         dropped,layers,seq_len,batch,threads\n",
     );
     for r in rows {
         let v = numbers(r, rows, peak);
@@ -340,10 +421,11 @@ fn render(lab: &LabDevice, peak: f64, peak_n: usize, rows: &[Row]) -> (String, S
         let dropped = r.dropped.map_or(String::new(), |p| format!("{p:.4}"));
         let _ = writeln!(
             csv,
-            "{},{},{},{dropped}",
+            "{},{},{},{dropped},{}",
             r.what,
             r.d_model,
-            numbers.join(",")
+            numbers.join(","),
+            shape
         );
     }
     let _ = writeln!(

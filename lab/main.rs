@@ -197,13 +197,17 @@ struct SampleArgs {
 struct BenchArgs {
     #[arg(long, value_enum, default_value = "auto")]
     device: DeviceChoice,
-    #[arg(long, value_delimiter = ',', default_value = "256,512")]
-    d_model: Vec<usize>,
-    #[arg(long, default_value_t = 4)]
-    layers: usize,
-    #[arg(long, default_value_t = 256)]
-    seq_len: usize,
-    /// Sequences per step (default: 4 on CPU backends, 32 on a GPU).
+    /// `bench`: d 256,512, 4 layers, seq 256 (batch 4 on CPU, 32 on a GPU); `sweep`: the shapes
+    /// sweeps train, d 32,64,128, 2 layers, seq 128, batch 16. Flags below override.
+    #[arg(long, value_enum, default_value = "bench")]
+    preset: BenchPreset,
+    #[arg(long, value_delimiter = ',')]
+    d_model: Option<Vec<usize>>,
+    #[arg(long)]
+    layers: Option<usize>,
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Sequences per step.
     #[arg(long)]
     batch: Option<usize>,
     #[arg(long, default_value_t = 2)]
@@ -212,6 +216,12 @@ struct BenchArgs {
     steps: usize,
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum BenchPreset {
+    Bench,
+    Sweep,
 }
 
 /// Where a sweep's results and figures are.
@@ -581,11 +591,15 @@ fn slurm_cmd(
 fn bench_cmd(args: BenchArgs) -> anyhow::Result<i32> {
     let lab_device = args.device.open()?;
     let cpu = lab_device.backend == "flex" || lab_device.software;
+    let (d, layers, seq, batch) = match args.preset {
+        BenchPreset::Bench => (vec![256, 512], 4, 256, if cpu { 4 } else { 32 }),
+        BenchPreset::Sweep => (vec![32, 64, 128], 2, 128, 16),
+    };
     let opts = moe_lab::bench::BenchOptions {
-        d_models: args.d_model,
-        layers: args.layers,
-        seq_len: args.seq_len,
-        batch: args.batch.unwrap_or(if cpu { 4 } else { 32 }),
+        d_models: args.d_model.unwrap_or(d),
+        layers: args.layers.unwrap_or(layers),
+        seq_len: args.seq_len.unwrap_or(seq),
+        batch: args.batch.unwrap_or(batch),
         warmup: args.warmup,
         steps: args.steps.max(1),
         out: args.out,
