@@ -30,10 +30,11 @@ sweep name *flags:
 flops *specs:
     cargo run --quiet --bin lab -- flops {{specs}}
 
-# Dense-vs-MoE step benchmark on CPU (flex), then eager PyTorch's where importable (PYTHON=...).
-bench-cpu *flags:
-    cargo run --quiet --bin lab -- bench --device flex {{flags}}
-    if "${PYTHON:-python3}" -c "import torch" 2>/dev/null; then "${PYTHON:-python3}" bench/pytorch_moe.py --device cpu; else echo "PyTorch not importable by ${PYTHON:-python3}: its table skipped"; fi
+# Dense-vs-MoE step benchmark on CPU: eager PyTorch's table first where importable
+# (PYTHON=...), then the lab's (flex), printed beside it. `just bench-cpu sweep` at the sweeps' shapes.
+bench-cpu preset="bench":
+    if "${PYTHON:-python3}" -c "import torch" 2>/dev/null; then "${PYTHON:-python3}" bench/pytorch_moe.py --device cpu --preset {{preset}}; else echo "PyTorch not importable by ${PYTHON:-python3}: its table skipped"; fi
+    cargo run --quiet --bin lab -- bench --device flex --preset {{preset}}
 
 # Export a completed run for Hugging Face and check it in transformers: logits within 1e-4 of
 # the lab's, tokenizer = UTF-8 bytes. Needs torch and transformers (PYTHON=venv/bin/python).
