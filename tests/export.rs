@@ -27,11 +27,18 @@ fn run_dir(dir: &Path, spec: &str) -> moe_lab::model::Transformer {
     model
 }
 
-/// The f32 tensor `name` of a safetensors file, row-major, read by its header's offsets.
-fn raw_tensor(path: &Path, name: &str) -> Vec<f32> {
+/// A safetensors file's bytes, its header's length and the header (8-byte little-endian
+/// length, then JSON).
+fn read_safetensors(path: &Path) -> (Vec<u8>, usize, serde_json::Value) {
     let bytes = std::fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let json: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let json = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    (bytes, n, json)
+}
+
+/// The f32 tensor `name` of a safetensors file, row-major, read by its header's offsets.
+fn raw_tensor(path: &Path, name: &str) -> Vec<f32> {
+    let (bytes, n, json) = read_safetensors(path);
     let off = &json[name]["data_offsets"];
     let (a, b) = (
         off[0].as_u64().unwrap() as usize,
@@ -61,9 +68,7 @@ fn hf_swiglu(file: &Path, gate: &str, up: &str, down: &str, x: &[f32]) -> Vec<f3
 
 /// `name → (dtype, shape)` from a safetensors file's JSON header, and its metadata.
 fn header(path: &Path) -> (BTreeMap<String, (String, Vec<usize>)>, serde_json::Value) {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let json: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let (_, _, json) = read_safetensors(path);
     let mut tensors = BTreeMap::new();
     for (name, v) in json.as_object().unwrap() {
         if name == "__metadata__" {

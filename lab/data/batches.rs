@@ -44,9 +44,15 @@ impl Batch {
     pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>) {
         let shape = [self.batch_size, self.seq_len];
         (
-            Tensor::from_data(TensorData::new(self.inputs.clone(), shape), device),
+            self.inputs(device),
             Tensor::from_data(TensorData::new(self.targets.clone(), shape), device),
         )
+    }
+
+    /// The inputs alone (what a distillation teacher reads).
+    pub fn inputs(&self, device: &Device) -> Tensor<2, Int> {
+        let shape = [self.batch_size, self.seq_len];
+        Tensor::from_data(TensorData::new(self.inputs.clone(), shape), device)
     }
 }
 

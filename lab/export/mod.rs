@@ -83,10 +83,9 @@ pub fn export(run_dir: &Path, out: &Path, averaged: bool, device: &Device) -> Re
         weights: if averaged { "averaged" } else { "final" }.into(),
     };
     // After a long-context stage: its length and RoPE base are the model's.
-    let last = config.step_shape(config.steps.saturating_sub(1));
     let model_spec = crate::model::ModelSpec {
         seq_len: config.max_seq_len(),
-        rope_theta: last.rope_theta,
+        rope_theta: config.final_rope_theta(),
         ..config.spec.model.clone()
     };
     let hf = HfConfig::new(arch, &model_spec, &config.spec.ffn, hidden, provenance);

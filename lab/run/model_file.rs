@@ -82,7 +82,7 @@ impl RunDir {
             .try_load_file(weights)
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", weights.display()))?;
         // A run that ended in a long-context stage with its own RoPE base was trained on it.
-        let theta = config.step_shape(config.steps.saturating_sub(1)).rope_theta;
+        let theta = config.final_rope_theta();
         let model = match theta != config.spec.model.rope_theta {
             true => model.with_rope_theta(theta),
             false => model,

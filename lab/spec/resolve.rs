@@ -69,6 +69,11 @@ impl RunConfig {
             true => (0..self.steps).map(|s| self.step_cost(s).1).sum(),
         }
     }
+    /// The RoPE base of the last step: the trained model's (a long-context stage may set one).
+    pub fn final_rope_theta(&self) -> f64 {
+        self.step_shape(self.steps.saturating_sub(1)).rope_theta
+    }
+
     /// The longest sequence any step trains on (the RoPE table's length).
     pub fn max_seq_len(&self) -> usize {
         self.stages().max_seq_len()

@@ -440,12 +440,7 @@ fn run_cell(
     let _lock = SweepLock::acquire(&dir.path)?;
     let config = cell.config.as_ref().expect("planned cells carry configs");
     let spec_path = dir.write_config(config)?;
-    let device_name = match device {
-        DeviceChoice::Auto => "auto",
-        DeviceChoice::Wgpu => "wgpu",
-        DeviceChoice::WgpuCpu => "wgpu-cpu",
-        DeviceChoice::Flex => "flex",
-    };
+    let device_name = device.name();
     let mut cmd = std::process::Command::new(&opts.lab_exe);
     cmd.arg("train")
         .arg("--spec")
@@ -566,11 +561,7 @@ const GENERATION_BYTES: usize = 256;
 /// its own), unless already measured. A failure is reported and the table shows a gap.
 pub fn measure_generation(plan: &Plan, opts: &SweepOptions) {
     let root = opts.results_root.join(&plan.results_name);
-    let device = match concrete(opts.devices[0]) {
-        DeviceChoice::Wgpu => "wgpu",
-        DeviceChoice::WgpuCpu => "wgpu-cpu",
-        _ => "flex",
-    };
+    let device = concrete(opts.devices[0]).name();
     for arm in &plan.arms {
         let largest = plan.cells.iter().rfind(|c| &c.arm == arm && c.seed == 0);
         let Some(cell) = largest else { continue };

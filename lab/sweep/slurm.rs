@@ -20,7 +20,6 @@ use super::experiment::Plan;
 use super::runner::{SweepOptions, unfinished_cells};
 use crate::error::SpecError;
 use crate::run::write_atomic;
-use crate::train::device::DeviceChoice;
 
 /// `--slurm`'s options, as `sbatch` takes them.
 #[derive(Debug, Clone, Default)]
@@ -200,7 +199,7 @@ impl Lab {
             plots: absolute(&slurm.plots)?,
             workdir: std::env::current_dir()?,
             preset: slurm.preset.clone(),
-            device: device_name(opts.devices[0]),
+            device: opts.devices[0].name(),
             checkpoint_every: opts.checkpoint_every,
         })
     }
@@ -217,15 +216,6 @@ impl Lab {
             quote(&self.experiment),
             quote(&self.out)
         )
-    }
-}
-
-fn device_name(d: DeviceChoice) -> &'static str {
-    match d {
-        DeviceChoice::Auto => "auto",
-        DeviceChoice::Wgpu => "wgpu",
-        DeviceChoice::WgpuCpu => "wgpu-cpu",
-        DeviceChoice::Flex => "flex",
     }
 }
 
@@ -324,12 +314,7 @@ fn analysis_script(lab: &Lab, plan: &Plan, slurm: &SlurmOptions, dir: &Path) -> 
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        return Ok(p.to_path_buf());
-    }
-    Ok(std::env::current_dir()
-        .context("the current directory")?
-        .join(p))
+    std::path::absolute(p).with_context(|| format!("{}: no absolute path", p.display()))
 }
 
 fn quote(p: &Path) -> String {

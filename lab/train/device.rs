@@ -68,6 +68,16 @@ pub fn adapters() -> Vec<AdapterInfo> {
 }
 
 impl DeviceChoice {
+    /// The name `--device` / `--devices` take for it (what child `lab` processes are given).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Wgpu => "wgpu",
+            DeviceChoice::WgpuCpu => "wgpu-cpu",
+            DeviceChoice::Flex => "flex",
+        }
+    }
+
     pub fn open(self) -> anyhow::Result<LabDevice> {
         let flex = || LabDevice {
             device: Device::flex(),

@@ -154,7 +154,7 @@ impl Trainer {
             s.tokens += (b * t) as u64;
             s.train_flops += self.config.train_flops_per_token_at(t) * (b * t) as f64;
         }
-        let distill = (self.teacher.as_ref()).map(|t| t.target(batch.tensors(&self.plain).0));
+        let distill = (self.teacher.as_ref()).map(|t| t.target(batch.inputs(&self.plain)));
         let batch = StepBatch {
             inputs,
             targets,
