@@ -135,20 +135,20 @@ fn dispatch_lines(s: &mut String, c: &RunConfig) {
             f.moe_executed_expert_flops,
             f.moe_executed_expert_flops / f.moe_experts_active
         );
-        let grouped = model_shape_with(
+        let packed = model_shape_with(
             &c.spec.model,
             &c.spec.ffn,
             c.tokens_per_step,
-            Dispatch::Grouped,
+            Dispatch::Packed,
         )
         .flops();
-        if grouped.moe_executed_expert_flops != f.moe_executed_expert_flops {
+        if packed.moe_executed_expert_flops != f.moe_executed_expert_flops {
             let _ = writeln!(
                 s,
-                "    (without a grouped matmul, as on wgpu; flex's grouped matmul executes at \
-                 most {:.0}, {:.2}×)",
-                grouped.moe_executed_expert_flops,
-                grouped.moe_executed_expert_flops / grouped.moe_experts_active
+                "    (through the grouped matmul, flex and wgpu; a backend without it would \
+                 execute {:.0}, {:.2}×, with padded blocks or buffers)",
+                packed.moe_executed_expert_flops,
+                packed.moe_executed_expert_flops / packed.moe_experts_active
             );
         }
     }

@@ -37,11 +37,20 @@ fn moe_counts_equal_hand_count() {
         c.flops.forward_per_token,
         12288.0 + 4096.0 + 2.0 * (256.0 + 6144.0) + 16384.0
     );
-    // The packed dropless dispatch: 64 tokens × top-2 = 128 slots, blocks of ⌈128/8⌉ = 16
-    // rows, at most ⌈(128 + 4·15)/16⌉ = 12 blocks = 192 rows = 3 rows/token, each expert row
-    // 6·32·16 = 3072 FLOPs, 2 layers.
-    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * 3.0 * 3072.0);
+    // The grouped matmul (flex and wgpu) executes exactly the routed rows: 2 per token, each
+    // expert row 6·32·16 = 3072 FLOPs, 2 layers.
+    assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * 2.0 * 3072.0);
     assert_eq!(c.flops.moe_experts_active, 2.0 * 2.0 * 3072.0);
+    // The packed dropless dispatch (for a backend without it): 64 tokens × top-2 = 128 slots,
+    // blocks of ⌈128/8⌉ = 16 rows, at most ⌈(128 + 4·15)/16⌉ = 12 blocks = 192 rows = 3
+    // rows/token.
+    let packed = moe_lab::model::model_shape_with(
+        &c.spec.model,
+        &c.spec.ffn,
+        c.tokens_per_step,
+        moe_lab::model::ffn::moe::Dispatch::Packed,
+    );
+    assert_eq!(packed.flops().moe_executed_expert_flops, 2.0 * 3.0 * 3072.0);
 }
 
 /// Count the real module's parameters with burn, per config.

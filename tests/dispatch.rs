@@ -1,7 +1,8 @@
 //! The fast dropless dispatches equal the buffered reference path: outputs and gradients,
 //! on random routing and on routing that leaves experts empty: the packed one (dropless) on
-//! flex and on wgpu, the grouped one (flex only; dropless and with a capacity that drops) on
-//! flex, with and without autodiff.
+//! flex and on wgpu, the grouped one (dropless and with a capacity that drops) on flex, with
+//! and without autodiff, and on wgpu through its cubecl kernels; and the grouped matmul itself
+//! against per-group matmuls on both backends.
 
 mod common;
 
@@ -137,48 +138,144 @@ fn packed_dispatch_equals_reference_on_wgpu() {
         return;
     };
     let device = choice.open().unwrap().device;
-    assert_eq!(Dispatch::for_layer(&device, true), Dispatch::Packed);
-    assert_eq!(Dispatch::for_layer(&device, false), Dispatch::Buffered);
     compare(&device.autodiff(), "wgpu", Dispatch::Packed, None);
 }
 
-/// The grouped matmul itself against per-group matmuls of slices: groups of 3, 0 and 4 rows
-/// over 9 rows (the last 2 rows belong to no group and come out zero), and its gradients
-/// against those of the sliced reference.
+/// The MoE layer through the grouped matmul's cubecl kernels equals the buffered reference,
+/// dropless and with a capacity that drops slots, on random and skewed routing.
+#[test]
+fn grouped_dispatch_equals_reference_on_wgpu() {
+    let Some(choice) = common::wgpu_choice() else {
+        return;
+    };
+    let device = choice.open().unwrap().device;
+    assert_eq!(Dispatch::for_layer(&device, true), Dispatch::Grouped);
+    assert_eq!(Dispatch::for_layer(&device, false), Dispatch::Grouped);
+    for capacity in [None, Some(1.0)] {
+        compare(
+            &device.clone().autodiff(),
+            "wgpu",
+            Dispatch::Grouped,
+            capacity,
+        );
+    }
+}
+
+/// The grouped matmul itself on `device` → (output, x grad, w grad), checked against
+/// per-group matmuls of slices (and their gradients) computed by burn's own ops there. Rows
+/// past Σ sizes belong to no group and must come out zero.
+fn grouped_against_slices(device: &Device, a: usize, b: usize, sizes: &[usize]) -> Vec<Vec<f32>> {
+    use moe_lab::model::ffn::grouped_matmul::grouped_matmul;
+    let (k, rows) = (sizes.len(), sizes.iter().sum::<usize>() + 2);
+    let values = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
+    };
+    let tensor = |dims: Vec<usize>, seed| {
+        let n = dims.iter().product();
+        TensorData::new(values(n, seed), dims)
+    };
+    let x = Tensor::<2>::from_data(tensor(vec![rows, a], 1), device).require_grad();
+    let w = Tensor::<3>::from_data(tensor(vec![k, a, b], 2), device).require_grad();
+    let r = Tensor::<2>::from_data(tensor(vec![rows, b], 3), device);
+    let sizes_k = Tensor::<1>::from_floats(
+        sizes
+            .iter()
+            .map(|&c| c as f32)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        device,
+    );
+    let y = grouped_matmul(x.clone(), w.clone(), sizes_k);
+    let g = (y.clone() * r.clone()).sum().backward();
+    let ours = vec![
+        to_vec(y.detach()),
+        to_vec(x.grad(&g).unwrap()),
+        to_vec(w.grad(&g).unwrap()),
+    ];
+
+    let x2 = x.detach().require_grad();
+    let w2 = w.detach().require_grad();
+    let mut parts = Vec::new();
+    let mut offset = 0;
+    for (e, &c) in sizes.iter().enumerate() {
+        if c > 0 {
+            let w_e = w2.clone().slice([e..e + 1, 0..a, 0..b]).reshape([a, b]);
+            parts.push(x2.clone().slice([offset..offset + c, 0..a]).matmul(w_e));
+        }
+        offset += c;
+    }
+    parts.push(Tensor::<2>::zeros([2, b], device));
+    let reference = Tensor::cat(parts, 0);
+    let g2 = (reference.clone() * r).sum().backward();
+    let theirs = [
+        to_vec(reference.detach()),
+        to_vec(x2.grad(&g2).unwrap()),
+        to_vec(w2.grad(&g2).unwrap()),
+    ];
+    for (what, (o, t)) in ["output", "x grad", "w grad"]
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+    {
+        let d = max_rel_diff(o, t);
+        assert!(
+            d < 1e-5,
+            "grouped matmul {what} differs by {d} (sizes {sizes:?}, a {a}, b {b})"
+        );
+    }
+    ours
+}
+
+/// Group sizes the grouped matmul is checked on: mixed with an empty group; all rows to the
+/// last expert (skewed routing: every other weight gradient zero); several empty groups
+/// around two; and a shape wider than one cube of threads.
+const GROUPED_CASES: [(usize, usize, &[usize]); 4] = [
+    (5, 3, &[3, 0, 4]),
+    (4, 6, &[0, 0, 0, 11]),
+    (7, 5, &[0, 5, 0, 0, 1, 0]),
+    (37, 29, &[40, 3, 0, 21, 17, 0, 9, 30]),
+];
+
 #[test]
 fn grouped_matmul_equals_per_group_matmuls() {
-    use moe_lab::model::ffn::grouped_matmul::grouped_matmul;
     let device = Device::flex().autodiff();
-    let (rows, a, b) = (9, 5, 3);
-    let x =
-        Tensor::<2>::random([rows, a], burn::tensor::Distribution::Default, &device).require_grad();
-    let w =
-        Tensor::<3>::random([3, a, b], burn::tensor::Distribution::Default, &device).require_grad();
-    let sizes = Tensor::<1>::from_floats([3.0, 0.0, 4.0], &device);
-    let r = Tensor::<2>::random([rows, b], burn::tensor::Distribution::Default, &device);
+    for (a, b, sizes) in GROUPED_CASES {
+        grouped_against_slices(&device, a, b, sizes);
+    }
+}
 
-    let y = grouped_matmul(x.clone(), w.clone(), sizes);
-    let g = (y.clone() * r.clone()).sum().backward();
-    let (gx, gw) = (to_vec(x.grad(&g).unwrap()), to_vec(w.grad(&g).unwrap()));
-
-    let x2 = x.clone().detach().require_grad();
-    let w2 = w.clone().detach().require_grad();
-    let expert = |e: usize| w2.clone().slice([e..e + 1, 0..a, 0..b]).reshape([a, b]);
-    let reference = Tensor::cat(
-        vec![
-            x2.clone().slice([0..3, 0..a]).matmul(expert(0)),
-            x2.clone().slice([3..7, 0..a]).matmul(expert(2)),
-            Tensor::<2>::zeros([2, b], &device),
-        ],
-        0,
-    );
-    let g2 = (reference.clone() * r).sum().backward();
-    for (what, ours, theirs) in [
-        ("output", to_vec(y.detach()), to_vec(reference.detach())),
-        ("x grad", gx, to_vec(x2.grad(&g2).unwrap())),
-        ("w grad", gw, to_vec(w2.grad(&g2).unwrap())),
-    ] {
-        let d = max_rel_diff(&ours, &theirs);
-        assert!(d < 1e-5, "grouped matmul {what} differs by {d}");
+/// The cubecl kernels (lavapipe in CI): equal to per-group matmuls on wgpu, and to the flex
+/// implementation for the same inputs (outputs, x and weight gradients); empty groups give
+/// zero weight gradients.
+#[test]
+fn grouped_matmul_on_wgpu_equals_flex_and_per_group_matmuls() {
+    let Some(choice) = common::wgpu_choice() else {
+        return;
+    };
+    let wgpu = choice.open().unwrap().device.autodiff();
+    let flex = Device::flex().autodiff();
+    for (a, b, sizes) in GROUPED_CASES {
+        let on_wgpu = grouped_against_slices(&wgpu, a, b, sizes);
+        let on_flex = grouped_against_slices(&flex, a, b, sizes);
+        for (what, (g, f)) in ["output", "x grad", "w grad"]
+            .iter()
+            .zip(on_wgpu.iter().zip(&on_flex))
+        {
+            let d = max_rel_diff(g, f);
+            assert!(
+                d < 1e-5,
+                "wgpu vs flex {what} differs by {d} (sizes {sizes:?})"
+            );
+        }
+        let per_expert = a * b;
+        for (e, &c) in sizes.iter().enumerate() {
+            let dw_e = &on_wgpu[2][e * per_expert..(e + 1) * per_expert];
+            assert_eq!(
+                c == 0,
+                dw_e.iter().all(|v| *v == 0.0),
+                "expert {e} of {sizes:?}"
+            );
+        }
     }
 }

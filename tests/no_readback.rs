@@ -3,10 +3,10 @@
 //! fails on any such call outside the one documented read of the step's four logged scalars
 //! in `train_step` (`lab/train/step.rs`).
 //!
-//! The flex grouped matmul (`lab/model/ffn/grouped_matmul.rs`) reads its per-expert row counts
+//! The grouped matmul (`lab/model/ffn/grouped_matmul/`) reads its per-expert row counts
 //! inside the kernel, from the memory the tensors live in: on flex that memory is the host's,
-//! so nothing is copied or synchronised (a GPU kernel reads its offsets from device memory the
-//! same way). It uses none of the calls below.
+//! so nothing is copied or synchronised; its cubecl kernels read them from device memory. It
+//! uses none of the calls below.
 
 use std::path::Path;
 

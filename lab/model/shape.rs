@@ -7,11 +7,10 @@ use super::spec::{ModelSpec, VOCAB_SIZE};
 use crate::compute::ModelShape;
 
 /// The shape of a (validated) model for steps of `tokens_per_step` tokens, token-choice MoE
-/// layers counted as the portable dispatches execute them (packed blocks when dropless,
-/// buffers under a capacity factor): an upper bound, since flex's grouped matmul executes
-/// only the routed rows (see [`model_shape_with`]).
+/// layers counted as the grouped matmul executes them, on flex and on wgpu alike: the routed
+/// rows (kept rows under a capacity, as an upper bound). Other dispatches: [`model_shape_with`].
 pub fn model_shape(model: &ModelSpec, ffn: &FfnSpec, tokens_per_step: usize) -> ModelShape {
-    model_shape_with(model, ffn, tokens_per_step, Dispatch::Packed)
+    model_shape_with(model, ffn, tokens_per_step, Dispatch::Grouped)
 }
 
 /// [`model_shape`] with token-choice MoE layers dispatched by `dispatch`.

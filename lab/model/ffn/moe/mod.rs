@@ -87,8 +87,8 @@ impl MoeConfig<'_> {
 
 impl MoeLayer {
     /// `x: [N, d_model]`, `tokens: [N]` (the positions' input ids) → `([N, d_model], aux
-    /// losses and stats)`. Dropless layers use the packed dispatch, capacity-limited ones the
-    /// buffered one.
+    /// losses and stats)`. Through the grouped matmul where the device has it (flex, wgpu);
+    /// elsewhere packed blocks when dropless, buffers under a capacity (`Dispatch::for_layer`).
     pub fn forward(&self, x: Tensor<2>, tokens: Tensor<1, Int>) -> (Tensor<2>, MoeAux) {
         let dispatch = Dispatch::for_layer(&x.device(), self.capacity_factor.is_none());
         self.forward_with(x, tokens, dispatch)
