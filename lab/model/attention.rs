@@ -4,8 +4,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use super::init;
 use super::rope::Rope;
+use super::{fused, init};
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -61,13 +61,10 @@ impl Attention {
         // Each group of h / hkv query heads shares one key/value head.
         let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
 
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
-        let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &scores.device())
-            .unsqueeze::<4>()
-            .expand([b, h, t, t]);
-        let scores = scores.mask_fill(future, f32::NEG_INFINITY);
-        let logit_max = scores.clone().detach().max();
-        let weights = softmax(scores, 3);
+        let scores = q.matmul(k.swap_dims(2, 3));
+        let scale = 1.0 / (dh as f32).sqrt();
+        let logit_max = fused::causal_logit_max(scores.clone(), scale);
+        let weights = fused::causal_softmax(scores, scale);
         let out = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h * dh]);
         (self.wo.forward(out), logit_max)
     }

@@ -7,6 +7,7 @@ pub mod attention;
 pub mod block;
 pub mod ffn;
 pub mod flop_meter;
+pub mod fused;
 pub mod init;
 pub mod rope;
 pub mod shape;

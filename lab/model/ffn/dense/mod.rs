@@ -2,11 +2,9 @@
 
 pub mod spec;
 
+use crate::model::{flop_meter, fused, init};
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
-
-use crate::model::{flop_meter, init};
 
 #[derive(Module, Debug)]
 pub struct SwiGlu {
@@ -29,8 +27,8 @@ impl SwiGlu {
 
     /// Works on any rank: `[..., d_model]` → `[..., d_model]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let gate = silu(flop_meter::matmul(x.clone(), self.w1.val().unsqueeze()));
+        let gate = flop_meter::matmul(x.clone(), self.w1.val().unsqueeze());
         let up = flop_meter::matmul(x, self.w3.val().unsqueeze());
-        flop_meter::matmul(gate * up, self.w2.val().unsqueeze())
+        flop_meter::matmul(fused::swiglu(gate, up), self.w2.val().unsqueeze())
     }
 }

@@ -7,11 +7,10 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use super::dispatch::ExpertBatch;
 use crate::model::ffn::grouped_matmul::grouped_matmul;
-use crate::model::{flop_meter, init};
+use crate::model::{flop_meter, fused, init};
 
 #[derive(Module, Debug)]
 pub struct Experts {
@@ -100,14 +99,14 @@ impl Experts {
     /// `x: [S, d_model]` rows sorted by expert, `sizes: [K]` rows per expert → `[S, d_model]`,
     /// each row group through its own expert's weights in place (the grouped matmul).
     pub fn forward_grouped(&self, x: Tensor<2>, sizes: Tensor<1>) -> Tensor<2> {
-        let gate = silu(grouped_matmul(x.clone(), self.w1.val(), sizes.clone()));
+        let gate = grouped_matmul(x.clone(), self.w1.val(), sizes.clone());
         let up = grouped_matmul(x, self.w3.val(), sizes.clone());
-        grouped_matmul(gate * up, self.w2.val(), sizes)
+        grouped_matmul(fused::swiglu(gate, up), self.w2.val(), sizes)
     }
 }
 
 fn swiglu(x: Tensor<3>, w1: Tensor<3>, w3: Tensor<3>, w2: Tensor<3>) -> Tensor<3> {
-    let gate = silu(flop_meter::matmul(x.clone(), w1));
+    let gate = flop_meter::matmul(x.clone(), w1);
     let up = flop_meter::matmul(x, w3);
-    flop_meter::matmul(gate * up, w2)
+    flop_meter::matmul(fused::swiglu(gate, up), w2)
 }

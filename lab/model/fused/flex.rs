@@ -1,0 +1,323 @@
+//! The fused kernels on flex: loops over contiguous f32 slices, each compiled three times
+//! (AVX-512, AVX2 + FMA, the baseline) and chosen at run time from the CPU's features, so the
+//! binary runs on any x86-64 (and elsewhere on the baseline). `exp` is a polynomial the
+//! compiler vectorizes (libm's `expf` is a scalar call per element: 12% of a d 64 step).
+//! Large tensors are split over rayon's threads in row-aligned chunks.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Shape};
+use rayon::prelude::*;
+
+use super::FusedOps;
+
+/// Elements per parallel task: below this, a tensor is one task.
+const CHUNK: usize = 1 << 15;
+
+impl FusedOps for Flex {
+    fn swiglu(gate: FlexTensor, up: FlexTensor) -> FlexTensor {
+        let (gate, up) = (f32s(gate), f32s(up));
+        assert_eq!(
+            gate.layout().shape(),
+            up.layout().shape(),
+            "swiglu: shapes differ"
+        );
+        let mut out = FlexTensor::empty(gate.layout().shape().clone(), DType::F32);
+        let (g, u) = (slice(&gate), slice(&up));
+        par_zip(out.storage_mut::<f32>(), CHUNK, |at, o| {
+            swiglu_kernel(o, &g[at..at + o.len()], &u[at..at + o.len()])
+        });
+        out
+    }
+
+    fn swiglu_backward(
+        gate: FlexTensor,
+        up: FlexTensor,
+        dy: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let (gate, up, dy) = (f32s(gate), f32s(up), f32s(dy));
+        let shape = gate.layout().shape().clone();
+        let mut d_gate = FlexTensor::empty(shape.clone(), DType::F32);
+        let mut d_up = FlexTensor::empty(shape, DType::F32);
+        let (g, u, dy) = (slice(&gate), slice(&up), slice(&dy));
+        d_gate
+            .storage_mut::<f32>()
+            .par_chunks_mut(CHUNK)
+            .zip(d_up.storage_mut::<f32>().par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(c, (dg, du))| {
+                let at = c * CHUNK;
+                let range = at..at + dg.len();
+                swiglu_backward_kernel(dg, du, &g[range.clone()], &u[range.clone()], &dy[range]);
+            });
+        (d_gate, d_up)
+    }
+
+    fn causal_softmax(scores: FlexTensor, scale: f32) -> FlexTensor {
+        let scores = f32s(scores);
+        let t = square_rows(&scores);
+        let mut out = FlexTensor::empty(scores.layout().shape().clone(), DType::F32);
+        let s = slice(&scores);
+        par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
+            softmax_rows(o, &s[at..at + o.len()], t, at / t, scale)
+        });
+        out
+    }
+
+    fn causal_softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
+        let (y, dy) = (f32s(y), f32s(dy));
+        let t = square_rows(&y);
+        let mut out = FlexTensor::empty(y.layout().shape().clone(), DType::F32);
+        let (y, dy) = (slice(&y), slice(&dy));
+        par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
+            let range = at..at + o.len();
+            softmax_backward_rows(o, &y[range.clone()], &dy[range], t, at / t, scale)
+        });
+        out
+    }
+
+    fn causal_logit_max(scores: FlexTensor, scale: f32) -> FlexTensor {
+        let scores = f32s(scores);
+        let t = square_rows(&scores);
+        let s = slice(&scores);
+        let max = s
+            .par_chunks(rows_chunk(t))
+            .enumerate()
+            .map(|(c, x)| causal_max_rows(x, t, c * rows_chunk(t) / t))
+            .reduce(|| f32::NEG_INFINITY, nan_max);
+        FlexTensor::from_data(burn::tensor::TensorData::new(vec![max * scale], [1]))
+    }
+}
+
+/// Runs `f(offset, chunk)` over `out` in chunks of `chunk` elements, in parallel.
+fn par_zip(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    out.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(c, o)| f(c * chunk, o));
+}
+
+/// A chunk of whole rows of `t` (about [`CHUNK`] elements).
+fn rows_chunk(t: usize) -> usize {
+    (CHUNK / t).max(1) * t
+}
+
+/// f32 only: the lab trains in f32 (the tensor-level functions send other dtypes to the
+/// composed path). Contiguous, so the kernels read plain slices.
+fn f32s(t: FlexTensor) -> FlexTensor {
+    assert_eq!(
+        t.dtype(),
+        DType::F32,
+        "fused kernels: f32 only, got {:?}",
+        t.dtype()
+    );
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32")
+}
+
+/// `T` of scores `[.., T, T]`.
+fn square_rows(t: &FlexTensor) -> usize {
+    let shape: &Shape = t.layout().shape();
+    let n = shape.num_dims();
+    assert!(
+        n >= 2 && shape[n - 1] == shape[n - 2],
+        "causal softmax: scores must be [.., T, T], got {shape:?}"
+    );
+    shape[n - 1]
+}
+
+/// Max that keeps a NaN (f32::max would drop it, hiding a diverged run from the probe).
+fn nan_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() || b > a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Compiles a kernel for AVX-512 and AVX2 + FMA besides the baseline, and calls the best the
+/// CPU has (checked at run time, cached by std).
+macro_rules! multiversion {
+    ($(fn $name:ident($($p:ident: $t:ty),* $(,)?) $body:block)*) => {$(
+        fn $name($($p: $t),*) {
+            #[inline(always)]
+            fn kernel($($p: $t),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn v4($($p: $t),*) { kernel($($p),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3($($p: $t),*) { kernel($($p),*) }
+                if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                    // SAFETY: the CPU has the features v4 was compiled for.
+                    return unsafe { v4($($p),*) };
+                }
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features v3 was compiled for.
+                    return unsafe { v3($($p),*) };
+                }
+            }
+            kernel($($p),*)
+        }
+    )*};
+}
+
+multiversion! {
+    fn swiglu_kernel(out: &mut [f32], g: &[f32], u: &[f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
+            *o = g * sigmoid(g) * u;
+        }
+    }
+
+    fn swiglu_backward_kernel(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], dy: &[f32]) {
+        for ((((dg, du), &g), &u), &dy) in dg.iter_mut().zip(du).zip(g).zip(u).zip(dy) {
+            let s = sigmoid(g);
+            *du = dy * g * s;
+            *dg = dy * u * s * (1.0 + g * (1.0 - s));
+        }
+    }
+
+    // Rows of `t` keys; the first is query `first % t`, which sees keys 0..=query.
+    fn softmax_rows(out: &mut [f32], s: &[f32], t: usize, first: usize, scale: f32) {
+        for (r, (o, x)) in out.chunks_exact_mut(t).zip(s.chunks_exact(t)).enumerate() {
+            let n = (first + r) % t + 1;
+            let (o, future) = o.split_at_mut(n);
+            let x = &x[..n];
+            let m = max_lanes(x) * scale;
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = exp(x * scale - m);
+            }
+            let inv = 1.0 / sum_lanes(o);
+            o.iter_mut().for_each(|o| *o *= inv);
+            future.fill(0.0);
+        }
+    }
+
+    fn softmax_backward_rows(out: &mut [f32], y: &[f32], dy: &[f32], t: usize, first: usize, scale: f32) {
+        let rows = out.chunks_exact_mut(t).zip(y.chunks_exact(t)).zip(dy.chunks_exact(t));
+        for (r, ((o, y), dy)) in rows.enumerate() {
+            let n = (first + r) % t + 1;
+            let (o, future) = o.split_at_mut(n);
+            let dot = dot_lanes(&y[..n], &dy[..n]);
+            for ((o, &y), &dy) in o.iter_mut().zip(&y[..n]).zip(&dy[..n]) {
+                *o = scale * y * (dy - dot);
+            }
+            future.fill(0.0);
+        }
+    }
+}
+
+fn causal_max_rows(x: &[f32], t: usize, first: usize) -> f32 {
+    x.chunks_exact(t)
+        .enumerate()
+        .map(|(r, row)| max_lanes(&row[..(first + r) % t + 1]))
+        .fold(f32::NEG_INFINITY, nan_max)
+}
+
+/// Lanes of the reductions below: independent accumulators the compiler keeps in one vector
+/// register (a single running sum is a serial dependency chain it may not reorder).
+const LANES: usize = 16;
+
+#[inline(always)]
+fn sum_lanes(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (cx, cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let tail: f32 = cx
+        .remainder()
+        .iter()
+        .zip(cy.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in cx.zip(cy) {
+        for ((acc, &a), &b) in acc.iter_mut().zip(a).zip(b) {
+            *acc += a * b;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The largest element; NaN if there is one.
+#[inline(always)]
+fn max_lanes(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| nan_max(m, v));
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = nan_max(*a, v);
+        }
+    }
+    acc.iter().fold(tail, |m, &v| nan_max(m, v))
+}
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// `e^x` for f32, relative error ≈ 2·10⁻⁷ (Cephes' `expf` polynomial on x − n·ln 2, |x − n·ln 2|
+/// ≤ ln 2 / 2, times 2ⁿ built in the exponent bits); inputs clamped to [−87.3, 88.3] (so
+/// `exp(−∞)` is ≈ 1.2·10⁻³⁸ rather than 0), NaN kept. Branch-free, so it vectorizes.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 · 2²³: adding it rounds to an integer held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.3, 88.3); // NaN stays NaN
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    // n + 127 in the exponent field (wrapping: no overflow check to stop vectorization; the
+    // clamp keeps it in 1..=254).
+    let bits = (t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127)) << 23;
+    e * f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exp_matches_std_to_a_few_ulp() {
+        let mut worst = 0.0f64;
+        for i in -87_000..88_000 {
+            let x = i as f32 / 1000.0 + 0.000_37;
+            let (ours, std) = (super::exp(x) as f64, (x as f64).exp());
+            worst = worst.max(((ours - std) / std).abs());
+        }
+        assert!(worst < 5e-7, "relative error {worst}");
+        assert!(super::exp(f32::NAN).is_nan());
+        assert!(super::exp(f32::NEG_INFINITY) < 1e-37);
+    }
+}

@@ -1,0 +1,225 @@
+//! Fused element-wise kernels for the two chains that dominate a small step's non-matmul time
+//! on flex (profile: docs/performance.md, "Where a small step's time goes"):
+//!
+//! - [`swiglu`]: `silu(gate) · up` in one pass, its backward in one more (burn composes it
+//!   from sigmoid, two products and their backwards, with a scalar libm `exp` per element in
+//!   the forward and again in the sigmoid's backward);
+//! - [`causal_softmax`]: scale, causal mask and softmax in one pass per row, backward in one
+//!   (burn composes a `[T, T]` mask built and expanded every step, `mask_fill`, max, subtract,
+//!   `exp`, sum and divide, and autodiff's `exp` backward recomputes the `exp`);
+//! - [`causal_logit_max`]: the largest scaled logit a query may attend to (the stability
+//!   probe), without the masked copy of the scores it used to read.
+//!
+//! A burn backend extension for flex (`flex.rs`: plain loops over slices with a polynomial
+//! `exp`, compiled for AVX2/AVX-512 and chosen at run time) with the autodiff backward written
+//! here. Other devices (wgpu, where burn's fusion already merges element-wise chains) take
+//! the composed path in the same function, which is also the reference the tests hold the
+//! kernels to.
+
+mod flex;
+
+use burn::backend::autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::backend::{
+    AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension, tensor::FloatTensor,
+};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn::tensor::activation::{silu, softmax};
+
+/// The fused kernels: flex computes them, autodiff wraps them with the backwards below.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedOps: Backend {
+    /// `silu(gate) · up`, element-wise over equal shapes.
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `(d_gate, d_up)` for an output gradient `dy`.
+    fn swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `scores: [.., T, T]` → softmax over the last axis of `scores · scale`, key j > query i
+    /// masked (weight 0).
+    fn causal_softmax(scores: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+    /// `scale · y · (dy − Σ_j dy·y)` from the weights `y` and their gradient `dy`.
+    fn causal_softmax_backward(
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        scale: f32,
+    ) -> FloatTensor<Self>;
+    /// `[1]`: the largest `scores · scale` over the unmasked entries (j ≤ i).
+    fn causal_logit_max(scores: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+}
+
+/// Whether `device` runs the fused kernels (flex, with or without autodiff).
+pub fn available(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// On a device with the kernels, in f32 (other dtypes, as the f64 gradient checks use, take
+/// the composed path).
+fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
+    t.dtype() == DType::F32 && available(&t.device())
+}
+
+/// `silu(gate) · up`, the SwiGLU hidden activation, for tensors of one shape.
+pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    if !fusable(&gate) {
+        return swiglu_composed(gate, up);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::swiglu(
+        gate.into_dispatch(),
+        up.into_dispatch(),
+    ))
+}
+
+/// [`swiglu`] from burn's own ops: what runs elsewhere, and the tests' reference.
+pub fn swiglu_composed<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    silu(gate) * up
+}
+
+/// Attention weights from raw scores `q·kᵀ` `[B, H, T, T]`: softmax over keys of
+/// `scores · scale` with the future (key after query) masked.
+pub fn causal_softmax(scores: Tensor<4>, scale: f32) -> Tensor<4> {
+    if !fusable(&scores) {
+        return causal_softmax_composed(scores, scale);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::causal_softmax(
+        scores.into_dispatch(),
+        scale,
+    ))
+}
+
+/// [`causal_softmax`] from burn's own ops (the lab's attention before the fused kernel).
+pub fn causal_softmax_composed(scores: Tensor<4>, scale: f32) -> Tensor<4> {
+    softmax(masked(scores, scale), 3)
+}
+
+/// The largest scaled logit a query may attend to, `[1]`, outside the autodiff graph.
+pub fn causal_logit_max(scores: Tensor<4>, scale: f32) -> Tensor<1> {
+    let scores = scores.detach();
+    if !fusable(&scores) {
+        return masked(scores, scale).max();
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::causal_logit_max(
+        scores.into_dispatch(),
+        scale,
+    ))
+}
+
+/// `scores · scale` with the future set to −∞.
+fn masked(scores: Tensor<4>, scale: f32) -> Tensor<4> {
+    let [b, h, t, _] = scores.dims();
+    let future = Tensor::<2, Bool>::tril_mask([t, t], 0, &scores.device())
+        .unsqueeze::<4>()
+        .expand([b, h, t, t]);
+    scores
+        .mul_scalar(scale)
+        .mask_fill(future, f32::NEG_INFINITY)
+}
+
+#[derive(Debug)]
+struct SwigluBackward;
+
+impl<B: FusedOps> Backward<B, 2> for SwigluBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_gate, node_up] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (gate, up) = ops.state;
+        let (d_gate, d_up) = B::swiglu_backward(gate, up, dy);
+        if let Some(node) = node_gate {
+            grads.register::<B>(node.id, d_gate);
+        }
+        if let Some(node) = node_up {
+            grads.register::<B>(node.id, d_up);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CausalSoftmaxBackward;
+
+impl<B: FusedOps> Backward<B, 1> for CausalSoftmaxBackward {
+    type State = (FloatTensor<B>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (y, scale) = ops.state;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::causal_softmax_backward(y, dy, scale));
+        }
+    }
+}
+
+impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SwigluBackward
+            .prepare::<C>([gate.node(), up.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (g, u) = (gate.primitive().clone(), up.primitive().clone());
+                let y = B::swiglu(g.clone(), u.clone());
+                prep.finish((g, u), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::swiglu(gate.into_primitive(), up.into_primitive()))
+            }
+        }
+    }
+
+    fn causal_softmax(scores: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
+        match CausalSoftmaxBackward
+            .prepare::<C>([scores.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::causal_softmax(scores.into_primitive(), scale);
+                prep.finish((y.clone(), scale), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::causal_softmax(scores.into_primitive(), scale))
+            }
+        }
+    }
+
+    // The backwards and the probe are not differentiated themselves: computed on the inner
+    // backend, their results constants.
+    fn swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (d_gate, d_up) = B::swiglu_backward(
+            gate.into_primitive(),
+            up.into_primitive(),
+            dy.into_primitive(),
+        );
+        (Self::from_inner(d_gate), Self::from_inner(d_up))
+    }
+
+    fn causal_softmax_backward(
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        let d = B::causal_softmax_backward(y.into_primitive(), dy.into_primitive(), scale);
+        Self::from_inner(d)
+    }
+
+    fn causal_logit_max(scores: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
+        Self::from_inner(B::causal_logit_max(scores.into_primitive(), scale))
+    }
+}

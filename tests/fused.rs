@@ -1,0 +1,127 @@
+//! The fused flex kernels (SwiGLU, causal softmax, the attention-logit probe) against burn's
+//! composed ops: outputs and gradients, on contiguous and strided inputs, with NaN carried
+//! through (a diverged run must stay visible to the spike and divergence checks).
+
+mod common;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use common::{max_rel_diff, to_vec};
+use moe_lab::model::fused;
+
+fn random<const D: usize>(shape: [usize; D], scale: f32, device: &Device) -> Tensor<D> {
+    Tensor::<D>::random(shape, Distribution::Normal(0.0, scale as f64), device)
+}
+
+/// `(output, d_a, d_b)` of `f(a, b)` against a fixed random cotangent.
+fn grads<const D: usize>(
+    f: impl Fn(Tensor<D>, Tensor<D>) -> Tensor<D>,
+    a: &Tensor<D>,
+    b: &Tensor<D>,
+    r: &Tensor<D>,
+) -> [Vec<f32>; 3] {
+    let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+    let y = f(a.clone(), b.clone());
+    let g = (y.clone() * r.clone()).sum().backward();
+    [
+        to_vec(y.detach()),
+        to_vec(a.grad(&g).unwrap()),
+        to_vec(b.grad(&g).unwrap()),
+    ]
+}
+
+fn assert_close(ours: &[Vec<f32>], theirs: &[Vec<f32>], what: &str, tolerance: f64) {
+    for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
+        let d = max_rel_diff(o, t);
+        assert!(d < tolerance, "{what}: output/gradient {i} differs by {d}");
+    }
+}
+
+#[test]
+fn swiglu_equals_silu_times_up() {
+    let device = Device::flex().autodiff();
+    // Large enough for several parallel chunks, values far into both tails of the sigmoid.
+    let (g, u) = (
+        random([3, 173, 257], 6.0, &device),
+        random([3, 173, 257], 1.0, &device),
+    );
+    let r = random([3, 173, 257], 1.0, &device);
+    let fused = grads(fused::swiglu, &g, &u, &r);
+    let composed = grads(fused::swiglu_composed, &g, &u, &r);
+    assert_close(&fused, &composed, "swiglu", 1e-5);
+    // A strided (transposed) gate.
+    let gt = random([257, 40], 2.0, &device).transpose();
+    let (u2, r2) = (
+        random([40, 257], 1.0, &device),
+        random([40, 257], 1.0, &device),
+    );
+    let fused = grads(fused::swiglu, &gt, &u2, &r2);
+    let composed = grads(fused::swiglu_composed, &gt, &u2, &r2);
+    assert_close(&fused, &composed, "swiglu, strided gate", 1e-5);
+}
+
+/// Scores `[2, 3, T, T]` with both a short and a long row, spread wide enough that the
+/// softmax saturates in places.
+#[test]
+fn causal_softmax_equals_masked_softmax() {
+    let device = Device::flex().autodiff();
+    for t in [1, 7, 130] {
+        let s = random([2, 3, t, t], 4.0, &device);
+        let r = random([2, 3, t, t], 1.0, &device);
+        let scale = 1.0 / 8f32.sqrt();
+        let f = |s: Tensor<4>, _: Tensor<4>| fused::causal_softmax(s, scale);
+        let c = |s: Tensor<4>, _: Tensor<4>| fused::causal_softmax_composed(s, scale);
+        let (fused_out, composed_out) = (grads(f, &s, &s, &r), grads(c, &s, &s, &r));
+        assert_close(
+            &fused_out[..2],
+            &composed_out[..2],
+            &format!("softmax T {t}"),
+            1e-5,
+        );
+        let w = &fused_out[0];
+        for (row, chunk) in w.chunks(t).enumerate() {
+            let i = row % t;
+            assert!(
+                chunk[i + 1..].iter().all(|v| *v == 0.0),
+                "future weight, row {row}"
+            );
+            let sum: f32 = chunk.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "row {row} sums to {sum}");
+        }
+        let max = to_vec(fused::causal_logit_max(s.clone(), scale))[0];
+        let composed_max = to_vec(
+            s.clone()
+                .mul_scalar(scale)
+                .mask_fill(
+                    Tensor::<2, Bool>::tril_mask([t, t], 0, &device)
+                        .unsqueeze::<4>()
+                        .expand([2, 3, t, t]),
+                    f32::NEG_INFINITY,
+                )
+                .max(),
+        )[0];
+        assert_eq!(max, composed_max, "logit max, T {t}");
+    }
+}
+
+#[test]
+fn nan_propagates() {
+    let device = Device::flex();
+    let mut g = vec![0.5f32; 12];
+    g[5] = f32::NAN;
+    let g = Tensor::<2>::from_data(TensorData::new(g, [3, 4]), &device);
+    let y = to_vec(fused::swiglu(g, Tensor::ones([3, 4], &device)));
+    assert!(y[5].is_nan() && y.iter().filter(|v| v.is_nan()).count() == 1);
+
+    let mut s = vec![0.1f32; 16];
+    s[4 * 2] = f32::NAN; // row 2, key 0: a key that row attends to
+    let s = Tensor::<4>::from_data(TensorData::new(s, [1, 1, 4, 4]), &device);
+    let w = to_vec(fused::causal_softmax(s.clone(), 1.0));
+    assert!(
+        w[8..11].iter().all(|v| v.is_nan()),
+        "row 2: {:?}",
+        &w[8..12]
+    );
+    assert!(w[..8].iter().chain(&w[12..]).all(|v| !v.is_nan()));
+    assert!(to_vec(fused::causal_logit_max(s, 1.0))[0].is_nan());
+}
