@@ -8,7 +8,7 @@ mod common;
 
 use burn::module::Param;
 use burn::prelude::*;
-use common::{max_rel_diff, to_vec};
+use common::{assert_close, max_rel_diff, to_vec};
 use moe_lab::model::ffn::MoeLayer;
 use moe_lab::model::ffn::moe::Dispatch;
 
@@ -79,14 +79,8 @@ fn compare(device: &Device, where_: &str, fast: Dispatch, capacity: Option<f64>)
     for skewed in [false, true] {
         let reference = run(device, skewed, Dispatch::Buffered, capacity);
         let packed = run(device, skewed, fast, capacity);
-        for (i, (p, r)) in packed.iter().zip(&reference).enumerate() {
-            let d = max_rel_diff(p, r);
-            assert!(
-                d < 1e-5,
-                "{where_}, {fast:?}, capacity {capacity:?}, skewed {skewed}: output/gradient {i} \
-                 differs by {d}"
-            );
-        }
+        let what = format!("{where_}, {fast:?}, capacity {capacity:?}, skewed {skewed}");
+        assert_close(&packed, &reference, &what, 1e-5);
         if skewed {
             // Experts 2..5 received nothing: their weight gradients are zero on both paths.
             let w1 = &packed[3];
@@ -214,16 +208,9 @@ fn grouped_against_slices(device: &Device, a: usize, b: usize, sizes: &[usize]) 
         to_vec(x2.grad(&g2).unwrap()),
         to_vec(w2.grad(&g2).unwrap()),
     ];
-    for (what, (o, t)) in ["output", "x grad", "w grad"]
-        .iter()
-        .zip(ours.iter().zip(&theirs))
-    {
-        let d = max_rel_diff(o, t);
-        assert!(
-            d < 1e-5,
-            "grouped matmul {what} differs by {d} (sizes {sizes:?}, a {a}, b {b})"
-        );
-    }
+    // Output, x gradient, w gradient.
+    let what = format!("grouped matmul, sizes {sizes:?}, a {a}, b {b}");
+    assert_close(&ours, &theirs, &what, 1e-5);
     ours
 }
 
@@ -258,16 +245,12 @@ fn grouped_matmul_on_wgpu_equals_flex_and_per_group_matmuls() {
     for (a, b, sizes) in GROUPED_CASES {
         let on_wgpu = grouped_against_slices(&wgpu, a, b, sizes);
         let on_flex = grouped_against_slices(&flex, a, b, sizes);
-        for (what, (g, f)) in ["output", "x grad", "w grad"]
-            .iter()
-            .zip(on_wgpu.iter().zip(&on_flex))
-        {
-            let d = max_rel_diff(g, f);
-            assert!(
-                d < 1e-5,
-                "wgpu vs flex {what} differs by {d} (sizes {sizes:?})"
-            );
-        }
+        assert_close(
+            &on_wgpu,
+            &on_flex,
+            &format!("wgpu vs flex, sizes {sizes:?}"),
+            1e-5,
+        );
         let per_expert = a * b;
         for (e, &c) in sizes.iter().enumerate() {
             let dw_e = &on_wgpu[2][e * per_expert..(e + 1) * per_expert];

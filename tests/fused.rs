@@ -6,7 +6,7 @@ mod common;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use common::{max_rel_diff, to_vec};
+use common::{assert_close, to_vec};
 use moe_lab::model::fused;
 
 fn random<const D: usize>(shape: [usize; D], scale: f32, device: &Device) -> Tensor<D> {
@@ -28,13 +28,6 @@ fn grads<const D: usize>(
         to_vec(a.grad(&g).unwrap()),
         to_vec(b.grad(&g).unwrap()),
     ]
-}
-
-fn assert_close(ours: &[Vec<f32>], theirs: &[Vec<f32>], what: &str, tolerance: f64) {
-    for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
-        let d = max_rel_diff(o, t);
-        assert!(d < tolerance, "{what}: output/gradient {i} differs by {d}");
-    }
 }
 
 #[test]

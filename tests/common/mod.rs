@@ -79,6 +79,20 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
         / scale
 }
 
+/// Every vector of `ours` within `tolerance` of its counterpart in `theirs` (max_rel_diff),
+/// as outputs and gradients are compared: the message names `what` and which one differs.
+pub fn assert_close(ours: &[Vec<f32>], theirs: &[Vec<f32>], what: &str, tolerance: f64) {
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{what}: how many outputs/gradients"
+    );
+    for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
+        let d = max_rel_diff(o, t);
+        assert!(d < tolerance, "{what}: output/gradient {i} differs by {d}");
+    }
+}
+
 /// The wgpu device to test on: a hardware adapter, else the software one (lavapipe); `None`
 /// (after printing why) where wgpu has no adapter at all.
 pub fn wgpu_choice() -> Option<moe_lab::train::device::DeviceChoice> {

@@ -93,15 +93,6 @@ pub fn grouped_matmul(x: Tensor<2>, w: Tensor<3>, sizes: Tensor<1>) -> Tensor<2>
     ))
 }
 
-/// `dw[e] = x_eᵀ · dy_e` at the tensor level (what the backward computes; exposed for tests).
-pub fn grouped_weight_grad(x: Tensor<2>, dy: Tensor<2>, sizes: Tensor<1>) -> Tensor<3> {
-    Tensor::from_dispatch(<Dispatch as GroupedMatmulOps>::grouped_weight_grad(
-        x.into_dispatch(),
-        dy.into_dispatch(),
-        sizes.into_dispatch(),
-    ))
-}
-
 #[derive(Debug)]
 struct GroupedBackward;
 
