@@ -319,9 +319,9 @@ fn ffn_rows(plain: &Device, arms: &[RunConfig], opts: &BenchOptions) -> Vec<Row>
             };
             let _ = (out.y.sum() + balance + z).backward();
         });
-        // The forward FLOPs accounting states for this layer (packed: the counted active
+        // The forward FLOPs accounting states for this layer (grouped: the counted active
         // FLOPs do not depend on the dispatch).
-        let shape = cfg.spec.ffn.layer_shape(0, d, tokens, Dispatch::Packed);
+        let shape = cfg.spec.ffn.layer_shape(0, d, tokens, Dispatch::Grouped);
         let forward = shape.dense_flops + shape.router_flops + shape.expert_flops_active;
         rows.push(Row {
             what: name.into(),

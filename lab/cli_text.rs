@@ -64,18 +64,24 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         f.train_per_token
     );
     dispatch_lines(&mut s, c);
-    let m = c.shape.training_memory(c.spec.train.batch_size);
     let mib = |b: u64| format!("{:.1}", b as f64 / 1_048_576.0);
-    let _ = writeln!(
-        s,
-        "  memory per step (estimate, MiB): params {} + grads {} + AdamW {} + activations {} = {}; largest tensor {}",
-        mib(m.params),
-        mib(m.grads),
-        mib(m.optimizer),
-        mib(m.activations),
-        mib(m.total()),
-        mib(m.largest_tensor)
-    );
+    for (shape, m) in c.step_memories() {
+        let at = match c.staged() {
+            true => format!(" at {} × {}", shape.batch, shape.seq_len),
+            false => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  memory per step{at} (estimate, MiB): params {} + grads {} + AdamW {} + activations {} = {}; largest tensor {} ({})",
+            mib(m.params),
+            mib(m.grads),
+            mib(m.optimizer),
+            mib(m.activations),
+            mib(m.total()),
+            mib(m.largest_tensor),
+            m.largest_kind.describe(),
+        );
+    }
     let per_step = match c.staged() {
         true => "staged".to_string(),
         false => format!("{} tokens", c.tokens_per_step),
@@ -135,20 +141,20 @@ fn dispatch_lines(s: &mut String, c: &RunConfig) {
             f.moe_executed_expert_flops,
             f.moe_executed_expert_flops / f.moe_experts_active
         );
-        let packed = model_shape_with(
+        let buffered = model_shape_with(
             &c.spec.model,
             &c.spec.ffn,
             c.tokens_per_step,
-            Dispatch::Packed,
+            Dispatch::Buffered,
         )
         .flops();
-        if packed.moe_executed_expert_flops != f.moe_executed_expert_flops {
+        if buffered.moe_executed_expert_flops != f.moe_executed_expert_flops {
             let _ = writeln!(
                 s,
                 "    (through the grouped matmul, flex and wgpu; a backend without it would \
-                 execute {:.0}, {:.2}×, with padded blocks or buffers)",
-                packed.moe_executed_expert_flops,
-                packed.moe_executed_expert_flops / packed.moe_experts_active
+                 execute {:.0}, {:.2}×, with per-expert buffers)",
+                buffered.moe_executed_expert_flops,
+                buffered.moe_executed_expert_flops / buffered.moe_experts_active
             );
         }
     }
@@ -229,12 +235,12 @@ pub fn plan_table(plan: &crate::sweep::Plan) -> String {
     );
     let mut total = 0.0;
     for c in &plan.cells {
-        let cfg = c.config.as_ref().expect("planned cells carry configs");
+        let cfg = &c.config;
         total += cfg.total_train_flops();
         let _ = writeln!(
             s,
             "{:<24} {:>10} {:>10} {:>8} {:>10} {:>12.3e}",
-            c.name,
+            c.name(),
             cfg.params.total,
             cfg.params.active,
             cfg.steps,

@@ -34,6 +34,11 @@ pub struct FfnShape {
     pub expert_flops_active: f64,
     /// Expert FLOPs per token the dispatch executes (≥ active: padding, capacity).
     pub expert_flops_executed: f64,
+    /// Elements of the largest parameter tensor (an MoE layer's stacked `[K, d, d_expert]`
+    /// expert weights): one wgpu buffer must hold it, and so must its gradient and each AdamW
+    /// moment.
+    #[serde(default)]
+    pub largest_param: u64,
 }
 
 impl FfnShape {
@@ -44,6 +49,7 @@ impl FfnShape {
             params_total: params,
             params_active: params,
             dense_flops: 2.0 * params as f64,
+            largest_param: (d_model * d_ff) as u64,
             ..FfnShape::default()
         }
     }
@@ -163,6 +169,17 @@ impl ModelShape {
         c
     }
 
+    /// Elements of the largest parameter tensor: the embedding (and LM head), an attention
+    /// projection, or a feed-forward's largest.
+    pub fn largest_param(&self) -> u64 {
+        let d = self.d_model as u64;
+        let q = (self.n_heads * self.head_dim) as u64;
+        let ffn = self.layers.iter().map(|f| f.largest_param).max();
+        (self.vocab_size as u64 * d)
+            .max(d * q)
+            .max(ffn.unwrap_or(0))
+    }
+
     /// The same model with every block's feed-forward replaced by a dense SwiGLU of `d_ff`.
     pub fn with_dense_ffn(&self, d_ff: usize) -> ModelShape {
         ModelShape {
@@ -203,8 +220,35 @@ pub struct TrainingMemory {
     /// AdamW's two moments.
     pub optimizer: u64,
     pub activations: u64,
-    /// The largest single tensor (a wgpu buffer must hold it): usually the attention scores.
+    /// Bytes of the largest single tensor (a wgpu buffer must hold it), and which it is.
     pub largest_tensor: u64,
+    pub largest_kind: LargestTensor,
+}
+
+/// Which tensor of a step is the largest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LargestTensor {
+    /// A layer's attention scores, `[B, H, T, T]`.
+    Scores,
+    /// The output logits, `[B, T, V]`.
+    Logits,
+    /// A feed-forward's hidden activations, `[B·T·k, hidden]`.
+    FfnHidden,
+    /// A parameter (or its gradient, or an AdamW moment): the batch does not change it.
+    Parameter,
+}
+
+impl LargestTensor {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LargestTensor::Scores => "a layer's attention scores",
+            LargestTensor::Logits => "the output logits",
+            LargestTensor::FfnHidden => "a feed-forward's hidden activations",
+            LargestTensor::Parameter => {
+                "a parameter tensor (with its gradient and AdamW moments of the same size)"
+            }
+        }
+    }
 }
 
 impl TrainingMemory {
@@ -225,23 +269,35 @@ impl ModelShape {
         );
         let params = self.params();
         let weights = (params.total + params.buffers) as f64 * F32;
+        let hidden = |ffn: &FfnShape| {
+            // Hidden units a token passes through, from the FLOPs: a SwiGLU of hidden h costs
+            // 6·d·h per token.
+            (ffn.dense_flops + ffn.expert_flops_executed) / (6.0 * d)
+        };
         let per_block: f64 = self
             .layers
             .iter()
-            .map(|ffn| {
-                // Hidden units a token passes through, from the FLOPs: a SwiGLU of hidden h
-                // costs 6·d·h per token.
-                let hidden = (ffn.dense_flops + ffn.expert_flops_executed) / (6.0 * d);
-                12.0 * t * d + 3.0 * h * t * t + t * (4.0 * hidden + 2.0 * d)
-            })
+            .map(|ffn| 12.0 * t * d + 3.0 * h * t * t + t * (4.0 * hidden(ffn) + 2.0 * d))
             .sum();
         let activations = F32 * b * (per_block + 3.0 * t * v + t * d);
+        let widest = self.layers.iter().map(hidden).fold(0.0, f64::max);
+        let (largest_tensor, largest_kind) = [
+            (b * h * t * t, LargestTensor::Scores),
+            (b * t * v, LargestTensor::Logits),
+            (b * t * widest, LargestTensor::FfnHidden),
+            (self.largest_param() as f64, LargestTensor::Parameter),
+        ]
+        .into_iter()
+        .map(|(elements, kind)| ((F32 * elements) as u64, kind))
+        .max_by_key(|(bytes, _)| *bytes)
+        .expect("four candidates");
         TrainingMemory {
             params: weights as u64,
             grads: (params.total as f64 * F32) as u64,
             optimizer: (2.0 * params.total as f64 * F32) as u64,
             activations: activations as u64,
-            largest_tensor: (F32 * b * t * (h * t).max(v)) as u64,
+            largest_tensor,
+            largest_kind,
         }
     }
 }

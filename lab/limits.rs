@@ -22,6 +22,12 @@ pub const TOKENS_PER_STEP: Limit = (
     1 << 26,
     "batch_size × seq_len: 4× LLaMA-3 405B's largest batch of 16M tokens",
 );
+pub const MOE_TOKEN_SLOTS: Limit = (
+    1 << 24,
+    "token-slots (tokens × top_k) of one step in a token-choice MoE layer: the dispatch counts \
+     each slot's position among its expert's slots and each expert's load in f32 on the \
+     device, exact only up to 2^24",
+);
 pub const EXPERTS: Limit = (4_096, "16× DeepSeek-V3's 256 routed experts");
 pub const HIDDEN: Limit = (
     1 << 20,

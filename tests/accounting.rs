@@ -41,16 +41,18 @@ fn moe_counts_equal_hand_count() {
     // expert row 6·32·16 = 3072 FLOPs, 2 layers.
     assert_eq!(c.flops.moe_executed_expert_flops, 2.0 * 2.0 * 3072.0);
     assert_eq!(c.flops.moe_experts_active, 2.0 * 2.0 * 3072.0);
-    // The packed dropless dispatch (for a backend without it): 64 tokens × top-2 = 128 slots,
-    // blocks of ⌈128/8⌉ = 16 rows, at most ⌈(128 + 4·15)/16⌉ = 12 blocks = 192 rows = 3
-    // rows/token.
-    let packed = moe_lab::model::model_shape_with(
+    // The buffered dropless dispatch (for a backend without it): every expert takes a buffer
+    // of all N tokens, so 4 experts × 64 tokens = 256 rows, 4 rows/token.
+    let buffered = moe_lab::model::model_shape_with(
         &c.spec.model,
         &c.spec.ffn,
         c.tokens_per_step,
-        moe_lab::model::ffn::moe::Dispatch::Packed,
+        moe_lab::model::ffn::moe::Dispatch::Buffered,
     );
-    assert_eq!(packed.flops().moe_executed_expert_flops, 2.0 * 3.0 * 3072.0);
+    assert_eq!(
+        buffered.flops().moe_executed_expert_flops,
+        2.0 * 4.0 * 3072.0
+    );
 }
 
 /// Count the real module's parameters with burn, per config.

@@ -113,3 +113,26 @@ fn more_averaged_snapshots_than_decay_steps() {
         "train.average_checkpoints",
     );
 }
+
+/// A token-choice MoE step of more than 2^24 token-slots (here 2^20 sequences of 16 tokens,
+/// top-2: 2^25) is refused: the dispatch counts slot positions in f32, where such counts
+/// collide. (Accepted before, up to the 2^26-token limit.) Checked on the resolved spec, so
+/// nothing of that size is allocated.
+#[test]
+fn more_token_slots_than_f32_counts_exactly() {
+    let text = tiny_spec("x", MOE, "").replace("batch_size = 4", "batch_size = 1048576");
+    let path = std::path::Path::new("slots.toml");
+    let err = moe_lab::spec::resolve_str(&text, path, std::path::Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train.batch_size") && err.contains("2^24"),
+        "{err}"
+    );
+    // 2^23 tokens × top-2 = 2^24 slots: the most accepted.
+    let most = tiny_spec("x", MOE, "").replace("batch_size = 4", "batch_size = 524288");
+    moe_lab::spec::resolve_str(&most, path, std::path::Path::new(".")).unwrap();
+    // A dense model is not limited by it.
+    let dense = tiny_spec("x", DENSE, "").replace("batch_size = 4", "batch_size = 1048576");
+    moe_lab::spec::resolve_str(&dense, path, std::path::Path::new(".")).unwrap();
+}

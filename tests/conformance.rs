@@ -104,7 +104,7 @@ fn flop_formula_equals_executed_matmul_flops() {
         let ffn = layer(&spec, &device);
         let inp = input(&device, 2);
         let (_, executed) = flop_meter::measure(|| ffn.forward(inp));
-        let shape = spec.layer_shape(0, D_MODEL, tokens, Dispatch::for_layer(&device, true));
+        let shape = spec.layer_shape(0, D_MODEL, tokens, Dispatch::for_layer(&device));
         let formula =
             (shape.dense_flops + shape.router_flops + shape.expert_flops_executed) * tokens as f64;
         assert!(
@@ -124,7 +124,7 @@ fn parameter_counts_equal_the_modules() {
     let device = Device::flex();
     for (name, spec) in variants() {
         let ffn = layer(&spec, &device);
-        let shape = spec.layer_shape(0, D_MODEL, BATCH * SEQ, Dispatch::Packed);
+        let shape = spec.layer_shape(0, D_MODEL, BATCH * SEQ, Dispatch::Grouped);
         assert_eq!(
             ffn.num_params() as u64,
             shape.params_total + shape.buffers,
@@ -309,7 +309,7 @@ fn every_dispatch_executes_what_the_accounting_states() {
         let inp = input(&device, 5);
         let x = inp.x.reshape([tokens, D_MODEL]);
         let ids = inp.tokens.reshape([tokens]);
-        for dispatch in [Dispatch::Buffered, Dispatch::Packed, Dispatch::Grouped] {
+        for dispatch in [Dispatch::Buffered, Dispatch::Grouped] {
             let (_, executed) =
                 flop_meter::measure(|| moe.forward_with(x.clone(), ids.clone(), dispatch));
             let shape = spec.layer_shape(0, D_MODEL, tokens, dispatch);

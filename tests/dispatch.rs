@@ -1,8 +1,7 @@
-//! The fast dropless dispatches equal the buffered reference path: outputs and gradients,
-//! on random routing and on routing that leaves experts empty: the packed one (dropless) on
-//! flex and on wgpu, the grouped one (dropless and with a capacity that drops) on flex, with
-//! and without autodiff, and on wgpu through its cubecl kernels; and the grouped matmul itself
-//! against per-group matmuls on both backends.
+//! The grouped dispatch equals the buffered reference path: outputs and gradients, on random
+//! routing and on routing that leaves experts empty, dropless and with a capacity that drops,
+//! on flex with and without autodiff and on wgpu through its cubecl kernels; and the grouped
+//! matmul itself against per-group matmuls on both backends.
 
 mod common;
 
@@ -78,12 +77,12 @@ fn run(device: &Device, skewed: bool, dispatch: Dispatch, capacity: Option<f64>)
 fn compare(device: &Device, where_: &str, fast: Dispatch, capacity: Option<f64>) {
     for skewed in [false, true] {
         let reference = run(device, skewed, Dispatch::Buffered, capacity);
-        let packed = run(device, skewed, fast, capacity);
+        let fast_out = run(device, skewed, fast, capacity);
         let what = format!("{where_}, {fast:?}, capacity {capacity:?}, skewed {skewed}");
-        assert_close(&packed, &reference, &what, 1e-5);
+        assert_close(&fast_out, &reference, &what, 1e-5);
         if skewed {
             // Experts 2..5 received nothing: their weight gradients are zero on both paths.
-            let w1 = &packed[3];
+            let w1 = &fast_out[3];
             let per_expert = w1.len() / 6;
             assert!(w1[2 * per_expert..].iter().all(|v| *v == 0.0));
             assert!(w1[..per_expert].iter().any(|v| *v != 0.0));
@@ -92,16 +91,11 @@ fn compare(device: &Device, where_: &str, fast: Dispatch, capacity: Option<f64>)
 }
 
 #[test]
-fn packed_dispatch_equals_reference_on_flex() {
-    compare(&Device::flex().autodiff(), "flex", Dispatch::Packed, None);
-}
-
-#[test]
 fn grouped_dispatch_equals_reference_on_flex() {
     let device = Device::flex();
-    assert_eq!(Dispatch::for_layer(&device, true), Dispatch::Grouped);
+    assert_eq!(Dispatch::for_layer(&device), Dispatch::Grouped);
     assert_eq!(
-        Dispatch::for_layer(&device.clone().autodiff(), false),
+        Dispatch::for_layer(&device.clone().autodiff()),
         Dispatch::Grouped
     );
     // Dropless, and a capacity of ⌈1.0·k·N/K⌉ = 13 slots that drops slots (most of them
@@ -126,15 +120,6 @@ fn grouped_dispatch_equals_reference_on_flex() {
     }
 }
 
-#[test]
-fn packed_dispatch_equals_reference_on_wgpu() {
-    let Some(choice) = common::wgpu_choice() else {
-        return;
-    };
-    let device = choice.open().unwrap().device;
-    compare(&device.autodiff(), "wgpu", Dispatch::Packed, None);
-}
-
 /// The MoE layer through the grouped matmul's cubecl kernels equals the buffered reference,
 /// dropless and with a capacity that drops slots, on random and skewed routing.
 #[test]
@@ -143,8 +128,8 @@ fn grouped_dispatch_equals_reference_on_wgpu() {
         return;
     };
     let device = choice.open().unwrap().device;
-    assert_eq!(Dispatch::for_layer(&device, true), Dispatch::Grouped);
-    assert_eq!(Dispatch::for_layer(&device, false), Dispatch::Grouped);
+    assert_eq!(Dispatch::for_layer(&device), Dispatch::Grouped);
+    assert_eq!(Dispatch::for_layer(&device), Dispatch::Grouped);
     for capacity in [None, Some(1.0)] {
         compare(
             &device.clone().autodiff(),

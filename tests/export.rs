@@ -159,6 +159,23 @@ fn dense_exports_as_llama() {
     assert_eq!(config["num_key_value_heads"], 2);
 }
 
+/// After a long-context stage (16 → 64 tokens) every file gives the stage's context:
+/// config.json's positions, the tokenizer's and generation's maximum length.
+#[test]
+fn a_long_context_export_carries_the_stages_length_everywhere() {
+    let spec = tiny_spec("long", DENSE, "").replace(
+        "final_eval_tokens = 0",
+        "final_eval_tokens = 0\n\n[train.long_context]\nseq_len = 64\nfraction = 0.25\n",
+    );
+    let (_tmp, out) = round_trip(&spec);
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(read("config.json")["max_position_embeddings"], 64);
+    assert_eq!(read("tokenizer_config.json")["model_max_length"], 64);
+    assert_eq!(read("generation_config.json")["max_length"], 64);
+}
+
 /// Fine-grained experts (G = 2: 4 experts of 16 → 8 of 8, top-2 → top-4) and tied
 /// embeddings (no `lm_head.weight`).
 #[test]

@@ -48,7 +48,22 @@ fn moe_run_keeps_its_final_model() {
     check(MOE);
 }
 
-/// Checkpoint averaging: the average of two models is their parameters' mean, tensor by tensor.
+/// Every float parameter of a model, flattened, in visiting order.
+fn parameters(model: &moe_lab::model::Transformer) -> Vec<Vec<f32>> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(common::to_vec(param.val()));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    c.0
+}
+
+/// Checkpoint averaging: the average of two models is their parameters' mean, every
+/// parameter tensor, element by element.
 #[test]
 fn the_average_of_two_models_is_their_mean() {
     use moe_lab::train::average::{add, mean};
@@ -56,19 +71,25 @@ fn the_average_of_two_models_is_their_mean() {
     let a = config(&tiny_spec("a", MOE, "")).init_model(&device);
     let b = config(&tiny_spec("b", MOE, "").replace("seed = 7", "seed = 8")).init_model(&device);
     let avg = mean(&add(Some(add(None, &a)), &b), 2);
-    let w = |m: &moe_lab::model::Transformer| common::to_vec(m.embedding.weight.val());
-    let want: Vec<f32> = w(&a)
-        .iter()
-        .zip(w(&b))
-        .map(|(x, y)| (x + y) / 2.0)
-        .collect();
-    let worst = w(&avg)
-        .iter()
-        .zip(&want)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
-    assert!(worst < 1e-7, "{worst}");
-    assert_ne!(w(&a), w(&b), "the test can fail: the models differ");
+    let (pa, pb, pavg) = (parameters(&a), parameters(&b), parameters(&avg));
+    // Embedding, per block 4 attention projections, 2 norms, router and 3 expert tensors,
+    // and the final norm and LM head.
+    assert!(pa.len() >= 2 * 10 + 3, "{} tensors", pa.len());
+    assert_eq!(pavg.len(), pa.len());
+    for (i, ((x, y), got)) in pa.iter().zip(&pb).zip(&pavg).enumerate() {
+        assert_eq!(got.len(), x.len(), "tensor {i}");
+        let worst = x
+            .iter()
+            .zip(y)
+            .zip(got)
+            .map(|((x, y), g)| (g - (x + y) / 2.0).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-7, "tensor {i}: {worst}");
+    }
+    assert!(
+        pa.iter().zip(&pb).any(|(x, y)| x != y),
+        "the test can fail: the models differ"
+    );
 }
 
 /// Snapshots every other step over the last half; averaging one snapshot gives the last model,

@@ -146,7 +146,7 @@ fn a_tensor_larger_than_the_adapters_buffers_exits_2() {
     ) {
         (Some(a), _) => (DeviceChoice::Wgpu, a),
         (None, Some(a)) => (DeviceChoice::WgpuCpu, a),
-        (None, None) => return println!("SKIPPED: no wgpu adapter on this machine"),
+        (None, None) => return common::skip_without_wgpu(),
     };
     // Scores of one layer: batch · 4 heads · T² floats, over the adapter's limit at T = 2048.
     let t = 2048usize;
@@ -175,4 +175,58 @@ fn a_tensor_larger_than_the_adapters_buffers_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("binds buffers of at most"), "{stderr}");
     assert!(!tmp.path().join("results").exists(), "nothing written");
+}
+
+/// The buffer check sees the largest parameter: 64 experts of 4096 × 14336 stack into one
+/// 15 GB tensor (and as large a gradient and AdamW moments), past any adapter's binding
+/// limit, though the step's scores and logits are small. (It used to count scores and
+/// logits only, and passed.)
+#[test]
+fn the_buffer_check_sees_stacked_expert_weights() {
+    let text = spec("wide-experts", 4096, 1, 16, 1)
+        .replace("experts = 8", "experts = 64")
+        .replace("d_expert = 4096", "d_expert = 14336");
+    let cfg = moe_lab::spec::resolve_str(&text, Path::new("w.toml"), Path::new(".")).unwrap();
+    let err = moe_lab::train::memory::check_buffer(&cfg, 2 << 30).unwrap_err();
+    assert!(
+        err.contains("parameter") && err.contains("14336 MiB"),
+        "{err}"
+    );
+    // The same experts, 8 of them: 1.8 GB, within 2 GiB.
+    let fits = text.replace("experts = 64", "experts = 8");
+    let cfg = moe_lab::spec::resolve_str(&fits, Path::new("w.toml"), Path::new(".")).unwrap();
+    moe_lab::train::memory::check_buffer(&cfg, 2 << 30).unwrap();
+}
+
+/// Both checks size the long-context stage (16 → 2048 tokens), whose scores grow with the
+/// square of its length: a run that fits at its base length but not in its last stage is
+/// refused before it starts, naming the stage's shape. (They used the base length only, and
+/// such a run failed at ~70% of training.)
+#[test]
+fn the_memory_checks_size_the_long_context_stage() {
+    let text = spec("long", 64, 2, 16, 8).replace(
+        "final_eval_tokens = 0",
+        "final_eval_tokens = 0\n[train.long_context]\nseq_len = 2048\nfraction = 0.3",
+    );
+    let cfg = moe_lab::spec::resolve_str(&text, Path::new("l.toml"), Path::new(".")).unwrap();
+    let base = cfg.shape.training_memory(8);
+    // What the base shape needs, with the corpus and the process: more than enough for it.
+    let corpus = cfg.spec.data.corpus_bytes as u64;
+    let base_need = base.total() + corpus + (64 << 20) + (16 << 20);
+    let err = moe_lab::train::memory::check_fits(&cfg, base_need).unwrap_err();
+    assert!(err.contains("1 × 2048"), "{err}");
+    assert!(
+        base.largest_tensor < 1 << 20,
+        "the base step's tensors are small"
+    );
+    let err = moe_lab::train::memory::check_buffer(&cfg, 16 << 20).unwrap_err();
+    assert!(
+        err.contains("attention scores") && err.contains("1 × 2048"),
+        "{err}"
+    );
+    // Without the stage the same numbers pass.
+    let short = spec("long", 64, 2, 16, 8);
+    let cfg = moe_lab::spec::resolve_str(&short, Path::new("l.toml"), Path::new(".")).unwrap();
+    moe_lab::train::memory::check_fits(&cfg, base_need).unwrap();
+    moe_lab::train::memory::check_buffer(&cfg, 16 << 20).unwrap();
 }

@@ -154,7 +154,34 @@ fn the_teacher_trains_first_and_the_report_answers_each_lever() {
         assert!(report.contains(q), "{q} missing:\n{report}");
     }
     assert!(report.contains("not charged to"), "{report}");
-    assert!(!report.contains("significant difference"));
+    // Every question is answered in the lab's words, each with its interval.
+    let answers = [
+        "**Yes**",
+        "**No, it hurts**",
+        "**No, the opposite**",
+        "**No effect beyond",
+        "**Inconclusive**",
+        "Undetermined",
+    ];
+    let questions: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("**Does ") || l.starts_with("- **Does "))
+        .collect();
+    assert_eq!(questions.len(), 4, "two per lever:\n{report}");
+    for line in questions {
+        let answer = line
+            .split_once("?** ")
+            .expect("a question, then its answer")
+            .1;
+        assert!(
+            answers.iter().any(|a| answer.starts_with(a)),
+            "not one of the lab's answers: {line}"
+        );
+        assert!(
+            answer.starts_with("Undetermined") || answer.contains(" ["),
+            "{line}"
+        );
+    }
     assert!(
         tmp.path()
             .join("plots/recipe-toy-small/recipe_gains.png")

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::{MOE, config, flex_options, tiny_spec};
 use moe_lab::train::train;
 
-/// 60 steps: the batch grows 2 → 8 over steps 0–14; steps 42–50 train 2 × 48, 51–59 2 × 64
+/// 60 steps: the batch grows 2 → 8 over steps 0–14; steps 42–50 train 3 × 48, 51–59 2 × 64
 /// (base seq_len 16, RoPE base 1e5 from step 42); checkpoint averaging and annealing data on.
 fn staged(extra_train: &str) -> String {
     tiny_spec("staged", MOE, "anneal = true")
@@ -70,7 +70,8 @@ fn a_staged_runs_flops_are_those_of_the_shapes_that_ran() {
         let (b, t) = match step {
             0..15 => (2 + 6 * step / 15, 16),
             15..42 => (8, 16),
-            42..51 => (2, 48),
+            // 8 sequences of 16 → 48: 8 / 3 rounded to 3 sequences (144 tokens, not 128).
+            42..51 => (3, 48),
             _ => (2, 64),
         };
         tokens += b * t;
@@ -97,7 +98,7 @@ fn a_staged_run_trains_on_wgpu() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    // Short: lavapipe is slow. 12 steps still ramp (0–2), and end at 2 × 48 and 2 × 64.
+    // Short: lavapipe is slow. 12 steps still ramp (0–2), and end at 3 × 48 and 2 × 64.
     let text = staged("")
         .replace("steps = 60", "steps = 12")
         .replace("eval_every = 10", "eval_every = 100");
@@ -155,5 +156,113 @@ fn bad_stage_fields_exit_2_naming_the_field() {
         assert_eq!(out.status.code(), Some(2), "{field}: {err}");
         assert!(err.contains(field) && err.contains(why), "{field}: {err}");
         assert!(!tmp.path().join("results").exists());
+    }
+}
+
+/// A d32 model at 8 × 16 with `flop_budget`, `train` lines added.
+fn budgeted(name: &str, train: &str, budget: f64, tail: &str) -> String {
+    tiny_spec(name, MOE, "")
+        .replace("batch_size = 4", "batch_size = 8")
+        .replace(
+            "steps = 20",
+            &format!("flop_budget = {budget:e}\ndecay_fraction = 0.2\n{train}"),
+        )
+        + tail
+}
+
+/// The training FLOPs of every step of `cfg` as it will run, and the largest.
+fn step_flops(
+    cfg: &moe_lab::spec::RunConfig,
+    extra_per_token: impl Fn(usize) -> f64,
+) -> (f64, f64) {
+    (0..cfg.steps)
+        .map(|s| {
+            let shape = cfg.step_shape(s);
+            let per_token =
+                cfg.train_flops_per_token_at(shape.seq_len) + extra_per_token(shape.seq_len);
+            per_token * shape.tokens() as f64
+        })
+        .fold((0.0, 0.0), |(sum, most), f| (sum + f, f64::max(most, f)))
+}
+
+/// A FLOP budget is spent to within one step whatever the stages: a batch ramp over less than
+/// half the run (whose first step, at one step, is a full batch), a long-context stage whose
+/// steps hold fewer tokens than the base's, and both. (The search used to stop at the budget
+/// over the one-step run's first step: 85–89% spent.)
+#[test]
+fn a_staged_flop_budget_is_spent_within_one_step() {
+    let long = "\n[train.long_context]\nseq_len = 48\nfraction = 0.3\n";
+    let cases = [
+        ("ramp", "batch_ramp = { start = 2, fraction = 0.25 }\n", ""),
+        (
+            "ramp-short",
+            "batch_ramp = { start = 1, fraction = 0.3 }\n",
+            "",
+        ),
+        ("long", "", long),
+        (
+            "both",
+            "batch_ramp = { start = 2, fraction = 0.25 }\n",
+            long,
+        ),
+    ];
+    for (name, train, tail) in cases {
+        let budget = 2.0e10;
+        let cfg = config(&budgeted(name, train, budget, tail));
+        let (total, most) = step_flops(&cfg, |_| 0.0);
+        assert!(cfg.steps > 100, "{name}: {} steps", cfg.steps);
+        assert!(
+            (total - budget).abs() <= most,
+            "{name}: {} steps spend {total:.4e} of {budget:.4e} (one step ≤ {most:.3e})",
+            cfg.steps
+        );
+        assert_eq!(cfg.total_train_flops(), total, "{name}: lab flops' total");
+    }
+}
+
+/// `charge_teacher = true` in a staged run: the teacher's forward FLOPs per token (at each
+/// step's length) count against the budget, as they do without stages.
+#[test]
+fn a_charged_teachers_flops_count_against_a_staged_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The teacher's run directory needs only its config.toml for the accounting.
+    let teacher_dir = tmp.path().join("teacher");
+    let teacher_text = tiny_spec("teacher", common::DENSE, "")
+        .replace("d_model = 32", "d_model = 64")
+        .replace("seq_len = 16", "seq_len = 48");
+    let teacher = config(&teacher_text);
+    let run = moe_lab::run::RunDir::new(&teacher_dir);
+    run.create().unwrap();
+    run.write_config(&teacher).unwrap();
+    let distill = format!(
+        "\n[distill]\nteacher = \"{}\"\ncharge_teacher = true\n",
+        teacher_dir.display()
+    );
+    let budget = 2.0e10;
+    for (name, train, tail) in [
+        (
+            "ramp",
+            "batch_ramp = { start = 2, fraction = 0.25 }\n",
+            distill.clone(),
+        ),
+        (
+            "long",
+            "",
+            format!("{distill}\n[train.long_context]\nseq_len = 48\nfraction = 0.3\n"),
+        ),
+    ] {
+        let cfg = config(&budgeted(name, train, budget, &tail));
+        let teacher_at =
+            |t: usize| moe_lab::spec::teacher_forward_per_token(&teacher, t, cfg.tokens_per_step);
+        let (charged, most) = step_flops(&cfg, teacher_at);
+        assert!(
+            teacher_at(16) > 0.3 * cfg.train_flops_per_token_at(16),
+            "the charge matters"
+        );
+        assert!(
+            (charged - budget).abs() <= most,
+            "{name}: {} steps charge {charged:.4e} of {budget:.4e}",
+            cfg.steps
+        );
     }
 }

@@ -411,7 +411,7 @@ fn a_preset_runs_the_arms_it_names_and_refuses_unknown_ones() {
     };
     let plan = with_preset("[\"dense\", \"moe\"]").unwrap();
     assert_eq!(plan.arms, ["dense", "moe"]);
-    let cells: Vec<&str> = plan.cells.iter().map(|c| c.name.as_str()).collect();
+    let cells: Vec<&str> = plan.cells.iter().map(|c| c.name()).collect();
     assert_eq!(
         cells,
         ["xs-dense-s0", "xs-dense-s1", "xs-moe-s0", "xs-moe-s1"]
@@ -453,8 +453,11 @@ fn lr_sweep_answers_the_stability_question_and_feeds_the_flagship_claims() {
         stderr
     };
     let results = tmp.path().join("results");
-    run("flagship.toml", &toy_named("dense-vs-moe", ""));
-    let flagship = || std::fs::read_to_string(results.join("dense-vs-moe/report.md")).unwrap();
+    // Named anything: the flagship cites the learning-rate sweep by its `stability_from`.
+    let flagship_text =
+        toy_named("toy-flagship", "") + "\n[analysis]\nstability_from = \"lr-stability\"\n";
+    run("flagship.toml", &flagship_text);
+    let flagship = || std::fs::read_to_string(results.join("toy-flagship/report.md")).unwrap();
     assert!(
         flagship().contains("| (b) MoE trains less stably | not tested"),
         "{}",

@@ -18,7 +18,7 @@ fn fine_grained_and_shared_experts_keep_active_flops() {
     let d = 32;
     let base = MoeSpec::new(8, 2, 64);
     let active = |m: &MoeSpec| {
-        m.layer_shape(0, d, 128, Dispatch::Packed)
+        m.layer_shape(0, d, 128, Dispatch::Grouped)
             .expert_flops_active
     };
     let reference = active(&base);
@@ -37,7 +37,7 @@ fn fine_grained_and_shared_experts_keep_active_flops() {
             "G = {g}, shared = {shared}: active expert FLOPs changed"
         );
         // Total parameters: same experts' worth, except the shared ones are not routed.
-        let shape = m.layer_shape(0, d, 128, Dispatch::Packed);
+        let shape = m.layer_shape(0, d, 128, Dispatch::Grouped);
         let experts_params = 3 * d as u64 * (m.routed_experts() * m.expert_hidden()) as u64;
         let shared_params = 3 * d as u64 * m.shared_hidden() as u64;
         assert_eq!(
@@ -248,7 +248,7 @@ fn expert_choice_counts_c_times_k_experts_and_drops_in_tokens() {
         config(&tiny_spec("ec", &text, "")).spec.ffn
     };
     // 16 tokens, K = 4, k = 2: C = ⌈c·k·N/K⌉ = 16 at c = 2, so c·k = 4 experts per token.
-    let shape = spec(2.0).layer_shape(0, 32, 16, Dispatch::Packed);
+    let shape = spec(2.0).layer_shape(0, 32, 16, Dispatch::Grouped);
     let one = 6.0 * 32.0 * 16.0;
     assert_eq!(
         shape.expert_flops_active,

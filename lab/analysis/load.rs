@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use crate::run::Cell;
+use crate::run::Manifest;
 use crate::run::dir::CONFIG;
 use crate::run::{EvalRow, MetricRow, RouterRow, RouterStateRow, RunDir, Summary, read_rows};
-use crate::sweep::Cell;
-use crate::sweep::runner::{MANIFEST, Manifest};
 
 /// Everything one run directory holds.
 #[derive(Debug, Clone)]
@@ -35,15 +35,7 @@ pub struct Loaded {
 }
 
 pub fn load(dir: &Path) -> Result<Loaded> {
-    let manifest_path = dir.join(MANIFEST);
-    let manifest: Manifest =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path).with_context(|| {
-            format!(
-                "{}: no sweep here (run `lab sweep` first)",
-                manifest_path.display()
-            )
-        })?)
-        .with_context(|| format!("parsing {}", manifest_path.display()))?;
+    let manifest = Manifest::read(dir)?;
     let (mut runs, mut skipped) = (Vec::new(), Vec::new());
     for cell in &manifest.cells {
         match read_run(&dir.join(&cell.name), cell) {

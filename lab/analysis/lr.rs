@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::load::RunData;
 use super::stats::{MeanCi, Paired, mean_ci, paired};
 use crate::model::VOCAB_SIZE;
+use crate::run::Manifest;
 use crate::run::RunStatus;
-use crate::sweep::runner::Manifest;
 
 /// One arm at one size and one learning rate, over its seeds.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use super::load::RunData;
 use super::lr::{LrAnalysis, LrCurve};
 use super::report::p_value;
 use super::stats::{Paired, Verdict};
-use crate::sweep::runner::Manifest;
+use crate::run::Manifest;
 
 /// The figures, relative to `report.md`'s directory, as (file stem, caption).
 pub const FIGURES: &[(&str, &str)] = &[

@@ -6,6 +6,7 @@ pub mod fit;
 pub mod load;
 pub mod lr;
 pub mod lr_report;
+pub mod markdown;
 pub mod recipe;
 pub mod recipe_report;
 pub mod report;
@@ -19,8 +20,8 @@ use fit::{ArmRuns, ComputeMultiplier, PowerLawFit, compute_multiplier};
 use load::RunData;
 use stats::{MeanCi, Paired, Welch, mean_ci, paired, poisson_rate_p, welch};
 
+use crate::run::Manifest;
 use crate::run::RunStatus;
-use crate::sweep::runner::Manifest;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SizeArm {

@@ -14,8 +14,8 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::load::RunData;
 use super::stats::{Paired, paired};
+use crate::run::Manifest;
 use crate::run::RunStatus;
-use crate::sweep::runner::Manifest;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecipeAnalysis {

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::recipe::{Lever, RecipeAnalysis, Slope};
 use super::report::p_value;
 use super::stats::{Paired, Verdict};
-use crate::sweep::runner::Manifest;
+use crate::run::Manifest;
 
 pub const FIGURES: &[(&str, &str)] = &[(
     "recipe_gains",

@@ -20,7 +20,7 @@ pub struct Batches {
     anneal_from: Option<usize>,
 }
 
-/// One batch as host data: `inputs` and `targets` are `[batch, seq]`, row-major; `streams[r]`
+/// One batch as host data: `inputs` and `targets` are `[B, T]`, row-major; `streams[r]`
 /// is the stream row r came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {

@@ -117,7 +117,8 @@ fn write_dir(
     config: &crate::spec::RunConfig,
     device: &Device,
 ) -> Result<Exported> {
-    let seq_len = config.spec.model.seq_len;
+    // The model's context, after any long-context stage: what config.json says too.
+    let context = config.max_seq_len();
     let json = |name: &str, value: &serde_json::Value| -> Result<()> {
         std::fs::write(dir.join(name), serde_json::to_string_pretty(value)? + "\n")
             .with_context(|| format!("writing {name}"))
@@ -126,17 +127,19 @@ fn write_dir(
     json("tokenizer.json", &tokenizer::tokenizer_json())?;
     json(
         "tokenizer_config.json",
-        &tokenizer::tokenizer_config_json(seq_len),
+        &tokenizer::tokenizer_config_json(context),
     )?;
     json(
         "generation_config.json",
-        &tokenizer::generation_config_json(seq_len),
+        &tokenizer::generation_config_json(context),
     )?;
     let tensors = save_weights(dir, model)?;
     let reference = Reference::compute(model, reference::windows(config, device)?);
     reference.save(dir)?;
     let reloaded = reload(dir, device)?;
-    let diff = reference_diff(&reloaded, &Reference::load(dir, seq_len, device)?);
+    // The reference windows are the base length's (`reference::windows`).
+    let windows = config.spec.model.seq_len;
+    let diff = reference_diff(&reloaded, &Reference::load(dir, windows, device)?);
     anyhow::ensure!(
         diff <= 1e-5,
         "the reloaded export's logits differ from the lab model's by {diff} (max abs)"

@@ -43,7 +43,7 @@ impl Attention {
         }
     }
 
-    /// `x: [batch, seq, d_model]` → `[batch, seq, d_model]`; position t sees positions ≤ t only.
+    /// `x: [B, T, d]` → `[B, T, d]`; position t sees positions ≤ t only.
     pub fn forward(&self, x: Tensor<3>, rope: &Rope) -> Tensor<3> {
         self.forward_probed(x, rope).0
     }
@@ -69,7 +69,7 @@ impl Attention {
         (self.wo.forward(out), logit_max)
     }
 
-    /// Attention for the new positions `start..start + n` of `x: [batch, n, d_model]`, given
+    /// Attention for the new positions `start..start + n` of `x: [B, n, d]`, given
     /// the keys and values of positions `0..start` in `cache` (`None` when `start` is 0),
     /// which it extends. Equals the rows `start..start + n` of [`forward`](Self::forward) on
     /// the whole sequence (the decoding path of `lab sample`).

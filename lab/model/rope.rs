@@ -10,7 +10,7 @@ use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct Rope {
-    /// `[max_len, head_dim]` tables; constants, not parameters.
+    /// `[max_len, d_h]` tables; constants, not parameters.
     cos: Tensor<2>,
     sin: Tensor<2>,
 }
@@ -37,12 +37,12 @@ impl Rope {
         }
     }
 
-    /// `[max_len, head_dim]` of the tables.
+    /// `[max_len, d_h]` of the tables.
     pub fn dims(&self) -> [usize; 2] {
         self.cos.dims()
     }
 
-    /// Rotate `x: [batch, heads, seq, head_dim]` by each position's angle.
+    /// Rotate `x: [B, H, T, d_h]` by each position's angle.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         self.apply_at(x, 0)
     }

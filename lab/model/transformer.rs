@@ -22,13 +22,13 @@ pub struct Transformer {
     rope: Rope,
 }
 
-/// Per block: the attention's keys and values so far, `[batch, kv_heads, positions, head_dim]`
+/// Per block: the attention's keys and values so far, `[B, H_kv, positions, d_h]`
 /// each (`None` before the first step).
 pub type KvCache = Vec<Option<(Tensor<4>, Tensor<4>)>>;
 
 /// The model's output for a batch; losses are scalars of shape `[1]` on the device.
 pub struct ModelOutput {
-    /// `[batch, seq, vocab]`
+    /// `[B, T, V]`
     pub logits: Tensor<3>,
     /// Per block: the MoE's losses and routing statistics, `None` for a dense block.
     pub moe: Vec<Option<MoeAux>>,
@@ -108,7 +108,7 @@ impl Transformer {
         self
     }
 
-    /// `tokens: [batch, seq]` → logits and per-block MoE outputs.
+    /// `tokens: [B, T]` → logits and per-block MoE outputs.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> ModelOutput {
         let mut x = self.embedding.forward(tokens.clone());
         let mut moe = Vec::with_capacity(self.blocks.len());
@@ -127,7 +127,7 @@ impl Transformer {
         }
     }
 
-    /// Logits `[batch, n, vocab]` for new positions `start..start + n` (`tokens: [batch, n]`),
+    /// Logits `[B, n, V]` for new positions `start..start + n` (`tokens: [B, n]`),
     /// given the key/value cache of positions `0..start` (one entry per block, `None` when
     /// `start` is 0), which it extends: the decoding path, equal to the last `n` rows of
     /// [`forward`](Self::forward) on the whole sequence for causal feed-forwards. `start + n`

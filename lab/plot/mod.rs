@@ -23,7 +23,7 @@ use crate::analysis::Analysis;
 use crate::analysis::load::RunData;
 use crate::analysis::lr::LrAnalysis;
 use crate::analysis::recipe::RecipeAnalysis;
-use crate::sweep::runner::Manifest;
+use crate::run::Manifest;
 
 /// What every figure may draw from.
 pub struct PlotData<'a> {

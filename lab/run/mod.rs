@@ -8,16 +8,19 @@
 //!   [`rows`], appended and flushed as written ([`log`]);
 //! - `summary.json`: [`summary::Summary`], written atomically;
 //! - `model/`: the final weights of a completed run ([`model_file`]);
-//! - `checkpoint/`: owned by the training loop.
+//! - `checkpoint/`: owned by the training loop;
+//! - a sweep's `sweep.json`, beside its run directories: [`manifest::Manifest`].
 
 pub mod dir;
 pub mod generation;
 pub mod log;
+pub mod manifest;
 pub mod model_file;
 pub mod rows;
 pub mod summary;
 
 pub use dir::{RunDir, write_atomic};
 pub use log::{RowLog, read_rows};
+pub use manifest::{Cell, MANIFEST, Manifest};
 pub use rows::{EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
 pub use summary::{RunStatus, Summary};

@@ -1,6 +1,7 @@
 //! `[distill]`: learn from a teacher's next-token distribution (Hinton et al. 2015; LLaMA-3's
 //! small models). The student's loss is `(1 − w)·CE + w·T²·KL(teacher_T ‖ student_T)`, both
-//! distributions at temperature T, optionally over the teacher's top-k bytes only.
+//! distributions at temperature T, optionally over the teacher's top-k bytes and its tail
+//! mass as one outcome.
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +22,8 @@ pub struct DistillSpec {
     /// their size as T changes.
     #[serde(default = "default_temperature")]
     pub temperature: f64,
-    /// Keep only the teacher's k most probable bytes (renormalised), as systems that store
-    /// teacher outputs do; 0: all 256.
+    /// Keep only the teacher's k most probable bytes, and the rest as one outcome (its tail
+    /// mass), as systems that store teacher outputs do; 0: all 256.
     #[serde(default)]
     pub top_k: usize,
     /// Count the teacher's forward FLOPs against the student's FLOP budget (fewer student

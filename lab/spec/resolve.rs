@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::stages::{Stages, StepShape};
 use super::types::*;
-use crate::compute::{FlopCount, ModelShape, ParamCount};
+use crate::compute::{FlopCount, ModelShape, ParamCount, TrainingMemory};
 use crate::data::SourceKind;
 use crate::error::{FieldError, SpecError, at_most, check, positive};
 use crate::limits;
+use crate::model::ffn::FfnSpec;
+use crate::model::ffn::router::Choice;
 use crate::model::{ModelSpec, Transformer, model_shape};
 
 /// A spec with every default filled in and every derived number computed.
@@ -78,6 +80,25 @@ impl RunConfig {
     pub fn max_seq_len(&self) -> usize {
         self.stages().max_seq_len()
     }
+    /// The estimated memory of a step of each shape the run trains at that the checks must
+    /// size (`Stages::sized_shapes`: the base shape, and each of a long-context stage's):
+    /// a longer stage's scores grow with its length, so the base shape alone can pass a
+    /// check that the stage fails.
+    pub fn step_memories(&self) -> Vec<(StepShape, TrainingMemory)> {
+        self.stages()
+            .sized_shapes()
+            .into_iter()
+            .map(|shape| {
+                let model = ModelSpec {
+                    seq_len: shape.seq_len,
+                    ..self.spec.model.clone()
+                };
+                let at = model_shape(&model, &self.spec.ffn, shape.tokens());
+                (shape, at.training_memory(shape.batch))
+            })
+            .collect()
+    }
+
     /// The step at which the data mix switches to the annealing weights, if it does: the
     /// start of the final `decay_fraction` of the steps.
     pub fn anneal_from(&self) -> Option<usize> {
@@ -176,23 +197,21 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
     let shape = model_shape(&spec.model, &spec.ffn, tokens_per_step);
     let flops = shape.flops();
     let flops_by_seq_len = long_context_flops(&spec, tokens_per_step);
-    let charged = teacher_charge(&spec, tokens_per_step).map_err(in_file)?;
-    let staged = spec.train.batch_ramp.is_some() || spec.train.long_context.is_some();
-    let steps = match staged {
-        false => resolve_steps(
-            &spec.train,
-            flops.train_per_token + charged,
-            tokens_per_step,
-        ),
-        true => resolve_staged_steps(&spec, flops.train_per_token, &flops_by_seq_len),
-    }
-    .map_err(|e| in_file(e.under("train")))?;
+    let steps =
+        resolve_length(&spec, &flops, &flops_by_seq_len, tokens_per_step).map_err(in_file)?;
     let decay = steps - spec.train.decay_start(steps);
     let m = spec.train.average_checkpoints;
     check(m <= decay, "train.average_checkpoints", || {
         format!("{m} snapshots do not fit in the {decay} steps of the final decay")
     })
     .map_err(in_file)?;
+    let most_tokens = stages_of(&spec, steps)
+        .sized_shapes()
+        .iter()
+        .map(StepShape::tokens)
+        .max()
+        .unwrap_or(tokens_per_step);
+    check_token_slots(&spec.ffn, most_tokens).map_err(in_file)?;
     spec.train.steps = Some(steps);
     spec.train.flop_budget = None;
     Ok(RunConfig {
@@ -203,6 +222,61 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         tokens_per_step,
         spec,
         flops_by_seq_len,
+    })
+}
+
+/// The run's length in steps (`steps`, or solved from `flop_budget`), each step's cost at
+/// its shape: the student's training FLOPs per token at the step's length, plus the teacher's
+/// forward when `[distill] charge_teacher` asks for it. Error paths from the spec's root.
+fn resolve_length(
+    spec: &RunSpec,
+    flops: &FlopCount,
+    flops_by_seq_len: &[(usize, f64)],
+    tokens_per_step: usize,
+) -> Result<usize, FieldError> {
+    let teacher = charged_teacher(spec)?;
+    let charged = |seq_len: usize| {
+        teacher.as_ref().map_or(0.0, |t| {
+            teacher_forward_per_token(t, seq_len, tokens_per_step)
+        })
+    };
+    let staged = spec.train.batch_ramp.is_some() || spec.train.long_context.is_some();
+    let steps = match staged {
+        false => resolve_steps(
+            &spec.train,
+            flops.train_per_token + charged(spec.model.seq_len),
+            tokens_per_step,
+        ),
+        true => {
+            let rates: Vec<(usize, f64)> = std::iter::once(spec.model.seq_len)
+                .chain(flops_by_seq_len.iter().map(|(t, _)| *t))
+                .map(|t| {
+                    let student = per_token_at(flops.train_per_token, flops_by_seq_len, t);
+                    (t, student + charged(t))
+                })
+                .collect();
+            resolve_staged_steps(spec, &rates)
+        }
+    };
+    steps.map_err(|e| e.under("train"))
+}
+
+/// A token-choice MoE's dispatch counts in f32 ([`limits::MOE_TOKEN_SLOTS`]): the step with
+/// the most tokens, times top_k, must stay within the range where f32 counts exactly.
+fn check_token_slots(ffn: &FfnSpec, tokens: usize) -> Result<(), FieldError> {
+    let FfnSpec::Moe(moe) = ffn else {
+        return Ok(());
+    };
+    if !matches!(moe.router.choice(), Choice::Tokens) {
+        return Ok(());
+    }
+    let slots = tokens * moe.routed_top_k();
+    at_most("train.batch_size", slots, limits::MOE_TOKEN_SLOTS).map_err(|e| {
+        let m = format!(
+            "batch_size × seq_len × ffn.top_k (the largest step's token-slots) {}",
+            e.message
+        );
+        FieldError::new(e.path, m)
     })
 }
 
@@ -243,55 +317,27 @@ fn long_context_flops(spec: &RunSpec, tokens_per_step: usize) -> Vec<(usize, f64
         .collect()
 }
 
-/// A staged run's length: `steps`, or the number of steps whose summed training FLOPs (each
-/// step at its own shape) come closest to `flop_budget`.
-fn resolve_staged_steps(
-    spec: &RunSpec,
-    base_per_token: f64,
-    by_len: &[(usize, f64)],
-) -> Result<usize, FieldError> {
+/// A staged run's length: `steps`, or the number of steps whose summed budgeted FLOPs (each
+/// step at its own shape, at `rates`: FLOPs per token by sequence length) come closest to
+/// `flop_budget`.
+fn resolve_staged_steps(spec: &RunSpec, rates: &[(usize, f64)]) -> Result<usize, FieldError> {
     let train = &spec.train;
     let total = |n: usize| -> f64 {
         let stages = stages_of(spec, n);
         (0..n)
             .map(|s| {
                 let shape = stages.shape(s);
-                per_token_at(base_per_token, by_len, shape.seq_len) * shape.tokens() as f64
+                per_token_at(rates[0].1, rates, shape.seq_len) * shape.tokens() as f64
             })
             .sum()
     };
     let steps = match (train.steps, train.flop_budget) {
         (Some(n), None) => n,
-        (None, Some(b)) if b > 0.0 && b.is_finite() => {
-            // Summing a staged run costs a pass over its steps: bound them first (the
-            // smallest step is the ramp's first, at the base length).
-            let first = stages_of(spec, 1).shape(0).tokens() as f64 * base_per_token;
-            let most = (b / first).ceil();
-            if most > limits::STAGED_STEPS.0 as f64 {
-                let (n, why) = limits::STAGED_STEPS;
-                let m = format!("gives up to {most:.3e} steps with stages; at most {n} ({why})");
-                return Err(FieldError::new("flop_budget", m));
-            }
-            // Monotone in n: the largest n within the budget, or the next if it is closer.
-            let (mut lo, mut hi) = (0usize, most as usize);
-            while lo < hi {
-                let mid = (lo + hi).div_ceil(2);
-                if total(mid) <= b {
-                    lo = mid
-                } else {
-                    hi = mid - 1
-                }
-            }
-            if (total(lo + 1) - b).abs() < (b - total(lo)).abs() {
-                lo + 1
-            } else {
-                lo
-            }
-        }
+        (None, Some(b)) if b > 0.0 && b.is_finite() => closest_step_count(total, b)?,
         _ => {
             return resolve_steps(
                 train,
-                base_per_token,
+                rates[0].1,
                 spec.train.batch_size * spec.model.seq_len,
             );
         }
@@ -301,12 +347,39 @@ fn resolve_staged_steps(
     Ok(steps)
 }
 
-/// The teacher's forward FLOPs per student token, when `[distill] charge_teacher` asks for
-/// them to count against the budget (else 0): from the teacher's `config.toml`, at the
-/// student's sequence length (attention grows with it).
-fn teacher_charge(spec: &RunSpec, tokens_per_step: usize) -> Result<f64, FieldError> {
+/// The step count whose summed FLOPs, `total(n)`, come closest to `budget`: the largest n
+/// within it, or the next if that is closer. A step's shape depends on the run's length (the
+/// stages are fractions of it), so no single step bounds the search: the upper end doubles
+/// until it passes the budget (each probe one pass over its steps), then bisection.
+fn closest_step_count(total: impl Fn(usize) -> f64, budget: f64) -> Result<usize, FieldError> {
+    let (limit, why) = limits::STAGED_STEPS;
+    let mut hi = 1usize;
+    while total(hi) <= budget {
+        if hi >= limit {
+            let m = format!("needs more than {limit} steps with stages ({why})");
+            return Err(FieldError::new("flop_budget", m));
+        }
+        hi = (2 * hi).min(limit);
+    }
+    // total(lo) ≤ budget < total(hi + 1) throughout (total(0) = 0).
+    let (mut lo, mut hi) = (hi / 2, hi - 1);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if total(mid) <= budget {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
+    }
+    let closer_above = total(lo + 1) - budget < budget - total(lo);
+    Ok(if closer_above { lo + 1 } else { lo })
+}
+
+/// The teacher whose forward FLOPs count against the student's budget, when `[distill]
+/// charge_teacher` asks for it: from its run directory's `config.toml`.
+fn charged_teacher(spec: &RunSpec) -> Result<Option<RunConfig>, FieldError> {
     let Some(d) = spec.distill.as_ref().filter(|d| d.charge_teacher) else {
-        return Ok(0.0);
+        return Ok(None);
     };
     // A run directory's resolved spec (`run::dir::CONFIG`, a layer above this one).
     let path = d.teacher.join("config.toml");
@@ -316,11 +389,7 @@ fn teacher_charge(spec: &RunSpec, tokens_per_step: usize) -> Result<f64, FieldEr
             format!("counting the teacher's FLOPs needs its config.toml: {e}"),
         )
     })?;
-    Ok(teacher_forward_per_token(
-        &teacher,
-        spec.model.seq_len,
-        tokens_per_step,
-    ))
+    Ok(Some(teacher))
 }
 
 /// Forward FLOPs per token of `teacher` run on windows of `seq_len` (the student's).

@@ -6,9 +6,11 @@
 //!   `start` sequences to `batch_size` over the first `fraction` of the steps.
 //! - `[train.long_context] seq_len = 256, fraction = 0.2, stages = 2, rope_theta = 5e5`: over the
 //!   final `fraction` of the steps the sequence length rises to `seq_len` in `stages` equal
-//!   steps (each a multiple of the model's `seq_len`), with the tokens per step kept as they
-//!   were (fewer, longer sequences); `rope_theta`, if given, replaces the RoPE base from the
-//!   start of the stage.
+//!   steps (each a multiple m of the model's `seq_len`), with fewer, longer sequences: the batch
+//!   divided by m and rounded to the nearest whole sequence (at least one), so the tokens per
+//!   step are kept exactly when m divides the batch and to within half a sequence otherwise
+//!   (8 × 16 becomes 3 × 48 = 144 tokens, not 128). Every step's tokens and FLOPs are counted
+//!   as they run. `rope_theta`, if given, replaces the RoPE base from the start of the stage.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,8 +98,9 @@ impl Stages<'_> {
             // Equal increments in whole multiples of the base length, the last at `seq_len`.
             let m = 1 + ((multiple - 1) * stage).div_ceil(l.stages);
             seq_len = self.seq_len * m;
-            // Fewer, longer sequences: the tokens per step stay those of the stage before.
-            batch = (batch * self.seq_len / seq_len).max(1);
+            // Fewer, longer sequences: batch / m rounded to the nearest whole sequence (half
+            // up), so the tokens per step stay within half a sequence of the stage before's.
+            batch = ((2 * batch + m) / (2 * m)).max(1);
             rope_theta = l.rope_theta.unwrap_or(rope_theta);
         }
         StepShape {
@@ -105,6 +108,25 @@ impl Stages<'_> {
             seq_len,
             rope_theta,
         }
+    }
+
+    /// The shapes a step may take that the memory and buffer checks must size: the base one
+    /// (every batch of the ramp is at most it) and each distinct shape of the long-context
+    /// stage, in step order.
+    pub fn sized_shapes(&self) -> Vec<StepShape> {
+        let base = StepShape {
+            batch: self.batch_size,
+            seq_len: self.seq_len,
+            rope_theta: self.rope_theta,
+        };
+        let mut shapes = vec![base];
+        for step in self.long_start()..self.steps {
+            let s = self.shape(step);
+            if shapes.last() != Some(&s) {
+                shapes.push(s);
+            }
+        }
+        shapes
     }
 
     /// The longest sequence any step trains on.

@@ -10,6 +10,7 @@ use super::arm::arm_ffn;
 use super::recipe::TeacherSpec;
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
+use crate::run::Cell;
 use crate::spec::{
     DataSpec, ModelSpec, RunConfig, RunSpec, StabilitySpec, TrainSpec, resolve_spec,
 };
@@ -51,12 +52,16 @@ pub struct AnalysisSpec {
     /// A paired difference whose 90% interval lies inside ±this (nats) is reported as
     /// "equivalent within" it (two one-sided tests at 5%).
     pub equivalence_margin: f64,
+    /// The results directory beside this experiment's (e.g. `lr-stability`) whose
+    /// learning-rate analysis answers the report's stability claim, if any.
+    pub stability_from: Option<String>,
 }
 
 impl Default for AnalysisSpec {
     fn default() -> Self {
         AnalysisSpec {
-            equivalence_margin: 0.01,
+            equivalence_margin: crate::run::manifest::DEFAULT_EQUIVALENCE_MARGIN,
+            stability_from: None,
         }
     }
 }
@@ -150,24 +155,18 @@ pub struct PresetSpec {
     pub expected_time: String,
 }
 
-/// One (size, arm, seed) run of an expanded experiment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Cell {
-    /// `<size>-<arm>-s<seed>`: the run directory's name.
-    pub name: String,
-    pub size: String,
-    pub arm: String,
-    pub seed: u64,
-    /// Model shape, for reports (absent in manifests of older versions: 0).
-    #[serde(default)]
-    pub d_model: usize,
-    #[serde(default)]
-    pub n_layers: usize,
-    /// The cell's learning rate, in experiments with a learning-rate axis.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    #[serde(skip)]
-    pub config: Option<RunConfig>,
+/// A cell with its resolved run config: what planning produces and the runner runs.
+#[derive(Debug, Clone)]
+pub struct PlannedCell {
+    pub cell: Cell,
+    pub config: RunConfig,
+}
+
+impl PlannedCell {
+    /// The run directory's name.
+    pub fn name(&self) -> &str {
+        &self.cell.name
+    }
 }
 
 /// An experiment after choosing a preset: where it writes and what it runs.
@@ -177,7 +176,7 @@ pub struct Plan {
     pub preset: String,
     /// `results/<name>` for the default preset, `results/<name>-<preset>` otherwise.
     pub results_name: String,
-    pub cells: Vec<Cell>,
+    pub cells: Vec<PlannedCell>,
     pub source: PathBuf,
     /// The arms the preset runs, in the experiment's order.
     pub arms: Vec<String>,
@@ -190,7 +189,7 @@ pub struct Plan {
 impl Plan {
     /// The learning-rate axis of the cells, ascending (empty without one).
     pub fn learning_rates(&self) -> Vec<f64> {
-        let mut lrs: Vec<f64> = self.cells.iter().filter_map(|c| c.lr).collect();
+        let mut lrs: Vec<f64> = self.cells.iter().filter_map(|c| c.cell.lr).collect();
         lrs.sort_by(f64::total_cmp);
         lrs.dedup();
         lrs
@@ -313,7 +312,7 @@ fn teacher_cell(
     t: &TeacherSpec,
     preset: &PresetSpec,
     file: &Path,
-) -> Result<Cell, SpecError> {
+) -> Result<PlannedCell, SpecError> {
     let size = exp
         .sizes
         .iter()
@@ -330,7 +329,7 @@ fn teacher_cell(
     let budget =
         t.tokens_per_active_param * probe.params.active as f64 * probe.flops.train_per_token;
     let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
-    Ok(Cell {
+    let cell = Cell {
         name: t.cell_name(),
         size: size.name.clone(),
         arm: "teacher".into(),
@@ -338,8 +337,8 @@ fn teacher_cell(
         d_model: size.d_model,
         n_layers: size.n_layers,
         lr: None,
-        config: Some(config),
-    })
+    };
+    Ok(PlannedCell { cell, config })
 }
 
 /// The axes of an expanded experiment.
@@ -371,7 +370,7 @@ impl Grid<'_> {
         exp: &ExperimentSpec,
         preset: &PresetSpec,
         file: &Path,
-    ) -> Result<Vec<Cell>, SpecError> {
+    ) -> Result<Vec<PlannedCell>, SpecError> {
         let mut cells = Vec::new();
         for &size in &self.sizes {
             let probe = CellAt {
@@ -396,7 +395,7 @@ impl Grid<'_> {
                             teacher: false,
                         };
                         let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
-                        cells.push(Cell {
+                        let cell = Cell {
                             name: config.spec.name.clone(),
                             size: size.name.clone(),
                             arm: arm.clone(),
@@ -404,8 +403,8 @@ impl Grid<'_> {
                             d_model: size.d_model,
                             n_layers: size.n_layers,
                             lr,
-                            config: Some(config),
-                        });
+                        };
+                        cells.push(PlannedCell { cell, config });
                     }
                 }
             }

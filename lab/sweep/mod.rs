@@ -9,5 +9,6 @@ pub mod runner;
 pub mod slurm;
 pub mod status;
 
-pub use experiment::{Cell, ExperimentSpec, Plan, plan};
+pub use crate::run::Cell;
+pub use experiment::{ExperimentSpec, Plan, PlannedCell, plan};
 pub use runner::{SweepOptions, SweepOutcome, run_sweep};

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::experiment::{Cell, Plan};
+use super::experiment::{Plan, PlannedCell};
 use super::lock::SweepLock;
 use crate::error::{EXIT_INTERRUPTED, SpecError};
 use crate::run::dir::CONFIG;
+use crate::run::{MANIFEST, Manifest};
 use crate::run::{RunDir, RunStatus, Summary, write_atomic};
 use crate::train::device::DeviceChoice;
 use crate::train::interrupt;
@@ -42,38 +42,6 @@ pub struct SweepOutcome {
     pub wall_time_s: f64,
 }
 
-/// `sweep.json`: what the analysis needs to know about the cells.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub experiment: String,
-    pub preset: String,
-    pub source: PathBuf,
-    pub description: String,
-    pub cells: Vec<Cell>,
-    pub arms: Vec<String>,
-    pub sizes: Vec<String>,
-    /// The arm the budget is set from (the MoE under test).
-    pub reference_arm: String,
-    /// The arm the verdicts compare it with: the dense arm matched on active FLOPs if there is
-    /// one, else the first other arm.
-    pub baseline_arm: Option<String>,
-    /// A difference inside ±this (nats) counts as equivalent (`[analysis]` of the experiment).
-    #[serde(default = "default_margin")]
-    pub equivalence_margin: f64,
-    /// The learning-rate axis, ascending; empty when the experiment has none.
-    #[serde(default)]
-    pub learning_rates: Vec<f64>,
-    /// The teacher's cell in experiments with one (`[teacher]`): trained first, not an arm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teacher: Option<String>,
-}
-
-fn default_margin() -> f64 {
-    super::experiment::AnalysisSpec::default().equivalence_margin
-}
-
-pub const MANIFEST: &str = "sweep.json";
-
 /// Whether a cell's directory holds a finished run of exactly this config.
 enum CellState {
     Fresh,
@@ -81,21 +49,17 @@ enum CellState {
     Interrupted,
 }
 
-fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
+fn cell_state(dir: &RunDir, cell: &PlannedCell) -> Result<CellState> {
     let summary = match dir.read_summary() {
         Ok(Some(s)) => s,
         Ok(None) => return Ok(CellState::Fresh),
         // Cut short or overwritten: rerun it (from its checkpoint if it has a good one).
         Err(e) => {
-            eprintln!("{}: {e:#}; the cell reruns", cell.name);
+            eprintln!("{}: {e:#}; the cell reruns", cell.name());
             return Ok(CellState::Interrupted);
         }
     };
-    let want = &cell
-        .config
-        .as_ref()
-        .expect("planned cells carry configs")
-        .spec;
+    let want = &cell.config.spec;
     // Compared as specs, not as text: a run written before a field was added (and so without
     // it) holds that field's default, and is the same run.
     let have = std::fs::read_to_string(dir.file(CONFIG))
@@ -104,7 +68,7 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
     if have.as_ref() != Some(want) {
         return Err(SpecError::Field {
             file: dir.file(CONFIG),
-            field: cell.name.clone(),
+            field: cell.name().to_string(),
             message: "this run directory holds a different configuration than the experiment now \
                       asks for (was the spec edited? runs written before per-part init, whose \
                       config.toml has no model.init, differ too); move it away or delete it \
@@ -114,7 +78,7 @@ fn cell_state(dir: &RunDir, cell: &Cell) -> Result<CellState> {
         .into());
     }
     if let Err(e) = dir.check_rows() {
-        eprintln!("{}: {e:#}; the cell reruns", cell.name);
+        eprintln!("{}: {e:#}; the cell reruns", cell.name());
         return Ok(CellState::Interrupted);
     }
     Ok(match summary.status {
@@ -133,7 +97,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     let started = Instant::now();
     let (todo, mut outcome) = unfinished_cells(plan, &root, opts.checkpoint_every)?;
     let limit = opts.max_cells.unwrap_or(usize::MAX).min(todo.len());
-    outcome.pending = todo[limit..].iter().map(|c| c.name.clone()).collect();
+    outcome.pending = todo[limit..].iter().map(|c| c.name().to_string()).collect();
     let todo = &todo[..limit];
     if !outcome.skipped.is_empty() {
         eprintln!(
@@ -145,22 +109,25 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
         );
     }
     // The teacher first, alone: the distilling cells need its final model.
-    let (teacher, rest): (Vec<Cell>, Vec<Cell>) = todo
+    let (teacher, rest): (Vec<PlannedCell>, Vec<PlannedCell>) = todo
         .iter()
         .cloned()
-        .partition(|c| plan.teacher.as_ref() == Some(&c.name));
+        .partition(|c| plan.teacher.as_deref() == Some(c.name()));
     let mut already = outcome.skipped.len();
     for (i, phase) in [teacher, rest].into_iter().enumerate() {
         let mut phase = phase;
         if i == 1 && !teacher_ready(plan, &root) {
-            let (wait, go): (Vec<Cell>, Vec<Cell>) = phase.into_iter().partition(distills);
+            let (wait, go): (Vec<PlannedCell>, Vec<PlannedCell>) =
+                phase.into_iter().partition(distills);
             if !wait.is_empty() {
                 eprintln!(
                     "{} cells wait for the teacher, which has no final model",
                     wait.len()
                 );
             }
-            outcome.pending.extend(wait.iter().map(|c| c.name.clone()));
+            outcome
+                .pending
+                .extend(wait.iter().map(|c| c.name().to_string()));
             phase = go;
         }
         let queue = Queue {
@@ -198,10 +165,8 @@ fn teacher_ready(plan: &Plan, root: &Path) -> bool {
         .is_none_or(|t| RunDir::new(root.join(t)).model_file().exists())
 }
 
-fn distills(cell: &Cell) -> bool {
-    cell.config
-        .as_ref()
-        .is_some_and(|c| c.spec.distill.is_some())
+fn distills(cell: &PlannedCell) -> bool {
+    cell.config.spec.distill.is_some()
 }
 
 /// Check every cell of the plan against its run directory (so a changed spec stops the sweep
@@ -211,23 +176,23 @@ pub fn unfinished_cells(
     plan: &Plan,
     root: &Path,
     checkpoint_every: usize,
-) -> Result<(Vec<Cell>, SweepOutcome)> {
+) -> Result<(Vec<PlannedCell>, SweepOutcome)> {
     let cells = prepared(plan, root, checkpoint_every);
     let mut todo = Vec::new();
     let mut outcome = SweepOutcome::default();
     for cell in &cells {
-        let dir = RunDir::new(root.join(&cell.name));
+        let dir = RunDir::new(root.join(cell.name()));
         match cell_state(&dir, cell)? {
             CellState::Finished(RunStatus::Diverged) => {
-                outcome.skipped.push(cell.name.clone());
-                outcome.diverged.push(cell.name.clone());
+                outcome.skipped.push(cell.name().to_string());
+                outcome.diverged.push(cell.name().to_string());
             }
-            CellState::Finished(_) => outcome.skipped.push(cell.name.clone()),
+            CellState::Finished(_) => outcome.skipped.push(cell.name().to_string()),
             CellState::Fresh | CellState::Interrupted => todo.push(cell.clone()),
         }
     }
     std::fs::create_dir_all(root)?;
-    let manifest = Manifest::of(plan, cells);
+    let manifest = manifest_of(plan, &cells);
     let json = serde_json::to_string_pretty(&manifest)?;
     write_atomic(&root.join(MANIFEST), json.as_bytes())?;
     Ok((todo, outcome))
@@ -236,7 +201,7 @@ pub fn unfinished_cells(
 /// Before any cell runs: on devices that allocate from host memory (flex, software wgpu), every
 /// cell to run must fit in the memory available, shared by `jobs` cells at once. Err (exit 2):
 /// the first that does not, with its numbers.
-fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[Cell]) -> Result<()> {
+fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[PlannedCell]) -> Result<()> {
     let host = opts
         .devices
         .iter()
@@ -246,14 +211,15 @@ fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[Cell]) -> Result<()> {
     };
     let share = available / opts.jobs.max(1) as u64;
     for cell in todo {
-        let config = cell.config.as_ref().expect("planned cells carry configs");
-        crate::train::memory::check_fits(config, share).map_err(|message| SpecError::Field {
-            file: plan.source.clone(),
-            field: format!("cell {}", cell.name),
-            message: format!(
-                "{message} (with --jobs {}: a share of the memory)",
-                opts.jobs
-            ),
+        crate::train::memory::check_fits(&cell.config, share).map_err(|message| {
+            SpecError::Field {
+                file: plan.source.clone(),
+                field: format!("cell {}", cell.name()),
+                message: format!(
+                    "{message} (with --jobs {}: a share of the memory)",
+                    opts.jobs
+                ),
+            }
         })?;
     }
     Ok(())
@@ -274,7 +240,7 @@ pub fn auto_jobs(plan: &Plan, devices: &[DeviceChoice]) -> (usize, String) {
         available.is_none_or(|bytes| {
             plan.cells
                 .iter()
-                .filter_map(|c| c.config.as_ref())
+                .map(|c| &c.config)
                 .all(|cfg| crate::train::memory::check_fits(cfg, bytes / n as u64).is_ok())
         })
     };
@@ -295,9 +261,9 @@ fn on_host(d: DeviceChoice) -> bool {
 /// The plan's cells as they run under `root`: checkpointing every `every` steps where their
 /// spec sets no interval, and a distilling cell's teacher pointed at the teacher cell's run
 /// directory there.
-fn prepared(plan: &Plan, root: &Path, every: usize) -> Vec<Cell> {
+fn prepared(plan: &Plan, root: &Path, every: usize) -> Vec<PlannedCell> {
     let mut cells = plan.cells.clone();
-    for cfg in cells.iter_mut().filter_map(|c| c.config.as_mut()) {
+    for cfg in cells.iter_mut().map(|c| &mut c.config) {
         if cfg.spec.train.checkpoint_every == 0 {
             cfg.spec.train.checkpoint_every = every;
         }
@@ -310,34 +276,34 @@ fn prepared(plan: &Plan, root: &Path, every: usize) -> Vec<Cell> {
     cells
 }
 
-impl Manifest {
-    fn of(plan: &Plan, cells: Vec<Cell>) -> Manifest {
-        let mut sizes: Vec<String> = Vec::new();
-        for c in &plan.cells {
-            if !sizes.contains(&c.size) {
-                sizes.push(c.size.clone());
-            }
+/// `sweep.json` for `plan`, whose cells run as `cells`.
+fn manifest_of(plan: &Plan, cells: &[PlannedCell]) -> Manifest {
+    let mut sizes: Vec<String> = Vec::new();
+    for c in &plan.cells {
+        if !sizes.contains(&c.cell.size) {
+            sizes.push(c.cell.size.clone());
         }
-        Manifest {
-            experiment: plan.experiment.name.clone(),
-            preset: plan.preset.clone(),
-            source: plan.source.clone(),
-            description: plan.experiment.description.clone(),
-            cells,
-            arms: plan.arms.clone(),
-            sizes,
-            reference_arm: plan.experiment.budget.reference_arm.clone(),
-            baseline_arm: plan.baseline_arm(),
-            equivalence_margin: plan.experiment.analysis.equivalence_margin,
-            learning_rates: plan.learning_rates(),
-            teacher: plan.teacher.clone(),
-        }
+    }
+    Manifest {
+        experiment: plan.experiment.name.clone(),
+        preset: plan.preset.clone(),
+        source: plan.source.clone(),
+        description: plan.experiment.description.clone(),
+        cells: cells.iter().map(|c| c.cell.clone()).collect(),
+        arms: plan.arms.clone(),
+        sizes,
+        reference_arm: plan.experiment.budget.reference_arm.clone(),
+        baseline_arm: plan.baseline_arm(),
+        equivalence_margin: plan.experiment.analysis.equivalence_margin,
+        learning_rates: plan.learning_rates(),
+        teacher: plan.teacher.clone(),
+        stability_from: plan.experiment.analysis.stability_from.clone(),
     }
 }
 
 /// The cells to run, shared by the jobs: each job takes the next cell until none is left.
 struct Queue<'a> {
-    todo: &'a [Cell],
+    todo: &'a [PlannedCell],
     /// Cells in the plan, and those finished before this sweep (for the `[i/total]` count).
     total: usize,
     already: usize,
@@ -362,14 +328,14 @@ impl Queue<'_> {
                         self.results
                             .lock()
                             .expect("no job panicked")
-                            .push((cell.name.clone(), result));
+                            .push((cell.name().to_string(), result));
                     }
                 });
             }
         });
     }
 
-    fn take(&self) -> Option<(usize, &Cell)> {
+    fn take(&self) -> Option<(usize, &PlannedCell)> {
         // Asked to stop (SIGTERM / SIGUSR1): the running cells checkpoint; start no more.
         if interrupt::requested() {
             return None;
@@ -384,17 +350,17 @@ impl Queue<'_> {
         opts: &SweepOptions,
         root: &Path,
         i: usize,
-        cell: &Cell,
+        cell: &PlannedCell,
         device: DeviceChoice,
         show_progress: bool,
     ) -> Result<Summary> {
-        let config = cell.config.as_ref().expect("planned cells carry configs");
+        let config = &cell.config;
         let t0 = Instant::now();
         eprintln!(
             "[{}/{}] {} ({device:?}): {} steps, {:.3e} FLOPs",
             self.already + i + 1,
             self.total,
-            cell.name,
+            cell.name(),
             config.steps,
             config.total_train_flops()
         );
@@ -411,7 +377,7 @@ impl Queue<'_> {
         match &result {
             Ok(s) => eprintln!(
                 "    {} {:?}: val loss {} in {:.1} s; {} of {} cells to go, ETA {}",
-                cell.name,
+                cell.name(),
                 s.status,
                 s.final_val_loss.map_or("-".into(), |v| format!("{v:.4}")),
                 t0.elapsed().as_secs_f64(),
@@ -419,7 +385,7 @@ impl Queue<'_> {
                 self.todo.len(),
                 format_duration(eta)
             ),
-            Err(e) => eprintln!("    {} FAILED: {e:#}", cell.name),
+            Err(e) => eprintln!("    {} FAILED: {e:#}", cell.name()),
         }
         result
     }
@@ -431,15 +397,14 @@ impl Queue<'_> {
 fn run_cell(
     opts: &SweepOptions,
     root: &Path,
-    cell: &Cell,
+    cell: &PlannedCell,
     device: DeviceChoice,
     show_progress: bool,
 ) -> Result<Summary> {
-    let dir = RunDir::new(root.join(&cell.name));
+    let dir = RunDir::new(root.join(cell.name()));
     dir.create()?;
     let _lock = SweepLock::acquire(&dir.path)?;
-    let config = cell.config.as_ref().expect("planned cells carry configs");
-    let spec_path = dir.write_config(config)?;
+    let spec_path = dir.write_config(&cell.config)?;
     let device_name = device.name();
     let mut cmd = std::process::Command::new(&opts.lab_exe);
     cmd.arg("train")
@@ -472,8 +437,8 @@ fn run_cell(
         {
             Ok(s)
         }
-        (Some(EXIT_INTERRUPTED), _) => Err(Interrupted(cell.name.clone()).into()),
-        (code, _) => anyhow::bail!("`lab train` for {} exited with {:?}", cell.name, code),
+        (Some(EXIT_INTERRUPTED), _) => Err(Interrupted(cell.name().to_string()).into()),
+        (code, _) => anyhow::bail!("`lab train` for {} exited with {:?}", cell.name(), code),
     }
 }
 
@@ -505,8 +470,8 @@ fn wait_passing_on_stop(child: &mut std::process::Child) -> Result<std::process:
 /// (complete or diverged), [`EXIT_INTERRUPTED`] stopped by a signal with a checkpoint.
 pub fn run_one_cell(plan: &Plan, opts: &SweepOptions, name: &str) -> Result<i32> {
     let root = opts.results_root.join(&plan.results_name);
-    let Some(cell) = plan.cells.iter().find(|c| c.name == name) else {
-        let names: Vec<&str> = plan.cells.iter().map(|c| c.name.as_str()).collect();
+    let Some(cell) = plan.cells.iter().find(|c| c.name() == name) else {
+        let names: Vec<&str> = plan.cells.iter().map(PlannedCell::name).collect();
         return Err(SpecError::Field {
             file: plan.source.clone(),
             field: "--cell".into(),
@@ -522,26 +487,24 @@ pub fn run_one_cell(plan: &Plan, opts: &SweepOptions, name: &str) -> Result<i32>
         return Err(super::lock::LockedError { path, holder }.into());
     }
     let mut cell = cell.clone();
-    if let Some(cfg) = cell
-        .config
-        .as_mut()
-        .filter(|c| c.spec.train.checkpoint_every == 0)
-    {
-        cfg.spec.train.checkpoint_every = opts.checkpoint_every;
+    let train = &mut cell.config.spec.train;
+    if train.checkpoint_every == 0 {
+        train.checkpoint_every = opts.checkpoint_every;
     }
-    let dir = RunDir::new(root.join(&cell.name));
+    let dir = RunDir::new(root.join(cell.name()));
     if let CellState::Finished(status) = cell_state(&dir, &cell)? {
-        eprintln!("{}: already finished ({status:?})", cell.name);
+        eprintln!("{}: already finished ({status:?})", cell.name());
         return Ok(0);
     }
     let device = concrete(opts.devices[0]);
-    let steps = cell.config.as_ref().map_or(0, |c| c.steps);
-    eprintln!("{} ({device:?}): {steps} steps", cell.name);
+    eprintln!("{} ({device:?}): {} steps", cell.name(), cell.config.steps);
     match run_cell(opts, &root, &cell, device, false) {
         Ok(s) => {
             eprintln!(
                 "{}: {:?}, val loss {:?}",
-                cell.name, s.status, s.final_val_loss
+                cell.name(),
+                s.status,
+                s.final_val_loss
             );
             Ok(0)
         }
@@ -563,8 +526,10 @@ pub fn measure_generation(plan: &Plan, opts: &SweepOptions) {
     let root = opts.results_root.join(&plan.results_name);
     let device = concrete(opts.devices[0]).name();
     for arm in &plan.arms {
-        let largest = plan.cells.iter().rfind(|c| &c.arm == arm && c.seed == 0);
-        let Some(cell) = largest else { continue };
+        let largest = (plan.cells.iter()).rfind(|c| &c.cell.arm == arm && c.cell.seed == 0);
+        let Some(PlannedCell { cell, .. }) = largest else {
+            continue;
+        };
         let dir = RunDir::new(root.join(&cell.name));
         if dir.read_generation().is_some() {
             continue;
@@ -606,8 +571,8 @@ fn concrete(choice: DeviceChoice) -> DeviceChoice {
     }
 }
 
-fn cell_flops(cell: &Cell) -> f64 {
-    cell.config.as_ref().map_or(0.0, |c| c.total_train_flops())
+fn cell_flops(cell: &PlannedCell) -> f64 {
+    cell.config.total_train_flops()
 }
 
 pub fn format_duration(s: f64) -> String {

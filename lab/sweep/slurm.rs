@@ -82,7 +82,7 @@ pub fn write_scripts(
     std::fs::create_dir_all(dir.join("logs"))?;
     let (teacher, cells): (Vec<String>, Vec<String>) = todo
         .iter()
-        .map(|c| c.name.clone())
+        .map(|c| c.name().to_string())
         .partition(|c| plan.teacher.as_ref() == Some(c));
     let lab = Lab::new(opts, slurm)?;
     let write = |file: &str, cells: &[String], job: String| -> Result<Option<PathBuf>> {

@@ -41,11 +41,11 @@ pub fn status(plan: &Plan, root: &Path) -> Vec<CellStatus> {
     plan.cells
         .iter()
         .map(|cell| {
-            let dir = RunDir::new(root.join(&cell.name));
-            let task = slurm.get(&cell.name).cloned();
+            let dir = RunDir::new(root.join(cell.name()));
+            let task = slurm.get(cell.name()).cloned();
             CellStatus {
-                name: cell.name.clone(),
-                steps: cell.config.as_ref().map_or(0, |c| c.steps),
+                name: cell.name().to_string(),
+                steps: cell.config.steps,
                 state: state(&dir, task.as_ref()),
                 slurm: task.map(|(id, s)| format!("{id} {s}")),
             }

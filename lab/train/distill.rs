@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::log_softmax;
 
 use crate::error::SpecError;
@@ -77,23 +78,42 @@ impl Teacher {
     }
 }
 
-/// `KL(teacher_T ‖ student_T)`, mean over positions, `[1]`: both softmaxes at temperature T;
-/// with `top_k`, over the teacher's k most probable bytes renormalised (`Σ q̃ (log q̃ − log p)`,
-/// the student's log-probabilities from its full softmax). `student: [B, T, V]`.
+/// `KL(teacher_T ‖ student_T)`, mean over positions, `[1]`: both softmaxes at temperature T.
+/// With `top_k`, the KL between the two distributions over k + 1 outcomes, the teacher's k
+/// most probable bytes and "any other byte" (the tail): `Σ_top q (log q − log p) + (1 − Q)
+/// log((1 − Q)/(1 − P))`, Q and P the teacher's and student's mass on the top k. Without the
+/// tail bucket (the top k renormalised) the minimiser puts no mass outside the top k and
+/// over-sharpens; with it the minimiser keeps the teacher's tail mass. `student: [B, T, V]`.
 pub fn kl_to_teacher(student: Tensor<3>, target: &DistillTarget) -> Tensor<1> {
     let [b, t, v] = student.dims();
     let n = b * t;
     let temp = target.temperature;
     let log_p = log_softmax(student.reshape([n, v]).div_scalar(temp), 1);
-    let teacher = target.logits.clone().reshape([n, v]).div_scalar(temp);
-    let (log_q, log_p) = if target.top_k == 0 || target.top_k >= v {
-        (log_softmax(teacher, 1), log_p)
-    } else {
-        let (top, idx) = teacher.topk_with_indices(target.top_k, 1);
-        (log_softmax(top, 1), log_p.gather(1, idx))
-    };
-    let q = log_q.clone().exp();
-    (q * (log_q - log_p)).sum_dim(1).mean()
+    let log_q = log_softmax(target.logits.clone().reshape([n, v]).div_scalar(temp), 1);
+    let k = target.top_k;
+    if k == 0 || k >= v {
+        let q = log_q.clone().exp();
+        return (q * (log_q - log_p)).sum_dim(1).mean();
+    }
+    let device = log_q.device();
+    let (log_q_top, idx) = log_q.clone().topk_with_indices(k, 1);
+    let log_p_top = log_p.clone().gather(1, idx.clone());
+    let q_top = log_q_top.clone().exp();
+    let head = (q_top * (log_q_top - log_p_top)).sum_dim(1);
+    // Tail masses summed over the tail itself (1 − Σ top would cancel to rounding noise).
+    let top_mask = Tensor::<2>::zeros([n, v], &device).scatter(
+        1,
+        idx,
+        Tensor::<2>::ones([n, k], &device),
+        IndexingUpdateOp::Add,
+    );
+    let in_tail = top_mask.neg().add_scalar(1.0);
+    let q_tail = (log_q.exp() * in_tail.clone()).sum_dim(1);
+    let p_tail = (log_p.exp() * in_tail).sum_dim(1);
+    // Clamped inside the logs only: a zero teacher tail contributes 0 · finite = 0.
+    let tiny = 1e-30;
+    let tail = q_tail.clone() * (q_tail.clamp_min(tiny).log() - p_tail.clamp_min(tiny).log());
+    (head + tail).mean()
 }
 
 /// The loss the student minimises besides its auxiliary losses:

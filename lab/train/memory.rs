@@ -4,6 +4,8 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::compute::LargestTensor;
+
 /// One reading of memory use.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct MemoryReading {
@@ -67,35 +69,51 @@ pub fn host_available_bytes() -> Option<u64> {
     proc_kb_line("/proc/meminfo", "MemAvailable:")
 }
 
-/// Whether the largest tensor of a step of `config` fits in one buffer of `max_buffer` bytes
-/// (wgpu adapters bind each tensor as one buffer). Err: the sizes and a batch that would fit.
+/// Whether the largest tensor of every step shape of `config` (a long-context stage's too)
+/// fits in one buffer of `max_buffer` bytes (wgpu adapters bind each tensor as one buffer).
+/// Err: the sizes, which tensor, and what would fit.
 pub fn check_buffer(config: &crate::spec::RunConfig, max_buffer: u64) -> Result<(), String> {
-    let batch = config.spec.train.batch_size;
-    let largest = config.shape.training_memory(batch).largest_tensor;
-    if largest <= max_buffer {
+    let memories = config.step_memories();
+    let (shape, m) = memories
+        .iter()
+        .max_by_key(|(_, m)| m.largest_tensor)
+        .expect("a run has at least its base shape");
+    if m.largest_tensor <= max_buffer {
         return Ok(());
     }
-    let fits = max_buffer / (largest / batch as u64).max(1);
     let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1_048_576.0);
-    Err(format!(
-        "the largest tensor of a step (attention scores or logits) is {} at batch {batch}, but \
-         this adapter binds buffers of at most {}; {}",
-        mib(largest),
-        mib(max_buffer),
-        match fits {
+    let remedy = match (m.largest_kind, shape.seq_len == config.spec.model.seq_len) {
+        (LargestTensor::Parameter, _) => {
+            "a smaller model: fewer or narrower experts, or a smaller d_model".to_string()
+        }
+        (_, false) => "a shorter train.long_context.seq_len or a smaller batch_size".into(),
+        (_, true) => match max_buffer / (m.largest_tensor / shape.batch as u64).max(1) {
             0 => "even one sequence does not fit: a shorter seq_len".into(),
             n => format!("batch_size = {n} would fit"),
-        }
+        },
+    };
+    Err(format!(
+        "the largest tensor of a step ({}) is {} at {} × {} tokens, but this adapter binds \
+         buffers of at most {}; {remedy}",
+        m.largest_kind.describe(),
+        mib(m.largest_tensor),
+        shape.batch,
+        shape.seq_len,
+        mib(max_buffer),
     ))
 }
 
-/// Before anything is allocated: whether a step of `config` fits in `available` bytes (the
-/// estimate of `compute::TrainingMemory`, plus the corpus held in memory and the process's own
-/// ≈ 64 MiB). Err: what it needs, what there is, and the largest batch that would fit.
+/// Before anything is allocated: whether a step of every shape of `config` (a long-context
+/// stage's too) fits in `available` bytes (the estimate of `compute::TrainingMemory`, plus the
+/// corpus held in memory and the process's own ≈ 64 MiB). Err: what the largest needs, what
+/// there is, and what would fit.
 pub fn check_fits(config: &crate::spec::RunConfig, available: u64) -> Result<(), String> {
     const PROCESS: u64 = 64 << 20;
-    let batch = config.spec.train.batch_size;
-    let m = config.shape.training_memory(batch);
+    let memories = config.step_memories();
+    let (shape, m) = memories
+        .iter()
+        .max_by_key(|(_, m)| m.total())
+        .expect("a run has at least its base shape");
     let corpus = match config.spec.data.source {
         crate::data::SourceKind::Generated => config.spec.data.corpus_bytes as u64,
         crate::data::SourceKind::Text => config
@@ -111,20 +129,26 @@ pub fn check_fits(config: &crate::spec::RunConfig, available: u64) -> Result<(),
         return Ok(());
     }
     let fixed = m.params + m.grads + m.optimizer + corpus + PROCESS;
-    let per_sequence = (m.activations / batch as u64).max(1);
-    let fits = available.saturating_sub(fixed) / per_sequence;
     let gib = |b: u64| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64);
+    let remedy = match shape.seq_len == config.spec.model.seq_len {
+        false => "a shorter train.long_context.seq_len or a smaller batch_size".into(),
+        true => {
+            let per_sequence = (m.activations / shape.batch as u64).max(1);
+            match available.saturating_sub(fixed) / per_sequence {
+                0 => "even one sequence per step does not fit: a smaller model or seq_len".into(),
+                n => format!("batch_size = {n} would fit"),
+            }
+        }
+    };
     Err(format!(
-        "a step needs ≈ {} (weights, gradients and AdamW state {}, activations {} at batch \
-         {batch}, corpus {}, the process ≈ 64 MiB) but {} is available; {}",
+        "a step needs ≈ {} (weights, gradients and AdamW state {}, activations {} at {} × {} \
+         tokens, corpus {}, the process ≈ 64 MiB) but {} is available; {remedy}",
         gib(need),
         gib(m.params + m.grads + m.optimizer),
         gib(m.activations),
+        shape.batch,
+        shape.seq_len,
         gib(corpus),
         gib(available),
-        match fits {
-            0 => "even one sequence per step does not fit: a smaller model or seq_len".into(),
-            n => format!("batch_size = {n} would fit"),
-        }
     ))
 }

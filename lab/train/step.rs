@@ -27,7 +27,7 @@ pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
     )
 }
 
-/// One step's data: token ids `[batch, seq]` and, for a distilled run, the teacher's logits.
+/// One step's data: token ids `[B, T]` and, for a distilled run, the teacher's logits.
 pub struct StepBatch {
     pub inputs: Tensor<2, Int>,
     pub targets: Tensor<2, Int>,
@@ -73,34 +73,87 @@ pub struct Probes {
     pub router_logit_max: Vec<Option<f64>>,
 }
 
-impl Probes {
-    /// The probe tensors of a forward, each `[1]`, in the order [`Probes::read`] reads them.
-    fn tensors(out: &ModelOutput) -> Vec<Tensor<1>> {
-        let mut t = out.attn_logit_max.clone();
-        t.push(mean_log_partition(out.logits.clone()));
-        t.extend(
-            out.moe
-                .iter()
-                .flatten()
-                .filter_map(|a| a.stats.logit_max.clone()),
-        );
-        t
+/// The step's one host read-back: everything it reports, queued as `[n]` tensors and read in
+/// one transfer after the step's work is queued; each piece is read by the [`Slot`] that
+/// queuing it returned, not by its position.
+#[derive(Default)]
+struct ReadBack {
+    tensors: Vec<Tensor<1>>,
+    len: usize,
+}
+
+/// Where one queued tensor's values sit in the read-back.
+#[derive(Clone, Copy)]
+struct Slot {
+    at: usize,
+    len: usize,
+}
+
+/// The values read back.
+struct Values(Vec<f32>);
+
+impl ReadBack {
+    fn queue(&mut self, t: Tensor<1>) -> Slot {
+        let slot = Slot {
+            at: self.len,
+            len: t.dims()[0],
+        };
+        self.len += slot.len;
+        self.tensors.push(t);
+        slot
     }
 
-    /// Read back what [`Probes::tensors`] queued, from `values`.
-    fn read(out: &ModelOutput, values: &[f32]) -> Probes {
-        let layers = out.attn_logit_max.len();
-        let mut router = values[layers + 1..].iter();
-        Probes {
-            attn_logit_max: values[..layers].iter().map(|v| *v as f64).collect(),
-            output_log_z: values[layers] as f64,
-            router_logit_max: out
-                .moe
-                .iter()
+    fn read(self) -> Values {
+        let values = Tensor::cat(self.tensors, 0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 scalars");
+        Values(values)
+    }
+}
+
+impl Values {
+    fn scalar(&self, s: Slot) -> f64 {
+        self.0[s.at] as f64
+    }
+    fn vector(&self, s: Slot) -> Vec<f64> {
+        self.0[s.at..s.at + s.len]
+            .iter()
+            .map(|v| *v as f64)
+            .collect()
+    }
+}
+
+/// Where a forward's probes sit in the read-back.
+struct ProbeSlots {
+    attn_logit_max: Vec<Slot>,
+    output_log_z: Slot,
+    router_logit_max: Vec<Option<Slot>>,
+}
+
+impl ProbeSlots {
+    /// Queue the probe tensors of a forward, each `[1]`.
+    fn queue(out: &ModelOutput, rb: &mut ReadBack) -> ProbeSlots {
+        ProbeSlots {
+            attn_logit_max: (out.attn_logit_max.iter())
+                .map(|t| rb.queue(t.clone()))
+                .collect(),
+            output_log_z: rb.queue(mean_log_partition(out.logits.clone())),
+            router_logit_max: (out.moe.iter())
                 .map(|a| {
-                    let has = a.as_ref().is_some_and(|a| a.stats.logit_max.is_some());
-                    has.then(|| *router.next().expect("one value per router") as f64)
+                    let logit_max = a.as_ref().and_then(|a| a.stats.logit_max.clone());
+                    logit_max.map(|t| rb.queue(t))
                 })
+                .collect(),
+        }
+    }
+
+    fn read(&self, v: &Values) -> Probes {
+        Probes {
+            attn_logit_max: self.attn_logit_max.iter().map(|s| v.scalar(*s)).collect(),
+            output_log_z: v.scalar(self.output_log_z),
+            router_logit_max: (self.router_logit_max.iter())
+                .map(|s| s.map(|s| v.scalar(s)))
                 .collect(),
         }
     }
@@ -125,8 +178,9 @@ fn objective(
 }
 
 /// One step: forward, losses, backward, global-norm clipping, AdamW update, the routers'
-/// after-step updates. The only host read-back is the four scalars returned (with any router
-/// state), read once after the step's work is queued.
+/// after-step updates. The only host read-back is what it reports ([`ReadBack`]: the losses,
+/// the gradient norm, any router state and the probes), read once after the step's work is
+/// queued.
 pub fn train_step(
     model: Transformer,
     optim: &mut ModuleOptimizer,
@@ -141,56 +195,32 @@ pub fn train_step(
     let loss = objective + balance.clone() + z.clone();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip::global_norm(&model, &grads, device);
-    let state = model.router_state();
-    let mut logged = vec![
-        lm.detach(),
-        balance.detach(),
-        z.detach(),
-        norm.clone().detach(),
-    ];
-    logged.extend(state.iter().map(|(_, _, t)| t.clone()));
-    logged.extend(kl.iter().map(|k| k.clone().detach()));
-    let probe_tensors = Probes::tensors(&out);
-    let n_probes = probe_tensors.len();
-    logged.extend(probe_tensors);
-    let mut scalars: Vec<f32> = Tensor::cat(logged, 0)
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 scalars");
-    let probes = Probes::read(&out, &scalars.split_off(scalars.len() - n_probes));
-    let mut at = 4;
-    let router_state = state
-        .iter()
-        .map(|(layer, name, t)| {
-            let n = t.dims()[0];
-            let values = scalars[at..at + n].iter().map(|v| *v as f64).collect();
-            at += n;
-            (*layer, *name, values)
-        })
+    let mut rb = ReadBack::default();
+    let [lm_slot, balance_slot, z_slot, norm_slot] =
+        [lm, balance, z, norm.clone()].map(|t| rb.queue(t.detach()));
+    let state: Vec<_> = (model.router_state().into_iter())
+        .map(|(layer, name, t)| (layer, name, rb.queue(t)))
         .collect();
-    let distill_kl = kl.map(|_| scalars[at] as f64);
-    let [lm_loss, balance_loss, z_loss, grad_norm] = [0, 1, 2, 3].map(|i| scalars[i] as f64);
-    let finite = (lm_loss + balance_loss + z_loss + distill_kl.unwrap_or(0.0)).is_finite()
+    let kl_slot = kl.map(|k| rb.queue(k.detach()));
+    let probe_slots = ProbeSlots::queue(&out, &mut rb);
+    let values = rb.read();
+
+    let [lm_loss, balance_loss, z_loss, grad_norm] =
+        [lm_slot, balance_slot, z_slot, norm_slot].map(|s| values.scalar(s));
+    let distill_kl = kl_slot.map(|s| values.scalar(s));
+    let applied = (lm_loss + balance_loss + z_loss + distill_kl.unwrap_or(0.0)).is_finite()
         && grad_norm.is_finite();
-    if !finite {
-        return StepOutput {
-            model,
-            lm_loss,
-            balance_loss,
-            z_loss,
-            distill_kl,
-            grad_norm,
-            applied: false,
-            router_state,
-            probes,
-        };
-    }
-    let grads = if grad_clip > 0.0 {
-        clip::clip_to(&model, grads, norm, grad_clip)
-    } else {
-        grads
+    // A non-finite loss or gradient skips the update: the model comes back as it was.
+    let model = match applied {
+        false => model,
+        true => {
+            let grads = match grad_clip > 0.0 {
+                true => clip::clip_to(&model, grads, norm, grad_clip),
+                false => grads,
+            };
+            optim.step(lr, model, grads).after_step(&out.moe)
+        }
     };
-    let model = optim.step(lr, model, grads).after_step(&out.moe);
     StepOutput {
         model,
         lm_loss,
@@ -198,8 +228,10 @@ pub fn train_step(
         z_loss,
         distill_kl,
         grad_norm,
-        applied: true,
-        router_state,
-        probes,
+        applied,
+        router_state: (state.into_iter())
+            .map(|(layer, name, s)| (layer, name, values.vector(s)))
+            .collect(),
+        probes: probe_slots.read(&values),
     }
 }

@@ -103,9 +103,19 @@ pub fn wgpu_choice() -> Option<moe_lab::train::device::DeviceChoice> {
     } else if found.iter().any(|a| a.device_type == "Cpu") {
         Some(DeviceChoice::WgpuCpu)
     } else {
-        println!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers)");
+        skip_without_wgpu();
         None
     }
+}
+
+/// A wgpu test's way out where wgpu has no adapter: `SKIPPED` printed, or, where
+/// `MOE_LAB_REQUIRE_WGPU=1` says an adapter must be there (CI installs lavapipe and sets it),
+/// a failure: a test that passes silently proves nothing.
+pub fn skip_without_wgpu() {
+    if std::env::var("MOE_LAB_REQUIRE_WGPU").is_ok_and(|v| v == "1") {
+        panic!("MOE_LAB_REQUIRE_WGPU=1 but wgpu has no adapter (install mesa-vulkan-drivers)");
+    }
+    println!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers)");
 }
 
 /// An MoE layer from its parts (top-k softmax router), for tests that set weights by hand.

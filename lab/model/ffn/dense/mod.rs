@@ -8,11 +8,11 @@ use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct SwiGlu {
-    /// Gate projection `[d_model, d_ff]`.
+    /// Gate projection `[d, f]`.
     pub w1: Param<Tensor<2>>,
-    /// Up projection `[d_model, d_ff]`.
+    /// Up projection `[d, f]`.
     pub w3: Param<Tensor<2>>,
-    /// Down projection `[d_ff, d_model]`.
+    /// Down projection `[f, d]`.
     pub w2: Param<Tensor<2>>,
 }
 
@@ -25,7 +25,7 @@ impl SwiGlu {
         }
     }
 
-    /// Works on any rank: `[..., d_model]` → `[..., d_model]`.
+    /// Works on any rank: `[..., d]` → `[..., d]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let gate = flop_meter::matmul(x.clone(), self.w1.val().unsqueeze());
         let up = flop_meter::matmul(x, self.w3.val().unsqueeze());

@@ -12,10 +12,6 @@
 //! gathered into `[K, C, d]`, transformed by one batched matmul, scaled by their gates and
 //! scatter-added back to their tokens (a token chosen by no expert keeps only its residual).
 
-// Tensor names carry their shape (x_ND: N tokens × D model width; load_K; x_KCD), as in
-// torchtitan; hence the capitals.
-#![allow(non_snake_case)]
-
 pub mod dispatch;
 pub mod experts;
 pub mod spec;
@@ -86,11 +82,11 @@ impl MoeConfig<'_> {
 }
 
 impl MoeLayer {
-    /// `x: [N, d_model]`, `tokens: [N]` (the positions' input ids) → `([N, d_model], aux
-    /// losses and stats)`. Through the grouped matmul where the device has it (flex, wgpu);
-    /// elsewhere packed blocks when dropless, buffers under a capacity (`Dispatch::for_layer`).
+    /// `x: [N, d]`, `tokens: [N]` (the positions' input ids) → `([N, d], aux
+    /// losses and stats)`. Through the grouped matmul where the device has it (flex, wgpu),
+    /// else buffers (`Dispatch::for_layer`).
     pub fn forward(&self, x: Tensor<2>, tokens: Tensor<1, Int>) -> (Tensor<2>, MoeAux) {
-        let dispatch = Dispatch::for_layer(&x.device(), self.capacity_factor.is_none());
+        let dispatch = Dispatch::for_layer(&x.device());
         self.forward_with(x, tokens, dispatch)
     }
 
@@ -131,26 +127,26 @@ impl MoeLayer {
         (y, aux)
     }
 
-    /// Token choice: `expert_NK`, `gate_NK` → (output `[N, d]`, load `[K]`, dropped slots
+    /// Token choice: `chosen`, `gates` → (output `[N, d]`, load `[K]`, dropped slots
     /// `[1]`, slots S = N·k, dropped out of S).
     fn token_choice(
         &self,
-        x_ND: Tensor<2>,
-        expert_NK: Tensor<2, Int>,
-        gate_NK: Tensor<2>,
+        x: Tensor<2>,
+        chosen: Tensor<2, Int>,
+        gates: Tensor<2>,
         dispatch: Dispatch,
     ) -> (Tensor<2>, Tensor<1>, Tensor<1>, usize, usize) {
-        let [n, k] = expert_NK.dims();
+        let [n, k] = chosen.dims();
         let experts = self.experts.count();
         let capacity = self
             .capacity_factor
             .map(|c| capacity_slots(c, self.top_k, n, experts));
-        let plan = TokenDispatch::new(dispatch, expert_NK, gate_NK, experts, capacity);
-        let load_K = plan.load_K.clone();
-        let (batch, way_back) = plan.dispatch(x_ND);
+        let plan = TokenDispatch::new(dispatch, chosen, gates, experts, capacity);
+        let load = plan.load.clone();
+        let (batch, way_back) = plan.dispatch(x);
         let out = self.experts.forward_batch(batch);
         let dropped = way_back.dropped();
-        (way_back.combine(out), load_K, dropped, n * k, n * k)
+        (way_back.combine(out), load, dropped, n * k, n * k)
     }
 
     /// Expert choice: `tokens`, `gates: [K, C]` → (output `[N, d]`, load `[K]` (C each),

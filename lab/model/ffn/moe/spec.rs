@@ -269,6 +269,11 @@ impl MoeSpec {
                 Choice::Tokens => k as f64 * one_expert.dense_flops,
             } + shared.dense_flops,
             expert_flops_executed: rows_per_token * one_expert.dense_flops + shared.dense_flops,
+            // The experts' stacked `[K, d, f]` weights, else a shared expert's or the
+            // router's.
+            largest_param: (experts as u64 * one_expert.largest_param)
+                .max(shared.largest_param)
+                .max(router.trainable),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::model::{flop_meter, init};
 
 /// What the MoE layer gives a router for one batch of N tokens.
 pub struct RouterInput {
-    /// Normalised hidden states `[N, d_model]`.
+    /// Normalised hidden states `[N, d]`.
     pub x: Tensor<2>,
     /// The input token ids of the same N positions `[N]` (for routing by token).
     pub tokens: Tensor<1, Int>,
@@ -144,7 +144,7 @@ pub trait RouterForward: Sized {
 /// logits. Kept in f32 (Switch found bf16 routers diverge; the whole lab trains in f32).
 #[derive(Module, Debug)]
 pub struct Scores {
-    /// `[d_model, K]`
+    /// `[d, K]`
     pub weight: Param<Tensor<2>>,
 }
 

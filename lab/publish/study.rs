@@ -1,0 +1,145 @@
+//! A [`Study`]: one kind of analysis of a sweep's results, with the report, verdicts and figures
+//! it writes. `publish` picks one by what the manifest holds ([`for_manifest`]) and puts every
+//! study through the same write path, so a new kind (the IsoFLOP study next) is one more
+//! implementation here and one more arm there.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::analysis::load::RunData;
+use crate::analysis::lr::{self as lr_analysis, LrAnalysis, StabilityClaim};
+use crate::analysis::recipe::RecipeAnalysis;
+use crate::analysis::{self, Analysis, lr_report, recipe_report};
+use crate::plot::{self, LrPlotData, PlotData, RecipePlotData};
+use crate::run::Manifest;
+
+pub trait Study {
+    /// `analysis.json`: every number the report states.
+    fn analysis_json(&self) -> Result<String>;
+    /// `report.md`, its figures linked from `plots_rel` (relative to the report).
+    fn report(&self, plots_rel: &str) -> String;
+    /// The answers, one line each, as the report states them.
+    fn verdicts(&self) -> Vec<String>;
+    /// Draw the figures into `dir`; their file stems.
+    fn draw(&self, dir: &Path) -> Result<Vec<String>>;
+}
+
+/// The study a sweep's manifest asks for: a learning-rate axis gets the stability analysis,
+/// a `[teacher]` the recipe analysis, anything else the scaling comparison (which cites the
+/// learning-rate sweep named by its `stability_from`, read from beside `results`).
+pub fn for_manifest<'a>(
+    manifest: &'a Manifest,
+    runs: &'a [RunData],
+    results: &Path,
+) -> Box<dyn Study + 'a> {
+    if !manifest.learning_rates.is_empty() {
+        let analysis = lr_analysis::analyze(manifest, runs);
+        return Box::new(LearningRate {
+            manifest,
+            runs,
+            analysis,
+        });
+    }
+    if manifest.teacher.is_some() {
+        let analysis = analysis::recipe::analyze(manifest, runs);
+        return Box::new(Recipe { manifest, analysis });
+    }
+    let mut analysis = analysis::analyze(manifest, runs);
+    analysis.stability_claim = manifest
+        .stability_from
+        .as_ref()
+        .and_then(|name| stability_claim(&results.parent()?.join(name)));
+    Box::new(Scaling {
+        manifest,
+        runs,
+        analysis,
+    })
+}
+
+/// The stability claim's evidence from the learning-rate sweep in `dir`, if it has an
+/// analysis.
+fn stability_claim(dir: &Path) -> Option<StabilityClaim> {
+    let path = dir.join("analysis.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let a: LrAnalysis = serde_json::from_str(&text).ok()?;
+    a.stability_claim(&path.display().to_string())
+}
+
+/// Arms compared at matched compute across sizes, paired by seed ([`analysis::analyze`]).
+struct Scaling<'a> {
+    manifest: &'a Manifest,
+    runs: &'a [RunData],
+    analysis: Analysis,
+}
+
+impl Study for Scaling<'_> {
+    fn analysis_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    }
+    fn report(&self, plots_rel: &str) -> String {
+        analysis::report::render(&self.analysis, self.manifest, self.runs, plots_rel)
+    }
+    fn verdicts(&self) -> Vec<String> {
+        analysis::report::verdicts(&self.analysis)
+    }
+    fn draw(&self, dir: &Path) -> Result<Vec<String>> {
+        let data = PlotData {
+            manifest: self.manifest,
+            runs: self.runs,
+            analysis: &self.analysis,
+        };
+        plot::draw_all(&data, dir)
+    }
+}
+
+/// Loss against learning rate per arm, and the stability verdict ([`lr_analysis::analyze`]).
+struct LearningRate<'a> {
+    manifest: &'a Manifest,
+    runs: &'a [RunData],
+    analysis: LrAnalysis,
+}
+
+impl Study for LearningRate<'_> {
+    fn analysis_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    }
+    fn report(&self, plots_rel: &str) -> String {
+        lr_report::render(&self.analysis, self.manifest, self.runs, plots_rel)
+    }
+    fn verdicts(&self) -> Vec<String> {
+        lr_report::verdicts(&self.analysis)
+    }
+    fn draw(&self, dir: &Path) -> Result<Vec<String>> {
+        let data = LrPlotData {
+            manifest: self.manifest,
+            analysis: &self.analysis,
+        };
+        plot::draw_lr(&data, dir)
+    }
+}
+
+/// Recipe levers against a baseline, per size ([`analysis::recipe::analyze`]).
+struct Recipe<'a> {
+    manifest: &'a Manifest,
+    analysis: RecipeAnalysis,
+}
+
+impl Study for Recipe<'_> {
+    fn analysis_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    }
+    fn report(&self, plots_rel: &str) -> String {
+        recipe_report::render(&self.analysis, self.manifest, plots_rel)
+    }
+    fn verdicts(&self) -> Vec<String> {
+        recipe_report::verdicts(&self.analysis)
+    }
+    fn draw(&self, dir: &Path) -> Result<Vec<String>> {
+        let data = RecipePlotData {
+            manifest: self.manifest,
+            analysis: &self.analysis,
+        };
+        plot::draw_recipe(&data, dir)
+    }
+}
