@@ -12,24 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use super::spikes::SpikeDetector;
+use super::loop_state::LoopState;
 use crate::model::Transformer;
-use crate::run::{Summary, write_atomic};
-
-/// The training loop's state besides weights and optimizer moments: the run's summary so far
-/// (steps done, wall time, losses, spikes, memory peaks: the loop keeps its state there, not
-/// in a copy) and the spike detectors' windows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoopState {
-    pub summary: Summary,
-    pub loss_detector: SpikeDetector,
-    pub grad_detector: SpikeDetector,
-    /// Snapshots in checkpoint averaging's running sum so far.
-    #[serde(default)]
-    pub averaged: usize,
-}
+use crate::run::write_atomic;
 
 const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";

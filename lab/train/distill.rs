@@ -16,8 +16,10 @@ use crate::spec::{DistillSpec, RunConfig};
 pub struct Teacher {
     pub model: Transformer,
     pub spec: DistillSpec,
-    /// The teacher's forward FLOPs per student token (at the student's `seq_len`).
-    pub forward_flops_per_token: f64,
+    /// The teacher's run, for its FLOPs.
+    config: RunConfig,
+    /// The student's base tokens per step (capacity accounting of an MoE teacher).
+    student_tokens_per_step: usize,
 }
 
 /// What the student's step needs from the teacher for one batch.
@@ -58,13 +60,18 @@ impl Teacher {
             let m = format!("the teacher's seq_len {t_len} is shorter than the student's {s_len}");
             return Err(bad(m).into());
         }
-        let per_token =
-            crate::spec::teacher_forward_per_token(&teacher, s_len, config.tokens_per_step);
         Ok(Some(Teacher {
             model,
             spec,
-            forward_flops_per_token: per_token,
+            config: teacher,
+            student_tokens_per_step: config.tokens_per_step,
         }))
+    }
+
+    /// The teacher's forward FLOPs per student token on windows of `seq_len`.
+    pub fn forward_flops_per_token(&self, seq_len: usize) -> f64 {
+        let tokens = self.student_tokens_per_step;
+        crate::spec::teacher_forward_per_token(&self.config, seq_len, tokens)
     }
 
     /// The teacher's logits on `inputs: [B, T]` (plain device).

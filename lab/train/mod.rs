@@ -13,6 +13,7 @@ pub mod distill;
 pub mod evaluate;
 pub mod interrupt;
 pub mod logs;
+pub mod loop_state;
 pub mod memory;
 pub mod router_stats;
 pub mod schedule;

@@ -10,12 +10,12 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::checkpoint::{self, LoopState};
+use super::checkpoint;
 use super::distill::Teacher;
 use super::evaluate::{evaluate, evaluate_at};
 use super::logs::{Progress, RunLogs};
+use super::loop_state::{AttemptFacts, LoopState};
 use super::memory;
-use super::spikes::SpikeDetector;
 use super::step::{StepBatch, StepOutput, optimizer, train_step};
 use super::{TrainOptions, schedule};
 use crate::data::{Batches, source_for};
@@ -23,9 +23,7 @@ use crate::error::SpecError;
 use crate::model::Transformer;
 use crate::run::RunDir;
 use crate::run::dir::{CHECKPOINT, CONFIG};
-use crate::run::summary::{
-    DeviceSummary, DistillSummary, ExactMatch, MemorySummary, RunStatus, SpikeRecord, Summary,
-};
+use crate::run::summary::{DeviceSummary, MemorySummary, RunStatus, SpikeRecord, Summary};
 use crate::spec::{RunConfig, RunSpec};
 
 pub struct Trainer {
@@ -47,6 +45,8 @@ pub struct Trainer {
     /// The RoPE base the model's table was built with (a long-context stage may change it).
     rope_theta: f64,
     state: LoopState,
+    /// Where and from which code this attempt runs.
+    attempt: AttemptFacts,
     logs: RunLogs,
     bar: ProgressBar,
     progress: bool,
@@ -90,18 +90,17 @@ impl Trainer {
         }
         let (model, optim, state, average) = starting_point(config, opts, &device, &plain);
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
-        dir.truncate_rows(state.summary.steps_done)?;
+        dir.truncate_rows(state.steps_done)?;
         // A final model is written when this attempt completes; an earlier one is stale.
         let _ = std::fs::remove_dir_all(dir.file(crate::run::model_file::MODEL_DIR));
         let logs = RunLogs::open(&dir, &batches, !model.router_state().is_empty())?;
-        for w in &state.summary.warnings {
+        for w in &spec.warnings() {
             eprintln!("warning ({}): {w}", spec.name);
         }
-        dir.write_summary(&state.summary)?;
-        let bar = progress_bar(opts.progress, config.steps, state.summary.steps_done);
-        Ok(Trainer {
+        let bar = progress_bar(opts.progress, config.steps, state.steps_done);
+        let trainer = Trainer {
             config: config.clone(),
-            elapsed_before: state.summary.wall_time_s,
+            elapsed_before: state.wall_time_s,
             dir,
             plain,
             device,
@@ -113,17 +112,36 @@ impl Trainer {
             teacher,
             rope_theta: spec.model.rope_theta,
             state,
+            attempt: AttemptFacts {
+                device: DeviceSummary {
+                    backend: opts.device.backend.clone(),
+                    adapter: opts.device.adapter.clone(),
+                    software: opts.device.software,
+                },
+                git_commit: crate::run::summary::git_commit(),
+                lab_version: env!("CARGO_PKG_VERSION").into(),
+            },
             logs,
             bar,
             progress: opts.progress,
             started: Instant::now(),
             since_log: Instant::now(),
-        })
+        };
+        trainer.dir.write_summary(&trainer.summary())?;
+        Ok(trainer)
+    }
+
+    /// The run's summary as of now (`LoopState::summary`).
+    pub fn summary(&self) -> Summary {
+        let teacher = self.teacher.as_ref();
+        let per_token = teacher.map(|t| move |len: usize| t.forward_flops_per_token(len));
+        let rate = per_token.as_ref().map(|f| f as &dyn Fn(usize) -> f64);
+        self.state.summary(&self.config, &self.attempt, rate)
     }
 
     /// The next step to run, or `None` when the run is done.
     pub fn next_step(&self) -> Option<usize> {
-        let step = self.state.summary.steps_done;
+        let step = self.state.steps_done;
         (step < self.config.steps).then_some(step)
     }
 
@@ -147,13 +165,9 @@ impl Trainer {
             false => self.batches.train(step),
         };
         let (inputs, targets) = batch.tensors(&self.device);
-        if self.config.staged() {
-            // Counted from the batch that runs, at its length's FLOPs per token.
-            let [b, t] = inputs.dims();
-            let s = &mut self.state.summary;
-            s.tokens += (b * t) as u64;
-            s.train_flops += self.config.train_flops_per_token_at(t) * (b * t) as f64;
-        }
+        // Counted from the batch that runs, at its length.
+        let [rows, len] = inputs.dims();
+        self.state.count_step(rows, len);
         let distill = (self.teacher.as_ref()).map(|t| t.target(batch.inputs(&self.plain)));
         let batch = StepBatch {
             inputs,
@@ -179,11 +193,11 @@ impl Trainer {
     fn record(&mut self, step: usize, lr: f64, out: &StepOutput) -> Result<StepReport> {
         if !out.applied {
             let mem = memory::read(&self.plain);
-            let progress = self.progress_after(step, 0.0);
+            let progress = self.progress_after(0.0);
             self.logs
                 .metric(step, lr, out, &mem, [false; 2], progress)?;
-            self.state.summary.status = RunStatus::Diverged;
-            self.state.summary.diverged_at_step = Some(step);
+            self.state.status = RunStatus::Diverged;
+            self.state.diverged_at_step = Some(step);
             return Ok(StepReport::Diverged);
         }
         let spikes = self.observe_spikes(step, out);
@@ -199,7 +213,7 @@ impl Trainer {
         let state = &mut self.state;
         let loss = state.loss_detector.observe(out.lm_loss);
         let grad = state.grad_detector.observe(out.grad_norm);
-        let spikes = &mut state.summary.spikes;
+        let spikes = &mut state.spikes;
         for (kind, spike) in [("loss", loss), ("grad_norm", grad)] {
             if let Some(s) = spike {
                 spikes.events.push(SpikeRecord {
@@ -213,20 +227,7 @@ impl Trainer {
         }
         spikes.loss_spikes += loss.is_some() as usize;
         spikes.grad_norm_spikes += grad.is_some() as usize;
-        let s = &mut state.summary;
-        s.final_train_loss = Some(out.lm_loss);
-        if let Some(d) = s.distill.as_mut() {
-            d.initial_kl = d.initial_kl.or(out.distill_kl);
-            d.final_kl = out.distill_kl;
-        }
-        if step == 0 {
-            s.initial_train_loss = Some(out.lm_loss);
-        } else {
-            s.peak_train_loss = Some(
-                s.peak_train_loss
-                    .map_or(out.lm_loss, |p| p.max(out.lm_loss)),
-            );
-        }
+        state.observe_losses(step, out.lm_loss, out.distill_kl);
         [loss.is_some(), grad.is_some()]
     }
 
@@ -246,29 +247,19 @@ impl Trainer {
         let tps = tokens as f64 / self.since_log.elapsed().as_secs_f64().max(1e-9);
         self.since_log = Instant::now();
         let mem = memory::read(&self.plain);
-        track_peaks(&mut self.state.summary.memory, &mem);
-        let progress = self.progress_after(step, tps);
+        track_peaks(&mut self.state.memory, &mem);
+        let progress = self.progress_after(tps);
         self.logs.metric(step, lr, out, &mem, spikes, progress)?;
         self.bar
             .set_message(format!("loss {:.4}  {tps:.0} tok/s", out.lm_loss));
         self.logs.router_state(step, &out.router_state)
     }
 
-    /// Cumulative tokens and training FLOPs after step `step`: of a constant shape, `step + 1`
-    /// times the step's; of a staged run, the running totals the summary keeps.
-    fn progress_after(&self, step: usize, tokens_per_s: f64) -> Progress {
-        let s = &self.state.summary;
-        let (tokens, flops) = match self.config.staged() {
-            true => (s.tokens, s.train_flops),
-            false => {
-                let done = step + 1;
-                let tokens = (done * self.config.tokens_per_step) as u64;
-                (tokens, done as f64 * self.config.train_flops_per_step())
-            }
-        };
+    /// Cumulative tokens and training FLOPs after the steps counted so far.
+    fn progress_after(&self, tokens_per_s: f64) -> Progress {
         Progress {
-            tokens,
-            flops,
+            tokens: self.state.tokens(),
+            flops: self.state.train_flops(&self.config),
             tokens_per_s,
         }
     }
@@ -290,19 +281,9 @@ impl Trainer {
             t.eval_batches
         };
         let ev = evaluate(self.model(), &self.batches, count, &self.plain);
-        self.logs
-            .evaluation(step, &ev, self.progress_after(step, 0.0))?;
-        let s = &mut self.state.summary;
-        s.final_val_loss = Some(ev.val_loss);
-        s.best_val_loss = Some(s.best_val_loss.map_or(ev.val_loss, |b| b.min(ev.val_loss)));
+        self.logs.evaluation(step, &ev, self.progress_after(0.0))?;
         let names = self.batches.stream_names();
-        s.final_val_loss_by_stream = names.iter().cloned().zip(ev.by_stream.clone()).collect();
-        s.final_answer_loss_by_stream = names
-            .iter()
-            .zip(&ev.answer_by_stream)
-            .filter_map(|(n, l)| l.map(|l| (n.clone(), l)))
-            .collect();
-        s.routing_specialisation = ev.router.specialisation();
+        self.state.eval.record(&names, ev);
         if let (true, Some(l)) = (last, &t.long_context) {
             // The final evaluation again, on windows of the long-context stage's length.
             let long = evaluate_at(
@@ -312,27 +293,8 @@ impl Trainer {
                 Some(l.seq_len),
                 &self.plain,
             );
-            self.state.summary.final_val_loss_long_context = Some(long.val_loss);
+            self.state.eval.long_context_val_loss = Some(long.val_loss);
         }
-        let s = &mut self.state.summary;
-        s.final_val_loss_se = Some(ev.val_loss_se);
-        s.final_val_loss_se_by_stream = names.iter().cloned().zip(ev.se_by_stream).collect();
-        s.final_exact_match_by_stream = names
-            .iter()
-            .zip(&ev.exact_by_stream)
-            .filter_map(|(n, e)| {
-                let (exact, answers) = (*e)?;
-                let rate = exact as f64 / answers as f64;
-                Some((
-                    n.clone(),
-                    ExactMatch {
-                        exact,
-                        answers,
-                        rate,
-                    },
-                ))
-            })
-            .collect();
         self.since_log = Instant::now(); // evaluation time is not training throughput
         Ok(())
     }
@@ -340,8 +302,8 @@ impl Trainer {
     /// Count step `step` as done (after its evaluation, if any).
     pub fn advance(&mut self, step: usize) {
         self.bar.inc(1);
-        self.state.summary.steps_done = step + 1;
-        self.state.summary.wall_time_s = self.wall_time();
+        self.state.steps_done = step + 1;
+        self.state.wall_time_s = self.wall_time();
         if self.snapshots.contains(&step) {
             let snapshot = self.model().valid();
             self.average = Some(super::average::add(self.average.take(), &snapshot));
@@ -352,14 +314,14 @@ impl Trainer {
     /// Whether a checkpoint is due now (every `checkpoint_every` steps, never at the end).
     pub fn checkpoint_due(&self) -> bool {
         let every = self.config.spec.train.checkpoint_every;
-        let done = self.state.summary.steps_done;
+        let done = self.state.steps_done;
         every > 0 && done.is_multiple_of(every) && done < self.config.steps
     }
 
     /// Save model, optimizer and loop state (atomically: the previous checkpoint survives a
     /// kill at any moment).
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.state.summary.wall_time_s = self.wall_time();
+        self.state.wall_time_s = self.wall_time();
         let dir = self.dir.file(CHECKPOINT);
         let average = self.average.as_ref();
         checkpoint::save(&dir, self.model(), &self.optim, &self.state, average)
@@ -370,69 +332,52 @@ impl Trainer {
     /// --status` sees how far it got.
     pub fn interrupt(mut self) -> Result<Summary> {
         self.checkpoint()?;
-        self.dir.write_summary(&self.state.summary)?;
+        self.dir.write_summary(&self.summary())?;
         Ok(self.abandon())
     }
 
     /// Stop without finishing (as if killed): the summary as it stands, nothing written.
     pub fn abandon(mut self) -> Summary {
         self.bar.abandon();
-        self.state.summary.wall_time_s = self.wall_time();
-        self.state.summary
+        self.state.wall_time_s = self.wall_time();
+        self.summary()
     }
 
     /// Write the final summary; a complete run's checkpoint is no longer needed.
     pub fn finish(mut self) -> Result<Summary> {
         self.bar.finish_and_clear();
         let averaged = self.averaged_model();
-        let wall = self.wall_time();
-        let tokens_per_step = self.config.tokens_per_step as u64;
-        let s = &mut self.state.summary;
-        if s.status == RunStatus::Running {
-            s.status = RunStatus::Complete;
+        if self.state.status == RunStatus::Running {
+            self.state.status = RunStatus::Complete;
         }
-        if !self.config.staged() {
-            s.tokens = s.steps_done as u64 * tokens_per_step;
-        }
-        if let (Some(d), Some(t)) = (s.distill.as_mut(), &self.teacher) {
-            d.teacher_forward_flops = s.tokens as f64 * t.forward_flops_per_token;
-        }
-        if !self.config.staged() {
-            s.train_flops = s.steps_done as f64 * self.config.train_flops_per_step();
-        }
-        s.wall_time_s = wall;
-        s.tokens_per_s = s.tokens as f64 / wall.max(1e-9);
-        self.dir.write_summary(s)?;
-        if s.status == RunStatus::Complete {
-            let model = self
-                .model
-                .as_ref()
-                .expect("the model is back after every step");
-            self.dir.save_model(model)?;
+        self.state.wall_time_s = self.wall_time();
+        let summary = self.summary();
+        self.dir.write_summary(&summary)?;
+        if summary.status == RunStatus::Complete {
+            self.dir.save_model(self.model())?;
             if let Some(avg) = &averaged {
                 self.dir.save_averaged_model(avg)?;
             }
             checkpoint::remove_all(&self.dir.file(CHECKPOINT));
         }
-        Ok(self.state.summary)
+        Ok(summary)
     }
 
     /// A completed run with checkpoint averaging: the averaged model, evaluated on the final
     /// evaluation's windows (its loss goes to the summary beside the last model's).
     fn averaged_model(&mut self) -> Option<Transformer> {
-        let done = self.state.summary.status == RunStatus::Running
-            && self.state.summary.steps_done == self.config.steps;
+        let done =
+            self.state.status == RunStatus::Running && self.state.steps_done == self.config.steps;
         let sum = self.average.as_ref().filter(|_| done)?;
         // With the RoPE base the snapshots trained on (a resumed sum is rebuilt at the base one).
         let avg = super::average::mean(sum, self.state.averaged).with_rope_theta(self.rope_theta);
         let t = &self.config.spec.train;
         let count = t.final_eval_batches(self.config.tokens_per_step);
         let ev = evaluate(&avg, &self.batches, count, &self.plain);
-        let s = &mut self.state.summary;
-        s.final_val_loss_averaged = Some(ev.val_loss);
-        s.averaged_snapshots = self.state.averaged;
+        let e = &mut self.state.eval;
+        e.averaged_val_loss = Some(ev.val_loss);
         let names = self.batches.stream_names();
-        s.final_val_loss_by_stream_averaged = names.into_iter().zip(ev.by_stream).collect();
+        e.averaged_by_stream = names.into_iter().zip(ev.by_stream).collect();
         Some(avg)
     }
 
@@ -451,7 +396,7 @@ fn starting_point(
     plain: &Device,
 ) -> checkpoint::Restored {
     let fresh = || {
-        let state = fresh_state(config, opts);
+        let state = LoopState::fresh(config);
         (
             config.init_model(device),
             optimizer(&config.spec.train),
@@ -466,15 +411,12 @@ fn starting_point(
     };
     let name = &config.spec.name;
     for dir in &found {
-        let (model, optim, new, _) = fresh();
+        let (model, optim, _, _) = fresh();
         match checkpoint::load(dir, model, optim, config.init_model(plain)) {
-            Ok((model, optim, mut state, average)) => {
-                // This attempt's own facts, not the interrupted one's.
-                let (s, f) = (&mut state.summary, new.summary);
-                (s.device, s.git_commit, s.lab_version) = (f.device, f.git_commit, f.lab_version);
+            Ok((model, optim, state, average)) => {
                 eprintln!(
                     "{name}: resuming from the checkpoint at step {}",
-                    s.steps_done
+                    state.steps_done
                 );
                 return (model, optim, state, average);
             }
@@ -508,72 +450,6 @@ fn same_run(dir: &RunDir, config: &RunConfig) -> Result<()> {
             .into(),
     }
     .into())
-}
-
-/// The state of a run that has not started: its summary says `running`, nothing done yet.
-fn fresh_state(config: &RunConfig, opts: &TrainOptions) -> LoopState {
-    let spec = &config.spec;
-    let analytic = crate::run::summary::AnalyticMemory::for_params(config.params.total);
-    let summary = Summary {
-        status: RunStatus::Running,
-        name: spec.name.clone(),
-        experiment: spec.experiment.clone(),
-        seed: spec.seed,
-        ffn: spec.ffn.name().into(),
-        ffn_variant: spec.ffn.describe(),
-        warnings: spec.warnings(),
-        steps_planned: config.steps,
-        steps_done: 0,
-        tokens: 0,
-        train_flops: 0.0,
-        final_val_loss: None,
-        best_val_loss: None,
-        final_train_loss: None,
-        initial_train_loss: None,
-        final_val_loss_averaged: None,
-        final_val_loss_long_context: None,
-        averaged_snapshots: 0,
-        final_val_loss_by_stream_averaged: Default::default(),
-        peak_train_loss: None,
-        final_val_loss_by_stream: Default::default(),
-        final_answer_loss_by_stream: Default::default(),
-        final_val_loss_se: None,
-        final_val_loss_se_by_stream: Default::default(),
-        final_exact_match_by_stream: Default::default(),
-        anneal_switch_step: config.anneal_from(),
-        distill: spec.distill.as_ref().map(|d| DistillSummary {
-            teacher: d.teacher.display().to_string(),
-            weight: d.weight,
-            temperature: d.temperature,
-            top_k: d.top_k,
-            teacher_flops_charged: d.charge_teacher,
-            ..Default::default()
-        }),
-        routing_specialisation: vec![],
-        diverged_at_step: None,
-        wall_time_s: 0.0,
-        tokens_per_s: 0.0,
-        spikes: Default::default(),
-        memory: MemorySummary {
-            analytic: Some(analytic),
-            ..Default::default()
-        },
-        params: config.params,
-        flops_per_token: config.flops,
-        device: DeviceSummary {
-            backend: opts.device.backend.clone(),
-            adapter: opts.device.adapter.clone(),
-            software: opts.device.software,
-        },
-        git_commit: crate::run::summary::git_commit(),
-        lab_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    LoopState {
-        averaged: 0,
-        loss_detector: SpikeDetector::new(&spec.stability),
-        grad_detector: SpikeDetector::new(&spec.stability),
-        summary,
-    }
 }
 
 fn track_peaks(peaks: &mut MemorySummary, m: &memory::MemoryReading) {
