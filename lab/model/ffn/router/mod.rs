@@ -8,7 +8,7 @@
 //!
 //! plus, at the bottom of this file, its `pub mod` line and one registration line in the
 //! `routers!` list. The MoE layer,
-//! the FLOP counter, logging, sweeps and the conformance suite (`tests/conformance.rs`) reach
+//! the FLOP counter, logging, sweeps and the conformance suite (`tests/it/conformance.rs`) reach
 //! routers only through the generated [`RouterSpec`] / [`Router`] enums, so a new line there is
 //! all it takes for a variant to be selectable, counted, logged and tested.
 //! `docs/adding-a-variant.md` walks through adding one.

@@ -3,7 +3,7 @@
 //! on flex with and without autodiff and on wgpu through its cubecl kernels; and the grouped
 //! matmul itself against per-group matmuls on both backends.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::prelude::*;

@@ -3,23 +3,17 @@
 //! finite differences, in f64 on flex. Its own test binary because flex's float type is set
 //! once per process.
 
-mod common;
+use crate::common;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use common::conformance::{BATCH, D_MODEL, SEQ, input, layer, loss, variants};
 use common::to_vec;
 use moe_lab::model::ffn::FeedForward;
 use rand::{Rng, SeedableRng};
 
-/// Flex in f64, so central differences are accurate to ~1e-9.
-fn f64_device() -> Device {
-    let mut d = Device::flex();
-    d.configure(FloatDType::F64).expect("flex supports f64");
-    d
-}
+use crate::f64_device;
 
 /// Host copies of every trained parameter of an autodiff module, with its position among all
 /// float parameters in visiting order (the same in a plain build of the same variant).

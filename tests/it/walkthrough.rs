@@ -3,7 +3,7 @@
 //! spec ```` block resolves as an `[ffn]` table, and the variant it adds is in the conformance
 //! suite (which then runs on it like on every registered variant).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! An MoE that must reduce to the dense FFN: one expert with top-1, or K identical experts with
 //! renormalised gates (dropless, no auxiliary losses).
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::prelude::*;

@@ -5,7 +5,7 @@
 // Index loops over (batch, head, query, key) read like the definition.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::to_vec;

@@ -2,7 +2,7 @@
 //! keep active FLOPs; loss-free balancing moves its bias by ±γ toward balance after every step
 //! and logs it; sigmoid gates sum to 1; expert choice warns; specs name bad fields.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{MOE, config, tiny_spec, to_vec};

@@ -1,6 +1,6 @@
 //! Parameter and FLOP counts against a hand count, against the real module, and matching.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, tiny_spec};

@@ -2,7 +2,7 @@
 //! composed ops: outputs and gradients, on contiguous and strided inputs, with NaN carried
 //! through (a diverged run must stay visible to the spike and divergence checks).
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;

@@ -2,7 +2,7 @@
 //! and head weights (only their feed-forwards differ), so a seed-pair's loss difference
 //! isolates the feed-forward. Another seed gives other weights.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, tiny_spec, to_vec};

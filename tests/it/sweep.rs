@@ -1,7 +1,7 @@
 //! Sweeps end to end on flex: stop and resume, a killed cell resuming from its checkpoint,
 //! the lock, plots and report, and bad experiment specs.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

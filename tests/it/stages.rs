@@ -2,7 +2,7 @@
 //! to end, resume from a checkpoint inside every stage to the uninterrupted losses, count the
 //! FLOPs of the shapes that ran, and bad stage fields exit 2 naming the field.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,26 +1,18 @@
 //! Gradients of the dense FFN, the MoE layer (with its balance and z losses) and attention
 //! against central finite differences, in f64 on the flex backend.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use moe_lab::model::attention::Attention;
 use moe_lab::model::ffn::SwiGlu;
 use moe_lab::model::rope::Rope;
 use rand::{Rng, SeedableRng};
 
-/// Flex in f64, so finite differences are exact enough to compare at 1e-5.
+/// Flex in f64 (`f64_device`).
 fn device() -> Device {
-    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
-    DEVICE
-        .get_or_init(|| {
-            let mut d = Device::flex();
-            d.configure(FloatDType::F64).expect("flex supports f64");
-            d
-        })
-        .clone()
+    crate::f64_device()
 }
 
 fn tensor<const D: usize>(v: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {

@@ -2,7 +2,7 @@
 //! towards its teacher at w = 1, the plain run reproduced exactly at w = 0, and bad teachers
 //! refused before anything is written.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

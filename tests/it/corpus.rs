@@ -1,7 +1,7 @@
 //! The generated multi-domain corpus: determinism, mixture, correctness of every math and code
 //! sample, train/validation disjointness, held-out facts, and routing by domain.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -2,7 +2,7 @@
 //! back is the one that was trained: evaluated on the run's own final evaluation, it gives
 //! the run's final validation loss to the last digit.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, flex_options, tiny_spec};

@@ -4,7 +4,7 @@
 //! refuses, with exit 2 and nothing written, what has no exact HF counterpart.
 //! (`scripts/hf-check.py` runs the same directory in `transformers`; it needs torch.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -9,7 +9,7 @@
 //! matmul FLOPs the layer executes, the parameter count against the module's, determinism,
 //! wgpu against flex, and a short training run that lowers the loss.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::prelude::*;

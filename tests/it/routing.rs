@@ -1,6 +1,6 @@
 //! Capacity dropping and the auxiliary losses against hand computations.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::prelude::*;

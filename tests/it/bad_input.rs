@@ -1,6 +1,6 @@
 //! Bad specs: a clear error naming the file and field, exit code 2, nothing written.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The memory estimate a run is checked against before it starts: a run that cannot fit
 //! exits 2 before allocating, and the estimate tracks the measured peak on flex.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

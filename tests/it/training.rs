@@ -1,7 +1,7 @@
 //! Whole training runs on flex: determinism, learning, divergence handling, the optimizer's
 //! weight-decay groups and global clipping.
 
-mod common;
+use crate::common;
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;

@@ -2,7 +2,7 @@
 //! unchanged, for a dense model and a dropless MoE. (A capacity-limited MoE is not causal
 //! across a batch: which slots overflow depends on every token in it, as in Switch/GShard.)
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, max_rel_diff, tiny_spec, to_vec};

@@ -2,7 +2,7 @@
 //! garbage are detected before anything is loaded from them; the run falls back to the previous
 //! checkpoint, or restarts, and ends with exactly the losses of an uninterrupted run.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The same tiny MoE model, forward and backward, on wgpu (a hardware adapter, or lavapipe in
 //! CI) and on flex: logits and gradients agree within 1e-4 relative.
 
-mod common;
+use crate::common;
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;

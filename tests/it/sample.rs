@@ -2,7 +2,7 @@
 //! at a time through the key/value cache gives, at every position, the logits the model gives
 //! that position when it reads the whole sequence at once; and sampling is reproducible.
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{DENSE, MOE, config, flex_options, tiny_spec, to_vec};

@@ -1,0 +1,36 @@
+//! The integration tests, as one binary: each file a module, `common` their shared helpers.
+//! One binary links burn once, where one per file linked it 31 times (docs/measurements.md:
+//! build and run times of both layouts). The finite-difference gradient tests are the other
+//! binary (`tests/f64/`): they run flex in f64, a setting of the process's flex device.
+
+mod common;
+
+mod accounting;
+mod analysis;
+mod architecture;
+mod bad_input;
+mod bench_compare;
+mod causality;
+mod conformance;
+mod corpus;
+mod dispatch;
+mod distill;
+mod export;
+mod faults;
+mod final_model;
+mod fused;
+mod fuzz;
+mod memory;
+mod moe_equivalence;
+mod no_readback;
+mod pairing;
+mod probes;
+mod recipe;
+mod routing;
+mod sample;
+mod stages;
+mod sweep;
+mod training;
+mod variants;
+mod walkthrough;
+mod wgpu_agreement;
