@@ -222,11 +222,7 @@ fn a_short_training_run_lowers_the_loss() {
         cfg = cfg.with_steps(40);
         let dir = tmp.path().join(format!("v{i}"));
         let summary = train(&cfg, common::flex_options(&dir, false, None)).unwrap();
-        let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
-        let losses: Vec<f64> = r
-            .deserialize::<std::collections::HashMap<String, String>>()
-            .map(|row| row.unwrap()["loss"].parse().unwrap())
-            .collect();
+        let losses = common::losses(&dir);
         let (first, last) = (losses[0], summary.final_train_loss.unwrap());
         assert!(
             last < 0.8 * first,

@@ -264,13 +264,10 @@ fn tiny_moe_run_logs_routing_by_domain() {
         },
     )
     .unwrap();
-    let mut r = csv::Reader::from_path(tmp.path().join("router_domains.csv")).unwrap();
-    let mut sums: std::collections::BTreeMap<(String, String, String), f64> = Default::default();
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        *sums
-            .entry((rec[0].to_string(), rec[1].to_string(), rec[2].to_string()))
-            .or_default() += rec[4].parse::<f64>().unwrap();
+    let rows: Vec<moe_lab::run::RouterDomainRow> = moe_lab::run::read_rows(tmp.path()).unwrap();
+    let mut sums: std::collections::BTreeMap<(usize, usize, String), f64> = Default::default();
+    for r in rows {
+        *sums.entry((r.step, r.layer, r.domain)).or_default() += r.share;
     }
     let domains: HashSet<&String> = sums.keys().map(|k| &k.2).collect();
     assert_eq!(domains.len(), 5, "every validation stream is attributed");

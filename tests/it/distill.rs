@@ -145,9 +145,8 @@ fn distilled(name: &str, ffn: &str, teacher: &Path, weight: f64) -> String {
     tiny_spec(name, ffn, &extra).replace("steps = 20", "steps = 40")
 }
 
-fn losses(dir: &Path) -> Vec<String> {
-    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
-    r.records().map(|x| x.unwrap()[4].to_string()).collect()
+fn losses(dir: &Path) -> Vec<f64> {
+    common::losses(dir)
 }
 
 #[test]

@@ -10,9 +10,8 @@ use common::{MOE, config, flex_options, tiny_spec};
 use moe_lab::train::train;
 
 /// The `loss` column of a run's `metrics.csv`, as written.
-fn losses(dir: &Path) -> Vec<String> {
-    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
-    r.records().map(|x| x.unwrap()[4].to_string()).collect()
+fn losses(dir: &Path) -> Vec<f64> {
+    common::losses(dir)
 }
 
 /// Overwrite the middle of `file` with garbage, keeping its length.

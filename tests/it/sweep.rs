@@ -204,12 +204,7 @@ fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
     let resumed = train(&cfg, opts(&cut, true, None)).unwrap();
     assert_eq!(resumed.final_val_loss, whole.final_val_loss);
     assert_eq!(resumed.final_train_loss, whole.final_train_loss);
-    let losses = |d: &Path| {
-        let mut r = csv::Reader::from_path(d.join("metrics.csv")).unwrap();
-        r.records()
-            .map(|x| x.unwrap()[4].to_string())
-            .collect::<Vec<_>>()
-    };
+    let losses = common::losses;
     assert_eq!(
         losses(&cut),
         losses(&tmp.path().join("whole")),

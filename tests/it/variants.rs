@@ -79,15 +79,13 @@ fn loss_free_bias_moves_by_gamma_toward_balance_and_is_logged() {
     let tmp = tempfile::tempdir().unwrap();
     let summary = train(&cfg, common::flex_options(tmp.path(), false, None)).unwrap();
     assert_eq!(summary.ffn_variant, "moe/loss-free");
-    let mut r = csv::Reader::from_path(tmp.path().join("router_state.csv")).unwrap();
-    let rows: Vec<(usize, usize, String, usize, f64)> =
-        r.deserialize().map(|row| row.unwrap()).collect();
+    let rows: Vec<moe_lab::run::RouterStateRow> = moe_lab::run::read_rows(tmp.path()).unwrap();
     // 20 steps × 2 layers × 4 experts.
     assert_eq!(rows.len(), 20 * 2 * 4);
     let last: Vec<f64> = rows
         .iter()
-        .filter(|r| r.0 == 19 && r.1 == 0)
-        .map(|r| r.4)
+        .filter(|r| r.step == 19 && r.layer == 0)
+        .map(|r| r.value)
         .collect();
     assert!(last.iter().any(|b| b.abs() > 0.0), "bias never moved");
     for b in &last {

@@ -93,6 +93,16 @@ pub fn assert_close(ours: &[Vec<f32>], theirs: &[Vec<f32>], what: &str, toleranc
     }
 }
 
+/// A run's `metrics.csv`, read with the lab's own row type.
+pub fn metrics(dir: &Path) -> Vec<moe_lab::run::MetricRow> {
+    moe_lab::run::read_rows(dir).expect("metrics.csv parses")
+}
+
+/// The `loss` column of a run's `metrics.csv`, as written (6 decimals).
+pub fn losses(dir: &Path) -> Vec<f64> {
+    metrics(dir).iter().map(|r| r.loss).collect()
+}
+
 /// The wgpu device to test on: a hardware adapter, else the software one (lavapipe); `None`
 /// (after printing why) where wgpu has no adapter at all.
 pub fn wgpu_choice() -> Option<moe_lab::train::device::DeviceChoice> {
