@@ -28,7 +28,10 @@ fn staged(extra_train: &str) -> String {
 
 /// `metrics.csv`'s losses and cumulative FLOPs, per row.
 fn losses_and_flops(dir: &Path) -> Vec<(f64, f64)> {
-    common::metrics(dir).iter().map(|r| (r.loss, r.flops)).collect()
+    common::metrics(dir)
+        .iter()
+        .map(|r| (r.loss, r.flops))
+        .collect()
 }
 
 #[test]
