@@ -1,47 +1,35 @@
 //! `report.md` of a learning-rate sweep: the stability question answered first, then the
-//! curves, divergence, spikes and proxies per rate as tables, then the figures.
-
-use std::fmt::Write;
+//! curves, divergence, spikes and proxies per rate as tables, each figure beside its table.
 
 use super::load::RunData;
 use super::lr::{LrAnalysis, LrCurve};
+use super::markdown::{Doc, Table, cells};
 use super::report::p_value;
 use super::stats::{Paired, Verdict};
 use crate::run::Manifest;
 
-/// The figures, relative to `report.md`'s directory, as (file stem, caption).
-pub const FIGURES: &[(&str, &str)] = &[
-    (
-        "lr_sensitivity",
-        "Final validation loss against learning rate, per arm: the line is the mean over seeds, the band spans the seeds, the dotted line is the loss at initialisation (ℓ0, where losses are capped). Look at how fast each curve rises to the right of its minimum: a flatter bowl is a less sensitive, more stable arm",
-    ),
-    (
-        "lr_proxies",
-        "Instability proxies against learning rate (mean over seeds, log scale): the largest attention logit reached in the run (left) and the largest router logit (right). Look for the rate where a curve leaves its low plateau: Wortsman et al. find attention-logit growth precedes divergence",
-    ),
-];
+const LR_SENSITIVITY: &str = "Final validation loss against learning rate, per arm: the line is the mean over seeds, the band spans the seeds, the dotted line is the loss at initialisation (ℓ0, where losses are capped). Look at how fast each curve rises to the right of its minimum: a flatter bowl is a less sensitive, more stable arm";
+const LR_PROXIES: &str = "Instability proxies against learning rate (mean over seeds, log scale): the largest attention logit reached in the run (left) and the largest router logit (right). Look for the rate where a curve leaves its low plateau: Wortsman et al. find attention-logit growth precedes divergence";
 
 pub fn render(a: &LrAnalysis, manifest: &Manifest, runs: &[RunData], plots_rel: &str) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "# {} — preset `{}`\n", a.experiment, a.preset);
+    let mut doc = Doc::default();
+    doc.line(&format!("# {} — preset `{}`\n", a.experiment, a.preset));
     if !manifest.description.is_empty() {
-        let _ = writeln!(s, "{}\n", manifest.description.trim());
+        doc.para(manifest.description.trim());
     }
-    let _ = writeln!(s, "## The question, answered\n");
+    doc.line("## The question, answered\n");
     for line in verdicts(a) {
-        let _ = writeln!(s, "- {line}");
+        doc.item(&line);
     }
-    setup_section(&mut s, a, runs);
-    arms_section(&mut s, a);
+    setup_section(&mut doc, a, runs);
+    arms_section(&mut doc, a);
+    doc.figure(plots_rel, "lr_sensitivity", LR_SENSITIVITY);
     for size in sizes(a) {
-        per_rate_section(&mut s, a, &size);
+        per_rate_section(&mut doc, a, &size);
     }
-    definitions_section(&mut s);
-    let _ = writeln!(s, "\n## Figures\n");
-    for (stem, caption) in FIGURES {
-        let _ = writeln!(s, "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}.*\n");
-    }
-    s
+    doc.figure(plots_rel, "lr_proxies", LR_PROXIES);
+    definitions_section(&mut doc);
+    doc.finish()
 }
 
 /// One line per comparison of the reference arm with another: "Is <reference> less stable
@@ -147,13 +135,13 @@ fn sizes(a: &LrAnalysis) -> Vec<String> {
     sizes
 }
 
-fn setup_section(s: &mut String, a: &LrAnalysis, runs: &[RunData]) {
+fn setup_section(doc: &mut Doc, a: &LrAnalysis, runs: &[RunData]) {
     let lrs: Vec<String> = a.learning_rates.iter().map(|l| format!("{l:e}")).collect();
     let seeds = runs.iter().map(|r| r.cell.seed).max().map_or(0, |m| m + 1);
     let wall: f64 = runs.iter().map(|r| r.summary.wall_time_s).sum();
-    let _ = writeln!(
-        s,
-        "\n## Setup\n\n{} of {} runs found: arms {}, sizes {}, {} learning rates ({}), seeds 0–{}. Every arm at a size trains on the same FLOP budget; at one seed all arms start from the same non-feed-forward weights and see the same batches, so arms pair by seed. Training time summed over runs: {:.0} s.",
+    doc.heading("Setup");
+    doc.para(&format!(
+        "{} of {} runs found: arms {}, sizes {}, {} learning rates ({}), seeds 0–{}. Every arm at a size trains on the same FLOP budget; at one seed all arms start from the same non-feed-forward weights and see the same batches, so arms pair by seed. Training time summed over runs: {:.0} s.",
         a.runs_found,
         a.runs_expected,
         a.curves
@@ -168,49 +156,52 @@ fn setup_section(s: &mut String, a: &LrAnalysis, runs: &[RunData]) {
         lrs.join(", "),
         seeds.saturating_sub(1),
         wall
-    );
+    ));
 }
 
-fn arms_section(s: &mut String, a: &LrAnalysis) {
-    let _ = writeln!(s, "\n## Per arm\n");
-    let _ = writeln!(
-        s,
-        "| size | arm | ℓ0 | optimal rate | best loss (mean) | LR sensitivity, nats (mean ± 95% CI over seeds) | diverged runs | first diverging rate |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+fn arms_section(doc: &mut Doc, a: &LrAnalysis) {
+    doc.heading("Per arm");
+    let mut t = Table::new(&[
+        "size",
+        "arm",
+        "ℓ0",
+        "optimal rate",
+        "best loss (mean)",
+        "LR sensitivity, nats (mean ± 95% CI over seeds)",
+        "diverged runs",
+        "first diverging rate",
+    ]);
     for c in &a.curves {
         let (div, runs) = c.diverged_runs();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.3} | {} | {} | {} | {div}/{runs} | {} |",
+        let sensitivity = c.sensitivity.as_ref().map_or("–".into(), |m| {
+            format!("{:.3} ± {:.3} (n = {})", m.mean, m.half_width, m.n)
+        });
+        t.row(&cells![
             c.size,
             c.arm,
-            c.loss_at_init,
+            format!("{:.3}", c.loss_at_init),
             c.optimal_lr.map_or("–".into(), |l| format!("{l:e}")),
             c.best_loss.map_or("–".into(), |l| format!("{l:.4}")),
-            c.sensitivity.as_ref().map_or("–".into(), |m| format!(
-                "{:.3} ± {:.3} (n = {})",
-                m.mean, m.half_width, m.n
-            )),
+            sensitivity,
+            format!("{div}/{runs}"),
             c.first_diverging_lr
-                .map_or("none".into(), |l| format!("{l:e}")),
-        );
+                .map_or("none".into(), |l| format!("{l:e}"))
+        ]);
     }
+    doc.table(t);
 }
 
 /// Loss, divergence, spikes and proxies per rate at one size: one table, arms side by side.
-fn per_rate_section(s: &mut String, a: &LrAnalysis, size: &str) {
+fn per_rate_section(doc: &mut Doc, a: &LrAnalysis, size: &str) {
     let curves: Vec<&LrCurve> = a.curves.iter().filter(|c| c.size == size).collect();
-    let _ = writeln!(s, "\n## Per learning rate, size {size}\n");
-    let _ = writeln!(
-        s,
-        "Each cell: final loss mean [min, max] over seeds (capped at ℓ0) · diverged/runs · loss spikes per 1k steps · peak attention logit · final output log Z · peak router logit.\n"
-    );
-    let header: Vec<&str> = curves.iter().map(|c| c.arm.as_str()).collect();
-    let _ = writeln!(s, "| rate | {} |", header.join(" | "));
-    let _ = writeln!(s, "|---|{}", "---|".repeat(header.len()));
+    doc.heading(&format!("Per learning rate, size {size}"));
+    doc.para("Each cell: final loss mean [min, max] over seeds (capped at ℓ0) · diverged/runs · loss spikes per 1k steps · peak attention logit · final output log Z · peak router logit.");
+    let header: Vec<&str> = std::iter::once("rate")
+        .chain(curves.iter().map(|c| c.arm.as_str()))
+        .collect();
+    let mut t = Table::new(&header);
     for lr in &a.learning_rates {
-        let cells: Vec<String> = curves
+        let arms = curves
             .iter()
             .map(|c| match c.points.iter().find(|p| p.lr == *lr) {
                 Some(p) => format!(
@@ -226,10 +217,11 @@ fn per_rate_section(s: &mut String, a: &LrAnalysis, size: &str) {
                     num(p.router_logit_peak)
                 ),
                 None => "–".into(),
-            })
-            .collect();
-        let _ = writeln!(s, "| {lr:e} | {} |", cells.join(" | "));
+            });
+        let row: Vec<String> = std::iter::once(format!("{lr:e}")).chain(arms).collect();
+        t.row(&row);
     }
+    doc.table(t);
 }
 
 /// A proxy value: 3 significant figures, scientific beyond 10⁴.
@@ -241,14 +233,13 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
-fn definitions_section(s: &mut String) {
-    let _ = writeln!(
-        s,
-        "\n## Definitions\n\n\
-- **LR sensitivity** (Wortsman et al. 2023, §3.1): the mean over the rates of `min(ℓ(η), ℓ0) − ℓ*`, where ℓ(η) is the final validation loss at rate η, ℓ0 the loss at initialisation and ℓ* the best loss over the rates; computed per seed, then averaged. 0 means the arm does equally well at every rate.\n\
+fn definitions_section(doc: &mut Doc) {
+    doc.heading("Definitions");
+    doc.line(&format!(
+        "- **LR sensitivity** (Wortsman et al. 2023, §3.1): the mean over the rates of `min(ℓ(η), ℓ0) − ℓ*`, where ℓ(η) is the final validation loss at rate η, ℓ0 the loss at initialisation and ℓ* the best loss over the rates; computed per seed, then averaged. 0 means the arm does equally well at every rate.\n\
 - **Diverged**: the training loss became non-finite, or rose more than {} nats above ℓ0 at any step after the first (even if it later recovered).\n\
 - **Loss spikes**: the lab's robust rule (a loss above the rolling median by more than z·1.4826·MAD).\n\
 - **Proxies**, logged every step (`metrics.csv`, per layer in `probes.csv`): the largest pre-softmax attention logit `q·k/√d` over layers, the output logits' mean log-partition `log Σ exp(logits)`, the largest router logit over MoE layers.",
         super::lr::DIVERGENCE_MARGIN
-    );
+    ));
 }

@@ -1,42 +1,34 @@
 //! `report.md` of a recipe experiment: does each lever help small models, by how much at each
 //! size and in each domain, and does its gain shrink as models grow (the anti-scale
-//! conjecture)? Then the figure.
+//! conjecture)? The figure sits beside the slopes it draws.
 
-use std::fmt::Write;
-
+use super::markdown::{Doc, Table, cells};
 use super::recipe::{Lever, RecipeAnalysis, Slope};
 use super::report::p_value;
 use super::stats::{Paired, Verdict};
 use crate::run::Manifest;
 
-pub const FIGURES: &[(&str, &str)] = &[(
-    "recipe_gains",
-    "Each lever's gain over the baseline (baseline loss − lever loss, nats/byte; above 0 the lever helps) against the student's parameters (log scale): mean over seeds with its 95% interval, and the least-squares line through the seeds' gains. The anti-scale conjecture predicts lines falling to the right",
-)];
+const RECIPE_GAINS: &str = "Each lever's gain over the baseline (baseline loss − lever loss, nats/byte; above 0 the lever helps) against the student's parameters (log scale): mean over seeds with its 95% interval, and the least-squares line through the seeds' gains. The anti-scale conjecture predicts lines falling to the right";
 
 pub fn render(a: &RecipeAnalysis, manifest: &Manifest, plots_rel: &str) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
+    let mut doc = Doc::default();
+    doc.line(&format!(
         "# {} — preset `{}`\n",
         manifest.experiment, manifest.preset
-    );
+    ));
     if !manifest.description.is_empty() {
-        let _ = writeln!(s, "{}\n", manifest.description.trim());
+        doc.para(manifest.description.trim());
     }
-    let _ = writeln!(s, "## The questions, answered\n");
+    doc.line("## The questions, answered\n");
     for line in verdicts(a) {
-        let _ = writeln!(s, "- {line}");
+        doc.item(&line);
     }
-    setup_section(&mut s, a);
-    gains_section(&mut s, a);
-    domains_section(&mut s, a);
-    slopes_section(&mut s, a);
-    let _ = writeln!(s, "\n## Figures\n");
-    for (stem, caption) in FIGURES {
-        let _ = writeln!(s, "![{caption}]({plots_rel}/{stem}.png)\n\n*{caption}.*\n");
-    }
-    s
+    setup_section(&mut doc, a);
+    gains_section(&mut doc, a);
+    domains_section(&mut doc, a);
+    slopes_section(&mut doc, a);
+    doc.figure(plots_rel, "recipe_gains", RECIPE_GAINS);
+    doc.finish()
 }
 
 fn ci(p: &Paired) -> String {
@@ -114,15 +106,14 @@ fn slope_ci(sl: &Slope) -> String {
     format!("{:+.4} [{:+.4}, {:+.4}]", sl.slope, sl.ci_low, sl.ci_high)
 }
 
-fn setup_section(s: &mut String, a: &RecipeAnalysis) {
-    let _ = writeln!(s, "\n## Setup\n");
+fn setup_section(doc: &mut Doc, a: &RecipeAnalysis) {
+    doc.heading("Setup");
     let sizes: Vec<String> = a
         .sizes
         .iter()
         .map(|(n, p)| format!("{n} ({p} parameters)"))
         .collect();
-    let _ = writeln!(
-        s,
+    doc.line(&format!(
         "Students: {}. Every arm at a size trains on the same FLOP budget as `{}`; a pair is \
          one seed at one size (same initial weights and data order). Gain = {} loss − lever \
          loss on the final evaluation (nats/byte; positive: the lever helps); an arm that \
@@ -130,66 +121,62 @@ fn setup_section(s: &mut String, a: &RecipeAnalysis) {
         sizes.join(", "),
         a.baseline_arm,
         a.baseline_arm
-    );
+    ));
     for l in &a.levers {
-        let _ = writeln!(s, "- `{}`: {}", l.arm, l.uses);
+        doc.item(&format!("`{}`: {}", l.arm, l.uses));
     }
     if let Some(t) = &a.teacher {
         let loss = t.final_val_loss.map_or("not finished".into(), |v| {
             format!("final validation loss {v:.4}")
         });
-        let charged = if t.charged {
-            "charged to"
-        } else {
-            "not charged to"
+        let charged = match t.charged {
+            true => "charged to",
+            false => "not charged to",
         };
-        let _ = writeln!(
-            s,
-            "\nTeacher: `{}` ({} parameters, {loss}), trained first. Its forward passes for the \
+        doc.line("");
+        doc.line(&format!(
+            "Teacher: `{}` ({} parameters, {loss}), trained first. Its forward passes for the \
              distilling students cost {:.3e} FLOPs in all, {charged} the students' budgets: \
              distillation here buys the teacher's knowledge for free at training time.",
             t.cell, t.params, t.forward_flops_used
-        );
+        ));
     }
 }
 
-fn gains_section(s: &mut String, a: &RecipeAnalysis) {
-    let _ = writeln!(s, "\n## Gain over `{}` per size\n", a.baseline_arm);
-    let mut head = "| lever |".to_string();
-    let mut rule = "|---|".to_string();
-    for (n, _) in &a.sizes {
-        let _ = write!(head, " {n} |");
-        rule += "---|";
-    }
-    let _ = writeln!(s, "{head} all sizes |\n{rule}---|");
+fn gains_section(doc: &mut Doc, a: &RecipeAnalysis) {
+    doc.heading(&format!("Gain over `{}` per size", a.baseline_arm));
+    let header: Vec<&str> = std::iter::once("lever")
+        .chain(a.sizes.iter().map(|(n, _)| n.as_str()))
+        .chain(std::iter::once("all sizes"))
+        .collect();
+    let mut t = Table::new(&header);
     for l in &a.levers {
-        let mut row = format!("| {} |", l.arm);
-        for at in &l.by_size {
-            let cell = at
-                .gain
-                .as_ref()
-                .map_or("–".into(), |p| format!("{} ({})", ci(p), p.n));
-            let _ = write!(row, " {cell} |");
-        }
+        let per_size = (l.by_size.iter())
+            .map(|at| (at.gain.as_ref()).map_or("–".into(), |p| format!("{} ({})", ci(p), p.n)));
         let pooled = l.pooled.as_ref().map_or("–".into(), ci);
-        let _ = writeln!(s, "{row} {pooled} |");
+        let row: Vec<String> = std::iter::once(l.arm.clone())
+            .chain(per_size)
+            .chain(std::iter::once(pooled))
+            .collect();
+        t.row(&row);
         if l.by_size.iter().any(|at| at.gain_last.is_some()) {
-            let mut row = format!("| {} (last model, not averaged) |", l.arm);
-            for at in &l.by_size {
-                let cell = at.gain_last.as_ref().map_or("–".into(), ci);
-                let _ = write!(row, " {cell} |");
-            }
-            let _ = writeln!(s, "{row} |");
+            let last = (l.by_size.iter()).map(|at| at.gain_last.as_ref().map_or("–".into(), ci));
+            let row: Vec<String> = std::iter::once(format!("{} (last model, not averaged)", l.arm))
+                .chain(last)
+                .chain(std::iter::once(String::new()))
+                .collect();
+            t.row(&row);
         }
     }
-    let _ = writeln!(
-        s,
-        "\nMean gain in nats/byte [95% interval] (pairs). The averaged rows against the last-model \
-         rows show what checkpoint averaging adds on its own."
+    doc.table(t);
+    doc.line("");
+    doc.para(
+        "Mean gain in nats/byte [95% interval] (pairs). The averaged rows against the last-model \
+         rows show what checkpoint averaging adds on its own.",
     );
 }
 
-fn domains_section(s: &mut String, a: &RecipeAnalysis) {
+fn domains_section(doc: &mut Doc, a: &RecipeAnalysis) {
     let domains: Vec<&String> = a
         .levers
         .first()
@@ -198,12 +185,13 @@ fn domains_section(s: &mut String, a: &RecipeAnalysis) {
     if domains.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\n## Gain per validation domain (all sizes)\n");
-    let head: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
-    let _ = writeln!(s, "| lever | {} |", head.join(" | "));
-    let _ = writeln!(s, "|---|{}", "---|".repeat(domains.len()));
+    doc.heading("Gain per validation domain (all sizes)");
+    let header: Vec<&str> = std::iter::once("lever")
+        .chain(domains.iter().map(|d| d.as_str()))
+        .collect();
+    let mut t = Table::new(&header);
     for l in &a.levers {
-        let cells: Vec<String> = domains
+        let gains = domains
             .iter()
             .map(|d| match l.by_domain.get(*d).and_then(|p| p.as_ref()) {
                 Some(p) => {
@@ -215,48 +203,34 @@ fn domains_section(s: &mut String, a: &RecipeAnalysis) {
                     format!("{}{mark}", ci(p))
                 }
                 None => "–".into(),
-            })
-            .collect();
-        let _ = writeln!(s, "| {} | {} |", l.arm, cells.join(" | "));
+            });
+        let row: Vec<String> = std::iter::once(l.arm.clone()).chain(gains).collect();
+        t.row(&row);
     }
-    let _ = writeln!(
-        s,
-        "\n✓ / ✗: a significant gain / loss (p < 0.05, sizes as fixed effects). The annealing mix \
+    doc.table(t);
+    doc.line("");
+    doc.para(
+        "✓ / ✗: a significant gain / loss (p < 0.05, sizes as fixed effects). The annealing mix \
          up-samples math and code (at the expense of knowledge), so the annealing arms should gain \
          there and may lose on knowledge; the headline loss weights the domains by the base mix, \
-         knowledge first. knowledge_heldout holds facts never stated in training."
+         knowledge first. knowledge_heldout holds facts never stated in training.",
     );
 }
 
-fn slopes_section(s: &mut String, a: &RecipeAnalysis) {
-    let _ = writeln!(s, "\n## The anti-scale conjecture\n");
-    let _ = writeln!(
-        s,
+fn slopes_section(doc: &mut Doc, a: &RecipeAnalysis) {
+    doc.heading("The anti-scale conjecture");
+    doc.para(
         "LLaMA-3 conjectures that the smaller the model, the more distillation and annealing data \
          help. Each lever's per-seed gains are regressed on ln(parameters); a negative slope whose \
          interval excludes 0 supports the conjecture over the sizes run (nothing is said beyond \
-         them).\n"
+         them).",
     );
-    let _ = writeln!(
-        s,
-        "| lever | slope (nats per e-fold) [95% CI] | pairs | p |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|");
+    let mut t = Table::new(&["lever", "slope (nats per e-fold) [95% CI]", "pairs", "p"]);
     for l in &a.levers {
         match &l.slope {
-            Some(sl) => {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} |",
-                    l.arm,
-                    slope_ci(sl),
-                    sl.n,
-                    p_value(sl.p)
-                );
-            }
-            None => {
-                let _ = writeln!(s, "| {} | – | – | – |", l.arm);
-            }
+            Some(sl) => t.row(&cells![l.arm, slope_ci(sl), sl.n, p_value(sl.p)]),
+            None => t.row(&cells![l.arm, "–", "–", "–"]),
         }
     }
+    doc.table(t);
 }
