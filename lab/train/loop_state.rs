@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::distill::Teacher;
 use super::evaluate::Evaluation;
 use super::spikes::SpikeDetector;
 use crate::run::summary::{
@@ -161,13 +162,13 @@ impl LoopState {
         self.final_kl = kl;
     }
 
-    /// The run's summary as of now. `teacher_per_token`: a distilled run's teacher forward
-    /// FLOPs per student token at each sequence length.
+    /// The run's summary as of now; a distilled run's `teacher` prices its forward passes at
+    /// each sequence length trained.
     pub fn summary(
         &self,
         config: &RunConfig,
         attempt: &AttemptFacts,
-        teacher_per_token: Option<&dyn Fn(usize) -> f64>,
+        teacher: Option<&Teacher>,
     ) -> Summary {
         let spec = &config.spec;
         let e = &self.eval;
@@ -197,7 +198,9 @@ impl LoopState {
                 weight: d.weight,
                 temperature: d.temperature,
                 top_k: d.top_k,
-                teacher_forward_flops: teacher_per_token.map_or(0.0, |f| self.per_length(f)),
+                teacher_forward_flops: teacher.map_or(0.0, |t| {
+                    self.per_length(|len| t.forward_flops_per_token(len))
+                }),
                 teacher_flops_charged: d.charge_teacher,
                 initial_kl: self.initial_kl,
                 final_kl: self.final_kl,

@@ -133,10 +133,8 @@ impl Trainer {
 
     /// The run's summary as of now (`LoopState::summary`).
     pub fn summary(&self) -> Summary {
-        let teacher = self.teacher.as_ref();
-        let per_token = teacher.map(|t| move |len: usize| t.forward_flops_per_token(len));
-        let rate = per_token.as_ref().map(|f| f as &dyn Fn(usize) -> f64);
-        self.state.summary(&self.config, &self.attempt, rate)
+        let (config, attempt) = (&self.config, &self.attempt);
+        self.state.summary(config, attempt, self.teacher.as_ref())
     }
 
     /// The next step to run, or `None` when the run is done.
