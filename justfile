@@ -23,7 +23,9 @@ train spec *flags:
     cargo run --quiet --bin lab -- train --spec {{spec}} {{flags}}
 
 # Run a sweep, analyse it and draw its plots: `just sweep dense-vs-moe [--preset full]`.
+# dense-vs-moe-text trains on a prepared BPE corpus, made first (once) from the generated one.
 sweep name *flags:
+    if [ "{{name}}" = "dense-vs-moe-text" ]; then scripts/prepare-generated-bpe.sh; fi
     cargo run --quiet --bin lab -- sweep {{name}} {{flags}}
 
 # Parameter and FLOP counts of specs.

@@ -97,6 +97,7 @@ fn arm_spec(d: usize, opts: &BenchOptions, ffn: FfnSpec, name: &str) -> Result<R
             tie_embeddings: false,
             norm_eps: 1e-5,
             init: None,
+            vocab_size: None,
         },
         ffn,
         train: TrainSpec {

@@ -40,7 +40,19 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         si(p.active as f64),
         p.embedding
     );
-    let _ = writeln!(s, "  forward FLOPs/token, by matmul:");
+    let _ = writeln!(
+        s,
+        "  vocabulary: {} ({}); the embedding lookup is free, the LM head counted",
+        c.spec.model.vocab_size(),
+        match &c.spec.data.tokenizer {
+            Some(t) => t.display().to_string(),
+            None => "bytes".into(),
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  forward FLOPs/token, by matmul (share of the forward):"
+    );
     for (name, v) in [
         ("attention q/k/v/o", f.attention_projections),
         ("attention QKᵀ + AV", f.attention_scores),
@@ -50,7 +62,8 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         ("LM head", f.lm_head),
     ] {
         if v > 0.0 {
-            let _ = writeln!(s, "    {name:<22} {:>14.0}", v);
+            let share = 100.0 * v / f.forward_per_token;
+            let _ = writeln!(s, "    {name:<22} {v:>14.0}  {share:>5.1}%");
         }
     }
     let _ = writeln!(
@@ -336,16 +349,16 @@ pub fn sweep_outcome(o: &crate::sweep::SweepOutcome) -> String {
     s
 }
 
-/// What a `lab sample` cost: bytes, time, rate, window shifts, peak memory.
+/// What a `lab sample` cost: tokens, time, rate, window shifts, peak memory.
 pub fn sample_line(s: &crate::sample::SampleStats, device: &str) -> String {
     let peak = crate::train::memory::read_peak_rss()
         .map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1_048_576.0));
     format!(
-        "{} bytes in {:.2} s ({:.0} bytes/s) on {device}; context window shifted {} times; \
+        "{} tokens in {:.2} s ({:.0} tokens/s) on {device}; context window shifted {} times; \
          peak RSS {peak}",
-        s.bytes,
+        s.tokens,
         s.seconds,
-        s.bytes as f64 / s.seconds.max(1e-9),
+        s.tokens as f64 / s.seconds.max(1e-9),
         s.window_shifts
     )
 }

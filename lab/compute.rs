@@ -55,6 +55,9 @@ impl FfnShape {
     }
 }
 
+/// The byte vocabulary (token id = byte value): the default, where no tokenizer is given.
+pub const BYTE_VOCAB: usize = 256;
+
 /// Everything accounting needs to know about a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelShape {

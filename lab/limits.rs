@@ -28,6 +28,10 @@ pub const MOE_TOKEN_SLOTS: Limit = (
      each slot's position among its expert's slots and each expert's load in f32 on the \
      device, exact only up to 2^24",
 );
+pub const VOCAB: Limit = (
+    1 << 24,
+    "token ids: 128× LLaMA-3's vocabulary of 128 256 (the embedding and head hold d × vocab)",
+);
 pub const EXPERTS: Limit = (4_096, "16× DeepSeek-V3's 256 routed experts");
 pub const HIDDEN: Limit = (
     1 << 20,

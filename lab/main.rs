@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod data_cmd;
 use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_LOCKED, SpecError};
 use moe_lab::run::{RunDir, RunStatus};
 use moe_lab::train::device::{self, DeviceChoice};
@@ -65,16 +67,67 @@ enum Command {
     /// Time training steps of a dense arm and MoE arms at matched active FLOPs (and their
     /// feed-forward layers alone); writes results/bench/bench-<backend>.csv.
     Bench(BenchArgs),
-    /// Show sample lines of the generated corpus's domains and measure generation speed.
+    /// Subword tokenizers and token shards: train a BPE tokenizer, prepare a corpus.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Show sample lines of the generated corpus's domains and measure generation speed; with
+    /// --write, write its training domains as JSON Lines files instead.
     Corpus {
-        /// Bytes to generate per domain for the speed measurement.
+        /// Bytes to generate per domain (for the speed measurement, or to write).
         #[arg(long, default_value_t = 8_000_000)]
         bytes: usize,
+        /// Write DIR/<domain>.jsonl (documents of a few lines each) and exit.
+        #[arg(long)]
+        write: Option<PathBuf>,
         /// Sample lines to print per domain.
         #[arg(long, default_value_t = 3)]
         samples: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+}
+
+// `lab data ...`.
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Train a byte-level BPE tokenizer (GPT-2 / LLaMA-3 style: every byte a token, an
+    /// <|endoftext|> special token) on text files, directories and JSON Lines.
+    Tokenizer {
+        /// Vocabulary size, special token included (at least 257: the 256 bytes and EOT).
+        #[arg(long)]
+        vocab: usize,
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// The JSON Lines field holding a document's text.
+        #[arg(long, default_value = "text")]
+        field: String,
+        /// The tokenizer.json to write (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Tokenize text files, directories and JSON Lines into token shards in llm.c's format,
+    /// with a manifest; documents are held out for validation by a seeded draw.
+    Prepare {
+        /// A tokenizer.json (`lab data tokenizer`, or a GPT-2 / LLaMA-3 file).
+        #[arg(long)]
+        tokenizer: PathBuf,
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// The corpus directory to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// The JSON Lines field holding a document's text.
+        #[arg(long, default_value = "text")]
+        field: String,
+        /// Each document's chance of going to validation.
+        #[arg(long, default_value_t = 0.05)]
+        val_fraction: f64,
+        /// Seed of the validation draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Tokens per shard (llm.c's FineWeb shards: 100 M).
+        #[arg(long, default_value_t = 100_000_000)]
+        shard_tokens: usize,
     },
 }
 
@@ -175,12 +228,13 @@ struct SampleArgs {
     run_dir: PathBuf,
     #[arg(long, default_value = "")]
     prompt: String,
-    #[arg(long, default_value_t = 200)]
-    max_bytes: usize,
+    /// Tokens to generate (bytes for a byte-level run).
+    #[arg(long, visible_alias = "max-bytes", default_value_t = 200)]
+    max_tokens: usize,
     /// 0: greedy.
     #[arg(long, default_value_t = 0.8)]
     temperature: f64,
-    /// Sample among the k most likely bytes (0: all).
+    /// Sample among the k most likely tokens (0: all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     #[arg(long, default_value_t = 0)]
@@ -330,10 +384,23 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Bench(args) => bench_cmd(args),
+        Command::Data(cmd) => data_cmd::run(cmd),
+        Command::Corpus {
+            bytes,
+            write: Some(dir),
+            seed,
+            ..
+        } => {
+            for path in moe_lab::data::corpus::write::write_domains(&dir, bytes, seed)? {
+                println!("{}", path.display());
+            }
+            Ok(0)
+        }
         Command::Corpus {
             bytes,
             samples,
             seed,
+            write: None,
         } => {
             println!("{}", cli_text::corpus_report(bytes, samples, seed));
             Ok(0)
@@ -444,14 +511,15 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     if !(args.temperature.is_finite() && args.temperature >= 0.0) {
         return Err(bad("--temperature", "must be a number ≥ 0 (0: greedy)".into()).into());
     }
-    moe_lab::error::at_most("--max-bytes", args.max_bytes, moe_lab::limits::STEPS)
+    moe_lab::error::at_most("--max-tokens", args.max_tokens, moe_lab::limits::STEPS)
         .map_err(|e| bad(&e.path, e.message))?;
     let lab_device = args.device.open()?;
     let (config, model) = RunDir::new(&args.run_dir)
         .load_model(&lab_device.device)
         .map_err(|e| bad("model", format!("{e:#}")))?;
+    let vocab = moe_lab::sample::Vocabulary::of(&config.spec.data)?;
     let opts = moe_lab::sample::SampleOptions {
-        max_bytes: args.max_bytes,
+        max_tokens: args.max_tokens,
         temperature: args.temperature,
         top_k: args.top_k,
         seed: args.seed,
@@ -459,10 +527,11 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     out.write_all(args.prompt.as_bytes())?;
     let seq_len = config.spec.model.seq_len;
-    let prompt = args.prompt.as_bytes();
+    let prompt = vocab.encode_prompt(&args.prompt)?;
+    let mut text = moe_lab::sample::TextStream::new(&vocab);
     let stats =
-        moe_lab::sample::generate(&model, seq_len, prompt, &opts, &lab_device.device, |b| {
-            let _ = out.write_all(&[b]).and_then(|()| out.flush());
+        moe_lab::sample::generate(&model, seq_len, &prompt, &opts, &lab_device.device, |t| {
+            let _ = out.write_all(&text.push(t)).and_then(|()| out.flush());
         });
     writeln!(out)?;
     out.flush()?;
@@ -470,9 +539,9 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     if args.stats {
         let params = config.params.total + config.params.buffers;
         RunDir::new(&args.run_dir).write_generation(&moe_lab::run::generation::Generation {
-            bytes: stats.bytes,
+            bytes: stats.tokens,
             seconds: stats.seconds,
-            bytes_per_s: stats.bytes as f64 / stats.seconds.max(1e-9),
+            bytes_per_s: stats.tokens as f64 / stats.seconds.max(1e-9),
             peak_rss_bytes: train::memory::read_peak_rss(),
             device: lab_device.adapter.clone(),
             params_bytes: 4 * params,

@@ -4,11 +4,12 @@
     python3 scripts/hf-check.py EXPORT_DIR [--tolerance 1e-4]
 
 Loads the export with AutoModelForCausalLM and AutoTokenizer, runs the reference windows the
-lab wrote (reference.safetensors: `tokens` [W, T], the lab's `logits` [W, T, 256]) and fails
+lab wrote (reference.safetensors: `tokens` [W, T], the lab's `logits` [W, T, vocab]) and fails
 (exit 1) unless
   - the model class is the one config.json names (LlamaForCausalLM / MixtralForCausalLM),
   - its logits match the lab's to <= tolerance (max abs, float32), and
-  - the tokenizer maps text to its UTF-8 bytes (token id = byte value) and back.
+  - the tokenizer gives the lab's ids for the texts in tokenizer_reference.json (UTF-8 bytes
+    for a byte-level run, the run's BPE otherwise) and decodes them back to the text.
 Needs torch and transformers (`python3 -m venv DIR && DIR/bin/pip install torch transformers`);
 the lab's Rust tests do not.
 """
@@ -28,20 +29,31 @@ TEXTS = [
 
 
 def check_tokenizer(directory):
+    """AutoTokenizer against the lab's own ids for the texts of tokenizer_reference.json (the
+    lab's tokenizer, bytes or BPE), and decoding back to the text; an export without that file
+    (older) is checked as the byte tokenizer (token id = UTF-8 byte)."""
+    import os
+
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(directory)
+    path = f"{directory}/tokenizer_reference.json"
+    if os.path.exists(path):
+        with open(path) as f:
+            ref = json.load(f)
+        cases = list(zip(ref["texts"], ref["ids"]))
+    else:
+        cases = [(text, list(text.encode("utf-8"))) for text in TEXTS]
     failures = []
-    for text in TEXTS:
+    for text, want in cases:
         ids = tok(text, add_special_tokens=False)["input_ids"]
-        want = list(text.encode("utf-8"))
         if ids != want:
-            failures.append(f"{text!r}: ids {ids[:12]}... != bytes {want[:12]}...")
+            failures.append(f"{text!r}: ids {ids[:12]}... != the lab's {want[:12]}...")
             continue
         back = tok.decode(ids)
         if back != text:
             failures.append(f"{text!r}: decodes to {back!r}")
-    return type(tok).__name__, tok.vocab_size if hasattr(tok, "vocab_size") else None, failures
+    return type(tok).__name__, len(tok), failures
 
 
 def check_model(directory, tolerance):
@@ -108,7 +120,7 @@ def main():
     if not problems:
         print(
             f"OK: {result['class']} logits within {result['max_abs_diff']:.2g} of the lab's "
-            f"on {result['windows'][0]} windows of {result['windows'][1]}; tokenizer = UTF-8 bytes",
+            f"on {result['windows'][0]} windows of {result['windows'][1]}; tokenizer ids = the lab's",
             file=sys.stderr,
         )
     return 1 if problems else 0

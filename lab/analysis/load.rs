@@ -22,6 +22,8 @@ pub struct RunData {
     pub router_state: Vec<RouterStateRow>,
     /// The feed-forward in words (`FfnSpec::summary_line` of `config.toml`), where it parses.
     pub ffn: Option<String>,
+    /// The model's vocabulary (`config.toml`; bytes where it does not parse).
+    pub vocab_size: usize,
     /// What generating from its final model cost, where measured (`generation.json`).
     pub generation: Option<crate::run::generation::Generation>,
 }
@@ -58,6 +60,9 @@ fn read_run(d: &Path, cell: &Cell) -> Result<Option<RunData>> {
         return Ok(None);
     };
     let generation = run_dir.read_generation();
+    let spec = std::fs::read_to_string(d.join(CONFIG))
+        .ok()
+        .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok());
     Ok(Some(RunData {
         cell: cell.clone(),
         generation,
@@ -66,9 +71,7 @@ fn read_run(d: &Path, cell: &Cell) -> Result<Option<RunData>> {
         metrics: read_rows(d)?,
         router: read_rows(d)?,
         router_state: read_rows(d)?,
-        ffn: std::fs::read_to_string(d.join(CONFIG))
-            .ok()
-            .and_then(|t| toml::from_str::<crate::spec::RunSpec>(&t).ok())
-            .map(|spec| spec.ffn.summary_line()),
+        ffn: spec.as_ref().map(|s| s.ffn.summary_line()),
+        vocab_size: spec.map_or(crate::model::BYTE_VOCAB, |s| s.model.vocab_size()),
     }))
 }

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 
 use super::load::RunData;
 use super::stats::{MeanCi, Paired, mean_ci, paired};
-use crate::model::VOCAB_SIZE;
 use crate::run::Manifest;
 use crate::run::RunStatus;
 
@@ -100,7 +99,7 @@ pub fn diverged(r: &RunData) -> bool {
 fn loss_at_init(r: &RunData) -> f64 {
     r.summary
         .initial_train_loss
-        .unwrap_or((VOCAB_SIZE as f64).ln())
+        .unwrap_or((r.vocab_size as f64).ln())
 }
 
 /// The run's final loss capped at ℓ0; a run with no finite final loss counts as ℓ0. `None`

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::Corpus;
+use super::{Corpus, Tokens};
 
 pub struct Batches {
     corpus: Corpus,
@@ -189,11 +189,12 @@ impl Batches {
         for (si, s) in self.corpus.streams.iter().enumerate() {
             let n = count * self.batch_size;
             let last = s.val.len() - (seq_len + 1);
-            let starts: Vec<usize> = if s.line_aligned_val {
+            let starts: Vec<usize> = if let Some(val) = s.val.as_bytes()
+                && s.line_aligned_val
+            {
                 let lines: Vec<usize> = std::iter::once(0)
                     .chain(
-                        s.val
-                            .iter()
+                        val.iter()
                             .enumerate()
                             .filter(|(_, b)| **b == b'\n')
                             .map(|(i, _)| i + 1),
@@ -220,17 +221,20 @@ impl Batches {
     fn windows<'a>(
         &'a self,
         rows: &[(usize, usize)],
-        bytes: impl Fn(usize) -> &'a [u8],
+        tokens: impl Fn(usize) -> &'a Tokens,
         val: bool,
         t: usize,
     ) -> Batch {
         let mut inputs = Vec::with_capacity(rows.len() * t);
         let mut targets = Vec::with_capacity(rows.len() * t);
         let mut mask: Option<Vec<f32>> = None;
+        let mut window = Vec::with_capacity(t + 1);
         for &(s, start) in rows {
-            let b = bytes(s);
-            inputs.extend(b[start..start + t].iter().map(|&x| x as i64));
-            targets.extend(b[start + 1..start + t + 1].iter().map(|&x| x as i64));
+            // One copy of the t + 1 tokens: inputs are its first t, targets its last t.
+            window.clear();
+            tokens(s).copy_into(start, t + 1, &mut window);
+            inputs.extend_from_slice(&window[..t]);
+            targets.extend_from_slice(&window[1..]);
             if val && let Some(answers) = &self.corpus.streams[s].val_answers {
                 let m = mask.get_or_insert_with(Vec::new);
                 m.extend(

@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::corpus::Domain;
+use super::manifest::TOKENIZER;
+use super::sources::{SourceSpec, source_files};
+use super::tokenizer::{BYTE_VOCAB, SubwordTokenizer};
+use crate::error::SpecError;
 use crate::error::{FieldError, at_most, check, positive};
 use crate::limits;
 
@@ -14,6 +18,8 @@ pub enum SourceKind {
     #[default]
     Generated,
     Text,
+    /// Prepared token shards (`sources`); implied by a non-empty `sources`.
+    Prepared,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,6 +46,13 @@ pub struct DataSpec {
     /// Switch to `anneal_weights` for the final `train.decay_fraction` of the steps.
     pub anneal: bool,
     pub anneal_weights: DomainWeights,
+    /// Prepared corpora mixed by weight (`lab data prepare`, or llm.c shards).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceSpec>,
+    /// The `tokenizer.json` the sources were made with; by default the one the first
+    /// source's directory carries. Without sources the vocabulary is bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 impl Default for DataSpec {
@@ -55,6 +68,8 @@ impl Default for DataSpec {
             weights: DomainWeights::default(),
             anneal: false,
             anneal_weights: DomainWeights::ANNEAL,
+            sources: Vec::new(),
+            tokenizer: None,
         }
     }
 }
@@ -115,7 +130,24 @@ impl DataSpec {
             "val_fraction",
             || format!("must be in (0, 0.5], got {}", self.val_fraction),
         )?;
+        if !self.sources.is_empty() && self.source == SourceKind::Generated {
+            self.source = SourceKind::Prepared;
+        }
+        if self.source != SourceKind::Prepared {
+            check(self.sources.is_empty(), "sources", || {
+                format!(
+                    "sources need source = \"prepared\" (or no `source`), not {:?}",
+                    self.source
+                )
+            })?;
+            check(self.tokenizer.is_none(), "tokenizer", || {
+                "a tokenizer applies to prepared sources; make shards of the text with \
+                 `lab data prepare` and list them in `sources`"
+                    .into()
+            })?;
+        }
         match self.source {
+            SourceKind::Prepared => self.resolve_sources(base)?,
             SourceKind::Text => {
                 let Some(p) = &self.path else {
                     return Err(FieldError::new("path", "source = \"text\" needs a path"));
@@ -148,5 +180,97 @@ impl DataSpec {
             }
         }
         Ok(self)
+    }
+}
+
+/// `path` made absolute against `base`; Err naming `field` when it does not exist.
+fn existing(path: &Path, base: &Path, field: &str) -> Result<PathBuf, FieldError> {
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    check(full.exists(), field, || {
+        format!("{} does not exist", full.display())
+    })?;
+    Ok(full.canonicalize().unwrap_or(full))
+}
+
+impl DataSpec {
+    /// Check `sources` and `tokenizer`: names unique, paths present (made absolute), weights
+    /// ≥ 0 with a positive sum, a tokenizer named or carried by the first source.
+    fn resolve_sources(&mut self, base: &Path) -> Result<(), FieldError> {
+        check(!self.sources.is_empty(), "sources", || {
+            "source = \"prepared\" needs at least one entry in `sources`".into()
+        })?;
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            let field = |f: &str| format!("sources[{i}].{f}");
+            check(
+                !s.name.is_empty() && names.insert(s.name.clone()),
+                &field("name"),
+                || format!("{:?}: names must be non-empty and distinct", s.name),
+            )?;
+            s.path = existing(&s.path, base, &field("path"))?;
+            for (w, f) in [(s.weight, "weight"), (s.anneal_weight(), "anneal_weight")] {
+                check(w >= 0.0 && w.is_finite(), &field(f), || {
+                    format!("must be a finite number ≥ 0, got {w}")
+                })?;
+            }
+        }
+        for (f, sum) in [
+            ("weight", self.sources.iter().map(|s| s.weight).sum::<f64>()),
+            (
+                "anneal_weight",
+                self.sources.iter().map(|s| s.anneal_weight()).sum(),
+            ),
+        ] {
+            check(sum > 0.0, "sources", || {
+                format!("the sources' `{f}`s sum to 0: at least one must be positive")
+            })?;
+        }
+        self.tokenizer = Some(match &self.tokenizer {
+            Some(t) => existing(t, base, "tokenizer")?,
+            None => {
+                let carried = self.sources[0].path.join(TOKENIZER);
+                check(carried.is_file(), "tokenizer", || {
+                    format!(
+                        "not given, and {} has none: name the tokenizer.json the shards were \
+                         made with",
+                        self.sources[0].path.display()
+                    )
+                })?;
+                carried
+            }
+        });
+        Ok(())
+    }
+
+    /// The size of the vocabulary a (resolved) run trains on: 256 bytes, or the tokenizer's.
+    /// Prepared sources are checked against it: each manifest must name this tokenizer's
+    /// hash. Err naming the tokenizer or manifest file.
+    pub fn vocab_size(&self) -> Result<usize, SpecError> {
+        let Some(path) = &self.tokenizer else {
+            return Ok(BYTE_VOCAB);
+        };
+        let tokenizer = SubwordTokenizer::load(path)?;
+        for s in &self.sources {
+            if let Some(m) = source_files(&s.path)?.manifest
+                && m.tokenizer.hash != tokenizer.hash
+            {
+                let msg = format!(
+                    "the shards were made with tokenizer {}, not {} ({})",
+                    m.tokenizer.hash,
+                    tokenizer.hash,
+                    path.display()
+                );
+                return Err(SpecError::field(
+                    &s.path.join(super::manifest::MANIFEST),
+                    "tokenizer.hash",
+                    msg,
+                ));
+            }
+        }
+        Ok(tokenizer.vocab_size())
     }
 }

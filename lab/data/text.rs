@@ -33,8 +33,8 @@ impl TokenSource for TextSource {
         Ok(Corpus {
             streams: vec![Stream {
                 name: "text".into(),
-                train: bytes,
-                val,
+                train: bytes.into(),
+                val: val.into(),
                 weight: 1.0,
                 anneal_weight: 1.0,
                 val_answers: None,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::architecture::Architecture;
 use crate::model::ffn::{Capacity, DenseSpec, DffSpec, FfnSpec, MoeSpec, RouterSpec};
-use crate::model::{InitScheme, ModelSpec, VOCAB_SIZE};
+use crate::model::{InitScheme, ModelSpec};
 
 /// The fields `transformers` reads for these two architectures (both 4.x and 5.x names for
 /// RoPE: `rope_theta`, and `rope_parameters`).
@@ -77,7 +77,7 @@ impl HfConfig {
         HfConfig {
             architectures: vec![arch.class().into()],
             model_type: arch.model_type().into(),
-            vocab_size: VOCAB_SIZE,
+            vocab_size: model.vocab_size(),
             hidden_size: model.d_model,
             intermediate_size: hidden,
             num_hidden_layers: model.n_layers,
@@ -126,6 +126,7 @@ impl HfConfig {
             tie_embeddings: self.tie_word_embeddings,
             norm_eps: self.rms_norm_eps,
             init: Some(InitScheme::PerPart),
+            vocab_size: Some(self.vocab_size),
         }
         .resolve()
         .map_err(|e| anyhow::anyhow!("config.json: {e}"))?;

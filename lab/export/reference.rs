@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, ModuleStore, SafetensorsStore};
 
 use crate::data::{Batches, source_for};
-use crate::model::{Transformer, VOCAB_SIZE};
+use crate::model::Transformer;
 use crate::spec::RunConfig;
 
 /// At most this many windows (one per stream, in stream order).
@@ -33,7 +33,7 @@ pub struct Reference {
 pub fn windows(config: &RunConfig, device: &Device) -> Result<Tensor<2, Int>> {
     let spec = &config.spec;
     let t = spec.model.seq_len;
-    let corpus = source_for(&spec.data, 4 * (t + 1))
+    let corpus = source_for(&spec.data, 4 * (t + 1), spec.model.vocab_size())
         .load()
         .context("loading the run's data for the reference windows")?;
     let batches = Batches::new(corpus, t, 1, spec.seed, None)?;
@@ -63,8 +63,9 @@ impl Reference {
             .map_err(|e| anyhow::anyhow!("writing {FILE}: {e}"))
     }
 
-    /// Read an export's reference; `seq_len` is the model's (each window's length).
-    pub fn load(dir: &Path, seq_len: usize, device: &Device) -> Result<Reference> {
+    /// Read an export's reference; `seq_len` is the model's (each window's length), `vocab`
+    /// its vocabulary's size.
+    pub fn load(dir: &Path, seq_len: usize, vocab: usize, device: &Device) -> Result<Reference> {
         let path = dir.join(FILE);
         let mut store = SafetensorsStore::from_file(&path);
         let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
@@ -74,7 +75,7 @@ impl Reference {
         };
         let mut reference = Reference {
             tokens: Param::initialized(ParamId::new(), Tensor::zeros([w, seq_len], device)),
-            logits: Param::from_tensor(Tensor::zeros([w, seq_len, VOCAB_SIZE], device)),
+            logits: Param::from_tensor(Tensor::zeros([w, seq_len, vocab], device)),
         };
         let result = reference.load_from(&mut store).map_err(|e| bad(&e))?;
         anyhow::ensure!(

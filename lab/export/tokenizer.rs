@@ -55,28 +55,83 @@ pub fn tokenizer_json() -> Value {
     })
 }
 
-/// `tokenizer_config.json`: the fast tokenizer above, no BOS/EOS added, `seq_len` as its
-/// maximum length.
-pub fn tokenizer_config_json(seq_len: usize) -> Value {
-    json!({
+/// The tokenizer an export carries: the byte tokenizer above, or the run's own
+/// `tokenizer.json` with its end-of-text token as EOS.
+pub struct Vocabulary {
+    pub tokenizer_json: Value,
+    /// The end-of-text token and its id (none for bytes).
+    pub eos: Option<(String, u32)>,
+    tokenizer: Option<crate::data::tokenizer::SubwordTokenizer>,
+}
+
+/// Texts whose ids the export records (`tokenizer_reference.json`), so that
+/// scripts/hf-check.py can compare transformers' `AutoTokenizer` with the lab's tokenizer.
+pub const REFERENCE_TEXTS: [&str; 5] = [
+    "Hello, world!",
+    "  two leading spaces\nand a newline\ttab",
+    "café, naïve, 東京, emoji 🙂",
+    "x = 3 * (4 + 5)  # code\n",
+    "q: what is the capital of x? a: y.",
+];
+
+impl Vocabulary {
+    pub fn of(data: &crate::data::DataSpec) -> anyhow::Result<Vocabulary> {
+        let Some(path) = &data.tokenizer else {
+            return Ok(Vocabulary {
+                tokenizer_json: tokenizer_json(),
+                eos: None,
+                tokenizer: None,
+            });
+        };
+        let t = crate::data::tokenizer::SubwordTokenizer::load(path)?;
+        let text = t.inner.to_string(false).map_err(anyhow::Error::msg)?;
+        Ok(Vocabulary {
+            tokenizer_json: serde_json::from_str(&text)?,
+            eos: Some((t.eot.clone(), t.eot_id)),
+            tokenizer: Some(t),
+        })
+    }
+
+    /// `tokenizer_reference.json`: [`REFERENCE_TEXTS`] and the lab's ids for each.
+    pub fn reference_json(&self) -> anyhow::Result<Value> {
+        let texts: Vec<String> = REFERENCE_TEXTS.iter().map(|t| t.to_string()).collect();
+        let ids: Vec<Vec<u32>> = match &self.tokenizer {
+            None => texts
+                .iter()
+                .map(|t| t.bytes().map(u32::from).collect())
+                .collect(),
+            Some(t) => t.encode_batch(texts.clone())?,
+        };
+        Ok(json!({ "texts": texts, "ids": ids }))
+    }
+}
+
+/// `tokenizer_config.json`: the fast tokenizer, no BOS/EOS added, `seq_len` as its maximum
+/// length; a subword tokenizer's end-of-text token as its EOS.
+pub fn tokenizer_config_json(seq_len: usize, eos: Option<&(String, u32)>) -> Value {
+    let mut config = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": seq_len,
         "add_bos_token": false,
         "add_eos_token": false,
         "clean_up_tokenization_spaces": false
-    })
+    });
+    if let Some((token, _)) = eos {
+        config["eos_token"] = json!(token);
+    }
+    config
 }
 
-/// `generation_config.json`: `lab sample`'s defaults (temperature 0.8 over all bytes), at
-/// most the trained context; no EOS, so generation stops at `max_length`.
-pub fn generation_config_json(seq_len: usize) -> Value {
+/// `generation_config.json`: `lab sample`'s defaults (temperature 0.8 over all tokens), at
+/// most the trained context; generation stops at `max_length`, or at EOS where there is one.
+pub fn generation_config_json(seq_len: usize, eos: Option<&(String, u32)>) -> Value {
     json!({
         "do_sample": true,
         "temperature": 0.8,
         "top_k": 0,
         "max_length": seq_len,
         "bos_token_id": null,
-        "eos_token_id": null,
+        "eos_token_id": eos.map(|(_, id)| *id),
         "pad_token_id": null
     })
 }

@@ -29,5 +29,5 @@ pub mod transformer;
 pub use block::Block;
 pub use ffn::{FeedForward, RouterStats};
 pub use shape::{model_shape, model_shape_with};
-pub use spec::{InitScheme, ModelSpec, VOCAB_SIZE};
+pub use spec::{BYTE_VOCAB, InitScheme, ModelSpec};
 pub use transformer::{ModelOutput, Transformer};

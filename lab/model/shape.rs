@@ -3,7 +3,7 @@
 
 use super::ffn::FfnSpec;
 use super::ffn::moe::Dispatch;
-use super::spec::{ModelSpec, VOCAB_SIZE};
+use super::spec::ModelSpec;
 use crate::compute::ModelShape;
 
 /// The shape of a (validated) model for steps of `tokens_per_step` tokens, token-choice MoE
@@ -29,7 +29,7 @@ pub fn model_shape_with(
         n_kv_heads: model.kv_heads(),
         head_dim: model.head_dim(),
         seq_len: model.seq_len,
-        vocab_size: VOCAB_SIZE,
+        vocab_size: model.vocab_size(),
         tie_embeddings: model.tie_embeddings,
         layers,
     }

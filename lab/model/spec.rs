@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FieldError, at_most, check, positive};
 use crate::limits;
 
-/// Byte-level tokens: the vocabulary is every byte value.
-pub const VOCAB_SIZE: usize = 256;
+pub use crate::compute::BYTE_VOCAB;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +28,10 @@ pub struct ModelSpec {
     /// the field existed (drawn `sequential`ly) is told apart from a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitScheme>,
+    /// Token ids the embedding and LM head cover. Set by resolution from `[data]` (the
+    /// tokenizer's vocabulary); absent means bytes (256), so byte runs' files are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
 }
 
 /// `init = "per-part"` (the default): each part of the model (embedding, each block's
@@ -52,6 +55,10 @@ fn default_norm_eps() -> f64 {
 }
 
 impl ModelSpec {
+    /// The vocabulary's size: the tokenizer's, or 256 bytes.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size.unwrap_or(BYTE_VOCAB)
+    }
     pub fn kv_heads(&self) -> usize {
         self.n_kv_heads.unwrap_or(self.n_heads)
     }

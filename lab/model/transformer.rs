@@ -10,7 +10,7 @@ use super::ffn::FfnSpec;
 use super::ffn::MoeAux;
 use super::init;
 use super::rope::Rope;
-use super::spec::{InitScheme, ModelSpec, VOCAB_SIZE};
+use super::spec::{InitScheme, ModelSpec};
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -83,11 +83,11 @@ impl Transformer {
             })
             .collect();
         let embedding = init::part("embedding", own, || Embedding {
-            weight: init::normal([VOCAB_SIZE, d], init::INIT_STD, device),
+            weight: init::normal([m.vocab_size(), d], init::INIT_STD, device),
         });
         let lm_head = (!m.tie_embeddings).then(|| {
             init::part("lm_head", own, || {
-                init::linear(d, VOCAB_SIZE, init::INIT_STD, device)
+                init::linear(d, m.vocab_size(), init::INIT_STD, device)
             })
         });
         Transformer {
@@ -152,10 +152,11 @@ impl Transformer {
             Some(head) => head.forward(h),
             None => {
                 let [b, t, d] = h.dims();
-                let table = self.embedding.weight.val().transpose();
+                let table = self.embedding.weight.val();
+                let vocab = table.dims()[0];
                 h.reshape([b * t, d])
-                    .matmul(table)
-                    .reshape([b, t, VOCAB_SIZE])
+                    .matmul(table.transpose())
+                    .reshape([b, t, vocab])
             }
         }
     }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FieldError, check};
-use crate::model::VOCAB_SIZE;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +42,8 @@ impl DistillSpec {
     /// Check the fields (paths relative to `[distill]`) and make `teacher` absolute against
     /// `base`. Whether the teacher exists is checked when the run starts
     /// (`train::distill::Teacher::load`): in a sweep it is trained first.
-    pub fn resolve(mut self, base: &Path) -> Result<DistillSpec, FieldError> {
+    /// `vocab_size`: the student's vocabulary.
+    pub fn resolve(mut self, base: &Path, vocab_size: usize) -> Result<DistillSpec, FieldError> {
         check((0.0..=1.0).contains(&self.weight), "weight", || {
             format!("must be in [0, 1], got {}", self.weight)
         })?;
@@ -52,9 +52,9 @@ impl DistillSpec {
             "temperature",
             || format!("must be positive, got {}", self.temperature),
         )?;
-        check(self.top_k <= VOCAB_SIZE, "top_k", || {
+        check(self.top_k <= vocab_size, "top_k", || {
             format!(
-                "must be at most the vocabulary ({VOCAB_SIZE}), got {}",
+                "must be at most the vocabulary ({vocab_size}), got {}",
                 self.top_k
             )
         })?;

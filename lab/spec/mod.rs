@@ -17,4 +17,4 @@ pub use crate::data::{DataSpec, DomainWeights, SourceKind};
 pub use crate::model::ffn::{
     Capacity, DenseSpec, DffSpec, FfnSpec, MATCH_TOLERANCE, MatchRule, MoeSpec, RouterSpec,
 };
-pub use crate::model::{ModelSpec, VOCAB_SIZE};
+pub use crate::model::{BYTE_VOCAB, ModelSpec};

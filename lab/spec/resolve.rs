@@ -13,7 +13,7 @@ use crate::error::{FieldError, SpecError, at_most, check, positive};
 use crate::limits;
 use crate::model::ffn::FfnSpec;
 use crate::model::ffn::router::Choice;
-use crate::model::{ModelSpec, Transformer, model_shape};
+use crate::model::{BYTE_VOCAB, ModelSpec, Transformer, model_shape};
 
 /// A spec with every default filled in and every derived number computed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,8 +103,8 @@ impl RunConfig {
     /// start of the final `decay_fraction` of the steps.
     pub fn anneal_from(&self) -> Option<usize> {
         let d = &self.spec.data;
-        (d.anneal && d.source == SourceKind::Generated)
-            .then(|| self.spec.train.decay_start(self.steps))
+        let mixes = matches!(d.source, SourceKind::Generated | SourceKind::Prepared);
+        (d.anneal && mixes).then(|| self.spec.train.decay_start(self.steps))
     }
 
     /// The same run with a different length (`lab train --steps`).
@@ -180,8 +180,13 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         .map_err(|e| in_file(e.under("stability")))?;
     let data = spec.data.clone();
     spec.data = data.resolve(base).map_err(|e| in_file(e.under("data")))?;
+    spec.model.vocab_size = resolve_vocab(&spec, file)?;
     if let Some(d) = spec.distill.take() {
-        spec.distill = Some(d.resolve(base).map_err(|e| in_file(e.under("distill")))?);
+        let vocab = spec.model.vocab_size();
+        spec.distill = Some(
+            d.resolve(base, vocab)
+                .map_err(|e| in_file(e.under("distill")))?,
+        );
     }
 
     let t = &spec.train;
@@ -223,6 +228,22 @@ pub fn resolve_spec(mut spec: RunSpec, file: &Path, base: &Path) -> Result<RunCo
         spec,
         flops_by_seq_len,
     })
+}
+
+/// The model's vocabulary: the data's (256 bytes, or the tokenizer's), stated only when it is
+/// not bytes. Err when `[model] vocab_size` says otherwise, or the data's files are bad.
+fn resolve_vocab(spec: &RunSpec, file: &Path) -> Result<Option<usize>, SpecError> {
+    let vocab = spec.data.vocab_size()?;
+    let field = |m: String| FieldError::new("model.vocab_size", m).in_file(file);
+    if let Some(v) = spec.model.vocab_size
+        && v != vocab
+    {
+        return Err(field(format!(
+            "{v}, but the data's vocabulary has {vocab} ids (leave it out: it follows [data])"
+        )));
+    }
+    at_most("model.vocab_size", vocab, limits::VOCAB).map_err(|e| e.in_file(file))?;
+    Ok((vocab != BYTE_VOCAB).then_some(vocab))
 }
 
 /// The run's length in steps (`steps`, or solved from `flop_budget`), each step's cost at

@@ -608,6 +608,7 @@ fn resolve_cell(
             tie_embeddings: base.tie_embeddings,
             norm_eps: 1e-5,
             init: None,
+            vocab_size: None,
         },
         ffn,
         train,

@@ -8,8 +8,9 @@ use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::log_softmax;
 
+use crate::data::tokenizer::SubwordTokenizer;
 use crate::error::SpecError;
-use crate::model::{Transformer, VOCAB_SIZE};
+use crate::model::Transformer;
 use crate::run::RunDir;
 use crate::spec::{DistillSpec, RunConfig};
 
@@ -50,9 +51,23 @@ impl Teacher {
         };
         let run = RunDir::new(&spec.teacher);
         let (teacher, model) = run.load_model(device).map_err(|e| bad(format!("{e:#}")))?;
-        let rows = model.embedding.weight.dims()[0];
-        if rows != VOCAB_SIZE {
-            let m = format!("the teacher has a vocabulary of {rows}, the student {VOCAB_SIZE}");
+        let (rows, vocab) = (
+            model.embedding.weight.dims()[0],
+            config.spec.model.vocab_size(),
+        );
+        if rows != vocab {
+            let m = format!("the teacher has a vocabulary of {rows}, the student {vocab}");
+            return Err(bad(m).into());
+        }
+        let (tt, st) = (&teacher.spec.data.tokenizer, &config.spec.data.tokenizer);
+        if let (Some(tt), Some(st)) = (tt, st)
+            && SubwordTokenizer::load(tt)?.hash != SubwordTokenizer::load(st)?.hash
+        {
+            let m = format!(
+                "the teacher's tokenizer {} differs from the student's {}",
+                tt.display(),
+                st.display()
+            );
             return Err(bad(m).into());
         }
         let (t_len, s_len) = (teacher.max_seq_len(), config.max_seq_len());

@@ -123,6 +123,8 @@ pub fn check_fits(config: &crate::spec::RunConfig, available: u64) -> Result<(),
             .as_ref()
             .and_then(|p| std::fs::metadata(p).ok())
             .map_or(0, |m| m.len()),
+        // Shards are memory-mapped: their pages are the page cache's, not the run's.
+        crate::data::SourceKind::Prepared => 0,
     };
     let need = m.total() + corpus + PROCESS;
     if need <= available {

@@ -73,6 +73,16 @@ impl Trainer {
         let plain = opts.device.device.clone();
         // Before anything is written: a missing or unfit teacher is the spec's fault.
         let teacher = Teacher::load(config, &dir.file(CONFIG), &plain)?;
+        // And the data: a damaged shard or a foreign token id stops the run unwritten.
+        // Enough validation text for the final evaluation's windows not to repeat.
+        let (t, tokens) = (spec.model.seq_len, spec.train.final_eval_tokens);
+        let min_val = tokens * (t + 1) / t * 5 / 4;
+        let corpus = source_for(&spec.data, min_val, spec.model.vocab_size()).load()?;
+        let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
+        let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
+        if config.staged() {
+            batches.check_length(config.max_seq_len())?;
+        }
         dir.create()?;
         if opts.resume && !checkpoint::candidates(&dir.file(CHECKPOINT)).is_empty() {
             same_run(&dir, config)?;
@@ -80,14 +90,6 @@ impl Trainer {
         dir.write_config(config)?;
         plain.seed(spec.seed);
         let device = plain.clone().autodiff();
-        // Enough validation text for the final evaluation's windows not to repeat.
-        let (t, tokens) = (spec.model.seq_len, spec.train.final_eval_tokens);
-        let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4).load()?;
-        let (seq_len, batch) = (spec.model.seq_len, spec.train.batch_size);
-        let batches = Batches::new(corpus, seq_len, batch, spec.seed, config.anneal_from())?;
-        if config.staged() {
-            batches.check_length(config.max_seq_len())?;
-        }
         let (model, optim, state, average) = starting_point(config, opts, &device, &plain);
         // Rows after the checkpoint belong to the interrupted attempt; a fresh start drops all.
         dir.truncate_rows(state.steps_done)?;

@@ -198,7 +198,11 @@ fn every_program_has_balanced_brackets_and_uses_defined_names_only() {
 fn no_validation_window_occurs_in_training() {
     let seq = 64;
     let corpus = source(false).load().unwrap();
-    let train: Vec<Vec<u8>> = corpus.streams.iter().map(|s| s.train.clone()).collect();
+    let train: Vec<Vec<u8>> = corpus
+        .streams
+        .iter()
+        .map(|s| s.train.as_bytes().unwrap().to_vec())
+        .collect();
     let b = Batches::new(corpus, seq, 16, 0, None).unwrap();
     let mut seen = HashSet::new();
     for t in &train {

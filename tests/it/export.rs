@@ -207,7 +207,7 @@ fn fine_grained_top_k_moe_exports_as_mixtral() {
 fn reference_logits_are_the_models() {
     let (_tmp, out) = round_trip(&tiny_spec("r", DENSE, ""));
     let device = Device::flex();
-    let reference = export::reference::Reference::load(&out, 16, &device).unwrap();
+    let reference = export::reference::Reference::load(&out, 16, 256, &device).unwrap();
     let [w, t] = reference.tokens.dims();
     assert!((1..=export::reference::WINDOWS).contains(&w) && t == 16);
     let model = export::reload(&out, &device).unwrap();

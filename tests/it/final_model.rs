@@ -20,7 +20,7 @@ fn check(ffn: &str) {
     // The trainer's final evaluation, rebuilt: same text, windows and count.
     let spec = &cfg.spec;
     let (t, tokens) = (spec.model.seq_len, spec.train.final_eval_tokens);
-    let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4)
+    let corpus = source_for(&spec.data, tokens * (t + 1) / t * 5 / 4, 256)
         .load()
         .unwrap();
     let batches = Batches::new(

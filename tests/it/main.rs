@@ -12,6 +12,7 @@ mod bad_input;
 mod bench_compare;
 mod causality;
 mod conformance;
+mod corpora;
 mod corpus;
 mod dispatch;
 mod distill;

@@ -34,6 +34,7 @@ fn check_cache(ffn: &str) {
     let mut cache = KvCache::new();
     let prompt = 5;
     let mut worst = 0f32;
+    let text: Vec<u32> = text.iter().map(|&b| b as u32).collect();
     let mut got = extend(&model, &text[..prompt], &mut cache, 0, &device);
     for p in prompt - 1..t {
         if p >= prompt {
@@ -76,14 +77,15 @@ fn sampling_is_reproducible_and_greedy_ignores_the_seed() {
     let device = Device::flex();
     let run = |temperature: f64, seed: u64| {
         let opts = SampleOptions {
-            max_bytes: 3 * t, // crosses the window more than once
+            max_tokens: 3 * t, // crosses the window more than once
             temperature,
             top_k: 0,
             seed,
         };
         let mut out = Vec::new();
-        let stats = generate(&model, t, b"q: ", &opts, &device, |b| out.push(b));
-        assert_eq!(stats.bytes, out.len());
+        let prompt: Vec<u32> = b"q: ".iter().map(|&b| b as u32).collect();
+        let stats = generate(&model, t, &prompt, &opts, &device, |b| out.push(b));
+        assert_eq!(stats.tokens, out.len());
         assert!(stats.window_shifts >= 2, "{stats:?}");
         out
     };
@@ -162,7 +164,7 @@ fn lab_sample_streams_text_and_refuses_a_run_without_a_model() {
     );
     assert_eq!(out.stdout.len(), 3 + 40 + 1, "prompt, 40 bytes, a newline");
     assert!(out.stdout.starts_with(b"q: "));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bytes/s"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokens/s"));
     let empty = tempfile::tempdir().unwrap();
     let out = lab(&[empty.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -21,6 +21,7 @@ pub mod code;
 pub mod math;
 pub mod source;
 pub mod world;
+pub mod write;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -74,8 +74,8 @@ impl TokenSource for GeneratedSource {
             });
             streams.push(Stream {
                 name: d.name().to_string(),
-                train,
-                val,
+                train: train.into(),
+                val: val.into(),
                 val_answers,
                 weight,
                 anneal_weight,

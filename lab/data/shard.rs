@@ -1,0 +1,290 @@
+//! One token shard in llm.c's `.bin` format, read through a memory map, and its writer.
+//!
+//! Layout: a header of 256 little-endian int32 (`[0]` magic 20240520, `[1]` version: 1 for
+//! uint16 tokens, 2 for uint32, `[2]` token count, the rest zero), then the tokens, little
+//! endian, from byte 1024. llm.c and modded-nanogpt write and read this format, so their
+//! FineWeb shards train here as they are.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::{Advice, Mmap, UncheckedAdvice};
+use sha2::{Digest, Sha256};
+
+use crate::error::SpecError;
+
+pub const MAGIC: i32 = 20240520;
+pub const HEADER_BYTES: usize = 256 * 4;
+
+/// Bytes per token: version 1 stores uint16 (vocabularies up to 65 536), version 2 uint32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    U16,
+    U32,
+}
+
+impl Width {
+    /// The narrowest width that holds every id of a vocabulary of `vocab_size`.
+    pub fn for_vocab(vocab_size: usize) -> Width {
+        if vocab_size <= 1 << 16 {
+            Width::U16
+        } else {
+            Width::U32
+        }
+    }
+    pub fn bytes(self) -> usize {
+        match self {
+            Width::U16 => 2,
+            Width::U32 => 4,
+        }
+    }
+    fn version(self) -> i32 {
+        match self {
+            Width::U16 => 1,
+            Width::U32 => 2,
+        }
+    }
+    fn of_version(v: i32) -> Option<Width> {
+        match v {
+            1 => Some(Width::U16),
+            2 => Some(Width::U32),
+            _ => None,
+        }
+    }
+}
+
+fn bad(path: &Path, field: &str, message: impl Into<String>) -> SpecError {
+    SpecError::field(path, field, message)
+}
+
+fn io(path: &Path, e: std::io::Error) -> SpecError {
+    SpecError::Io {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The header's width and token count, checked against the file's size.
+fn read_header(path: &Path, file: &mut File) -> Result<(Width, usize), SpecError> {
+    let size = file.metadata().map_err(|e| io(path, e))?.len() as usize;
+    if size < HEADER_BYTES {
+        let m = format!("{size} bytes, shorter than the 1024-byte header");
+        return Err(bad(path, "header", m));
+    }
+    let mut header = [0u8; 12];
+    file.read_exact(&mut header).map_err(|e| io(path, e))?;
+    let int = |i: usize| i32::from_le_bytes(header[4 * i..4 * i + 4].try_into().unwrap());
+    if int(0) != MAGIC {
+        let m = format!("{}, expected {MAGIC} (an llm.c token shard)", int(0));
+        return Err(bad(path, "header.magic", m));
+    }
+    let width = Width::of_version(int(1)).ok_or_else(|| {
+        let m = format!("{}, expected 1 (uint16 tokens) or 2 (uint32)", int(1));
+        bad(path, "header.version", m)
+    })?;
+    let count = usize::try_from(int(2)).map_err(|_| bad(path, "header.tokens", "negative"))?;
+    let expected = HEADER_BYTES + count * width.bytes();
+    if size != expected {
+        let m = format!(
+            "the header says {count} tokens ({expected} bytes with the header), the file has \
+             {size} bytes (truncated or not a shard)"
+        );
+        return Err(bad(path, "header.tokens", m));
+    }
+    Ok((width, count))
+}
+
+/// A shard opened for reading: checked header, tokens behind a memory map.
+pub struct Shard {
+    pub path: PathBuf,
+    map: Mmap,
+    width: Width,
+    count: usize,
+}
+
+impl Shard {
+    /// Open and check the header against the file's size (no token is read).
+    pub fn open(path: &Path) -> Result<Shard, SpecError> {
+        let mut file = File::open(path).map_err(|e| io(path, e))?;
+        let (width, count) = read_header(path, &mut file)?;
+        // SAFETY: the lab only reads the map; a shard changed under a running job is the
+        // user's error, as with any memory-mapped data loader.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| io(path, e))?;
+        // Windows are drawn at random: read-ahead would fault in pages no window uses and
+        // grow resident memory with the corpus.
+        map.advise(Advice::Random).map_err(|e| io(path, e))?;
+        Ok(Shard {
+            path: path.to_path_buf(),
+            map,
+            width,
+            count,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn width(&self) -> Width {
+        self.width
+    }
+
+    /// Append tokens `start..start + len` to `out`, then drop their pages from this process's
+    /// resident set (they stay in the page cache): resident memory stays flat however large
+    /// the corpus.
+    pub fn copy_into(&self, start: usize, len: usize, out: &mut Vec<i64>) {
+        let w = self.width.bytes();
+        let from = HEADER_BYTES + start * w;
+        let bytes = &self.map[from..from + len * w];
+        match self.width {
+            Width::U16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64),
+            ),
+            Width::U32 => out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
+            ),
+        }
+        self.release(from, len * w);
+    }
+
+    fn release(&self, from: usize, len: usize) {
+        let page = 4096;
+        let start = from / page * page;
+        let end = (from + len).min(self.map.len());
+        // SAFETY: the map is read-only and private; after DONTNEED a read faults the page back
+        // in from the file, so no data is lost or changed.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+}
+
+/// A shard's contents: the SHA-256 of its token bytes (everything after the header) and its
+/// largest token, read with plain reads (not the map, so checking a large corpus does not grow
+/// resident memory).
+pub struct Scan {
+    pub sha256: String,
+    pub tokens: usize,
+    pub max_token: Option<u32>,
+}
+
+/// Check the header and read every token once.
+pub fn scan(path: &Path) -> Result<Scan, SpecError> {
+    let mut file = File::open(path).map_err(|e| io(path, e))?;
+    let (width, count) = read_header(path, &mut file)?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut header = vec![0u8; HEADER_BYTES];
+    reader.read_exact(&mut header).map_err(|e| io(path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut max: Option<u32> = None;
+    let mut left = count * width.bytes();
+    while left > 0 {
+        let n = left.min(buf.len());
+        reader.read_exact(&mut buf[..n]).map_err(|e| io(path, e))?;
+        hasher.update(&buf[..n]);
+        let m = match width {
+            Width::U16 => buf[..n]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32)
+                .max(),
+            Width::U32 => buf[..n]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .max(),
+        };
+        max = max.max(m);
+        left -= n;
+    }
+    Ok(Scan {
+        sha256: format!("{:x}", hasher.finalize()),
+        tokens: count,
+        max_token: max,
+    })
+}
+
+/// Writes one shard: to `<path>.tmp`, renamed into place only by [`ShardWriter::finish`], so
+/// a killed writer leaves no file a reader would take for a shard.
+pub struct ShardWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<File>,
+    width: Width,
+    count: usize,
+    hasher: Sha256,
+}
+
+impl ShardWriter {
+    pub fn create(path: &Path, width: Width) -> std::io::Result<ShardWriter> {
+        let tmp = path.with_extension("bin.tmp");
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        out.write_all(&[0u8; HEADER_BYTES])?;
+        Ok(ShardWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+            width,
+            count: 0,
+            hasher: Sha256::new(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn push(&mut self, tokens: &[u32]) -> std::io::Result<()> {
+        let mut bytes = Vec::with_capacity(tokens.len() * self.width.bytes());
+        for &t in tokens {
+            match self.width {
+                Width::U16 => bytes.extend((t as u16).to_le_bytes()),
+                Width::U32 => bytes.extend(t.to_le_bytes()),
+            }
+        }
+        self.hasher.update(&bytes);
+        self.out.write_all(&bytes)?;
+        self.count += tokens.len();
+        Ok(())
+    }
+
+    /// Write the header, flush to disk and rename into place; returns the tokens' SHA-256.
+    pub fn finish(self) -> std::io::Result<String> {
+        let ShardWriter {
+            path,
+            tmp,
+            out,
+            width,
+            count,
+            hasher,
+        } = self;
+        let count32 = i32::try_from(count).map_err(|_| {
+            std::io::Error::other(format!("{count} tokens overflow the header's int32"))
+        })?;
+        let mut header = [0u8; HEADER_BYTES];
+        header[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        header[4..8].copy_from_slice(&width.version().to_le_bytes());
+        header[8..12].copy_from_slice(&count32.to_le_bytes());
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&header)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &path)?;
+        Ok(format!("{:x}", hasher.finalize()))
+    }
+}
