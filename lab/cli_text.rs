@@ -24,7 +24,6 @@ fn si(x: f64) -> String {
 /// Parameter and FLOP counts of a resolved spec, and for a matched dense arm its gap to the MoE.
 pub fn flops_table(path: &Path, c: &RunConfig) -> String {
     let mut s = String::new();
-    let f = &c.flops;
     let p = &c.params;
     let _ = writeln!(s, "{} ({})", c.spec.name, path.display());
     let _ = writeln!(s, "  ffn: {}", c.spec.ffn.summary_line());
@@ -40,6 +39,45 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         si(p.active as f64),
         p.embedding
     );
+    flop_lines(&mut s, c);
+    dispatch_lines(&mut s, c);
+    let mib = |b: u64| format!("{:.1}", b as f64 / 1_048_576.0);
+    for (shape, m) in c.step_memories() {
+        let at = match c.staged() {
+            true => format!(" at {} × {}", shape.batch, shape.seq_len),
+            false => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  memory per step{at} (estimate, MiB): params {} + grads {} + AdamW {} + activations {} = {}; largest tensor {} ({})",
+            mib(m.params),
+            mib(m.grads),
+            mib(m.optimizer),
+            mib(m.activations),
+            mib(m.total()),
+            mib(m.largest_tensor),
+            m.largest_kind.describe(),
+        );
+    }
+    let per_step = match c.staged() {
+        true => "staged".to_string(),
+        false => format!("{} tokens", c.tokens_per_step),
+    };
+    let _ = writeln!(
+        s,
+        "  length: {} steps × {per_step} = {} tokens, {:.4e} training FLOPs",
+        c.steps,
+        c.total_tokens(),
+        c.total_train_flops()
+    );
+    stage_lines(&mut s, c);
+    match_line(&mut s, path, c);
+    s
+}
+
+/// The vocabulary, and forward FLOPs per token by matmul with each one's share.
+fn flop_lines(s: &mut String, c: &RunConfig) {
+    let f = &c.flops;
     let _ = writeln!(
         s,
         "  vocabulary: {} ({}); the embedding lookup is free, the LM head counted",
@@ -76,39 +114,6 @@ pub fn flops_table(path: &Path, c: &RunConfig) -> String {
         "  training FLOPs/token (3 × forward): {:.0}",
         f.train_per_token
     );
-    dispatch_lines(&mut s, c);
-    let mib = |b: u64| format!("{:.1}", b as f64 / 1_048_576.0);
-    for (shape, m) in c.step_memories() {
-        let at = match c.staged() {
-            true => format!(" at {} × {}", shape.batch, shape.seq_len),
-            false => String::new(),
-        };
-        let _ = writeln!(
-            s,
-            "  memory per step{at} (estimate, MiB): params {} + grads {} + AdamW {} + activations {} = {}; largest tensor {} ({})",
-            mib(m.params),
-            mib(m.grads),
-            mib(m.optimizer),
-            mib(m.activations),
-            mib(m.total()),
-            mib(m.largest_tensor),
-            m.largest_kind.describe(),
-        );
-    }
-    let per_step = match c.staged() {
-        true => "staged".to_string(),
-        false => format!("{} tokens", c.tokens_per_step),
-    };
-    let _ = writeln!(
-        s,
-        "  length: {} steps × {per_step} = {} tokens, {:.4e} training FLOPs",
-        c.steps,
-        c.total_tokens(),
-        c.total_train_flops()
-    );
-    stage_lines(&mut s, c);
-    match_line(&mut s, path, c);
-    s
 }
 
 /// A staged run's shapes: each distinct (sequences, length, RoPE base) and its steps.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[path = "main/data.rs"]
 mod data_cmd;
 use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_LOCKED, SpecError};
 use moe_lab::run::{RunDir, RunStatus};
