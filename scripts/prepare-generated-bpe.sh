@@ -7,7 +7,7 @@
 #   scripts/prepare-generated-bpe.sh [BYTES_PER_DOMAIN] [VOCAB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bytes=${1:-1000000}
+bytes=${1:-3000000}
 vocab=${2:-1024}
 out=data/generated-bpe
 lab() { cargo run --quiet --bin lab -- "$@"; }

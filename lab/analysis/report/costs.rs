@@ -86,7 +86,7 @@ pub fn inference(doc: &mut Doc, runs: &[RunData]) {
         "run",
         "params held (MiB)",
         "forward FLOPs / token",
-        "bytes / s",
+        "tokens / s",
         "peak RSS (MiB)",
         "device",
     ]);

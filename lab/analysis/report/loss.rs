@@ -1,8 +1,11 @@
 //! Final validation loss per size and arm, the final evaluation's own error and exact matches,
 //! and the comparisons: paired by seed (the primary test), then Welch's unpaired t-test.
 
+use std::collections::BTreeSet;
+
 use super::p_value;
 use crate::analysis::Analysis;
+use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
 
 const PAIRED_DIFF: &str = "The reference arm minus each other arm, paired by seed, per size and pooled (95% intervals); a bar wholly below 0 means the reference arm's loss is lower; inside the grey band, within the equivalence margin";
@@ -32,10 +35,52 @@ pub fn section(doc: &mut Doc, a: &Analysis, plots_rel: &str) {
     doc.figure(plots_rel, "loss_vs_flops", LOSS_VS_FLOPS);
 }
 
+/// Each (size, arm)'s final validation loss per stream (a generated domain, or a source of a
+/// mixture), mean over its runs: where an arm's advantage comes from.
+pub fn by_stream(doc: &mut Doc, a: &Analysis, runs: &[RunData]) {
+    let streams: BTreeSet<&String> = runs
+        .iter()
+        .flat_map(|r| r.summary.final_val_loss_by_stream.keys())
+        .collect();
+    if streams.len() < 2 {
+        return;
+    }
+    doc.line("");
+    doc.para(
+        "Final validation loss per stream (each domain or source of the mix; mean over seeds):",
+    );
+    let names: Vec<&str> = streams.iter().map(|n| n.as_str()).collect();
+    let headers: Vec<&str> = ["size", "arm"]
+        .into_iter()
+        .chain(names.iter().copied())
+        .collect();
+    let mut t = Table::new(&headers);
+    for sa in &a.size_arms {
+        let mine: Vec<&RunData> = (runs.iter())
+            .filter(|r| r.cell.size == sa.size && r.cell.arm == sa.arm)
+            .collect();
+        let mean = |n: &str| {
+            let v: Vec<f64> = (mine.iter())
+                .filter_map(|r| r.summary.final_val_loss_by_stream.get(n).copied())
+                .collect();
+            match v.is_empty() {
+                true => "–".to_string(),
+                false => format!("{:.4}", v.iter().sum::<f64>() / v.len() as f64),
+            }
+        };
+        let row: Vec<String> = [sa.size.clone(), sa.arm.clone()]
+            .into_iter()
+            .chain(names.iter().map(|n| mean(n)))
+            .collect();
+        t.row(&row);
+    }
+    doc.table(t);
+}
+
 /// Each (size, arm)'s final evaluation: its own sampling error and the exact-match rates of
 /// greedy answers on the question streams.
 fn final_eval_table(doc: &mut Doc, a: &Analysis) {
-    let streams: std::collections::BTreeSet<&String> = a
+    let streams: BTreeSet<&String> = a
         .size_arms
         .iter()
         .flat_map(|sa| sa.exact_match.keys())

@@ -30,6 +30,7 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
     setup::section(&mut doc, a, manifest, runs);
     setup::runs(&mut doc, runs);
     loss::section(&mut doc, a, plots_rel);
+    loss::by_stream(&mut doc, a, runs);
     fits::section(&mut doc, a, plots_rel);
     costs::stability(&mut doc, a, plots_rel);
     costs::memory(&mut doc, a, plots_rel);
