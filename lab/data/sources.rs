@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::manifest::{CorpusManifest, MANIFEST, Split};
@@ -110,8 +111,9 @@ impl TokenSource for PreparedSource {
         for s in &self.sources {
             let files = source_files(&s.path)?;
             let open = |split: Split, paths: &[PathBuf]| -> Result<Tokens, SpecError> {
+                // Every shard is read whole once: in parallel, a thread per core.
                 let shards = paths
-                    .iter()
+                    .par_iter()
                     .map(|p| self.checked(p, files.manifest.as_ref(), split))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Tokens::Shards(ShardSeq::new(shards)))
