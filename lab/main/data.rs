@@ -96,6 +96,13 @@ fn tokenizer(vocab: usize, input: &[PathBuf], field: &str, out: &Path) -> anyhow
     trained.save(&tmp, true).map_err(anyhow::Error::msg)?;
     std::fs::rename(&tmp, out)?;
     let t = SubwordTokenizer::load(out)?;
+    if t.vocab_size() < vocab {
+        eprintln!(
+            "warning: {} ids, not the {vocab} asked for: no more pairs occur twice in this text \
+             (more text gives more merges)",
+            t.vocab_size()
+        );
+    }
     println!(
         "{}: byte-level BPE, {} ids ({} = {}), trained on {:.1} MB in {:.1} s",
         out.display(),
