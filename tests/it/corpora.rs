@@ -36,29 +36,9 @@ fn prepared(dir: &Path, vocab: usize) -> (PathBuf, PathBuf) {
     ok(&["corpus", "--write", s(&text), "--bytes", "40000"]);
     let tok = dir.join("tokenizer.json");
     let vocab = vocab.to_string();
-    ok(&[
-        "data",
-        "tokenizer",
-        "--vocab",
-        &vocab,
-        "--input",
-        s(&text),
-        "--out",
-        s(&tok),
-    ]);
+    tokenizer(&vocab, &text, &tok);
     let shards = dir.join("shards");
-    ok(&[
-        "data",
-        "prepare",
-        "--tokenizer",
-        s(&tok),
-        "--input",
-        s(&text),
-        "--out",
-        s(&shards),
-        "--val-fraction",
-        "0.1",
-    ]);
+    prepare(&tok, &text, &shards);
     (tok, shards)
 }
 
@@ -66,6 +46,49 @@ fn prepared(dir: &Path, vocab: usize) -> (PathBuf, PathBuf) {
 fn spec_with_sources(name: &str, ffn: &str, sources: &str, extra: &str) -> String {
     tiny_spec(name, ffn, &format!("sources = [{sources}]\n{extra}"))
         .replace("corpus_bytes = 200000\n", "")
+}
+
+/// One `[data] sources` entry of weight 1.
+fn source(name: &str, path: &Path) -> String {
+    format!(
+        r#"{{ name = "{name}", path = "{}", weight = 1.0 }}"#,
+        s(path)
+    )
+}
+
+/// A dense spec named `bad` over `sources` (plus `extra` in `[data]`), in `dir/spec.toml`.
+fn bad_spec(dir: &Path, sources: &str, extra: &str) -> PathBuf {
+    write_spec(dir, &spec_with_sources("bad", DENSE, sources, extra))
+}
+
+/// `lab data tokenizer` of `vocab` ids.
+fn tokenizer(vocab: &str, input: &Path, out: &Path) {
+    ok(&[
+        "data",
+        "tokenizer",
+        "--vocab",
+        vocab,
+        "--input",
+        s(input),
+        "--out",
+        s(out),
+    ]);
+}
+
+/// `lab data prepare`, holding out a tenth of the documents.
+fn prepare(tok: &Path, input: &Path, out: &Path) {
+    ok(&[
+        "data",
+        "prepare",
+        "--tokenizer",
+        s(tok),
+        "--input",
+        s(input),
+        "--out",
+        s(out),
+        "--val-fraction",
+        "0.1",
+    ]);
 }
 
 fn write_spec(dir: &Path, text: &str) -> PathBuf {
@@ -181,7 +204,7 @@ fn llmc_shards_from_an_independent_writer_train_to_the_labs_own_losses() {
     write_llmc_shard(&llmc.join("tiny_train_000001.bin"), &tokens("train"));
     write_llmc_shard(&llmc.join("tiny_val_000000.bin"), &tokens("val"));
     let run = |name: &str, path: &Path| {
-        let source = format!(r#"{{ name = "text", path = "{}", weight = 1.0 }}"#, s(path));
+        let source = source("text", path);
         let extra = format!("tokenizer = \"{}\"", s(&tok));
         let config = common::config(&spec_with_sources(name, MOE, &source, &extra));
         assert_eq!(config.spec.model.vocab_size(), 300);
@@ -207,18 +230,7 @@ fn a_mixture_reports_validation_and_routing_per_source_and_resumes_exactly() {
     for (domain, weight, anneal) in [("math", 0.6, 0.2), ("code", 0.4, 0.8)] {
         let out = tmp.path().join(domain);
         let input = tmp.path().join(format!("text/{domain}.jsonl"));
-        ok(&[
-            "data",
-            "prepare",
-            "--tokenizer",
-            s(&tok),
-            "--input",
-            s(&input),
-            "--out",
-            s(&out),
-            "--val-fraction",
-            "0.1",
-        ]);
+        prepare(&tok, &input, &out);
         sources.push(format!(
             r#"{{ name = "{domain}", path = "{}", weight = {weight}, anneal_weight = {anneal} }}"#,
             s(&out)
@@ -282,16 +294,7 @@ fn text_to_export_keeps_the_tokenizer_and_the_logits() {
         .unwrap();
     }
     let tok = tmp.path().join("tok.json");
-    ok(&[
-        "data",
-        "tokenizer",
-        "--vocab",
-        "400",
-        "--input",
-        s(&folder),
-        "--out",
-        s(&tok),
-    ]);
+    tokenizer("400", &folder, &tok);
     let shards = tmp.path().join("shards");
     ok(&[
         "data",
@@ -303,10 +306,7 @@ fn text_to_export_keeps_the_tokenizer_and_the_logits() {
         "--out",
         s(&shards),
     ]);
-    let source = format!(
-        r#"{{ name = "folder", path = "{}", weight = 1.0 }}"#,
-        s(&shards)
-    );
+    let source = source("folder", &shards);
     let spec = write_spec(tmp.path(), &spec_with_sources("chain", DENSE, &source, ""));
     let results = tmp.path().join("results");
     ok(&[
@@ -373,11 +373,8 @@ fn damaged(damage: impl FnOnce(&Path), names: &str, expect: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let (_, shards) = prepared(tmp.path(), 300);
     damage(&shards);
-    let source = format!(
-        r#"{{ name = "text", path = "{}", weight = 1.0 }}"#,
-        s(&shards)
-    );
-    let spec = write_spec(tmp.path(), &spec_with_sources("bad", DENSE, &source, ""));
+    let source = source("text", &shards);
+    let spec = bad_spec(tmp.path(), &source, "");
     refused(&spec, names, expect);
 }
 
@@ -435,12 +432,9 @@ fn a_token_outside_the_vocabulary_is_refused() {
     let mut bad = tokens.clone();
     bad[123] = 50256; // a GPT-2 id, outside a 300-id vocabulary
     write_llmc_shard(&llmc.join("x_train_000000.bin"), &bad);
-    let source = format!(r#"{{ name = "x", path = "{}", weight = 1.0 }}"#, s(&llmc));
+    let source = source("x", &llmc);
     let extra = format!("tokenizer = \"{}\"", s(&tok));
-    let spec = write_spec(
-        tmp.path(),
-        &spec_with_sources("bad", DENSE, &source, &extra),
-    );
+    let spec = bad_spec(tmp.path(), &source, &extra);
     refused(&spec, "x_train_000000.bin", "outside the vocabulary");
 }
 
@@ -450,25 +444,10 @@ fn a_tokenizer_other_than_the_manifests_is_refused() {
     let (_, shards) = prepared(tmp.path(), 300);
     let other = tmp.path().join("other.json");
     let text = tmp.path().join("text");
-    ok(&[
-        "data",
-        "tokenizer",
-        "--vocab",
-        "290",
-        "--input",
-        s(&text),
-        "--out",
-        s(&other),
-    ]);
-    let source = format!(
-        r#"{{ name = "text", path = "{}", weight = 1.0 }}"#,
-        s(&shards)
-    );
+    tokenizer("290", &text, &other);
+    let source = source("text", &shards);
     let extra = format!("tokenizer = \"{}\"", s(&other));
-    let spec = write_spec(
-        tmp.path(),
-        &spec_with_sources("bad", DENSE, &source, &extra),
-    );
+    let spec = bad_spec(tmp.path(), &source, &extra);
     refused(&spec, "manifest.json", "tokenizer.hash");
 }
 
@@ -477,13 +456,13 @@ fn a_missing_source_and_zero_weights_are_refused_naming_the_spec() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, shards) = prepared(tmp.path(), 300);
     let missing = r#"{ name = "gone", path = "no/such/dir", weight = 1.0 }"#;
-    let spec = write_spec(tmp.path(), &spec_with_sources("bad", DENSE, missing, ""));
+    let spec = bad_spec(tmp.path(), missing, "");
     refused(&spec, "spec.toml", "data.sources[0].path");
     let zero = format!(
         r#"{{ name = "text", path = "{}", weight = 0.0 }}"#,
         s(&shards)
     );
-    let spec = write_spec(tmp.path(), &spec_with_sources("bad", DENSE, &zero, ""));
+    let spec = bad_spec(tmp.path(), &zero, "");
     refused(&spec, "spec.toml", "sum to 0");
 }
 
@@ -501,25 +480,11 @@ fn an_unfinished_prepare_is_never_read_and_a_rerun_restarts_it() {
     )
     .unwrap();
     std::fs::copy(&tok, killed.join("tokenizer.json")).unwrap();
-    let source = format!(
-        r#"{{ name = "text", path = "{}", weight = 1.0 }}"#,
-        s(&killed)
-    );
-    let spec = write_spec(tmp.path(), &spec_with_sources("bad", DENSE, &source, ""));
+    let source = source("text", &killed);
+    let spec = bad_spec(tmp.path(), &source, "");
     refused(&spec, "killed", "unfinished");
     let text = tmp.path().join("text");
-    ok(&[
-        "data",
-        "prepare",
-        "--tokenizer",
-        s(&tok),
-        "--input",
-        s(&text),
-        "--out",
-        s(&killed),
-        "--val-fraction",
-        "0.1",
-    ]);
+    prepare(&tok, &text, &killed);
     assert_eq!(
         CorpusManifest::read(&killed).unwrap().shards,
         CorpusManifest::read(&shards).unwrap().shards,
