@@ -10,6 +10,7 @@ pub mod markdown;
 pub mod recipe;
 pub mod recipe_report;
 pub mod report;
+pub mod sequential;
 pub mod stats;
 
 use std::collections::BTreeMap;

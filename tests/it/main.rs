@@ -29,6 +29,7 @@ mod probes;
 mod recipe;
 mod routing;
 mod sample;
+mod sequential;
 mod stages;
 mod sweep;
 mod training;
