@@ -518,7 +518,7 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     let (config, model) = RunDir::new(&args.run_dir)
         .load_model(&lab_device.device)
         .map_err(|e| bad("model", format!("{e:#}")))?;
-    let vocab = moe_lab::sample::Vocabulary::of(&config.spec.data)?;
+    let vocab = moe_lab::data::tokenizer::Vocabulary::of(&config.spec.data)?;
     let opts = moe_lab::sample::SampleOptions {
         max_tokens: args.max_tokens,
         temperature: args.temperature,
@@ -528,7 +528,7 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     out.write_all(args.prompt.as_bytes())?;
     let seq_len = config.spec.model.seq_len;
-    let prompt = vocab.encode_prompt(&args.prompt)?;
+    let prompt = moe_lab::sample::encode_prompt(&vocab, &args.prompt)?;
     let mut text = moe_lab::sample::TextStream::new(&vocab);
     let stats =
         moe_lab::sample::generate(&model, seq_len, &prompt, &opts, &lab_device.device, |t| {

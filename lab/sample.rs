@@ -10,6 +10,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::data::tokenizer::Vocabulary;
 use crate::model::Transformer;
 use crate::model::transformer::KvCache;
 
@@ -126,35 +127,17 @@ fn pick(logits: &[f32], opts: &SampleOptions, rng: &mut ChaCha8Rng) -> u32 {
     top[k - 1] as u32
 }
 
-/// Token ids to text and back for `lab sample`: bytes, or the run's subword tokenizer.
-pub enum Vocabulary {
-    Bytes,
-    Subword(Box<crate::data::tokenizer::SubwordTokenizer>),
-}
-
-impl Vocabulary {
-    /// The run's vocabulary (`[data] tokenizer`, bytes without one).
-    pub fn of(data: &crate::data::DataSpec) -> anyhow::Result<Vocabulary> {
-        Ok(match &data.tokenizer {
-            None => Vocabulary::Bytes,
-            Some(p) => {
-                Vocabulary::Subword(Box::new(crate::data::tokenizer::SubwordTokenizer::load(p)?))
-            }
-        })
-    }
-
-    /// The prompt's tokens; an empty prompt starts a fresh line (bytes) or document.
-    pub fn encode_prompt(&self, prompt: &str) -> anyhow::Result<Vec<u32>> {
-        Ok(match self {
-            Vocabulary::Bytes if prompt.is_empty() => vec![b'\n' as u32],
-            Vocabulary::Bytes => prompt.bytes().map(u32::from).collect(),
-            Vocabulary::Subword(t) => {
-                let mut ids = vec![t.eot_id];
-                ids.extend(t.encode_batch(vec![prompt.to_string()])?.concat());
-                ids
-            }
-        })
-    }
+/// The prompt's tokens; an empty prompt starts a fresh line (bytes) or document (subword).
+pub fn encode_prompt(vocab: &Vocabulary, prompt: &str) -> anyhow::Result<Vec<u32>> {
+    Ok(match vocab {
+        Vocabulary::Bytes if prompt.is_empty() => vec![b'\n' as u32],
+        Vocabulary::Bytes => prompt.bytes().map(u32::from).collect(),
+        Vocabulary::Subword(t) => {
+            let mut ids = vec![t.eot_id];
+            ids.extend(t.encode_batch(vec![prompt.to_string()])?.concat());
+            ids
+        }
+    })
 }
 
 /// Streams generated tokens as text: bytes as they come; subword tokens by decoding all so

@@ -43,10 +43,7 @@ impl Inputs {
             if !p.exists() {
                 return Err(io(p, "no such file or directory"));
             }
-            let mut found = Vec::new();
-            collect(p, &mut found)?;
-            found.sort();
-            files.extend(found);
+            files.extend(files_under(p)?);
         }
         if files.is_empty() {
             let first = paths.first().cloned().unwrap_or_default();
@@ -141,6 +138,14 @@ fn is_jsonl(path: &Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("jsonl" | "ndjson")
     )
+}
+
+/// `path` if it is a file, else every file under it but hidden ones (`.name`), in path order.
+pub fn files_under(path: &Path) -> Result<Vec<PathBuf>, SpecError> {
+    let mut found = Vec::new();
+    collect(path, &mut found)?;
+    found.sort();
+    Ok(found)
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), SpecError> {

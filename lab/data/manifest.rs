@@ -4,7 +4,7 @@
 //! A directory is a finished corpus only once its manifest exists: `lab data prepare` writes
 //! it last, and marks a directory it is still writing with [`PREPARING`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -96,15 +96,6 @@ impl CorpusManifest {
             return Err(SpecError::field(&path, "format", msg));
         }
         Ok(m)
-    }
-
-    /// The shards of one split, as paths in `dir`.
-    pub fn files(&self, dir: &Path, split: Split) -> Vec<(PathBuf, &ShardEntry)> {
-        self.shards
-            .iter()
-            .filter(|s| s.split == split)
-            .map(|s| (dir.join(&s.file), s))
-            .collect()
     }
 }
 

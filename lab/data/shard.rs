@@ -6,7 +6,7 @@
 //! FineWeb shards train here as they are.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
@@ -44,6 +44,13 @@ impl Width {
             Width::U16 => 1,
             Width::U32 => 2,
         }
+    }
+    /// The token ids of little-endian `bytes` of this width.
+    fn decode(self, bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        bytes.chunks_exact(self.bytes()).map(move |c| match self {
+            Width::U16 => u16::from_le_bytes([c[0], c[1]]) as u32,
+            Width::U32 => u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+        })
     }
     fn of_version(v: i32) -> Option<Width> {
         match v {
@@ -141,18 +148,7 @@ impl Shard {
         let w = self.width.bytes();
         let from = HEADER_BYTES + start * w;
         let bytes = &self.map[from..from + len * w];
-        match self.width {
-            Width::U16 => out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64),
-            ),
-            Width::U32 => out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
-            ),
-        }
+        out.extend(self.width.decode(bytes).map(i64::from));
         self.release(from, len * w);
     }
 
@@ -188,29 +184,17 @@ pub struct Scan {
 pub fn scan(path: &Path) -> Result<Scan, SpecError> {
     let mut file = File::open(path).map_err(|e| io(path, e))?;
     let (width, count) = read_header(path, &mut file)?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    file.seek(SeekFrom::Start(HEADER_BYTES as u64))
+        .map_err(|e| io(path, e))?;
     let mut hasher = Sha256::new();
-    let mut header = vec![0u8; HEADER_BYTES];
-    reader.read_exact(&mut header).map_err(|e| io(path, e))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut max: Option<u32> = None;
     let mut left = count * width.bytes();
     while left > 0 {
         let n = left.min(buf.len());
-        reader.read_exact(&mut buf[..n]).map_err(|e| io(path, e))?;
+        file.read_exact(&mut buf[..n]).map_err(|e| io(path, e))?;
         hasher.update(&buf[..n]);
-        let m = match width {
-            Width::U16 => buf[..n]
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]) as u32)
-                .max(),
-            Width::U32 => buf[..n]
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .max(),
-        };
-        max = max.max(m);
+        max = max.max(width.decode(&buf[..n]).max());
         left -= n;
     }
     Ok(Scan {

@@ -13,7 +13,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{CorpusManifest, MANIFEST, Split};
+use super::manifest::{CorpusManifest, MANIFEST, ShardEntry, Split};
 use super::shard::{self, Shard};
 use super::tokens::{ShardSeq, Tokens};
 use super::{Corpus, Stream, TokenSource};
@@ -43,8 +43,14 @@ impl SourceSpec {
 /// has one.
 pub struct SourceFiles {
     pub manifest: Option<CorpusManifest>,
-    pub train: Vec<PathBuf>,
-    pub val: Vec<PathBuf>,
+    pub train: Vec<ShardFile>,
+    pub val: Vec<ShardFile>,
+}
+
+/// A shard file, and what the manifest says it holds (none without a manifest).
+pub struct ShardFile {
+    pub path: PathBuf,
+    pub listed: Option<ShardEntry>,
 }
 
 /// List a source directory's shards; Err naming the directory when it holds none of a split.
@@ -55,8 +61,16 @@ pub fn source_files(dir: &Path) -> Result<SourceFiles, SpecError> {
     };
     if dir.join(MANIFEST).exists() || dir.join(super::manifest::PREPARING).exists() {
         let m = CorpusManifest::read(dir)?;
-        let paths = |split| m.files(dir, split).into_iter().map(|(p, _)| p).collect();
-        let (train, val) = (paths(Split::Train), paths(Split::Val));
+        let files = |split| {
+            (m.shards.iter())
+                .filter(|e| e.split == split)
+                .map(|e| ShardFile {
+                    path: dir.join(&e.file),
+                    listed: Some(e.clone()),
+                })
+                .collect()
+        };
+        let (train, val) = (files(Split::Train), files(Split::Val));
         return Ok(SourceFiles {
             manifest: Some(m),
             train,
@@ -74,6 +88,11 @@ pub fn source_files(dir: &Path) -> Result<SourceFiles, SpecError> {
             .is_some_and(|n| n.to_string_lossy().contains("val"))
     };
     let (val, train): (Vec<_>, Vec<_>) = bins.into_iter().partition(is_val);
+    let unlisted = |paths: Vec<PathBuf>| -> Vec<ShardFile> {
+        let file = |path| ShardFile { path, listed: None };
+        paths.into_iter().map(file).collect()
+    };
+    let (train, val) = (unlisted(train), unlisted(val));
     for (files, what) in [
         (&train, "training"),
         (&val, "validation (`val` in the name)"),
@@ -110,18 +129,18 @@ impl TokenSource for PreparedSource {
         let mut streams = Vec::new();
         for s in &self.sources {
             let files = source_files(&s.path)?;
-            let open = |split: Split, paths: &[PathBuf]| -> Result<Tokens, SpecError> {
+            let open = |files: &[ShardFile]| -> Result<Tokens, SpecError> {
                 // Every shard is read whole once: in parallel, a thread per core.
-                let shards = paths
+                let shards = files
                     .par_iter()
-                    .map(|p| self.checked(p, files.manifest.as_ref(), split))
+                    .map(|f| self.checked(f))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Tokens::Shards(ShardSeq::new(shards)))
             };
             streams.push(Stream {
                 name: s.name.clone(),
-                train: open(Split::Train, &files.train)?,
-                val: open(Split::Val, &files.val)?,
+                train: open(&files.train)?,
+                val: open(&files.val)?,
                 weight: s.weight,
                 anneal_weight: s.anneal_weight(),
                 val_answers: None,
@@ -135,20 +154,10 @@ impl TokenSource for PreparedSource {
 impl PreparedSource {
     /// Open one shard after reading it whole: its header, its checksum against the manifest
     /// (when there is one), and every token id below the vocabulary.
-    fn checked(
-        &self,
-        path: &Path,
-        manifest: Option<&CorpusManifest>,
-        split: Split,
-    ) -> Result<Shard, SpecError> {
+    fn checked(&self, file: &ShardFile) -> Result<Shard, SpecError> {
+        let path = &file.path;
         let scan = shard::scan(path)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string());
-        let entry = manifest.and_then(|m| {
-            m.shards
-                .iter()
-                .find(|e| Some(&e.file) == name.as_ref() && e.split == split)
-        });
-        if let Some(e) = entry
+        if let Some(e) = &file.listed
             && (e.sha256 != scan.sha256 || e.tokens != scan.tokens as u64)
         {
             let m = format!(

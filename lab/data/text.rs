@@ -1,7 +1,7 @@
-//! A text file, or every file under a directory (sorted by path), as one stream whose last
-//! `val_fraction` is held out for validation.
+//! A text file, or every file under a directory (sorted by path, hidden files left out), as one
+//! stream whose last `val_fraction` is held out for validation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
@@ -18,9 +18,7 @@ impl TokenSource for TextSource {
     }
 
     fn load(&self) -> Result<Corpus> {
-        let mut files = Vec::new();
-        collect(&self.path, &mut files)?;
-        files.sort();
+        let files = super::documents::files_under(&self.path)?;
         let mut bytes = Vec::new();
         for f in &files {
             bytes.extend(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
@@ -42,17 +40,4 @@ impl TokenSource for TextSource {
             }],
         })
     }
-}
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    if path.is_dir() {
-        for entry in
-            std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))?
-        {
-            collect(&entry?.path(), out)?;
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
 }

@@ -159,3 +159,38 @@ pub fn train_bpe(
     trained.map_err(|e| anyhow::anyhow!("training the tokenizer: {e}"))?;
     Ok(tokenizer)
 }
+
+/// A run's vocabulary: bytes, or a subword tokenizer (what `lab sample` and `lab export` use).
+pub enum Vocabulary {
+    Bytes,
+    Subword(Box<SubwordTokenizer>),
+}
+
+impl Vocabulary {
+    /// The vocabulary of a resolved `[data]`: its `tokenizer`, bytes without one.
+    pub fn of(data: &super::DataSpec) -> Result<Vocabulary, SpecError> {
+        Ok(match &data.tokenizer {
+            None => Vocabulary::Bytes,
+            Some(p) => Vocabulary::Subword(Box::new(SubwordTokenizer::load(p)?)),
+        })
+    }
+
+    /// The ids of each text (bytes: its UTF-8 bytes), no special tokens added.
+    pub fn encode_batch(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<u32>>> {
+        match self {
+            Vocabulary::Bytes => Ok(texts
+                .iter()
+                .map(|t| t.bytes().map(u32::from).collect())
+                .collect()),
+            Vocabulary::Subword(t) => t.encode_batch(texts),
+        }
+    }
+
+    /// The end-of-text token and its id (none for bytes).
+    pub fn eos(&self) -> Option<(String, u32)> {
+        match self {
+            Vocabulary::Bytes => None,
+            Vocabulary::Subword(t) => Some((t.eot.clone(), t.eot_id)),
+        }
+    }
+}

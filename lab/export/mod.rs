@@ -124,16 +124,20 @@ fn write_dir(
             .with_context(|| format!("writing {name}"))
     };
     json(CONFIG_JSON, &serde_json::to_value(hf)?)?;
-    let vocab = tokenizer::Vocabulary::of(&config.spec.data)?;
-    json("tokenizer.json", &vocab.tokenizer_json)?;
-    json("tokenizer_reference.json", &vocab.reference_json()?)?;
+    let vocab = crate::data::tokenizer::Vocabulary::of(&config.spec.data)?;
+    let eos = vocab.eos();
+    json("tokenizer.json", &tokenizer::vocabulary_json(&vocab)?)?;
+    json(
+        "tokenizer_reference.json",
+        &tokenizer::reference_json(&vocab)?,
+    )?;
     json(
         "tokenizer_config.json",
-        &tokenizer::tokenizer_config_json(context, vocab.eos.as_ref()),
+        &tokenizer::tokenizer_config_json(context, eos.as_ref()),
     )?;
     json(
         "generation_config.json",
-        &tokenizer::generation_config_json(context, vocab.eos.as_ref()),
+        &tokenizer::generation_config_json(context, eos.as_ref()),
     )?;
     let tensors = save_weights(dir, model)?;
     let reference = Reference::compute(model, reference::windows(config, device)?);

@@ -6,6 +6,8 @@
 
 use serde_json::{Value, json};
 
+use crate::data::tokenizer::Vocabulary;
+
 /// GPT-2's `bytes_to_unicode`: printable Latin-1 bytes map to themselves, the other 68 to
 /// U+0100 onwards in byte order (space → 'Ġ', newline → 'Ċ').
 pub fn byte_char(byte: u8) -> char {
@@ -55,15 +57,6 @@ pub fn tokenizer_json() -> Value {
     })
 }
 
-/// The tokenizer an export carries: the byte tokenizer above, or the run's own
-/// `tokenizer.json` with its end-of-text token as EOS.
-pub struct Vocabulary {
-    pub tokenizer_json: Value,
-    /// The end-of-text token and its id (none for bytes).
-    pub eos: Option<(String, u32)>,
-    tokenizer: Option<crate::data::tokenizer::SubwordTokenizer>,
-}
-
 /// Texts whose ids the export records (`tokenizer_reference.json`), so that
 /// scripts/hf-check.py can compare transformers' `AutoTokenizer` with the lab's tokenizer.
 pub const REFERENCE_TEXTS: [&str; 5] = [
@@ -74,36 +67,22 @@ pub const REFERENCE_TEXTS: [&str; 5] = [
     "q: what is the capital of x? a: y.",
 ];
 
-impl Vocabulary {
-    pub fn of(data: &crate::data::DataSpec) -> anyhow::Result<Vocabulary> {
-        let Some(path) = &data.tokenizer else {
-            return Ok(Vocabulary {
-                tokenizer_json: tokenizer_json(),
-                eos: None,
-                tokenizer: None,
-            });
-        };
-        let t = crate::data::tokenizer::SubwordTokenizer::load(path)?;
-        let text = t.inner.to_string(false).map_err(anyhow::Error::msg)?;
-        Ok(Vocabulary {
-            tokenizer_json: serde_json::from_str(&text)?,
-            eos: Some((t.eot.clone(), t.eot_id)),
-            tokenizer: Some(t),
-        })
+/// `tokenizer.json` of a run's vocabulary: the byte tokenizer above, or the run's own.
+pub fn vocabulary_json(vocab: &Vocabulary) -> anyhow::Result<Value> {
+    match vocab {
+        Vocabulary::Bytes => Ok(tokenizer_json()),
+        Vocabulary::Subword(t) => {
+            let text = t.inner.to_string(false).map_err(anyhow::Error::msg)?;
+            Ok(serde_json::from_str(&text)?)
+        }
     }
+}
 
-    /// `tokenizer_reference.json`: [`REFERENCE_TEXTS`] and the lab's ids for each.
-    pub fn reference_json(&self) -> anyhow::Result<Value> {
-        let texts: Vec<String> = REFERENCE_TEXTS.iter().map(|t| t.to_string()).collect();
-        let ids: Vec<Vec<u32>> = match &self.tokenizer {
-            None => texts
-                .iter()
-                .map(|t| t.bytes().map(u32::from).collect())
-                .collect(),
-            Some(t) => t.encode_batch(texts.clone())?,
-        };
-        Ok(json!({ "texts": texts, "ids": ids }))
-    }
+/// `tokenizer_reference.json`: [`REFERENCE_TEXTS`] and the lab's ids for each.
+pub fn reference_json(vocab: &Vocabulary) -> anyhow::Result<Value> {
+    let texts: Vec<String> = REFERENCE_TEXTS.iter().map(|t| t.to_string()).collect();
+    let ids = vocab.encode_batch(texts.clone())?;
+    Ok(json!({ "texts": texts, "ids": ids }))
 }
 
 /// `tokenizer_config.json`: the fast tokenizer, no BOS/EOS added, `seq_len` as its maximum
