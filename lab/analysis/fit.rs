@@ -11,12 +11,17 @@
 //! C is normalised by the geometric mean of the data's budgets (C₀) inside the fit, so the
 //! three parameters have comparable scales; `A` is reported in the original units.
 //!
-//! The compute multiplier's interval is a bootstrap over runs within sizes ([`ArmRuns`]):
-//! each draw resamples every size's seeds with replacement and refits both arms; a draw whose
-//! fit fails or whose baseline never reaches the target counts as +∞ in the quantiles.
+//! The compute multiplier's interval is a bootstrap over seeds within sizes ([`ArmRuns`]):
+//! each draw resamples every size's seeds with replacement, **the same seeds for both arms**
+//! (a seed's runs of the two arms share data order and initial weights, so they are one
+//! draw), and refits both arms. A draw whose baseline never reaches the target counts as +∞
+//! in the quantiles (evidence of a large multiplier); a draw whose fit fails is no evidence
+//! either way: it is left out of the quantiles and its share reported ([`Draw`]).
 
 // 3×3 linear algebra by index reads like the math it implements.
 #![allow(clippy::needless_range_loop)]
+
+use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -308,32 +313,106 @@ pub fn predict(theta: &[f64; 3], c0: f64, c: f64) -> f64 {
     model(theta, c / c0)
 }
 
-/// One arm's finished runs, grouped by size: `(budget, final loss)` per seed.
+/// One arm's finished runs, grouped by size name: `(seed, budget, final loss)`.
 #[derive(Debug, Clone, Default)]
 pub struct ArmRuns {
-    pub by_size: Vec<Vec<(f64, f64)>>,
+    pub by_size: BTreeMap<String, Vec<(u64, f64, f64)>>,
 }
 
 impl ArmRuns {
     /// The fit to every run.
     pub fn fit(&self) -> Result<PowerLawFit, String> {
         let (budgets, losses): (Vec<f64>, Vec<f64>) =
-            self.by_size.iter().flatten().copied().unzip();
+            self.by_size.values().flatten().map(|r| (r.1, r.2)).unzip();
         fit_power_law(&budgets, &losses)
     }
 
-    /// A bootstrap replicate: each size's runs drawn with replacement, as many as it has.
-    fn resample(&self, rng: &mut ChaCha8Rng) -> ArmRuns {
+    /// This arm's runs at the drawn seeds of each size (a seed drawn twice counts twice).
+    fn at_seeds(&self, draws: &BTreeMap<String, Vec<u64>>) -> ArmRuns {
         let by_size = self
             .by_size
             .iter()
-            .map(|runs| {
-                (0..runs.len())
-                    .map(|_| runs[rng.random_range(0..runs.len())])
-                    .collect()
+            .map(|(size, runs)| {
+                let seeds = draws.get(size).map_or(&[][..], |s| &s[..]);
+                let picked = seeds
+                    .iter()
+                    .flat_map(|seed| runs.iter().filter(move |r| r.0 == *seed))
+                    .copied()
+                    .collect::<Vec<_>>();
+                (size.clone(), picked)
             })
+            .filter(|(_, runs)| !runs.is_empty())
             .collect();
         ArmRuns { by_size }
+    }
+}
+
+/// A joint bootstrap draw of two arms: per size, its seeds (of either arm) drawn with
+/// replacement, as many as it has, and each arm's runs at those seeds.
+fn resample_jointly(a: &ArmRuns, b: &ArmRuns, rng: &mut ChaCha8Rng) -> (ArmRuns, ArmRuns) {
+    let mut seeds: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (size, runs) in a.by_size.iter().chain(&b.by_size) {
+        let list = seeds.entry(size.clone()).or_default();
+        list.extend(
+            runs.iter()
+                .map(|r| r.0)
+                .filter(|s| !list.contains(s))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let draws = seeds
+        .into_iter()
+        .map(|(size, s)| {
+            let drawn = (0..s.len()).map(|_| s[rng.random_range(0..s.len())]);
+            (size, drawn.collect())
+        })
+        .collect();
+    (a.at_seeds(&draws), b.at_seeds(&draws))
+}
+
+/// One bootstrap draw of the multiplier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Draw {
+    Ratio(f64),
+    /// Both fits succeeded and the baseline's curve never reaches the target: +∞.
+    Unreachable,
+    /// A fit failed on the resampled runs: no evidence about the multiplier.
+    FitFailed,
+}
+
+/// The 95% interval of bootstrap draws ([`multiplier_interval`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawInterval {
+    /// `None` is +∞ (unbounded).
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// Share of the draws with fits that never reach the target.
+    pub unreachable_share: f64,
+    /// Share of all draws whose fit failed (left out of the quantiles).
+    pub failed_share: f64,
+}
+
+/// 2.5% and 97.5% quantiles of the draws whose fits succeeded, unreachable draws as +∞.
+pub fn multiplier_interval(draws: &[Draw]) -> DrawInterval {
+    let mut ratios: Vec<f64> = draws
+        .iter()
+        .filter_map(|d| match d {
+            Draw::Ratio(r) => Some(*r),
+            Draw::Unreachable => Some(f64::INFINITY),
+            Draw::FitFailed => None,
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let v = *ratios.get(((ratios.len() as f64 - 1.0) * p).round() as usize)?;
+        v.is_finite().then_some(v)
+    };
+    let unreachable = ratios.iter().filter(|r| r.is_infinite()).count();
+    DrawInterval {
+        ci_low: q(0.025),
+        ci_high: q(0.975),
+        unreachable_share: unreachable as f64 / ratios.len().max(1) as f64,
+        failed_share: (draws.len() - ratios.len()) as f64 / draws.len().max(1) as f64,
     }
 }
 
@@ -347,14 +426,17 @@ pub struct ComputeMultiplier {
     pub target_loss: f64,
     /// None when B's curve never reaches the target (target ≤ E_B).
     pub multiplier: Option<f64>,
-    /// 2.5% and 97.5% quantiles of the bootstrap, counting draws that never reach the target
-    /// (or fail to fit) as +∞; `None` is +∞ (unbounded).
+    /// 2.5% and 97.5% quantiles of the bootstrap draws whose fits succeeded, counting those
+    /// that never reach the target as +∞; `None` is +∞ (unbounded).
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     /// No budget of A has B's needed budget inside B's data: the number is an extrapolation.
     pub extrapolated: bool,
-    /// Share of bootstrap draws counted as +∞.
+    /// Share of the draws with fits counted as +∞.
     pub unreachable_share: f64,
+    /// Share of the draws whose fit failed, left out of the interval.
+    #[serde(default)]
+    pub failed_share: f64,
     #[serde(default)]
     pub draws: usize,
 }
@@ -366,7 +448,7 @@ pub const BOOTSTRAP_DRAWS: usize = 1000;
 pub fn compute_multiplier(a: &ArmRuns, b: &ArmRuns) -> Result<ComputeMultiplier, String> {
     let (fa, fb) = (a.fit()?, b.fit()?);
     let inside = |c: f64| c >= fb.c_min * 0.999 && c <= fb.c_max * 1.001;
-    let mut budgets: Vec<f64> = a.by_size.iter().flatten().map(|r| r.0).collect();
+    let mut budgets: Vec<f64> = a.by_size.values().flatten().map(|r| r.1).collect();
     budgets.sort_by(|x, y| y.total_cmp(x));
     budgets.dedup();
     let within = budgets
@@ -379,30 +461,28 @@ pub fn compute_multiplier(a: &ArmRuns, b: &ArmRuns) -> Result<ComputeMultiplier,
     };
     let target = fa.predict(budget);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut ratios: Vec<f64> = (0..BOOTSTRAP_DRAWS)
+    let draws: Vec<Draw> = (0..BOOTSTRAP_DRAWS)
         .map(|_| {
-            let (ra, rb) = (a.resample(&mut rng), b.resample(&mut rng));
-            let ratio = || -> Option<f64> {
-                let (fa, fb) = (ra.fit().ok()?, rb.fit().ok()?);
-                Some(fb.budget_for(fa.predict(budget))? / budget)
-            };
-            ratio().unwrap_or(f64::INFINITY)
+            let (ra, rb) = resample_jointly(a, b, &mut rng);
+            match (ra.fit(), rb.fit()) {
+                (Ok(fa), Ok(fb)) => match fb.budget_for(fa.predict(budget)) {
+                    Some(c) => Draw::Ratio(c / budget),
+                    None => Draw::Unreachable,
+                },
+                _ => Draw::FitFailed,
+            }
         })
         .collect();
-    ratios.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        let v = ratios[((ratios.len() as f64 - 1.0) * p).round() as usize];
-        v.is_finite().then_some(v)
-    };
-    let unreachable = ratios.iter().filter(|r| r.is_infinite()).count();
+    let interval = multiplier_interval(&draws);
     Ok(ComputeMultiplier {
         budget,
         target_loss: target,
         multiplier: fb.budget_for(target).map(|c| c / budget),
-        ci_low: q(0.025),
-        ci_high: q(0.975),
+        ci_low: interval.ci_low,
+        ci_high: interval.ci_high,
         extrapolated,
-        unreachable_share: unreachable as f64 / ratios.len() as f64,
-        draws: ratios.len(),
+        unreachable_share: interval.unreachable_share,
+        failed_share: interval.failed_share,
+        draws: draws.len(),
     })
 }

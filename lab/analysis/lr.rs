@@ -7,7 +7,10 @@
 //! **LR sensitivity** (the paper's §3.1): `E_η[min(ℓ(η), ℓ0) − ℓ*]`, the mean over the
 //! learning-rate grid (log-spaced, so a log-uniform η) of how far each rate's final loss lies
 //! above the best rate's `ℓ*`, with losses capped at the loss at initialisation `ℓ0` (a
-//! diverged run counts as no better than an untrained one, however large its loss).
+//! diverged run counts as no better than an untrained one, however large its loss). A run
+//! that training stopped on a non-finite loss scores ℓ0, not its last evaluation before that
+//! (which would understate the sensitivity); one that rose above ℓ0 and recovered keeps its
+//! measured final loss, capped.
 //! It is computed per seed (its own curve and its own `ℓ*`), so arms pair by seed.
 //!
 //! **Diverged**: the loss turned non-finite, or rose more than [`DIVERGENCE_MARGIN`] above `ℓ0`
@@ -22,6 +25,7 @@ use super::load::RunData;
 use super::stats::{MeanCi, Paired, mean_ci, paired};
 use crate::run::Manifest;
 use crate::run::RunStatus;
+use crate::run::rows::peak;
 
 /// One arm at one size and one learning rate, over its seeds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,13 +106,15 @@ fn loss_at_init(r: &RunData) -> f64 {
         .unwrap_or((r.vocab_size as f64).ln())
 }
 
-/// The run's final loss capped at ℓ0; a run with no finite final loss counts as ℓ0. `None`
-/// while it has not ended.
+/// The run's final loss capped at ℓ0; a run that diverged (stopped on a non-finite loss or
+/// gradient) counts as ℓ0, whatever its last evaluation before that said, as does one with no
+/// finite final loss. `None` while it has not ended.
 fn capped_loss(r: &RunData) -> Option<f64> {
     let l0 = loss_at_init(r);
     match r.summary.status {
         RunStatus::Running => None,
-        _ => Some(
+        RunStatus::Diverged => Some(l0),
+        RunStatus::Complete => Some(
             r.summary
                 .final_val_loss
                 .filter(|l| l.is_finite())
@@ -245,10 +251,10 @@ fn point(lr: f64, runs: &[&RunData]) -> LrPoint {
     let steps: usize = runs.iter().map(|r| r.summary.steps_done).sum();
     let spikes: usize = runs.iter().map(|r| r.summary.spikes.loss_spikes).sum();
     let mean_of = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let peak = |f: fn(&crate::run::MetricRow) -> Option<f64>| {
+    let mean_peak = |f: fn(&crate::run::MetricRow) -> Option<f64>| {
         mean_of(
             runs.iter()
-                .filter_map(|r| r.metrics.iter().filter_map(f).reduce(f64::max))
+                .filter_map(|r| peak(r.metrics.iter().filter_map(f)))
                 .collect(),
         )
     };
@@ -261,13 +267,13 @@ fn point(lr: f64, runs: &[&RunData]) -> LrPoint {
         losses,
         diverged: runs.iter().filter(|r| diverged(r)).count(),
         loss_spikes_per_1k: 1000.0 * spikes as f64 / steps.max(1) as f64,
-        attn_logit_peak: peak(|m| m.attn_logit_max),
+        attn_logit_peak: mean_peak(|m| m.attn_logit_max),
         output_log_z_final: mean_of(
             runs.iter()
                 .filter_map(|r| r.metrics.last()?.output_log_z)
                 .collect(),
         ),
-        router_logit_peak: peak(|m| m.router_logit_max),
+        router_logit_peak: mean_peak(|m| m.router_logit_max),
     }
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use fit::{ArmRuns, ComputeMultiplier, PowerLawFit, compute_multiplier};
 use load::RunData;
-use stats::{MeanCi, Paired, Welch, mean_ci, paired, poisson_rate_p, welch};
+use stats::{MeanCi, Paired, Welch, mean_ci, paired, welch};
 
 use crate::run::Manifest;
 use crate::run::RunStatus;
@@ -143,8 +143,11 @@ pub struct Analysis {
     /// The margin within which a difference counts as equivalent (nats).
     #[serde(default = "default_margin")]
     pub equivalence_margin: f64,
-    /// p-value that the reference arm's loss-spike rate equals each other arm's.
-    pub spike_rate_p: BTreeMap<String, f64>,
+    /// Per other arm: reference − arm loss spikes per 1k steps, run by run, paired by seed
+    /// with sizes as fixed effects (spikes cluster in runs, so runs, not spikes, are the
+    /// independent units); absent without 2 seed pairs or with no spread (no spikes at all).
+    #[serde(default)]
+    pub spikes_paired: BTreeMap<String, Paired>,
     pub memory: Vec<MemoryRow>,
     pub router: Vec<RouterRun>,
     /// Arm → the warnings its runs printed (e.g. a router that is not causal).
@@ -187,7 +190,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> Analysis {
         pooled: pooled(manifest, runs),
         equivalence_margin: manifest.equivalence_margin,
         memory_paired: memory_pairs(manifest, runs),
-        spike_rate_p: spike_rate_p(&stability, &reference),
+        spikes_paired: spikes_paired(manifest, runs),
         stability,
         memory: memory(manifest, runs),
         router: router_runs(runs),
@@ -206,14 +209,17 @@ fn size_arms(manifest: &Manifest, runs: &[RunData]) -> (Vec<SizeArm>, BTreeMap<S
             .iter()
             .filter(|r| &r.cell.arm == arm && complete(r))
             .collect();
-        let mut by_size = Vec::new();
+        let mut by_size = BTreeMap::new();
         for size in &manifest.sizes {
             let at: Vec<&&RunData> = mine.iter().filter(|r| &r.cell.size == size).collect();
-            let points: Vec<(f64, f64)> = at
+            let points: Vec<(u64, f64, f64)> = at
                 .iter()
-                .map(|r| (r.summary.train_flops, r.summary.final_val_loss.unwrap()))
+                .map(|r| {
+                    let loss = r.summary.final_val_loss.unwrap();
+                    (r.cell.seed, r.summary.train_flops, loss)
+                })
                 .collect();
-            let losses: Vec<f64> = points.iter().map(|p| p.1).collect();
+            let losses: Vec<f64> = points.iter().map(|p| p.2).collect();
             let (final_val_loss_se, exact_match) = final_eval_means(&at);
             size_arms.push(SizeArm {
                 final_val_loss_se,
@@ -228,7 +234,7 @@ fn size_arms(manifest: &Manifest, runs: &[RunData]) -> (Vec<SizeArm>, BTreeMap<S
                 }),
             });
             if !points.is_empty() {
-                by_size.push(points);
+                by_size.insert(size.clone(), points);
             }
         }
         arm_runs.insert(arm.clone(), ArmRuns { by_size });
@@ -399,26 +405,23 @@ fn stability(manifest: &Manifest, runs: &[RunData]) -> Vec<Stability> {
     stability
 }
 
-/// p-value that the reference arm's loss-spike rate equals each other arm's.
-fn spike_rate_p(stability: &[Stability], reference: &String) -> BTreeMap<String, f64> {
-    let mut spike_rate_p = BTreeMap::new();
-    if let Some(r) = stability.iter().find(|s| &s.arm == reference) {
-        for s in stability.iter().filter(|s| &s.arm != reference) {
-            if r.steps > 0 && s.steps > 0 {
-                spike_rate_p.insert(
-                    s.arm.clone(),
-                    poisson_rate_p(
-                        r.loss_spikes as u64,
-                        r.steps as f64,
-                        s.loss_spikes as u64,
-                        s.steps as f64,
-                    ),
-                );
-            }
-        }
-    }
-
-    spike_rate_p
+/// The reference against each other arm: loss spikes per 1k steps of each run, paired by
+/// seed, pooled over sizes.
+fn spikes_paired(manifest: &Manifest, runs: &[RunData]) -> BTreeMap<String, Paired> {
+    let rate = |r: &RunData| {
+        let s = &r.summary;
+        (s.steps_done > 0).then(|| 1000.0 * s.spikes.loss_spikes as f64 / s.steps_done as f64)
+    };
+    let reference = &manifest.reference_arm;
+    let others = manifest.arms.iter().filter(|a| *a != reference);
+    others
+        .filter_map(|arm| {
+            let groups: Vec<Vec<f64>> = (manifest.sizes.iter())
+                .map(|size| pair_diffs_of(runs, size, reference, arm, rate))
+                .collect();
+            Some((arm.clone(), paired(&groups, 0.0)?))
+        })
+        .collect()
 }
 
 /// Measured peaks and analytic training state per (size, arm).

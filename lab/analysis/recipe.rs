@@ -60,8 +60,8 @@ pub struct LeverAtSize {
     pub gain_last: Option<Paired>,
 }
 
-/// Least-squares slope of the per-seed gains on ln(parameters): nats of gain per e-fold of
-/// parameters, with its 95% interval (t, n − 2 degrees of freedom).
+/// Least-squares slope of the sizes' mean gains on ln(parameters): nats of gain per e-fold of
+/// parameters, with its 95% interval (t, sizes − 2 degrees of freedom).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Slope {
     pub n: usize,
@@ -227,10 +227,13 @@ fn lever(p: &Pairs, arm: &str, sizes: &[(String, u64)], domains: &[String], m: f
             (d.clone(), paired(&groups, m))
         })
         .collect();
+    // One point per size (its mean gain): the seeds of a size are replicates of one x, so
+    // per-seed points would claim degrees of freedom the design does not have.
     let points: Vec<(f64, f64)> = sizes
         .iter()
         .zip(&per_size)
-        .flat_map(|((_, n), g)| g.iter().map(move |d| ((*n as f64).ln(), *d)))
+        .filter(|(_, g)| !g.is_empty())
+        .map(|((_, n), g)| ((*n as f64).ln(), g.iter().sum::<f64>() / g.len() as f64))
         .collect();
     Lever {
         arm: arm.to_string(),

@@ -79,7 +79,7 @@ pub fn verdicts(a: &RecipeAnalysis) -> Vec<String> {
 fn anti_scale_line(l: &Lever) -> String {
     let Some(sl) = &l.slope else {
         return format!(
-            "**Does {} help smaller models more?** Undetermined: it needs gains at 2 or more sizes and 3 or more pairs.",
+            "**Does {} help smaller models more?** Undetermined: it needs gains at 3 or more sizes (a line through size means keeps 1 degree of freedom from 3).",
             l.arm
         );
     };
@@ -94,10 +94,11 @@ fn anti_scale_line(l: &Lever) -> String {
         )
     };
     format!(
-        "**Does {} help smaller models more?** {answer}; slope of the gain against ln(parameters) {} nats per e-fold of parameters ({} pairs, {}), within the sizes run only.",
+        "**Does {} help smaller models more?** {answer}; slope of the gain against ln(parameters) {} nats per e-fold of parameters (through {} size means, {} df, {}), within the sizes run only.",
         l.arm,
         slope_ci(sl),
         sl.n,
+        sl.n - 2,
         p_value(sl.p)
     )
 }
@@ -221,11 +222,12 @@ fn slopes_section(doc: &mut Doc, a: &RecipeAnalysis) {
     doc.heading("The anti-scale conjecture");
     doc.para(
         "LLaMA-3 conjectures that the smaller the model, the more distillation and annealing data \
-         help. Each lever's per-seed gains are regressed on ln(parameters); a negative slope whose \
+         help. Each lever's mean gain per size is regressed on ln(parameters) (sizes − 2 degrees of \
+         freedom: the seeds of a size are replicates, not new sizes); a negative slope whose \
          interval excludes 0 supports the conjecture over the sizes run (nothing is said beyond \
          them).",
     );
-    let mut t = Table::new(&["lever", "slope (nats per e-fold) [95% CI]", "pairs", "p"]);
+    let mut t = Table::new(&["lever", "slope (nats per e-fold) [95% CI]", "sizes", "p"]);
     for l in &a.levers {
         match &l.slope {
             Some(sl) => t.row(&cells![l.arm, slope_ci(sl), sl.n, p_value(sl.p)]),

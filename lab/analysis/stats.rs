@@ -1,7 +1,7 @@
 //! Small-sample statistics for comparing arms across seeds: mean with a t-based 95% interval,
-//! Welch's t-test with Hedges' g, and an exact conditional test for two Poisson rates.
+//! Welch's t-test with Hedges' g, and the paired comparison with its verdict.
 
-use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean and 95% confidence interval (Student t) of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -91,25 +91,16 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     })
 }
 
-/// Two-sided exact test that two Poisson event rates are equal: `k1` events in exposure `t1`
-/// vs `k2` in `t2`. Given k1 + k2, k1 is Binomial(k1 + k2, t1 / (t1 + t2)) under the null.
-pub fn poisson_rate_p(k1: u64, t1: f64, k2: u64, t2: f64) -> f64 {
-    let n = k1 + k2;
-    if n == 0 {
-        return 1.0;
-    }
-    let b = Binomial::new(t1 / (t1 + t2), n).unwrap();
-    let lower = b.cdf(k1);
-    let upper = if k1 == 0 { 1.0 } else { 1.0 - b.cdf(k1 - 1) };
-    (2.0 * lower.min(upper)).min(1.0)
-}
-
 /// A paired comparison: the mean of per-pair differences (treatment − baseline; a pair is one
 /// seed of one size), with groups (sizes) as fixed effects: `d_ij = μ_i + ε_ij`, the effect
-/// the pair-weighted mean of the group means, its standard error from the within-group spread
-/// (`s² = ΣΣ (d_ij − d̄_i)² / (N − G)`, `se = s / √N`, `N − G` degrees of freedom). With one
-/// group this is the ordinary paired t-test. The effect is the average over the groups run;
-/// it says nothing of sizes outside them.
+/// the pair-weighted mean of the group means `Σ wᵢ d̄ᵢ` (`wᵢ = nᵢ / N`). Each group keeps its
+/// own spread: `se² = Σ wᵢ² sᵢ² / nᵢ`, with Welch–Satterthwaite degrees of freedom
+/// `se⁴ / Σ (wᵢ² sᵢ² / nᵢ)² / (nᵢ − 1)`, because sizes differ in how much seeds move them (a
+/// pooled `s²` with `N − G` degrees of freedom undercovers when one size is much noisier:
+/// 90% for a nominal 95% in `tests/it/audit.rs`). Where a group has a single pair its spread
+/// is unknown, and the pooled within-group spread `ΣΣ (d_ij − d̄ᵢ)² / (N − G)` stands for all.
+/// With one group this is the ordinary paired t-test. The effect is the average over the
+/// groups run; it says nothing of sizes outside them.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Paired {
     /// Pairs N and groups G.
@@ -142,19 +133,11 @@ pub fn paired(groups: &[Vec<f64>], margin: f64) -> Option<Paired> {
     if n <= g {
         return None;
     }
-    let mut sum = 0.0;
-    let mut ss = 0.0;
-    for group in &groups {
-        let m = group.iter().sum::<f64>() / group.len() as f64;
-        sum += group.iter().sum::<f64>();
-        ss += group.iter().map(|d| (d - m).powi(2)).sum::<f64>();
-    }
-    let df = (n - g) as f64;
-    let se = (ss / df).sqrt() / (n as f64).sqrt();
-    if se.is_nan() || se <= 0.0 {
+    let mean = groups.iter().flat_map(|g| g.iter()).sum::<f64>() / n as f64;
+    let (se, df) = standard_error(&groups, n);
+    if se.is_nan() || se <= 0.0 || df.is_nan() {
         return None;
     }
-    let mean = sum / n as f64;
     let dist = StudentsT::new(0.0, 1.0, df).unwrap();
     let q = dist.inverse_cdf(0.975);
     let t = mean / se;
@@ -178,6 +161,31 @@ pub fn paired(groups: &[Vec<f64>], margin: f64) -> Option<Paired> {
     })
 }
 
+/// The standard error of the pair-weighted mean and its degrees of freedom ([`Paired`]).
+fn standard_error(groups: &[&Vec<f64>], n: usize) -> (f64, f64) {
+    let spread = |g: &[f64]| {
+        let m = g.iter().sum::<f64>() / g.len() as f64;
+        g.iter().map(|d| (d - m).powi(2)).sum::<f64>()
+    };
+    if groups.iter().any(|g| g.len() < 2) {
+        let df = (n - groups.len()) as f64;
+        let ss: f64 = groups.iter().map(|g| spread(g)).sum();
+        return ((ss / df / n as f64).sqrt(), df);
+    }
+    // Each group's share of the variance of the mean: (nᵢ/N)² · sᵢ²/nᵢ.
+    let parts: Vec<(f64, f64)> = groups
+        .iter()
+        .map(|g| {
+            let ni = g.len() as f64;
+            let s2 = spread(g) / (ni - 1.0);
+            ((ni / n as f64).powi(2) * s2 / ni, ni - 1.0)
+        })
+        .collect();
+    let var: f64 = parts.iter().map(|(v, _)| v).sum();
+    let denom: f64 = parts.iter().map(|(v, df)| v * v / df).sum();
+    (var.sqrt(), var * var / denom)
+}
+
 /// What a paired comparison lets a reader conclude about treatment − baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,6 +201,17 @@ pub enum Verdict {
 }
 
 impl Paired {
+    /// What a claim reads from the comparison: [`Verdict::Equivalent`] whenever the difference
+    /// lies inside the margin (two one-sided tests), significant or not, since a difference
+    /// smaller than the margin is one the experiment declared immaterial; else [`Self::verdict`].
+    pub fn practical_verdict(&self) -> Verdict {
+        if self.tost_p < 0.05 {
+            Verdict::Equivalent
+        } else {
+            self.verdict()
+        }
+    }
+
     pub fn verdict(&self) -> Verdict {
         if self.p < 0.05 {
             if self.mean < 0.0 {

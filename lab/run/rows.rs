@@ -219,3 +219,15 @@ pub struct ProbeRow {
 impl Row for ProbeRow {
     const FILE: &'static str = "probes.csv";
 }
+
+/// The largest of `values`, NaN if any is NaN (`f64::max` would drop it: a probe that turned
+/// NaN is the loudest sign of trouble, not a value to skip); `None` when there are none.
+pub fn peak(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    values.into_iter().reduce(|a, b| {
+        if a.is_nan() || b.is_nan() {
+            f64::NAN
+        } else {
+            a.max(b)
+        }
+    })
+}

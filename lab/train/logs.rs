@@ -6,6 +6,7 @@ use super::evaluate::Evaluation;
 use super::memory::MemoryReading;
 use super::step::StepOutput;
 use crate::data::Batches;
+use crate::run::rows::peak;
 use crate::run::{
     EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, RowLog, RunDir,
 };
@@ -84,7 +85,6 @@ impl RunLogs {
                 router_logit_max: p.router_logit_max.get(layer).copied().flatten(),
             })?;
         }
-        let max = |v: &mut dyn Iterator<Item = f64>| v.reduce(f64::max);
         self.metrics.append(&MetricRow {
             step,
             tokens,
@@ -100,9 +100,9 @@ impl RunLogs {
             rss: mem.rss_bytes,
             loss_spike: loss_spike as u8,
             grad_spike: grad_spike as u8,
-            attn_logit_max: max(&mut p.attn_logit_max.iter().copied()),
+            attn_logit_max: peak(p.attn_logit_max.iter().copied()),
             output_log_z: Some(p.output_log_z),
-            router_logit_max: max(&mut p.router_logit_max.iter().flatten().copied()),
+            router_logit_max: peak(p.router_logit_max.iter().flatten().copied()),
             distill_kl: out.distill_kl,
         })
     }

@@ -8,6 +8,7 @@ mod common;
 mod accounting;
 mod analysis;
 mod architecture;
+mod audit;
 mod bad_input;
 mod bench_compare;
 mod causality;

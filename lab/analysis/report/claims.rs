@@ -4,7 +4,7 @@
 use super::verdicts::multiplier_text;
 use crate::analysis::Analysis;
 use crate::analysis::markdown::{Doc, Table, cells};
-use crate::analysis::stats::Verdict;
+use crate::analysis::stats::{Paired, Verdict};
 
 pub fn section(doc: &mut Doc, a: &Analysis) {
     let Some(base) = &a.baseline_arm else { return };
@@ -30,19 +30,36 @@ fn claim_a(a: &Analysis, r: &str, base: &str) -> (String, String) {
     let Some(p) = a.pooled.get(base) else {
         return ("not tested (fewer than 2 seed pairs)".into(), "–".into());
     };
-    let verdict = match p.verdict() {
-        Verdict::Lower => "refuted: lower loss at matched compute".to_string(),
-        Verdict::Higher => "supported: higher loss".into(),
-        Verdict::Equivalent => format!("supported: equivalent within ±{}", p.margin),
-        Verdict::Inconclusive => {
-            format!("inconclusive (smallest detectable {:.4})", p.min_detectable)
-        }
-    };
+    let verdict = claim_words(
+        p,
+        "supported: higher loss",
+        "refuted: lower loss at matched compute",
+        "supported",
+        4,
+    );
     let effect = format!(
         "{r} − {base} = {:+.4} nats [{:+.4}, {:+.4}], {} seed pairs",
         p.mean, p.ci_low, p.ci_high, p.n
     );
     (verdict, effect)
+}
+
+/// A claim's verdict from a paired comparison, by one rule on every line: a difference inside
+/// the equivalence margin is "equivalent within ±m" (significant or not); else a significant
+/// one is `higher` or `lower`; else inconclusive with the smallest detectable effect
+/// (`digits` decimals).
+fn claim_words(p: &Paired, higher: &str, lower: &str, equivalent: &str, digits: usize) -> String {
+    match p.practical_verdict() {
+        Verdict::Higher => higher.into(),
+        Verdict::Lower => lower.into(),
+        Verdict::Equivalent => format!("{equivalent}: equivalent within ±{}", p.margin),
+        Verdict::Inconclusive => {
+            format!(
+                "inconclusive (smallest detectable {:.digits$})",
+                p.min_detectable
+            )
+        }
+    }
 }
 
 /// (b): from the learning-rate sweep's paired LR sensitivity when it has results; this
@@ -58,14 +75,13 @@ fn claim_b(a: &Analysis, r: &str, base: &str) -> [String; 4] {
         ];
     };
     let p = &c.sensitivity;
-    let verdict = match p.verdict() {
-        Verdict::Higher => "supported: more sensitive to the learning rate".to_string(),
-        Verdict::Lower => "refuted: less sensitive to the learning rate".into(),
-        Verdict::Equivalent => format!("refuted: equally sensitive within ±{}", p.margin),
-        Verdict::Inconclusive => {
-            format!("inconclusive (smallest detectable {:.3})", p.min_detectable)
-        }
-    };
+    let verdict = claim_words(
+        p,
+        "supported: more sensitive to the learning rate",
+        "refuted: less sensitive to the learning rate",
+        "refuted: equally sensitive",
+        3,
+    );
     let [(dr, nr), (db, nb)] = c.diverged;
     let effect = format!(
         "LR sensitivity {} − {} = {:+.3} nats [{:+.3}, {:+.3}], {} seed pairs; diverged runs {dr}/{nr} vs {db}/{nb} (from `{}`)",
@@ -109,8 +125,12 @@ fn claim_d(a: &Analysis, base: &str) -> [String; 4] {
             "inconclusive: the fits are extrapolated",
             multiplier_text(m),
         ),
-        Some(m) => match (m.ci_low, m.multiplier) {
-            (Some(lo), Some(_)) if lo > 1.0 => ("supported", multiplier_text(m)),
+        Some(m) => match (m.ci_low, m.ci_high) {
+            (Some(lo), _) if lo > 1.0 => ("supported", multiplier_text(m)),
+            (_, Some(hi)) if hi < 1.0 => (
+                "refuted: the baseline reaches the same loss with less compute",
+                multiplier_text(m),
+            ),
             _ => ("inconclusive", multiplier_text(m)),
         },
         None => {

@@ -42,19 +42,19 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
     // 2. Spikes.
     let st = |arm: &str| a.stability.iter().find(|s| s.arm == arm);
     if let (Some(r), Some(b)) = (st(reference), st(base)) {
-        let p = a.spike_rate_p.get(base).copied().unwrap_or(1.0);
-        let answer = match (p < 0.05, r.loss_spikes + b.loss_spikes) {
-            (true, _) if r.loss_spikes_per_1k > b.loss_spikes_per_1k => "**Higher**",
-            (true, _) => "**Lower**",
-            (false, 0) => {
+        let p = a.spikes_paired.get(base);
+        let answer = match p {
+            Some(p) if p.p < 0.05 && p.mean > 0.0 => "**Higher**",
+            Some(p) if p.p < 0.05 => "**Lower**",
+            _ if r.loss_spikes + b.loss_spikes == 0 => {
                 "**Inconclusive**: no spike in either arm (one learning rate, far from divergence; `just sweep lr-stability` stresses stability)"
             }
-            (false, _) => "**Inconclusive**",
+            _ => "**Inconclusive**",
         };
         out.push(format!(
-            "**More loss spikes?** {answer}: {reference} {:.2} vs {base} {:.2} loss spikes per 1k steps ({} vs {} spikes over {} vs {} steps; exact Poisson-rate test p = {:.3}); diverged runs {} vs {}; stable seeds {:.0}% vs {:.0}%.",
-            r.loss_spikes_per_1k, b.loss_spikes_per_1k, r.loss_spikes, b.loss_spikes, r.steps, b.steps, p,
-            r.diverged, b.diverged, 100.0 * r.stable_fraction, 100.0 * b.stable_fraction
+            "**More loss spikes?** {answer}: {reference} {:.2} vs {base} {:.2} loss spikes per 1k steps ({} vs {} spikes over {} vs {} steps; {}); diverged runs {} vs {}; stable seeds {:.0}% vs {:.0}%.",
+            r.loss_spikes_per_1k, b.loss_spikes_per_1k, r.loss_spikes, b.loss_spikes, r.steps, b.steps,
+            spike_test(p), r.diverged, b.diverged, 100.0 * r.stable_fraction, 100.0 * b.stable_fraction
         ));
     }
     // 3. Memory at the largest size.
@@ -131,6 +131,20 @@ fn loss_answer(a: &Analysis, reference: &str, base: &str) -> String {
     format!("{pooled}{at_largest}")
 }
 
+/// The per-run spike-rate comparison in words: reference − arm per 1k steps, paired by seed.
+fn spike_test(p: Option<&Paired>) -> String {
+    match p {
+        Some(p) => format!(
+            "per run, paired by seed: {:+.2} per 1k steps, 95% CI [{:+.2}, {:+.2}], {}",
+            p.mean,
+            p.ci_low,
+            p.ci_high,
+            p_value(p.p)
+        ),
+        None => "no paired test: fewer than 2 seed pairs, or the same count in every pair".into(),
+    }
+}
+
 /// `p = 0.046`, or `p < 0.001`.
 pub fn p_value(p: f64) -> String {
     if p < 0.001 {
@@ -170,10 +184,10 @@ fn arm_line(a: &Analysis, arm: &str) -> String {
     let st = |x: &str| a.stability.iter().find(|s| s.arm == x);
     let spikes = match (st(arm), st(reference)) {
         (Some(s), Some(r)) => format!(
-            "; loss spikes {:.2} vs {:.2} per 1k steps (p = {:.3}), diverged {} vs {}",
+            "; loss spikes {:.2} vs {:.2} per 1k steps ({}), diverged {} vs {}",
             s.loss_spikes_per_1k,
             r.loss_spikes_per_1k,
-            a.spike_rate_p.get(arm).copied().unwrap_or(1.0),
+            spike_test(a.spikes_paired.get(arm)),
             s.diverged,
             r.diverged
         ),
@@ -207,6 +221,15 @@ pub(super) fn multiplier_text(m: &crate::analysis::fit::ComputeMultiplier) -> St
             100.0 * m.unreachable_share
         ),
     };
+    let failed = if m.failed_share > 0.0 {
+        format!(
+            " ({:.0}% of draws left out: a fit failed on them)",
+            100.0 * m.failed_share
+        )
+    } else {
+        String::new()
+    };
+    let ci = format!("{ci}{failed}");
     match m.multiplier {
         Some(x) => format!(
             "{x:.2}× at C = {:.2e} (target loss {:.4}); {ci}{}",
