@@ -20,3 +20,4 @@ pub mod sample;
 pub mod spec;
 pub mod sweep;
 pub mod train;
+pub mod until_decisive;

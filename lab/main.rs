@@ -12,7 +12,7 @@ mod data_cmd;
 use moe_lab::error::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_LOCKED, SpecError};
 use moe_lab::run::{RunDir, RunStatus};
 use moe_lab::train::device::{self, DeviceChoice};
-use moe_lab::{cli_text, publish, spec, sweep, train};
+use moe_lab::{cli_text, publish, spec, sweep, train, until_decisive};
 
 fn print_verdicts(p: &publish::Published) {
     println!("report: {}", p.report.display());
@@ -195,6 +195,18 @@ struct SweepArgs {
     /// tasks' states for a --slurm sweep).
     #[arg(long, conflicts_with = "slurm")]
     status: bool,
+    /// Add seeds in groups until every primary comparison is decided (its repeated 95%
+    /// interval excludes 0 or lies inside the equivalence margin) or --max-seeds is reached:
+    /// a group-sequential design (O'Brien–Fleming-type α spending), written to
+    /// sequential.json and the report.
+    #[arg(long, conflicts_with_all = ["slurm", "cell", "status"])]
+    until_decisive: bool,
+    /// With --until-decisive: the cap on seeds per cell (default: 4 × the preset's seeds).
+    #[arg(long, requires = "until_decisive")]
+    max_seeds: Option<usize>,
+    /// With --until-decisive: seeds added per look (default: the preset's seeds).
+    #[arg(long, requires = "until_decisive")]
+    seed_group: Option<usize>,
     #[command(flatten)]
     slurm: SlurmArgs,
 }
@@ -566,8 +578,16 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
+    let growth = until_decisive::Growth {
+        max_seeds: args.max_seeds,
+        group: args.seed_group,
+    };
     if args.dry_run && !args.slurm.slurm {
         println!("{}", cli_text::plan_table(&plan));
+        if args.until_decisive {
+            let looks = until_decisive::planned(&args.experiment, args.preset.as_deref(), growth)?;
+            println!("until decisive: looks at {looks:?} seeds per cell (the last is the cap)");
+        }
         return Ok(0);
     }
     let opts = sweep::SweepOptions {
@@ -609,6 +629,25 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         && !p.expected_time.is_empty()
     {
         eprintln!("expected time: {}", p.expected_time);
+    }
+    if args.until_decisive {
+        let preset = args.preset.as_deref();
+        let ended = until_decisive::run(&args.experiment, preset, &opts, &args.plots, growth);
+        return match ended {
+            Ok(until_decisive::Ended::Looked(_, published, _)) => {
+                print_verdicts(&published);
+                Ok(0)
+            }
+            Ok(until_decisive::Ended::Unfinished(outcome)) => {
+                eprintln!("{}", cli_text::sweep_outcome(&outcome));
+                eprintln!("no look on unfinished results: rerun the same command to go on");
+                Ok(match train::interrupt::requested() {
+                    true => EXIT_INTERRUPTED,
+                    false => 1,
+                })
+            }
+            Err(e) => locked(e),
+        };
     }
     let outcome = match sweep::run_sweep(&plan, &opts) {
         Ok(o) => o,

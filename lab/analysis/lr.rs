@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::decisive::{Judged, Record};
+use super::decisive_report;
 use super::load::RunData;
 use super::stats::{MeanCi, Paired, mean_ci, paired};
 use crate::run::Manifest;
@@ -81,6 +83,15 @@ pub struct LrAnalysis {
     pub sensitivity_paired: BTreeMap<String, Paired>,
     /// Sensitivity differences inside ±this (nats) count as equivalent.
     pub equivalence_margin: f64,
+    /// The looks of `lab sweep --until-decisive`, when this sweep ran that way and its last
+    /// look saw the seeds analysed here: the verdict reads the repeated interval.
+    #[serde(default)]
+    pub sequential: Option<Record>,
+}
+
+/// The name of the primary comparison of a learning-rate sweep (and of its look record).
+pub fn sensitivity_name(reference: &str, arm: &str) -> String {
+    format!("LR sensitivity {reference} − {arm} (nats)")
 }
 
 /// How far (nats) above its loss at initialisation a run's training loss must rise to count as
@@ -163,6 +174,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> LrAnalysis {
         curves,
         sensitivity_paired,
         equivalence_margin: manifest.equivalence_margin,
+        sequential: None,
     }
 }
 
@@ -289,6 +301,10 @@ pub struct StabilityClaim {
     pub sensitivity: Paired,
     /// Diverged and total runs: reference, then baseline.
     pub diverged: [(usize, usize); 2],
+    /// From a `--until-decisive` sweep: the sensitivity comparison at its last look (the
+    /// repeated interval) and the outcome in words.
+    #[serde(default)]
+    pub sequential: Option<(Judged, String)>,
 }
 
 impl LrCurve {
@@ -300,6 +316,23 @@ impl LrCurve {
 }
 
 impl LrAnalysis {
+    /// The sensitivity comparison with `arm` at the last look of the sequential record, and
+    /// the record's outcome in words.
+    pub fn sequential_judged(&self, arm: &str) -> Option<(Judged, String)> {
+        let record = self.sequential.as_ref()?;
+        let name = sensitivity_name(&self.reference_arm, arm);
+        let judged = record.last()?.comparisons.iter().find(|c| c.name == name)?;
+        Some((judged.clone(), decisive_report::outcome(record)))
+    }
+
+    /// The comparisons `--until-decisive` decides: the reference against its baseline.
+    pub fn primary(&self) -> Vec<(String, Paired)> {
+        let r = &self.reference_arm;
+        let base = self.baseline_arm.as_ref();
+        let p = base.and_then(|b| Some((sensitivity_name(r, b), *self.sensitivity_paired.get(b)?)));
+        p.into_iter().collect()
+    }
+
     /// (diverged runs, finished runs) of `arm`, over sizes and rates.
     pub fn diverged_runs(&self, arm: &str) -> (usize, usize) {
         let curves = self.curves.iter().filter(|c| c.arm == arm);
@@ -314,6 +347,7 @@ impl LrAnalysis {
         let baseline = self.baseline_arm.clone()?;
         let sensitivity = *self.sensitivity_paired.get(&baseline)?;
         Some(StabilityClaim {
+            sequential: self.sequential_judged(&baseline),
             source: source.into(),
             diverged: [
                 self.diverged_runs(&self.reference_arm),

@@ -1,6 +1,7 @@
 //! `report.md` of a learning-rate sweep: the stability question answered first, then the
 //! curves, divergence, spikes and proxies per rate as tables, each figure beside its table.
 
+use super::decisive::{Decision, Judged};
 use super::load::RunData;
 use super::lr::{LrAnalysis, LrCurve};
 use super::markdown::{Doc, Table, cells};
@@ -43,6 +44,16 @@ pub fn verdicts(a: &LrAnalysis) -> Vec<String> {
         .into_iter()
         .map(|arm| {
             let p = &a.sensitivity_paired[arm];
+            if let Some((j, outcome)) = a.sequential_judged(arm) {
+                return format!(
+                    "**Is {r} less stable than {arm}?** {}: LR sensitivity {r} − {arm} = {:+.3} nats (repeated 95% CI [{:+.3}, {:+.3}] of the sequential design: {outcome}). {}",
+                    sequential_answer(&j),
+                    j.mean,
+                    j.ci_low,
+                    j.ci_high,
+                    arms_in_numbers(a, r, arm),
+                );
+            }
             format!(
                 "**Is {r} less stable than {arm}?** {}: LR sensitivity {r} − {arm} = {:+.3} nats (95% CI [{:+.3}, {:+.3}], paired by seed over {} pairs at {} size{}, {}). {}",
                 answer(p),
@@ -97,9 +108,23 @@ fn proxies_line(a: &LrAnalysis) -> Option<String> {
     })
 }
 
-/// The answer's first words: a higher sensitivity of the reference arm means less stable.
+/// The answer's first words from a sequential look (see [`answer`]).
+fn sequential_answer(j: &Judged) -> String {
+    match j.decision {
+        Decision::Higher => "**Yes**: it loses more loss away from its best rate".into(),
+        Decision::Lower => "**No, the opposite**: it loses less away from its best rate".into(),
+        Decision::Equivalent => format!("**No**: equivalent within ±{} nats", j.margin),
+        Decision::Continue => format!(
+            "**Inconclusive** (smallest detectable difference {:.3} nats)",
+            j.min_detectable
+        ),
+    }
+}
+
+/// The answer's first words: a higher sensitivity of the reference arm means less stable; a
+/// difference inside the margin is equivalent, significant or not.
 fn answer(p: &Paired) -> String {
-    match p.verdict() {
+    match p.practical_verdict() {
         Verdict::Higher => "**Yes**: it loses more loss away from its best rate".into(),
         Verdict::Lower => "**No, the opposite**: it loses less away from its best rate".into(),
         Verdict::Equivalent => format!("**No**: equivalent within ±{} nats", p.margin),

@@ -2,6 +2,8 @@
 //! comparisons across seeds, stability, memory and routing; written to `analysis.json` and
 //! rendered by [`report`] into `report.md`.
 
+pub mod decisive;
+pub mod decisive_report;
 pub mod fit;
 pub mod load;
 pub mod lr;

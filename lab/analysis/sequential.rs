@@ -16,7 +16,8 @@
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// How α is spent over the information fraction t ∈ (0, 1].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Spending {
     /// Each side spends α/2 as 2 − 2Φ(z_{1−α/4} / √t) (Lan & DeMets' one-sided form at
     /// level α/2, as gsDesign's `sfLDOF` and published tables): almost nothing early, nearly all
@@ -158,10 +159,14 @@ impl Plan {
 
     /// The t boundary of look `k` (its z boundary's one-sided tail at n − 1 degrees of freedom).
     pub fn t_bound(&self, k: usize) -> f64 {
+        self.t_bound_at(k, (self.looks[k] - 1) as f64)
+    }
+
+    /// The t boundary of look `k` at `df` degrees of freedom (a pooled comparison's own).
+    pub fn t_bound_at(&self, k: usize, df: f64) -> f64 {
         let tail = 1.0 - normal().cdf(self.z_bounds[k]);
-        let df = (self.looks[k] - 1) as f64;
-        StudentsT::new(0.0, 1.0, df)
-            .expect("df ≥ 1")
+        StudentsT::new(0.0, 1.0, df.max(1e-3))
+            .expect("df > 0")
             .inverse_cdf(1.0 - tail)
     }
 

@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::analysis::load;
+use crate::analysis::stats::Paired;
+use crate::analysis::{decisive_report, load};
 use crate::run::{MANIFEST, Manifest, write_atomic};
 
 pub struct Published {
     /// The answers, one line each, as the report states them.
     pub verdicts: Vec<String>,
+    /// The primary comparisons, named ([`study::Study::primary`]).
+    pub primary: Vec<(String, Paired)>,
     pub report: PathBuf,
     pub plots: Vec<PathBuf>,
 }
@@ -39,14 +42,27 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         study.analysis_json()?.as_bytes(),
     )?;
     let report = results.join("report.md");
-    let text = study.report(&relative(results, &plots_dir)) + &skipped_section(&skipped);
+    let record = study::decisive_record(&manifest, results);
+    let sequential = record
+        .as_ref()
+        .map_or(String::new(), decisive_report::section);
+    let text =
+        study.report(&relative(results, &plots_dir)) + &sequential + &skipped_section(&skipped);
     write_atomic(&report, text.as_bytes())?;
     let plots = match draw {
         true => study.draw(&plots_dir)?,
         false => Vec::new(),
     };
+    let mut verdicts = study.verdicts();
+    if let Some(r) = &record {
+        verdicts.push(format!(
+            "**Seeds until decisive**: {}.",
+            decisive_report::outcome(r)
+        ));
+    }
     let published = Published {
-        verdicts: study.verdicts(),
+        verdicts,
+        primary: study.primary(),
         report,
         plots: (plots.iter())
             .map(|stem| plots_dir.join(format!("{stem}.png")))

@@ -7,9 +7,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::analysis::decisive::Record;
 use crate::analysis::load::RunData;
 use crate::analysis::lr::{self as lr_analysis, LrAnalysis, StabilityClaim};
 use crate::analysis::recipe::RecipeAnalysis;
+use crate::analysis::stats::Paired;
 use crate::analysis::{self, Analysis, lr_report, recipe_report};
 use crate::plot::{self, LrPlotData, PlotData, RecipePlotData};
 use crate::run::Manifest;
@@ -23,6 +25,8 @@ pub trait Study {
     fn verdicts(&self) -> Vec<String>;
     /// Draw the figures into `dir`; their file stems.
     fn draw(&self, dir: &Path) -> Result<Vec<String>>;
+    /// The primary comparisons, named: what `lab sweep --until-decisive` adds seeds for.
+    fn primary(&self) -> Vec<(String, Paired)>;
 }
 
 /// The study a sweep's manifest asks for: a learning-rate axis gets the stability analysis,
@@ -34,7 +38,8 @@ pub fn for_manifest<'a>(
     results: &Path,
 ) -> Box<dyn Study + 'a> {
     if !manifest.learning_rates.is_empty() {
-        let analysis = lr_analysis::analyze(manifest, runs);
+        let mut analysis = lr_analysis::analyze(manifest, runs);
+        analysis.sequential = decisive_record(manifest, results);
         return Box::new(LearningRate {
             manifest,
             runs,
@@ -55,6 +60,19 @@ pub fn for_manifest<'a>(
         runs,
         analysis,
     })
+}
+
+/// The `--until-decisive` record in `results`, if its last look saw exactly the seeds the
+/// manifest holds (a later plain sweep with fewer seeds leaves it stale, and it is ignored).
+pub fn decisive_record(manifest: &Manifest, results: &Path) -> Option<Record> {
+    let record = Record::read(results)?;
+    let mut seeds: Vec<u64> = (manifest.cells.iter())
+        .filter(|c| manifest.teacher.as_ref() != Some(&c.name))
+        .map(|c| c.seed)
+        .collect();
+    seeds.sort();
+    seeds.dedup();
+    (record.last()?.seeds == seeds.len()).then_some(record)
 }
 
 /// The stability claim's evidence from the learning-rate sweep in `dir`, if it has an
@@ -91,6 +109,15 @@ impl Study for Scaling<'_> {
         };
         plot::draw_all(&data, dir)
     }
+    fn primary(&self) -> Vec<(String, Paired)> {
+        let a = &self.analysis;
+        let base = a.baseline_arm.as_ref();
+        let p = base.and_then(|b| {
+            let name = format!("final loss {} − {b} (nats)", a.reference_arm);
+            Some((name, *a.pooled.get(b)?))
+        });
+        p.into_iter().collect()
+    }
 }
 
 /// Loss against learning rate per arm, and the stability verdict ([`lr_analysis::analyze`]).
@@ -117,6 +144,9 @@ impl Study for LearningRate<'_> {
         };
         plot::draw_lr(&data, dir)
     }
+    fn primary(&self) -> Vec<(String, Paired)> {
+        self.analysis.primary()
+    }
 }
 
 /// Recipe levers against a baseline, per size ([`analysis::recipe::analyze`]).
@@ -141,5 +171,13 @@ impl Study for Recipe<'_> {
             analysis: &self.analysis,
         };
         plot::draw_recipe(&data, dir)
+    }
+    fn primary(&self) -> Vec<(String, Paired)> {
+        let a = &self.analysis;
+        let gain = |l: &crate::analysis::recipe::Lever| {
+            let name = format!("gain of {} over {} (nats)", l.arm, a.baseline_arm);
+            Some((name, l.pooled?))
+        };
+        a.levers.iter().filter_map(gain).collect()
     }
 }

@@ -214,15 +214,29 @@ impl Plan {
 
 /// Find `experiments/<name>.toml` (or take a path), parse it and expand it with `preset`.
 pub fn plan(name_or_path: &str, preset: Option<&str>) -> Result<Plan, SpecError> {
+    plan_with_seeds(name_or_path, preset, None)
+}
+
+/// [`plan`] with `seeds` seeds per cell in place of the preset's (`lab sweep --until-decisive`
+/// adds seeds in groups; the results directory stays the preset's).
+pub fn plan_with_seeds(
+    name_or_path: &str,
+    preset: Option<&str>,
+    seeds: Option<usize>,
+) -> Result<Plan, SpecError> {
     let path = locate(name_or_path);
     let text = std::fs::read_to_string(&path).map_err(|e| SpecError::Io {
         file: path.clone(),
         message: format!("{e} (experiments are looked up as experiments/<name>.toml)"),
     })?;
-    let exp: ExperimentSpec = toml::from_str(&text).map_err(|e| SpecError::Parse {
+    let mut exp: ExperimentSpec = toml::from_str(&text).map_err(|e| SpecError::Parse {
         file: path.clone(),
         message: e.to_string(),
     })?;
+    if let Some(n) = seeds {
+        exp.seeds = n;
+        exp.presets.values_mut().for_each(|p| p.seeds = Some(n));
+    }
     expand(exp, &path, preset)
 }
 

@@ -10,5 +10,5 @@ pub mod slurm;
 pub mod status;
 
 pub use crate::run::Cell;
-pub use experiment::{ExperimentSpec, Plan, PlannedCell, plan};
+pub use experiment::{ExperimentSpec, Plan, PlannedCell, plan, plan_with_seeds};
 pub use runner::{SweepOptions, SweepOutcome, run_sweep};

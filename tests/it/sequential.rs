@@ -1,7 +1,9 @@
 //! The group-sequential test: its boundaries against published values, and its false-call rate
 //! under the null by simulation, beside naive peeking's in the same simulation.
 
+use moe_lab::analysis::decisive::{Decision, judge};
 use moe_lab::analysis::sequential::{Call, Plan, Spending, boundaries, t_statistic};
+use moe_lab::analysis::stats::paired;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
@@ -115,4 +117,65 @@ fn a_real_effect_is_found_before_the_cap() {
         "mean pairs spent {}",
         pairs / 2_000
     );
+}
+
+/// The first decision of `judge` over the looks of `plan` for the differences `d`.
+fn first_decision(plan: &Plan, d: &[f64], margin: f64) -> Decision {
+    for (k, &n) in plan.looks.iter().enumerate() {
+        let p = paired(&[d[..n].to_vec()], margin).unwrap();
+        let decision = judge(plan, k, "x", &p).decision;
+        if decision != Decision::Continue {
+            return decision;
+        }
+    }
+    Decision::Continue
+}
+
+/// What `lab sweep --until-decisive` decides, by repeated intervals on paired comparisons:
+/// under the null it calls "lower"/"higher" at ≤ 5% over four looks (where the fixed-sample
+/// interval read at every look calls one far more often), and with the true effect at the
+/// margin it calls "equivalent" at ≤ 5%.
+#[test]
+fn repeated_intervals_keep_both_false_calls_at_5_percent() {
+    let looks = moe_lab::until_decisive::looks(8, 8, 32);
+    assert_eq!(looks, [8, 16, 24, 32]);
+    let plan = Plan::new(Spending::OBrienFleming, 0.05, &looks);
+    let reps = 10_000;
+    let experiments = null_experiments(reps, 32, 23);
+    let rate = |n: usize| n as f64 / reps as f64;
+    // Margin 0.1 sd: equivalence is out of reach at 32 pairs, so only false differences count.
+    let different = |d: &Decision| matches!(d, Decision::Lower | Decision::Higher);
+    let sequential = experiments
+        .iter()
+        .filter(|d| different(&first_decision(&plan, d, 0.1)))
+        .count();
+    let naive = (experiments.iter())
+        .filter(|d| naive_peeking_calls(d, &looks))
+        .count();
+    eprintln!(
+        "false differences: repeated intervals {:.4}, naive {:.4}",
+        rate(sequential),
+        rate(naive)
+    );
+    // 10 000 draws: standard error ≈ 0.0022 at 5%.
+    assert!(rate(sequential) <= 0.055, "{}", rate(sequential));
+    assert!(rate(naive) >= 0.09, "naive peeking {}", rate(naive));
+    // The true effect sits at the margin (1 sd): "equivalent within ±1" is a false call.
+    let at_margin = experiments
+        .iter()
+        .filter(|d| {
+            let shifted: Vec<f64> = d.iter().map(|x| x + 1.0).collect();
+            first_decision(&plan, &shifted, 1.0) == Decision::Equivalent
+        })
+        .count();
+    eprintln!("false equivalence at the margin: {:.4}", rate(at_margin));
+    assert!(rate(at_margin) <= 0.055, "{}", rate(at_margin));
+}
+
+#[test]
+fn looks_add_groups_up_to_the_cap() {
+    use moe_lab::until_decisive::looks;
+    assert_eq!(looks(3, 2, 8), [3, 5, 7, 8]);
+    assert_eq!(looks(8, 8, 8), [8]);
+    assert_eq!(looks(4, 10, 9), [4, 9]);
 }

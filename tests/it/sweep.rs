@@ -499,6 +499,63 @@ fn lr_sweep_answers_the_stability_question_and_feeds_the_flagship_claims() {
     assert!(text.contains("lr-stability/analysis.json"), "{text}");
 }
 
+/// `--until-decisive` adds a seed per look (2, then 3, then 4) until the stability comparison
+/// is decided or the cap: every look's sweep keeps the finished cells, the record lists the
+/// looks taken, and the report states them.
+#[test]
+fn until_decisive_adds_seeds_per_look_and_the_report_states_the_looks() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("lr.toml"),
+        toy_named("lr-stability", "learning_rates = [30.0, 1e-3]"),
+    )
+    .unwrap();
+    let bad = lab(
+        &sweep_args("lr.toml", &["--until-decisive", "--max-seeds", "1"]),
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--max-seeds") && stderr.contains("lr.toml"),
+        "{stderr}"
+    );
+    let flags = ["--until-decisive", "--max-seeds", "4", "--seed-group", "1"];
+    let out = lab(&sweep_args("lr.toml", &flags), tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let results = tmp.path().join("results/lr-stability");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("sequential.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["planned_seeds"], serde_json::json!([2, 3, 4]));
+    let looks = record["looks"].as_array().unwrap();
+    let seeds: Vec<u64> = looks.iter().map(|l| l["seeds"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [2, 3, 4][..seeds.len()], "{record}");
+    let last = &looks[looks.len() - 1]["comparisons"][0];
+    assert_eq!(
+        last["name"], "LR sensitivity moe − dense (nats)",
+        "{record}"
+    );
+    let decided = last["decision"] != "continue";
+    assert!(
+        decided || seeds.len() == 3,
+        "stopped undecided before the cap: {record}"
+    );
+    // The cells of the last look, and none beyond it.
+    let manifest = std::fs::read_to_string(results.join("sweep.json")).unwrap();
+    let cells = serde_json::from_str::<serde_json::Value>(&manifest).unwrap()["cells"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(cells as u64, 2 * 2 * seeds[seeds.len() - 1], "{manifest}");
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(report.contains("## Seeds until decisive"), "{report}");
+    assert!(report.contains("repeated 95% CI"), "{report}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("**Seeds until decisive**"), "{stdout}");
+}
+
 #[test]
 fn unreadable_run_files_are_left_out_of_the_analysis_and_rerun_by_the_sweep() {
     let tmp = tempfile::tempdir().unwrap();

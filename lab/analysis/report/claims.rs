@@ -3,6 +3,8 @@
 
 use super::verdicts::multiplier_text;
 use crate::analysis::Analysis;
+use crate::analysis::decisive::{Decision, Judged};
+use crate::analysis::lr::StabilityClaim;
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::stats::{Paired, Verdict};
 
@@ -74,6 +76,9 @@ fn claim_b(a: &Analysis, r: &str, base: &str) -> [String; 4] {
             "spike_rate"
         ];
     };
+    if let Some((j, outcome)) = &c.sequential {
+        return claim_b_sequential(c, j, outcome);
+    }
     let p = &c.sensitivity;
     let verdict = claim_words(
         p,
@@ -88,6 +93,33 @@ fn claim_b(a: &Analysis, r: &str, base: &str) -> [String; 4] {
         c.reference, c.baseline, p.mean, p.ci_low, p.ci_high, p.n, c.source
     );
     cells![claim, verdict, effect, "lr_sensitivity (lr-stability)"]
+}
+
+/// (b) from a `--until-decisive` learning-rate sweep: its last look's repeated interval.
+fn claim_b_sequential(c: &StabilityClaim, j: &Judged, outcome: &str) -> [String; 4] {
+    let verdict = match j.decision {
+        Decision::Higher => "supported: more sensitive to the learning rate".to_string(),
+        Decision::Lower => "refuted: less sensitive to the learning rate".into(),
+        Decision::Equivalent => format!(
+            "refuted: equally sensitive: equivalent within ±{}",
+            j.margin
+        ),
+        Decision::Continue => format!(
+            "inconclusive after {} seed pairs (smallest detectable {:.3})",
+            j.n, j.min_detectable
+        ),
+    };
+    let [(dr, nr), (db, nb)] = c.diverged;
+    let effect = format!(
+        "LR sensitivity {} − {} = {:+.3} nats, repeated 95% CI [{:+.3}, {:+.3}], {} seed pairs, seeds until decisive: {outcome}; diverged runs {dr}/{nr} vs {db}/{nb} (from `{}`)",
+        c.reference, c.baseline, j.mean, j.ci_low, j.ci_high, j.n, c.source
+    );
+    cells![
+        "(b) MoE trains less stably",
+        verdict,
+        effect,
+        "lr_sensitivity (lr-stability)"
+    ]
 }
 
 fn spikes_effect(a: &Analysis, r: &str, base: &str) -> String {
