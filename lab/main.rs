@@ -578,17 +578,8 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
-    let growth = until_decisive::Growth {
-        max_seeds: args.max_seeds,
-        group: args.seed_group,
-    };
     if args.dry_run && !args.slurm.slurm {
-        println!("{}", cli_text::plan_table(&plan));
-        if args.until_decisive {
-            let looks = until_decisive::planned(&args.experiment, args.preset.as_deref(), growth)?;
-            println!("until decisive: looks at {looks:?} seeds per cell (the last is the cap)");
-        }
-        return Ok(0);
+        return dry_run(&plan, &args);
     }
     let opts = sweep::SweepOptions {
         results_root: args.out.clone(),
@@ -631,23 +622,7 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         eprintln!("expected time: {}", p.expected_time);
     }
     if args.until_decisive {
-        let preset = args.preset.as_deref();
-        let ended = until_decisive::run(&args.experiment, preset, &opts, &args.plots, growth);
-        return match ended {
-            Ok(until_decisive::Ended::Looked(_, published, _)) => {
-                print_verdicts(&published);
-                Ok(0)
-            }
-            Ok(until_decisive::Ended::Unfinished(outcome)) => {
-                eprintln!("{}", cli_text::sweep_outcome(&outcome));
-                eprintln!("no look on unfinished results: rerun the same command to go on");
-                Ok(match train::interrupt::requested() {
-                    true => EXIT_INTERRUPTED,
-                    false => 1,
-                })
-            }
-            Err(e) => locked(e),
-        };
+        return until_decisive_cmd(&args, &opts).or_else(locked);
     }
     let outcome = match sweep::run_sweep(&plan, &opts) {
         Ok(o) => o,
@@ -664,6 +639,43 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     let published = publish::publish(&results, &args.plots, true)?;
     print_verdicts(&published);
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// `lab sweep --dry-run`: the cells, and with `--until-decisive` the planned looks.
+fn dry_run(plan: &sweep::Plan, args: &SweepArgs) -> anyhow::Result<i32> {
+    println!("{}", cli_text::plan_table(plan));
+    if args.until_decisive {
+        let preset = args.preset.as_deref();
+        let looks = until_decisive::planned(&args.experiment, preset, growth(args))?;
+        println!("until decisive: looks at {looks:?} seeds per cell (the last is the cap)");
+    }
+    Ok(0)
+}
+
+fn growth(args: &SweepArgs) -> until_decisive::Growth {
+    until_decisive::Growth {
+        max_seeds: args.max_seeds,
+        group: args.seed_group,
+    }
+}
+
+/// `lab sweep --until-decisive`: the looks, then the verdicts of the last.
+fn until_decisive_cmd(args: &SweepArgs, opts: &sweep::SweepOptions) -> anyhow::Result<i32> {
+    let preset = args.preset.as_deref();
+    match until_decisive::run(&args.experiment, preset, opts, &args.plots, growth(args))? {
+        until_decisive::Ended::Looked(_, published, _) => {
+            print_verdicts(&published);
+            Ok(0)
+        }
+        until_decisive::Ended::Unfinished(outcome) => {
+            eprintln!("{}", cli_text::sweep_outcome(&outcome));
+            eprintln!("no look on unfinished results: rerun the same command to go on");
+            Ok(match train::interrupt::requested() {
+                true => EXIT_INTERRUPTED,
+                false => 1,
+            })
+        }
+    }
 }
 
 /// `--jobs`: a positive number, or `auto` ([`sweep::runner::auto_jobs`]).

@@ -59,6 +59,11 @@ pub fn planned(experiment: &str, preset: Option<&str>, growth: Growth) -> Result
         field: field.into(),
         message,
     };
+    if plan.cells.iter().any(|c| c.cell.budget.is_some()) {
+        let why = "an IsoFLOP experiment's answers are bootstrap intervals over seeds, not \
+                   paired comparisons a sequential design can decide; raise its seeds instead";
+        return Err(bad("--until-decisive", why.into()).into());
+    }
     let group = growth.group.unwrap_or(first);
     if group == 0 {
         return Err(bad("--seed-group", "must be at least 1".into()).into());

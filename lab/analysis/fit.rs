@@ -94,7 +94,7 @@ fn sse(theta: &[f64; 3], xs: &[f64], ys: &[f64]) -> f64 {
 }
 
 /// Solve the 3×3 system `m · v = b` (Gaussian elimination with partial pivoting).
-fn solve3(mut m: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
+pub(crate) fn solve3(mut m: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
     for col in 0..3 {
         let pivot = (col..3).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
         if m[pivot][col].abs() < 1e-300 {

@@ -5,6 +5,8 @@
 pub mod decisive;
 pub mod decisive_report;
 pub mod fit;
+pub mod isoflop;
+pub mod isoflop_report;
 pub mod load;
 pub mod lr;
 pub mod lr_report;

@@ -1,6 +1,8 @@
 //! Figures of a sweep, drawn from its files by `plotters` as PNG and SVG under
 //! `plots/<experiment>/`. One file per figure; the shared style lives in [`style`].
 
+mod isoflop_frontiers;
+mod isoflop_profiles;
 mod loss_vs_flops;
 mod lr_proxies;
 mod lr_sensitivity;
@@ -20,6 +22,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::analysis::Analysis;
+use crate::analysis::isoflop::IsoflopAnalysis;
 use crate::analysis::load::RunData;
 use crate::analysis::lr::LrAnalysis;
 use crate::analysis::recipe::RecipeAnalysis;
@@ -101,5 +104,26 @@ pub struct RecipePlotData<'a> {
 /// Draw a recipe experiment's figure into `dir`. Returns the file stems written.
 pub fn draw_recipe(data: &RecipePlotData, dir: &Path) -> Result<Vec<String>> {
     let figures: Figures = vec![("recipe_gains", Box::new(recipe_gains::RecipeGains(data)))];
+    save_all(figures, dir)
+}
+
+/// What the figures of an IsoFLOP experiment draw from.
+pub struct IsoflopPlotData<'a> {
+    pub manifest: &'a Manifest,
+    pub analysis: &'a IsoflopAnalysis,
+}
+
+/// Draw an IsoFLOP experiment's figures into `dir`. Returns the file stems written.
+pub fn draw_isoflop(data: &IsoflopPlotData, dir: &Path) -> Result<Vec<String>> {
+    let figures: Figures = vec![
+        (
+            "isoflop_profiles",
+            Box::new(isoflop_profiles::IsoflopProfiles(data)),
+        ),
+        (
+            "isoflop_frontiers",
+            Box::new(isoflop_frontiers::IsoflopFrontiers(data)),
+        ),
+    ];
     save_all(figures, dir)
 }

@@ -159,3 +159,12 @@ pub fn category_label(names: &[String], x: f64) -> String {
         String::new()
     }
 }
+
+/// A vertical bar from `lo` to `hi` at `x` (the point `mid` drawn separately): `(x, lo, mid,
+/// hi)`, as the interval of a point.
+pub fn error_bar(
+    (x, lo, _mid, hi): (f64, f64, f64, f64),
+    color: RGBColor,
+) -> PathElement<(f64, f64)> {
+    PathElement::new(vec![(x, lo), (x, hi)], color.stroke_width(2))
+}

@@ -8,12 +8,13 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::analysis::decisive::Record;
+use crate::analysis::isoflop::{self, IsoflopAnalysis};
 use crate::analysis::load::RunData;
 use crate::analysis::lr::{self as lr_analysis, LrAnalysis, StabilityClaim};
 use crate::analysis::recipe::RecipeAnalysis;
 use crate::analysis::stats::Paired;
-use crate::analysis::{self, Analysis, lr_report, recipe_report};
-use crate::plot::{self, LrPlotData, PlotData, RecipePlotData};
+use crate::analysis::{self, Analysis, isoflop_report, lr_report, recipe_report};
+use crate::plot::{self, IsoflopPlotData, LrPlotData, PlotData, RecipePlotData};
 use crate::run::Manifest;
 
 pub trait Study {
@@ -30,7 +31,8 @@ pub trait Study {
 }
 
 /// The study a sweep's manifest asks for: a learning-rate axis gets the stability analysis,
-/// a `[teacher]` the recipe analysis, anything else the scaling comparison (which cites the
+/// budgets on the cells the IsoFLOP analysis, a `[teacher]` the recipe analysis, anything
+/// else the scaling comparison (which cites the
 /// learning-rate sweep named by its `stability_from`, read from beside `results`).
 pub fn for_manifest<'a>(
     manifest: &'a Manifest,
@@ -45,6 +47,10 @@ pub fn for_manifest<'a>(
             runs,
             analysis,
         });
+    }
+    if isoflop::is_isoflop(manifest) {
+        let analysis = isoflop::analyze(manifest, runs);
+        return Box::new(Isoflop { manifest, analysis });
     }
     if manifest.teacher.is_some() {
         let analysis = analysis::recipe::analyze(manifest, runs);
@@ -179,5 +185,34 @@ impl Study for Recipe<'_> {
             Some((name, l.pooled?))
         };
         a.levers.iter().filter_map(gain).collect()
+    }
+}
+
+/// Compute-optimal frontiers per arm from IsoFLOP profiles ([`isoflop::analyze`]).
+struct Isoflop<'a> {
+    manifest: &'a Manifest,
+    analysis: IsoflopAnalysis,
+}
+
+impl Study for Isoflop<'_> {
+    fn analysis_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    }
+    fn report(&self, plots_rel: &str) -> String {
+        isoflop_report::render(&self.analysis, self.manifest, plots_rel)
+    }
+    fn verdicts(&self) -> Vec<String> {
+        isoflop_report::verdicts(&self.analysis)
+    }
+    fn draw(&self, dir: &Path) -> Result<Vec<String>> {
+        let data = IsoflopPlotData {
+            manifest: self.manifest,
+            analysis: &self.analysis,
+        };
+        plot::draw_isoflop(&data, dir)
+    }
+    /// No paired comparison decides an IsoFLOP answer: its intervals are bootstraps.
+    fn primary(&self) -> Vec<(String, Paired)> {
+        Vec::new()
     }
 }

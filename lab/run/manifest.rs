@@ -23,6 +23,9 @@ pub struct Cell {
     /// The cell's learning rate, in experiments with a learning-rate axis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+    /// The cell's training FLOPs, in IsoFLOP experiments (its profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
 }
 
 /// `sweep.json`: what the analysis needs to know about the cells.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::arm::arm_ffn;
+pub use super::isoflop::IsoflopSpec;
+use super::isoflop::Profiles;
 use super::recipe::TeacherSpec;
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
@@ -43,6 +45,11 @@ pub struct ExperimentSpec {
     /// The model that arms with `recipe = { distill = true }` learn from, trained first.
     #[serde(default)]
     pub teacher: Option<TeacherSpec>,
+    /// IsoFLOP profiles: compute budgets, each arm training a window of sizes at each
+    /// (replacing `[budget]`'s tokens-per-parameter rule). Analysed for compute-optimal
+    /// frontiers (`analysis::isoflop`).
+    #[serde(default)]
+    pub isoflop: Option<IsoflopSpec>,
 }
 
 /// `[analysis]`: how the comparisons are judged.
@@ -97,6 +104,8 @@ fn default_theta() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetRule {
+    /// Required except in IsoFLOP experiments, whose cells take their `[isoflop]` budgets.
+    #[serde(default)]
     pub tokens_per_active_param: f64,
     pub reference_arm: String,
 }
@@ -150,6 +159,9 @@ pub struct PresetSpec {
     pub eval_every: Option<usize>,
     pub corpus_bytes: Option<usize>,
     pub learning_rates: Option<Vec<f64>>,
+    /// IsoFLOP experiments: the budgets and sizes per budget in place of `[isoflop]`'s.
+    pub budgets: Option<Vec<f64>>,
+    pub sizes_per_budget: Option<usize>,
     /// Expected wall time, stated for the reader (e.g. "≈ 12 min on 2 CPU cores").
     #[serde(default)]
     pub expected_time: String,
@@ -263,28 +275,39 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         true => e.under_preset(&preset_name, file),
         false => e.in_file(file),
     })?;
-    let tokens_per_param = chosen
-        .tokens_per_active_param
-        .unwrap_or(exp.budget.tokens_per_active_param);
-    check(
-        tokens_per_param > 0.0,
-        "budget.tokens_per_active_param",
-        || "must be positive".into(),
-    )
-    .map_err(|e| e.in_file(file))?;
-
-    let grid = Grid {
-        sizes,
-        arms: &arms,
-        lrs,
-        seeds,
-        tokens_per_param,
+    let mut cells = match &exp.isoflop {
+        Some(iso) => Profiles::new(iso, &chosen, sizes, &arms, seeds).expand(
+            &exp,
+            &chosen,
+            &preset_name,
+            file,
+        )?,
+        None => {
+            let tokens_per_param = chosen
+                .tokens_per_active_param
+                .unwrap_or(exp.budget.tokens_per_active_param);
+            check(
+                tokens_per_param > 0.0,
+                "budget.tokens_per_active_param",
+                || "must be positive (it is required without [isoflop])".into(),
+            )
+            .map_err(|e| e.in_file(file))?;
+            let grid = Grid {
+                sizes,
+                arms: &arms,
+                lrs,
+                seeds,
+                tokens_per_param,
+            };
+            // Counted before any cell is built: each resolves a model shape.
+            at_most("seeds", grid.count(), limits::CELLS)
+                .map_err(|e| {
+                    FieldError::new("seeds", format!("the grid's cell count {}", e.message))
+                })
+                .map_err(|e| e.under_preset(&preset_name, file))?;
+            grid.cells(&exp, &chosen, file)?
+        }
     };
-    // Counted before any cell is built: each resolves a model shape.
-    at_most("seeds", grid.count(), limits::CELLS)
-        .map_err(|e| FieldError::new("seeds", format!("the grid's cell count {}", e.message)))
-        .map_err(|e| e.under_preset(&preset_name, file))?;
-    let mut cells = grid.cells(&exp, &chosen, file)?;
     let teacher = match &exp.teacher {
         Some(t) => {
             t.validate(&exp).map_err(|e| e.in_file(file))?;
@@ -333,11 +356,8 @@ fn teacher_cell(
         .find(|s| s.name == t.size)
         .expect("validated: the teacher's size exists");
     let at = CellAt {
-        size,
-        arm: &t.arm,
-        lr: None,
-        seed: 0,
         teacher: true,
+        ..CellAt::new(size, &t.arm, 0)
     };
     let probe = resolve_cell(exp, preset, &at, None, file)?;
     let budget =
@@ -351,6 +371,7 @@ fn teacher_cell(
         d_model: size.d_model,
         n_layers: size.n_layers,
         lr: None,
+        budget: None,
     };
     Ok(PlannedCell { cell, config })
 }
@@ -387,13 +408,7 @@ impl Grid<'_> {
     ) -> Result<Vec<PlannedCell>, SpecError> {
         let mut cells = Vec::new();
         for &size in &self.sizes {
-            let probe = CellAt {
-                size,
-                arm: &exp.budget.reference_arm,
-                lr: None,
-                seed: 0,
-                teacher: false,
-            };
+            let probe = CellAt::new(size, &exp.budget.reference_arm, 0);
             let reference = resolve_cell(exp, preset, &probe, None, file)?;
             let budget = self.tokens_per_param
                 * reference.params.active as f64
@@ -402,11 +417,8 @@ impl Grid<'_> {
                 for &lr in &self.lrs {
                     for seed in 0..self.seeds as u64 {
                         let at = CellAt {
-                            size,
-                            arm,
                             lr,
-                            seed,
-                            teacher: false,
+                            ..CellAt::new(size, arm, seed)
                         };
                         let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
                         let cell = Cell {
@@ -417,6 +429,7 @@ impl Grid<'_> {
                             d_model: size.d_model,
                             n_layers: size.n_layers,
                             lr,
+                            budget: None,
                         };
                         cells.push(PlannedCell { cell, config });
                     }
@@ -545,30 +558,46 @@ fn chosen_lrs(
 }
 
 /// Where in the grid a cell is.
-struct CellAt<'a> {
-    size: &'a SizeSpec,
-    arm: &'a str,
+pub(super) struct CellAt<'a> {
+    pub size: &'a SizeSpec,
+    pub arm: &'a str,
     /// On a learning-rate axis, this cell's rate.
-    lr: Option<f64>,
-    seed: u64,
+    pub lr: Option<f64>,
+    pub seed: u64,
     /// The experiment's teacher (named `teacher-<size>`, trained without the arm's recipe).
-    teacher: bool,
+    pub teacher: bool,
+    /// In an IsoFLOP experiment, the cell's budget (its profile).
+    pub budget: Option<f64>,
 }
 
-impl CellAt<'_> {
-    /// `<size>-<arm>-s<seed>`, or `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis.
+impl<'a> CellAt<'a> {
+    /// A plain cell: no rate axis, not the teacher, no profile.
+    pub fn new(size: &'a SizeSpec, arm: &'a str, seed: u64) -> Self {
+        CellAt {
+            size,
+            arm,
+            lr: None,
+            seed,
+            teacher: false,
+            budget: None,
+        }
+    }
+
+    /// `<size>-<arm>-s<seed>`, `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis, or
+    /// `c<budget>-<size>-<arm>-s<seed>` in an IsoFLOP profile.
     fn name(&self) -> String {
         if self.teacher {
             return format!("teacher-{}", self.size.name);
         }
-        match self.lr {
-            Some(lr) => format!("{}-{}-lr{lr:e}-s{}", self.size.name, self.arm, self.seed),
-            None => format!("{}-{}-s{}", self.size.name, self.arm, self.seed),
+        match (self.lr, self.budget) {
+            (Some(lr), _) => format!("{}-{}-lr{lr:e}-s{}", self.size.name, self.arm, self.seed),
+            (None, Some(c)) => format!("c{c:e}-{}-{}-s{}", self.size.name, self.arm, self.seed),
+            (None, None) => format!("{}-{}-s{}", self.size.name, self.arm, self.seed),
         }
     }
 }
 
-trait UnderPreset {
+pub(super) trait UnderPreset {
     fn under_preset(self, preset: &str, file: &Path) -> SpecError;
 }
 
@@ -579,7 +608,7 @@ impl UnderPreset for FieldError {
     }
 }
 
-fn resolve_cell(
+pub(super) fn resolve_cell(
     exp: &ExperimentSpec,
     preset: &PresetSpec,
     cell: &CellAt,

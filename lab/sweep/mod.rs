@@ -3,6 +3,7 @@
 
 pub mod arm;
 pub mod experiment;
+pub mod isoflop;
 pub mod lock;
 pub mod recipe;
 pub mod runner;

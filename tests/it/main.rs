@@ -22,6 +22,7 @@ mod faults;
 mod final_model;
 mod fused;
 mod fuzz;
+mod isoflop;
 mod memory;
 mod moe_equivalence;
 mod no_readback;

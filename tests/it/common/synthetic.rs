@@ -36,6 +36,7 @@ pub fn run(size: &str, arm: &str, seed: u64, loss: f64) -> RunData {
             d_model: 0,
             n_layers: 0,
             lr: None,
+            budget: None,
         },
         summary,
         evals: vec![],

@@ -1,0 +1,134 @@
+//! The point estimates with their bootstrap intervals, in the analysis' output shapes, and
+//! the warnings (edge optima, profiles without a minimum).
+
+use super::{ArmFrontier, Estimate, FrontierMultiplier, Grid, Profile, quantiles};
+
+impl Grid {
+    pub(super) fn profiles(&self, point: &Estimate, draws: &[Estimate]) -> Vec<Profile> {
+        (self.cells.iter().enumerate())
+            .map(|(i, (arm, budget, points))| {
+                let (parabola, optimum) = match &point.optima[i] {
+                    Some((p, o)) => (Some(*p), *o),
+                    None => (None, None),
+                };
+                let of = |f: fn(&super::Optimum) -> f64| {
+                    let v: Vec<Option<f64>> = (draws.iter())
+                        .map(|d| d.optima[i].as_ref().and_then(|o| o.1.as_ref().map(f)))
+                        .collect();
+                    quantiles(&v)
+                };
+                Profile {
+                    arm: arm.clone(),
+                    budget: *budget,
+                    points: points.clone(),
+                    parabola,
+                    optimum,
+                    params_ci: of(|o| o.params),
+                    loss_ci: of(|o| o.loss),
+                    tokens_ci: of(|o| o.tokens),
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn frontiers(&self, point: &Estimate, draws: &[Estimate]) -> Vec<ArmFrontier> {
+        (self.arms.iter())
+            .map(|arm| {
+                let frontier = point.frontiers.get(arm).cloned().flatten();
+                let of = |f: fn(&super::Frontier) -> f64| {
+                    let v: Vec<Option<f64>> = (draws.iter())
+                        .map(|d| d.frontiers.get(arm).and_then(|f| f.as_ref()).map(f))
+                        .collect();
+                    quantiles(&v)
+                };
+                let interior = self.interior_budgets(point, arm);
+                ArmFrontier {
+                    arm: arm.clone(),
+                    note: frontier.is_none().then(|| {
+                        format!(
+                            "a frontier needs optima inside their sizes at 2 or more budgets; \
+                             {arm} has {interior} of {}",
+                            self.budgets.len()
+                        )
+                    }),
+                    frontier,
+                    params_exponent_ci: of(|f| f.params.slope),
+                    loss_slope_ci: of(|f| f.loss.slope),
+                }
+            })
+            .collect()
+    }
+
+    fn interior_budgets(&self, point: &Estimate, arm: &str) -> usize {
+        (self.cells.iter().zip(&point.optima))
+            .filter(|((a, ..), o)| {
+                a == arm && o.as_ref().and_then(|o| o.1).is_some_and(|o| o.interior)
+            })
+            .count()
+    }
+
+    pub(super) fn multipliers(
+        &self,
+        point: &Estimate,
+        draws: &[Estimate],
+    ) -> Vec<FrontierMultiplier> {
+        let base = self.baseline.clone().unwrap_or_default();
+        let dense = point.frontiers.get(&base).cloned().flatten();
+        (point.multipliers.iter())
+            .map(|&(budget, target, _)| {
+                let inside = dense.as_ref().and_then(|f| f.budget_inside(target));
+                let v: Vec<Option<f64>> = (draws.iter())
+                    .map(|d| {
+                        let m = d.multipliers.iter().find(|m| m.0 == budget)?;
+                        m.2
+                    })
+                    .collect();
+                let note = match (&dense, inside) {
+                    (None, _) => Some(format!("{base} has no frontier")),
+                    (Some(f), None) => Some(format!(
+                        "{base}'s frontier reaches L* = {target:.4} only outside its budgets \
+                         ({:.2e}–{:.2e}): not read",
+                        f.budgets[0],
+                        f.budgets[f.budgets.len() - 1]
+                    )),
+                    _ => None,
+                };
+                FrontierMultiplier {
+                    budget,
+                    target_loss: target,
+                    multiplier: inside.map(|c| c / budget),
+                    ci: quantiles(&v),
+                    note,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One line per profile whose optimum is not to be trusted, naming its budget.
+pub(super) fn warnings(profiles: &[Profile]) -> Vec<String> {
+    (profiles.iter())
+        .filter_map(|p| {
+            let at = format!("{} at C = {:.2e}", p.arm, p.budget);
+            let lo = p.points.first()?.params;
+            let hi = p.points.last()?.params;
+            match (&p.parabola, &p.optimum) {
+                (None, _) => Some(format!("{at}: fewer than 3 sizes finished, no parabola")),
+                (Some(_), None) => Some(format!(
+                    "{at}: the losses do not curve upward (no minimum): no optimum"
+                )),
+                (Some(_), Some(o)) if !o.interior => Some(format!(
+                    "{at}: the optimum N* = {:.0} lies outside the sizes trained ({lo}–{hi} \
+                     active parameters), an extrapolation: add {} sizes; left out of the frontier",
+                    o.params,
+                    if o.params < lo as f64 {
+                        "smaller"
+                    } else {
+                        "larger"
+                    }
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}

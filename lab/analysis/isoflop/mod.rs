@@ -1,0 +1,291 @@
+//! The analysis of an IsoFLOP experiment (`[isoflop]`), Chinchilla's approach 2 (Hoffmann et
+//! al. 2022) per arm: at each budget, a parabola of final loss in ln N through the sizes
+//! trained ([`profile`]) and its vertex, the optimum (N*, D*, L*); across budgets, the
+//! frontiers `N*(C)` and `L*(C)` ([`frontier`]); and the compute multiplier **along the
+//! frontiers**: the baseline's compute to reach the reference arm's L* at each budget, read
+//! only inside the baseline's fitted budgets.
+//!
+//! Every interval is a bootstrap over seeds: a draw resamples the experiment's seeds with
+//! replacement and takes every arm's runs at those seeds (the arms share seeds, so the draw
+//! is paired), then repeats the whole pipeline. A draw whose parabola has no minimum, or
+//! whose frontier cannot be fitted, is left out of that quantity's interval and counted.
+//! An optimum outside its budget's sizes (an edge optimum) is reported with a warning naming
+//! the budget, and is not used by the frontiers.
+
+pub mod frontier;
+mod intervals;
+pub mod profile;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::load::RunData;
+use crate::run::{Manifest, RunStatus};
+use frontier::Frontier;
+use profile::{Optimum, Parabola, SizePoint, optimum};
+
+/// Bootstrap draws of every interval.
+pub const DRAWS: usize = 1000;
+
+/// A 95% bootstrap interval; `None` ends where too few draws succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ci {
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// Draws left out (no minimum, no fit).
+    pub failed_share: f64,
+}
+
+/// One arm at one budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub arm: String,
+    pub budget: f64,
+    pub points: Vec<SizePoint>,
+    pub parabola: Option<Parabola>,
+    pub optimum: Option<Optimum>,
+    pub params_ci: Ci,
+    pub loss_ci: Ci,
+    pub tokens_ci: Ci,
+}
+
+/// One arm's frontiers, with the exponents' intervals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArmFrontier {
+    pub arm: String,
+    /// `None` with fewer than 2 budgets whose optimum is interior (`note` says so).
+    pub frontier: Option<Frontier>,
+    /// The exponent a of `N* ∝ C^a`, and the slope −β of `L* ∝ C^−β`.
+    pub params_exponent_ci: Ci,
+    pub loss_slope_ci: Ci,
+    pub note: Option<String>,
+}
+
+/// The baseline's compute to reach the reference arm's L* at `budget`, over `budget`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrontierMultiplier {
+    pub budget: f64,
+    pub target_loss: f64,
+    /// `None` when the baseline's frontier reaches the target only outside its budgets.
+    pub multiplier: Option<f64>,
+    pub ci: Ci,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IsoflopAnalysis {
+    pub experiment: String,
+    pub preset: String,
+    pub reference_arm: String,
+    pub baseline_arm: Option<String>,
+    pub budgets: Vec<f64>,
+    pub arms: Vec<String>,
+    pub seeds: usize,
+    pub runs_expected: usize,
+    pub runs_found: usize,
+    pub draws: usize,
+    pub profiles: Vec<Profile>,
+    pub frontiers: Vec<ArmFrontier>,
+    /// Reference against baseline, at each of the reference's interior budgets.
+    pub multipliers: Vec<FrontierMultiplier>,
+    /// Edge optima, profiles without a minimum: each names its budget and arm.
+    pub warnings: Vec<String>,
+}
+
+/// An IsoFLOP sweep's manifest: its cells carry budgets.
+pub fn is_isoflop(manifest: &Manifest) -> bool {
+    manifest.cells.iter().any(|c| c.budget.is_some())
+}
+
+pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> IsoflopAnalysis {
+    let grid = Grid::of(manifest, runs);
+    let all: Vec<u64> = grid.seeds.clone();
+    let point = grid.estimate(&all);
+    let draws = grid.bootstrap();
+    let profiles = grid.profiles(&point, &draws);
+    let frontiers = grid.frontiers(&point, &draws);
+    let multipliers = grid.multipliers(&point, &draws);
+    IsoflopAnalysis {
+        experiment: manifest.experiment.clone(),
+        preset: manifest.preset.clone(),
+        reference_arm: manifest.reference_arm.clone(),
+        baseline_arm: manifest.baseline_arm.clone(),
+        budgets: grid.budgets.clone(),
+        arms: manifest.arms.clone(),
+        seeds: grid.seeds.len(),
+        runs_expected: manifest.cells.len(),
+        runs_found: runs.len(),
+        draws: draws.len(),
+        warnings: intervals::warnings(&profiles),
+        profiles,
+        frontiers,
+        multipliers,
+    }
+}
+
+/// The complete runs, by (arm, budget), each a list of sizes.
+struct Grid {
+    budgets: Vec<f64>,
+    arms: Vec<String>,
+    reference: String,
+    baseline: Option<String>,
+    seeds: Vec<u64>,
+    cells: Vec<(String, f64, Vec<SizePoint>)>,
+}
+
+/// What one set of seeds gives: per profile its optimum (`cells` order), per arm its
+/// frontier, per reference budget the multiplier.
+struct Estimate {
+    optima: Vec<Option<(Parabola, Option<Optimum>)>>,
+    frontiers: BTreeMap<String, Option<Frontier>>,
+    multipliers: Vec<(f64, f64, Option<f64>)>,
+}
+
+impl Grid {
+    fn of(manifest: &Manifest, runs: &[RunData]) -> Grid {
+        let complete = |r: &&RunData| r.summary.status == RunStatus::Complete;
+        let mut budgets: Vec<f64> = runs.iter().filter_map(|r| r.cell.budget).collect();
+        budgets.sort_by(f64::total_cmp);
+        budgets.dedup();
+        let seeds: BTreeSet<u64> = runs.iter().filter(complete).map(|r| r.cell.seed).collect();
+        let mut cells = Vec::new();
+        for arm in &manifest.arms {
+            for &budget in &budgets {
+                let mine: Vec<&RunData> = (runs.iter().filter(complete))
+                    .filter(|r| &r.cell.arm == arm && r.cell.budget == Some(budget))
+                    .collect();
+                cells.push((arm.clone(), budget, size_points(&manifest.sizes, &mine)));
+            }
+        }
+        Grid {
+            budgets,
+            arms: manifest.arms.clone(),
+            reference: manifest.reference_arm.clone(),
+            baseline: manifest.baseline_arm.clone(),
+            seeds: seeds.into_iter().collect(),
+            cells,
+        }
+    }
+
+    /// The pipeline on the runs of `seeds` (a seed drawn twice counts twice).
+    fn estimate(&self, seeds: &[u64]) -> Estimate {
+        let optima: Vec<Option<(Parabola, Option<Optimum>)>> = (self.cells.iter())
+            .map(|(_, budget, points)| optimum(&at_seeds(points, seeds), *budget))
+            .collect();
+        let frontiers = (self.arms.iter())
+            .map(|arm| (arm.clone(), self.frontier(arm, &optima)))
+            .collect();
+        let mut e = Estimate {
+            optima,
+            frontiers,
+            multipliers: Vec::new(),
+        };
+        e.multipliers = self.multipliers_of(&e);
+        e
+    }
+
+    /// `arm`'s frontier through its interior optima (of the full data: a draw keeps the
+    /// budgets of the point estimate, whatever its own vertices do).
+    fn frontier(
+        &self,
+        arm: &str,
+        optima: &[Option<(Parabola, Option<Optimum>)>],
+    ) -> Option<Frontier> {
+        let pts: Vec<(f64, f64, f64)> = (self.cells.iter().zip(optima))
+            .filter(|((a, ..), _)| a == arm)
+            .filter_map(|((_, budget, _), o)| {
+                let o = o.as_ref()?.1?;
+                o.interior.then_some((*budget, o.params, o.loss))
+            })
+            .collect();
+        Frontier::fit(&pts)
+    }
+
+    /// At each budget where the reference's optimum is interior: (budget, its L*, the
+    /// baseline's compute to reach it along its frontier over the budget).
+    fn multipliers_of(&self, e: &Estimate) -> Vec<(f64, f64, Option<f64>)> {
+        let Some(base) = &self.baseline else {
+            return Vec::new();
+        };
+        let dense = e.frontiers.get(base).cloned().flatten();
+        (self.cells.iter().zip(&e.optima))
+            .filter(|((arm, ..), _)| *arm == self.reference)
+            .filter_map(|((_, budget, _), o)| {
+                let o = o.as_ref()?.1.filter(|o| o.interior)?;
+                let needed = dense.as_ref().and_then(|f| f.loss.budget_for(o.loss));
+                Some((*budget, o.loss, needed.map(|c| c / budget)))
+            })
+            .collect()
+    }
+
+    /// [`DRAWS`] estimates on seeds drawn with replacement (none with fewer than 2 seeds).
+    fn bootstrap(&self) -> Vec<Estimate> {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let n = self.seeds.len();
+        if n < 2 {
+            return Vec::new();
+        }
+        (0..DRAWS)
+            .map(|_| {
+                let drawn: Vec<u64> = (0..n).map(|_| self.seeds[rng.random_range(0..n)]).collect();
+                self.estimate(&drawn)
+            })
+            .collect()
+    }
+}
+
+/// Sizes of `runs` in ladder order, each with its seeds' losses.
+fn size_points(ladder: &[String], runs: &[&RunData]) -> Vec<SizePoint> {
+    (ladder.iter())
+        .filter_map(|size| {
+            let at: Vec<&&RunData> = runs.iter().filter(|r| &r.cell.size == size).collect();
+            let first = at.first()?;
+            let losses = (at.iter())
+                .filter_map(|r| Some((r.cell.seed, r.summary.final_val_loss?)))
+                .collect();
+            Some(SizePoint {
+                size: size.clone(),
+                params: first.summary.params.active,
+                params_total: first.summary.params.total,
+                train_flops_per_token: first.summary.flops_per_token.train_per_token,
+                losses,
+            })
+        })
+        .collect()
+}
+
+/// `points` with each size's losses at `seeds` (repeats kept); sizes left with none dropped.
+fn at_seeds(points: &[SizePoint], seeds: &[u64]) -> Vec<SizePoint> {
+    (points.iter())
+        .map(|p| SizePoint {
+            losses: (seeds.iter())
+                .flat_map(|s| p.losses.iter().filter(move |l| l.0 == *s).copied())
+                .collect(),
+            ..p.clone()
+        })
+        .filter(|p| !p.losses.is_empty())
+        .collect()
+}
+
+/// 2.5% and 97.5% quantiles of the draws that gave a value.
+pub fn quantiles(values: &[Option<f64>]) -> Ci {
+    let mut got: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    got.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        got.get(((got.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+    };
+    Ci {
+        low: q(0.025),
+        high: q(0.975),
+        failed_share: 1.0 - got.len() as f64 / values.len().max(1) as f64,
+    }
+}

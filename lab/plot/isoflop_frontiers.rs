@@ -1,0 +1,140 @@
+//! The frontiers: compute-optimal size N* (left) and loss L* (right) against budget per arm,
+//! each optimum with its 95% bootstrap interval, and each arm's fitted log-log line over the
+//! budgets it was fitted on. Edge optima are drawn hollow (not used by the lines).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::IsoflopPlotData;
+use super::style::{
+    DrawResult, FONT, arm_color, draw_legend, empty, error_bar, legend_line, range,
+};
+use crate::analysis::isoflop::{Ci, Profile};
+
+pub struct IsoflopFrontiers<'a>(pub &'a IsoflopPlotData<'a>);
+super::style::figure!(IsoflopFrontiers);
+
+/// Which frontier a panel draws.
+#[derive(Clone, Copy)]
+enum Quantity {
+    Params,
+    Loss,
+}
+
+impl Quantity {
+    fn of(self, p: &Profile) -> Option<(f64, Ci)> {
+        let o = p.optimum?;
+        Some(match self {
+            Quantity::Params => (o.params, p.params_ci),
+            Quantity::Loss => (o.loss, p.loss_ci),
+        })
+    }
+}
+
+impl IsoflopFrontiers<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let a = self.0.analysis;
+        if a.profiles.iter().all(|p| p.optimum.is_none()) {
+            return empty(root, "Frontiers", "no profile has an optimum yet");
+        }
+        let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+        self.panel(&left, Quantity::Params)?;
+        self.panel(&right, Quantity::Loss)
+    }
+
+    fn panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        q: Quantity,
+    ) -> DrawResult<DB> {
+        let a = self.0.analysis;
+        let pts: Vec<(&Profile, f64, Ci)> = (a.profiles.iter())
+            .filter_map(|p| q.of(p).map(|(v, ci)| (p, v, ci)))
+            .collect();
+        let budgets = a.budgets.iter().copied();
+        let (c0, c1) = (
+            budgets.clone().fold(f64::MAX, f64::min),
+            budgets.fold(0.0, f64::max),
+        );
+        let ys = pts
+            .iter()
+            .flat_map(|(_, v, ci)| [Some(*v), ci.low, ci.high])
+            .flatten();
+        let (caption, y_desc) = match q {
+            Quantity::Params => ("Compute-optimal size N*", "N* (active parameters, log)"),
+            Quantity::Loss => ("Compute-optimal loss L*", "L* (final validation loss)"),
+        };
+        let mut builder = ChartBuilder::on(area);
+        let chart = builder
+            .caption(caption, (FONT, 20))
+            .margin(10)
+            .x_label_area_size(44)
+            .y_label_area_size(64);
+        let x = (c0 / 1.5..c1 * 1.5).log_scale();
+        match q {
+            Quantity::Params => {
+                let (lo, hi) = ys.fold((f64::MAX, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+                let mut c = chart.build_cartesian_2d(x, (lo / 1.3..hi * 1.3).log_scale())?;
+                self.series(&mut c, &pts, q, y_desc)
+            }
+            Quantity::Loss => {
+                let (lo, hi) = range(ys, 0.1);
+                let mut c = chart.build_cartesian_2d(x, lo..hi)?;
+                self.series(&mut c, &pts, q, y_desc)
+            }
+        }
+    }
+
+    fn series<'b, DB: DrawingBackend + 'b, Y>(
+        &self,
+        chart: &mut ChartContext<'b, DB, Cartesian2d<LogCoord<f64>, Y>>,
+        pts: &[(&Profile, f64, Ci)],
+        q: Quantity,
+        y_desc: &str,
+    ) -> DrawResult<DB>
+    where
+        Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+    {
+        chart
+            .configure_mesh()
+            .x_desc("training FLOPs C (log)")
+            .y_desc(y_desc)
+            .x_labels(8)
+            .x_label_formatter(&|v| format!("{v:.1e}"))
+            .label_style((FONT, 13))
+            .draw()?;
+        let arms = &self.0.manifest.arms;
+        for f in &self.0.analysis.frontiers {
+            let color = arm_color(arms, &f.arm);
+            let mine = pts.iter().filter(|(p, ..)| p.arm == f.arm);
+            let bars: Vec<(f64, f64, f64, f64)> = (mine.clone())
+                .map(|(p, v, ci)| (p.budget, ci.low.unwrap_or(*v), *v, ci.high.unwrap_or(*v)))
+                .collect();
+            chart.draw_series(bars.iter().map(|b| error_bar(*b, color)))?;
+            chart
+                .draw_series(
+                    bars.iter()
+                        .map(|b| Circle::new((b.0, b.2), 5, color.filled())),
+                )?
+                .label(f.arm.as_str())
+                .legend(legend_line(color));
+            let hollow = mine.filter(|(p, ..)| p.optimum.is_some_and(|o| !o.interior));
+            chart.draw_series(
+                hollow.map(|(p, v, _)| Circle::new((p.budget, *v), 8, color.stroke_width(1))),
+            )?;
+            if let Some(fr) = &f.frontier {
+                let line = match q {
+                    Quantity::Params => fr.params,
+                    Quantity::Loss => fr.loss,
+                };
+                let (b0, b1) = (fr.budgets[0], fr.budgets[fr.budgets.len() - 1]);
+                let xs = (0..=20).map(|i| b0 * (b1 / b0).powf(i as f64 / 20.0));
+                chart.draw_series(LineSeries::new(
+                    xs.map(|c| (c, line.at(c))),
+                    color.stroke_width(2),
+                ))?;
+            }
+        }
+        draw_legend(chart, SeriesLabelPosition::UpperRight)
+    }
+}

@@ -1,0 +1,325 @@
+//! IsoFLOP experiments: the parabola and its vertex against exact values, the analysis on
+//! runs drawn from a known loss surface (its optimum, frontier exponent and multiplier known
+//! in closed form), the edge warning, the windows of sizes, and a toy sweep end to end.
+
+use crate::common::synthetic::{manifest, run};
+use moe_lab::analysis::isoflop::profile::Parabola;
+use moe_lab::analysis::isoflop::{self, IsoflopAnalysis};
+use moe_lab::analysis::load::RunData;
+use moe_lab::sweep::isoflop::window;
+
+#[test]
+fn parabola_recovers_its_coefficients_and_vertex() {
+    // L = 3 − 0.4 (x − 10) + 0.05 (x − 10)²: vertex at x = 14, L = 2.2.
+    let f = |x: f64| 3.0 - 0.4 * (x - 10.0) + 0.05 * (x - 10.0).powi(2);
+    let pts: Vec<(f64, f64)> = [9.0, 11.0, 12.5, 14.0, 16.0]
+        .iter()
+        .map(|&x| (x, f(x)))
+        .collect();
+    let p = Parabola::fit(&pts).unwrap();
+    assert!((p.vertex().unwrap() - 14.0).abs() < 1e-9, "{p:?}");
+    assert!((p.at(14.0) - 2.2).abs() < 1e-9);
+    assert!((p.at(9.7) - f(9.7)).abs() < 1e-9);
+    // Opening downward: no minimum. Two distinct x: no parabola.
+    let down: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x, -y)).collect();
+    assert_eq!(Parabola::fit(&down).unwrap().vertex(), None);
+    assert!(Parabola::fit(&[(1.0, 1.0), (2.0, 2.0), (2.0, 3.0)]).is_none());
+}
+
+/// Chinchilla's loss surface with E = 0 and α = β: `L(N, D) = A/N^α + B/D^α`, `D = C/(6N)`.
+/// Its optimum is `N* = G·(C/6)^½` with `G = (A/B)^(1/(2α))`, so `a = ½` exactly, and
+/// `L*(C) ∝ C^(−α/2)` is a power law.
+const A: f64 = 400.0;
+const B: f64 = 2000.0;
+const ALPHA: f64 = 0.3;
+
+fn surface(n: f64, d: f64) -> f64 {
+    A / n.powf(ALPHA) + B / d.powf(ALPHA)
+}
+
+fn n_star(c: f64) -> f64 {
+    (A / B).powf(1.0 / (2.0 * ALPHA)) * (c / 6.0).sqrt()
+}
+
+/// Runs of `arm` at `budget` over sizes `factors` × N*(budget), two seeds with ±`noise`;
+/// `slow` > 1 makes the arm reach each loss with `slow`× the compute (it sees D/slow).
+fn profile_runs(arm: &str, budget: f64, factors: &[f64], slow: f64, noise: f64) -> Vec<RunData> {
+    let mut out = Vec::new();
+    for (i, f) in factors.iter().enumerate() {
+        let n = (n_star(budget / slow) * f).round();
+        let d = budget / (6.0 * n);
+        for (seed, e) in [(0u64, noise), (1, -noise)] {
+            let mut r = run(&format!("n{i}"), arm, seed, surface(n, d / slow) + e);
+            r.cell.budget = Some(budget);
+            r.cell.name = format!("c{budget:e}-n{i}-{arm}-s{seed}");
+            r.summary.params.active = n as u64;
+            r.summary.params.total = n as u64;
+            r.summary.flops_per_token.train_per_token = 6.0 * n;
+            r.summary.train_flops = budget;
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn analysis(runs: &[RunData]) -> IsoflopAnalysis {
+    let mut m = manifest(runs, "moe", "dense", 0.01);
+    // Size names repeat across budgets: the ladder is their union, in order.
+    m.sizes = (0..5).map(|i| format!("n{i}")).collect();
+    isoflop::analyze(&m, runs)
+}
+
+const FACTORS: [f64; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
+const BUDGETS: [f64; 4] = [1e10, 3e10, 1e11, 3e11];
+
+#[test]
+fn optima_frontier_and_multiplier_match_the_closed_form() {
+    let mut runs = Vec::new();
+    for c in BUDGETS {
+        runs.extend(profile_runs("moe", c, &FACTORS, 1.0, 1e-3));
+        runs.extend(profile_runs("dense", c, &FACTORS, 2.0, 1e-3));
+    }
+    let a = analysis(&runs);
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    for p in a.profiles.iter().filter(|p| p.arm == "moe") {
+        let o = p.optimum.unwrap();
+        let want = n_star(p.budget);
+        // The profile is not exactly a parabola in ln N: its vertex sits within 5%.
+        assert!(
+            (o.params / want - 1.0).abs() < 0.05,
+            "N* {} vs {want}",
+            o.params
+        );
+        let l = surface(want, p.budget / (6.0 * want));
+        assert!((o.loss / l - 1.0).abs() < 2e-3, "L* {} vs {l}", o.loss);
+        let (lo, hi) = (p.params_ci.low.unwrap(), p.params_ci.high.unwrap());
+        assert!(lo <= o.params && o.params <= hi, "{:?}", p.params_ci);
+    }
+    let moe = a.frontiers.iter().find(|f| f.arm == "moe").unwrap();
+    let exponent = moe.frontier.as_ref().unwrap().params.slope;
+    assert!((exponent - 0.5).abs() < 0.02, "a = {exponent}");
+    let loss_slope = moe.frontier.as_ref().unwrap().loss.slope;
+    assert!((loss_slope + ALPHA / 2.0).abs() < 0.01, "−β = {loss_slope}");
+    // Dense needs exactly 2× along the frontiers; read where 2C lies inside dense's budgets.
+    let read: Vec<_> = a
+        .multipliers
+        .iter()
+        .filter(|m| m.multiplier.is_some())
+        .collect();
+    assert_eq!(read.len(), 3, "{:?}", a.multipliers);
+    for m in read {
+        let x = m.multiplier.unwrap();
+        assert!((x - 2.0).abs() < 0.05, "multiplier {x} at {:e}", m.budget);
+        assert!(
+            m.ci.low.unwrap() <= x && x <= m.ci.high.unwrap(),
+            "{:?}",
+            m.ci
+        );
+    }
+    // At the largest budget, dense would need 6e11: outside its budgets, so not read.
+    let top = a.multipliers.iter().find(|m| m.budget == 3e11).unwrap();
+    assert!(top.multiplier.is_none() && top.note.is_some(), "{top:?}");
+    let answer = &moe_lab::analysis::isoflop_report::verdicts(&a)[0];
+    assert!(
+        answer.contains("**moe is better**") && answer.contains("2.0"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn an_optimum_outside_the_sizes_is_warned_about_by_budget_and_left_out() {
+    let mut runs = Vec::new();
+    for c in BUDGETS {
+        // At 3e10 every size is below the optimum: the vertex lies above the largest.
+        let factors = if c == 3e10 {
+            [0.05, 0.08, 0.12, 0.18, 0.25]
+        } else {
+            FACTORS
+        };
+        runs.extend(profile_runs("moe", c, &factors, 1.0, 1e-3));
+        runs.extend(profile_runs("dense", c, &FACTORS, 2.0, 1e-3));
+    }
+    let a = analysis(&runs);
+    assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);
+    let w = &a.warnings[0];
+    assert!(
+        w.contains("moe at C = 3.00e10") && w.contains("larger"),
+        "{w}"
+    );
+    let moe = a.frontiers.iter().find(|f| f.arm == "moe").unwrap();
+    assert_eq!(moe.frontier.as_ref().unwrap().budgets, [1e10, 1e11, 3e11]);
+    let lines = moe_lab::analysis::isoflop_report::verdicts(&a).join("\n");
+    assert!(lines.contains("**Caveat**: moe at C = 3.00e10"), "{lines}");
+}
+
+#[test]
+fn one_budget_gives_no_frontier_and_says_why() {
+    let mut runs = profile_runs("moe", 1e11, &FACTORS, 1.0, 1e-3);
+    runs.extend(profile_runs("dense", 1e11, &FACTORS, 2.0, 1e-3));
+    let a = analysis(&runs);
+    let answer = &moe_lab::analysis::isoflop_report::verdicts(&a)[0];
+    assert!(
+        answer.contains("Not answered") && answer.contains("2 or more budgets"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn windows_centre_on_the_predicted_optimum_and_stay_on_the_ladder() {
+    // Sizes of 1k..256k active parameters at 6N FLOPs per token: at 20 tokens per parameter
+    // the optimum of budget C is N = (C/120)^½.
+    let counts: Vec<(u64, f64)> = (0..9)
+        .map(|i| {
+            let n = 1000u64 << i;
+            (n, 6.0 * n as f64)
+        })
+        .collect();
+    let c_for = |n: f64| 120.0 * n * n;
+    assert_eq!(window(&counts, c_for(16_000.0), 5, 20.0), 2);
+    assert_eq!(window(&counts, c_for(1000.0), 5, 20.0), 0);
+    assert_eq!(window(&counts, c_for(256_000.0), 5, 20.0), 4);
+    assert_eq!(window(&counts, c_for(64_000.0), 4, 20.0), 4);
+}
+
+const TOY: &str = r#"
+name = "toy-isoflop"
+seeds = 2
+
+[base]
+n_heads = 2
+seq_len = 16
+
+[base.train]
+batch_size = 4
+eval_every = 1000
+eval_batches = 1
+final_eval_tokens = 256
+warmup_steps = 2
+
+[base.data]
+corpus_bytes = 100000
+
+[budget]
+reference_arm = "moe"
+
+[isoflop]
+budgets = [2e7, 6e7]
+sizes_per_budget = 3
+
+[[sizes]]
+name = "d8"
+d_model = 8
+n_layers = 1
+d_expert = 8
+
+[[sizes]]
+name = "d12"
+d_model = 12
+n_layers = 1
+d_expert = 12
+
+[[sizes]]
+name = "d16"
+d_model = 16
+n_layers = 1
+d_expert = 16
+
+[[sizes]]
+name = "d24"
+d_model = 24
+n_layers = 1
+d_expert = 24
+
+[arms.moe]
+kind = "moe"
+experts = 4
+top_k = 2
+
+[arms.dense]
+kind = "dense"
+d_ff = "match-active"
+match = "moe"
+"#;
+
+fn lab(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// `lab sweep` of an IsoFLOP experiment: cells per (budget, arm, size, seed), each spending
+/// its budget; the report and both figures; bad budgets refused with the field named.
+#[test]
+fn a_toy_isoflop_sweep_runs_and_reports_its_optima() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("iso.toml"), TOY).unwrap();
+    let args = [
+        "sweep",
+        "iso.toml",
+        "--devices",
+        "flex",
+        "--out",
+        "results",
+        "--plots",
+        "plots",
+    ];
+    let out = lab(&args, tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let results = tmp.path().join("results/toy-isoflop");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("sweep.json")).unwrap())
+            .unwrap();
+    let cells = manifest["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2 * 2 * 3 * 2);
+    for c in cells {
+        let name = c["name"].as_str().unwrap();
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(results.join(name).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        let (spent, budget) = (
+            summary["train_flops"].as_f64().unwrap(),
+            c["budget"].as_f64().unwrap(),
+        );
+        // Whole steps: within one step's FLOPs of the budget.
+        assert!(
+            (spent / budget - 1.0).abs() < 0.1,
+            "{name}: {spent:e} of {budget:e}"
+        );
+    }
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    for section in [
+        "## Compute-optimal size per arm and budget",
+        "## Frontiers",
+        "## Compute multiplier along the frontiers",
+    ] {
+        assert!(report.contains(section), "{section} missing:\n{report}");
+    }
+    assert!(
+        report.contains("**At the same compute, each arm at its best size?**"),
+        "{report}"
+    );
+    for stem in ["isoflop_profiles", "isoflop_frontiers"] {
+        assert!(
+            tmp.path()
+                .join(format!("plots/toy-isoflop/{stem}.png"))
+                .exists(),
+            "{stem}"
+        );
+    }
+    std::fs::write(
+        tmp.path().join("bad.toml"),
+        TOY.replace("budgets = [2e7, 6e7]", "budgets = [2e7, -1.0]"),
+    )
+    .unwrap();
+    let bad = lab(&["sweep", "bad.toml", "--dry-run"], tmp.path());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("isoflop.budgets") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
+}
