@@ -114,12 +114,12 @@ impl Record {
     /// The procedure in words, for the report.
     pub fn procedure(&self) -> String {
         let spending = match self.spending {
-            Spending::OBrienFleming => "O'Brien–Fleming-type",
-            Spending::Pocock => "Pocock-type",
+            Spending::OBrienFleming => "an O'Brien–Fleming-type",
+            Spending::Pocock => "a Pocock-type",
         };
         format!(
             "group-sequential paired comparison: seeds added in groups, looks at {} seeds, \
-             two-sided α = {} spent over the looks by a {spending} Lan–DeMets function; each \
+             two-sided α = {} spent over the looks by {spending} Lan–DeMets function; each \
              look reads the repeated {:.0}% confidence interval (mean ± the look's boundary × se), \
              and stops when every primary comparison's interval excludes 0 or lies inside its \
              equivalence margin",

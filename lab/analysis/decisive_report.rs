@@ -44,27 +44,29 @@ pub fn section(r: &Record) -> String {
     doc.finish()
 }
 
-/// The outcome in one clause: decisive at which look, or inconclusive at the cap.
+/// The outcome in one clause, with each comparison's last interval.
 pub fn outcome(r: &Record) -> String {
     let Some(last) = r.last() else {
         return "no look taken".into();
     };
-    let looks = format!("look {} of {}", r.looks.len(), r.planned_seeds.len());
     let finals: Vec<String> = last.comparisons.iter().map(final_words).collect();
+    format!("{}: {}", when(r), finals.join("; "))
+}
+
+/// Where the looks ended: decisive at which look, inconclusive at the cap, or stopped early;
+/// with the seeds and time spent.
+pub fn when(r: &Record) -> String {
+    let Some(last) = r.last() else {
+        return "no look taken".into();
+    };
+    let looks = format!("look {} of {}", r.looks.len(), r.planned_seeds.len());
     let spent = format!("{} seeds, {:.0} s", last.seeds, last.elapsed_s);
     if r.decisive() {
-        format!("decisive at {looks} ({spent}): {}", finals.join("; "))
+        format!("decisive at {looks} ({spent})")
     } else if r.at_cap() {
-        format!(
-            "inconclusive after {} seeds (cap; {spent}): {}",
-            last.seeds,
-            finals.join("; ")
-        )
+        format!("inconclusive after {} seeds (cap; {spent})", last.seeds)
     } else {
-        format!(
-            "stopped at {looks} before a decision ({spent}): {}",
-            finals.join("; ")
-        )
+        format!("stopped at {looks} before a decision ({spent})")
     }
 }
 

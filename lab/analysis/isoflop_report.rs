@@ -74,7 +74,7 @@ fn answer(a: &IsoflopAnalysis) -> String {
         )
     });
     format!(
-        "{q} {word}: at C = {:.2e} FLOPs, {r}'s compute-optimal loss is L* = {:.4}{n_star}; {base} needs {x:.2}× {} that compute to reach it along its frontier (inside its budgets; {} seeds, bootstrap over seeds{}).",
+        "{q} {word}: at C = {:.2e} FLOPs, {r}'s compute-optimal loss is L* = {:.4}{n_star}; {base} needs {x:.2}× {} that compute to reach it along its frontier (between its measured optima; {} seeds, bootstrap over seeds{}).",
         m.budget,
         m.target_loss,
         ci_ratio(&m.ci),
@@ -219,8 +219,9 @@ fn multipliers(doc: &mut Doc, a: &IsoflopAnalysis) {
     doc.heading("Compute multiplier along the frontiers");
     doc.para(&format!(
         "At each budget where {r}'s optimum is interior: the compute {base} needs to reach {r}'s \
-         L* along {base}'s L*(C) frontier, over the budget (> 1: {r} reaches that loss with less \
-         compute). Read only inside the budgets {base}'s frontier was fitted on.",
+         L* along {base}'s frontier, over the budget (> 1: {r} reaches that loss with less \
+         compute): the budget at which {base}'s optima reach that loss, interpolated in log-log \
+         between the two budgets whose L* bracket it; not read when none do.",
         r = a.reference_arm
     ));
     if a.multipliers.is_empty() {

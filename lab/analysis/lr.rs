@@ -302,7 +302,7 @@ pub struct StabilityClaim {
     /// Diverged and total runs: reference, then baseline.
     pub diverged: [(usize, usize); 2],
     /// From a `--until-decisive` sweep: the sensitivity comparison at its last look (the
-    /// repeated interval) and the outcome in words.
+    /// repeated interval) and where the looks ended, in words.
     #[serde(default)]
     pub sequential: Option<(Judged, String)>,
 }
@@ -322,7 +322,7 @@ impl LrAnalysis {
         let record = self.sequential.as_ref()?;
         let name = sensitivity_name(&self.reference_arm, arm);
         let judged = record.last()?.comparisons.iter().find(|c| c.name == name)?;
-        Some((judged.clone(), decisive_report::outcome(record)))
+        Some((judged.clone(), decisive_report::when(record)))
     }
 
     /// The comparisons `--until-decisive` decides: the reference against its baseline.

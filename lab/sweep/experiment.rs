@@ -386,16 +386,12 @@ struct Grid<'a> {
 }
 
 impl Grid<'_> {
-    /// Cells in the grid (saturating: an absurd product is simply too many).
+    /// Cells in the grid.
     fn count(&self) -> usize {
-        [
-            self.sizes.len(),
-            self.arms.len(),
-            self.lrs.len(),
+        cell_count(
+            &[self.sizes.len(), self.arms.len(), self.lrs.len()],
             self.seeds,
-        ]
-        .into_iter()
-        .fold(1usize, usize::saturating_mul)
+        )
     }
 
     /// Every (size, arm, rate, seed) cell, resolved; each size's budget is set by the
@@ -438,6 +434,11 @@ impl Grid<'_> {
         }
         Ok(cells)
     }
+}
+
+/// Cells in a grid of `axes` × `seeds` (saturating: an absurd product is simply too many).
+pub(super) fn cell_count(axes: &[usize], seeds: usize) -> usize {
+    (axes.iter().copied().chain([seeds])).fold(1usize, usize::saturating_mul)
 }
 
 /// The grid needs sizes, arms and seeds, and its budget a reference arm among the arms.

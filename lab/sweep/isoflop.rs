@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::experiment::{
-    CellAt, ExperimentSpec, PlannedCell, PresetSpec, SizeSpec, UnderPreset, resolve_cell,
+    CellAt, ExperimentSpec, PlannedCell, PresetSpec, SizeSpec, UnderPreset, cell_count,
+    resolve_cell,
 };
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
@@ -129,14 +130,8 @@ impl<'a> Profiles<'a> {
     }
 
     fn count(&self) -> usize {
-        [
-            self.budgets.len(),
-            self.arms.len(),
-            self.sizes_per_budget,
-            self.seeds,
-        ]
-        .into_iter()
-        .fold(1usize, usize::saturating_mul)
+        let axes = [self.budgets.len(), self.arms.len(), self.sizes_per_budget];
+        cell_count(&axes, self.seeds)
     }
 
     fn cells(

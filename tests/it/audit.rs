@@ -9,6 +9,7 @@ use moe_lab::analysis::stats::{Verdict, paired};
 use moe_lab::analysis::{analyze, lr, recipe, report};
 use moe_lab::run::rows::peak;
 use rand::{Rng, SeedableRng};
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// A diverged run counts as no better than an untrained one: its loss is ℓ0, not the last
 /// evaluation before it diverged.
@@ -252,7 +253,9 @@ fn pooled_paired_interval_covers_with_unequal_spread_across_sizes() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let sds = [0.001, 0.001, 0.001, 0.05];
     let sims = 20_000;
-    let mut covered = 0;
+    let (mut covered, mut pooled_covered) = (0, 0);
+    // The pooled within-size variance with N − G = 16 degrees of freedom (the old interval).
+    let t16 = StudentsT::new(0.0, 1.0, 16.0).unwrap().inverse_cdf(0.975);
     for _ in 0..sims {
         let groups: Vec<Vec<f64>> = sds
             .iter()
@@ -260,10 +263,24 @@ fn pooled_paired_interval_covers_with_unequal_spread_across_sizes() {
             .collect();
         let p = paired(&groups, 0.01).unwrap();
         covered += usize::from(p.ci_low <= 0.0 && 0.0 <= p.ci_high);
+        let ss: f64 = (groups.iter())
+            .map(|g| {
+                let m = g.iter().sum::<f64>() / 5.0;
+                g.iter().map(|d| (d - m).powi(2)).sum::<f64>()
+            })
+            .sum();
+        let se = (ss / 16.0 / 20.0).sqrt();
+        pooled_covered += usize::from(p.mean.abs() <= t16 * se);
     }
     let coverage = covered as f64 / sims as f64;
+    let pooled = pooled_covered as f64 / sims as f64;
+    eprintln!("coverage of a nominal 95%: per-size {coverage:.4}, pooled {pooled:.4}");
     // ± 3 binomial standard errors of 0.95 at 20 000 draws is ± 0.0046.
     assert!(coverage > 0.945, "coverage {coverage}");
+    assert!(
+        pooled < 0.93,
+        "the pooled interval should undercover here: {pooled}"
+    );
 }
 
 /// With equal spread the per-size interval is the pooled one's to within its df.

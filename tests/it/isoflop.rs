@@ -2,6 +2,7 @@
 //! runs drawn from a known loss surface (its optimum, frontier exponent and multiplier known
 //! in closed form), the edge warning, the windows of sizes, and a toy sweep end to end.
 
+use crate::common::lab_in as lab;
 use crate::common::synthetic::{manifest, run};
 use moe_lab::analysis::isoflop::profile::Parabola;
 use moe_lab::analysis::isoflop::{self, IsoflopAnalysis};
@@ -240,14 +241,6 @@ kind = "dense"
 d_ff = "match-active"
 match = "moe"
 "#;
-
-fn lab(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
 
 /// `lab sweep` of an IsoFLOP experiment: cells per (budget, arm, size, seed), each spending
 /// its budget; the report and both figures; bad budgets refused with the field named.

@@ -3,8 +3,8 @@
 //! anti-scale question; the slope statistics match a hand computation.
 
 use std::path::Path;
-use std::process::Command;
 
+use crate::common::lab_in as lab;
 use moe_lab::analysis::recipe::slope;
 
 #[test]
@@ -91,14 +91,6 @@ recipe = { distill = true }
 [presets.small]
 sizes = ["xs", "s"]
 "#;
-
-fn lab(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn the_teacher_trains_first_and_the_report_answers_each_lever() {

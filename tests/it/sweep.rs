@@ -6,6 +6,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::lab_in as lab;
 use common::{DENSE, MOE, config, tiny_spec};
 use moe_lab::train::train;
 
@@ -57,14 +58,6 @@ d_ff = "match-total"
 match = "moe"
 "#
     )
-}
-
-fn lab(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
 }
 
 fn write_experiment(dir: &Path, text: &str) -> PathBuf {

@@ -1,6 +1,8 @@
 //! Frontiers across budgets: the compute-optimal size `N*(C) ∝ C^a` and loss `L*(C) ∝ C^−β`,
 //! each a line in log–log through the budgets whose optimum lies inside their sizes; and the
-//! compute multiplier read along them.
+//! budget at which a frontier reaches a loss, read between its measured optima (log-log
+//! interpolation: no functional form assumed, and nothing read outside them; a power law
+//! without a floor bends away from losses near the corpus' floor).
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +46,8 @@ impl LogLine {
 pub struct Frontier {
     /// The budgets it is fitted through (those with an interior optimum), ascending.
     pub budgets: Vec<f64>,
+    /// L* at each of `budgets`.
+    pub losses: Vec<f64>,
     /// `N*(C)`: its slope is the exponent a.
     pub params: LogLine,
     /// `L*(C)`: its slope is −β.
@@ -53,22 +57,34 @@ pub struct Frontier {
 impl Frontier {
     /// Through `(budget, N*, L*)` of the interior optima.
     pub fn fit(optima: &[(f64, f64, f64)]) -> Option<Frontier> {
-        let mut budgets: Vec<f64> = optima.iter().map(|o| o.0).collect();
-        budgets.sort_by(f64::total_cmp);
-        let params = LogLine::fit(&optima.iter().map(|o| (o.0, o.1)).collect::<Vec<_>>())?;
-        let loss = LogLine::fit(&optima.iter().map(|o| (o.0, o.2)).collect::<Vec<_>>())?;
+        let mut sorted = optima.to_vec();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let params = LogLine::fit(&sorted.iter().map(|o| (o.0, o.1)).collect::<Vec<_>>())?;
+        let loss = LogLine::fit(&sorted.iter().map(|o| (o.0, o.2)).collect::<Vec<_>>())?;
         Some(Frontier {
-            budgets,
+            budgets: sorted.iter().map(|o| o.0).collect(),
+            losses: sorted.iter().map(|o| o.2).collect(),
             params,
             loss,
         })
     }
 
-    /// The budget at which this frontier reaches `loss`, if it lies inside the budgets it
-    /// was fitted through (never read outside them).
+    /// The budget at which this frontier reaches `loss`: between the first two consecutive
+    /// optima whose L* bracket it, ln C interpolated linearly in ln L*; `None` when no pair
+    /// brackets it (the loss lies outside the measured optima: never extrapolated).
     pub fn budget_inside(&self, loss: f64) -> Option<f64> {
-        let c = self.loss.budget_for(loss)?;
-        let (lo, hi) = (self.budgets[0], self.budgets[self.budgets.len() - 1]);
-        (lo * 0.999 <= c && c <= hi * 1.001).then_some(c)
+        let pts: Vec<(f64, f64)> = (self.budgets.iter().zip(&self.losses))
+            .map(|(c, l)| (c.ln(), l.ln()))
+            .collect();
+        let y = loss.ln();
+        pts.windows(2).find_map(|w| {
+            let ((c0, l0), (c1, l1)) = (w[0], w[1]);
+            let inside = (l0.min(l1)..=l0.max(l1)).contains(&y);
+            match (inside, l1 == l0) {
+                (false, _) => None,
+                (true, true) => Some(c0.exp()),
+                (true, false) => Some((c0 + (c1 - c0) * (y - l0) / (l1 - l0)).exp()),
+            }
+        })
     }
 }

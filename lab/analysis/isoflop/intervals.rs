@@ -86,10 +86,8 @@ impl Grid {
                 let note = match (&dense, inside) {
                     (None, _) => Some(format!("{base} has no frontier")),
                     (Some(f), None) => Some(format!(
-                        "{base}'s frontier reaches L* = {target:.4} only outside its budgets \
-                         ({:.2e}–{:.2e}): not read",
-                        f.budgets[0],
-                        f.budgets[f.budgets.len() - 1]
+                        "L* = {target:.4} lies outside {base}'s measured optima ({}): not read",
+                        range_of(&f.losses)
                     )),
                     _ => None,
                 };
@@ -131,4 +129,10 @@ pub(super) fn warnings(profiles: &[Profile]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+fn range_of(losses: &[f64]) -> String {
+    let lo = losses.iter().copied().fold(f64::MAX, f64::min);
+    let hi = losses.iter().copied().fold(f64::MIN, f64::max);
+    format!("L* {lo:.4}–{hi:.4}")
 }

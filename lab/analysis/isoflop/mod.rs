@@ -3,7 +3,7 @@
 //! trained ([`profile`]) and its vertex, the optimum (N*, D*, L*); across budgets, the
 //! frontiers `N*(C)` and `L*(C)` ([`frontier`]); and the compute multiplier **along the
 //! frontiers**: the baseline's compute to reach the reference arm's L* at each budget, read
-//! only inside the baseline's fitted budgets.
+//! between the baseline's measured optima (log-log interpolation), never outside them.
 //!
 //! Every interval is a bootstrap over seeds: a draw resamples the experiment's seeds with
 //! replacement and takes every arm's runs at those seeds (the arms share seeds, so the draw
@@ -103,8 +103,8 @@ pub fn is_isoflop(manifest: &Manifest) -> bool {
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> IsoflopAnalysis {
     let grid = Grid::of(manifest, runs);
     let all: Vec<u64> = grid.seeds.clone();
-    let point = grid.estimate(&all);
-    let draws = grid.bootstrap();
+    let point = grid.estimate(&all, None);
+    let draws = grid.bootstrap(&point);
     let profiles = grid.profiles(&point, &draws);
     let frontiers = grid.frontiers(&point, &draws);
     let multipliers = grid.multipliers(&point, &draws);
@@ -139,7 +139,7 @@ struct Grid {
 /// What one set of seeds gives: per profile its optimum (`cells` order), per arm its
 /// frontier, per reference budget the multiplier.
 struct Estimate {
-    optima: Vec<Option<(Parabola, Option<Optimum>)>>,
+    optima: Vec<Opt>,
     frontiers: BTreeMap<String, Option<Frontier>>,
     multipliers: Vec<(f64, f64, Option<f64>)>,
 }
@@ -170,35 +170,34 @@ impl Grid {
         }
     }
 
-    /// The pipeline on the runs of `seeds` (a seed drawn twice counts twice).
-    fn estimate(&self, seeds: &[u64]) -> Estimate {
-        let optima: Vec<Option<(Parabola, Option<Optimum>)>> = (self.cells.iter())
+    /// The pipeline on the runs of `seeds` (a seed drawn twice counts twice). `keep` marks
+    /// the profiles the frontiers and multipliers use: `None` for those whose optimum lies
+    /// inside their sizes (the point estimate); a bootstrap draw keeps the point estimate's,
+    /// whatever its own vertices do, so every draw estimates the same quantity.
+    fn estimate(&self, seeds: &[u64], keep: Option<&[bool]>) -> Estimate {
+        let optima: Vec<Opt> = (self.cells.iter())
             .map(|(_, budget, points)| optimum(&at_seeds(points, seeds), *budget))
             .collect();
+        let keep = keep.map_or_else(|| interior(&optima), <[bool]>::to_vec);
         let frontiers = (self.arms.iter())
-            .map(|arm| (arm.clone(), self.frontier(arm, &optima)))
+            .map(|arm| (arm.clone(), self.frontier(arm, &optima, &keep)))
             .collect();
         let mut e = Estimate {
             optima,
             frontiers,
             multipliers: Vec::new(),
         };
-        e.multipliers = self.multipliers_of(&e);
+        e.multipliers = self.multipliers_of(&e, &keep);
         e
     }
 
-    /// `arm`'s frontier through its interior optima (of the full data: a draw keeps the
-    /// budgets of the point estimate, whatever its own vertices do).
-    fn frontier(
-        &self,
-        arm: &str,
-        optima: &[Option<(Parabola, Option<Optimum>)>],
-    ) -> Option<Frontier> {
-        let pts: Vec<(f64, f64, f64)> = (self.cells.iter().zip(optima))
-            .filter(|((a, ..), _)| a == arm)
-            .filter_map(|((_, budget, _), o)| {
+    /// `arm`'s frontier through its kept optima.
+    fn frontier(&self, arm: &str, optima: &[Opt], keep: &[bool]) -> Option<Frontier> {
+        let pts: Vec<(f64, f64, f64)> = (self.cells.iter().zip(optima).zip(keep))
+            .filter(|(((a, ..), _), k)| a == arm && **k)
+            .filter_map(|(((_, budget, _), o), _)| {
                 let o = o.as_ref()?.1?;
-                o.interior.then_some((*budget, o.params, o.loss))
+                Some((*budget, o.params, o.loss))
             })
             .collect();
         Frontier::fit(&pts)
@@ -206,23 +205,25 @@ impl Grid {
 
     /// At each budget where the reference's optimum is interior: (budget, its L*, the
     /// baseline's compute to reach it along its frontier over the budget).
-    fn multipliers_of(&self, e: &Estimate) -> Vec<(f64, f64, Option<f64>)> {
+    fn multipliers_of(&self, e: &Estimate, keep: &[bool]) -> Vec<(f64, f64, Option<f64>)> {
         let Some(base) = &self.baseline else {
             return Vec::new();
         };
         let dense = e.frontiers.get(base).cloned().flatten();
-        (self.cells.iter().zip(&e.optima))
-            .filter(|((arm, ..), _)| *arm == self.reference)
-            .filter_map(|((_, budget, _), o)| {
-                let o = o.as_ref()?.1.filter(|o| o.interior)?;
-                let needed = dense.as_ref().and_then(|f| f.loss.budget_for(o.loss));
+        (self.cells.iter().zip(&e.optima).zip(keep))
+            .filter(|(((arm, ..), _), k)| *arm == self.reference && **k)
+            .filter_map(|(((_, budget, _), o), _)| {
+                let o = o.as_ref()?.1?;
+                let needed = dense.as_ref().and_then(|f| f.budget_inside(o.loss));
                 Some((*budget, o.loss, needed.map(|c| c / budget)))
             })
             .collect()
     }
 
-    /// [`DRAWS`] estimates on seeds drawn with replacement (none with fewer than 2 seeds).
-    fn bootstrap(&self) -> Vec<Estimate> {
+    /// [`DRAWS`] estimates on seeds drawn with replacement (none with fewer than 2 seeds),
+    /// each with the profiles `point` kept.
+    fn bootstrap(&self, point: &Estimate) -> Vec<Estimate> {
+        let keep = interior(&point.optima);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let n = self.seeds.len();
         if n < 2 {
@@ -231,10 +232,20 @@ impl Grid {
         (0..DRAWS)
             .map(|_| {
                 let drawn: Vec<u64> = (0..n).map(|_| self.seeds[rng.random_range(0..n)]).collect();
-                self.estimate(&drawn)
+                self.estimate(&drawn, Some(&keep))
             })
             .collect()
     }
+}
+
+/// A profile's parabola and optimum, if any.
+type Opt = Option<(Parabola, Option<Optimum>)>;
+
+/// Which profiles have an optimum inside their sizes.
+fn interior(optima: &[Opt]) -> Vec<bool> {
+    (optima.iter())
+        .map(|o| o.as_ref().and_then(|o| o.1).is_some_and(|o| o.interior))
+        .collect()
 }
 
 /// Sizes of `runs` in ladder order, each with its seeds' losses.

@@ -111,7 +111,7 @@ fn claim_b_sequential(c: &StabilityClaim, j: &Judged, outcome: &str) -> [String;
     };
     let [(dr, nr), (db, nb)] = c.diverged;
     let effect = format!(
-        "LR sensitivity {} − {} = {:+.3} nats, repeated 95% CI [{:+.3}, {:+.3}], {} seed pairs, seeds until decisive: {outcome}; diverged runs {dr}/{nr} vs {db}/{nb} (from `{}`)",
+        "LR sensitivity {} − {} = {:+.3} nats, repeated 95% CI [{:+.3}, {:+.3}], {} seed pairs (seeds until decisive: {outcome}); diverged runs {dr}/{nr} vs {db}/{nb} (from `{}`)",
         c.reference, c.baseline, j.mean, j.ci_low, j.ci_high, j.n, c.source
     );
     cells![

@@ -98,7 +98,7 @@ fn loss_answer(a: &Analysis, reference: &str, base: &str) -> String {
         .rfind(|c| c.baseline == base && c.diff.is_some());
     let pooled = match a.pooled.get(base) {
         Some(p) => format!(
-            "{}: {reference} − {base} = {:+.4} nats over {} seed pairs at {} size{} (paired t, size as a fixed effect: 95% CI [{:+.4}, {:+.4}], {}, df = {}; smallest effect detectable at 80% power {:.4})",
+            "{}: {reference} − {base} = {:+.4} nats over {} seed pairs at {} size{} (paired t, size as a fixed effect: 95% CI [{:+.4}, {:+.4}], {}, df = {:.1}; smallest effect detectable at 80% power {:.4})",
             verdict_words(p),
             p.mean,
             p.n,

@@ -191,3 +191,12 @@ pub fn lab_train_flex(spec: &std::path::Path) -> std::process::Command {
     ]);
     cmd
 }
+
+/// `lab ARGS` run in `cwd`, its output collected.
+pub fn lab_in(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
