@@ -416,18 +416,7 @@ impl Grid<'_> {
                             lr,
                             ..CellAt::new(size, arm, seed)
                         };
-                        let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
-                        let cell = Cell {
-                            name: config.spec.name.clone(),
-                            size: size.name.clone(),
-                            arm: arm.clone(),
-                            seed,
-                            d_model: size.d_model,
-                            n_layers: size.n_layers,
-                            lr,
-                            budget: None,
-                        };
-                        cells.push(PlannedCell { cell, config });
+                        cells.push(at.plan(exp, preset, budget, file)?);
                     }
                 }
             }
@@ -582,6 +571,28 @@ impl<'a> CellAt<'a> {
             teacher: false,
             budget: None,
         }
+    }
+
+    /// This cell resolved with `budget` training FLOPs, as the runner runs it.
+    pub fn plan(
+        &self,
+        exp: &ExperimentSpec,
+        preset: &PresetSpec,
+        budget: f64,
+        file: &Path,
+    ) -> Result<PlannedCell, SpecError> {
+        let config = resolve_cell(exp, preset, self, Some(budget), file)?;
+        let cell = Cell {
+            name: config.spec.name.clone(),
+            size: self.size.name.clone(),
+            arm: self.arm.into(),
+            seed: self.seed,
+            d_model: self.size.d_model,
+            n_layers: self.size.n_layers,
+            lr: self.lr,
+            budget: self.budget,
+        };
+        Ok(PlannedCell { cell, config })
     }
 
     /// `<size>-<arm>-s<seed>`, `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis, or

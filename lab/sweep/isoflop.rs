@@ -15,7 +15,6 @@ use super::experiment::{
 };
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
-use crate::run::Cell;
 
 /// `[isoflop]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,16 +205,5 @@ fn cell(
         budget: Some(budget),
         ..CellAt::new(size, arm, seed)
     };
-    let config = resolve_cell(exp, preset, &at, Some(budget), file)?;
-    let cell = Cell {
-        name: config.spec.name.clone(),
-        size: size.name.clone(),
-        arm: arm.into(),
-        seed,
-        d_model: size.d_model,
-        n_layers: size.n_layers,
-        lr: None,
-        budget: Some(budget),
-    };
-    Ok(PlannedCell { cell, config })
+    at.plan(exp, preset, budget, file)
 }
