@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod limits;
 pub mod model;
+pub mod page;
 pub mod plot;
 pub mod publish;
 pub mod run;

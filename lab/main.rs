@@ -16,6 +16,7 @@ use moe_lab::{cli_text, publish, spec, sweep, train, until_decisive};
 
 fn print_verdicts(p: &publish::Published) {
     println!("report: {}", p.report.display());
+    println!("page:   {}", p.page.display());
     for line in &p.verdicts {
         println!("- {line}");
     }
@@ -45,6 +46,16 @@ enum Command {
     Analyze(ResultsArgs),
     /// Redraw a sweep's figures (and report) from results/ without training.
     Plot(ResultsArgs),
+    /// Regenerate a sweep's report.md and report.html from results/ (no training, no figure
+    /// redrawn); --open opens the page in the desktop's browser.
+    Report {
+        #[command(flatten)]
+        results: ResultsArgs,
+        /// Open report.html in the desktop's browser (xdg-open / open); without a desktop the
+        /// page's file:// address is printed instead.
+        #[arg(long)]
+        open: bool,
+    },
     /// Print parameter and FLOP counts of one or more specs, and check matched arms.
     Flops { specs: Vec<PathBuf> },
     /// List the devices this machine offers.
@@ -372,6 +383,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sweep(args) => sweep_cmd(args),
         Command::Analyze(args) => {
             print_verdicts(&args.publish(false)?);
+            Ok(0)
+        }
+        Command::Report { results, open } => {
+            let published = results.publish(false)?;
+            print_verdicts(&published);
+            if open {
+                moe_lab::page::open::in_browser(&published.page);
+            }
             Ok(0)
         }
         Command::Plot(args) => {

@@ -74,7 +74,7 @@ impl LossVsFlops<'_> {
 
 /// Per evaluation step of `arm` at `size`: (FLOPs, mean, min, max) of the seeds' validation
 /// losses.
-fn seed_band(d: &PlotData, arm: &str, size: &str) -> Vec<(f64, f64, f64, f64)> {
+pub(crate) fn seed_band(d: &PlotData, arm: &str, size: &str) -> Vec<(f64, f64, f64, f64)> {
     let mut by_step: std::collections::BTreeMap<usize, (f64, Vec<f64>)> = Default::default();
     let runs = d
         .runs

@@ -3,19 +3,19 @@
 
 mod isoflop_frontiers;
 mod isoflop_profiles;
-mod loss_vs_flops;
+pub(crate) mod loss_vs_flops;
 mod lr_proxies;
 mod lr_sensitivity;
 mod memory;
 mod paired_diff;
 mod recipe_gains;
-mod router_load;
-mod router_maxvio;
+pub(crate) mod router_load;
+pub(crate) mod router_maxvio;
 mod router_state;
 mod scaling;
 mod spike_rate;
 pub mod style;
-mod training_loss;
+pub(crate) mod training_loss;
 
 use std::path::Path;
 

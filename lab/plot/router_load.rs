@@ -21,7 +21,11 @@ fn shade(v: f64) -> RGBColor {
 
 /// (layer, expert) → the load shares over seeds at each run's last evaluation, for `arm` at
 /// `size`.
-fn last_shares(d: &PlotData, size: &str, arm: &str) -> BTreeMap<(usize, usize), Vec<f64>> {
+pub(crate) fn last_shares(
+    d: &PlotData,
+    size: &str,
+    arm: &str,
+) -> BTreeMap<(usize, usize), Vec<f64>> {
     let mut cells: BTreeMap<(usize, usize), Vec<f64>> = BTreeMap::new();
     for r in d
         .runs

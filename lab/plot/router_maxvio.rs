@@ -15,29 +15,9 @@ super::style::figure!(RouterMaxVio);
 impl RouterMaxVio<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let d = self.0;
-        let series: Vec<(&str, Vec<(f64, f64)>)> = d
-            .runs
-            .iter()
+        let series: Vec<(&str, Vec<(f64, f64)>)> = (d.runs.iter())
             .filter(|r| !r.router.is_empty())
-            .map(|r| {
-                let mut by_step: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
-                for x in &r.router {
-                    by_step
-                        .entry(x.step)
-                        .or_default()
-                        .insert(x.layer, x.max_vio);
-                }
-                let line = by_step
-                    .iter()
-                    .map(|(s, layers)| {
-                        (
-                            *s as f64,
-                            layers.values().sum::<f64>() / layers.len() as f64,
-                        )
-                    })
-                    .collect();
-                (r.cell.arm.as_str(), line)
-            })
+            .map(|r| (r.cell.arm.as_str(), mean_over_layers(r)))
             .collect();
         if series.is_empty() {
             return empty(root, "MaxVio", "no MoE router statistics");
@@ -68,4 +48,20 @@ impl RouterMaxVio<'_> {
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
+}
+
+/// A run's MaxVio at each evaluation, the mean over its MoE layers: `(step, MaxVio)`.
+pub(crate) fn mean_over_layers(r: &crate::analysis::load::RunData) -> Vec<(f64, f64)> {
+    let mut by_step: BTreeMap<usize, BTreeMap<usize, f64>> = BTreeMap::new();
+    for x in &r.router {
+        by_step
+            .entry(x.step)
+            .or_default()
+            .insert(x.layer, x.max_vio);
+    }
+    let mean = |layers: &BTreeMap<usize, f64>| layers.values().sum::<f64>() / layers.len() as f64;
+    by_step
+        .iter()
+        .map(|(s, layers)| (*s as f64, mean(layers)))
+        .collect()
 }

@@ -90,7 +90,7 @@ impl TrainingLoss<'_> {
 
 /// The mean over runs of the finite losses at each step, then a centred moving average over
 /// `max(5, steps / 25)` steps (shorter at the ends): (step, smoothed loss).
-fn smoothed_mean(runs: &[&[crate::run::MetricRow]]) -> Vec<(f64, f64)> {
+pub(crate) fn smoothed_mean(runs: &[&[crate::run::MetricRow]]) -> Vec<(f64, f64)> {
     let mut by_step: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
     for m in runs
         .iter()

@@ -14,6 +14,7 @@ use anyhow::Result;
 
 use crate::analysis::stats::Paired;
 use crate::analysis::{decisive_report, load};
+use crate::page;
 use crate::run::{MANIFEST, Manifest, write_atomic};
 
 pub struct Published {
@@ -22,6 +23,8 @@ pub struct Published {
     /// The primary comparisons, named ([`study::Study::primary`]).
     pub primary: Vec<(String, Paired)>,
     pub report: PathBuf,
+    /// `report.html`: the report as one self-contained page ([`page`]).
+    pub page: PathBuf,
     pub plots: Vec<PathBuf>,
 }
 
@@ -37,22 +40,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
     }
     let plots_dir = plots_root.join(dir_name(results));
     let study = study::for_manifest(&manifest, &runs, results);
-    write_atomic(
-        &results.join("analysis.json"),
-        study.analysis_json()?.as_bytes(),
-    )?;
-    let report = results.join("report.md");
     let record = study::decisive_record(&manifest, results);
-    let sequential = record
-        .as_ref()
-        .map_or(String::new(), decisive_report::section);
-    let text =
-        study.report(&relative(results, &plots_dir)) + &sequential + &skipped_section(&skipped);
-    write_atomic(&report, text.as_bytes())?;
-    let plots = match draw {
-        true => study.draw(&plots_dir)?,
-        false => Vec::new(),
-    };
     let mut verdicts = study.verdicts();
     if let Some(r) = &record {
         verdicts.push(format!(
@@ -60,10 +48,38 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
             decisive_report::outcome(r)
         ));
     }
+    write_atomic(
+        &results.join("analysis.json"),
+        study.analysis_json(&verdicts)?.as_bytes(),
+    )?;
+    let report = results.join("report.md");
+    let sequential = record
+        .as_ref()
+        .map_or(String::new(), decisive_report::section);
+    let plots_rel = relative(results, &plots_dir);
+    let text = study.report(&plots_rel) + &sequential + &skipped_section(&skipped);
+    write_atomic(&report, text.as_bytes())?;
+    let plots = match draw {
+        true => study.draw(&plots_dir)?,
+        false => Vec::new(),
+    };
+    let page = page::write(
+        results,
+        &page::Page {
+            experiment: &manifest.experiment,
+            verdicts: &verdicts,
+            report_md: &text,
+            charts: study.charts(),
+            runs: &runs,
+            arms: &manifest.arms,
+            plots_rel: &plots_rel,
+        },
+    )?;
     let published = Published {
         verdicts,
         primary: study.primary(),
         report,
+        page,
         plots: (plots.iter())
             .map(|stem| plots_dir.join(format!("{stem}.png")))
             .collect(),

@@ -14,18 +14,22 @@ use crate::analysis::lr::{self as lr_analysis, LrAnalysis, StabilityClaim};
 use crate::analysis::recipe::RecipeAnalysis;
 use crate::analysis::stats::Paired;
 use crate::analysis::{self, Analysis, isoflop_report, lr_report, recipe_report};
+use crate::page::chart::Chart;
+use crate::page::{scaling, studies};
 use crate::plot::{self, IsoflopPlotData, LrPlotData, PlotData, RecipePlotData};
 use crate::run::Manifest;
 
 pub trait Study {
-    /// `analysis.json`: every number the report states.
-    fn analysis_json(&self) -> Result<String>;
+    /// `analysis.json`: every number the report states, and its verdict lines.
+    fn analysis_json(&self, verdicts: &[String]) -> Result<String>;
     /// `report.md`, its figures linked from `plots_rel` (relative to the report).
     fn report(&self, plots_rel: &str) -> String;
     /// The answers, one line each, as the report states them.
     fn verdicts(&self) -> Vec<String>;
     /// Draw the figures into `dir`; their file stems.
     fn draw(&self, dir: &Path) -> Result<Vec<String>>;
+    /// The same figures, interactive, for `report.html` (each under its static twin's stem).
+    fn charts(&self) -> Vec<Chart>;
     /// The primary comparisons, named: what `lab sweep --until-decisive` adds seeds for.
     fn primary(&self) -> Vec<(String, Paired)>;
 }
@@ -68,6 +72,21 @@ pub fn for_manifest<'a>(
     })
 }
 
+/// An analysis as JSON with the verdict lines the reports state (`verdicts`, after its own
+/// fields): the lines kept with the numbers they come from.
+fn with_verdicts<T: serde::Serialize>(analysis: &T, verdicts: &[String]) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct WithVerdicts<'a, T> {
+        #[serde(flatten)]
+        analysis: &'a T,
+        verdicts: &'a [String],
+    }
+    Ok(serde_json::to_string_pretty(&WithVerdicts {
+        analysis,
+        verdicts,
+    })?)
+}
+
 /// The `--until-decisive` record in `results`, if its last look saw exactly the seeds the
 /// manifest holds (a later plain sweep with fewer seeds leaves it stale, and it is ignored).
 pub fn decisive_record(manifest: &Manifest, results: &Path) -> Option<Record> {
@@ -98,8 +117,8 @@ struct Scaling<'a> {
 }
 
 impl Study for Scaling<'_> {
-    fn analysis_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    fn analysis_json(&self, verdicts: &[String]) -> Result<String> {
+        with_verdicts(&self.analysis, verdicts)
     }
     fn report(&self, plots_rel: &str) -> String {
         analysis::report::render(&self.analysis, self.manifest, self.runs, plots_rel)
@@ -114,6 +133,13 @@ impl Study for Scaling<'_> {
             analysis: &self.analysis,
         };
         plot::draw_all(&data, dir)
+    }
+    fn charts(&self) -> Vec<Chart> {
+        scaling::charts(&PlotData {
+            manifest: self.manifest,
+            runs: self.runs,
+            analysis: &self.analysis,
+        })
     }
     fn primary(&self) -> Vec<(String, Paired)> {
         let a = &self.analysis;
@@ -134,8 +160,8 @@ struct LearningRate<'a> {
 }
 
 impl Study for LearningRate<'_> {
-    fn analysis_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    fn analysis_json(&self, verdicts: &[String]) -> Result<String> {
+        with_verdicts(&self.analysis, verdicts)
     }
     fn report(&self, plots_rel: &str) -> String {
         lr_report::render(&self.analysis, self.manifest, self.runs, plots_rel)
@@ -150,6 +176,9 @@ impl Study for LearningRate<'_> {
         };
         plot::draw_lr(&data, dir)
     }
+    fn charts(&self) -> Vec<Chart> {
+        studies::lr(&self.analysis, &self.manifest.arms)
+    }
     fn primary(&self) -> Vec<(String, Paired)> {
         self.analysis.primary()
     }
@@ -162,8 +191,8 @@ struct Recipe<'a> {
 }
 
 impl Study for Recipe<'_> {
-    fn analysis_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    fn analysis_json(&self, verdicts: &[String]) -> Result<String> {
+        with_verdicts(&self.analysis, verdicts)
     }
     fn report(&self, plots_rel: &str) -> String {
         recipe_report::render(&self.analysis, self.manifest, plots_rel)
@@ -177,6 +206,9 @@ impl Study for Recipe<'_> {
             analysis: &self.analysis,
         };
         plot::draw_recipe(&data, dir)
+    }
+    fn charts(&self) -> Vec<Chart> {
+        studies::recipe(&self.analysis, &self.manifest.arms)
     }
     fn primary(&self) -> Vec<(String, Paired)> {
         let a = &self.analysis;
@@ -195,8 +227,8 @@ struct Isoflop<'a> {
 }
 
 impl Study for Isoflop<'_> {
-    fn analysis_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&self.analysis)?)
+    fn analysis_json(&self, verdicts: &[String]) -> Result<String> {
+        with_verdicts(&self.analysis, verdicts)
     }
     fn report(&self, plots_rel: &str) -> String {
         isoflop_report::render(&self.analysis, self.manifest, plots_rel)
@@ -210,6 +242,9 @@ impl Study for Isoflop<'_> {
             analysis: &self.analysis,
         };
         plot::draw_isoflop(&data, dir)
+    }
+    fn charts(&self) -> Vec<Chart> {
+        studies::isoflop(&self.analysis, &self.manifest.arms)
     }
     /// No paired comparison decides an IsoFLOP answer: its intervals are bootstraps.
     fn primary(&self) -> Vec<(String, Paired)> {

@@ -26,6 +26,7 @@ mod isoflop;
 mod memory;
 mod moe_equivalence;
 mod no_readback;
+mod page;
 mod pairing;
 mod probes;
 mod recipe;

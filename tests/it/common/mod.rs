@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: tiny specs and comparisons.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod conformance;
 pub mod synthetic;
 

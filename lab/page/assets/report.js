@@ -1,0 +1,144 @@
+// report.html's behaviour: draw every figure with Plotly from the inline data, and the run
+// browser (sortable, filterable table; selected runs' curves and router load). No request is
+// ever made: everything is in #lab-data.
+"use strict";
+(function () {
+  const data = JSON.parse(document.getElementById("lab-data").textContent);
+  const config = { responsive: true, displaylogo: false, scrollZoom: true };
+
+  function el(tag, attrs, children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    for (const c of children || []) e.append(c);
+    return e;
+  }
+
+  function drawFigures() {
+    const root = document.getElementById("charts");
+    for (const chart of data.charts) {
+      const links = el("span", { class: "links" }, [
+        el("a", { href: `${data.plots}/${chart.stem}.png` }, ["PNG"]), " · ",
+        el("a", { href: `${data.plots}/${chart.stem}.svg` }, ["SVG"]),
+      ]);
+      const plot = el("div", { class: "chart", id: `chart-${chart.stem}`, "data-stem": chart.stem });
+      root.append(el("div", { class: "figure" }, [links, el("h3", {}, [chart.title]), plot]));
+      Plotly.newPlot(plot, chart.data, chart.layout, config);
+    }
+  }
+
+  // ---- run browser ----
+  const columns = [
+    ["", "select"], ["run", "name", "text"], ["size", "size", "text"], ["arm", "arm", "text"],
+    ["seed", "seed"], ["status", "status", "text"], ["steps", "steps"],
+    ["final val loss", "final_val_loss", null, 4], ["loss spikes", "loss_spikes"],
+    ["peak MiB", "peak_mib", null, 1], ["tokens/s", "tokens_per_s", null, 0], ["files", "files", "text"],
+  ];
+  const state = { sortKey: "name", ascending: true, selected: [] };
+  const arms = data.arms;
+  const palette = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442"];
+  const armColor = (arm) => palette[Math.max(0, arms.indexOf(arm)) % palette.length];
+
+  function fillSelect(id, values) {
+    const select = document.getElementById(id);
+    for (const v of [...new Set(values)].sort()) select.append(el("option", { value: v }, [v]));
+    select.addEventListener("change", renderTable);
+  }
+
+  function visibleRuns() {
+    const arm = document.getElementById("filter-arm").value;
+    const size = document.getElementById("filter-size").value;
+    const status = document.getElementById("filter-status").value;
+    const text = document.getElementById("filter-text").value.toLowerCase();
+    const rows = data.runs.filter((r) =>
+      (!arm || r.arm === arm) && (!size || r.size === size) &&
+      (!status || r.status === status) && (!text || r.name.toLowerCase().includes(text)));
+    const k = state.sortKey, sign = state.ascending ? 1 : -1;
+    const value = (r) => (r[k] === null || r[k] === undefined ? Infinity : r[k]);
+    return rows.sort((a, b) => (value(a) < value(b) ? -sign : value(a) > value(b) ? sign : 0));
+  }
+
+  function cell(run, [, key, kind, digits]) {
+    const td = el("td", kind ? { class: kind } : {});
+    if (key === "select") {
+      const box = el("input", { type: "checkbox", "data-run": run.name });
+      box.checked = state.selected.includes(run.name);
+      box.addEventListener("change", () => toggle(run.name, box.checked));
+      td.append(box);
+    } else if (key === "files") {
+      for (const f of ["metrics.csv", "evals.csv", "summary.json"]) {
+        td.append(el("a", { href: `${run.dir}/${f}` }, [f.split(".")[0]]), " ");
+      }
+    } else {
+      const v = run[key];
+      td.textContent = v === null ? "—" : digits !== undefined ? v.toFixed(digits) : v;
+    }
+    return td;
+  }
+
+  function renderTable() {
+    const head = document.querySelector("#run-table thead");
+    head.replaceChildren(el("tr", {}, columns.map(([label, key, kind]) => {
+      const arrow = state.sortKey === key ? (state.ascending ? " ▲" : " ▼") : "";
+      const th = el("th", { "data-key": key, class: kind || "" }, [label + arrow]);
+      th.addEventListener("click", () => {
+        state.ascending = state.sortKey === key ? !state.ascending : true;
+        state.sortKey = key;
+        renderTable();
+      });
+      return th;
+    })));
+    const rows = visibleRuns();
+    document.querySelector("#run-table tbody").replaceChildren(...rows.map((r) => {
+      const tr = el("tr", { "data-run": r.name }, columns.map((c) => cell(r, c)));
+      if (state.selected.includes(r.name)) tr.classList.add("selected");
+      return tr;
+    }));
+    document.getElementById("run-count").textContent = `${rows.length} of ${data.runs.length} runs`;
+  }
+
+  function toggle(name, on) {
+    state.selected = state.selected.filter((n) => n !== name);
+    if (on) state.selected.push(name);
+    renderTable();
+    drawSelection();
+  }
+
+  function drawSelection() {
+    const runs = state.selected.map((n) => data.runs.find((r) => r.name === n));
+    const traces = [];
+    for (const r of runs) {
+      const c = data.curves[r.name];
+      const line = { color: armColor(r.arm) };
+      traces.push({ type: "scatter", mode: "lines", name: `${r.name} train`, x: c.train[0],
+        y: c.train[1], line, meta: r.name, hovertemplate: "<b>%{meta} train</b><br>step %{x}<br>loss %{y:.4f}<extra></extra>" });
+      traces.push({ type: "scatter", mode: "lines+markers", name: `${r.name} val`, x: c.val[0],
+        y: c.val[1], line: { ...line, dash: "dot" }, meta: r.name,
+        hovertemplate: "<b>%{meta} validation</b><br>step %{x}<br>loss %{y:.4f}<extra></extra>" });
+    }
+    const empty = traces.length === 0;
+    Plotly.react("run-curves", traces, {
+      title: { text: empty ? "Tick runs in the table to compare their curves" : "Selected runs: loss" },
+      xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } }, margin: { t: 40 },
+    }, config);
+    const withRouter = runs.filter((r) => data.curves[r.name].router).pop();
+    const h = withRouter && data.curves[withRouter.name].router;
+    Plotly.react("run-router", h ? [{ type: "heatmap", x: h.x, y: h.y, z: h.z, colorscale: "Blues", reversescale: true,
+      zmin: 0, hovertemplate: "step %{x}<br>%{y}<br>load share %{z:.3f}<extra></extra>" }] : [], {
+      title: { text: h ? `Router load share per layer and expert: ${withRouter.name}` : "No ticked run has a router" },
+      xaxis: { title: { text: "step" } }, yaxis: { automargin: true }, margin: { t: 40 },
+    }, config);
+  }
+
+  function setupRuns() {
+    fillSelect("filter-arm", data.runs.map((r) => r.arm));
+    fillSelect("filter-size", data.runs.map((r) => r.size));
+    fillSelect("filter-status", data.runs.map((r) => r.status));
+    document.getElementById("filter-text").addEventListener("input", renderTable);
+    renderTable();
+    drawSelection();
+  }
+
+  drawFigures();
+  setupRuns();
+  document.body.dataset.ready = "true";
+})();

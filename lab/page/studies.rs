@@ -1,0 +1,195 @@
+//! The interactive figures of the learning-rate, recipe and IsoFLOP studies (the scaling
+//! study's are in [`super::scaling`]): the same data as `plot::draw_lr`, `draw_recipe` and
+//! `draw_isoflop`, drawn by Plotly.
+
+use serde_json::json;
+
+use super::chart::{Chart, Series, color, linear, log};
+use crate::analysis::isoflop::IsoflopAnalysis;
+use crate::analysis::lr::{LrAnalysis, LrPoint};
+use crate::analysis::recipe::RecipeAnalysis;
+
+fn series<'a>(arms: &[String], name: &'a str, arm: &'a str, legend: bool) -> Series<'a> {
+    Series {
+        name,
+        group: arm,
+        color: color(arms, arm, 1.0),
+        legend,
+    }
+}
+
+/// A curve's legend: its arm, and its size when the sweep has several.
+fn lr_label(a: &LrAnalysis, c: &crate::analysis::lr::LrCurve) -> String {
+    match a.curves.iter().any(|o| o.size != c.size) {
+        true => format!("{} ({})", c.arm, c.size),
+        false => c.arm.clone(),
+    }
+}
+
+pub fn lr(a: &LrAnalysis, arms: &[String]) -> Vec<Chart> {
+    let title = "Final validation loss against learning rate (band: seeds' range; dotted: ℓ0)";
+    let mut c = Chart::new(
+        "lr_sensitivity",
+        title,
+        log("peak learning rate"),
+        linear("final validation loss, capped at ℓ0"),
+    );
+    for curve in &a.curves {
+        let label = lr_label(a, curve);
+        let s = series(arms, &label, &curve.arm, true);
+        let col = |f: fn(&LrPoint) -> f64| curve.points.iter().map(f).collect::<Vec<_>>();
+        let x = col(|p| p.lr);
+        c.push(s.band(&x, &col(|p| p.min_loss), &col(|p| p.max_loss)));
+        c.push(s.line_markers(&x, &col(|p| p.mean_loss)));
+    }
+    if let Some(l0) = a.curves.iter().map(|c| c.loss_at_init).reduce(f64::max) {
+        c.hline(l0, "dot");
+    }
+    let mut charts = vec![c];
+    type Proxy = (&'static str, fn(&LrPoint) -> Option<f64>);
+    let proxies: [Proxy; 2] = [
+        ("attention logit", |p| p.attn_logit_peak),
+        ("router logit", |p| p.router_logit_peak),
+    ];
+    let mut p = Chart::new(
+        "lr_proxies",
+        "Instability proxies against learning rate (solid: attention logit; dashed: router logit)",
+        log("peak learning rate"),
+        log("peak logit"),
+    );
+    for (what, value) in proxies {
+        for curve in &a.curves {
+            let pts: Vec<(f64, f64)> = (curve.points.iter())
+                .filter_map(|p| Some((p.lr, value(p)?.max(1e-3))))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let name = format!("{} {what}", lr_label(a, curve));
+            let (x, y): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
+            let mut t = series(arms, &name, &curve.arm, true).line_markers(&x, &y);
+            if what.contains("router") {
+                t["line"]["dash"] = json!("dash");
+            }
+            p.push(t);
+        }
+    }
+    charts.push(p);
+    charts
+}
+
+pub fn recipe(a: &RecipeAnalysis, arms: &[String]) -> Vec<Chart> {
+    let title = "Gain over the baseline against model size (bars: 95% CI; line: anti-scale fit)";
+    let mut c = Chart::new(
+        "recipe_gains",
+        title,
+        log("student parameters"),
+        linear("gain: baseline loss − lever loss (nats)"),
+    );
+    for l in &a.levers {
+        let at: Vec<_> = (l.by_size.iter())
+            .filter_map(|s| Some((s.params as f64, s.gain.as_ref()?)))
+            .collect();
+        let x: Vec<f64> = at.iter().map(|p| p.0).collect();
+        let pick = |f: fn(&crate::analysis::stats::Paired) -> f64| {
+            at.iter().map(|p| f(p.1)).collect::<Vec<_>>()
+        };
+        let s = series(arms, &l.arm, &l.arm, true);
+        let (lo, hi) = (pick(|g| g.ci_low), pick(|g| g.ci_high));
+        c.push(s.points(&x, &pick(|g| g.mean), Some(&lo), Some(&hi)));
+        if let (Some(sl), Some(x0), Some(x1)) = (&l.slope, x.first(), x.last()) {
+            let line = [*x0, *x1];
+            let y = line.map(|x| sl.intercept + sl.slope * x.ln());
+            let name = format!("{} fit", l.arm);
+            c.push(series(arms, &name, &l.arm, false).line(&line, &y, 2.0));
+        }
+    }
+    c.hline(0.0, "dash");
+    vec![c]
+}
+
+pub fn isoflop(a: &IsoflopAnalysis, arms: &[String]) -> Vec<Chart> {
+    vec![profiles(a, arms), frontiers(a, arms)]
+}
+
+/// All budgets in one plot: each budget's profile per arm (mean over seeds with the seeds'
+/// range, the fitted parabola) and its optimum as a ring.
+fn profiles(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
+    let title = "IsoFLOP profiles: final loss against size at each budget (ring: optimum)";
+    let mut c = Chart::new(
+        "isoflop_profiles",
+        title,
+        log("active parameters N"),
+        linear("final validation loss"),
+    );
+    for p in a.profiles.iter().filter(|p| !p.points.is_empty()) {
+        let name = format!("{} C={:.0e}", p.arm, p.budget);
+        let s = series(arms, &name, &p.arm, true);
+        let x: Vec<f64> = p.points.iter().map(|s| s.params as f64).collect();
+        let lo: Vec<f64> = (p.points.iter())
+            .map(|s| s.losses.iter().map(|l| l.1).fold(f64::MAX, f64::min))
+            .collect();
+        let hi: Vec<f64> = (p.points.iter())
+            .map(|s| s.losses.iter().map(|l| l.1).fold(f64::MIN, f64::max))
+            .collect();
+        let mean: Vec<f64> = p.points.iter().map(|s| s.mean_loss()).collect();
+        c.push(s.points(&x, &mean, Some(&lo), Some(&hi)));
+        if let (Some(fit), Some(x0), Some(x1)) = (&p.parabola, x.first(), x.last()) {
+            let (l0, l1) = ((x0 / 1.2).ln(), (x1 * 1.2).ln());
+            let xs: Vec<f64> = (0..=40)
+                .map(|i| (l0 + (l1 - l0) * i as f64 / 40.0).exp())
+                .collect();
+            let ys: Vec<f64> = xs.iter().map(|x| fit.at(x.ln())).collect();
+            c.push(series(arms, &name, &p.arm, false).line(&xs, &ys, 2.0));
+        }
+        if let Some(o) = p.optimum {
+            let mut t =
+                series(arms, &name, &p.arm, false).points(&[o.params], &[o.loss], None, None);
+            let symbol = if o.interior {
+                "circle-open"
+            } else {
+                "circle-open-dot"
+            };
+            t["marker"] = json!({"symbol": symbol, "size": 16, "color": color(arms, &p.arm, 1.0)});
+            c.push(t);
+        }
+    }
+    c
+}
+
+/// N* against budget per arm, with the bootstrap intervals and the fitted line (L*'s frontier
+/// is in the report's table and the static figure).
+fn frontiers(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
+    let title = "Compute-optimal size N* against budget (bars: 95% bootstrap; line: fit)";
+    let mut c = Chart::new(
+        "isoflop_frontiers",
+        title,
+        log("training FLOPs C"),
+        log("N* (active parameters)"),
+    );
+    for f in &a.frontiers {
+        let mine: Vec<_> = (a.profiles.iter())
+            .filter(|p| p.arm == f.arm)
+            .filter_map(|p| Some((p, p.optimum?)))
+            .collect();
+        let x: Vec<f64> = mine.iter().map(|(p, _)| p.budget).collect();
+        let y: Vec<f64> = mine.iter().map(|(_, o)| o.params).collect();
+        let lo: Vec<f64> = (mine.iter())
+            .map(|(p, o)| p.params_ci.low.unwrap_or(o.params))
+            .collect();
+        let hi: Vec<f64> = (mine.iter())
+            .map(|(p, o)| p.params_ci.high.unwrap_or(o.params))
+            .collect();
+        c.push(series(arms, &f.arm, &f.arm, true).points(&x, &y, Some(&lo), Some(&hi)));
+        if let Some(fr) = &f.frontier {
+            let (b0, b1) = (fr.budgets[0], fr.budgets[fr.budgets.len() - 1]);
+            let xs: Vec<f64> = (0..=20)
+                .map(|i| b0 * (b1 / b0).powf(i as f64 / 20.0))
+                .collect();
+            let ys: Vec<f64> = xs.iter().map(|c| fr.params.at(*c)).collect();
+            let name = format!("{} fit", f.arm);
+            c.push(series(arms, &name, &f.arm, false).line(&xs, &ys, 2.0));
+        }
+    }
+    c
+}

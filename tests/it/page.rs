@@ -1,0 +1,325 @@
+//! report.html: written by every sweep, self-contained, and checked in a real headless
+//! Chromium (DevTools protocol, `common::browser`): it loads from file:// with no console error
+//! and no request, every figure draws its traces, a legend click hides an arm, the run browser
+//! lists, filters and overlays runs, and the verdict lines are those of report.md and
+//! analysis.json. Without Chromium the browser test prints SKIPPED, unless
+//! MOE_LAB_REQUIRE_CHROMIUM=1 (CI), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::browser::{self, Browser};
+use crate::common::lab_in as lab;
+
+/// One size, two arms, two seeds (so paired comparisons exist): four short cells.
+const TOY: &str = r#"
+name = "toy"
+description = "A four-cell toy sweep for the page test."
+seeds = 2
+
+[base]
+n_heads = 2
+seq_len = 16
+
+[base.train]
+batch_size = 4
+eval_every = 10
+eval_batches = 2
+final_eval_tokens = 0
+warmup_steps = 2
+
+[base.data]
+corpus_bytes = 100000
+
+[budget]
+tokens_per_active_param = 0.05
+reference_arm = "moe"
+
+[[sizes]]
+name = "xs"
+d_model = 16
+n_layers = 1
+d_expert = 16
+
+[arms.moe]
+kind = "moe"
+experts = 4
+top_k = 2
+
+[arms.dense]
+kind = "dense"
+d_ff = "match-active"
+match = "moe"
+"#;
+
+/// The toy sweep, run once into a temporary directory (kept for the test's life).
+fn toy_sweep() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("toy.toml"), TOY).unwrap();
+    let args = [
+        "sweep",
+        "toy.toml",
+        "--devices",
+        "flex",
+        "--out",
+        "results",
+        "--plots",
+        "plots",
+    ];
+    let out = lab(&args, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = tmp.path().join("results/toy");
+    (tmp, results)
+}
+
+fn run_names(results: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(results)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("summary.json").exists())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn verdicts_of_analysis(results: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(results.join("analysis.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_value(v["verdicts"].clone()).expect("analysis.json has verdicts")
+}
+
+#[test]
+fn the_page_is_self_contained_and_states_the_reports_verdicts() {
+    let (_tmp, results) = toy_sweep();
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    let verdicts = verdicts_of_analysis(&results);
+    assert!(!verdicts.is_empty());
+    for v in &verdicts {
+        assert!(report.contains(v.as_str()), "report.md lacks verdict {v}");
+    }
+    // No element loads anything: no src= or stylesheet link anywhere in the page.
+    assert!(!html.contains(" src="), "the page loads a file");
+    assert!(!html.contains("rel=\"stylesheet\""));
+    assert!(html.contains("Content-Security-Policy"));
+    // The vendored plotly.js cannot end its <script> early.
+    assert!(!moe_lab_plotly().to_lowercase().contains("</script"));
+    // `lab report` rewrites both reports from results/ alone.
+    std::fs::remove_file(results.join("report.html")).unwrap();
+    let cwd = results.parent().unwrap().parent().unwrap();
+    let out = lab(&["report", "toy.toml"], cwd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(results.join("report.html")).unwrap(),
+        html
+    );
+}
+
+fn moe_lab_plotly() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/page/vendor");
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".min.js"))
+        .unwrap();
+    std::fs::read_to_string(file.path()).unwrap()
+}
+
+/// Chromium, or None after printing SKIPPED (a failure where CI requires it).
+fn chromium() -> Option<PathBuf> {
+    let found = browser::find();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("MOE_LAB_REQUIRE_CHROMIUM").is_none(),
+            "MOE_LAB_REQUIRE_CHROMIUM is set but no chromium was found"
+        );
+        eprintln!("SKIPPED: no chromium on PATH (set MOE_LAB_CHROMIUM to one)");
+    }
+    found
+}
+
+#[test]
+fn the_page_works_in_headless_chromium() {
+    let Some(exe) = chromium() else {
+        return;
+    };
+    let (_tmp, results) = toy_sweep();
+    let page = std::path::absolute(results.join("report.html")).unwrap();
+    let url = format!("file://{}", page.display());
+    let mut b = Browser::launch(&exe);
+    b.open(&url);
+    b.wait_for("document.body.dataset.ready === 'true'");
+    figures_render(&mut b, &results);
+    legend_click_hides_an_arm(&mut b);
+    run_browser_lists_filters_and_overlays(&mut b, &results);
+    verdicts_match(&mut b, &results);
+    b.settle(Duration::from_millis(500));
+    let requests: Vec<String> = (b.requests().into_iter())
+        .filter(|u| *u != url && !u.starts_with("data:") && !u.starts_with("blob:"))
+        .collect();
+    assert_eq!(requests, Vec::<String>::new(), "the page made requests");
+    assert_eq!(b.errors(), Vec::<String>::new(), "console errors");
+}
+
+/// Per figure: [stem, width, height, traces in the data, traces drawn].
+const FIGURES: &str = r#"[...document.querySelectorAll('.chart')].map(gd => {
+    const r = gd.getBoundingClientRect();
+    const drawn = gd.querySelectorAll('.cartesianlayer g.trace, .cartesianlayer g.hm').length;
+    return [gd.dataset.stem, r.width, r.height, gd.data.length, drawn];
+})"#;
+
+fn figures_render(b: &mut Browser, results: &Path) {
+    let figures = b.eval(FIGURES);
+    let figures = figures.as_array().unwrap();
+    let stems: Vec<&str> = figures.iter().map(|f| f[0].as_str().unwrap()).collect();
+    // Every static figure has its interactive twin.
+    let plots = results
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("plots/toy");
+    for png in std::fs::read_dir(plots).unwrap().flatten() {
+        let name = png.file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".png") {
+            assert!(stems.contains(&stem), "no interactive {stem}: {stems:?}");
+        }
+    }
+    // Nothing keeps router state in this sweep: that figure alone says so instead.
+    let empty_expected = ["router_state"];
+    for f in figures {
+        let stem = f[0].as_str().unwrap();
+        assert!(
+            f[1].as_f64().unwrap() > 100.0 && f[2].as_f64().unwrap() > 100.0,
+            "{f}"
+        );
+        let (traces, drawn) = (f[3].as_u64().unwrap(), f[4].as_u64().unwrap());
+        assert_eq!(traces, drawn, "{stem}: traces in the data vs drawn");
+        assert_eq!(
+            traces == 0,
+            empty_expected.contains(&stem),
+            "{stem}: {traces} traces"
+        );
+    }
+    // The training-loss figure draws every run of the size (names from the run folders).
+    let names = b.eval("document.getElementById('chart-training_loss').data.map(t => t.name)");
+    for run in run_names(results) {
+        assert!(
+            names.as_array().unwrap().contains(&json!(run)),
+            "{run} not in {names}"
+        );
+    }
+}
+
+fn legend_click_hides_an_arm(b: &mut Browser) {
+    let gd = "document.getElementById('chart-loss_vs_flops')";
+    let drawn = |b: &mut Browser| b.eval(&format!("{gd}.querySelectorAll('g.trace').length"));
+    let before = drawn(b).as_u64().unwrap();
+    let dense = b.eval(&format!(
+        "{gd}.data.filter(t => t.legendgroup === 'dense').length"
+    ));
+    assert!(dense.as_u64().unwrap() > 0);
+    b.eval(&format!(
+        "{gd}.querySelectorAll('.legend .traces').forEach(t => {{ \
+         if (t.textContent.trim() === 'dense') t.querySelector('.legendtoggle').id = 'toggle-dense'; }})"
+    ));
+    b.click_selector("#toggle-dense");
+    // Plotly waits out its double-click delay (300 ms) before acting on a single click.
+    b.settle(Duration::from_millis(800));
+    let hidden = b.eval(&format!(
+        "{gd}._fullData.filter(t => t.legendgroup === 'dense').every(t => t.visible === 'legendonly')"
+    ));
+    assert_eq!(
+        hidden,
+        json!(true),
+        "clicking dense in the legend did not hide it"
+    );
+    let after = drawn(b).as_u64().unwrap();
+    assert_eq!(
+        after,
+        before - dense.as_u64().unwrap(),
+        "drawn traces after the click"
+    );
+}
+
+fn run_browser_lists_filters_and_overlays(b: &mut Browser, results: &Path) {
+    let rows = "[...document.querySelectorAll('#run-table tbody tr')].map(r => r.dataset.run)";
+    let listed: Vec<String> = serde_json::from_value(b.eval(rows)).unwrap();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        run_names(results),
+        "the run browser lists every run"
+    );
+    b.eval(
+        "(() => { const s = document.getElementById('filter-arm'); s.value = 'moe'; \
+         s.dispatchEvent(new Event('change')); })()",
+    );
+    let arms = b.eval(
+        "[...document.querySelectorAll('#run-table tbody tr')].map(r => r.children[3].textContent)",
+    );
+    let arms: Vec<String> = serde_json::from_value(arms).unwrap();
+    assert!(
+        !arms.is_empty() && arms.iter().all(|a| a == "moe"),
+        "{arms:?}"
+    );
+    let moe: Vec<String> = run_names(results)
+        .into_iter()
+        .filter(|r| r.contains("-moe-"))
+        .collect();
+    assert_eq!(arms.len(), moe.len());
+    let dense = run_names(results)
+        .into_iter()
+        .find(|r| r.contains("-dense-"))
+        .unwrap();
+    b.click_selector(&format!("input[data-run='{}']", moe[0]));
+    b.eval(
+        "(() => { const s = document.getElementById('filter-arm'); s.value = ''; \
+         s.dispatchEvent(new Event('change')); })()",
+    );
+    b.click_selector(&format!("input[data-run='{dense}']"));
+    let curves = b.eval(
+        "document.getElementById('run-curves').data.filter(t => t.name.endsWith(' train')).map(t => t.meta)",
+    );
+    assert_eq!(
+        curves,
+        json!([moe[0], dense]),
+        "two selected runs, two training curves"
+    );
+    let drawn = b.eval("document.querySelectorAll('#run-curves g.trace').length");
+    assert_eq!(
+        drawn,
+        json!(4),
+        "two runs × (training, validation) curves drawn"
+    );
+    let router = b.eval("document.getElementById('run-router').data.length");
+    assert_eq!(router, json!(1), "the MoE run's router heatmap");
+}
+
+fn verdicts_match(b: &mut Browser, results: &Path) {
+    let shown = b.eval("[...document.querySelectorAll('ul.verdicts li')].map(li => [li.dataset.md, li.textContent])");
+    let shown: Vec<(String, String)> = serde_json::from_value(shown).unwrap();
+    let expected = verdicts_of_analysis(results);
+    let md: Vec<&String> = shown.iter().map(|s| &s.0).collect();
+    assert_eq!(md, expected.iter().collect::<Vec<_>>());
+    for (line, text) in &shown {
+        let plain = line.replace("**", "").replace('`', "");
+        assert_eq!(
+            text.trim(),
+            plain.trim(),
+            "the rendered verdict reads as its Markdown"
+        );
+    }
+}
