@@ -10,6 +10,8 @@ use super::markdown::{Doc, Table, cells};
 pub fn section(r: &Record) -> String {
     let mut doc = Doc::default();
     doc.heading("Seeds until decisive");
+    doc.item(&verdict(r));
+    doc.line("");
     doc.para(&format!(
         "{}. Outcome: {}. The fixed-sample intervals elsewhere in this report ignore the looks; \
          the repeated intervals here are the ones that hold after looking.",
@@ -42,6 +44,11 @@ pub fn section(r: &Record) -> String {
     }
     doc.table(t);
     doc.finish()
+}
+
+/// The verdict line (as `lab sweep` prints it, and as the reports state it).
+pub fn verdict(r: &Record) -> String {
+    format!("**Seeds until decisive**: {}.", outcome(r))
 }
 
 /// The outcome in one clause, with each comparison's last interval.

@@ -19,6 +19,8 @@ pub struct RunRow {
     pub size: String,
     pub arm: String,
     pub seed: u64,
+    /// The peak learning rate, in a learning-rate sweep.
+    pub lr: Option<f64>,
     pub status: String,
     pub steps: usize,
     pub final_val_loss: Option<f64>,
@@ -62,6 +64,7 @@ fn row(r: &RunData) -> RunRow {
         size: r.cell.size.clone(),
         arm: r.cell.arm.clone(),
         seed: r.cell.seed,
+        lr: r.cell.lr,
         status: status.into(),
         steps: s.steps_done,
         final_val_loss: s.final_val_loss,

@@ -43,10 +43,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
     let record = study::decisive_record(&manifest, results);
     let mut verdicts = study.verdicts();
     if let Some(r) = &record {
-        verdicts.push(format!(
-            "**Seeds until decisive**: {}.",
-            decisive_report::outcome(r)
-        ));
+        verdicts.push(decisive_report::verdict(r));
     }
     write_atomic(
         &results.join("analysis.json"),

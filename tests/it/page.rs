@@ -323,3 +323,50 @@ fn verdicts_match(b: &mut Browser, results: &Path) {
         );
     }
 }
+
+/// Any page, in the same browser checks: `MOE_LAB_PAGE=results/NAME/report.html cargo test
+/// --test it page::a_given_page -- --ignored --nocapture`. Prints its size and render time
+/// (docs/measurements.md).
+#[test]
+#[ignore = "needs MOE_LAB_PAGE"]
+fn a_given_page_loads_cleanly_and_draws_every_figure() {
+    let (Some(exe), Some(page)) = (chromium(), std::env::var_os("MOE_LAB_PAGE")) else {
+        return;
+    };
+    let page = std::path::absolute(PathBuf::from(page)).unwrap();
+    let url = format!("file://{}", page.display());
+    let mut b = Browser::launch(&exe);
+    // MOE_LAB_PAGE_RUNS=NAME,NAME opens the page with those runs ticked.
+    let runs = std::env::var("MOE_LAB_PAGE_RUNS").unwrap_or_default();
+    b.open(&format!("{url}#runs={runs}"));
+    b.wait_for("document.body.dataset.ready === 'true'");
+    // MOE_LAB_SCREENSHOTS=DIR: the top of the page and its run browser as PNGs (README).
+    if let Some(dir) = std::env::var_os("MOE_LAB_SCREENSHOTS").map(PathBuf::from) {
+        b.screenshot("body", ".figure:nth-child(5)", &dir.join("report-page.png"));
+        b.screenshot("#runs", "#report", &dir.join("report-page-runs.png"));
+    }
+    let figures = b.eval(FIGURES);
+    for f in figures.as_array().unwrap() {
+        assert_eq!(f[3], f[4], "{f}: traces in the data vs drawn");
+        assert!(
+            f[1].as_f64().unwrap() > 100.0 && f[2].as_f64().unwrap() > 100.0,
+            "{f}"
+        );
+    }
+    b.settle(Duration::from_millis(500));
+    let requests: Vec<String> = (b.requests().into_iter())
+        .filter(|u| !u.starts_with(&url) && !u.starts_with("data:") && !u.starts_with("blob:"))
+        .collect();
+    assert_eq!(requests, Vec::<String>::new(), "the page made requests");
+    assert_eq!(b.errors(), Vec::<String>::new(), "console errors");
+    let ms = b.eval("document.body.dataset.renderMs");
+    let runs = b.eval("document.querySelectorAll('#run-table tbody tr').length");
+    let bytes = std::fs::metadata(&page).unwrap().len();
+    println!(
+        "{}: {:.2} MB, {} figures, {runs} runs, rendered in {} ms",
+        page.display(),
+        bytes as f64 / 1e6,
+        figures.as_array().unwrap().len(),
+        ms.as_str().unwrap_or("?")
+    );
+}

@@ -27,9 +27,11 @@
   }
 
   // ---- run browser ----
+  const hasLr = data.runs.some((r) => r.lr !== null);
   const columns = [
     ["", "select"], ["run", "name", "text"], ["size", "size", "text"], ["arm", "arm", "text"],
-    ["seed", "seed"], ["status", "status", "text"], ["steps", "steps"],
+    ["seed", "seed"], ...(hasLr ? [["lr", "lr", null, "e"]] : []),
+    ["status", "status", "text"], ["steps", "steps"],
     ["final val loss", "final_val_loss", null, 4], ["loss spikes", "loss_spikes"],
     ["peak MiB", "peak_mib", null, 1], ["tokens/s", "tokens_per_s", null, 0], ["files", "files", "text"],
   ];
@@ -70,7 +72,8 @@
       }
     } else {
       const v = run[key];
-      td.textContent = v === null ? "—" : digits !== undefined ? v.toFixed(digits) : v;
+      td.textContent = v === null ? "—" : digits === "e" ? v.toExponential(1)
+        : digits !== undefined ? v.toFixed(digits) : v;
     }
     return td;
   }
@@ -99,6 +102,7 @@
   function toggle(name, on) {
     state.selected = state.selected.filter((n) => n !== name);
     if (on) state.selected.push(name);
+    history.replaceState(null, "", state.selected.length ? `#runs=${state.selected.join(",")}` : "#");
     renderTable();
     drawSelection();
   }
@@ -118,14 +122,16 @@
     const empty = traces.length === 0;
     Plotly.react("run-curves", traces, {
       title: { text: empty ? "Tick runs in the table to compare their curves" : "Selected runs: loss" },
-      xaxis: { title: { text: "step" } }, yaxis: { title: { text: "loss" } }, margin: { t: 40 },
+      xaxis: { title: { text: "step" }, visible: !empty },
+      yaxis: { title: { text: "loss" }, visible: !empty }, margin: { t: 40 },
     }, config);
     const withRouter = runs.filter((r) => data.curves[r.name].router).pop();
     const h = withRouter && data.curves[withRouter.name].router;
     Plotly.react("run-router", h ? [{ type: "heatmap", x: h.x, y: h.y, z: h.z, colorscale: "Blues", reversescale: true,
       zmin: 0, hovertemplate: "step %{x}<br>%{y}<br>load share %{z:.3f}<extra></extra>" }] : [], {
       title: { text: h ? `Router load share per layer and expert: ${withRouter.name}` : "No ticked run has a router" },
-      xaxis: { title: { text: "step" } }, yaxis: { automargin: true }, margin: { t: 40 },
+      xaxis: { title: { text: "step" }, visible: !!h }, yaxis: { automargin: true, visible: !!h },
+      margin: { t: 40 },
     }, config);
   }
 
@@ -134,11 +140,17 @@
     fillSelect("filter-size", data.runs.map((r) => r.size));
     fillSelect("filter-status", data.runs.map((r) => r.status));
     document.getElementById("filter-text").addEventListener("input", renderTable);
+    // A link may name runs to show ticked: report.html#runs=NAME,NAME (to send a colleague).
+    const named = decodeURIComponent((location.hash.match(/runs=([^&]*)/) || [])[1] || "");
+    state.selected = named.split(",").filter((n) => data.runs.some((r) => r.name === n));
     renderTable();
     drawSelection();
   }
 
   drawFigures();
   setupRuns();
+  if (state.selected.length) document.getElementById("runs").scrollIntoView();
+  // Milliseconds from navigation to every figure drawn (docs/measurements.md reads it).
+  document.body.dataset.renderMs = String(Math.round(performance.now()));
   document.body.dataset.ready = "true";
 })();

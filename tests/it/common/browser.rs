@@ -215,6 +215,25 @@ impl Browser {
         self.click(xy[0].as_f64().unwrap(), xy[1].as_f64().unwrap());
     }
 
+    /// A PNG of the page between the tops of the elements `from` and `to` (CSS selectors),
+    /// the page's full width, written to `path`.
+    pub fn screenshot(&mut self, from: &str, to: &str, path: &std::path::Path) {
+        let (from, to) = (
+            serde_json::to_string(from).unwrap(),
+            serde_json::to_string(to).unwrap(),
+        );
+        let clip = self.eval(&format!(
+            "(() => {{ const top = s => document.querySelector(s).getBoundingClientRect().top + scrollY; \
+             const y = top({from}); return {{x: 0, y, width: document.documentElement.clientWidth, \
+             height: top({to}) - y, scale: 1}}; }})()"
+        ));
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true, "clip": clip}),
+        );
+        std::fs::write(path, base64(shot["data"].as_str().unwrap())).unwrap();
+    }
+
     /// Receive events for `d` (lets the page react, and records what it did).
     pub fn settle(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
@@ -255,4 +274,22 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Standard base64 (the protocol's encoding of binary results) decoded.
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=').map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().fold(0u32, |n, d| n << 6 | u32::from(*d)) << (6 * (4 - chunk.len()));
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
 }
