@@ -144,16 +144,16 @@ impl Series<'_> {
         t
     }
 
-    /// The band between `lo` and `hi` over `x` (seeds' range), drawn as one closed polygon so
-    /// it hides with its arm and has no legend entry of its own.
-    pub fn band(&self, x: &[f64], lo: &[f64], hi: &[f64]) -> Value {
+    /// The band between `lo` and `hi` over `x` (seeds' range) filled with `fill`, drawn as one
+    /// closed polygon so it hides with its arm and has no legend entry of its own.
+    pub fn band(&self, x: &[f64], lo: &[f64], hi: &[f64], fill: String) -> Value {
         let xs: Vec<f64> = x.iter().chain(x.iter().rev()).copied().collect();
         let ys: Vec<f64> = hi.iter().chain(lo.iter().rev()).copied().collect();
         let mut t = self.base("lines");
         t["x"] = finite(&xs);
         t["y"] = finite(&ys);
         t["fill"] = json!("toself");
-        t["fillcolor"] = json!(self.color.replace(", 1)", ", 0.18)"));
+        t["fillcolor"] = json!(fill);
         t["line"] = json!({"width": 0});
         t["showlegend"] = json!(false);
         t["hoverinfo"] = json!("skip");

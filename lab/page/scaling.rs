@@ -53,7 +53,7 @@ fn loss_vs_flops_chart(d: &PlotData) -> Chart {
             let (x, mean, lo, hi) = (col(|p| p.0), col(|p| p.1), col(|p| p.2), col(|p| p.3));
             let name = format!("{arm} {size}");
             let s = series(d, &name, arm, false);
-            c.push(s.band(&x, &lo, &hi));
+            c.push(s.band(&x, &lo, &hi, color(&d.manifest.arms, arm, 0.18)));
             let mut line = series(d, &name, arm, first).line_markers(&x, &mean);
             line["name"] = json!(if first { arm.as_str() } else { name.as_str() });
             c.push(line);
@@ -80,7 +80,9 @@ fn paired_diff(d: &PlotData) -> Chart {
         BTreeMap::new();
     for cmp in &a.comparisons {
         if let Some(p) = cmp.paired {
-            labels.push(cmp.size.clone());
+            if !labels.contains(&cmp.size) {
+                labels.push(cmp.size.clone());
+            }
             by_base
                 .entry(&cmp.baseline)
                 .or_default()
@@ -91,7 +93,6 @@ fn paired_diff(d: &PlotData) -> Chart {
         by_base.entry(b).or_default().push(("pooled".into(), *p));
     }
     labels.push("pooled".into());
-    labels.dedup();
     if by_base.is_empty() {
         return Chart::empty("paired_diff", &title, "fewer than 2 seed pairs anywhere");
     }

@@ -39,7 +39,8 @@ pub fn lr(a: &LrAnalysis, arms: &[String]) -> Vec<Chart> {
         let s = series(arms, &label, &curve.arm, true);
         let col = |f: fn(&LrPoint) -> f64| curve.points.iter().map(f).collect::<Vec<_>>();
         let x = col(|p| p.lr);
-        c.push(s.band(&x, &col(|p| p.min_loss), &col(|p| p.max_loss)));
+        let fill = color(arms, &curve.arm, 0.18);
+        c.push(s.band(&x, &col(|p| p.min_loss), &col(|p| p.max_loss), fill));
         c.push(s.line_markers(&x, &col(|p| p.mean_loss)));
     }
     if let Some(l0) = a.curves.iter().map(|c| c.loss_at_init).reduce(f64::max) {
