@@ -8,7 +8,7 @@ use serde_json::json;
 use super::chart::{Chart, Series, color, linear, log};
 use crate::analysis::MemoryRow;
 use crate::plot::PlotData;
-use crate::plot::{loss_vs_flops, router_load, router_maxvio, training_loss};
+use crate::plot::{loss_vs_flops, router_load, router_maxvio, router_state, training_loss};
 use crate::run::RunStatus;
 
 pub fn charts(d: &PlotData) -> Vec<Chart> {
@@ -347,24 +347,9 @@ fn router_state(d: &PlotData) -> Chart {
         linear("step"),
         linear("value per expert"),
     );
-    for arm in &d.manifest.arms {
-        let mut with_state = d
-            .runs
-            .iter()
-            .filter(|r| &r.cell.arm == arm && !r.router_state.is_empty());
-        let Some(run) = with_state
-            .clone()
-            .rfind(|r| r.cell.seed == 0)
-            .or(with_state.next_back())
-        else {
-            continue;
-        };
-        let layer = run.router_state.iter().map(|x| x.layer).min().unwrap_or(0);
-        let rows: Vec<_> = run
-            .router_state
-            .iter()
-            .filter(|x| x.layer == layer)
-            .collect();
+    for run in router_state::shown_runs(d) {
+        let arm = &run.cell.arm;
+        let (_, rows) = router_state::first_layer(run);
         let experts = rows.iter().map(|x| x.expert).max().unwrap_or(0) + 1;
         for e in 0..experts {
             let mine = rows.iter().filter(|x| x.expert == e);

@@ -11,7 +11,7 @@ mod paired_diff;
 mod recipe_gains;
 pub(crate) mod router_load;
 pub(crate) mod router_maxvio;
-mod router_state;
+pub(crate) mod router_state;
 mod scaling;
 mod spike_rate;
 pub mod style;

@@ -8,26 +8,14 @@ use plotters::prelude::*;
 use super::PlotData;
 use super::style::{DrawResult, FONT, draw_legend, empty, range};
 use crate::analysis::load::RunData;
+use crate::run::RouterStateRow;
 
 pub struct RouterState<'a>(pub &'a PlotData<'a>);
 super::style::figure!(RouterState);
 
 impl RouterState<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let d = self.0;
-        // The last run of each arm with state: runs are in plan order, sizes ascending.
-        let mut shown: Vec<&RunData> = Vec::new();
-        for arm in &d.manifest.arms {
-            let mut with_state = d
-                .runs
-                .iter()
-                .filter(|r| &r.cell.arm == arm && !r.router_state.is_empty());
-            if let Some(r) = with_state.clone().rfind(|r| r.cell.seed == 0) {
-                shown.push(r);
-            } else if let Some(r) = with_state.next_back() {
-                shown.push(r);
-            }
-        }
+        let shown = shown_runs(self.0);
         if shown.is_empty() {
             return empty(
                 root,
@@ -37,12 +25,7 @@ impl RouterState<'_> {
         }
         let panels = root.split_evenly((1, shown.len()));
         for (panel, run) in panels.iter().zip(shown) {
-            let layer = run.router_state.iter().map(|x| x.layer).min().unwrap_or(0);
-            let rows: Vec<_> = run
-                .router_state
-                .iter()
-                .filter(|x| x.layer == layer)
-                .collect();
+            let (layer, rows) = first_layer(run);
             let quantity = rows.first().map_or("", |x| x.quantity.as_str());
             let experts = rows.iter().map(|x| x.expert).max().unwrap_or(0) + 1;
             let (x0, x1) = range(rows.iter().map(|x| x.step as f64), 0.02);
@@ -82,4 +65,31 @@ impl RouterState<'_> {
         }
         Ok(())
     }
+}
+
+/// The run shown for each arm with router state: its largest size's seed 0 (runs are in plan
+/// order, sizes ascending), else its last run with state.
+pub(crate) fn shown_runs<'a>(d: &'a PlotData) -> Vec<&'a RunData> {
+    let mut shown = Vec::new();
+    for arm in &d.manifest.arms {
+        let mut with_state =
+            (d.runs.iter()).filter(|r| &r.cell.arm == arm && !r.router_state.is_empty());
+        if let Some(r) = with_state.clone().rfind(|r| r.cell.seed == 0) {
+            shown.push(r);
+        } else if let Some(r) = with_state.next_back() {
+            shown.push(r);
+        }
+    }
+    shown
+}
+
+/// A run's first MoE layer with state, and that layer's rows.
+pub(crate) fn first_layer(run: &RunData) -> (usize, Vec<&RouterStateRow>) {
+    let layer = run.router_state.iter().map(|x| x.layer).min().unwrap_or(0);
+    let rows = run
+        .router_state
+        .iter()
+        .filter(|x| x.layer == layer)
+        .collect();
+    (layer, rows)
 }

@@ -248,17 +248,7 @@ match = "moe"
 fn a_toy_isoflop_sweep_runs_and_reports_its_optima() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("iso.toml"), TOY).unwrap();
-    let args = [
-        "sweep",
-        "iso.toml",
-        "--devices",
-        "flex",
-        "--out",
-        "results",
-        "--plots",
-        "plots",
-    ];
-    let out = lab(&args, tmp.path());
+    let out = crate::common::sweep_in("iso.toml", tmp.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let results = tmp.path().join("results/toy-isoflop");

@@ -54,21 +54,11 @@ d_ff = "match-active"
 match = "moe"
 "#;
 
-/// The toy sweep, run once into a temporary directory (kept for the test's life).
+/// The toy sweep, run into a temporary directory (kept for the test's life).
 fn toy_sweep() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("toy.toml"), TOY).unwrap();
-    let args = [
-        "sweep",
-        "toy.toml",
-        "--devices",
-        "flex",
-        "--out",
-        "results",
-        "--plots",
-        "plots",
-    ];
-    let out = lab(&args, tmp.path());
+    let out = crate::common::sweep_in("toy.toml", tmp.path());
     assert!(
         out.status.success(),
         "{}",

@@ -201,3 +201,18 @@ pub fn lab_in(args: &[&str], cwd: &Path) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// `lab sweep SPEC` on flex in `cwd`, results and plots under it (`results/`, `plots/`).
+pub fn sweep_in(spec: &str, cwd: &Path) -> std::process::Output {
+    let args = [
+        "sweep",
+        spec,
+        "--devices",
+        "flex",
+        "--out",
+        "results",
+        "--plots",
+        "plots",
+    ];
+    lab_in(&args, cwd)
+}
