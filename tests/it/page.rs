@@ -349,6 +349,12 @@ fn a_given_page_loads_cleanly_and_draws_every_figure() {
         .collect();
     assert_eq!(requests, Vec::<String>::new(), "the page made requests");
     assert_eq!(b.errors(), Vec::<String>::new(), "console errors");
+    // The page states the verdicts of the analysis.json and report.md beside it.
+    verdicts_match(&mut b, page.parent().unwrap());
+    let report = std::fs::read_to_string(page.with_file_name("report.md")).unwrap();
+    for v in verdicts_of_analysis(page.parent().unwrap()) {
+        assert!(report.contains(&v), "report.md lacks verdict {v}");
+    }
     let ms = b.eval("document.body.dataset.renderMs");
     let runs = b.eval("document.querySelectorAll('#run-table tbody tr').length");
     let bytes = std::fs::metadata(&page).unwrap().len();
