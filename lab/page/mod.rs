@@ -45,6 +45,8 @@ struct PageData<'a> {
     experiment: &'a str,
     verdicts: &'a [String],
     arms: &'a [String],
+    /// Each arm's colour, the figures' (the run browser colours its curves with them).
+    colors: std::collections::BTreeMap<&'a str, String>,
     charts: &'a [Chart],
     runs: Vec<runs::RunRow>,
     curves: std::collections::BTreeMap<String, runs::RunCurves>,
@@ -63,6 +65,9 @@ pub fn render(page: &Page) -> Result<String> {
         experiment: page.experiment,
         verdicts: page.verdicts,
         arms: page.arms,
+        colors: (page.arms.iter())
+            .map(|a| (a.as_str(), chart::color(page.arms, a, 1.0)))
+            .collect(),
         charts: &page.charts,
         runs: runs::rows(page.runs),
         curves: runs::curves(page.runs),

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::chart::{Chart, Series, color, linear, log};
-use crate::analysis::MemoryRow;
 use crate::plot::PlotData;
-use crate::plot::{loss_vs_flops, router_load, router_maxvio, router_state, training_loss};
+use crate::plot::{loss_vs_flops, memory, router_load, router_maxvio, router_state, training_loss};
 use crate::run::RunStatus;
 
 pub fn charts(d: &PlotData) -> Vec<Chart> {
@@ -245,25 +244,14 @@ fn memory(d: &PlotData) -> Chart {
         linear("size / arm"),
         linear(&format!("MiB (measured: {kind})")),
     );
-    let mib = |b: f64| b / (1024.0 * 1024.0);
     let x: Vec<String> = rows
         .iter()
         .map(|m| format!("{} {}", m.size, m.arm))
         .collect();
-    type Part = (&'static str, &'static str, fn(&MemoryRow) -> f64);
-    let parts: [Part; 4] = [
-        ("parameters", "rgb(0,114,178)", |m| m.params_bytes as f64),
-        ("gradients", "rgb(86,180,233)", |m| m.grads_bytes as f64),
-        ("AdamW state", "rgb(230,159,0)", |m| {
-            m.optimizer_bytes as f64
-        }),
-        ("rest of measured peak", "rgb(190,190,190)", |m| {
-            let state = (m.params_bytes + m.grads_bytes + m.optimizer_bytes) as f64;
-            (m.measured_peak_bytes - state).max(0.0)
-        }),
-    ];
-    for (name, col, f) in parts {
-        let y: Vec<f64> = rows.iter().map(|m| mib(f(m))).collect();
+    let stacks: Vec<[f64; 4]> = rows.iter().map(memory::stack).collect();
+    for (i, (name, rgb)) in memory::PARTS.iter().enumerate() {
+        let y: Vec<f64> = stacks.iter().map(|s| s[i]).collect();
+        let col = format!("rgb({}, {}, {})", rgb.0, rgb.1, rgb.2);
         c.push(
             json!({"type": "bar", "name": name, "x": x, "y": y, "marker": {"color": col},
             "hovertemplate": format!("<b>%{{x}}</b><br>{name}: %{{y:.2f}} MiB<extra></extra>")}),

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::chart::{Chart, Series, color, linear, log};
 use crate::analysis::isoflop::IsoflopAnalysis;
-use crate::analysis::lr::{LrAnalysis, LrPoint};
-use crate::analysis::recipe::RecipeAnalysis;
+use crate::analysis::lr::LrPoint;
+use crate::plot::{IsoflopPlotData, LrPlotData, RecipePlotData};
 
 fn series<'a>(arms: &[String], name: &'a str, arm: &'a str, legend: bool) -> Series<'a> {
     Series {
@@ -18,15 +18,8 @@ fn series<'a>(arms: &[String], name: &'a str, arm: &'a str, legend: bool) -> Ser
     }
 }
 
-/// A curve's legend: its arm, and its size when the sweep has several.
-fn lr_label(a: &LrAnalysis, c: &crate::analysis::lr::LrCurve) -> String {
-    match a.curves.iter().any(|o| o.size != c.size) {
-        true => format!("{} ({})", c.arm, c.size),
-        false => c.arm.clone(),
-    }
-}
-
-pub fn lr(a: &LrAnalysis, arms: &[String]) -> Vec<Chart> {
+pub fn lr(d: &LrPlotData) -> Vec<Chart> {
+    let (a, arms) = (d.analysis, &d.manifest.arms);
     let title = "Final validation loss against learning rate (band: seeds' range; dotted: ℓ0)";
     let mut c = Chart::new(
         "lr_sensitivity",
@@ -35,7 +28,7 @@ pub fn lr(a: &LrAnalysis, arms: &[String]) -> Vec<Chart> {
         linear("final validation loss, capped at ℓ0"),
     );
     for curve in &a.curves {
-        let label = lr_label(a, curve);
+        let label = d.label(curve);
         let s = series(arms, &label, &curve.arm, true);
         let col = |f: fn(&LrPoint) -> f64| curve.points.iter().map(f).collect::<Vec<_>>();
         let x = col(|p| p.lr);
@@ -66,7 +59,7 @@ pub fn lr(a: &LrAnalysis, arms: &[String]) -> Vec<Chart> {
             if pts.is_empty() {
                 continue;
             }
-            let name = format!("{} {what}", lr_label(a, curve));
+            let name = format!("{} {what}", d.label(curve));
             let (x, y): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
             let mut t = series(arms, &name, &curve.arm, true).line_markers(&x, &y);
             if what.contains("router") {
@@ -79,7 +72,8 @@ pub fn lr(a: &LrAnalysis, arms: &[String]) -> Vec<Chart> {
     charts
 }
 
-pub fn recipe(a: &RecipeAnalysis, arms: &[String]) -> Vec<Chart> {
+pub fn recipe(d: &RecipePlotData) -> Vec<Chart> {
+    let (a, arms) = (d.analysis, &d.manifest.arms);
     let title = "Gain over the baseline against model size (bars: 95% CI; line: anti-scale fit)";
     let mut c = Chart::new(
         "recipe_gains",
@@ -109,7 +103,8 @@ pub fn recipe(a: &RecipeAnalysis, arms: &[String]) -> Vec<Chart> {
     vec![c]
 }
 
-pub fn isoflop(a: &IsoflopAnalysis, arms: &[String]) -> Vec<Chart> {
+pub fn isoflop(d: &IsoflopPlotData) -> Vec<Chart> {
+    let (a, arms) = (d.analysis, &d.manifest.arms);
     vec![profiles(a, arms), frontiers(a, arms)]
 }
 

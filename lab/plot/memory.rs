@@ -11,7 +11,7 @@ pub struct Memory<'a>(pub &'a PlotData<'a>);
 super::style::figure!(Memory);
 
 /// Component colours (grey ramp plus one accent, distinct from the arm palette's use).
-const PARTS: [(&str, RGBColor); 4] = [
+pub(crate) const PARTS: [(&str, RGBColor); 4] = [
     ("parameters", RGBColor(0, 114, 178)),
     ("gradients", RGBColor(86, 180, 233)),
     ("AdamW state", RGBColor(230, 159, 0)),
@@ -24,14 +24,6 @@ impl Memory<'_> {
         if rows.is_empty() {
             return empty(root, "Memory", "no runs yet");
         }
-        let mib = |b: f64| b / (1024.0 * 1024.0);
-        let stack = |m: &crate::analysis::MemoryRow| {
-            let p = m.params_bytes as f64;
-            let g = m.grads_bytes as f64;
-            let o = m.optimizer_bytes as f64;
-            let rest = (m.measured_peak_bytes - p - g - o).max(0.0);
-            [mib(p), mib(g), mib(o), mib(rest)]
-        };
         let top = rows
             .iter()
             .map(|m| stack(m).iter().sum::<f64>())
@@ -86,4 +78,17 @@ impl Memory<'_> {
             .position(SeriesLabelPosition::UpperLeft)
             .draw()
     }
+}
+
+/// A row's memory in MiB, split as [`PARTS`]: parameters, gradients, AdamW state, and the rest
+/// of the measured peak (never negative).
+pub(crate) fn stack(m: &crate::analysis::MemoryRow) -> [f64; 4] {
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    let (p, g, o) = (
+        m.params_bytes as f64,
+        m.grads_bytes as f64,
+        m.optimizer_bytes as f64,
+    );
+    let rest = (m.measured_peak_bytes - p - g - o).max(0.0);
+    [mib(p), mib(g), mib(o), mib(rest)]
 }

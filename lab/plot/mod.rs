@@ -6,7 +6,7 @@ mod isoflop_profiles;
 pub(crate) mod loss_vs_flops;
 mod lr_proxies;
 mod lr_sensitivity;
-mod memory;
+pub(crate) mod memory;
 mod paired_diff;
 mod recipe_gains;
 pub(crate) mod router_load;
@@ -74,7 +74,7 @@ pub struct LrPlotData<'a> {
 
 impl LrPlotData<'_> {
     /// A curve's legend: its arm, and its size when the sweep has several.
-    fn label(&self, c: &crate::analysis::lr::LrCurve) -> String {
+    pub(crate) fn label(&self, c: &crate::analysis::lr::LrCurve) -> String {
         let curves = &self.analysis.curves;
         match curves.iter().any(|o| o.size != c.size) {
             true => format!("{} ({})", c.arm, c.size),

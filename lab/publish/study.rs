@@ -177,7 +177,10 @@ impl Study for LearningRate<'_> {
         plot::draw_lr(&data, dir)
     }
     fn charts(&self) -> Vec<Chart> {
-        studies::lr(&self.analysis, &self.manifest.arms)
+        studies::lr(&LrPlotData {
+            manifest: self.manifest,
+            analysis: &self.analysis,
+        })
     }
     fn primary(&self) -> Vec<(String, Paired)> {
         self.analysis.primary()
@@ -208,7 +211,10 @@ impl Study for Recipe<'_> {
         plot::draw_recipe(&data, dir)
     }
     fn charts(&self) -> Vec<Chart> {
-        studies::recipe(&self.analysis, &self.manifest.arms)
+        studies::recipe(&RecipePlotData {
+            manifest: self.manifest,
+            analysis: &self.analysis,
+        })
     }
     fn primary(&self) -> Vec<(String, Paired)> {
         let a = &self.analysis;
@@ -244,7 +250,10 @@ impl Study for Isoflop<'_> {
         plot::draw_isoflop(&data, dir)
     }
     fn charts(&self) -> Vec<Chart> {
-        studies::isoflop(&self.analysis, &self.manifest.arms)
+        studies::isoflop(&IsoflopPlotData {
+            manifest: self.manifest,
+            analysis: &self.analysis,
+        })
     }
     /// No paired comparison decides an IsoFLOP answer: its intervals are bootstraps.
     fn primary(&self) -> Vec<(String, Paired)> {

@@ -13,51 +13,13 @@ use serde_json::{Value, json};
 use crate::common::browser::{self, Browser};
 use crate::common::lab_in as lab;
 
-/// One size, two arms, two seeds (so paired comparisons exist): four short cells.
-const TOY: &str = r#"
-name = "toy"
-description = "A four-cell toy sweep for the page test."
-seeds = 2
-
-[base]
-n_heads = 2
-seq_len = 16
-
-[base.train]
-batch_size = 4
-eval_every = 10
-eval_batches = 2
-final_eval_tokens = 0
-warmup_steps = 2
-
-[base.data]
-corpus_bytes = 100000
-
-[budget]
-tokens_per_active_param = 0.05
-reference_arm = "moe"
-
-[[sizes]]
-name = "xs"
-d_model = 16
-n_layers = 1
-d_expert = 16
-
-[arms.moe]
-kind = "moe"
-experts = 4
-top_k = 2
-
-[arms.dense]
-kind = "dense"
-d_ff = "match-active"
-match = "moe"
-"#;
-
 /// The toy sweep, run into a temporary directory (kept for the test's life).
 fn toy_sweep() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("toy.toml"), TOY).unwrap();
+    // The sweep tests' toy with two seeds, so paired comparisons exist: six short cells.
+    let spec = crate::common::toy_experiment(0.05).replace("seeds = 1", "seeds = 2");
+    assert!(spec.contains("seeds = 2"));
+    std::fs::write(tmp.path().join("toy.toml"), spec).unwrap();
     let out = crate::common::sweep_in("toy.toml", tmp.path());
     assert!(
         out.status.success(),

@@ -7,78 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::lab_in as lab;
-use common::{DENSE, MOE, config, tiny_spec};
+use common::{DENSE, MOE, config, sweep_args, tiny_spec, toy_experiment};
 use moe_lab::train::train;
-
-/// One size, three arms, one seed: three cells of a few steps each.
-fn toy_experiment(steps_scale: f64) -> String {
-    format!(
-        r#"
-name = "toy"
-description = "A three-cell toy sweep for tests."
-seeds = 1
-
-[base]
-n_heads = 2
-seq_len = 16
-
-[base.train]
-batch_size = 4
-eval_every = 10
-eval_batches = 2
-final_eval_tokens = 0
-warmup_steps = 2
-
-[base.data]
-corpus_bytes = 100000
-
-[budget]
-tokens_per_active_param = {steps_scale}
-reference_arm = "moe"
-
-[[sizes]]
-name = "xs"
-d_model = 16
-n_layers = 1
-d_expert = 16
-
-[arms.moe]
-kind = "moe"
-experts = 4
-top_k = 2
-
-[arms.dense]
-kind = "dense"
-d_ff = "match-active"
-match = "moe"
-
-[arms.dense-total]
-kind = "dense"
-d_ff = "match-total"
-match = "moe"
-"#
-    )
-}
 
 fn write_experiment(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("toy.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn sweep_args<'a>(spec: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "sweep",
-        spec,
-        "--devices",
-        "flex",
-        "--out",
-        "results",
-        "--plots",
-        "plots",
-    ];
-    v.extend_from_slice(extra);
-    v
 }
 
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -36,9 +36,7 @@
     ["peak MiB", "peak_mib", null, 1], ["tokens/s", "tokens_per_s", null, 0], ["files", "files", "text"],
   ];
   const state = { sortKey: "name", ascending: true, selected: [] };
-  const arms = data.arms;
-  const palette = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442"];
-  const armColor = (arm) => palette[Math.max(0, arms.indexOf(arm)) % palette.length];
+  const armColor = (arm) => data.colors[arm] || "#555";
 
   function fillSelect(id, values) {
     const select = document.getElementById(id);

@@ -204,7 +204,61 @@ pub fn lab_in(args: &[&str], cwd: &Path) -> std::process::Output {
 
 /// `lab sweep SPEC` on flex in `cwd`, results and plots under it (`results/`, `plots/`).
 pub fn sweep_in(spec: &str, cwd: &Path) -> std::process::Output {
-    let args = [
+    lab_in(&sweep_args(spec, &[]), cwd)
+}
+
+/// One size, three arms, one seed: three cells of a few steps each.
+pub fn toy_experiment(steps_scale: f64) -> String {
+    format!(
+        r#"
+name = "toy"
+description = "A three-cell toy sweep for tests."
+seeds = 1
+
+[base]
+n_heads = 2
+seq_len = 16
+
+[base.train]
+batch_size = 4
+eval_every = 10
+eval_batches = 2
+final_eval_tokens = 0
+warmup_steps = 2
+
+[base.data]
+corpus_bytes = 100000
+
+[budget]
+tokens_per_active_param = {steps_scale}
+reference_arm = "moe"
+
+[[sizes]]
+name = "xs"
+d_model = 16
+n_layers = 1
+d_expert = 16
+
+[arms.moe]
+kind = "moe"
+experts = 4
+top_k = 2
+
+[arms.dense]
+kind = "dense"
+d_ff = "match-active"
+match = "moe"
+
+[arms.dense-total]
+kind = "dense"
+d_ff = "match-total"
+match = "moe"
+"#
+    )
+}
+
+pub fn sweep_args<'a>(spec: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
         "sweep",
         spec,
         "--devices",
@@ -214,5 +268,6 @@ pub fn sweep_in(spec: &str, cwd: &Path) -> std::process::Output {
         "--plots",
         "plots",
     ];
-    lab_in(&args, cwd)
+    v.extend_from_slice(extra);
+    v
 }
