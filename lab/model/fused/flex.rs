@@ -5,8 +5,8 @@
 //! Large tensors are split over rayon's threads in row-aligned chunks.
 
 use burn::backend::Flex;
-use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, Shape};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::{Bytes, DType, Shape};
 use rayon::prelude::*;
 
 use super::FusedOps;
@@ -22,7 +22,7 @@ impl FusedOps for Flex {
             up.layout().shape(),
             "swiglu: shapes differ"
         );
-        let mut out = FlexTensor::empty(gate.layout().shape().clone(), DType::F32);
+        let mut out = zeros(gate.layout().shape().clone());
         let (g, u) = (slice(&gate), slice(&up));
         par_zip(out.storage_mut::<f32>(), CHUNK, |at, o| {
             swiglu_kernel(o, &g[at..at + o.len()], &u[at..at + o.len()])
@@ -37,8 +37,8 @@ impl FusedOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (gate, up, dy) = (f32s(gate), f32s(up), f32s(dy));
         let shape = gate.layout().shape().clone();
-        let mut d_gate = FlexTensor::empty(shape.clone(), DType::F32);
-        let mut d_up = FlexTensor::empty(shape, DType::F32);
+        let mut d_gate = zeros(shape.clone());
+        let mut d_up = zeros(shape);
         let (g, u, dy) = (slice(&gate), slice(&up), slice(&dy));
         d_gate
             .storage_mut::<f32>()
@@ -56,7 +56,7 @@ impl FusedOps for Flex {
     fn causal_softmax(scores: FlexTensor, scale: f32) -> FlexTensor {
         let scores = f32s(scores);
         let t = square_rows(&scores);
-        let mut out = FlexTensor::empty(scores.layout().shape().clone(), DType::F32);
+        let mut out = zeros(scores.layout().shape().clone());
         let s = slice(&scores);
         par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
             softmax_rows(o, &s[at..at + o.len()], t, at / t, scale)
@@ -67,7 +67,7 @@ impl FusedOps for Flex {
     fn causal_softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
         let (y, dy) = (f32s(y), f32s(dy));
         let t = square_rows(&y);
-        let mut out = FlexTensor::empty(y.layout().shape().clone(), DType::F32);
+        let mut out = zeros(y.layout().shape().clone());
         let (y, dy) = (slice(&y), slice(&dy));
         par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
             let range = at..at + o.len();
@@ -87,6 +87,19 @@ impl FusedOps for Flex {
             .reduce(|| f32::NEG_INFINITY, nan_max);
         FlexTensor::from_data(burn::tensor::TensorData::new(vec![max * scale], [1]))
     }
+}
+
+/// A zero-filled contiguous f32 tensor for a kernel's output. Not `FlexTensor::empty`, which
+/// zero-fills a `Vec<u8>` and then, its recorded alignment (1) being below cubecl's 16, copies
+/// it into a fresh aligned buffer (`Bytes::from_bytes_vec`): a second pass over every output.
+/// An f32 buffer records the alignment f32 access needs, so nothing is copied.
+fn zeros(shape: Shape) -> FlexTensor {
+    let n = shape.num_elements();
+    FlexTensor::new(
+        Bytes::from_elems(vec![0f32; n]),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
 }
 
 /// Runs `f(offset, chunk)` over `out` in chunks of `chunk` elements, in parallel.
