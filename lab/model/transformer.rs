@@ -2,15 +2,14 @@
 
 use burn::nn::{Embedding, Linear, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 
 use super::attention::Attention;
 use super::block::Block;
 use super::ffn::FfnSpec;
 use super::ffn::MoeAux;
-use super::init;
 use super::rope::Rope;
 use super::spec::{InitScheme, ModelSpec};
+use super::{fused, init};
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -210,8 +209,5 @@ pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
 /// Cross-entropy of every position, `[B·T]` row-major.
 pub fn token_cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [b, t, v] = logits.dims();
-    let logp = log_softmax(logits.reshape([b * t, v]), 1);
-    logp.gather(1, targets.reshape([b * t, 1]))
-        .reshape([b * t])
-        .neg()
+    fused::cross_entropy_rows(logits.reshape([b * t, v]), targets.reshape([b * t]))
 }

@@ -1,6 +1,7 @@
-//! The fused flex kernels (SwiGLU, causal softmax, the attention-logit probe) against burn's
-//! composed ops: outputs and gradients, on contiguous and strided inputs, with NaN carried
-//! through (a diverged run must stay visible to the spike and divergence checks).
+//! The fused flex kernels (SwiGLU, causal softmax, the attention-logit probe, the
+//! cross-entropy) against burn's composed ops: outputs and gradients, on contiguous and strided
+//! inputs, with NaN carried through (a diverged run must stay visible to the spike and
+//! divergence checks).
 
 use crate::common;
 
@@ -117,4 +118,66 @@ fn nan_propagates() {
     );
     assert!(w[..8].iter().chain(&w[12..]).all(|v| !v.is_nan()));
     assert!(to_vec(fused::causal_logit_max(s, 1.0))[0].is_nan());
+}
+
+/// `(loss, d logits)` of `f(logits, targets)` against a fixed random cotangent.
+fn ce_grads(
+    f: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>,
+    logits: &Tensor<2>,
+    targets: &Tensor<1, Int>,
+    r: &Tensor<1>,
+) -> [Vec<f32>; 2] {
+    let x = logits.clone().require_grad();
+    let y = f(x.clone(), targets.clone());
+    let g = (y.clone() * r.clone()).sum().backward();
+    [to_vec(y.detach()), to_vec(x.grad(&g).unwrap())]
+}
+
+/// Rows over several parallel tasks, a vocabulary that is not a multiple of the vector width,
+/// logits wide enough to saturate, the first and last class among the targets; contiguous and
+/// strided (transposed) logits.
+#[test]
+fn cross_entropy_equals_log_softmax_and_gather() {
+    let device = Device::flex().autodiff();
+    let (n, v) = (402, 259);
+    let ids: Vec<i64> = (0..n as i64).map(|i| (i * 38) % v as i64).collect();
+    assert!(ids.contains(&0) && ids.contains(&(v as i64 - 1)));
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &device);
+    let r = random([n], 1.0, &device);
+    for (what, logits) in [
+        ("contiguous", random([n, v], 8.0, &device)),
+        ("strided", random([v, n], 8.0, &device).transpose()),
+    ] {
+        let fused = ce_grads(fused::cross_entropy_rows, &logits, &targets, &r);
+        let composed = ce_grads(fused::cross_entropy_rows_composed, &logits, &targets, &r);
+        assert_close(&fused, &composed, &format!("cross-entropy, {what}"), 1e-5);
+    }
+}
+
+#[test]
+fn cross_entropy_keeps_a_nan_in_its_row_and_refuses_a_class_outside_the_vocabulary() {
+    let device = Device::flex();
+    let mut x = vec![0.3f32; 3 * 5];
+    x[5 + 2] = f32::NAN; // row 1
+    let x = Tensor::<2>::from_data(TensorData::new(x, [3, 5]), &device);
+    let t = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 4, 2], [3]), &device);
+    let loss = to_vec(fused::cross_entropy_rows(x.clone(), t));
+    assert!(
+        loss[1].is_nan() && !loss[0].is_nan() && !loss[2].is_nan(),
+        "{loss:?}"
+    );
+    assert!(
+        (loss[0] - 5f32.ln()).abs() < 1e-6,
+        "uniform row: {}",
+        loss[0]
+    );
+
+    let bad = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 5, 2], [3]), &device);
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fused::cross_entropy_rows(x, bad)
+    }));
+    assert!(
+        refused.is_err(),
+        "a target of 5 among 5 classes was accepted"
+    );
 }

@@ -87,6 +87,107 @@ impl FusedOps for Flex {
             .reduce(|| f32::NEG_INFINITY, nan_max);
         FlexTensor::from_data(burn::tensor::TensorData::new(vec![max * scale], [1]))
     }
+
+    fn cross_entropy(logits: FlexTensor, targets: FlexTensor) -> (FlexTensor, FlexTensor) {
+        let logits = f32s(logits);
+        let (n, v) = rows_of(&logits);
+        let targets = class_indices(&targets, n, v);
+        let (mut loss, mut lse) = (zeros(Shape::new([n])), zeros(Shape::new([n])));
+        let x = slice(&logits);
+        let rows = rows_per_task(v);
+        loss.storage_mut::<f32>()
+            .par_chunks_mut(rows)
+            .zip(lse.storage_mut::<f32>().par_chunks_mut(rows))
+            .enumerate()
+            .for_each(|(c, (loss, lse))| {
+                let first = c * rows;
+                let x = &x[first * v..(first + loss.len()) * v];
+                log_partition_rows(lse, x, v);
+                for (r, (l, &z)) in loss.iter_mut().zip(lse.iter()).enumerate() {
+                    *l = z - x[r * v + targets[first + r]];
+                }
+            });
+        (loss, lse)
+    }
+
+    fn cross_entropy_backward(
+        logits: FlexTensor,
+        lse: FlexTensor,
+        targets: FlexTensor,
+        dy: FlexTensor,
+    ) -> FlexTensor {
+        let (logits, lse, dy) = (f32s(logits), f32s(lse), f32s(dy));
+        let (n, v) = rows_of(&logits);
+        let targets = class_indices(&targets, n, v);
+        let mut out = zeros(logits.layout().shape().clone());
+        let (x, lse, dy) = (slice(&logits), slice(&lse), slice(&dy));
+        par_zip(out.storage_mut::<f32>(), rows_per_task(v) * v, |at, o| {
+            let first = at / v;
+            let rows = first..first + o.len() / v;
+            softmax_minus_onehot_rows(o, &x[at..at + o.len()], &lse[rows.clone()], &dy[rows], v);
+            for (r, row) in o.chunks_exact_mut(v).enumerate() {
+                row[targets[first + r]] -= dy[first + r];
+            }
+        });
+        out
+    }
+}
+
+/// `(N, V)` of logits `[N, V]`.
+fn rows_of(t: &FlexTensor) -> (usize, usize) {
+    let shape: &Shape = t.layout().shape();
+    assert_eq!(
+        shape.num_dims(),
+        2,
+        "cross-entropy: logits must be [N, V], got {shape:?}"
+    );
+    (shape[0], shape[1])
+}
+
+/// Rows per parallel task: about [`CHUNK`] elements.
+fn rows_per_task(v: usize) -> usize {
+    (CHUNK / v.max(1)).max(1)
+}
+
+/// Class indices `[N]` (any integer dtype) as `usize`, each checked against the `V` classes:
+/// a wrong index must not read another row's logit.
+fn class_indices(t: &FlexTensor, n: usize, v: usize) -> Vec<usize> {
+    let t = contiguous(t);
+    let index = |i: i64| match usize::try_from(i) {
+        Ok(i) if i < v => i,
+        _ => panic!("cross-entropy: target {i} outside the {v} classes"),
+    };
+    // flex tensors live in host memory: reading them is no device read-back.
+    let ids: Vec<usize> = match t.dtype() {
+        DType::I64 => t.storage::<i64>().iter().map(|&i| index(i)).collect(),
+        DType::I32 => t
+            .storage::<i32>()
+            .iter()
+            .map(|&i| index(i as i64))
+            .collect(),
+        DType::U32 => t
+            .storage::<u32>()
+            .iter()
+            .map(|&i| index(i as i64))
+            .collect(),
+        other => panic!("cross-entropy: integer targets expected, got {other:?}"),
+    };
+    assert_eq!(
+        ids.len(),
+        n,
+        "cross-entropy: {n} rows of logits, {} targets",
+        ids.len()
+    );
+    ids
+}
+
+/// `t`, contiguous.
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.is_contiguous() {
+        t.clone()
+    } else {
+        t.to_contiguous()
+    }
 }
 
 /// A zero-filled contiguous f32 tensor for a kernel's output. Not `FlexTensor::empty`, which
@@ -226,6 +327,41 @@ multiversion! {
             future.fill(0.0);
         }
     }
+}
+
+multiversion! {
+    // Each row's `log Σ exp(x)`, stabilised by its max (NaN kept: a diverged run stays visible).
+    fn log_partition_rows(out: &mut [f32], x: &[f32], v: usize) {
+        for (o, row) in out.iter_mut().zip(x.chunks_exact(v)) {
+            let m = max_lanes(row);
+            let m = if m == f32::NEG_INFINITY { 0.0 } else { m };
+            *o = m + exp_sum_lanes(row, m).ln();
+        }
+    }
+
+    // `dy · exp(x − lse)` per row; the caller subtracts `dy` at the target.
+    fn softmax_minus_onehot_rows(out: &mut [f32], x: &[f32], lse: &[f32], dy: &[f32], v: usize) {
+        let rows = out.chunks_exact_mut(v).zip(x.chunks_exact(v)).zip(lse).zip(dy);
+        for (((o, x), &z), &g) in rows {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = g * exp(x - z);
+            }
+        }
+    }
+}
+
+/// `Σ exp(x − m)` in [`LANES`] independent sums.
+#[inline(always)]
+fn exp_sum_lanes(x: &[f32], m: f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| exp(v - m)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += exp(v - m);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 fn causal_max_rows(x: &[f32], t: usize, first: usize) -> f32 {

@@ -8,7 +8,9 @@
 //!   (burn composes a `[T, T]` mask built and expanded every step, `mask_fill`, max, subtract,
 //!   `exp`, sum and divide, and autodiff's `exp` backward recomputes the `exp`);
 //! - [`causal_logit_max`]: the largest scaled logit a query may attend to (the stability
-//!   probe), without the masked copy of the scores it used to read.
+//!   probe), without the masked copy of the scores it used to read;
+//! - [`cross_entropy_rows`]: each position's cross-entropy in one pass over its logits (and
+//!   the gradient in one more), with libm's scalar `expf` of burn's `log_softmax` replaced.
 //!
 //! A burn backend extension for flex (`flex.rs`: plain loops over slices with a polynomial
 //! `exp`, compiled for AVX2/AVX-512 and chosen at run time) with the autodiff backward written
@@ -25,11 +27,12 @@ use burn::backend::autodiff::{
     ops::{Backward, Ops, OpsKind},
 };
 use burn::backend::{
-    AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension, tensor::FloatTensor,
+    AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension,
+    tensor::{FloatTensor, IntTensor},
 };
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::{log_softmax, silu, softmax};
 
 /// The fused kernels: flex computes them, autodiff wraps them with the backwards below.
 #[backend_extension(Flex, Autodiff)]
@@ -53,6 +56,19 @@ pub trait FusedOps: Backend {
     ) -> FloatTensor<Self>;
     /// `[1]`: the largest `scores · scale` over the unmasked entries (j ≤ i).
     fn causal_logit_max(scores: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+    /// `logits: [N, V]`, `targets: [N]` class indices → `(loss, lse)`, both `[N]`: each row's
+    /// cross-entropy `lse − logit[target]` and its log-partition `lse = log Σ_v exp(logit_v)`.
+    fn cross_entropy(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `d logits = dy_n · (exp(logits_n − lse_n) − onehot(target_n))` for a loss gradient `dy`.
+    fn cross_entropy_backward(
+        logits: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// Whether `device` runs the fused kernels (flex, with or without autodiff).
@@ -114,6 +130,27 @@ pub fn causal_logit_max(scores: Tensor<4>, scale: f32) -> Tensor<1> {
     ))
 }
 
+/// Cross-entropy (nats) of every row of `logits: [N, V]` against `targets: [N]`, `[N]`: on
+/// flex one pass for the log-partition and one for the gradient (burn composes `log_softmax`
+/// from max, subtract, `exp`, sum and `log`, a `gather` and their backwards).
+pub fn cross_entropy_rows(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    if !fusable(&logits) {
+        return cross_entropy_rows_composed(logits, targets);
+    }
+    let (loss, _lse) =
+        <Dispatch as FusedOps>::cross_entropy(logits.into_dispatch(), targets.into_dispatch());
+    Tensor::from_dispatch(loss)
+}
+
+/// [`cross_entropy_rows`] from burn's own ops: what runs elsewhere, and the tests' reference.
+pub fn cross_entropy_rows_composed(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [n] = targets.dims();
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([n, 1]))
+        .reshape([n])
+        .neg()
+}
+
 /// `scores · scale` with the future set to −∞.
 fn masked(scores: Tensor<4>, scale: f32) -> Tensor<4> {
     let [b, h, t, _] = scores.dims();
@@ -161,6 +198,23 @@ impl<B: FusedOps> Backward<B, 1> for CausalSoftmaxBackward {
     }
 }
 
+#[derive(Debug)]
+struct CrossEntropyBackward;
+
+impl<B: FusedOps> Backward<B, 1> for CrossEntropyBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, IntTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (logits, lse, targets) = ops.state;
+        if let Some(node) = node {
+            let d = B::cross_entropy_backward(logits, lse, targets, dy);
+            grads.register::<B>(node.id, d);
+        }
+    }
+}
+
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         match SwigluBackward
@@ -195,6 +249,29 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         }
     }
 
+    // The log-partition comes back as a constant (the loss carries the gradient).
+    fn cross_entropy(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        match CrossEntropyBackward
+            .prepare::<C>([logits.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = logits.into_primitive();
+                let (loss, lse) = B::cross_entropy(x.clone(), targets.clone());
+                let loss = prep.finish((x, lse.clone(), targets), loss);
+                (loss, Self::from_inner(lse))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, lse) = B::cross_entropy(logits.into_primitive(), targets);
+                (prep.finish(loss), Self::from_inner(lse))
+            }
+        }
+    }
+
     // The backwards and the probe are not differentiated themselves: computed on the inner
     // backend, their results constants.
     fn swiglu_backward(
@@ -221,5 +298,20 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 
     fn causal_logit_max(scores: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
         Self::from_inner(B::causal_logit_max(scores.into_primitive(), scale))
+    }
+
+    fn cross_entropy_backward(
+        logits: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let d = B::cross_entropy_backward(
+            logits.into_primitive(),
+            lse.into_primitive(),
+            targets,
+            dy.into_primitive(),
+        );
+        Self::from_inner(d)
     }
 }
