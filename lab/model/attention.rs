@@ -58,14 +58,21 @@ impl Attention {
         let q = rope.apply(heads(self.wq.forward(x.clone()), h));
         let k = rope.apply(heads(self.wk.forward(x.clone()), hkv));
         let v = heads(self.wv.forward(x), hkv);
-        // Each group of h / hkv query heads shares one key/value head.
-        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
-
-        let scores = q.matmul(k.swap_dims(2, 3));
+        // Each group of g = h / hkv query heads shares one key/value head: the group's queries
+        // are stacked as g·t rows against that head's keys, so k and v are read in place, not
+        // repeated g times (query head kv·g + j is row block j of group kv, as `repeat_kv`
+        // orders them).
+        let g = h / hkv;
+        let q = q.reshape([b, hkv, g * t, dh]);
+        let scores = q.matmul(k.swap_dims(2, 3)).reshape([b, h, t, t]);
         let scale = 1.0 / (dh as f32).sqrt();
         let logit_max = fused::causal_logit_max(scores.clone(), scale);
-        let weights = fused::causal_softmax(scores, scale);
-        let out = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h * dh]);
+        let weights = fused::causal_softmax(scores, scale).reshape([b, hkv, g * t, t]);
+        let out = weights
+            .matmul(v)
+            .reshape([b, h, t, dh])
+            .swap_dims(1, 2)
+            .reshape([b, t, h * dh]);
         (self.wo.forward(out), logit_max)
     }
 
