@@ -191,19 +191,25 @@ impl Transformer {
     }
 }
 
-/// Mean over positions of the output log-partition `log Σ_v exp(logit_v)`, `[1]`, detached:
-/// the drift of the output logits that Wortsman et al. (2023) find diverges at high learning
-/// rates without a z-loss (`logits: [B, T, V]`).
-pub fn mean_log_partition(logits: Tensor<3>) -> Tensor<1> {
-    let [b, t, v] = logits.dims();
-    let l = logits.detach().reshape([b * t, v]);
-    let max = l.clone().max_dim(1);
-    ((l - max.clone()).exp().sum_dim(1).log() + max).mean()
-}
-
 /// Mean next-token cross-entropy (nats): `logits: [B, T, V]`, `targets: [B, T]`.
 pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     token_cross_entropy(logits, targets).mean()
+}
+
+/// [`cross_entropy`], and the mean over positions of the output log-partition
+/// `log Σ_v exp(logit_v)` (`[1]`, detached): the drift of the output logits that Wortsman et al.
+/// (2023) find diverges at high learning rates without a z-loss. On flex both come from one
+/// pass over the logits.
+pub fn cross_entropy_and_log_partition(
+    logits: Tensor<3>,
+    targets: Tensor<2, Int>,
+) -> (Tensor<1>, Tensor<1>) {
+    let [b, t, v] = logits.dims();
+    let (loss, lse) = fused::cross_entropy_and_log_partition_rows(
+        logits.reshape([b * t, v]),
+        targets.reshape([b * t]),
+    );
+    (loss.mean(), lse.mean())
 }
 
 /// Cross-entropy of every position, `[B·T]` row-major.

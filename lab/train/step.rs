@@ -7,7 +7,7 @@ use burn::prelude::*;
 use super::clip;
 use super::distill::{DistillTarget, kl_to_teacher, mixed_loss};
 use crate::model::Transformer;
-use crate::model::transformer::{ModelOutput, cross_entropy, mean_log_partition};
+use crate::model::transformer::{ModelOutput, cross_entropy_and_log_partition};
 use crate::spec::TrainSpec;
 
 /// The optimizer the spec asks for: AdamW, with weight decay on matrices only. Norm gains (the
@@ -133,12 +133,12 @@ struct ProbeSlots {
 
 impl ProbeSlots {
     /// Queue the probe tensors of a forward, each `[1]`.
-    fn queue(out: &ModelOutput, rb: &mut ReadBack) -> ProbeSlots {
+    fn queue(out: &ModelOutput, output_log_z: Tensor<1>, rb: &mut ReadBack) -> ProbeSlots {
         ProbeSlots {
             attn_logit_max: (out.attn_logit_max.iter())
                 .map(|t| rb.queue(t.clone()))
                 .collect(),
-            output_log_z: rb.queue(mean_log_partition(out.logits.clone())),
+            output_log_z: rb.queue(output_log_z),
             router_logit_max: (out.moe.iter())
                 .map(|a| {
                     let logit_max = a.as_ref().and_then(|a| a.stats.logit_max.clone());
@@ -159,21 +159,22 @@ impl ProbeSlots {
     }
 }
 
-/// The language-model loss, the KL to the teacher (distilled runs), and what the step
-/// minimises besides the auxiliary losses: the LM loss, or `(1 − w)·CE + w·T²·KL`.
+/// The language-model loss, the KL to the teacher (distilled runs), what the step minimises
+/// besides the auxiliary losses (the LM loss, or `(1 − w)·CE + w·T²·KL`), and the output
+/// log-partition probe (from the same pass over the logits as the LM loss).
 fn objective(
     out: &ModelOutput,
     targets: Tensor<2, Int>,
     distill: Option<&DistillTarget>,
-) -> (Tensor<1>, Option<Tensor<1>>, Tensor<1>) {
-    let lm = cross_entropy(out.logits.clone(), targets);
+) -> (Tensor<1>, Option<Tensor<1>>, Tensor<1>, Tensor<1>) {
+    let (lm, log_z) = cross_entropy_and_log_partition(out.logits.clone(), targets);
     match distill {
         Some(t) => {
             let kl = kl_to_teacher(out.logits.clone(), t);
             let mixed = mixed_loss(lm.clone(), kl.clone(), t);
-            (lm, Some(kl), mixed)
+            (lm, Some(kl), mixed, log_z)
         }
-        None => (lm.clone(), None, lm),
+        None => (lm.clone(), None, lm, log_z),
     }
 }
 
@@ -190,7 +191,7 @@ pub fn train_step(
     device: &Device,
 ) -> StepOutput {
     let out = model.forward(batch.inputs);
-    let (lm, kl, objective) = objective(&out, batch.targets, batch.distill.as_ref());
+    let (lm, kl, objective, log_z) = objective(&out, batch.targets, batch.distill.as_ref());
     let (balance, z) = out.aux_losses();
     let loss = objective + balance.clone() + z.clone();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -202,7 +203,7 @@ pub fn train_step(
         .map(|(layer, name, t)| (layer, name, rb.queue(t)))
         .collect();
     let kl_slot = kl.map(|k| rb.queue(k.detach()));
-    let probe_slots = ProbeSlots::queue(&out, &mut rb);
+    let probe_slots = ProbeSlots::queue(&out, log_z, &mut rb);
     let values = rb.read();
 
     let [lm_loss, balance_loss, z_loss, grad_norm] =

@@ -10,8 +10,9 @@ use crate::common;
 use burn::prelude::*;
 use common::to_vec;
 use moe_lab::model::attention::Attention;
+use moe_lab::model::fused::log_partition_composed;
 use moe_lab::model::rope::Rope;
-use moe_lab::model::transformer::mean_log_partition;
+use moe_lab::model::transformer::cross_entropy_and_log_partition;
 
 /// `[b, t, n·dh]` projections after RoPE, as host rows: `out[bi][head][pos] = vector`.
 fn heads_host(y: Tensor<3>, n: usize, dh: usize, rope: &Rope) -> Vec<Vec<Vec<Vec<f32>>>> {
@@ -102,6 +103,14 @@ fn output_log_partition_is_the_mean_logsumexp() {
         sum += m + row.iter().map(|x| (*x as f64 - m).exp()).sum::<f64>().ln();
     }
     let want = sum / (b * t) as f64;
-    let got = to_vec(mean_log_partition(logits))[0] as f64;
+    // What the step reports (flex: from the fused cross-entropy) ...
+    let targets = Tensor::<2, Int>::zeros([b, t], &device);
+    let got = to_vec(cross_entropy_and_log_partition(logits.clone(), targets).1)[0] as f64;
     assert!((got - want).abs() < 1e-4 * want.abs(), "{got} vs {want}");
+    // ... and what other devices compute.
+    let composed = to_vec(log_partition_composed(logits.reshape([b * t, v])).mean())[0] as f64;
+    assert!(
+        (composed - want).abs() < 1e-4 * want.abs(),
+        "{composed} vs {want}"
+    );
 }

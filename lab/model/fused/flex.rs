@@ -224,11 +224,7 @@ fn f32s(t: FlexTensor) -> FlexTensor {
         "fused kernels: f32 only, got {:?}",
         t.dtype()
     );
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
+    contiguous(&t)
 }
 
 fn slice(t: &FlexTensor) -> &[f32] {

@@ -137,9 +137,37 @@ pub fn cross_entropy_rows(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<
     if !fusable(&logits) {
         return cross_entropy_rows_composed(logits, targets);
     }
-    let (loss, _lse) =
+    cross_entropy_fused(logits, targets).0
+}
+
+/// [`cross_entropy_rows`] and each row's log-partition `log Σ_v exp(logit_v)` (detached, the
+/// output-logit probe): on flex the kernel computes the second on its way to the first.
+pub fn cross_entropy_and_log_partition_rows(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+) -> (Tensor<1>, Tensor<1>) {
+    if !fusable(&logits) {
+        let lse = log_partition_composed(logits.clone());
+        return (cross_entropy_rows_composed(logits, targets), lse);
+    }
+    cross_entropy_fused(logits, targets)
+}
+
+fn cross_entropy_fused(logits: Tensor<2>, targets: Tensor<1, Int>) -> (Tensor<1>, Tensor<1>) {
+    let (loss, lse) =
         <Dispatch as FusedOps>::cross_entropy(logits.into_dispatch(), targets.into_dispatch());
-    Tensor::from_dispatch(loss)
+    (
+        Tensor::from_dispatch(loss),
+        Tensor::from_dispatch(lse).detach(),
+    )
+}
+
+/// Each row's `log Σ_v exp(logit_v)` from burn's own ops, stabilised by the row's max, detached.
+pub fn log_partition_composed(logits: Tensor<2>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let l = logits.detach();
+    let max = l.clone().max_dim(1);
+    ((l - max.clone()).exp().sum_dim(1).log() + max).reshape([n])
 }
 
 /// [`cross_entropy_rows`] from burn's own ops: what runs elsewhere, and the tests' reference.
