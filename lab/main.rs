@@ -341,7 +341,7 @@ fn main() -> ExitCode {
     keep_freed_memory();
     quiet_window_system_probe();
     let cli = Cli::parse();
-    match run(cli) {
+    match on_compute_pool(|| run(cli)) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -353,6 +353,23 @@ fn main() -> ExitCode {
             ExitCode::from(code as u8)
         }
     }
+}
+
+/// Runs `command` on a worker thread of rayon's global pool rather than on the main thread.
+/// flex and gemm split their larger operations over that pool. Called from a thread outside it,
+/// each such operation is handed to a worker through the pool's queue and the caller sleeps until
+/// it is done: a futex wake-up and a context switch per operation, several hundred per step,
+/// even with `RAYON_NUM_THREADS=1`. On a worker, the operation starts on the calling thread and
+/// other workers steal its parts (docs/performance.md, "Issue 26").
+fn on_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
+    // The main thread's stack size: burn's autodiff and the data pipeline recurse no deeper on a
+    // worker than they did there.
+    const STACK: usize = 8 << 20;
+    // An error means the pool already exists (it cannot here: nothing ran before main).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(STACK)
+        .build_global();
+    rayon::scope(|_| command())
 }
 
 /// Probing wgpu adapters loads Mesa's Vulkan drivers, whose Wayland window-system code prints
