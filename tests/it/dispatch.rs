@@ -201,12 +201,14 @@ fn grouped_against_slices(device: &Device, a: usize, b: usize, sizes: &[usize]) 
 
 /// Group sizes the grouped matmul is checked on: mixed with an empty group; all rows to the
 /// last expert (skewed routing: every other weight gradient zero); several empty groups
-/// around two; and a shape wider than one cube of threads.
-const GROUPED_CASES: [(usize, usize, &[usize]); 4] = [
+/// around two; a shape wider than one cube of threads; and one large enough that flex runs
+/// its groups in parallel.
+const GROUPED_CASES: [(usize, usize, &[usize]); 5] = [
     (5, 3, &[3, 0, 4]),
     (4, 6, &[0, 0, 0, 11]),
     (7, 5, &[0, 5, 0, 0, 1, 0]),
     (37, 29, &[40, 3, 0, 21, 17, 0, 9, 30]),
+    (64, 48, &[100, 0, 150, 60]),
 ];
 
 #[test]

@@ -1,80 +1,274 @@
-//! The grouped matmul on flex: each group through flex's own matmul, read in place (a
-//! narrowed view of the rows, one expert's slice of the weights). The sizes are read from
-//! host memory, which on flex is where the tensor lives: no read-back.
+//! The grouped matmul on flex: one output allocated once, each group's product written by gemm
+//! (the matmul flex itself calls) straight into its rows or its expert's slice, reading the rows
+//! and the weights in place through their strides. The sizes are read from host memory, which
+//! on flex is where the tensor lives: no read-back.
+//!
+//! Why not flex's own `matmul` per group: each call allocates its output through
+//! `FlexTensor::empty` (zero-filled, then copied to an aligned buffer) and the groups were then
+//! concatenated, three passes over the output besides the product itself (a tenth of a d 64
+//! MoE step; docs/performance.md, "Issue 26"). Groups run in parallel over rayon's threads when
+//! the product is large enough to pay for it.
 
 use burn::backend::Flex;
-use burn::backend::flex::{FlexTensor, ops::cat::cat, ops::matmul::matmul as flex_matmul};
-use burn::tensor::{DType, Shape};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::{Bytes, DType, Element, Shape};
+use rayon::prelude::*;
 
 use super::GroupedMatmulOps;
+
+/// Multiply-adds below which the groups run one after another on the calling thread.
+const PARALLEL_WORK: usize = 1 << 18;
 
 impl GroupedMatmulOps for Flex {
     fn grouped_matmul(x: FlexTensor, w: FlexTensor, sizes: FlexTensor) -> FlexTensor {
         let sizes = group_sizes(&sizes);
-        let x = contiguous(x);
-        let [r, a] = dims2(&x);
-        let ws = w.layout().shape();
-        assert!(
-            ws.num_dims() == 3 && ws[1] == a,
-            "grouped_matmul: x is [R, {a}] but w is {ws:?}"
-        );
-        let (k, b) = (ws[0], ws[2]);
-        assert_eq!(
-            sizes.len(),
-            k,
-            "grouped_matmul: {} sizes for {k} experts",
-            sizes.len()
-        );
-        let mut parts = Vec::with_capacity(k + 1);
-        let mut offset = 0;
-        for (e, &c) in sizes.iter().enumerate() {
-            if c == 0 {
-                continue;
-            }
-            assert!(offset + c <= r, "grouped_matmul: sizes sum past {r} rows");
-            let xe = x.narrow(0, offset, c).reshape(Shape::from(vec![1, c, a]));
-            let ye = flex_matmul(xe, w.narrow(0, e, 1));
-            parts.push(contiguous(ye).reshape(Shape::from(vec![c, b])));
-            offset += c;
+        match x.dtype() {
+            DType::F32 => product::<f32>(&x, &w, &sizes),
+            DType::F64 => product::<f64>(&x, &w, &sizes),
+            dtype => panic!("grouped_matmul: f32 or f64 expected, got {dtype:?}"),
         }
-        if offset < r {
-            parts.push(FlexTensor::zeros(
-                Shape::from(vec![r - offset, b]),
-                x.dtype(),
-            ));
-        }
-        cat(parts, 0)
     }
 
     fn grouped_weight_grad(x: FlexTensor, dy: FlexTensor, sizes: FlexTensor) -> FlexTensor {
-        weight_grad(x, dy, &group_sizes(&sizes))
+        let sizes = group_sizes(&sizes);
+        match x.dtype() {
+            DType::F32 => weight_grad::<f32>(&x, &dy, &sizes),
+            DType::F64 => weight_grad::<f64>(&x, &dy, &sizes),
+            dtype => panic!("grouped_matmul: f32 or f64 expected, got {dtype:?}"),
+        }
     }
 }
 
-/// `dw[e] = x_eᵀ · dy_e` for every expert (zero for an expert without rows) → `[K, a, b]`.
-fn weight_grad(x: FlexTensor, dy: FlexTensor, sizes: &[usize]) -> FlexTensor {
-    let (x, dy) = (contiguous(x), contiguous(dy));
-    let [_, a] = dims2(&x);
-    let [_, b] = dims2(&dy);
+/// The element types gemm multiplies here.
+trait Real: Element + bytemuck::Pod + Default + Send + Sync + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// A matrix operand read in place: its storage, the offset of its first element and the
+/// strides of its last dimensions (in elements), as gemm takes them.
+struct Operand<'a, T> {
+    data: &'a [T],
+    start: usize,
+    strides: Vec<isize>,
+}
+
+impl<'a, T: Real> Operand<'a, T> {
+    fn of(t: &'a FlexTensor, dims: usize, what: &str) -> Self {
+        let shape = t.layout().shape();
+        assert_eq!(
+            shape.num_dims(),
+            dims,
+            "grouped_matmul: {what} must have {dims} dimensions, got {shape:?}"
+        );
+        let strides = t.layout().strides().to_vec();
+        assert!(
+            strides.iter().all(|&s| s >= 0),
+            "grouped_matmul: {what} has a negative stride"
+        );
+        // The farthest element reachable through shape and strides must lie in the storage.
+        let last = t.layout().start_offset()
+            + (0..dims)
+                .map(|i| shape[i].saturating_sub(1) * strides[i] as usize)
+                .sum::<usize>();
+        let data = t.storage::<T>();
+        assert!(
+            shape.num_elements() == 0 || last < data.len(),
+            "grouped_matmul: {what} reaches past its storage"
+        );
+        Operand {
+            data,
+            start: t.layout().start_offset(),
+            strides,
+        }
+    }
+
+    /// Pointer to the element at `offset` elements from the start (bounds checked by `of`).
+    fn at(&self, offset: usize) -> *const T {
+        self.data[self.start..].as_ptr().wrapping_add(offset)
+    }
+}
+
+/// `x: [R, a]`, `w: [K, a, b]` → `[R, b]`: rows `[o_e, o_e + sizes_e)` times `w[e]`, the rows
+/// past Σ sizes zero.
+fn product<T: Real>(x: &FlexTensor, w: &FlexTensor, sizes: &[usize]) -> FlexTensor {
+    let (xs, ws) = (Operand::<T>::of(x, 2, "x"), Operand::<T>::of(w, 3, "w"));
+    let (r, a) = (x.layout().shape()[0], x.layout().shape()[1]);
+    let wshape = w.layout().shape();
+    assert!(
+        wshape[1] == a,
+        "grouped_matmul: x is [R, {a}] but w is {wshape:?}"
+    );
+    let (k, b) = (wshape[0], wshape[2]);
+    check_sizes(sizes, k, r);
+    let mut out = zeros::<T>(Shape::new([r, b]));
+    // Each expert's rows of the output: disjoint slices, so the groups can run in parallel.
+    let mut groups = Vec::with_capacity(k);
+    let mut rest = out.storage_mut::<T>();
     let mut offset = 0;
-    let parts = sizes
-        .iter()
-        .map(|&c| {
-            let part = if c == 0 {
-                FlexTensor::zeros(Shape::from(vec![1, a, b]), x.dtype())
-            } else {
-                let xe = x
-                    .narrow(0, offset, c)
-                    .reshape(Shape::from(vec![1, c, a]))
-                    .transpose(1, 2);
-                let ge = dy.narrow(0, offset, c).reshape(Shape::from(vec![1, c, b]));
-                contiguous(flex_matmul(xe, ge))
-            };
-            offset += c;
-            part
-        })
+    for (e, &c) in sizes.iter().enumerate() {
+        let (rows, tail) = rest.split_at_mut(c * b);
+        rest = tail;
+        if c > 0 {
+            groups.push((e, offset, c, rows));
+        }
+        offset += c;
+    }
+    let run = |(e, offset, c, rows): (usize, usize, usize, &mut [T])| {
+        // SAFETY: `rows` is c × b, written row-major; x's rows [offset, offset + c) and w[e] lie
+        // in their storage (checked by `Operand::of` and `check_sizes`).
+        unsafe {
+            gemm_into(
+                rows,
+                (c, b, a),
+                (
+                    xs.at(offset * xs.strides[0] as usize),
+                    xs.strides[1],
+                    xs.strides[0],
+                ),
+                (
+                    ws.at(e * ws.strides[0] as usize),
+                    ws.strides[2],
+                    ws.strides[1],
+                ),
+            )
+        }
+    };
+    for_each_group(groups, r * a * b, run);
+    out
+}
+
+/// `x: [R, a]`, `dy: [R, b]` → `dw: [K, a, b]`, `dw[e] = x_eᵀ · dy_e` (zero for an expert
+/// without rows; rows past Σ sizes are not read).
+fn weight_grad<T: Real>(x: &FlexTensor, dy: &FlexTensor, sizes: &[usize]) -> FlexTensor {
+    let (xs, gs) = (Operand::<T>::of(x, 2, "x"), Operand::<T>::of(dy, 2, "dy"));
+    let (r, a) = (x.layout().shape()[0], x.layout().shape()[1]);
+    let b = dy.layout().shape()[1];
+    assert_eq!(
+        dy.layout().shape()[0],
+        r,
+        "grouped_matmul: x and dy have different row counts"
+    );
+    let k = sizes.len();
+    check_sizes(sizes, k, r);
+    let mut out = zeros::<T>(Shape::new([k, a, b]));
+    let offsets = sizes.iter().scan(0, |o, &c| {
+        *o += c;
+        Some(*o - c)
+    });
+    let groups: Vec<_> = out
+        .storage_mut::<T>()
+        .chunks_mut(a * b)
+        .zip(sizes.iter().zip(offsets))
+        .filter(|(_, (c, _))| **c > 0)
+        .map(|(dw, (&c, offset))| (offset, c, dw))
         .collect();
-    cat(parts, 0)
+    let run = |(offset, c, dw): (usize, usize, &mut [T])| {
+        // x_eᵀ is [a, c]: its element (i, j) is x[offset + j, i], so its row stride is x's
+        // column stride and its column stride x's row stride.
+        // SAFETY: `dw` is a × b, row-major; rows [offset, offset + c) of x and dy lie in their
+        // storage (checked by `Operand::of` and `check_sizes`).
+        unsafe {
+            gemm_into(
+                dw,
+                (a, b, c),
+                (
+                    xs.at(offset * xs.strides[0] as usize),
+                    xs.strides[0],
+                    xs.strides[1],
+                ),
+                (
+                    gs.at(offset * gs.strides[0] as usize),
+                    gs.strides[1],
+                    gs.strides[0],
+                ),
+            )
+        }
+    };
+    for_each_group(groups, r * a * b, run);
+    out
+}
+
+/// Runs every group, in parallel over rayon's threads when the whole product has at least
+/// [`PARALLEL_WORK`] multiply-adds.
+fn for_each_group<G: Send>(groups: Vec<G>, work: usize, run: impl Fn(G) + Sync) {
+    if work >= PARALLEL_WORK && groups.len() > 1 {
+        groups.into_par_iter().for_each(&run);
+    } else {
+        groups.into_iter().for_each(run);
+    }
+}
+
+/// `out (m × n, row-major) = lhs (m × k) · rhs (k × n)`, operands given as (pointer, column
+/// stride, row stride), on the calling thread.
+///
+/// # Safety
+/// `lhs` and `rhs` must address m × k and k × n elements through their strides.
+unsafe fn gemm_into<T: Real>(
+    out: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    (lhs, lhs_cs, lhs_rs): (*const T, isize, isize),
+    (rhs, rhs_cs, rhs_rs): (*const T, isize, isize),
+) {
+    assert_eq!(out.len(), m * n, "grouped_matmul: output slice size");
+    // SAFETY: `out` holds m × n elements at row stride n; the caller vouches for the operands.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            T::ZERO,
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Group sizes must be one per expert and fit in the rows.
+fn check_sizes(sizes: &[usize], experts: usize, rows: usize) {
+    assert_eq!(
+        sizes.len(),
+        experts,
+        "grouped_matmul: {} sizes for {experts} experts",
+        sizes.len()
+    );
+    let total: usize = sizes.iter().sum();
+    assert!(
+        total <= rows,
+        "grouped_matmul: sizes sum to {total}, past {rows} rows"
+    );
+}
+
+/// A zero-filled contiguous tensor of `T`, its buffer allocated with `T`'s alignment (not
+/// `FlexTensor::empty`, which zero-fills bytes and then copies them to an aligned buffer).
+fn zeros<T: Real>(shape: Shape) -> FlexTensor {
+    let n = shape.num_elements();
+    FlexTensor::new(
+        Bytes::from_elems(vec![T::ZERO; n]),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
 }
 
 /// The `[K]` row counts, read where they live (f32 or f64 counts of whole rows).
@@ -102,22 +296,4 @@ fn group_sizes(sizes: &FlexTensor) -> Vec<usize> {
             .collect(),
         dtype => panic!("grouped_matmul: sizes must be f32 or f64, got {dtype:?}"),
     }
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn dims2(t: &FlexTensor) -> [usize; 2] {
-    let d = t.layout().shape();
-    assert_eq!(
-        d.num_dims(),
-        2,
-        "grouped_matmul: expected a matrix, got {d:?}"
-    );
-    [d[0], d[1]]
 }
