@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use super::attention::Attention;
 use super::ffn::{FeedForward, FfnInput, MoeAux};
+use super::fused;
 use super::rope::Rope;
 
 #[derive(Module, Debug)]
@@ -26,10 +27,10 @@ impl Block {
     ) -> (Tensor<3>, Option<MoeAux>, Tensor<1>) {
         let (attn, logit_max) = self
             .attn
-            .forward_probed(self.attn_norm.forward(x.clone()), rope);
+            .forward_probed(fused::rms_norm(&self.attn_norm, x.clone()), rope);
         let x = x + attn;
         let out = self.ffn.forward(FfnInput {
-            x: self.ffn_norm.forward(x.clone()),
+            x: fused::rms_norm(&self.ffn_norm, x.clone()),
             tokens,
         });
         (x + out.y, out.moe, logit_max)
@@ -45,12 +46,15 @@ impl Block {
         cache: &mut Option<(Tensor<4>, Tensor<4>)>,
         start: usize,
     ) -> Tensor<3> {
-        let attn = self
-            .attn
-            .forward_cached(self.attn_norm.forward(x.clone()), rope, cache, start);
+        let attn = self.attn.forward_cached(
+            fused::rms_norm(&self.attn_norm, x.clone()),
+            rope,
+            cache,
+            start,
+        );
         let x = x + attn;
         let out = self.ffn.forward(FfnInput {
-            x: self.ffn_norm.forward(x.clone()),
+            x: fused::rms_norm(&self.ffn_norm, x.clone()),
             tokens,
         });
         x + out.y

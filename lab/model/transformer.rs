@@ -118,7 +118,7 @@ impl Transformer {
             moe.push(aux);
             attn_logit_max.push(logit_max);
         }
-        let logits = self.head(self.norm.forward(x));
+        let logits = self.head(fused::rms_norm(&self.norm, x));
         ModelOutput {
             logits,
             moe,
@@ -142,7 +142,7 @@ impl Transformer {
         for (block, layer_cache) in self.blocks.iter().zip(cache.iter_mut()) {
             x = block.forward_cached(x, tokens.clone(), &self.rope, layer_cache, start);
         }
-        self.head(self.norm.forward(x))
+        self.head(fused::rms_norm(&self.norm, x))
     }
 
     /// The LM head (or the tied embedding) on normalised states `[b, t, d]`.

@@ -1,5 +1,5 @@
 //! The fused flex kernels (SwiGLU, causal softmax, the attention-logit probe, the
-//! cross-entropy) against burn's composed ops: outputs and gradients, on contiguous and strided
+//! cross-entropy, RMSNorm) against burn's composed ops: outputs and gradients, on contiguous and strided
 //! inputs, with NaN carried through (a diverged run must stay visible to the spike and
 //! divergence checks).
 
@@ -180,4 +180,43 @@ fn cross_entropy_keeps_a_nan_in_its_row_and_refuses_a_class_outside_the_vocabula
         refused.is_err(),
         "a target of 5 among 5 classes was accepted"
     );
+}
+
+/// `(y, dx, d_gamma)` of `f(norm, x)` against a fixed random cotangent.
+fn norm_grads(
+    f: impl Fn(&burn::nn::RmsNorm, Tensor<3>) -> Tensor<3>,
+    gamma: &Tensor<1>,
+    x: &Tensor<3>,
+    r: &Tensor<3>,
+) -> [Vec<f32>; 3] {
+    let norm = burn::nn::RmsNorm {
+        gamma: burn::module::Param::from_tensor(gamma.clone().require_grad()),
+        epsilon: 1e-5,
+    };
+    let x = x.clone().require_grad();
+    let y = f(&norm, x.clone());
+    let g = (y.clone() * r.clone()).sum().backward();
+    [
+        to_vec(y.detach()),
+        to_vec(x.grad(&g).unwrap()),
+        to_vec(norm.gamma.val().grad(&g).unwrap()),
+    ]
+}
+
+/// Rows over several parallel tasks (so the scale's gradient is summed across them), a width
+/// that is not a multiple of the vector width, a random scale; contiguous and strided input.
+#[test]
+fn rms_norm_equals_burns_rms_norm() {
+    let device = Device::flex().autodiff();
+    let d = 67;
+    let gamma = random([d], 1.0, &device);
+    let r = random([3, 173, d], 1.0, &device);
+    for (what, x) in [
+        ("contiguous", random([3, 173, d], 3.0, &device)),
+        ("strided", random([3, d, 173], 3.0, &device).swap_dims(1, 2)),
+    ] {
+        let fused = norm_grads(fused::rms_norm, &gamma, &x, &r);
+        let composed = norm_grads(|n, x| n.forward(x), &gamma, &x, &r);
+        assert_close(&fused, &composed, &format!("rms_norm, {what}"), 1e-5);
+    }
 }

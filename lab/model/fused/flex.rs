@@ -131,6 +131,67 @@ impl FusedOps for Flex {
         });
         out
     }
+
+    fn rms_norm(x: FlexTensor, gamma: FlexTensor, eps: f32) -> (FlexTensor, FlexTensor) {
+        let (x, gamma) = (f32s(x), f32s(gamma));
+        let (n, d) = norm_rows(&x, &gamma);
+        let (mut y, mut inv_rms) = (zeros(x.layout().shape().clone()), zeros(Shape::new([n])));
+        let (x, g) = (slice(&x), slice(&gamma));
+        let rows = rows_per_task(d);
+        y.storage_mut::<f32>()
+            .par_chunks_mut(rows * d)
+            .zip(inv_rms.storage_mut::<f32>().par_chunks_mut(rows))
+            .enumerate()
+            .for_each(|(c, (y, r))| {
+                let at = c * rows * d;
+                rms_norm_rows(y, r, &x[at..at + y.len()], g, eps);
+            });
+        (y, inv_rms)
+    }
+
+    fn rms_norm_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        inv_rms: FlexTensor,
+        dy: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let (x, gamma, inv_rms, dy) = (f32s(x), f32s(gamma), f32s(inv_rms), f32s(dy));
+        let (_, d) = norm_rows(&x, &gamma);
+        let mut dx = zeros(x.layout().shape().clone());
+        let (x, g, r, dy) = (slice(&x), slice(&gamma), slice(&inv_rms), slice(&dy));
+        let rows = rows_per_task(d);
+        // Each task's share of d_gamma, summed below in task order: the same sum on any number
+        // of threads.
+        let parts: Vec<Vec<f32>> = dx
+            .storage_mut::<f32>()
+            .par_chunks_mut(rows * d)
+            .enumerate()
+            .map(|(c, dx)| {
+                let (first, at) = (c * rows, c * rows * d);
+                let range = at..at + dx.len();
+                let mut dg = vec![0.0; d];
+                let r = &r[first..first + dx.len() / d];
+                rms_norm_backward_rows(dx, &mut dg, &x[range.clone()], g, r, &dy[range]);
+                dg
+            })
+            .collect();
+        let mut d_gamma = zeros(Shape::new([d]));
+        let total = d_gamma.storage_mut::<f32>();
+        for part in &parts {
+            total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+        }
+        (dx, d_gamma)
+    }
+}
+
+/// `(N, d)` of an RMSNorm's rows `x: [N, d]` with scale `gamma: [d]`.
+fn norm_rows(x: &FlexTensor, gamma: &FlexTensor) -> (usize, usize) {
+    let (xs, gs): (&Shape, &Shape) = (x.layout().shape(), gamma.layout().shape());
+    assert!(
+        xs.num_dims() == 2 && gs.num_dims() == 1 && gs[0] == xs[1],
+        "rms_norm: x must be [N, d] and gamma [d], got {xs:?} and {gs:?}"
+    );
+    (xs[0], xs[1])
 }
 
 /// `(N, V)` of logits `[N, V]`.
@@ -321,6 +382,36 @@ multiversion! {
                 *o = scale * y * (dy - dot);
             }
             future.fill(0.0);
+        }
+    }
+}
+
+multiversion! {
+    // Rows of `g.len()` features: `y = x · r · g`, `r = 1 / √(mean(x²) + eps)` kept per row.
+    fn rms_norm_rows(y: &mut [f32], inv_rms: &mut [f32], x: &[f32], g: &[f32], eps: f32) {
+        let d = g.len();
+        for ((y, r), x) in y.chunks_exact_mut(d).zip(inv_rms.iter_mut()).zip(x.chunks_exact(d)) {
+            *r = 1.0 / (dot_lanes(x, x) / d as f32 + eps).sqrt();
+            for ((y, &x), &g) in y.iter_mut().zip(x).zip(g) {
+                *y = x * *r * g;
+            }
+        }
+    }
+
+    // `dx = r · (dy·g − x̂ · mean(dy·g·x̂))`, `x̂ = x · r`, row by row; `dg += dy · x̂`.
+    fn rms_norm_backward_rows(dx: &mut [f32], dg: &mut [f32], x: &[f32], g: &[f32], inv_rms: &[f32], dy: &[f32]) {
+        let d = g.len();
+        let rows = dx.chunks_exact_mut(d).zip(x.chunks_exact(d)).zip(dy.chunks_exact(d));
+        for (((dx, x), dy), &r) in rows.zip(inv_rms) {
+            for ((dx, &dy), &g) in dx.iter_mut().zip(dy).zip(g) {
+                *dx = dy * g;
+            }
+            let mean = dot_lanes(dx, x) * r / d as f32;
+            for (((dx, dg), &x), &dy) in dx.iter_mut().zip(dg.iter_mut()).zip(x).zip(dy) {
+                let xh = x * r;
+                *dg += dy * xh;
+                *dx = r * (*dx - xh * mean);
+            }
         }
     }
 }

@@ -10,7 +10,9 @@
 //! - [`causal_logit_max`]: the largest scaled logit a query may attend to (the stability
 //!   probe), without the masked copy of the scores it used to read;
 //! - [`cross_entropy_rows`]: each position's cross-entropy in one pass over its logits (and
-//!   the gradient in one more), with libm's scalar `expf` of burn's `log_softmax` replaced.
+//!   the gradient in one more), with libm's scalar `expf` of burn's `log_softmax` replaced;
+//! - [`rms_norm`]: RMSNorm in one pass, its backward (input and scale) in one more (burn's
+//!   `RmsNorm` composes square, mean, add, sqrt, divide and multiply, each with a backward).
 //!
 //! A burn backend extension for flex (`flex.rs`: plain loops over slices with a polynomial
 //! `exp`, compiled for AVX2/AVX-512 and chosen at run time) with the autodiff backward written
@@ -30,6 +32,7 @@ use burn::backend::{
     AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension,
     tensor::{FloatTensor, IntTensor},
 };
+use burn::nn::RmsNorm;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::{log_softmax, silu, softmax};
@@ -69,6 +72,21 @@ pub trait FusedOps: Backend {
         targets: IntTensor<Self>,
         dy: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+    /// `x: [N, d]`, `gamma: [d]` → `(y, inv_rms)`: `y = x · r · gamma` per row with
+    /// `r = 1 / √(mean(x²) + eps)`, and the rows' `r` `[N]`.
+    fn rms_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        eps: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// `(dx, dgamma)` for an output gradient `dy`, from the forward's `inv_rms`:
+    /// `dx = r · (dy·gamma − x̂ · mean(dy·gamma·x̂))` with `x̂ = x · r`, `dgamma = Σ_rows dy · x̂`.
+    fn rms_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        inv_rms: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// Whether `device` runs the fused kernels (flex, with or without autodiff).
@@ -179,6 +197,23 @@ pub fn cross_entropy_rows_composed(logits: Tensor<2>, targets: Tensor<1, Int>) -
         .neg()
 }
 
+/// `norm` applied to `x: [.., d]` (each row over its last axis), as burn's
+/// [`RmsNorm::forward`] computes it: that is the path elsewhere, and the tests' reference.
+pub fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>) -> Tensor<D> {
+    if !fusable(&x) {
+        return norm.forward(x);
+    }
+    let dims = x.dims();
+    let d = dims[D - 1];
+    let rows = dims.iter().product::<usize>() / d.max(1);
+    let (y, _) = <Dispatch as FusedOps>::rms_norm(
+        x.reshape([rows, d]).into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.epsilon as f32,
+    );
+    Tensor::<2>::from_dispatch(y).reshape(dims)
+}
+
 /// `scores · scale` with the future set to −∞.
 fn masked(scores: Tensor<4>, scale: f32) -> Tensor<4> {
     let [b, h, t, _] = scores.dims();
@@ -243,6 +278,26 @@ impl<B: FusedOps> Backward<B, 1> for CrossEntropyBackward {
     }
 }
 
+#[derive(Debug)]
+struct RmsNormBackward;
+
+impl<B: FusedOps> Backward<B, 2> for RmsNormBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, gamma, inv_rms) = ops.state;
+        let (dx, d_gamma) = B::rms_norm_backward(x, gamma, inv_rms, dy);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<B>(node.id, d_gamma);
+        }
+    }
+}
+
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         match SwigluBackward
@@ -300,6 +355,30 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         }
     }
 
+    // The rows' inverse RMS comes back as a constant (the output carries the gradient).
+    fn rms_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        eps: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        match RmsNormBackward
+            .prepare::<C>([x.node(), gamma.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
+                let (y, inv_rms) = B::rms_norm(x.clone(), gamma.clone(), eps);
+                let y = prep.finish((x, gamma, inv_rms.clone()), y);
+                (y, Self::from_inner(inv_rms))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, inv_rms) = B::rms_norm(x.into_primitive(), gamma.into_primitive(), eps);
+                (prep.finish(y), Self::from_inner(inv_rms))
+            }
+        }
+    }
+
     // The backwards and the probe are not differentiated themselves: computed on the inner
     // backend, their results constants.
     fn swiglu_backward(
@@ -341,5 +420,20 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
             dy.into_primitive(),
         );
         Self::from_inner(d)
+    }
+
+    fn rms_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        inv_rms: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, d_gamma) = B::rms_norm_backward(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            inv_rms.into_primitive(),
+            dy.into_primitive(),
+        );
+        (Self::from_inner(dx), Self::from_inner(d_gamma))
     }
 }
