@@ -328,12 +328,19 @@ impl ResultsArgs {
 /// 1.03 M page faults per 200 steps and ran 24% slower (docs/performance.md). Buffers up to
 /// glibc's largest threshold (32 MiB) now come from the heap, and up to 256 MiB of its free
 /// top is kept. Peak memory is unchanged: only memory the run already used is retained.
+///
+/// One arena for every thread: the command runs on a rayon worker ([`on_compute_pool`]), and
+/// glibc would give that thread an arena of its own, built from separate `mmap`ed heaps. A
+/// 2048³ matmul allocated there ran at 138–144 GFLOP/s against 153–158 from the main heap
+/// (one thread; docs/performance.md, "Issue 26"). Threads allocate per tensor, not per
+/// element, so sharing the arena's lock costs nothing measurable.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any threads start.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
