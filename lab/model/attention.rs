@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::rope::Rope;
-use super::{fused, init};
+use super::{fused, init, matmul};
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -55,25 +55,24 @@ impl Attention {
         let [b, t, _] = x.dims();
         let (h, hkv, dh) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, dh]).swap_dims(1, 2);
-        let q = rope.apply(heads(self.wq.forward(x.clone()), h));
-        let k = rope.apply(heads(self.wk.forward(x.clone()), hkv));
-        let v = heads(self.wv.forward(x), hkv);
+        let q = rope.apply(heads(matmul::linear(&self.wq, x.clone()), h));
+        let k = rope.apply(heads(matmul::linear(&self.wk, x.clone()), hkv));
+        let v = heads(matmul::linear(&self.wv, x), hkv);
         // Each group of g = h / hkv query heads shares one key/value head: the group's queries
         // are stacked as g·t rows against that head's keys, so k and v are read in place, not
         // repeated g times (query head kv·g + j is row block j of group kv, as `repeat_kv`
         // orders them).
         let g = h / hkv;
         let q = q.reshape([b, hkv, g * t, dh]);
-        let scores = q.matmul(k.swap_dims(2, 3)).reshape([b, h, t, t]);
+        let scores = matmul::matmul(q, k.swap_dims(2, 3)).reshape([b, h, t, t]);
         let scale = 1.0 / (dh as f32).sqrt();
         let logit_max = fused::causal_logit_max(scores.clone(), scale);
         let weights = fused::causal_softmax(scores, scale).reshape([b, hkv, g * t, t]);
-        let out = weights
-            .matmul(v)
+        let out = matmul::matmul(weights, v)
             .reshape([b, h, t, dh])
             .swap_dims(1, 2)
             .reshape([b, t, h * dh]);
-        (self.wo.forward(out), logit_max)
+        (matmul::linear(&self.wo, out), logit_max)
     }
 
     /// Attention for the new positions `start..start + n` of `x: [B, n, d]`, given

@@ -2,7 +2,7 @@
 //! accounting in `compute` against what actually runs (not against itself).
 //!
 //! The feed-forward code multiplies through [`matmul`], which records `2·batch·m·k·n` (a
-//! multiply-add is 2 FLOPs) from the operands' shapes and then calls burn's matmul. Counting
+//! multiply-add is 2 FLOPs) from the operands' shapes and then multiplies. Counting
 //! is a few integer operations per matmul, so it stays on in every build. A variant that
 //! calls `Tensor::matmul` directly is not counted, and the conformance suite then reports its
 //! FLOP formula as wrong: use this function for every matmul of a feed-forward.
@@ -15,13 +15,14 @@ thread_local! {
     static EXECUTED_FLOPS: Cell<f64> = const { Cell::new(0.0) };
 }
 
-/// `a.matmul(b)`, counted. Leading (batch) dimensions broadcast as in burn.
+/// `a.matmul(b)`, counted, through [`model::matmul`](super::matmul). Leading (batch)
+/// dimensions broadcast as in burn.
 pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     let (da, db) = (a.dims(), b.dims());
     let (m, k, n) = (da[D - 2], da[D - 1], db[D - 1]);
     let batch: usize = (0..D - 2).map(|i| da[i].max(db[i])).product();
     EXECUTED_FLOPS.with(|c| c.set(c.get() + 2.0 * (batch * m * k * n) as f64));
-    a.matmul(b)
+    super::matmul::matmul(a, b)
 }
 
 /// Record `flops` executed by a matmul-like operation the meter cannot see through [`matmul`]

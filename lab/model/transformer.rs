@@ -9,7 +9,7 @@ use super::ffn::FfnSpec;
 use super::ffn::MoeAux;
 use super::rope::Rope;
 use super::spec::{InitScheme, ModelSpec};
-use super::{fused, init};
+use super::{fused, init, matmul};
 
 #[derive(Module, Debug)]
 pub struct Transformer {
@@ -148,14 +148,12 @@ impl Transformer {
     /// The LM head (or the tied embedding) on normalised states `[b, t, d]`.
     fn head(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
-            Some(head) => head.forward(h),
+            Some(head) => matmul::linear(head, h),
             None => {
                 let [b, t, d] = h.dims();
                 let table = self.embedding.weight.val();
                 let vocab = table.dims()[0];
-                h.reshape([b * t, d])
-                    .matmul(table.transpose())
-                    .reshape([b, t, vocab])
+                matmul::matmul(h.reshape([b * t, d]), table.transpose()).reshape([b, t, vocab])
             }
         }
     }

@@ -23,6 +23,7 @@ mod final_model;
 mod fused;
 mod fuzz;
 mod isoflop;
+mod matmul;
 mod memory;
 mod moe_equivalence;
 mod no_readback;

@@ -1,6 +1,6 @@
 //! The grouped matmul on flex: one output allocated once, each group's product written by gemm
-//! (the matmul flex itself calls) straight into its rows or its expert's slice, reading the rows
-//! and the weights in place through their strides. The sizes are read from host memory, which
+//! (`model::gemm`) straight into its rows or its expert's slice, reading the rows and the
+//! weights in place through their strides. The sizes are read from host memory, which
 //! on flex is where the tensor lives: no read-back.
 //!
 //! Why not flex's own `matmul` per group: each call allocates its output through
@@ -10,11 +10,12 @@
 //! the product is large enough to pay for it.
 
 use burn::backend::Flex;
-use burn::backend::flex::{FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Element, Shape};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::GroupedMatmulOps;
+use crate::model::gemm::{Operand, Real, gemm_into, zeros};
 
 /// Multiply-adds below which the groups run one after another on the calling thread.
 const PARALLEL_WORK: usize = 1 << 18;
@@ -39,68 +40,10 @@ impl GroupedMatmulOps for Flex {
     }
 }
 
-/// The element types gemm multiplies here.
-trait Real: Element + bytemuck::Pod + Default + Send + Sync + 'static {
-    const ZERO: Self;
-    const ONE: Self;
-}
-impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
-impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
-
-/// A matrix operand read in place: its storage, the offset of its first element and the
-/// strides of its last dimensions (in elements), as gemm takes them.
-struct Operand<'a, T> {
-    data: &'a [T],
-    start: usize,
-    strides: Vec<isize>,
-}
-
-impl<'a, T: Real> Operand<'a, T> {
-    fn of(t: &'a FlexTensor, dims: usize, what: &str) -> Self {
-        let shape = t.layout().shape();
-        assert_eq!(
-            shape.num_dims(),
-            dims,
-            "grouped_matmul: {what} must have {dims} dimensions, got {shape:?}"
-        );
-        let strides = t.layout().strides().to_vec();
-        assert!(
-            strides.iter().all(|&s| s >= 0),
-            "grouped_matmul: {what} has a negative stride"
-        );
-        // The farthest element reachable through shape and strides must lie in the storage.
-        let last = t.layout().start_offset()
-            + (0..dims)
-                .map(|i| shape[i].saturating_sub(1) * strides[i] as usize)
-                .sum::<usize>();
-        let data = t.storage::<T>();
-        assert!(
-            shape.num_elements() == 0 || last < data.len(),
-            "grouped_matmul: {what} reaches past its storage"
-        );
-        Operand {
-            data,
-            start: t.layout().start_offset(),
-            strides,
-        }
-    }
-
-    /// Pointer to the element at `offset` elements from the start (bounds checked by `of`).
-    fn at(&self, offset: usize) -> *const T {
-        self.data[self.start..].as_ptr().wrapping_add(offset)
-    }
-}
-
 /// `x: [R, a]`, `w: [K, a, b]` → `[R, b]`: rows `[o_e, o_e + sizes_e)` times `w[e]`, the rows
 /// past Σ sizes zero.
 fn product<T: Real>(x: &FlexTensor, w: &FlexTensor, sizes: &[usize]) -> FlexTensor {
-    let (xs, ws) = (Operand::<T>::of(x, 2, "x"), Operand::<T>::of(w, 3, "w"));
+    let (xs, ws) = (operand::<T>(x, 2, "x"), operand::<T>(w, 3, "w"));
     let (r, a) = (x.layout().shape()[0], x.layout().shape()[1]);
     let wshape = w.layout().shape();
     assert!(
@@ -129,16 +72,9 @@ fn product<T: Real>(x: &FlexTensor, w: &FlexTensor, sizes: &[usize]) -> FlexTens
             gemm_into(
                 rows,
                 (c, b, a),
-                (
-                    xs.at(offset * xs.strides[0] as usize),
-                    xs.strides[1],
-                    xs.strides[0],
-                ),
-                (
-                    ws.at(e * ws.strides[0] as usize),
-                    ws.strides[2],
-                    ws.strides[1],
-                ),
+                (xs.at(offset * xs.strides[0]), xs.strides[1], xs.strides[0]),
+                (ws.at(e * ws.strides[0]), ws.strides[2], ws.strides[1]),
+                gemm::Parallelism::None,
             )
         }
     };
@@ -149,7 +85,7 @@ fn product<T: Real>(x: &FlexTensor, w: &FlexTensor, sizes: &[usize]) -> FlexTens
 /// `x: [R, a]`, `dy: [R, b]` → `dw: [K, a, b]`, `dw[e] = x_eᵀ · dy_e` (zero for an expert
 /// without rows; rows past Σ sizes are not read).
 fn weight_grad<T: Real>(x: &FlexTensor, dy: &FlexTensor, sizes: &[usize]) -> FlexTensor {
-    let (xs, gs) = (Operand::<T>::of(x, 2, "x"), Operand::<T>::of(dy, 2, "dy"));
+    let (xs, gs) = (operand::<T>(x, 2, "x"), operand::<T>(dy, 2, "dy"));
     let (r, a) = (x.layout().shape()[0], x.layout().shape()[1]);
     let b = dy.layout().shape()[1];
     assert_eq!(
@@ -180,16 +116,9 @@ fn weight_grad<T: Real>(x: &FlexTensor, dy: &FlexTensor, sizes: &[usize]) -> Fle
             gemm_into(
                 dw,
                 (a, b, c),
-                (
-                    xs.at(offset * xs.strides[0] as usize),
-                    xs.strides[0],
-                    xs.strides[1],
-                ),
-                (
-                    gs.at(offset * gs.strides[0] as usize),
-                    gs.strides[1],
-                    gs.strides[0],
-                ),
+                (xs.at(offset * xs.strides[0]), xs.strides[0], xs.strides[1]),
+                (gs.at(offset * gs.strides[0]), gs.strides[1], gs.strides[0]),
+                gemm::Parallelism::None,
             )
         }
     };
@@ -207,42 +136,15 @@ fn for_each_group<G: Send>(groups: Vec<G>, work: usize, run: impl Fn(G) + Sync) 
     }
 }
 
-/// `out (m × n, row-major) = lhs (m × k) · rhs (k × n)`, operands given as (pointer, column
-/// stride, row stride), on the calling thread.
-///
-/// # Safety
-/// `lhs` and `rhs` must address m × k and k × n elements through their strides.
-unsafe fn gemm_into<T: Real>(
-    out: &mut [T],
-    (m, n, k): (usize, usize, usize),
-    (lhs, lhs_cs, lhs_rs): (*const T, isize, isize),
-    (rhs, rhs_cs, rhs_rs): (*const T, isize, isize),
-) {
-    assert_eq!(out.len(), m * n, "grouped_matmul: output slice size");
-    // SAFETY: `out` holds m × n elements at row stride n; the caller vouches for the operands.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs,
-            lhs_cs,
-            lhs_rs,
-            rhs,
-            rhs_cs,
-            rhs_rs,
-            T::ZERO,
-            T::ONE,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
+/// `t` read in place, which must have `dims` dimensions.
+fn operand<'a, T: Real>(t: &'a FlexTensor, dims: usize, what: &str) -> Operand<'a, T> {
+    let shape = t.layout().shape();
+    assert_eq!(
+        shape.num_dims(),
+        dims,
+        "grouped_matmul: {what} must have {dims} dimensions, got {shape:?}"
+    );
+    Operand::of(t, &format!("grouped_matmul: {what}"))
 }
 
 /// Group sizes must be one per expert and fit in the rows.
@@ -258,17 +160,6 @@ fn check_sizes(sizes: &[usize], experts: usize, rows: usize) {
         total <= rows,
         "grouped_matmul: sizes sum to {total}, past {rows} rows"
     );
-}
-
-/// A zero-filled contiguous tensor of `T`, its buffer allocated with `T`'s alignment (not
-/// `FlexTensor::empty`, which zero-fills bytes and then copies them to an aligned buffer).
-fn zeros<T: Real>(shape: Shape) -> FlexTensor {
-    let n = shape.num_elements();
-    FlexTensor::new(
-        Bytes::from_elems(vec![T::ZERO; n]),
-        Layout::contiguous(shape),
-        T::dtype(),
-    )
 }
 
 /// The `[K]` row counts, read where they live (f32 or f64 counts of whole rows).

@@ -1,0 +1,126 @@
+//! Products on flex written by gemm (the crate flex itself calls, same version and features)
+//! straight into an output the lab allocates: operands read in place through their strides,
+//! outputs allocated with their element's alignment.
+//!
+//! Why not flex's own matmul: it allocates every output through `FlexTensor::empty`, which
+//! zero-fills a byte buffer and then copies it into a fresh aligned one
+//! (`Bytes::from_bytes_vec`): two passes over each output before the product, 13% of a d 64
+//! dense step (docs/performance.md, "Issue 26"). Used by the matmul (`model::matmul`) and the
+//! grouped matmul (`ffn::grouped_matmul`).
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::{Bytes, Element, Shape};
+
+/// The element types gemm multiplies here.
+pub trait Real: Element + bytemuck::Pod + Default + Send + Sync + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// A tensor read in place: its storage from its first element, and its strides (elements).
+pub struct Operand<'a, T> {
+    data: &'a [T],
+    pub strides: Vec<usize>,
+}
+
+impl<'a, T: Real> Operand<'a, T> {
+    /// `t`'s elements as shape and strides reach them, checked to lie in its storage.
+    pub fn of(t: &'a FlexTensor, what: &str) -> Self {
+        let (shape, layout) = (t.layout().shape(), t.layout());
+        let strides: Vec<usize> = layout
+            .strides()
+            .iter()
+            .map(|&s| usize::try_from(s).unwrap_or_else(|_| panic!("{what}: a negative stride")))
+            .collect();
+        let data = &t.storage::<T>()[layout.start_offset()..];
+        let last: usize = (0..shape.num_dims())
+            .map(|i| shape[i].saturating_sub(1) * strides[i])
+            .sum();
+        assert!(
+            shape.num_elements() == 0 || last < data.len(),
+            "{what}: its strides reach past its storage"
+        );
+        Operand { data, strides }
+    }
+
+    /// Pointer to the element `offset` elements from the first (within the storage when the
+    /// offset is one that shape and strides reach).
+    pub fn at(&self, offset: usize) -> *const T {
+        self.data.as_ptr().wrapping_add(offset)
+    }
+}
+
+/// `out (m × n, row-major) = lhs (m × k) · rhs (k × n)`, operands given as (pointer, column
+/// stride, row stride) in elements.
+///
+/// # Safety
+/// `lhs` and `rhs` must address m × k and k × n elements through their strides.
+pub unsafe fn gemm_into<T: Real>(
+    out: &mut [T],
+    (m, n, k): (usize, usize, usize),
+    (lhs, lhs_cs, lhs_rs): (*const T, usize, usize),
+    (rhs, rhs_cs, rhs_rs): (*const T, usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    assert_eq!(out.len(), m * n, "gemm: output slice size");
+    if m * n == 0 {
+        return;
+    }
+    // SAFETY: `out` holds m × n elements at row stride n; the caller vouches for the operands.
+    // With `read_dst` false gemm writes every output element (zero when k is 0).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            T::ZERO,
+            T::ONE,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// Multiply-adds from which one product is split over rayon's threads (flex's own threshold,
+/// so a product runs as flex would run it).
+const PARALLEL_WORK: usize = 192 * 192 * 192;
+
+/// gemm's parallelism for one m × k · k × n product, as flex chooses it.
+pub fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// A zero-filled contiguous tensor of `T`, its buffer allocated with `T`'s alignment (not
+/// `FlexTensor::empty`, which zero-fills bytes and then copies them to an aligned buffer).
+pub fn zeros<T: Real>(shape: Shape) -> FlexTensor {
+    let n = shape.num_elements();
+    FlexTensor::new(
+        Bytes::from_elems(vec![T::ZERO; n]),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
+}
