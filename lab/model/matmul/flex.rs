@@ -67,7 +67,7 @@ fn product<T: Real>(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
         shared_b,
     } = dims(sa, sb);
     let rank = sa.num_dims();
-    let mut out_dims = sa.to_vec();
+    let mut out_dims = Vec::from(&sa[..]);
     out_dims[rank - 1] = n;
     let mut out = zeros::<T>(Shape::from(out_dims));
     let (x, w) = (
