@@ -6,7 +6,8 @@
 //! zero-fills a byte buffer and then copies it into a fresh aligned one
 //! (`Bytes::from_bytes_vec`): two passes over each output before the product, 13% of a d 64
 //! dense step (docs/performance.md, "Issue 26"). Used by the matmul (`model::matmul`) and the
-//! grouped matmul (`ffn::grouped_matmul`).
+//! grouped matmul (`ffn::grouped_matmul`); the fused kernels (`model::fused`) allocate their
+//! outputs with [`zeros`] for the same reason.
 
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, Element, Shape};

@@ -5,11 +5,14 @@
 //! Large tensors are split over rayon's threads in row-aligned chunks.
 
 use burn::backend::Flex;
-use burn::backend::flex::{FlexTensor, Layout};
-use burn::tensor::{Bytes, DType, Shape};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::FusedOps;
+// Outputs allocated with f32's alignment, not through `FlexTensor::empty` (which zero-fills
+// bytes and then copies them to an aligned buffer).
+use crate::model::gemm::zeros;
 
 /// Elements per parallel task: below this, a tensor is one task.
 const CHUNK: usize = 1 << 15;
@@ -22,7 +25,7 @@ impl FusedOps for Flex {
             up.layout().shape(),
             "swiglu: shapes differ"
         );
-        let mut out = zeros(gate.layout().shape().clone());
+        let mut out = zeros::<f32>(gate.layout().shape().clone());
         let (g, u) = (slice(&gate), slice(&up));
         par_zip(out.storage_mut::<f32>(), CHUNK, |at, o| {
             swiglu_kernel(o, &g[at..at + o.len()], &u[at..at + o.len()])
@@ -37,8 +40,8 @@ impl FusedOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (gate, up, dy) = (f32s(gate), f32s(up), f32s(dy));
         let shape = gate.layout().shape().clone();
-        let mut d_gate = zeros(shape.clone());
-        let mut d_up = zeros(shape);
+        let mut d_gate = zeros::<f32>(shape.clone());
+        let mut d_up = zeros::<f32>(shape);
         let (g, u, dy) = (slice(&gate), slice(&up), slice(&dy));
         d_gate
             .storage_mut::<f32>()
@@ -56,7 +59,7 @@ impl FusedOps for Flex {
     fn causal_softmax(scores: FlexTensor, scale: f32) -> FlexTensor {
         let scores = f32s(scores);
         let t = square_rows(&scores);
-        let mut out = zeros(scores.layout().shape().clone());
+        let mut out = zeros::<f32>(scores.layout().shape().clone());
         let s = slice(&scores);
         par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
             softmax_rows(o, &s[at..at + o.len()], t, at / t, scale)
@@ -67,7 +70,7 @@ impl FusedOps for Flex {
     fn causal_softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
         let (y, dy) = (f32s(y), f32s(dy));
         let t = square_rows(&y);
-        let mut out = zeros(y.layout().shape().clone());
+        let mut out = zeros::<f32>(y.layout().shape().clone());
         let (y, dy) = (slice(&y), slice(&dy));
         par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
             let range = at..at + o.len();
@@ -92,7 +95,7 @@ impl FusedOps for Flex {
         let logits = f32s(logits);
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
-        let (mut loss, mut lse) = (zeros(Shape::new([n])), zeros(Shape::new([n])));
+        let (mut loss, mut lse) = (zeros::<f32>(Shape::new([n])), zeros::<f32>(Shape::new([n])));
         let x = slice(&logits);
         let rows = rows_per_task(v);
         loss.storage_mut::<f32>()
@@ -119,7 +122,7 @@ impl FusedOps for Flex {
         let (logits, lse, dy) = (f32s(logits), f32s(lse), f32s(dy));
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
-        let mut out = zeros(logits.layout().shape().clone());
+        let mut out = zeros::<f32>(logits.layout().shape().clone());
         let (x, lse, dy) = (slice(&logits), slice(&lse), slice(&dy));
         par_zip(out.storage_mut::<f32>(), rows_per_task(v) * v, |at, o| {
             let first = at / v;
@@ -135,7 +138,10 @@ impl FusedOps for Flex {
     fn rms_norm(x: FlexTensor, gamma: FlexTensor, eps: f32) -> (FlexTensor, FlexTensor) {
         let (x, gamma) = (f32s(x), f32s(gamma));
         let (n, d) = norm_rows(&x, &gamma);
-        let (mut y, mut inv_rms) = (zeros(x.layout().shape().clone()), zeros(Shape::new([n])));
+        let (mut y, mut inv_rms) = (
+            zeros::<f32>(x.layout().shape().clone()),
+            zeros::<f32>(Shape::new([n])),
+        );
         let (x, g) = (slice(&x), slice(&gamma));
         let rows = rows_per_task(d);
         y.storage_mut::<f32>()
@@ -157,7 +163,7 @@ impl FusedOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (x, gamma, inv_rms, dy) = (f32s(x), f32s(gamma), f32s(inv_rms), f32s(dy));
         let (_, d) = norm_rows(&x, &gamma);
-        let mut dx = zeros(x.layout().shape().clone());
+        let mut dx = zeros::<f32>(x.layout().shape().clone());
         let (x, g, r, dy) = (slice(&x), slice(&gamma), slice(&inv_rms), slice(&dy));
         let rows = rows_per_task(d);
         // Each task's share of d_gamma, summed below in task order: the same sum on any number
@@ -175,7 +181,7 @@ impl FusedOps for Flex {
                 dg
             })
             .collect();
-        let mut d_gamma = zeros(Shape::new([d]));
+        let mut d_gamma = zeros::<f32>(Shape::new([d]));
         let total = d_gamma.storage_mut::<f32>();
         for part in &parts {
             total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
@@ -249,19 +255,6 @@ fn contiguous(t: &FlexTensor) -> FlexTensor {
     } else {
         t.to_contiguous()
     }
-}
-
-/// A zero-filled contiguous f32 tensor for a kernel's output. Not `FlexTensor::empty`, which
-/// zero-fills a `Vec<u8>` and then, its recorded alignment (1) being below cubecl's 16, copies
-/// it into a fresh aligned buffer (`Bytes::from_bytes_vec`): a second pass over every output.
-/// An f32 buffer records the alignment f32 access needs, so nothing is copied.
-fn zeros(shape: Shape) -> FlexTensor {
-    let n = shape.num_elements();
-    FlexTensor::new(
-        Bytes::from_elems(vec![0f32; n]),
-        Layout::contiguous(shape),
-        DType::F32,
-    )
 }
 
 /// Runs `f(offset, chunk)` over `out` in chunks of `chunk` elements, in parallel.

@@ -50,7 +50,7 @@ pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
 /// plus the bias.
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     let weight = layer.weight.val();
-    if !extends(&weight, &weight) || x.dtype() != weight.dtype() {
+    if !on_flex_real(&x) || x.dtype() != weight.dtype() {
         return layer.forward(x);
     }
     let mut dims = x.dims();
@@ -67,14 +67,20 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
 
 /// On flex, in f32 or f64, with b's batch dimensions a's or all 1.
 fn extends<const D: usize>(a: &Tensor<D>, b: &Tensor<D>) -> bool {
-    let on_flex = matches!(
-        a.device().as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    );
-    let real = matches!(a.dtype(), DType::F32 | DType::F64) && a.dtype() == b.dtype();
     let (da, db) = (a.dims(), b.dims());
     let batch = &db[..D - 2];
-    on_flex && real && D >= 2 && (batch == &da[..D - 2] || batch.iter().all(|&d| d == 1))
+    on_flex_real(a)
+        && a.dtype() == b.dtype()
+        && (batch == &da[..D - 2] || batch.iter().all(|&d| d == 1))
+}
+
+/// On flex, in f32 or f64: where the extension runs.
+fn on_flex_real<const D: usize>(t: &Tensor<D>) -> bool {
+    let on_flex = matches!(
+        t.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    );
+    on_flex && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
 #[derive(Debug)]
