@@ -216,7 +216,13 @@ pub fn devices_table(adapters: &[AdapterInfo]) -> String {
             a.backend, a.device_type, a.name
         );
     }
-    if !adapters.iter().any(|a| a.is_hardware) {
+    if !crate::train::device::WGPU_BUILT {
+        let _ = writeln!(
+            s,
+            "(no wgpu: {}; --device auto uses flex)",
+            crate::train::device::WGPU_HOWTO
+        );
+    } else if !adapters.iter().any(|a| a.is_hardware) {
         s.push_str("(no hardware GPU adapter: --device auto uses flex)\n");
     }
     s

@@ -34,12 +34,12 @@ command -v nvidia-smi >/dev/null && note "$(nvidia-smi --query-gpu=name,memory.t
 note ""
 note "| section | status | wall |"
 note "|---|---|---|"
-section build 480 cargo build --quiet --bin lab --tests
+section build 480 cargo build --quiet --features wgpu --bin lab --tests
 section devices 60 ./target/debug/lab devices
 # The grouped matmul's cubecl kernels and the MoE through them, against per-group matmuls,
 # flex and the buffered reference (the tests pick the hardware adapter where there is one).
-section kernels 180 cargo test --quiet --test it dispatch:: -- --nocapture
-section agreement 180 cargo test --quiet --test it wgpu_agreement:: -- --nocapture
+section kernels 180 cargo test --quiet --features wgpu --test it dispatch:: -- --nocapture
+section agreement 180 cargo test --quiet --features wgpu --test it wgpu_agreement:: -- --nocapture
 if "$PY" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   section pytorch-bench 120 "$PY" bench/pytorch_moe.py --device cuda --out "$OUT"
   section pytorch-sweep-shapes 120 "$PY" bench/pytorch_moe.py --device cuda --preset sweep --out "$OUT/sweep"

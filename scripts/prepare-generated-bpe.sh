@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 bytes=${1:-3000000}
 vocab=${2:-1024}
 out=data/generated-bpe
-lab() { cargo run --quiet --bin lab -- "$@"; }
+# shellcheck disable=SC2046 # the flags are words
+lab() { cargo run --quiet $(scripts/lab-features) --bin lab -- "$@"; }
 mkdir -p "$out"
 if [ ! -f "$out/text/code.jsonl" ]; then
     lab corpus --write "$out/text" --bytes "$bytes"

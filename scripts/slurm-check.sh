@@ -19,7 +19,8 @@ started=$(date +%s)
 say() { echo "slurm-check [$(( $(date +%s) - started ))s]: $*"; }
 fail() { echo "slurm-check: FAIL: $*" >&2; exit 1; }
 
-cargo build --quiet --bin lab
+# shellcheck disable=SC2046 # the flags are words
+cargo build --quiet $(scripts/lab-features) --bin lab
 lab="${CARGO_TARGET_DIR:-$repo/target}/debug/lab"
 [ -x "$lab" ] || fail "no lab binary at $lab"
 

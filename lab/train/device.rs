@@ -1,8 +1,13 @@
 //! Device choice: `auto` (a hardware adapter through wgpu if one exists, else flex), `wgpu`
 //! (burn's default wgpu adapter), `wgpu-cpu` (the software Vulkan adapter, e.g. Mesa's
 //! lavapipe) and `flex` (burn's pure-Rust CPU backend).
+//!
+//! The wgpu backend is compiled only with the `wgpu` cargo feature (Cargo.toml). Without it
+//! wgpu sees no adapter, `auto` is flex, and asking for `wgpu` or `wgpu-cpu` is an error that
+//! says how to build it.
 
 use burn::prelude::*;
+#[cfg(feature = "wgpu")]
 use burn::tensor::DeviceKind;
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +46,24 @@ pub struct AdapterInfo {
     pub max_buffer_bytes: u64,
 }
 
+/// Whether this build has the wgpu backend (the `wgpu` cargo feature).
+pub const WGPU_BUILT: bool = cfg!(feature = "wgpu");
+
+/// What to do to get the wgpu backend into a build that lacks it.
+pub const WGPU_HOWTO: &str = "this lab was built without its wgpu backend: rebuild with \
+     `cargo build --features wgpu`, or run through `just` with LAB_WGPU=1 (just turns it on \
+     where it finds a GPU)";
+
+/// Every adapter wgpu can see through its primary APIs (Vulkan, Metal, DX12, WebGPU): the
+/// ones burn's wgpu runtime uses. None in a build without the wgpu backend.
+#[cfg(not(feature = "wgpu"))]
+pub fn adapters() -> Vec<AdapterInfo> {
+    Vec::new()
+}
+
 /// Every adapter wgpu can see through its primary APIs (Vulkan, Metal, DX12, WebGPU): the
 /// ones burn's wgpu runtime uses.
+#[cfg(feature = "wgpu")]
 pub fn adapters() -> Vec<AdapterInfo> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -88,10 +109,13 @@ impl DeviceChoice {
         };
         match self {
             DeviceChoice::Flex => Ok(flex()),
+            DeviceChoice::Wgpu | DeviceChoice::WgpuCpu if !WGPU_BUILT => {
+                anyhow::bail!("--device {}: {WGPU_HOWTO}", self.name())
+            }
             DeviceChoice::Auto => {
                 let found = adapters();
                 match found.iter().find(|a| a.is_hardware) {
-                    Some(hw) => Ok(wgpu_device(DeviceKind::DefaultDevice, hw)),
+                    Some(hw) => Ok(wgpu_device(false, hw)),
                     None => Ok(flex()),
                 }
             }
@@ -103,14 +127,14 @@ impl DeviceChoice {
                     .or(found.first())
                     .cloned();
                 match pick {
-                    Some(a) => Ok(wgpu_device(DeviceKind::DefaultDevice, &a)),
+                    Some(a) => Ok(wgpu_device(false, &a)),
                     None => anyhow::bail!("--device wgpu: no wgpu adapter on this machine"),
                 }
             }
             DeviceChoice::WgpuCpu => {
                 let found = adapters();
                 match found.iter().find(|a| a.device_type == "Cpu") {
-                    Some(a) => Ok(wgpu_device(DeviceKind::Cpu, a)),
+                    Some(a) => Ok(wgpu_device(true, a)),
                     None => anyhow::bail!(
                         "--device wgpu-cpu: no software (CPU) wgpu adapter; on Debian install \
                          mesa-vulkan-drivers"
@@ -121,7 +145,20 @@ impl DeviceChoice {
     }
 }
 
-fn wgpu_device(kind: DeviceKind, adapter: &AdapterInfo) -> LabDevice {
+/// burn's wgpu device on `adapter`: its default device, or its software one (`cpu`).
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device(_cpu: bool, _: &AdapterInfo) -> LabDevice {
+    unreachable!("adapters() lists none without the wgpu backend")
+}
+
+/// burn's wgpu device on `adapter`: its default device, or its software one (`cpu`).
+#[cfg(feature = "wgpu")]
+fn wgpu_device(cpu: bool, adapter: &AdapterInfo) -> LabDevice {
+    let kind = if cpu {
+        DeviceKind::Cpu
+    } else {
+        DeviceKind::DefaultDevice
+    };
     LabDevice {
         device: Device::wgpu(kind),
         backend: "wgpu".into(),

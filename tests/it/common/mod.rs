@@ -120,14 +120,20 @@ pub fn wgpu_choice() -> Option<moe_lab::train::device::DeviceChoice> {
     }
 }
 
-/// A wgpu test's way out where wgpu has no adapter: `SKIPPED` printed, or, where
+/// A wgpu test's way out where wgpu has no adapter (or the build has no wgpu backend: the
+/// `wgpu` feature, which `just test` turns on): `SKIPPED` printed, or, where
 /// `MOE_LAB_REQUIRE_WGPU=1` says an adapter must be there (CI installs lavapipe and sets it),
 /// a failure: a test that passes silently proves nothing.
 pub fn skip_without_wgpu() {
+    let why = if moe_lab::train::device::WGPU_BUILT {
+        "no wgpu adapter on this machine (install mesa-vulkan-drivers)"
+    } else {
+        "built without the wgpu feature (`cargo test --features wgpu`, as `just test` does)"
+    };
     if std::env::var("MOE_LAB_REQUIRE_WGPU").is_ok_and(|v| v == "1") {
-        panic!("MOE_LAB_REQUIRE_WGPU=1 but wgpu has no adapter (install mesa-vulkan-drivers)");
+        panic!("MOE_LAB_REQUIRE_WGPU=1 but {why}");
     }
-    println!("SKIPPED: no wgpu adapter on this machine (install mesa-vulkan-drivers)");
+    println!("SKIPPED: {why}");
 }
 
 /// An MoE layer from its parts (top-k softmax router), for tests that set weights by hand.

@@ -16,10 +16,12 @@
 //! `dw[e] = x_eᵀ · dy_e` ([`GroupedMatmulOps::grouped_weight_grad`]).
 //!
 //! - `flex.rs`: the CPU implementation (flex's own matmul per group);
-//! - `cube.rs`: the cubecl kernels (wgpu; fusion sees them as opaque operations);
+//! - `cube.rs`: the cubecl kernels (wgpu, with the `wgpu` feature; fusion sees them as opaque
+//!   operations);
 //! - here: the extension trait, the tensor-level function and the autodiff backward, written
 //!   once for both backends.
 
+#[cfg(feature = "wgpu")]
 mod cube;
 mod flex;
 
@@ -33,13 +35,14 @@ use burn::backend::{
     AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension, tensor::FloatTensor,
 };
 use burn::prelude::*;
+#[cfg(feature = "wgpu")]
 use burn::tensor::Shape;
 
 use crate::model::flop_meter;
 
 /// The backend extension: flex and cubecl compute it (fusion wraps the cubecl kernels as
 /// opaque operations), autodiff wraps either with the backward below.
-#[backend_extension(Flex, Cube, Fusion, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "wgpu"), Autodiff)]
 pub trait GroupedMatmulOps: Backend {
     /// `x: [R, a]`, `w: [K, a, b]`, `sizes: [K]` (row counts, as floats) → `[R, b]`.
     #[fusion(dtype = x, shape = product_shape(x, w))]
@@ -59,12 +62,14 @@ pub trait GroupedMatmulOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// `[R, a] · [K, a, b]` → `[R, b]`.
+/// `[R, a] · [K, a, b]` → `[R, b]` (fusion's record of the output).
+#[cfg(feature = "wgpu")]
 fn product_shape(x: &Shape, w: &Shape) -> Shape {
     Shape::from(vec![x[0], w[2]])
 }
 
 /// `[R, a]`, `[R, b]`, `[K]` → `[K, a, b]`.
+#[cfg(feature = "wgpu")]
 fn weight_grad_shape(x: &Shape, dy: &Shape, sizes: &Shape) -> Shape {
     Shape::from(vec![sizes[0], x[1], dy[1]])
 }
@@ -72,10 +77,12 @@ fn weight_grad_shape(x: &Shape, dy: &Shape, sizes: &Shape) -> Shape {
 /// Whether `device` runs the grouped matmul: flex, or a cubecl device (wgpu), with or
 /// without autodiff.
 pub fn available(device: &Device) -> bool {
-    matches!(
-        device.as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_) | DispatchDevice::Cube(_)
-    )
+    match device.as_dispatch().clone().inner() {
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "wgpu")]
+        DispatchDevice::Cube(_) => true,
+        _ => false,
+    }
 }
 
 /// `x: [R, a]` rows grouped by expert, `w: [K, a, b]`, `sizes: [K]` rows per expert (summing
