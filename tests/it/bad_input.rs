@@ -136,3 +136,35 @@ fn more_token_slots_than_f32_counts_exactly() {
     let dense = tiny_spec("x", DENSE, "").replace("batch_size = 4", "batch_size = 1048576");
     moe_lab::spec::resolve_str(&dense, path, std::path::Path::new(".")).unwrap();
 }
+
+/// A build without the wgpu backend (the `wgpu` feature off, as a CPU-only machine builds it):
+/// `auto` falls back to flex, and asking for wgpu by name is refused with the command that
+/// builds it, exit 2, nothing written. `just test` builds with the feature, where this skips;
+/// `cargo test` without it runs it.
+#[test]
+fn wgpu_without_the_backend_says_how_to_build_it() {
+    use moe_lab::train::device::{DeviceChoice, WGPU_BUILT, adapters};
+    if WGPU_BUILT {
+        println!("SKIPPED: this build has the wgpu backend");
+        return;
+    }
+    assert!(adapters().is_empty(), "no adapter without the backend");
+    assert_eq!(DeviceChoice::Auto.open().unwrap().backend, "flex");
+    for choice in ["wgpu", "wgpu-cpu"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = tmp.path().join("run.toml");
+        std::fs::write(&spec, tiny_spec("x", DENSE, "")).unwrap();
+        let out_dir = tmp.path().join("results");
+        let out = Command::new(env!("CARGO_BIN_EXE_lab"))
+            .args(["train", "--device", choice, "--spec"])
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--device {choice}: {stderr}");
+        assert!(stderr.contains("--features wgpu"), "says how: {stderr}");
+        assert!(!out_dir.exists(), "nothing written for --device {choice}");
+    }
+}
