@@ -1,5 +1,6 @@
-# moe-lab tasks. Builds use the dev profile: dependencies (burn, cubecl, wgpu) are compiled
-# with opt-level 3 there (see Cargo.toml), so there is one build of burn, not two.
+# moe-lab tasks. Builds use the dev profile: dependencies (burn; cubecl and wgpu with the GPU
+# backend) are compiled with opt-level 3 there (see Cargo.toml), so tests and sweeps share one
+# build of burn and nothing needs a release build.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
