@@ -11,13 +11,7 @@ fn refused(text: &str, expect: &str) {
     let spec = tmp.path().join("bad.toml");
     std::fs::write(&spec, text).unwrap();
     let out_dir = tmp.path().join("results");
-    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(["train", "--device", "flex", "--spec"])
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = train(&spec, "flex", &out_dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -30,6 +24,17 @@ fn refused(text: &str, expect: &str) {
     );
     assert!(stderr.contains(expect), "error names `{expect}`: {stderr}");
     assert!(!out_dir.exists(), "nothing written for {expect}");
+}
+
+/// `lab train --device DEVICE --spec SPEC --out OUT_DIR`, its output captured.
+fn train(spec: &std::path::Path, device: &str, out_dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["train", "--device", device, "--spec"])
+        .arg(spec)
+        .arg("--out")
+        .arg(out_dir)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -155,13 +160,7 @@ fn wgpu_without_the_backend_says_how_to_build_it() {
         let spec = tmp.path().join("run.toml");
         std::fs::write(&spec, tiny_spec("x", DENSE, "")).unwrap();
         let out_dir = tmp.path().join("results");
-        let out = Command::new(env!("CARGO_BIN_EXE_lab"))
-            .args(["train", "--device", choice, "--spec"])
-            .arg(&spec)
-            .arg("--out")
-            .arg(&out_dir)
-            .output()
-            .unwrap();
+        let out = train(&spec, choice, &out_dir);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "--device {choice}: {stderr}");
         assert!(stderr.contains("--features wgpu"), "says how: {stderr}");
