@@ -9,8 +9,18 @@
 //! grouped matmul (`ffn::grouped_matmul`); the fused kernels (`model::fused`) allocate their
 //! outputs with [`zeros`] for the same reason.
 
+use burn::backend::DispatchDevice;
 use burn::backend::flex::{FlexTensor, Layout};
+use burn::prelude::Device;
 use burn::tensor::{Bytes, Element, Shape};
+
+/// Whether `device` is flex (with or without autodiff): where the lab's flex kernels run.
+pub fn on_flex(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    )
+}
 
 /// The element types gemm multiplies here.
 pub trait Real: Element + bytemuck::Pod + Default + Send + Sync + 'static {

@@ -29,7 +29,7 @@ use burn::backend::autodiff::{
     ops::{Backward, Ops, OpsKind},
 };
 use burn::backend::{
-    AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension,
+    AutodiffBackend, Backend, Dispatch, backend_extension,
     tensor::{FloatTensor, IntTensor},
 };
 use burn::nn::RmsNorm;
@@ -89,18 +89,10 @@ pub trait FusedOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// Whether `device` runs the fused kernels (flex, with or without autodiff).
-pub fn available(device: &Device) -> bool {
-    matches!(
-        device.as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    )
-}
-
 /// On a device with the kernels, in f32 (other dtypes, as the f64 gradient checks use, take
 /// the composed path).
 fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
-    t.dtype() == DType::F32 && available(&t.device())
+    t.dtype() == DType::F32 && crate::model::gemm::on_flex(&t.device())
 }
 
 /// `silu(gate) · up`, the SwiGLU hidden activation, for tensors of one shape.

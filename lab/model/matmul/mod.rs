@@ -18,9 +18,7 @@ use burn::backend::autodiff::{
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
-use burn::backend::{
-    Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension, tensor::FloatTensor,
-};
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension, tensor::FloatTensor};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{DType, Shape};
@@ -76,11 +74,7 @@ fn extends<const D: usize>(a: &Tensor<D>, b: &Tensor<D>) -> bool {
 
 /// On flex, in f32 or f64: where the extension runs.
 fn on_flex_real<const D: usize>(t: &Tensor<D>) -> bool {
-    let on_flex = matches!(
-        t.device().as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    );
-    on_flex && matches!(t.dtype(), DType::F32 | DType::F64)
+    crate::model::gemm::on_flex(&t.device()) && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
 #[derive(Debug)]

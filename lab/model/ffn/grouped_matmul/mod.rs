@@ -31,9 +31,7 @@ use burn::backend::autodiff::{
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
-use burn::backend::{
-    AutodiffBackend, Backend, Dispatch, DispatchDevice, backend_extension, tensor::FloatTensor,
-};
+use burn::backend::{AutodiffBackend, Backend, Dispatch, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 #[cfg(feature = "wgpu")]
 use burn::tensor::Shape;
@@ -77,12 +75,14 @@ fn weight_grad_shape(x: &Shape, dy: &Shape, sizes: &Shape) -> Shape {
 /// Whether `device` runs the grouped matmul: flex, or a cubecl device (wgpu), with or
 /// without autodiff.
 pub fn available(device: &Device) -> bool {
-    match device.as_dispatch().clone().inner() {
-        DispatchDevice::Flex(_) => true,
-        #[cfg(feature = "wgpu")]
-        DispatchDevice::Cube(_) => true,
-        _ => false,
+    #[cfg(feature = "wgpu")]
+    if matches!(
+        device.as_dispatch().clone().inner(),
+        burn::backend::DispatchDevice::Cube(_)
+    ) {
+        return true;
     }
+    crate::model::gemm::on_flex(device)
 }
 
 /// `x: [R, a]` rows grouped by expert, `w: [K, a, b]`, `sizes: [K]` rows per expert (summing
