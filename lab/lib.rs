@@ -18,6 +18,7 @@ pub mod plot;
 pub mod publish;
 pub mod run;
 pub mod sample;
+pub mod simd;
 pub mod spec;
 pub mod sweep;
 pub mod train;

@@ -5,6 +5,7 @@
 //! [`train`] is the loop, one screen long; [`trainer::Trainer`] holds the run's state and does
 //! each part.
 
+pub mod adamw;
 pub mod average;
 pub mod checkpoint;
 pub mod clip;

@@ -1,9 +1,10 @@
 //! One optimisation step, and the optimizer it uses.
 
 use burn::module::ParamGroup;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
+use super::adamw::FusedAdamW;
 use super::clip;
 use super::distill::{DistillTarget, kl_to_teacher, mixed_loss};
 use crate::model::Transformer;
@@ -12,17 +13,19 @@ use crate::spec::TrainSpec;
 
 /// The optimizer the spec asks for: AdamW, with weight decay on matrices only. Norm gains (the
 /// only rank-1 parameters, all named `gamma`) go to a second group without decay.
+/// The update runs in one pass per parameter on flex ([`FusedAdamW`]; burn's AdamW elsewhere).
 pub fn optimizer(train: &TrainSpec) -> ModuleOptimizer {
     let adamw = |wd: f64| {
-        AdamWConfig::new()
-            .with_beta_1(train.beta1 as f32)
-            .with_beta_2(train.beta2 as f32)
-            .with_epsilon(train.eps as f32)
-            .with_weight_decay(wd as f32)
+        FusedAdamW::new(
+            train.beta1 as f32,
+            train.beta2 as f32,
+            train.eps as f32,
+            wd as f32,
+        )
     };
-    adamw(train.weight_decay).init().with_group(
+    ModuleOptimizer::from(adamw(train.weight_decay)).with_group(
         ParamGroup::from_predicate("gamma"),
-        adamw(0.0).build(),
+        adamw(0.0),
         None,
     )
 }

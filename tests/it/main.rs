@@ -6,6 +6,7 @@
 mod common;
 
 mod accounting;
+mod adamw;
 mod analysis;
 mod architecture;
 mod audit;

@@ -13,6 +13,7 @@ use super::FusedOps;
 // Outputs allocated with f32's alignment, not through `FlexTensor::empty` (which zero-fills
 // bytes and then copies them to an aligned buffer).
 use crate::model::gemm::zeros;
+use crate::simd::multiversion;
 
 /// Elements per parallel task: below this, a tensor is one task.
 const CHUNK: usize = 1 << 15;
@@ -305,33 +306,6 @@ fn nan_max(a: f32, b: f32) -> f32 {
     } else {
         a
     }
-}
-
-/// Compiles a kernel for AVX-512 and AVX2 + FMA besides the baseline, and calls the best the
-/// CPU has (checked at run time, cached by std).
-macro_rules! multiversion {
-    ($(fn $name:ident($($p:ident: $t:ty),* $(,)?) $body:block)*) => {$(
-        fn $name($($p: $t),*) {
-            #[inline(always)]
-            fn kernel($($p: $t),*) $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                unsafe fn v4($($p: $t),*) { kernel($($p),*) }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3($($p: $t),*) { kernel($($p),*) }
-                if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
-                    // SAFETY: the CPU has the features v4 was compiled for.
-                    return unsafe { v4($($p),*) };
-                }
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has the features v3 was compiled for.
-                    return unsafe { v3($($p),*) };
-                }
-            }
-            kernel($($p),*)
-        }
-    )*};
 }
 
 multiversion! {
