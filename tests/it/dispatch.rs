@@ -249,3 +249,82 @@ fn grouped_matmul_on_wgpu_equals_flex_and_per_group_matmuls() {
         }
     }
 }
+
+/// `(output, gradients of the float inputs)` of `f` against a fixed random cotangent.
+fn slot_grads(
+    f: impl Fn(Tensor<2>, Tensor<2>) -> Tensor<2>,
+    a: &Tensor<2>,
+    b: &Tensor<2>,
+    cotangent: &Tensor<2>,
+) -> Vec<Vec<f32>> {
+    let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+    let y = f(a.clone(), b.clone());
+    let g = (y.clone() * cotangent.clone()).sum().backward();
+    let mut out = vec![to_vec(y.detach()), to_vec(a.grad(&g).unwrap())];
+    if let Some(gb) = b.grad(&g) {
+        out.push(to_vec(gb));
+    }
+    out
+}
+
+#[test]
+fn slot_movements_equal_burns_ops() {
+    use burn::tensor::Distribution;
+    use moe_lab::model::ffn::moe::slots;
+    let device = Device::flex().autodiff();
+    // 300 tokens, k = 2, d = 64: several parallel tasks. Rows: a permutation of the slots,
+    // as the grouped dispatch builds (a fixed shuffle).
+    let (n, k, d) = (300, 2, 64);
+    let s = n * k;
+    let perm: Vec<i64> = (0..s as i64).map(|i| (i * 7 + 3) % s as i64).collect();
+    let slot_row = Tensor::<1, Int>::from_data(TensorData::new(perm, [s]), &device);
+    let normal =
+        |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let (x, rows, gate) = (normal([n, d]), normal([s, d]), normal([s, 1]));
+    let unused = normal([1, 1]);
+
+    let dy = normal([s, d]);
+    let fused = slot_grads(|x, _| slots::to_rows(x, slot_row.clone()), &x, &unused, &dy);
+    let composed = slot_grads(
+        |x, _| slots::to_rows_composed(x, slot_row.clone()),
+        &x,
+        &unused,
+        &dy,
+    );
+    assert_eq!(fused, composed, "to_rows: output and input gradient");
+
+    let dy = normal([n, d]);
+    let fused = slot_grads(
+        |r, g| slots::combine(r, slot_row.clone(), g, k),
+        &rows,
+        &gate,
+        &dy,
+    );
+    let composed = slot_grads(
+        |r, g| slots::combine_composed(r, slot_row.clone(), g, k),
+        &rows,
+        &gate,
+        &dy,
+    );
+    assert_eq!(fused.len(), 3, "combine: gradients of rows and gates");
+    // Output and row gradients are the same products and sums in the same order; the gate
+    // gradient is a dot product over d, summed in another order than burn's reduction.
+    assert_eq!(
+        fused[..2],
+        composed[..2],
+        "combine: output and row gradient"
+    );
+    assert_close(&fused[2..], &composed[2..], "combine: gate gradient", 1e-5);
+}
+
+#[test]
+#[should_panic(expected = "permutation")]
+fn slot_rows_that_are_not_a_permutation_are_refused() {
+    use moe_lab::model::ffn::moe::slots;
+    let device = Device::flex();
+    let x = Tensor::<2>::ones([3, 4], &device);
+    // Slots 0 and 1 both to row 0: row 5 would be left unwritten.
+    let rows =
+        Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 2, 3, 4], [6]), &device);
+    let _ = slots::to_rows(x, rows).into_data();
+}

@@ -29,6 +29,7 @@
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
+use super::slots;
 use crate::model::ffn::grouped_matmul;
 
 /// Token-slots per expert per batch for a capacity factor: ⌈c·k·N/K⌉ (Switch), at most the
@@ -152,10 +153,12 @@ impl TokenDispatch {
 
     /// `x` → the rows the experts take, and what the way back needs.
     pub fn dispatch(self, x: Tensor<2>) -> (ExpertBatch, Combine) {
-        let slot_x = x.repeat_dim(0, self.top_k);
         match self.strategy {
-            Dispatch::Buffered => self.buffered(slot_x),
-            Dispatch::Grouped => self.grouped(slot_x),
+            Dispatch::Buffered => {
+                let slot_x = x.repeat_dim(0, self.top_k);
+                self.buffered(slot_x)
+            }
+            Dispatch::Grouped => self.grouped(x),
         }
     }
 
@@ -191,9 +194,9 @@ impl TokenDispatch {
     /// (kept_e = min(load_e, C), o_e = the kept counts before e), dropped slots the rows after
     /// Σ kept_e, which the grouped matmul leaves at zero. Exactly the kept rows are
     /// multiplied, each run by its expert's weights in place: nothing padded or copied.
-    fn grouped(self, slot_x: Tensor<2>) -> (ExpertBatch, Combine) {
-        let slots = slot_x.dims()[0];
-        let device = slot_x.device();
+    fn grouped(self, x: Tensor<2>) -> (ExpertBatch, Combine) {
+        let slots = x.dims()[0] * self.top_k;
+        let device = x.device();
         let (sizes, kept) = match self.capacity {
             None => (self.load.clone(), Tensor::<2>::ones([slots, 1], &device)),
             Some(c) => (
@@ -215,7 +218,8 @@ impl TokenDispatch {
         let slot_row = (kept_row * kept.clone() + dropped_row * dropped)
             .reshape([slots])
             .int();
-        let rows = scatter_add_rows(slot_x, slot_row.clone(), slots);
+        // slot_row is a permutation of the S rows: kept rows, then dropped ones.
+        let rows = slots::to_rows(x, slot_row.clone());
         let combine = self.combine(slot_row, false, kept);
         (ExpertBatch::Grouped { rows, sizes }, combine)
     }
@@ -225,18 +229,16 @@ impl Combine {
     /// The experts' output rows `[rows, d]` → `y`: each slot's row, times its gate, summed
     /// over a token's k choices (a dropped slot contributes zero).
     pub fn combine(self, out: Tensor<2>) -> Tensor<2> {
-        let d = out.dims()[1];
-        let out = if self.spare_row {
-            let spare = Tensor::<2>::zeros([1, d], &out.device());
-            Tensor::cat(vec![out, spare], 0)
-        } else {
-            out
-        };
-        let slot_y = out.select(0, self.slot_row);
-        (slot_y * self.slot_gate)
-            .reshape([self.top_k, self.tokens, d])
-            .sum_dim(0)
-            .reshape([self.tokens, d])
+        match self.spare_row {
+            // Buffered: dropped slots share the spare row, so slots and rows are not one to
+            // one; burn's ops.
+            true => {
+                let spare = Tensor::<2>::zeros([1, out.dims()[1]], &out.device());
+                let out = Tensor::cat(vec![out, spare], 0);
+                slots::combine_composed(out, self.slot_row, self.slot_gate, self.top_k)
+            }
+            false => slots::combine(out, self.slot_row, self.slot_gate, self.top_k),
+        }
     }
 
     /// Slots no expert processed, `[1]`.

@@ -14,6 +14,7 @@
 
 pub mod dispatch;
 pub mod experts;
+pub mod slots;
 pub mod spec;
 
 use burn::prelude::*;

@@ -1,0 +1,214 @@
+//! The slot movements on flex: row copies and row sums in one pass, split over rayon's threads
+//! by output rows. Sums over a token's k choices run in choice order, as burn's `sum_dim` over
+//! the composed `[k, N, d]` does.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Shape};
+use rayon::prelude::*;
+
+use super::SlotOps;
+use crate::model::gemm::zeros;
+
+/// Output rows per parallel task: at least this many elements in one task.
+const CHUNK: usize = 1 << 14;
+
+impl SlotOps for Flex {
+    fn slots_to_rows(x: FlexTensor, slot_row: FlexTensor) -> FlexTensor {
+        let x = f32s(x);
+        let (n, d) = dims2(&x);
+        let slot_row = indices(&slot_row);
+        let slot_of_row = invert(&slot_row);
+        let mut rows = zeros::<f32>(Shape::new([slot_row.len(), d]));
+        let x = slice(&x);
+        let per_task = rows_per_task(d);
+        (rows
+            .storage_mut::<f32>()
+            .par_chunks_mut(per_task * d.max(1)))
+        .enumerate()
+        .for_each(|(c, out)| {
+            for (i, out) in out.chunks_exact_mut(d).enumerate() {
+                let t = slot_of_row[c * per_task + i] % n;
+                out.copy_from_slice(&x[t * d..(t + 1) * d]);
+            }
+        });
+        rows
+    }
+
+    fn rows_to_tokens(rows: FlexTensor, slot_row: FlexTensor, top_k: usize) -> FlexTensor {
+        gather_sum(rows, slot_row, None, top_k)
+    }
+
+    fn combine_rows(
+        rows: FlexTensor,
+        slot_row: FlexTensor,
+        gate: FlexTensor,
+        top_k: usize,
+    ) -> FlexTensor {
+        gather_sum(rows, slot_row, Some(gate), top_k)
+    }
+
+    fn combine_rows_backward(
+        rows: FlexTensor,
+        slot_row: FlexTensor,
+        gate: FlexTensor,
+        dy: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let (rows, gate, dy) = (f32s(rows), f32s(gate), f32s(dy));
+        let ((s, d), (n, _)) = (dims2(&rows), dims2(&dy));
+        let slot_row = indices(&slot_row);
+        let slot_of_row = invert(&slot_row);
+        let (r, g, dy) = (slice(&rows), slice(&gate), slice(&dy));
+        assert_eq!(g.len(), s, "combine: one gate per slot");
+        // d_rows[slot_row[s]] = gate[s] · dy[s mod N], by output row.
+        let mut d_rows = zeros::<f32>(Shape::new([s, d]));
+        let per_task = rows_per_task(d);
+        (d_rows
+            .storage_mut::<f32>()
+            .par_chunks_mut(per_task * d.max(1)))
+        .enumerate()
+        .for_each(|(c, out)| {
+            for (i, out) in out.chunks_exact_mut(d).enumerate() {
+                let slot = slot_of_row[c * per_task + i];
+                let (gate, t) = (g[slot], slot % n);
+                for (o, &dy) in out.iter_mut().zip(&dy[t * d..(t + 1) * d]) {
+                    *o = gate * dy;
+                }
+            }
+        });
+        // d_gate[s] = rows[slot_row[s]] · dy[s mod N].
+        let mut d_gate = zeros::<f32>(Shape::new([s, 1]));
+        (d_gate.storage_mut::<f32>().par_chunks_mut(per_task))
+            .enumerate()
+            .for_each(|(c, out)| {
+                for (i, o) in out.iter_mut().enumerate() {
+                    let slot = c * per_task + i;
+                    let (row, t) = (slot_row[slot], slot % n);
+                    *o = dot(&r[row * d..(row + 1) * d], &dy[t * d..(t + 1) * d]);
+                }
+            });
+        (d_rows, d_gate)
+    }
+}
+
+/// `out[t] = Σ_j gate[j·N + t] · rows[slot_row[j·N + t]]` (no gate: a plain sum), j in order.
+fn gather_sum(
+    rows: FlexTensor,
+    slot_row: FlexTensor,
+    gate: Option<FlexTensor>,
+    top_k: usize,
+) -> FlexTensor {
+    let rows = f32s(rows);
+    let (s, d) = dims2(&rows);
+    let slot_row = indices(&slot_row);
+    assert!(
+        top_k > 0 && slot_row.len() == s && s.is_multiple_of(top_k),
+        "combine: {} slots for {s} rows at k = {top_k}",
+        slot_row.len()
+    );
+    let n = s / top_k;
+    let gate = gate.map(f32s);
+    let g = gate.as_ref().map(slice);
+    let r = slice(&rows);
+    let mut out = zeros::<f32>(Shape::new([n, d]));
+    let per_task = rows_per_task(d);
+    (out.storage_mut::<f32>().par_chunks_mut(per_task * d.max(1)))
+        .enumerate()
+        .for_each(|(c, out)| {
+            for (i, out) in out.chunks_exact_mut(d).enumerate() {
+                let t = c * per_task + i;
+                for j in 0..top_k {
+                    let slot = j * n + t;
+                    let row = &r[slot_row[slot] * d..(slot_row[slot] + 1) * d];
+                    match g {
+                        Some(g) => add_scaled(out, row, g[slot]),
+                        None => add(out, row),
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// `out += row · gate`, element by element (the product rounded before the sum, as composed).
+fn add_scaled(out: &mut [f32], row: &[f32], gate: f32) {
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o += x * gate;
+    }
+}
+
+fn add(out: &mut [f32], row: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o += x;
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(&a, &b)| a * b).sum()
+}
+
+/// Rows per parallel task for rows of `d` elements.
+fn rows_per_task(d: usize) -> usize {
+    (CHUNK / d.max(1)).max(1)
+}
+
+/// `slot_of_row[slot_row[s]] = s`, checking that `slot_row` is a permutation of `0..S`.
+fn invert(slot_row: &[usize]) -> Vec<usize> {
+    let mut slot_of_row = vec![usize::MAX; slot_row.len()];
+    for (s, &row) in slot_row.iter().enumerate() {
+        assert!(
+            row < slot_row.len() && slot_of_row[row] == usize::MAX,
+            "slots: row {row} is not one of a permutation of the {} slots",
+            slot_row.len()
+        );
+        slot_of_row[row] = s;
+    }
+    slot_of_row
+}
+
+/// An integer index tensor as `usize`s (flex tensors live in host memory: no read-back).
+fn indices(t: &FlexTensor) -> Vec<usize> {
+    let t = t.to_contiguous();
+    let index = |i: i64| usize::try_from(i).expect("slots: a negative row index");
+    match t.dtype() {
+        DType::I64 => (t.as_slice::<i64>().unwrap().iter())
+            .map(|&i| index(i))
+            .collect(),
+        DType::I32 => (t.as_slice::<i32>().unwrap().iter())
+            .map(|&i| index(i as i64))
+            .collect(),
+        DType::U32 => (t.as_slice::<u32>().unwrap().iter())
+            .map(|&i| i as usize)
+            .collect(),
+        other => panic!("slots: integer row indices expected, got {other:?}"),
+    }
+}
+
+/// f32, contiguous: the kernels read plain slices.
+fn f32s(t: FlexTensor) -> FlexTensor {
+    assert_eq!(
+        t.dtype(),
+        DType::F32,
+        "slots: f32 only, got {:?}",
+        t.dtype()
+    );
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32")
+}
+
+fn dims2(t: &FlexTensor) -> (usize, usize) {
+    let shape = t.layout().shape();
+    assert_eq!(
+        shape.num_dims(),
+        2,
+        "slots: [rows, d] expected, got {shape:?}"
+    );
+    (shape[0], shape[1])
+}
