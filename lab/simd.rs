@@ -34,3 +34,27 @@ macro_rules! multiversion {
 }
 
 pub(crate) use multiversion;
+
+/// Accumulators of the lane-wise reductions: independent sums the compiler keeps in one
+/// vector register (a single running sum is a serial dependency chain it may not reorder).
+pub(crate) const LANES: usize = 16;
+
+/// `Σ x·y` over LANES independent partial sums, added at the end: the order that lets the
+/// loop vectorize (not left to right, so not bit-identical to a sequential sum).
+#[inline(always)]
+pub(crate) fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (cx, cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let tail: f32 = cx
+        .remainder()
+        .iter()
+        .zip(cy.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in cx.zip(cy) {
+        for ((acc, &a), &b) in acc.iter_mut().zip(a).zip(b) {
+            *acc += a * b;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}

@@ -328,3 +328,26 @@ fn slot_rows_that_are_not_a_permutation_are_refused() {
         Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 2, 3, 4], [6]), &device);
     let _ = slots::to_rows(x, rows).into_data();
 }
+
+#[test]
+fn the_host_plan_equals_the_tensor_plan() {
+    use moe_lab::model::ffn::moe::plan;
+    let device = Device::flex();
+    let experts = 6;
+    // 2 × 150 slots, skewed toward experts 0 and 1 so a capacity drops some; expert 5 unused.
+    let ids: Vec<i64> = (0..300i64)
+        .map(|i| [0, 1, 0, 2, 1, 0, 3, 4, 1, 0][(i * 7 % 10) as usize])
+        .collect();
+    let slot_expert = Tensor::<1, Int>::from_data(TensorData::new(ids, [300]), &device);
+    for capacity in [None, Some(40), Some(1)] {
+        let (load, host) = plan::on_host(&slot_expert, experts, capacity);
+        let (t_load, position) = plan::positions(slot_expert.clone(), experts);
+        let tensors = plan::grouped_layout(&slot_expert, position, t_load.clone(), capacity);
+        let ints = |t: Tensor<1, Int>| t.into_data().iter::<i64>().collect::<Vec<_>>();
+        let what = format!("capacity {capacity:?}");
+        assert_eq!(to_vec(load), to_vec(t_load), "{what}: load");
+        assert_eq!(ints(host.slot_row), ints(tensors.slot_row), "{what}: rows");
+        assert_eq!(to_vec(host.sizes), to_vec(tensors.sizes), "{what}: sizes");
+        assert_eq!(to_vec(host.kept), to_vec(tensors.kept), "{what}: kept");
+    }
+}

@@ -13,7 +13,7 @@ use super::FusedOps;
 // Outputs allocated with f32's alignment, not through `FlexTensor::empty` (which zero-fills
 // bytes and then copies them to an aligned buffer).
 use crate::model::gemm::zeros;
-use crate::simd::multiversion;
+use crate::simd::{LANES, dot_lanes, multiversion};
 
 /// Elements per parallel task: below this, a tensor is one task.
 const CHUNK: usize = 1 << 15;
@@ -425,10 +425,6 @@ fn causal_max_rows(x: &[f32], t: usize, first: usize) -> f32 {
         .fold(f32::NEG_INFINITY, nan_max)
 }
 
-/// Lanes of the reductions below: independent accumulators the compiler keeps in one vector
-/// register (a single running sum is a serial dependency chain it may not reorder).
-const LANES: usize = 16;
-
 #[inline(always)]
 fn sum_lanes(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
@@ -437,24 +433,6 @@ fn sum_lanes(x: &[f32]) -> f32 {
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
             *a += v;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-#[inline(always)]
-fn dot_lanes(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (cx, cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
-    let tail: f32 = cx
-        .remainder()
-        .iter()
-        .zip(cy.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in cx.zip(cy) {
-        for ((acc, &a), &b) in acc.iter_mut().zip(a).zip(b) {
-            *acc += a * b;
         }
     }
     acc.iter().sum::<f32>() + tail

@@ -29,8 +29,10 @@
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
+use super::plan::{self, GroupedLayout};
 use super::slots;
 use crate::model::ffn::grouped_matmul;
+use crate::model::gemm::on_flex;
 
 /// Token-slots per expert per batch for a capacity factor: ⌈c·k·N/K⌉ (Switch), at most the
 /// N tokens of the batch (an expert never takes a token twice).
@@ -96,8 +98,7 @@ pub struct TokenDispatch {
     /// The expert of each slot, slot s = choice·N + token.
     slot_expert: Tensor<1, Int>,
     slot_gate: Tensor<2>,
-    /// A slot's position among the slots of its expert (0-based).
-    slot_position: Tensor<2>,
+    plan: Plan,
     /// Token-slots routed to each expert, before any is dropped.
     pub load: Tensor<1>,
     tokens: usize,
@@ -105,6 +106,16 @@ pub struct TokenDispatch {
     experts: usize,
     /// Slots per expert, `None` when dropless.
     capacity: Option<usize>,
+}
+
+/// Where the slots go: positions as tensors (any device; what the buffered dispatch needs),
+/// or the grouped layout computed on the host, where flex keeps the routing (`plan.rs`).
+// One per layer per step, moved once: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Plan {
+    /// A slot's position among the slots of its expert (0-based), `[S, 1]`.
+    Positions(Tensor<2>),
+    Host(GroupedLayout),
 }
 
 /// What [`TokenDispatch::dispatch`] leaves for the way back.
@@ -133,16 +144,18 @@ impl TokenDispatch {
         let [n, k] = chosen.dims();
         let slot_expert = chosen.swap_dims(0, 1).reshape([n * k]);
         let slot_gate = gates.swap_dims(0, 1).reshape([n * k, 1]);
-        let one_hot = expert_mask(slot_expert.clone(), experts);
-        let load = one_hot.clone().sum_dim(0).reshape([experts]);
-        let slot_position = (one_hot.clone().cumsum(0) * one_hot)
-            .sum_dim(1)
-            .sub_scalar(1.0);
+        let (plan, load) = if strategy == Dispatch::Grouped && on_flex(&slot_expert.device()) {
+            let (load, layout) = plan::on_host(&slot_expert, experts, capacity);
+            (Plan::Host(layout), load)
+        } else {
+            let (load, position) = plan::positions(slot_expert.clone(), experts);
+            (Plan::Positions(position), load)
+        };
         TokenDispatch {
             strategy,
             slot_expert,
             slot_gate,
-            slot_position,
+            plan,
             load,
             tokens: n,
             top_k: k,
@@ -177,9 +190,12 @@ impl TokenDispatch {
     fn buffered(self, slot_x: Tensor<2>) -> (ExpertBatch, Combine) {
         let [slots, d] = slot_x.dims();
         let (experts, c) = (self.experts, self.capacity.unwrap_or(self.tokens));
-        let kept = self.slot_position.clone().lower_elem(c as f32);
-        let row = self.slot_expert.clone().float().reshape([slots, 1]) * (c as f32)
-            + self.slot_position.clone();
+        let Plan::Positions(position) = &self.plan else {
+            unreachable!("the buffered dispatch plans with positions")
+        };
+        let kept = position.clone().lower_elem(c as f32);
+        let row =
+            self.slot_expert.clone().float().reshape([slots, 1]) * (c as f32) + position.clone();
         let spare = Tensor::<2>::full([slots, 1], (experts * c) as f32, &row.device());
         let slot_row = spare.mask_where(kept.clone(), row).reshape([slots]).int();
         let buffer = scatter_add_rows(slot_x, slot_row.clone(), experts * c + 1);
@@ -195,29 +211,19 @@ impl TokenDispatch {
     /// Σ kept_e, which the grouped matmul leaves at zero. Exactly the kept rows are
     /// multiplied, each run by its expert's weights in place: nothing padded or copied.
     fn grouped(self, x: Tensor<2>) -> (ExpertBatch, Combine) {
-        let slots = x.dims()[0] * self.top_k;
-        let device = x.device();
-        let (sizes, kept) = match self.capacity {
-            None => (self.load.clone(), Tensor::<2>::ones([slots, 1], &device)),
-            Some(c) => (
-                self.load.clone().clamp_max(c as f32),
-                self.slot_position.clone().lower_elem(c as f32).float(),
+        let GroupedLayout {
+            slot_row,
+            sizes,
+            kept,
+        } = match &self.plan {
+            Plan::Host(layout) => layout.clone(),
+            Plan::Positions(position) => plan::grouped_layout(
+                &self.slot_expert,
+                position.clone(),
+                self.load.clone(),
+                self.capacity,
             ),
         };
-        let offsets = sizes.clone().cumsum(0) - sizes.clone();
-        let kept_row = slot_rows(
-            offsets,
-            self.slot_expert.clone(),
-            self.slot_position.clone(),
-        )
-        .reshape([slots, 1]);
-        // Dropped slots, in slot order, fill the rows after the kept ones.
-        let dropped = kept.clone().neg().add_scalar(1.0);
-        let dropped_row =
-            (dropped.clone().cumsum(0) - dropped.clone()).add(sizes.clone().sum().reshape([1, 1]));
-        let slot_row = (kept_row * kept.clone() + dropped_row * dropped)
-            .reshape([slots])
-            .int();
         // slot_row is a permutation of the S rows: kept rows, then dropped ones.
         let rows = slots::to_rows(x, slot_row.clone());
         let combine = self.combine(slot_row, false, kept);
@@ -246,23 +252,6 @@ impl Combine {
         let slots = self.tokens * self.top_k;
         self.kept.clone().sum().neg().add_scalar(slots as f32)
     }
-}
-
-/// `[S]` expert ids → `[S, K]` one-hot floats, built by comparison (burn's `one_hot`
-/// validates its input on the host).
-fn expert_mask(ids: Tensor<1, Int>, experts: usize) -> Tensor<2> {
-    let s = ids.dims()[0];
-    let all = Tensor::<1, Int>::arange(0..experts as i64, &ids.device())
-        .reshape([1, experts])
-        .expand([s, experts]);
-    ids.reshape([s, 1]).expand([s, experts]).equal(all).float()
-}
-
-/// Each slot's row in an expert-contiguous buffer: its expert's first row (`offsets: [K]`)
-/// plus its position among that expert's slots (`position: [S, 1]`) → `[S]` (as floats).
-fn slot_rows(offsets: Tensor<1>, slot_expert: Tensor<1, Int>, position: Tensor<2>) -> Tensor<1> {
-    let slots = slot_expert.dims()[0];
-    (offsets.select(0, slot_expert).reshape([slots, 1]) + position).reshape([slots])
 }
 
 /// `values: [S, d]` added into a zeroed `[total, d]` buffer at `rows`; values sent to the same

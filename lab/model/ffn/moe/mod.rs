@@ -14,6 +14,7 @@
 
 pub mod dispatch;
 pub mod experts;
+pub mod plan;
 pub mod slots;
 pub mod spec;
 

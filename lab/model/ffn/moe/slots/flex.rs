@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::SlotOps;
 use crate::model::gemm::zeros;
+use crate::simd::{dot_lanes, multiversion};
 
 /// Output rows per parallel task: at least this many elements in one task.
 const CHUNK: usize = 1 << 14;
@@ -67,26 +68,12 @@ impl SlotOps for Flex {
             .storage_mut::<f32>()
             .par_chunks_mut(per_task * d.max(1)))
         .enumerate()
-        .for_each(|(c, out)| {
-            for (i, out) in out.chunks_exact_mut(d).enumerate() {
-                let slot = slot_of_row[c * per_task + i];
-                let (gate, t) = (g[slot], slot % n);
-                for (o, &dy) in out.iter_mut().zip(&dy[t * d..(t + 1) * d]) {
-                    *o = gate * dy;
-                }
-            }
-        });
+        .for_each(|(c, out)| scaled_token_rows(out, &slot_of_row[c * per_task..], g, dy, n, d));
         // d_gate[s] = rows[slot_row[s]] · dy[s mod N].
         let mut d_gate = zeros::<f32>(Shape::new([s, 1]));
         (d_gate.storage_mut::<f32>().par_chunks_mut(per_task))
             .enumerate()
-            .for_each(|(c, out)| {
-                for (i, o) in out.iter_mut().enumerate() {
-                    let slot = c * per_task + i;
-                    let (row, t) = (slot_row[slot], slot % n);
-                    *o = dot(&r[row * d..(row + 1) * d], &dy[t * d..(t + 1) * d]);
-                }
-            });
+            .for_each(|(c, out)| row_token_dots(out, c * per_task, &slot_row, r, dy, n, d));
         (d_rows, d_gate)
     }
 }
@@ -114,37 +101,69 @@ fn gather_sum(
     let per_task = rows_per_task(d);
     (out.storage_mut::<f32>().par_chunks_mut(per_task * d.max(1)))
         .enumerate()
-        .for_each(|(c, out)| {
-            for (i, out) in out.chunks_exact_mut(d).enumerate() {
-                let t = c * per_task + i;
-                for j in 0..top_k {
-                    let slot = j * n + t;
-                    let row = &r[slot_row[slot] * d..(slot_row[slot] + 1) * d];
-                    match g {
-                        Some(g) => add_scaled(out, row, g[slot]),
-                        None => add(out, row),
-                    }
-                }
-            }
-        });
+        .for_each(|(c, out)| sum_slot_rows(out, c * per_task, &slot_row, r, g, (n, top_k, d)));
     out
 }
 
-/// `out += row · gate`, element by element (the product rounded before the sum, as composed).
-fn add_scaled(out: &mut [f32], row: &[f32], gate: f32) {
-    for (o, &x) in out.iter_mut().zip(row) {
-        *o += x * gate;
+multiversion! {
+    // Tokens `first..` of `out`: `Σ_j gate[s] · rows[slot_row[s]]` over s = j·N + t, j in
+    // order (each product rounded before the sum, as composed); no gate: the plain sum.
+    // `shape`: (N tokens, k, d).
+    fn sum_slot_rows(
+        out: &mut [f32],
+        first: usize,
+        slot_row: &[usize],
+        r: &[f32],
+        g: Option<&[f32]>,
+        shape: (usize, usize, usize),
+    ) {
+        let (n, top_k, d) = shape;
+        for (i, out) in out.chunks_exact_mut(d).enumerate() {
+            for j in 0..top_k {
+                let slot = j * n + first + i;
+                let row = &r[slot_row[slot] * d..(slot_row[slot] + 1) * d];
+                match g {
+                    Some(g) => {
+                        for (o, &x) in out.iter_mut().zip(row) {
+                            *o += x * g[slot];
+                        }
+                    }
+                    None => {
+                        for (o, &x) in out.iter_mut().zip(row) {
+                            *o += x;
+                        }
+                    }
+                }
+            }
+        }
     }
-}
 
-fn add(out: &mut [f32], row: &[f32]) {
-    for (o, &x) in out.iter_mut().zip(row) {
-        *o += x;
+    // Rows of `out`, one per entry of `slots`: `gate[s] · dy[s mod N]`.
+    fn scaled_token_rows(out: &mut [f32], slots: &[usize], g: &[f32], dy: &[f32], n: usize, d: usize) {
+        for (out, &slot) in out.chunks_exact_mut(d).zip(slots) {
+            let (gate, t) = (g[slot], slot % n);
+            for (o, &dy) in out.iter_mut().zip(&dy[t * d..(t + 1) * d]) {
+                *o = gate * dy;
+            }
+        }
     }
-}
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(&a, &b)| a * b).sum()
+    // Slots `first..` of `out`: `rows[slot_row[s]] · dy[s mod N]`.
+    fn row_token_dots(
+        out: &mut [f32],
+        first: usize,
+        slot_row: &[usize],
+        r: &[f32],
+        dy: &[f32],
+        n: usize,
+        d: usize,
+    ) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let slot = first + i;
+            let (row, t) = (slot_row[slot], slot % n);
+            *o = dot_lanes(&r[row * d..(row + 1) * d], &dy[t * d..(t + 1) * d]);
+        }
+    }
 }
 
 /// Rows per parallel task for rows of `d` elements.
