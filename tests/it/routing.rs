@@ -236,3 +236,40 @@ fn balance_loss_equals_alpha_at_perfect_balance() {
         "balance loss at perfect balance {got}, want α = 0.01"
     );
 }
+
+#[test]
+fn top_k_indices_on_the_host_equal_burns_top_k() {
+    use burn::tensor::Distribution;
+    use moe_lab::model::ffn::router::top_k_indices;
+    let device = Device::flex();
+    // Scores rounded to one decimal (many ties within a row), and a row with NaN and ±∞.
+    let x = Tensor::<2>::random([500, 8], Distribution::Normal(0.0, 1.0), &device)
+        .mul_scalar(10.0)
+        .round()
+        .div_scalar(10.0);
+    let special = Tensor::<2>::from_data(
+        TensorData::new(
+            vec![
+                0.5f32,
+                f32::NAN,
+                0.5,
+                f32::INFINITY,
+                -1.0,
+                f32::NEG_INFINITY,
+                0.5,
+                2.0,
+            ],
+            [1, 8],
+        ),
+        &device,
+    );
+    let x = Tensor::cat(vec![x, special], 0);
+    let ints = |t: Tensor<2, Int>| t.into_data().iter::<i64>().collect::<Vec<_>>();
+    for k in [1, 2, 3, 8] {
+        assert_eq!(
+            ints(top_k_indices(x.clone(), k)),
+            ints(x.clone().topk_with_indices(k, 1).1),
+            "k = {k}"
+        );
+    }
+}
