@@ -9,6 +9,7 @@
 
 pub mod dense;
 pub mod grouped_matmul;
+pub mod host_routing;
 pub mod moe;
 pub mod router;
 pub mod spec;

@@ -5,11 +5,14 @@
 //!   a dozen small tensor operations per layer, with no host read-back): wgpu, and the
 //!   buffered dispatch everywhere;
 //! - [`on_host`]: one loop over the slots where the routing already lives in host memory
-//!   (flex), the grouped dispatch's plan there.
+//!   (flex, `ffn::host_routing`), the grouped dispatch's plan there.
 //!
 //! `tests/it/dispatch.rs` holds them equal. No gradient flows through any of it.
 
+use burn::backend::Dispatch;
 use burn::prelude::*;
+
+use crate::model::ffn::host_routing::{HostRoutingOps, in_device_ints};
 
 /// The grouped layout of one batch's S slots over K experts.
 #[derive(Clone)]
@@ -68,58 +71,25 @@ pub fn grouped_layout(
     }
 }
 
-/// [`positions`]' load and [`grouped_layout`] in one loop on the host. Slots beyond an
-/// expert's capacity, in slot order, are dropped (second choices after first ones).
+/// [`positions`]' load and [`grouped_layout`] in one loop where the routing lives in host
+/// memory (flex: `ffn::host_routing`). Slots beyond an expert's capacity, in slot order, are
+/// dropped (second choices after first ones).
 pub fn on_host(
     slot_expert: &Tensor<1, Int>,
     experts: usize,
     capacity: Option<usize>,
 ) -> (Tensor<1>, GroupedLayout) {
-    let device = slot_expert.device();
-    let ids: Vec<usize> = (slot_expert.clone().into_data().iter::<i64>())
-        .map(|e| match usize::try_from(e) {
-            Ok(e) if e < experts => e,
-            _ => panic!("dispatch: expert id {e} outside the {experts} experts"),
-        })
-        .collect();
-    let s = ids.len();
-    let cap = capacity.unwrap_or(usize::MAX);
-    let mut load = vec![0usize; experts];
-    let position: Vec<usize> = (ids.iter())
-        .map(|&e| {
-            load[e] += 1;
-            load[e] - 1
-        })
-        .collect();
-    let sizes: Vec<usize> = load.iter().map(|&l| l.min(cap)).collect();
-    let offsets: Vec<usize> = (sizes.iter())
-        .scan(0, |before, &size| {
-            *before += size;
-            Some(*before - size)
-        })
-        .collect();
-    let mut next_dropped: usize = sizes.iter().sum();
-    let slot_row: Vec<i64> = (ids.iter().zip(&position))
-        .map(|(&e, &p)| match p < cap {
-            true => (offsets[e] + p) as i64,
-            false => {
-                next_dropped += 1;
-                (next_dropped - 1) as i64
-            }
-        })
-        .collect();
-    let kept: Vec<f32> = position
-        .iter()
-        .map(|&p| f32::from(u8::from(p < cap)))
-        .collect();
-    let floats = |v: &[usize]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let (load, slot_row, sizes, kept) = <Dispatch as HostRoutingOps>::grouped_plan(
+        slot_expert.clone().into_dispatch(),
+        experts,
+        capacity.unwrap_or(usize::MAX),
+    );
     let layout = GroupedLayout {
-        slot_row: Tensor::from_data(TensorData::new(slot_row, [s]), &device),
-        sizes: Tensor::from_data(TensorData::new(floats(&sizes), [experts]), &device),
-        kept: Tensor::from_data(TensorData::new(kept, [s, 1]), &device),
+        slot_row: in_device_ints(Tensor::from_dispatch(slot_row), &slot_expert.device()),
+        sizes: Tensor::from_dispatch(sizes),
+        kept: Tensor::from_dispatch(kept),
     };
-    let load = Tensor::from_data(TensorData::new(floats(&load), [experts]), &device);
-    (load, layout)
+    (Tensor::from_dispatch(load), layout)
 }
 
 /// `[S]` expert ids → `[S, K]` one-hot floats, built by comparison (burn's `one_hot`

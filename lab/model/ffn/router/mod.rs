@@ -20,6 +20,8 @@ use burn::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::host_routing::HostRoutingOps;
+
 use crate::model::{flop_meter, init};
 
 /// What the MoE layer gives a router for one batch of N tokens.
@@ -188,39 +190,18 @@ pub fn top_k_choice(
     Assignment::TokenChoice { experts, gates }
 }
 
-/// `x: [N, K]` → `[N, k]`: each row's k largest entries' columns, largest first, ties to the
-/// lower column (NaN above everything: `f32::total_cmp`). On flex, where the scores live in
-/// host memory, one pass per row (burn's top-k sorts every row and then selects, a tenth of
-/// the MoE step's extra time over dense at d 64, docs/performance.md); elsewhere burn's
-/// `topk_with_indices`, which orders them the same way.
+/// `x: [N, K]` → `[N, k]`: each row's k largest entries' columns, largest first. On flex one
+/// pass per row (`ffn::host_routing`; burn's top-k sorts every row and then selects),
+/// elsewhere burn's `topk_with_indices`, which orders ties and NaN the same way.
 pub fn top_k_indices(x: Tensor<2>, k: usize) -> Tensor<2, Int> {
     if x.dtype() != burn::tensor::DType::F32 || !crate::model::gemm::on_flex(&x.device()) {
         return x.topk_with_indices(k, 1).1;
     }
-    let [n, experts] = x.dims();
-    assert!(k <= experts, "top-k: k = {k} of {experts} experts");
-    let data = x.to_data();
-    let values = data.as_slice::<f32>().expect("f32 scores");
-    let mut chosen = vec![0i64; n * k];
-    for (row, best) in values
-        .chunks_exact(experts)
-        .zip(chosen.chunks_exact_mut(k.max(1)))
-    {
-        // Insertion into the row's best so far (largest first; an equal value stays after).
-        let mut filled = 0;
-        for (e, v) in row.iter().enumerate() {
-            let mut at = filled.min(k);
-            while at > 0 && row[best[at - 1] as usize].total_cmp(v).is_lt() {
-                at -= 1;
-            }
-            if at < k {
-                best.copy_within(at..k - 1, at + 1);
-                best[at] = e as i64;
-                filled = (filled + 1).min(k);
-            }
-        }
-    }
-    Tensor::from_data(TensorData::new(chosen, [n, k]), &x.device())
+    let device = x.device();
+    let indices = Tensor::from_dispatch(
+        <burn::backend::Dispatch as HostRoutingOps>::top_k_indices(x.into_dispatch(), k),
+    );
+    super::host_routing::in_device_ints(indices, &device)
 }
 
 /// Generates [`RouterSpec`] (the serde enum users select with `kind`) and [`Router`] (the
