@@ -18,6 +18,7 @@
 pub mod attention;
 pub mod block;
 pub mod ffn;
+pub mod flex_ints;
 pub mod flop_meter;
 pub mod fused;
 pub mod gemm;

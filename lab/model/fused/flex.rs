@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::FusedOps;
 // Outputs allocated with f32's alignment, not through `FlexTensor::empty` (which zero-fills
 // bytes and then copies them to an aligned buffer).
+use crate::model::flex_ints::indices_below;
 use crate::model::gemm::zeros;
 use crate::simd::{LANES, dot_lanes, multiversion};
 
@@ -220,26 +221,7 @@ fn rows_per_task(v: usize) -> usize {
 /// Class indices `[N]` (any integer dtype) as `usize`, each checked against the `V` classes:
 /// a wrong index must not read another row's logit.
 fn class_indices(t: &FlexTensor, n: usize, v: usize) -> Vec<usize> {
-    let t = contiguous(t);
-    let index = |i: i64| match usize::try_from(i) {
-        Ok(i) if i < v => i,
-        _ => panic!("cross-entropy: target {i} outside the {v} classes"),
-    };
-    // flex tensors live in host memory: reading them is no device read-back.
-    let ids: Vec<usize> = match t.dtype() {
-        DType::I64 => t.storage::<i64>().iter().map(|&i| index(i)).collect(),
-        DType::I32 => t
-            .storage::<i32>()
-            .iter()
-            .map(|&i| index(i as i64))
-            .collect(),
-        DType::U32 => t
-            .storage::<u32>()
-            .iter()
-            .map(|&i| index(i as i64))
-            .collect(),
-        other => panic!("cross-entropy: integer targets expected, got {other:?}"),
-    };
+    let ids = indices_below(t, v, "cross-entropy: target");
     assert_eq!(
         ids.len(),
         n,

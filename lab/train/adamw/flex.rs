@@ -33,18 +33,15 @@ impl AdamWOps for Flex {
         moment_1: FlexTensor,
         moment_2: FlexTensor,
         first: bool,
-        betas: [f32; 2],
-        epsilon: f32,
-        bias: [f32; 2],
-        keep: f32,
-        lr: f32,
+        coefs: [f32; 7],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let [beta_1, beta_2, epsilon, bias_1, bias_2, keep, lr] = coefs;
         let c = Coefs {
-            beta_1: betas[0],
-            beta_2: betas[1],
+            beta_1,
+            beta_2,
             epsilon,
-            bias_1: bias[0],
-            bias_2: bias[1],
+            bias_1,
+            bias_2,
             keep,
             lr,
         };

@@ -25,19 +25,14 @@ use burn::tensor::DType;
 pub trait AdamWOps: Backend {
     /// `(param, moment_1, moment_2)` after one AdamW step with gradient `grad`, as burn's
     /// `AdamW` computes it. `first`: no moments yet (`moment_1` and `moment_2` are ignored).
-    /// `bias_1`, `bias_2`: `1 − βᵢᵗ` at the step's time t; `keep`: `1 − lr · weight_decay`.
-    #[allow(clippy::too_many_arguments)]
+    /// `coefs`: `[β₁, β₂, ε, 1 − β₁ᵗ, 1 − β₂ᵗ, 1 − lr · weight_decay, lr]` at the step's time t.
     fn adamw_update(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
         first: bool,
-        betas: [f32; 2],
-        epsilon: f32,
-        bias: [f32; 2],
-        keep: f32,
-        lr: f32,
+        coefs: [f32; 7],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -106,17 +101,22 @@ impl Optimizer for FusedAdamW {
         } else {
             (1.0 - decay_rate) as f32
         };
+        let coefs = [
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            bias[0],
+            bias[1],
+            keep,
+            lr as f32,
+        ];
         let (param, moment_1, moment_2) = <Dispatch as AdamWOps>::adamw_update(
             tensor.into_dispatch(),
             grad.into_dispatch(),
             moment_1.into_dispatch(),
             moment_2.into_dispatch(),
             first,
-            [self.beta_1, self.beta_2],
-            self.epsilon,
-            bias,
-            keep,
-            lr as f32,
+            coefs,
         );
         let momentum = AdaptiveMomentumState::new(
             time,
@@ -142,11 +142,7 @@ impl<B: AdamWOps, C: CheckpointStrategy> AdamWOps for Autodiff<B, C> {
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
         first: bool,
-        betas: [f32; 2],
-        epsilon: f32,
-        bias: [f32; 2],
-        keep: f32,
-        lr: f32,
+        coefs: [f32; 7],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (p, m, v) = B::adamw_update(
             Self::inner(param),
@@ -154,11 +150,7 @@ impl<B: AdamWOps, C: CheckpointStrategy> AdamWOps for Autodiff<B, C> {
             Self::inner(moment_1),
             Self::inner(moment_2),
             first,
-            betas,
-            epsilon,
-            bias,
-            keep,
-            lr,
+            coefs,
         );
         (
             Self::from_inner(p),

@@ -5,6 +5,7 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, TensorData};
 
 use super::HostRoutingOps;
+use crate::model::flex_ints::indices_below;
 
 impl HostRoutingOps for Flex {
     fn top_k_indices(x: FlexTensor, k: usize) -> FlexTensor {
@@ -47,7 +48,7 @@ impl HostRoutingOps for Flex {
         experts: usize,
         capacity: usize,
     ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
-        let ids = expert_ids(&slot_expert, experts);
+        let ids = indices_below(&slot_expert, experts, "dispatch: expert id");
         let s = ids.len();
         let mut load = vec![0usize; experts];
         let position: Vec<usize> = (ids.iter())
@@ -85,26 +86,5 @@ impl HostRoutingOps for Flex {
             FlexTensor::from_data(TensorData::new(floats(&sizes), [experts])),
             FlexTensor::from_data(TensorData::new(kept, [s, 1])),
         )
-    }
-}
-
-/// The slots' expert ids, each checked to be one of the `experts`.
-fn expert_ids(t: &FlexTensor, experts: usize) -> Vec<usize> {
-    let t = t.to_contiguous();
-    let index = |e: i64| match usize::try_from(e) {
-        Ok(e) if e < experts => e,
-        _ => panic!("dispatch: expert id {e} outside the {experts} experts"),
-    };
-    match t.dtype() {
-        DType::I64 => (t.as_slice::<i64>().unwrap().iter())
-            .map(|&e| index(e))
-            .collect(),
-        DType::I32 => (t.as_slice::<i32>().unwrap().iter())
-            .map(|&e| index(e as i64))
-            .collect(),
-        DType::U32 => (t.as_slice::<u32>().unwrap().iter())
-            .map(|&e| index(e as i64))
-            .collect(),
-        other => panic!("dispatch: integer expert ids expected, got {other:?}"),
     }
 }

@@ -8,6 +8,7 @@ use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::SlotOps;
+use crate::model::flex_ints::indices_below;
 use crate::model::gemm::zeros;
 use crate::simd::{dot_lanes, multiversion};
 
@@ -18,7 +19,8 @@ impl SlotOps for Flex {
     fn slots_to_rows(x: FlexTensor, slot_row: FlexTensor) -> FlexTensor {
         let x = f32s(x);
         let (n, d) = dims2(&x);
-        let slot_row = indices(&slot_row);
+        let slots = slot_row.layout().shape().num_elements();
+        let slot_row = indices_below(&slot_row, slots, "slots: row");
         let slot_of_row = invert(&slot_row);
         let mut rows = zeros::<f32>(Shape::new([slot_row.len(), d]));
         let x = slice(&x);
@@ -57,7 +59,7 @@ impl SlotOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (rows, gate, dy) = (f32s(rows), f32s(gate), f32s(dy));
         let ((s, d), (n, _)) = (dims2(&rows), dims2(&dy));
-        let slot_row = indices(&slot_row);
+        let slot_row = indices_below(&slot_row, s, "slots: row");
         let slot_of_row = invert(&slot_row);
         let (r, g, dy) = (slice(&rows), slice(&gate), slice(&dy));
         assert_eq!(g.len(), s, "combine: one gate per slot");
@@ -87,7 +89,7 @@ fn gather_sum(
 ) -> FlexTensor {
     let rows = f32s(rows);
     let (s, d) = dims2(&rows);
-    let slot_row = indices(&slot_row);
+    let slot_row = indices_below(&slot_row, s, "slots: row");
     assert!(
         top_k > 0 && slot_row.len() == s && s.is_multiple_of(top_k),
         "combine: {} slots for {s} rows at k = {top_k}",
@@ -183,24 +185,6 @@ fn invert(slot_row: &[usize]) -> Vec<usize> {
         slot_of_row[row] = s;
     }
     slot_of_row
-}
-
-/// An integer index tensor as `usize`s (flex tensors live in host memory: no read-back).
-fn indices(t: &FlexTensor) -> Vec<usize> {
-    let t = t.to_contiguous();
-    let index = |i: i64| usize::try_from(i).expect("slots: a negative row index");
-    match t.dtype() {
-        DType::I64 => (t.as_slice::<i64>().unwrap().iter())
-            .map(|&i| index(i))
-            .collect(),
-        DType::I32 => (t.as_slice::<i32>().unwrap().iter())
-            .map(|&i| index(i as i64))
-            .collect(),
-        DType::U32 => (t.as_slice::<u32>().unwrap().iter())
-            .map(|&i| i as usize)
-            .collect(),
-        other => panic!("slots: integer row indices expected, got {other:?}"),
-    }
 }
 
 /// f32, contiguous: the kernels read plain slices.
