@@ -1,9 +1,10 @@
 //! Integer index tensors on flex read as `usize`s. flex tensors live in host memory, so reading
 //! them inside a backend operation copies nothing back from a device. Shared by the fused
-//! cross-entropy (class targets), the slot kernels (rows) and the routing loops (experts).
+//! cross-entropy (class targets), the slot kernels (rows) and the routing loops (experts); and
+//! indices the loops make, written in the integer type of the ones they were made from.
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::DType;
+use burn::tensor::{DType, Shape, TensorData};
 
 /// `t`'s values in logical order, each checked to lie in `0..bound` (a panic names `what`).
 pub fn indices_below(t: &FlexTensor, bound: usize, what: &str) -> Vec<usize> {
@@ -27,4 +28,16 @@ fn values<E: burn::tensor::Element + bytemuck::Pod>(
         .expect("contiguous integers")
         .iter()
         .copied()
+}
+
+/// `values` as an integer tensor of `shape` in `dtype` (that of the indices they came from, so
+/// they mix with them without a cast).
+pub fn indices_as(values: &[usize], shape: Shape, dtype: DType) -> FlexTensor {
+    let data = match dtype {
+        DType::I64 => TensorData::new(values.iter().map(|&i| i as i64).collect(), shape),
+        DType::I32 => TensorData::new(values.iter().map(|&i| i as i32).collect(), shape),
+        DType::U32 => TensorData::new(values.iter().map(|&i| i as u32).collect(), shape),
+        other => panic!("integer indices expected, got {other:?}"),
+    };
+    FlexTensor::from_data(data)
 }

@@ -2,10 +2,10 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::{DType, Shape, TensorData};
 
 use super::HostRoutingOps;
-use crate::model::flex_ints::indices_below;
+use crate::model::flex_ints::{indices_as, indices_below};
 
 impl HostRoutingOps for Flex {
     fn top_k_indices(x: FlexTensor, k: usize) -> FlexTensor {
@@ -67,12 +67,12 @@ impl HostRoutingOps for Flex {
         // Kept slots at their expert's offset plus their position; dropped ones after all
         // kept rows, in slot order.
         let mut next_dropped: usize = sizes.iter().sum();
-        let slot_row: Vec<i64> = (ids.iter().zip(&position))
+        let slot_row: Vec<usize> = (ids.iter().zip(&position))
             .map(|(&e, &p)| match p < capacity {
-                true => (offsets[e] + p) as i64,
+                true => offsets[e] + p,
                 false => {
                     next_dropped += 1;
-                    (next_dropped - 1) as i64
+                    next_dropped - 1
                 }
             })
             .collect();
@@ -82,7 +82,7 @@ impl HostRoutingOps for Flex {
         let floats = |v: &[usize]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         (
             FlexTensor::from_data(TensorData::new(floats(&load), [experts])),
-            FlexTensor::from_data(TensorData::new(slot_row, [s])),
+            indices_as(&slot_row, Shape::new([s]), slot_expert.dtype()),
             FlexTensor::from_data(TensorData::new(floats(&sizes), [experts])),
             FlexTensor::from_data(TensorData::new(kept, [s, 1])),
         )

@@ -28,7 +28,7 @@ pub trait HostRoutingOps: Backend {
     fn top_k_indices(x: FloatTensor<Self>, k: usize) -> IntTensor<Self>;
     /// `slot_expert: [S]` over `experts`, each taking at most `capacity` slots (`usize::MAX`:
     /// dropless) → `(load [K], slot_row [S], sizes [K], kept [S, 1])`, as `moe::plan`
-    /// defines them.
+    /// defines them; `slot_row` in `slot_expert`'s integer type.
     fn grouped_plan(
         slot_expert: IntTensor<Self>,
         experts: usize,
@@ -66,8 +66,8 @@ impl<B: HostRoutingOps, C: CheckpointStrategy> HostRoutingOps for Autodiff<B, C>
     }
 }
 
-/// `t` in the integer type `device` gives new integer tensors (what burn's own top-k and the
-/// tensor formulation return), so it mixes with them; the loops write i64.
+/// `t` in the integer type `device` gives new integer tensors (what burn's own top-k returns),
+/// so it mixes with them; the top-k loop writes i64, having no integer input to follow.
 pub fn in_device_ints<const D: usize>(t: Tensor<D, Int>, device: &Device) -> Tensor<D, Int> {
     let dtype = Tensor::<1, Int>::empty([0], device).dtype();
     match t.dtype() == dtype {

@@ -12,7 +12,7 @@
 use burn::backend::Dispatch;
 use burn::prelude::*;
 
-use crate::model::ffn::host_routing::{HostRoutingOps, in_device_ints};
+use crate::model::ffn::host_routing::HostRoutingOps;
 
 /// The grouped layout of one batch's S slots over K experts.
 #[derive(Clone)]
@@ -85,7 +85,7 @@ pub fn on_host(
         capacity.unwrap_or(usize::MAX),
     );
     let layout = GroupedLayout {
-        slot_row: in_device_ints(Tensor::from_dispatch(slot_row), &slot_expert.device()),
+        slot_row: Tensor::from_dispatch(slot_row),
         sizes: Tensor::from_dispatch(sizes),
         kept: Tensor::from_dispatch(kept),
     };
