@@ -7,12 +7,15 @@
 //! (`Bytes::from_bytes_vec`): two passes over each output before the product, 13% of a d 64
 //! dense step (docs/performance.md, "Issue 26"). Used by the matmul (`model::matmul`) and the
 //! grouped matmul (`ffn::grouped_matmul`); the fused kernels (`model::fused`) allocate their
-//! outputs with [`zeros`] for the same reason.
+//! outputs here for the same reason. An output a kernel writes whole is not zero-filled either
+//! ([`written`]); only one a kernel accumulates into is ([`zeros`]).
 
 use burn::backend::DispatchDevice;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::prelude::Device;
 use burn::tensor::{Bytes, Element, Shape};
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether `device` is flex (with or without autodiff): where the lab's flex kernels run.
 pub fn on_flex(device: &Device) -> bool {
@@ -26,14 +29,17 @@ pub fn on_flex(device: &Device) -> bool {
 pub trait Real: Element + bytemuck::Pod + Default + Send + Sync + 'static {
     const ZERO: Self;
     const ONE: Self;
+    const NAN: Self;
 }
 impl Real for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const NAN: Self = f32::NAN;
 }
 impl Real for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const NAN: Self = f64::NAN;
 }
 
 /// A tensor read in place: its storage from its first element, and its strides (elements).
@@ -70,12 +76,14 @@ impl<'a, T: Real> Operand<'a, T> {
 }
 
 /// `out (m × n, row-major) = lhs (m × k) · rhs (k × n)`, operands given as (pointer, column
-/// stride, row stride) in elements.
+/// stride, row stride) in elements. Writes every element of `out` and reads none (gemm with
+/// `read_dst` false stores its products, or zeros when k is 0, without loading the
+/// destination), so `out` may be uninitialised.
 ///
 /// # Safety
 /// `lhs` and `rhs` must address m × k and k × n elements through their strides.
 pub unsafe fn gemm_into<T: Real>(
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     (m, n, k): (usize, usize, usize),
     (lhs, lhs_cs, lhs_rs): (*const T, usize, usize),
     (rhs, rhs_cs, rhs_rs): (*const T, usize, usize),
@@ -85,14 +93,14 @@ pub unsafe fn gemm_into<T: Real>(
     if m * n == 0 {
         return;
     }
-    // SAFETY: `out` holds m × n elements at row stride n; the caller vouches for the operands.
-    // With `read_dst` false gemm writes every output element (zero when k is 0).
+    // SAFETY: `out` holds m × n elements at row stride n, written through a raw pointer (never
+    // read: `read_dst` is false); the caller vouches for the operands.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out.as_mut_ptr().cast::<T>(),
             1,
             n as isize,
             false,
@@ -123,6 +131,36 @@ pub fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     } else {
         gemm::Parallelism::None
     }
+}
+
+/// Whether [`written`] fills its buffer with NaN before the kernel writes it (tests: an
+/// element a kernel fails to write then shows as NaN instead of a stale value).
+static POISON: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later [`written`] output start as NaN (the tests switch it on).
+pub fn poison_outputs() {
+    POISON.store(true, Ordering::Relaxed);
+}
+
+/// A contiguous tensor of `T` whose elements `write` sets, without zero-filling them first (a
+/// memset of every output was 7–11% of a sweep-shape step; docs/performance.md).
+///
+/// # Safety
+/// `write` must initialise every element of the slice it is given.
+pub unsafe fn written<T: Real>(
+    shape: Shape,
+    write: impl FnOnce(&mut [MaybeUninit<T>]),
+) -> FlexTensor {
+    let n = shape.num_elements();
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    let out = &mut v.spare_capacity_mut()[..n];
+    if POISON.load(Ordering::Relaxed) {
+        out.fill(MaybeUninit::new(T::NAN));
+    }
+    write(out);
+    // SAFETY: the caller's `write` initialised all n elements.
+    unsafe { v.set_len(n) };
+    FlexTensor::new(Bytes::from_elems(v), Layout::contiguous(shape), T::dtype())
 }
 
 /// A zero-filled contiguous tensor of `T`, its buffer allocated with `T`'s alignment (not

@@ -70,7 +70,7 @@ impl RouterAccumulator {
                 }
             }
             e.dropped += aux.stats.dropped.clone().into_scalar::<f32>() as f64;
-            e.entropy += aux.stats.entropy.clone().into_scalar::<f32>() as f64;
+            e.entropy += aux.stats.entropy().into_scalar::<f32>() as f64;
             e.slots += aux.stats.slots as f64;
             e.dropped_of += aux.stats.dropped_of as f64;
             e.batches += 1;

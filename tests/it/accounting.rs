@@ -58,7 +58,7 @@ fn moe_counts_equal_hand_count() {
 /// Count the real module's parameters with burn, per config.
 #[test]
 fn parameter_count_equals_the_module() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     for (ffn, extra) in [(DENSE, ""), (MOE, ""), (DENSE, "")] {
         let c = config(&tiny_spec("p", ffn, extra));
         let model = c.init_model(&device);

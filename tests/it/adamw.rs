@@ -69,7 +69,7 @@ fn random<const D: usize>(shape: [usize; D], scale: f64, device: &Device) -> Ten
 
 #[test]
 fn fused_adamw_equals_burns_bit_for_bit() {
-    for device in [Device::flex(), Device::flex().autodiff()] {
+    for device in [crate::common::flex(), crate::common::flex().autodiff()] {
         for wd in [0.0, 0.1] {
             // A norm gain (rank 1), and a matrix with several parallel chunks (77 k elements).
             let gains = random([67], 1.0, &device);
@@ -88,7 +88,7 @@ fn fused_adamw_equals_burns_bit_for_bit() {
 
 #[test]
 fn fused_adamw_leaves_a_parameter_held_elsewhere_unchanged() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let (fused, _) = pair(0.1);
     let w = random([50, 70], 1.0, &device);
     let kept = to_vec(w.clone());

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use common::{DENSE, MOE, config, max_rel_diff, tiny_spec, to_vec};
 
 fn check_causal(ffn: &str) {
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(5);
     let cfg = config(&tiny_spec("causal", ffn, ""));
     let model = cfg.init_model(&device);

@@ -48,7 +48,7 @@ fn model_config(spec: &FfnSpec) -> RunConfig {
 
 #[test]
 fn causal_variants_do_not_see_the_future_and_the_others_do() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     for (name, spec) in variants() {
         let cfg = model_config(&spec);
         let model = init::seeded(5, || cfg.init_model(&device));
@@ -98,7 +98,7 @@ fn causal_variants_do_not_see_the_future_and_the_others_do() {
 
 #[test]
 fn flop_formula_equals_executed_matmul_flops() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let tokens = BATCH * SEQ;
     for (name, spec) in variants() {
         let ffn = layer(&spec, &device);
@@ -121,7 +121,7 @@ fn flop_formula_equals_executed_matmul_flops() {
 
 #[test]
 fn parameter_counts_equal_the_modules() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     for (name, spec) in variants() {
         let ffn = layer(&spec, &device);
         let shape = spec.layer_shape(0, D_MODEL, BATCH * SEQ, Dispatch::Grouped);
@@ -169,7 +169,7 @@ fn three_steps(cfg: &RunConfig, device: &Device) -> (Vec<f64>, Vec<f32>) {
 
 #[test]
 fn two_runs_with_one_seed_are_identical() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     for (name, spec) in variants() {
         let cfg = model_config(&spec);
         let (la, oa) = three_steps(&cfg, &device);
@@ -185,7 +185,7 @@ fn wgpu_agrees_with_flex() {
         return;
     };
     let wgpu = choice.open().unwrap().device;
-    let flex = Device::flex();
+    let flex = crate::common::flex();
     for (name, spec) in variants() {
         let run = |device: &Device| {
             let auto = device.clone().autodiff();
@@ -237,7 +237,7 @@ fn a_short_training_run_lowers_the_loss() {
 /// multiplies the layer's output by 0, the feed-forward that learns nothing.
 fn fit_teacher(spec: &FfnSpec, broken: bool) -> (f64, f64) {
     use burn::optim::{AdamConfig, GradientsParams};
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     let teacher = common::conformance::layer(&FfnSpec::examples(64, 4, 2, 8)[0], &device);
     let input = common::conformance::input(&device, 9);
     // Scaled to unit mean square: the zero output's MSE is 1.
@@ -292,7 +292,7 @@ fn every_variant_fits_a_teacher_that_a_zero_feed_forward_cannot() {
 fn every_dispatch_executes_what_the_accounting_states() {
     use moe_lab::model::ffn::FeedForward;
     use moe_lab::model::ffn::moe::{Capacity, MoeSpec};
-    let device = Device::flex();
+    let device = crate::common::flex();
     let tokens = BATCH * SEQ;
     for capacity in [Capacity::Dropless, Capacity::Factor(1.25)] {
         let spec = FfnSpec::Moe(MoeSpec {

@@ -92,7 +92,7 @@ fn compare(device: &Device, where_: &str, fast: Dispatch, capacity: Option<f64>)
 
 #[test]
 fn grouped_dispatch_equals_reference_on_flex() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     assert_eq!(Dispatch::for_layer(&device), Dispatch::Grouped);
     assert_eq!(
         Dispatch::for_layer(&device.clone().autodiff()),
@@ -213,7 +213,7 @@ const GROUPED_CASES: [(usize, usize, &[usize]); 5] = [
 
 #[test]
 fn grouped_matmul_equals_per_group_matmuls() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     for (a, b, sizes) in GROUPED_CASES {
         grouped_against_slices(&device, a, b, sizes);
     }
@@ -228,7 +228,7 @@ fn grouped_matmul_on_wgpu_equals_flex_and_per_group_matmuls() {
         return;
     };
     let wgpu = choice.open().unwrap().device.autodiff();
-    let flex = Device::flex().autodiff();
+    let flex = crate::common::flex().autodiff();
     for (a, b, sizes) in GROUPED_CASES {
         let on_wgpu = grouped_against_slices(&wgpu, a, b, sizes);
         let on_flex = grouped_against_slices(&flex, a, b, sizes);
@@ -271,7 +271,7 @@ fn slot_grads(
 fn slot_movements_equal_burns_ops() {
     use burn::tensor::Distribution;
     use moe_lab::model::ffn::moe::slots;
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     // 300 tokens, k = 2, d = 64: several parallel tasks. Rows: a permutation of the slots,
     // as the grouped dispatch builds (a fixed shuffle).
     let (n, k, d) = (300, 2, 64);
@@ -321,7 +321,7 @@ fn slot_movements_equal_burns_ops() {
 #[should_panic(expected = "permutation")]
 fn slot_rows_that_are_not_a_permutation_are_refused() {
     use moe_lab::model::ffn::moe::slots;
-    let device = Device::flex();
+    let device = crate::common::flex();
     let x = Tensor::<2>::ones([3, 4], &device);
     // Slots 0 and 1 both to row 0: row 5 would be left unwritten.
     let rows =
@@ -332,7 +332,7 @@ fn slot_rows_that_are_not_a_permutation_are_refused() {
 #[test]
 fn the_host_plan_equals_the_tensor_plan() {
     use moe_lab::model::ffn::moe::plan;
-    let device = Device::flex();
+    let device = crate::common::flex();
     let experts = 6;
     // 2 × 150 slots, skewed toward experts 0 and 1 so a capacity drops some; expert 5 unused.
     let ids: Vec<i64> = (0..300i64)

@@ -50,7 +50,7 @@ fn host_kl(student: &[f32], teacher: &[f32], temp: f64, k: usize) -> f64 {
 
 #[test]
 fn kl_to_teacher_matches_the_host_formula() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let (student, teacher) = (logits(1, &device), logits(2, &device));
     let (s, t) = (to_vec(student.clone()), to_vec(teacher.clone()));
     for (temp, k) in [(1.0, 0), (2.0, 0), (1.0, 5), (0.5, 40)] {
@@ -84,7 +84,7 @@ fn kl_to_teacher_matches_the_host_formula() {
 /// with no mass outside the top k: there this test's tail ends far below the teacher's.)
 #[test]
 fn top_k_distillation_keeps_the_teachers_tail_mass() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     let teacher = logits(2, &device).mul_scalar(1.5);
     let (k, shape) = (5, [2, 3, 256]);
     let target = DistillTarget {

@@ -22,7 +22,7 @@ fn run_dir(dir: &Path, spec: &str) -> moe_lab::model::Transformer {
     let run = RunDir::new(dir);
     run.create().unwrap();
     run.write_config(&cfg).unwrap();
-    let model = cfg.init_model(&Device::flex());
+    let model = cfg.init_model(&crate::common::flex());
     run.save_model(&model).unwrap();
     model
 }
@@ -130,7 +130,7 @@ fn round_trip(spec: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let model = run_dir(&tmp.path().join("run"), spec);
     let out = tmp.path().join("hf");
-    let device = Device::flex();
+    let device = crate::common::flex();
     let exported = export::export(&tmp.path().join("run"), &out, false, &device).unwrap();
     assert_eq!(exported.reload_max_abs_diff, 0.0);
     let reloaded = export::reload(&out, &device).unwrap();
@@ -206,7 +206,7 @@ fn fine_grained_top_k_moe_exports_as_mixtral() {
 #[test]
 fn reference_logits_are_the_models() {
     let (_tmp, out) = round_trip(&tiny_spec("r", DENSE, ""));
-    let device = Device::flex();
+    let device = crate::common::flex();
     let reference = export::reference::Reference::load(&out, 16, 256, &device).unwrap();
     let [w, t] = reference.tokens.dims();
     assert!((1..=export::reference::WINDOWS).contains(&w) && t == 16);
@@ -304,7 +304,7 @@ fn no_final_model_or_taken_out_exit_2() {
 fn exported_feed_forwards_compute_hfs_formula() {
     use moe_lab::model::FeedForward;
     let x: Vec<f32> = (0..32).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect();
-    let device = Device::flex();
+    let device = crate::common::flex();
     let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [1, 32]), &device);
 
     let (_tmp, out) = round_trip(&tiny_spec("d", DENSE, ""));

@@ -14,7 +14,7 @@ fn check(ffn: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(&tiny_spec("kept", ffn, ""));
     let summary = train(&cfg, flex_options(tmp.path(), false, None)).unwrap();
-    let device = Device::flex();
+    let device = crate::common::flex();
     let (loaded_cfg, model) = RunDir::new(tmp.path()).load_model(&device).unwrap();
     assert_eq!(loaded_cfg.spec, cfg.spec);
     // The trainer's final evaluation, rebuilt: same text, windows and count.
@@ -67,7 +67,7 @@ fn parameters(model: &moe_lab::model::Transformer) -> Vec<Vec<f32>> {
 #[test]
 fn the_average_of_two_models_is_their_mean() {
     use moe_lab::train::average::{add, mean};
-    let device = Device::flex();
+    let device = crate::common::flex();
     let a = config(&tiny_spec("a", MOE, "")).init_model(&device);
     let b = config(&tiny_spec("b", MOE, "").replace("seed = 7", "seed = 8")).init_model(&device);
     let avg = mean(&add(Some(add(None, &a)), &b), 2);

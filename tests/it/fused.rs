@@ -1,7 +1,7 @@
 //! The fused flex kernels (SwiGLU, causal softmax, the attention-logit probe, the
-//! cross-entropy, RMSNorm) against burn's composed ops: outputs and gradients, on contiguous and strided
-//! inputs, with NaN carried through (a diverged run must stay visible to the spike and
-//! divergence checks).
+//! cross-entropy, RMSNorm, the router's softmax and log-partition) against burn's composed ops:
+//! outputs and gradients, on contiguous and strided inputs, with NaN carried through (a
+//! diverged run must stay visible to the spike and divergence checks).
 
 use crate::common;
 
@@ -33,7 +33,7 @@ fn grads<const D: usize>(
 
 #[test]
 fn swiglu_equals_silu_times_up() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     // Large enough for several parallel chunks, values far into both tails of the sigmoid.
     let (g, u) = (
         random([3, 173, 257], 6.0, &device),
@@ -58,7 +58,7 @@ fn swiglu_equals_silu_times_up() {
 /// softmax saturates in places.
 #[test]
 fn causal_softmax_equals_masked_softmax() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     for t in [1, 7, 130] {
         let s = random([2, 3, t, t], 4.0, &device);
         let r = random([2, 3, t, t], 1.0, &device);
@@ -100,7 +100,7 @@ fn causal_softmax_equals_masked_softmax() {
 
 #[test]
 fn nan_propagates() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let mut g = vec![0.5f32; 12];
     g[5] = f32::NAN;
     let g = Tensor::<2>::from_data(TensorData::new(g, [3, 4]), &device);
@@ -138,7 +138,7 @@ fn ce_grads(
 /// strided (transposed) logits.
 #[test]
 fn cross_entropy_equals_log_softmax_and_gather() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     let (n, v) = (402, 259);
     let ids: Vec<i64> = (0..n as i64).map(|i| (i * 38) % v as i64).collect();
     assert!(ids.contains(&0) && ids.contains(&(v as i64 - 1)));
@@ -156,7 +156,7 @@ fn cross_entropy_equals_log_softmax_and_gather() {
 
 #[test]
 fn cross_entropy_keeps_a_nan_in_its_row_and_refuses_a_class_outside_the_vocabulary() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let mut x = vec![0.3f32; 3 * 5];
     x[5 + 2] = f32::NAN; // row 1
     let x = Tensor::<2>::from_data(TensorData::new(x, [3, 5]), &device);
@@ -207,7 +207,7 @@ fn norm_grads(
 /// that is not a multiple of the vector width, a random scale; contiguous and strided input.
 #[test]
 fn rms_norm_equals_burns_rms_norm() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     let d = 67;
     let gamma = random([d], 1.0, &device);
     let r = random([3, 173, d], 1.0, &device);
@@ -218,5 +218,73 @@ fn rms_norm_equals_burns_rms_norm() {
         let fused = norm_grads(fused::rms_norm, &gamma, &x, &r);
         let composed = norm_grads(|n, x| n.forward(x), &gamma, &x, &r);
         assert_close(&fused, &composed, &format!("rms_norm, {what}"), 1e-5);
+    }
+}
+
+/// `(output, d logits)` of a router function of `logits: [N, K]` against a random cotangent.
+fn router_grads<const D: usize>(
+    f: impl Fn(Tensor<2>) -> Tensor<D>,
+    logits: &Tensor<2>,
+    r: &Tensor<D>,
+) -> [Vec<f32>; 2] {
+    let x = logits.clone().require_grad();
+    let y = f(x.clone());
+    let g = (y.clone() * r.clone()).sum().backward();
+    [to_vec(y.detach()), to_vec(x.grad(&g).unwrap())]
+}
+
+/// The router's softmax and log-partition (`ffn::router_softmax`) on the widths compiled for
+/// a fixed row (4, 8, 64 experts) and the loop for others (6, 1); rows over several parallel
+/// tasks (5 000 × 8); contiguous and strided logits; outputs and gradients.
+#[test]
+fn router_softmax_and_log_partition_equal_burns_ops() {
+    use moe_lab::model::ffn::router_softmax as rs;
+    let device = crate::common::flex().autodiff();
+    for (n, k) in [(37, 8), (5000, 8), (19, 4), (11, 64), (23, 6), (7, 1)] {
+        let r2 = random([n, k], 1.0, &device);
+        let r1 = random([n], 1.0, &device);
+        for (what, x) in [
+            ("contiguous", random([n, k], 3.0, &device)),
+            ("strided", random([k, n], 3.0, &device).transpose()),
+        ] {
+            let what = format!("N {n}, K {k}, {what}");
+            let ours = router_grads(rs::softmax, &x, &r2);
+            let theirs = router_grads(rs::softmax_composed, &x, &r2);
+            assert_close(&ours, &theirs, &format!("router softmax, {what}"), 1e-5);
+            let ours = router_grads(rs::log_partition, &x, &r1);
+            let theirs = router_grads(rs::log_partition_composed, &x, &r1);
+            assert_close(
+                &ours,
+                &theirs,
+                &format!("router log-partition, {what}"),
+                1e-5,
+            );
+        }
+    }
+}
+
+/// A NaN logit makes its own row's softmax and log-partition NaN and leaves the other rows
+/// finite, on the fixed-width kernels and the loop.
+#[test]
+fn router_softmax_keeps_a_nan_in_its_row() {
+    use moe_lab::model::ffn::router_softmax as rs;
+    let device = crate::common::flex();
+    for k in [8, 6] {
+        let mut x = vec![0.25f32; 3 * k];
+        x[k + 1] = f32::NAN;
+        let x = Tensor::<2>::from_data(TensorData::new(x, [3, k]), &device);
+        let p = to_vec(rs::softmax(x.clone()));
+        assert!(p[k..2 * k].iter().all(|v| v.is_nan()), "K {k}: {p:?}");
+        assert!(
+            p[..k]
+                .iter()
+                .chain(&p[2 * k..])
+                .all(|v| (v - 1.0 / k as f32).abs() < 1e-6)
+        );
+        let lse = to_vec(rs::log_partition(x));
+        assert!(
+            lse[1].is_nan() && !lse[0].is_nan() && !lse[2].is_nan(),
+            "K {k}: {lse:?}"
+        );
     }
 }

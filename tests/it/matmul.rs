@@ -53,7 +53,7 @@ fn check<const D: usize>(what: &str, a: Tensor<D>, b: Tensor<D>) {
 
 #[test]
 fn matmul_equals_burns_matmul_with_gradients() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     check("2-D", random([37, 29], &device), random([29, 23], &device));
     check(
         "a batch times one shared matrix",
@@ -89,7 +89,7 @@ fn matmul_equals_burns_matmul_with_gradients() {
 
 #[test]
 fn linear_equals_burns_linear() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     for bias in [false, true] {
         let layer = burn::nn::LinearConfig::new(24, 40)
             .with_bias(bias)

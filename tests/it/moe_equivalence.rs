@@ -34,7 +34,7 @@ fn copy_dense_into_experts(dense: &SwiGlu, layer: &mut moe_lab::model::ffn::MoeL
 
 #[test]
 fn one_expert_top1_equals_dense_ffn() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(1);
     let dense = SwiGlu::new(16, 24, 2, &device);
     let mut layer = moe(1, 1, &device);
@@ -53,7 +53,7 @@ fn one_expert_top1_equals_dense_ffn() {
 
 #[test]
 fn identical_experts_with_renormalisation_equal_dense_ffn() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(2);
     let dense = SwiGlu::new(16, 24, 2, &device);
     let mut layer = moe(4, 2, &device);
@@ -76,7 +76,7 @@ fn identical_experts_with_renormalisation_equal_dense_ffn() {
 fn identical_experts_without_renormalisation_scale_by_gate_mass() {
     // Without renormalisation the output is the dense output times the chosen probability mass
     // (< 1): a check that the flag does something.
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(3);
     let dense = SwiGlu::new(16, 24, 2, &device);
     let mut layer = common::MoeParts {

@@ -37,7 +37,7 @@ fn heads_host(y: Tensor<3>, n: usize, dh: usize, rope: &Rope) -> Vec<Vec<Vec<Vec
 
 /// (probe, host max over past and present keys, host max over all keys) at seed `seed`.
 fn probe_and_host_maxima(seed: u64) -> (f32, f32, f32) {
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(seed);
     let (b, t, d, h, hkv) = (2, 12, 32, 4, 2);
     let dh = d / h;
@@ -88,7 +88,7 @@ fn attention_probe_is_the_largest_causal_logit() {
 
 #[test]
 fn output_log_partition_is_the_mean_logsumexp() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(4);
     let (b, t, v) = (2, 5, 256);
     let logits = Tensor::<3>::random(

@@ -28,7 +28,7 @@ fn layer(
 
 #[test]
 fn tiny_capacity_drops_slots_and_dropped_tokens_get_zero_output() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(3);
     let mut moe = layer(4, 1, Some(0.25), &device);
     // A router that sends every token to expert 0: capacity ⌈0.25·1·16/4⌉ = 1 slot.
@@ -111,7 +111,7 @@ fn naive_moe(layer: &moe_lab::model::ffn::MoeLayer, x: &Tensor<2>) -> Vec<f64> {
 #[test]
 fn dropless_keeps_every_slot_of_a_skewed_routing_on_every_dispatch() {
     use moe_lab::model::ffn::moe::Dispatch;
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(4);
     // Every token prefers expert 0, then expert 1: a capacity of 1.0 would drop half the slots.
     let skewed = |capacity: Option<f64>| {
@@ -160,7 +160,7 @@ fn dropless_keeps_every_slot_of_a_skewed_routing_on_every_dispatch() {
 
 #[test]
 fn balance_and_z_losses_equal_hand_computation() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let mut moe = layer(2, 1, None, &device);
     // d_model 8; x has a single non-zero feature so logits are explicit.
     // Router weight row 0 = [1, -1]: token with feature a has logits [a, -a].
@@ -210,7 +210,7 @@ fn balance_and_z_losses_equal_hand_computation() {
 
 #[test]
 fn balance_loss_equals_alpha_at_perfect_balance() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let mut moe = layer(4, 1, None, &device);
     // A zero router: uniform probabilities (P_i = 1/4); top-1 ties broken by index would send
     // everything to one expert, so give 4 tokens one-hot features that pick distinct experts
@@ -241,7 +241,7 @@ fn balance_loss_equals_alpha_at_perfect_balance() {
 fn top_k_indices_on_the_host_equal_burns_top_k() {
     use burn::tensor::Distribution;
     use moe_lab::model::ffn::router::top_k_indices;
-    let device = Device::flex();
+    let device = crate::common::flex();
     // Scores rounded to one decimal (many ties within a row), and a row with NaN and ±∞.
     let x = Tensor::<2>::random([500, 8], Distribution::Normal(0.0, 1.0), &device)
         .mul_scalar(10.0)

@@ -15,14 +15,14 @@ use moe_lab::train::train;
 fn trained(ffn: &str, dir: &std::path::Path) -> (moe_lab::model::Transformer, usize) {
     let cfg = config(&tiny_spec("sample", ffn, ""));
     train(&cfg, flex_options(dir, false, None)).unwrap();
-    let (cfg, model) = RunDir::new(dir).load_model(&Device::flex()).unwrap();
+    let (cfg, model) = RunDir::new(dir).load_model(&crate::common::flex()).unwrap();
     (model, cfg.spec.model.seq_len)
 }
 
 fn check_cache(ffn: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let (model, t) = trained(ffn, tmp.path());
-    let device = Device::flex();
+    let device = crate::common::flex();
     let text: Vec<u8> = b"q: what is the capital of x? a: y."[..t].to_vec();
     let ids: Vec<i64> = text.iter().map(|b| *b as i64).collect();
     let full = model.forward(Tensor::<2, Int>::from_data(
@@ -74,7 +74,7 @@ fn cached_decoding_equals_the_full_forward_moe() {
 fn sampling_is_reproducible_and_greedy_ignores_the_seed() {
     let tmp = tempfile::tempdir().unwrap();
     let (model, t) = trained(MOE, tmp.path());
-    let device = Device::flex();
+    let device = crate::common::flex();
     let run = |temperature: f64, seed: u64| {
         let opts = SampleOptions {
             max_tokens: 3 * t, // crosses the window more than once
@@ -104,7 +104,7 @@ fn sampling_is_reproducible_and_greedy_ignores_the_seed() {
 fn cached_attention_equals_the_full_attention() {
     use moe_lab::model::attention::Attention;
     use moe_lab::model::rope::Rope;
-    let device = Device::flex();
+    let device = crate::common::flex();
     device.seed(11);
     let (t, d) = (12, 32);
     let attn = Attention::new(d, 4, 2, 2, &device);

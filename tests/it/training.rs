@@ -141,7 +141,7 @@ fn params(model: &Transformer) -> Vec<(usize, Vec<f32>)> {
 
 #[test]
 fn weight_decay_applies_to_matrices_only() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     device.seed(1);
     let cfg = config(&tiny_spec("wd", MOE, ""));
     let model = cfg.init_model(&device);
@@ -167,7 +167,7 @@ fn weight_decay_applies_to_matrices_only() {
 
 #[test]
 fn clipping_scales_all_gradients_by_one_global_factor() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     let cfg = config(&tiny_spec("clip", DENSE, ""));
     let model = cfg.init_model(&device);
     let grads = constant_grads(&model, 1.0);

@@ -49,7 +49,7 @@ fn fine_grained_and_shared_experts_keep_active_flops() {
 
 #[test]
 fn loss_free_bias_moves_by_gamma_toward_balance_and_is_logged() {
-    let device = Device::flex().autodiff();
+    let device = crate::common::flex().autodiff();
     let spec = FfnSpec::Moe(MoeSpec {
         router: toml::from_str::<RouterSpec>("kind = \"loss-free\"\nbias_update_rate = 0.01")
             .unwrap(),
@@ -99,7 +99,7 @@ fn loss_free_bias_moves_by_gamma_toward_balance_and_is_logged() {
 
 #[test]
 fn sigmoid_gates_are_normalised_affinities() {
-    let device = Device::flex();
+    let device = crate::common::flex();
     let spec = toml::from_str::<RouterSpec>("kind = \"sigmoid\"").unwrap();
     let router = init::seeded(2, || spec.init(8, 6, &device));
     let x = Tensor::<2>::random(
@@ -166,8 +166,8 @@ fn expert_choice_warns_in_the_summary() {
     assert_eq!(summary.warnings.len(), 1);
     assert!(summary.warnings[0].contains("not causal"));
     // Each expert takes C = k·N/K tokens: the model still runs end to end.
-    let model = cfg.init_model(&Device::flex());
-    let out = model.forward(Tensor::zeros([2, 16], &Device::flex()));
+    let model = cfg.init_model(&crate::common::flex());
+    let out = model.forward(Tensor::zeros([2, 16], &crate::common::flex()));
     assert_eq!(out.logits.dims(), [2, 16, 256]);
 }
 
@@ -240,7 +240,7 @@ fn loss_free_bias_survives_a_checkpoint() {
 fn expert_choice_counts_c_times_k_experts_and_drops_in_tokens() {
     use moe_lab::model::ffn::FfnInput;
     use moe_lab::model::ffn::moe::Dispatch;
-    let device = Device::flex();
+    let device = crate::common::flex();
     let spec = |c: f64| {
         let text = format!("{MOE}\n[ffn.router]\nkind = \"expert-choice\"\ncapacity_factor = {c}");
         config(&tiny_spec("ec", &text, "")).spec.ffn

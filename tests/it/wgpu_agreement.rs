@@ -49,7 +49,7 @@ fn moe_forward_and_backward_on_wgpu_match_flex() {
     };
     let cfg = config(&tiny_spec("agree", MOE, ""));
     // The same seed gives bit-identical initial weights on both devices (host-side init).
-    let flex = Device::flex().autodiff();
+    let flex = crate::common::flex().autodiff();
     let model = cfg.init_model(&flex);
     let wgpu = choice.open().unwrap().device.autodiff();
     let on_wgpu = cfg.init_model(&wgpu);

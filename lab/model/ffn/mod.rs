@@ -12,6 +12,7 @@ pub mod grouped_matmul;
 pub mod host_routing;
 pub mod moe;
 pub mod router;
+pub mod router_softmax;
 pub mod spec;
 
 use burn::prelude::*;
@@ -65,13 +66,25 @@ pub struct RouterStats {
     /// What `dropped` counts out of: the token-slots N·k (token choice) or the tokens N
     /// (expert choice), so the dropped fraction is a share of like units.
     pub dropped_of: usize,
-    /// Mean entropy (nats) of the router's distribution, `[1]`.
-    pub entropy: Tensor<1>,
+    /// The router's distribution over experts `[N, K]`, detached: what [`Self::entropy`]
+    /// reads, kept rather than reduced in every training step, which never logs it.
+    pub probs: Tensor<2>,
     /// Slots in the batch: tokens × top_k (expert choice: K × C).
     pub slots: usize,
     /// The largest router logit, `[1]`, detached (a stability proxy: router logits that grow
     /// without bound are what the ST-MoE z-loss restrains); `None` for routers without logits.
     pub logit_max: Option<Tensor<1>>,
+}
+
+impl RouterStats {
+    /// Mean entropy (nats) of the router's distribution, `[1]`.
+    pub fn entropy(&self) -> Tensor<1> {
+        let p = self.probs.clone();
+        (p.clone() * p.clamp_min(1e-12).log())
+            .sum_dim(1)
+            .mean()
+            .neg()
+    }
 }
 
 impl FeedForward {

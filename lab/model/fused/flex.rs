@@ -11,10 +11,15 @@ use rayon::prelude::*;
 
 use super::FusedOps;
 // Outputs allocated with f32's alignment, not through `FlexTensor::empty` (which zero-fills
-// bytes and then copies them to an aligned buffer).
+// bytes and then copies them to an aligned buffer), and left unfilled where the kernel writes
+// every element (`written`).
 use crate::model::flex_ints::indices_below;
-use crate::model::gemm::zeros;
-use crate::simd::{LANES, dot_lanes, multiversion};
+use crate::model::gemm::{written, zeros};
+use std::mem::MaybeUninit;
+
+/// An uninitialised f32 element a kernel writes.
+type Out = MaybeUninit<f32>;
+use crate::simd::{LANES, dot_lanes, exp, multiversion};
 
 /// Elements per parallel task: below this, a tensor is one task.
 const CHUNK: usize = 1 << 15;
@@ -27,12 +32,14 @@ impl FusedOps for Flex {
             up.layout().shape(),
             "swiglu: shapes differ"
         );
-        let mut out = zeros::<f32>(gate.layout().shape().clone());
         let (g, u) = (slice(&gate), slice(&up));
-        par_zip(out.storage_mut::<f32>(), CHUNK, |at, o| {
-            swiglu_kernel(o, &g[at..at + o.len()], &u[at..at + o.len()])
-        });
-        out
+        let fill = |out: &mut [Out]| {
+            par_zip(out, CHUNK, |at, o| {
+                swiglu_kernel(o, &g[at..at + o.len()], &u[at..at + o.len()])
+            })
+        };
+        // SAFETY: the kernel writes every element of each chunk.
+        unsafe { written(gate.layout().shape().clone(), fill) }
     }
 
     fn swiglu_backward(
@@ -42,43 +49,55 @@ impl FusedOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (gate, up, dy) = (f32s(gate), f32s(up), f32s(dy));
         let shape = gate.layout().shape().clone();
-        let mut d_gate = zeros::<f32>(shape.clone());
-        let mut d_up = zeros::<f32>(shape);
         let (g, u, dy) = (slice(&gate), slice(&up), slice(&dy));
-        d_gate
-            .storage_mut::<f32>()
-            .par_chunks_mut(CHUNK)
-            .zip(d_up.storage_mut::<f32>().par_chunks_mut(CHUNK))
-            .enumerate()
-            .for_each(|(c, (dg, du))| {
-                let at = c * CHUNK;
-                let range = at..at + dg.len();
-                swiglu_backward_kernel(dg, du, &g[range.clone()], &u[range.clone()], &dy[range]);
-            });
-        (d_gate, d_up)
+        let mut d_up = None;
+        let fill = |d_gate: &mut [Out]| {
+            let fill_up = |d_up: &mut [Out]| {
+                d_gate
+                    .par_chunks_mut(CHUNK)
+                    .zip(d_up.par_chunks_mut(CHUNK))
+                    .enumerate()
+                    .for_each(|(c, (dg, du))| {
+                        let at = c * CHUNK;
+                        let range = at..at + dg.len();
+                        let (g, u, dy) = (&g[range.clone()], &u[range.clone()], &dy[range]);
+                        swiglu_backward_kernel(dg, du, g, u, dy);
+                    })
+            };
+            // SAFETY: the kernel writes every element of both outputs' chunks.
+            d_up = Some(unsafe { written(shape.clone(), fill_up) });
+        };
+        // SAFETY: as above.
+        let d_gate = unsafe { written(shape.clone(), fill) };
+        (d_gate, d_up.expect("written"))
     }
 
     fn causal_softmax(scores: FlexTensor, scale: f32) -> FlexTensor {
         let scores = f32s(scores);
         let t = square_rows(&scores);
-        let mut out = zeros::<f32>(scores.layout().shape().clone());
         let s = slice(&scores);
-        par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
-            softmax_rows(o, &s[at..at + o.len()], t, at / t, scale)
-        });
-        out
+        let fill = |out: &mut [Out]| {
+            par_zip(out, rows_chunk(t), |at, o| {
+                softmax_rows(o, &s[at..at + o.len()], t, at / t, scale)
+            })
+        };
+        // SAFETY: the kernel writes every element of its rows.
+        unsafe { written(scores.layout().shape().clone(), fill) }
     }
 
     fn causal_softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
         let (y, dy) = (f32s(y), f32s(dy));
         let t = square_rows(&y);
-        let mut out = zeros::<f32>(y.layout().shape().clone());
+        let shape = y.layout().shape().clone();
         let (y, dy) = (slice(&y), slice(&dy));
-        par_zip(out.storage_mut::<f32>(), rows_chunk(t), |at, o| {
-            let range = at..at + o.len();
-            softmax_backward_rows(o, &y[range.clone()], &dy[range], t, at / t, scale)
-        });
-        out
+        let fill = |out: &mut [Out]| {
+            par_zip(out, rows_chunk(t), |at, o| {
+                let range = at..at + o.len();
+                softmax_backward_rows(o, &y[range.clone()], &dy[range], t, at / t, scale)
+            })
+        };
+        // SAFETY: the kernel writes every element of its rows.
+        unsafe { written(shape, fill) }
     }
 
     fn causal_logit_max(scores: FlexTensor, scale: f32) -> FlexTensor {
@@ -124,17 +143,28 @@ impl FusedOps for Flex {
         let (logits, lse, dy) = (f32s(logits), f32s(lse), f32s(dy));
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
-        let mut out = zeros::<f32>(logits.layout().shape().clone());
+        let shape = logits.layout().shape().clone();
         let (x, lse, dy) = (slice(&logits), slice(&lse), slice(&dy));
-        par_zip(out.storage_mut::<f32>(), rows_per_task(v) * v, |at, o| {
-            let first = at / v;
-            let rows = first..first + o.len() / v;
-            softmax_minus_onehot_rows(o, &x[at..at + o.len()], &lse[rows.clone()], &dy[rows], v);
-            for (r, row) in o.chunks_exact_mut(v).enumerate() {
-                row[targets[first + r]] -= dy[first + r];
-            }
-        });
-        out
+        let fill = |out: &mut [Out]| {
+            par_zip(out, rows_per_task(v) * v, |at, o| {
+                let first = at / v;
+                let rows = first..first + o.len() / v;
+                softmax_minus_onehot_rows(
+                    o,
+                    &x[at..at + o.len()],
+                    &lse[rows.clone()],
+                    &dy[rows],
+                    v,
+                );
+                // SAFETY: the kernel wrote every element of the chunk.
+                let o = unsafe { o.assume_init_mut() };
+                for (r, row) in o.chunks_exact_mut(v).enumerate() {
+                    row[targets[first + r]] -= dy[first + r];
+                }
+            })
+        };
+        // SAFETY: the kernel writes every element of its rows.
+        unsafe { written(shape, fill) }
     }
 
     fn rms_norm(x: FlexTensor, gamma: FlexTensor, eps: f32) -> (FlexTensor, FlexTensor) {
@@ -241,7 +271,7 @@ fn contiguous(t: &FlexTensor) -> FlexTensor {
 }
 
 /// Runs `f(offset, chunk)` over `out` in chunks of `chunk` elements, in parallel.
-fn par_zip(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+fn par_zip<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     out.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(c, o)| f(c * chunk, o));
@@ -291,46 +321,57 @@ fn nan_max(a: f32, b: f32) -> f32 {
 }
 
 multiversion! {
-    fn swiglu_kernel(out: &mut [f32], g: &[f32], u: &[f32]) {
+    // Writes all of `out` (the inputs are as long).
+    fn swiglu_kernel(out: &mut [Out], g: &[f32], u: &[f32]) {
+        assert!(g.len() == out.len() && u.len() == out.len());
         for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
-            *o = g * sigmoid(g) * u;
+            o.write(g * sigmoid(g) * u);
         }
     }
 
-    fn swiglu_backward_kernel(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], dy: &[f32]) {
+    // Writes all of `dg` and `du` (all five slices are as long).
+    fn swiglu_backward_kernel(dg: &mut [Out], du: &mut [Out], g: &[f32], u: &[f32], dy: &[f32]) {
+        let n = dg.len();
+        assert!(du.len() == n && g.len() == n && u.len() == n && dy.len() == n);
         for ((((dg, du), &g), &u), &dy) in dg.iter_mut().zip(du).zip(g).zip(u).zip(dy) {
             let s = sigmoid(g);
-            *du = dy * g * s;
-            *dg = dy * u * s * (1.0 + g * (1.0 - s));
+            du.write(dy * g * s);
+            dg.write(dy * u * s * (1.0 + g * (1.0 - s)));
         }
     }
 
     // Rows of `t` keys; the first is query `first % t`, which sees keys 0..=query.
-    fn softmax_rows(out: &mut [f32], s: &[f32], t: usize, first: usize, scale: f32) {
+    // Writes all of `out` (as long as `s`, whole rows).
+    fn softmax_rows(out: &mut [Out], s: &[f32], t: usize, first: usize, scale: f32) {
+        assert!(s.len() == out.len() && out.len().is_multiple_of(t));
         for (r, (o, x)) in out.chunks_exact_mut(t).zip(s.chunks_exact(t)).enumerate() {
             let n = (first + r) % t + 1;
             let (o, future) = o.split_at_mut(n);
             let x = &x[..n];
             let m = max_lanes(x) * scale;
             for (o, &x) in o.iter_mut().zip(x) {
-                *o = exp(x * scale - m);
+                o.write(exp(x * scale - m));
             }
+            // SAFETY: the n elements of `o` were written just above.
+            let o = unsafe { o.assume_init_mut() };
             let inv = 1.0 / sum_lanes(o);
             o.iter_mut().for_each(|o| *o *= inv);
-            future.fill(0.0);
+            future.fill(Out::new(0.0));
         }
     }
 
-    fn softmax_backward_rows(out: &mut [f32], y: &[f32], dy: &[f32], t: usize, first: usize, scale: f32) {
+    // Writes all of `out` (as long as `y` and `dy`, whole rows).
+    fn softmax_backward_rows(out: &mut [Out], y: &[f32], dy: &[f32], t: usize, first: usize, scale: f32) {
+        assert!(y.len() == out.len() && dy.len() == out.len() && out.len().is_multiple_of(t));
         let rows = out.chunks_exact_mut(t).zip(y.chunks_exact(t)).zip(dy.chunks_exact(t));
         for (r, ((o, y), dy)) in rows.enumerate() {
             let n = (first + r) % t + 1;
             let (o, future) = o.split_at_mut(n);
             let dot = dot_lanes(&y[..n], &dy[..n]);
             for ((o, &y), &dy) in o.iter_mut().zip(&y[..n]).zip(&dy[..n]) {
-                *o = scale * y * (dy - dot);
+                o.write(scale * y * (dy - dot));
             }
-            future.fill(0.0);
+            future.fill(Out::new(0.0));
         }
     }
 }
@@ -375,12 +416,15 @@ multiversion! {
         }
     }
 
-    // `dy · exp(x − lse)` per row; the caller subtracts `dy` at the target.
-    fn softmax_minus_onehot_rows(out: &mut [f32], x: &[f32], lse: &[f32], dy: &[f32], v: usize) {
+    // `dy · exp(x − lse)` per row; the caller subtracts `dy` at the target. Writes all of
+    // `out` (as long as `x`, one `lse` and `dy` per row).
+    fn softmax_minus_onehot_rows(out: &mut [Out], x: &[f32], lse: &[f32], dy: &[f32], v: usize) {
+        let rows = out.len() / v.max(1);
+        assert!(x.len() == out.len() && out.len().is_multiple_of(v) && lse.len() == rows && dy.len() == rows);
         let rows = out.chunks_exact_mut(v).zip(x.chunks_exact(v)).zip(lse).zip(dy);
         for (((o, x), &z), &g) in rows {
             for (o, &x) in o.iter_mut().zip(x) {
-                *o = g * exp(x - z);
+                o.write(g * exp(x - z));
             }
         }
     }
@@ -440,47 +484,4 @@ fn max_lanes(x: &[f32]) -> f32 {
 #[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
-}
-
-/// `e^x` for f32, relative error ≈ 2·10⁻⁷ (Cephes' `expf` polynomial on x − n·ln 2, |x − n·ln 2|
-/// ≤ ln 2 / 2, times 2ⁿ built in the exponent bits); inputs clamped to [−87.3, 88.3] (so
-/// `exp(−∞)` is ≈ 1.2·10⁻³⁸ rather than 0), NaN kept. Branch-free, so it vectorizes.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 · 2²³: adding it rounds to an integer held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.3); // NaN stays NaN
-    let t = x * LOG2E + ROUND;
-    let n = t - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * r * r + r + 1.0;
-    // n + 127 in the exponent field (wrapping: no overflow check to stop vectorization; the
-    // clamp keeps it in 1..=254).
-    let bits = (t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127)) << 23;
-    e * f32::from_bits(bits)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn exp_matches_std_to_a_few_ulp() {
-        let mut worst = 0.0f64;
-        for i in -87_000..88_000 {
-            let x = i as f32 / 1000.0 + 0.000_37;
-            let (ours, std) = (super::exp(x) as f64, (x as f64).exp());
-            worst = worst.max(((ours - std) / std).abs());
-        }
-        assert!(worst < 5e-7, "relative error {worst}");
-        assert!(super::exp(f32::NAN).is_nan());
-        assert!(super::exp(f32::NEG_INFINITY) < 1e-37);
-    }
 }

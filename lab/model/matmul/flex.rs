@@ -10,7 +10,9 @@ use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::MatmulOps;
-use crate::model::gemm::{Operand, Real, gemm_into, parallelism, zeros};
+use std::mem::MaybeUninit;
+
+use crate::model::gemm::{Operand, Real, gemm_into, parallelism, written};
 
 /// Multiply-adds over all batches from which batches run in parallel (flex's threshold).
 const BATCH_PARALLEL_WORK: usize = 128 * 128 * 128;
@@ -59,24 +61,41 @@ fn dims(a: &Shape, b: &Shape) -> Dims {
 
 fn product<T: Real>(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
     let (sa, sb) = (a.layout().shape(), b.layout().shape());
-    let Dims {
+    let dims = dims(sa, sb);
+    let rank = sa.num_dims();
+    let mut out_dims = Vec::from(&sa[..]);
+    out_dims[rank - 1] = dims.n;
+    let (x, w) = (
+        Operand::<T>::of(a, "matmul: a"),
+        Operand::<T>::of(b, "matmul: b"),
+    );
+    // SAFETY: every path below writes each batch's m × n block whole (`gemm_into`).
+    unsafe {
+        written(Shape::from(out_dims), |rows| {
+            write_product(rows, &x, &w, sa, sb, &dims)
+        })
+    }
+}
+
+/// Every batch's product into `rows` (`[batch, m, n]`, row-major): one gemm over the stacked
+/// rows where b is shared and a's rows evenly spaced, else one per batch.
+fn write_product<T: Real>(
+    rows: &mut [MaybeUninit<T>],
+    x: &Operand<T>,
+    w: &Operand<T>,
+    sa: &Shape,
+    sb: &Shape,
+    &Dims {
         batch,
         m,
         k,
         n,
         shared_b,
-    } = dims(sa, sb);
+    }: &Dims,
+) {
     let rank = sa.num_dims();
-    let mut out_dims = Vec::from(&sa[..]);
-    out_dims[rank - 1] = n;
-    let mut out = zeros::<T>(Shape::from(out_dims));
-    let (x, w) = (
-        Operand::<T>::of(a, "matmul: a"),
-        Operand::<T>::of(b, "matmul: b"),
-    );
     let (a_rs, a_cs) = (x.strides[rank - 2], x.strides[rank - 1]);
     let (b_rs, b_cs) = (w.strides[rank - 2], w.strides[rank - 1]);
-    let rows = out.storage_mut::<T>();
     if shared_b && rows_evenly_spaced(sa, &x.strides) {
         // SAFETY: a's batch·m rows are a_rs apart (checked), each k wide; b is k × n; both
         // within their storage (`Operand::of`).
@@ -89,14 +108,14 @@ fn product<T: Real>(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
                 parallelism(batch * m, n, k),
             )
         };
-        return out;
+        return;
     }
     let a_at = batch_offsets(sa, &x.strides);
     let b_at = match shared_b {
         true => vec![0; batch],
         false => batch_offsets(sb, &w.strides),
     };
-    let run = |(i, c): (usize, &mut [T]), par| {
+    let run = |(i, c): (usize, &mut [MaybeUninit<T>]), par| {
         // SAFETY: batch i of a and b starts at its offset and spans m × k and k × n elements
         // through the checked strides.
         unsafe {
@@ -118,7 +137,6 @@ fn product<T: Real>(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
     } else {
         chunks.for_each(|c| run(c, parallelism(m, n, k)));
     }
-    out
 }
 
 /// Whether the rows of `a: [.., m, k]` over all batches are evenly spaced (each leading

@@ -70,14 +70,22 @@ pub fn to_vec<const D: usize>(t: burn::prelude::Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec().unwrap()
 }
 
-/// max |a − b| / max |b|: the worst error relative to the reference's scale.
+/// max |a − b| / max |b|: the worst error relative to the reference's scale; NaN where any
+/// difference is NaN (`f64::max` would drop it, and a NaN in ours would compare as equal).
 pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30) as f64;
+    let worst = |m: f64, d: f64| {
+        if m.is_nan() || d.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    };
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs() as f64)
-        .fold(0.0, f64::max)
+        .fold(0.0, worst)
         / scale
 }
 
@@ -276,4 +284,12 @@ pub fn sweep_args<'a>(spec: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     ];
     v.extend_from_slice(extra);
     v
+}
+
+/// The flex device, with the lab's kernels' outputs poisoned from here on (NaN until written:
+/// `moe_lab::model::gemm::written`), so a kernel that leaves an element unwritten fails a
+/// comparison instead of passing on whatever the allocator handed back.
+pub fn flex() -> burn::prelude::Device {
+    moe_lab::model::gemm::poison_outputs();
+    burn::prelude::Device::flex()
 }

@@ -15,7 +15,9 @@ use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::GroupedMatmulOps;
-use crate::model::gemm::{Operand, Real, gemm_into, zeros};
+use std::mem::MaybeUninit;
+
+use crate::model::gemm::{Operand, Real, gemm_into, written};
 
 /// Multiply-adds below which the groups run one after another on the calling thread.
 const PARALLEL_WORK: usize = 1 << 18;
@@ -52,34 +54,38 @@ fn product<T: Real>(x: &FlexTensor, w: &FlexTensor, sizes: &[usize]) -> FlexTens
     );
     let (k, b) = (wshape[0], wshape[2]);
     check_sizes(sizes, k, r);
-    let mut out = zeros::<T>(Shape::new([r, b]));
-    // Each expert's rows of the output: disjoint slices, so the groups can run in parallel.
-    let mut groups = Vec::with_capacity(k);
-    let mut rest = out.storage_mut::<T>();
-    let mut offset = 0;
-    for (e, &c) in sizes.iter().enumerate() {
-        let (rows, tail) = rest.split_at_mut(c * b);
-        rest = tail;
-        if c > 0 {
-            groups.push((e, offset, c, rows));
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        // Each expert's rows of the output: disjoint slices, so the groups can run in
+        // parallel.
+        let mut groups = Vec::with_capacity(k);
+        let mut rest = out;
+        let mut offset = 0;
+        for (e, &c) in sizes.iter().enumerate() {
+            let (rows, tail) = rest.split_at_mut(c * b);
+            rest = tail;
+            if c > 0 {
+                groups.push((e, offset, c, rows));
+            }
+            offset += c;
         }
-        offset += c;
-    }
-    let run = |(e, offset, c, rows): (usize, usize, usize, &mut [T])| {
-        // SAFETY: `rows` is c × b, written row-major; x's rows [offset, offset + c) and w[e] lie
-        // in their storage (checked by `Operand::of` and `check_sizes`).
-        unsafe {
-            gemm_into(
-                rows,
-                (c, b, a),
-                (xs.at(offset * xs.strides[0]), xs.strides[1], xs.strides[0]),
-                (ws.at(e * ws.strides[0]), ws.strides[2], ws.strides[1]),
-                gemm::Parallelism::None,
-            )
-        }
+        rest.fill(MaybeUninit::new(T::ZERO));
+        let run = |(e, offset, c, rows): (usize, usize, usize, &mut [MaybeUninit<T>])| {
+            // SAFETY: `rows` is c × b, written row-major; x's rows [offset, offset + c)
+            // and w[e] lie in their storage (checked by `Operand::of` and `check_sizes`).
+            unsafe {
+                gemm_into(
+                    rows,
+                    (c, b, a),
+                    (xs.at(offset * xs.strides[0]), xs.strides[1], xs.strides[0]),
+                    (ws.at(e * ws.strides[0]), ws.strides[2], ws.strides[1]),
+                    gemm::Parallelism::None,
+                )
+            }
+        };
+        for_each_group(groups, r * a * b, run);
     };
-    for_each_group(groups, r * a * b, run);
-    out
+    // SAFETY: `fill` writes each expert's rows by its gemm and sets the rows past Σ sizes to 0.
+    unsafe { written(Shape::new([r, b]), fill) }
 }
 
 /// `x: [R, a]`, `dy: [R, b]` → `dw: [K, a, b]`, `dw[e] = x_eᵀ · dy_e` (zero for an expert
@@ -95,35 +101,37 @@ fn weight_grad<T: Real>(x: &FlexTensor, dy: &FlexTensor, sizes: &[usize]) -> Fle
     );
     let k = sizes.len();
     check_sizes(sizes, k, r);
-    let mut out = zeros::<T>(Shape::new([k, a, b]));
     let offsets = sizes.iter().scan(0, |o, &c| {
         *o += c;
         Some(*o - c)
     });
-    let groups: Vec<_> = out
-        .storage_mut::<T>()
-        .chunks_mut(a * b)
-        .zip(sizes.iter().zip(offsets))
-        .filter(|(_, (c, _))| **c > 0)
-        .map(|(dw, (&c, offset))| (offset, c, dw))
-        .collect();
-    let run = |(offset, c, dw): (usize, usize, &mut [T])| {
-        // x_eᵀ is [a, c]: its element (i, j) is x[offset + j, i], so its row stride is x's
-        // column stride and its column stride x's row stride.
-        // SAFETY: `dw` is a × b, row-major; rows [offset, offset + c) of x and dy lie in their
-        // storage (checked by `Operand::of` and `check_sizes`).
-        unsafe {
-            gemm_into(
-                dw,
-                (a, b, c),
-                (xs.at(offset * xs.strides[0]), xs.strides[0], xs.strides[1]),
-                (gs.at(offset * gs.strides[0]), gs.strides[1], gs.strides[0]),
-                gemm::Parallelism::None,
-            )
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        let mut groups = Vec::with_capacity(k);
+        for (dw, (&c, offset)) in out.chunks_mut(a * b).zip(sizes.iter().zip(offsets)) {
+            match c {
+                0 => dw.fill(MaybeUninit::new(T::ZERO)),
+                _ => groups.push((offset, c, dw)),
+            }
         }
+        let run = |(offset, c, dw): (usize, usize, &mut [MaybeUninit<T>])| {
+            // x_eᵀ is [a, c]: its element (i, j) is x[offset + j, i], so its row stride is
+            // x's column stride and its column stride x's row stride.
+            // SAFETY: `dw` is a × b, row-major; rows [offset, offset + c) of x and dy lie
+            // in their storage (checked by `Operand::of` and `check_sizes`).
+            unsafe {
+                gemm_into(
+                    dw,
+                    (a, b, c),
+                    (xs.at(offset * xs.strides[0]), xs.strides[0], xs.strides[1]),
+                    (gs.at(offset * gs.strides[0]), gs.strides[1], gs.strides[0]),
+                    gemm::Parallelism::None,
+                )
+            }
+        };
+        for_each_group(groups, r * a * b, run);
     };
-    for_each_group(groups, r * a * b, run);
-    out
+    // SAFETY: `fill` gives an expert with rows its gemm's a × b product, one without zeros.
+    unsafe { written(Shape::new([k, a, b]), fill) }
 }
 
 /// Runs every group, in parallel over rayon's threads when the whole product has at least

@@ -26,6 +26,7 @@ pub use experts::Experts;
 pub use spec::{Capacity, MoeSpec};
 
 use super::router::{Assignment, Choice, Router, RouterInput, Routing};
+use super::router_softmax::log_partition;
 use super::{MoeAux, RouterStats, SwiGlu};
 use dispatch::{TokenDispatch, scatter_add_rows};
 
@@ -191,25 +192,19 @@ impl MoeLayer {
         let balance_loss = (f * p).sum().mul_scalar(self.balance_coef * experts as f64);
         // Router z-loss on the logits' log-sum-exp (stabilised by the row max).
         let z_loss = match routing.logits.clone() {
-            Some(logits) => {
-                let max = logits.clone().detach().max_dim(1);
-                let lse = (logits - max.clone()).exp().sum_dim(1).log() + max;
-                lse.powi_scalar(2).mean().mul_scalar(self.z_coef)
-            }
+            Some(logits) => log_partition(logits)
+                .powi_scalar(2)
+                .mean()
+                .mul_scalar(self.z_coef),
             None => Tensor::<1>::zeros([1], &device),
         };
-        let probs = routing.probs.clone().detach();
-        let entropy = (probs.clone() * probs.clamp_min(1e-12).log())
-            .sum_dim(1)
-            .mean()
-            .neg();
         MoeAux {
             balance_loss,
             z_loss,
             stats: RouterStats {
                 load,
                 dropped,
-                entropy,
+                probs: routing.probs.clone().detach(),
                 slots,
                 dropped_of: slots,
                 logit_max: routing.logits.clone().map(|l| l.detach().max()),

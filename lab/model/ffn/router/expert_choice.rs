@@ -10,8 +10,9 @@
 //! summary.json, and the sweep report repeats it.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
+
+use crate::model::ffn::router_softmax::softmax;
 
 use super::{
     Assignment, Choice, FieldError, RouterForward, RouterInput, RouterKind, Routing, Scores,
@@ -79,7 +80,7 @@ impl RouterKind for ExpertChoiceSpec {
 impl RouterForward for ExpertChoiceRouter {
     fn route(&self, input: &RouterInput) -> Routing {
         let logits = self.scores.logits(input.x.clone());
-        let probs = softmax(logits.clone(), 1);
+        let probs = softmax(logits.clone());
         // Each expert's C best tokens: top-C along the token axis of the transposed scores.
         let by_expert = probs.clone().transpose();
         let (_, tokens) = by_expert

@@ -8,8 +8,9 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
+
+use crate::model::ffn::router_softmax::softmax;
 
 use super::{
     FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing, Scores, top_k_choice,
@@ -68,7 +69,7 @@ impl RouterKind for LossFreeSpec {
 impl RouterForward for LossFreeRouter {
     fn route(&self, input: &RouterInput) -> Routing {
         let logits = self.scores.logits(input.x.clone());
-        let probs = softmax(logits.clone(), 1);
+        let probs = softmax(logits.clone());
         let [n, k] = probs.dims();
         let biased =
             probs.clone().detach() + self.bias.val().detach().reshape([1, k]).expand([n, k]);

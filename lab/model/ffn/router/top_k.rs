@@ -3,8 +3,9 @@
 //! routers diverge; the whole lab trains in f32, so this holds by construction).
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
+
+use crate::model::ffn::router_softmax::softmax;
 
 use super::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
 
@@ -30,7 +31,7 @@ impl RouterKind for TopKSpec {
 impl RouterForward for TopKRouter {
     fn route(&self, input: &RouterInput) -> Routing {
         let logits = self.scores.logits(input.x.clone());
-        let probs = softmax(logits.clone(), 1);
+        let probs = softmax(logits.clone());
         Routing {
             assignment: top_k_choice(probs.clone(), probs.clone(), input.top_k, input.renormalize),
             logits: Some(logits),

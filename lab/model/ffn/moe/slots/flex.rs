@@ -9,7 +9,11 @@ use rayon::prelude::*;
 
 use super::SlotOps;
 use crate::model::flex_ints::indices_below;
-use crate::model::gemm::zeros;
+use crate::model::gemm::{written, zeros};
+use std::mem::MaybeUninit;
+
+/// An uninitialised f32 element a kernel writes.
+type Out = MaybeUninit<f32>;
 use crate::simd::{dot_lanes, multiversion};
 
 /// Output rows per parallel task: at least this many elements in one task.
@@ -22,20 +26,20 @@ impl SlotOps for Flex {
         let slots = slot_row.layout().shape().num_elements();
         let slot_row = indices_below(&slot_row, slots, "slots: row");
         let slot_of_row = invert(&slot_row);
-        let mut rows = zeros::<f32>(Shape::new([slot_row.len(), d]));
         let x = slice(&x);
         let per_task = rows_per_task(d);
-        (rows
-            .storage_mut::<f32>()
-            .par_chunks_mut(per_task * d.max(1)))
-        .enumerate()
-        .for_each(|(c, out)| {
-            for (i, out) in out.chunks_exact_mut(d).enumerate() {
-                let t = slot_of_row[c * per_task + i] % n;
-                out.copy_from_slice(&x[t * d..(t + 1) * d]);
-            }
-        });
-        rows
+        let fill = |rows: &mut [Out]| {
+            (rows.par_chunks_mut(per_task * d.max(1)))
+                .enumerate()
+                .for_each(|(c, out)| {
+                    for (i, out) in out.chunks_exact_mut(d).enumerate() {
+                        let t = slot_of_row[c * per_task + i] % n;
+                        out.write_copy_of_slice(&x[t * d..(t + 1) * d]);
+                    }
+                })
+        };
+        // SAFETY: every row (one per slot) is copied whole from its token's row.
+        unsafe { written(Shape::new([slot_row.len(), d]), fill) }
     }
 
     fn rows_to_tokens(rows: FlexTensor, slot_row: FlexTensor, top_k: usize) -> FlexTensor {
@@ -64,19 +68,27 @@ impl SlotOps for Flex {
         let (r, g, dy) = (slice(&rows), slice(&gate), slice(&dy));
         assert_eq!(g.len(), s, "combine: one gate per slot");
         // d_rows[slot_row[s]] = gate[s] · dy[s mod N], by output row.
-        let mut d_rows = zeros::<f32>(Shape::new([s, d]));
         let per_task = rows_per_task(d);
-        (d_rows
-            .storage_mut::<f32>()
-            .par_chunks_mut(per_task * d.max(1)))
-        .enumerate()
-        .for_each(|(c, out)| scaled_token_rows(out, &slot_of_row[c * per_task..], g, dy, n, d));
+        let fill_rows = |out: &mut [Out]| {
+            (out.par_chunks_mut(per_task * d.max(1)))
+                .enumerate()
+                .for_each(|(c, out)| {
+                    scaled_token_rows(out, &slot_of_row[c * per_task..], g, dy, n, d)
+                })
+        };
         // d_gate[s] = rows[slot_row[s]] · dy[s mod N].
-        let mut d_gate = zeros::<f32>(Shape::new([s, 1]));
-        (d_gate.storage_mut::<f32>().par_chunks_mut(per_task))
-            .enumerate()
-            .for_each(|(c, out)| row_token_dots(out, c * per_task, &slot_row, r, dy, n, d));
-        (d_rows, d_gate)
+        let fill_gate = |out: &mut [Out]| {
+            (out.par_chunks_mut(per_task))
+                .enumerate()
+                .for_each(|(c, out)| row_token_dots(out, c * per_task, &slot_row, r, dy, n, d))
+        };
+        // SAFETY: both kernels write every element of their chunks.
+        unsafe {
+            (
+                written(Shape::new([s, d]), fill_rows),
+                written(Shape::new([s, 1]), fill_gate),
+            )
+        }
     }
 }
 
@@ -140,19 +152,21 @@ multiversion! {
         }
     }
 
-    // Rows of `out`, one per entry of `slots`: `gate[s] · dy[s mod N]`.
-    fn scaled_token_rows(out: &mut [f32], slots: &[usize], g: &[f32], dy: &[f32], n: usize, d: usize) {
+    // Rows of `out`, one per entry of `slots`: `gate[s] · dy[s mod N]`. Writes all of `out`
+    // (whole rows, no more than there are slots).
+    fn scaled_token_rows(out: &mut [Out], slots: &[usize], g: &[f32], dy: &[f32], n: usize, d: usize) {
+        assert!(out.len().is_multiple_of(d.max(1)) && out.len() / d.max(1) <= slots.len());
         for (out, &slot) in out.chunks_exact_mut(d).zip(slots) {
             let (gate, t) = (g[slot], slot % n);
             for (o, &dy) in out.iter_mut().zip(&dy[t * d..(t + 1) * d]) {
-                *o = gate * dy;
+                o.write(gate * dy);
             }
         }
     }
 
     // Slots `first..` of `out`: `rows[slot_row[s]] · dy[s mod N]`.
     fn row_token_dots(
-        out: &mut [f32],
+        out: &mut [Out],
         first: usize,
         slot_row: &[usize],
         r: &[f32],
@@ -163,7 +177,7 @@ multiversion! {
         for (i, o) in out.iter_mut().enumerate() {
             let slot = first + i;
             let (row, t) = (slot_row[slot], slot % n);
-            *o = dot_lanes(&r[row * d..(row + 1) * d], &dy[t * d..(t + 1) * d]);
+            o.write(dot_lanes(&r[row * d..(row + 1) * d], &dy[t * d..(t + 1) * d]));
         }
     }
 }
