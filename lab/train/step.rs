@@ -218,7 +218,7 @@ pub fn train_step(
     let model = match applied {
         false => model,
         true => {
-            let grads = match grad_clip > 0.0 {
+            let grads = match grad_clip > 0.0 && clip::scales(grad_norm, grad_clip) {
                 true => clip::clip_to(&model, grads, norm, grad_clip),
                 false => grads,
             };

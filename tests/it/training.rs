@@ -340,3 +340,34 @@ fn a_fresh_start_replaces_row_files_of_another_layout() {
         "every row fits the header"
     );
 }
+
+/// The one-pass Σ g² against burn's `powi` and `sum` (one element, a row, several parallel
+/// chunks; contiguous and strided), and the skipped scaling: wherever `clip::scales` says a
+/// step needs none, the scale `clip_to` would apply is exactly 1.
+#[test]
+fn the_sum_of_squares_equals_burns_and_clipping_is_skipped_only_at_a_scale_of_one() {
+    use burn::tensor::Distribution;
+    let device = crate::common::flex();
+    for n in [1, 17, 100_003] {
+        let x = Tensor::<2>::random([n, 3], Distribution::Normal(0.0, 2.0), &device);
+        for (what, x) in [("contiguous", x.clone()), ("strided", x.transpose())] {
+            let ours = clip::sum_squares(x.clone()).into_scalar::<f32>() as f64;
+            let theirs = x.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+            assert!(
+                (ours - theirs).abs() <= 1e-5 * theirs,
+                "{n} × 3 {what}: {ours} vs {theirs}"
+            );
+        }
+    }
+    for max in [0.25, 1.0, 3.0] {
+        let inside = max * (1.0 - 2.5e-6) - 1e-6;
+        for norm in [inside, max * 0.5, 0.0] {
+            assert!(!clip::scales(norm, max), "norm {norm}, limit {max}");
+            let s = clip::scale(Tensor::from_floats([norm as f32], &device), max);
+            assert_eq!(s.into_scalar::<f32>(), 1.0, "norm {norm}, limit {max}");
+        }
+        for norm in [max * (1.0 - 1e-7), max, max * 1.5] {
+            assert!(clip::scales(norm, max), "norm {norm}, limit {max}");
+        }
+    }
+}
