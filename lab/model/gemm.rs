@@ -42,6 +42,28 @@ impl Real for f64 {
     const NAN: Self = f64::NAN;
 }
 
+/// `t` as a contiguous f32 tensor, so a kernel reads it as a plain slice ([`f32_slice`]):
+/// itself when it already is. f32 only (the lab trains in f32; the tensor-level functions
+/// send other dtypes to their composed path); `what` names the kernel in the panic.
+pub fn contiguous_f32(t: FlexTensor, what: &str) -> FlexTensor {
+    assert_eq!(
+        t.dtype(),
+        burn::tensor::DType::F32,
+        "{what}: f32 only, got {:?}",
+        t.dtype()
+    );
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The elements of a tensor from [`contiguous_f32`].
+pub fn f32_slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32")
+}
+
 /// A tensor read in place: its storage from its first element, and its strides (elements).
 pub struct Operand<'a, T> {
     data: &'a [T],

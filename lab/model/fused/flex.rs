@@ -6,7 +6,7 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, Shape};
+use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::FusedOps;
@@ -14,7 +14,7 @@ use super::FusedOps;
 // bytes and then copies them to an aligned buffer), and left unfilled where the kernel writes
 // every element (`written`).
 use crate::model::flex_ints::indices_below;
-use crate::model::gemm::{written, zeros};
+use crate::model::gemm::{contiguous_f32, f32_slice, written, zeros};
 use std::mem::MaybeUninit;
 
 /// An uninitialised f32 element a kernel writes.
@@ -32,7 +32,7 @@ impl FusedOps for Flex {
             up.layout().shape(),
             "swiglu: shapes differ"
         );
-        let (g, u) = (slice(&gate), slice(&up));
+        let (g, u) = (f32_slice(&gate), f32_slice(&up));
         let fill = |out: &mut [Out]| {
             par_zip(out, CHUNK, |at, o| {
                 swiglu_kernel(o, &g[at..at + o.len()], &u[at..at + o.len()])
@@ -49,7 +49,7 @@ impl FusedOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (gate, up, dy) = (f32s(gate), f32s(up), f32s(dy));
         let shape = gate.layout().shape().clone();
-        let (g, u, dy) = (slice(&gate), slice(&up), slice(&dy));
+        let (g, u, dy) = (f32_slice(&gate), f32_slice(&up), f32_slice(&dy));
         let mut d_up = None;
         let fill = |d_gate: &mut [Out]| {
             let fill_up = |d_up: &mut [Out]| {
@@ -75,7 +75,7 @@ impl FusedOps for Flex {
     fn causal_softmax(scores: FlexTensor, scale: f32) -> FlexTensor {
         let scores = f32s(scores);
         let t = square_rows(&scores);
-        let s = slice(&scores);
+        let s = f32_slice(&scores);
         let fill = |out: &mut [Out]| {
             par_zip(out, rows_chunk(t), |at, o| {
                 softmax_rows(o, &s[at..at + o.len()], t, at / t, scale)
@@ -89,7 +89,7 @@ impl FusedOps for Flex {
         let (y, dy) = (f32s(y), f32s(dy));
         let t = square_rows(&y);
         let shape = y.layout().shape().clone();
-        let (y, dy) = (slice(&y), slice(&dy));
+        let (y, dy) = (f32_slice(&y), f32_slice(&dy));
         let fill = |out: &mut [Out]| {
             par_zip(out, rows_chunk(t), |at, o| {
                 let range = at..at + o.len();
@@ -103,7 +103,7 @@ impl FusedOps for Flex {
     fn causal_logit_max(scores: FlexTensor, scale: f32) -> FlexTensor {
         let scores = f32s(scores);
         let t = square_rows(&scores);
-        let s = slice(&scores);
+        let s = f32_slice(&scores);
         let max = s
             .par_chunks(rows_chunk(t))
             .enumerate()
@@ -117,7 +117,7 @@ impl FusedOps for Flex {
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
         let (mut loss, mut lse) = (zeros::<f32>(Shape::new([n])), zeros::<f32>(Shape::new([n])));
-        let x = slice(&logits);
+        let x = f32_slice(&logits);
         let rows = rows_per_task(v);
         loss.storage_mut::<f32>()
             .par_chunks_mut(rows)
@@ -144,7 +144,7 @@ impl FusedOps for Flex {
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
         let shape = logits.layout().shape().clone();
-        let (x, lse, dy) = (slice(&logits), slice(&lse), slice(&dy));
+        let (x, lse, dy) = (f32_slice(&logits), f32_slice(&lse), f32_slice(&dy));
         let fill = |out: &mut [Out]| {
             par_zip(out, rows_per_task(v) * v, |at, o| {
                 let first = at / v;
@@ -174,7 +174,7 @@ impl FusedOps for Flex {
             zeros::<f32>(x.layout().shape().clone()),
             zeros::<f32>(Shape::new([n])),
         );
-        let (x, g) = (slice(&x), slice(&gamma));
+        let (x, g) = (f32_slice(&x), f32_slice(&gamma));
         let rows = rows_per_task(d);
         y.storage_mut::<f32>()
             .par_chunks_mut(rows * d)
@@ -196,7 +196,12 @@ impl FusedOps for Flex {
         let (x, gamma, inv_rms, dy) = (f32s(x), f32s(gamma), f32s(inv_rms), f32s(dy));
         let (_, d) = norm_rows(&x, &gamma);
         let mut dx = zeros::<f32>(x.layout().shape().clone());
-        let (x, g, r, dy) = (slice(&x), slice(&gamma), slice(&inv_rms), slice(&dy));
+        let (x, g, r, dy) = (
+            f32_slice(&x),
+            f32_slice(&gamma),
+            f32_slice(&inv_rms),
+            f32_slice(&dy),
+        );
         let rows = rows_per_task(d);
         // Each task's share of d_gamma, summed below in task order: the same sum on any number
         // of threads.
@@ -261,15 +266,6 @@ fn class_indices(t: &FlexTensor, n: usize, v: usize) -> Vec<usize> {
     ids
 }
 
-/// `t`, contiguous.
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.is_contiguous() {
-        t.clone()
-    } else {
-        t.to_contiguous()
-    }
-}
-
 /// Runs `f(offset, chunk)` over `out` in chunks of `chunk` elements, in parallel.
 fn par_zip<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     out.par_chunks_mut(chunk)
@@ -285,17 +281,7 @@ fn rows_chunk(t: usize) -> usize {
 /// f32 only: the lab trains in f32 (the tensor-level functions send other dtypes to the
 /// composed path). Contiguous, so the kernels read plain slices.
 fn f32s(t: FlexTensor) -> FlexTensor {
-    assert_eq!(
-        t.dtype(),
-        DType::F32,
-        "fused kernels: f32 only, got {:?}",
-        t.dtype()
-    );
-    contiguous(&t)
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32")
+    contiguous_f32(t, "fused kernels")
 }
 
 /// `T` of scores `[.., T, T]`.

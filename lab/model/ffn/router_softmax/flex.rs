@@ -8,11 +8,11 @@ use std::mem::MaybeUninit;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, Shape};
+use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::RouterSoftmaxOps;
-use crate::model::gemm::written;
+use crate::model::gemm::{contiguous_f32, f32_slice, written};
 use crate::simd::{exp, multiversion};
 
 /// An uninitialised f32 element a kernel writes.
@@ -25,7 +25,7 @@ impl RouterSoftmaxOps for Flex {
     fn router_softmax(logits: FlexTensor) -> FlexTensor {
         let logits = f32s(logits);
         let (_, k) = rows_of(&logits);
-        let x = slice(&logits);
+        let x = f32_slice(&logits);
         let fill = |out: &mut [Out]| {
             by_rows(out, k, k, |first, o| {
                 softmax_rows(o, &x[first * k..first * k + o.len()], k)
@@ -43,7 +43,7 @@ impl RouterSoftmaxOps for Flex {
             dy.layout().shape(),
             "router softmax: shapes differ"
         );
-        let (ys, dys) = (slice(&y), slice(&dy));
+        let (ys, dys) = (f32_slice(&y), f32_slice(&dy));
         let fill = |out: &mut [Out]| {
             by_rows(out, k, k, |first, o| {
                 let range = first * k..first * k + o.len();
@@ -57,7 +57,7 @@ impl RouterSoftmaxOps for Flex {
     fn router_log_partition(logits: FlexTensor) -> FlexTensor {
         let logits = f32s(logits);
         let (n, k) = rows_of(&logits);
-        let x = slice(&logits);
+        let x = f32_slice(&logits);
         let fill = |out: &mut [Out]| {
             by_rows(out, 1, k, |first, o| {
                 log_partition_rows(o, &x[first * k..(first + o.len()) * k], k)
@@ -74,7 +74,7 @@ impl RouterSoftmaxOps for Flex {
     ) -> FlexTensor {
         let (logits, lse, dlse) = (f32s(logits), f32s(lse), f32s(dlse));
         let (n, k) = rows_of(&logits);
-        let (x, z, g) = (slice(&logits), slice(&lse), slice(&dlse));
+        let (x, z, g) = (f32_slice(&logits), f32_slice(&lse), f32_slice(&dlse));
         assert!(
             z.len() == n && g.len() == n,
             "router log-partition: {n} rows, {} and {} row values",
@@ -271,19 +271,5 @@ fn rows_of(t: &FlexTensor) -> (usize, usize) {
 
 /// f32, contiguous: the kernels read plain slices.
 fn f32s(t: FlexTensor) -> FlexTensor {
-    assert_eq!(
-        t.dtype(),
-        DType::F32,
-        "router softmax: f32 only, got {:?}",
-        t.dtype()
-    );
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32")
+    contiguous_f32(t, "router softmax")
 }

@@ -4,12 +4,12 @@
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{DType, Shape};
+use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::SlotOps;
 use crate::model::flex_ints::indices_below;
-use crate::model::gemm::{written, zeros};
+use crate::model::gemm::{contiguous_f32, f32_slice, written, zeros};
 use std::mem::MaybeUninit;
 
 /// An uninitialised f32 element a kernel writes.
@@ -26,7 +26,7 @@ impl SlotOps for Flex {
         let slots = slot_row.layout().shape().num_elements();
         let slot_row = indices_below(&slot_row, slots, "slots: row");
         let slot_of_row = invert(&slot_row);
-        let x = slice(&x);
+        let x = f32_slice(&x);
         let per_task = rows_per_task(d);
         let fill = |rows: &mut [Out]| {
             (rows.par_chunks_mut(per_task * d.max(1)))
@@ -65,7 +65,7 @@ impl SlotOps for Flex {
         let ((s, d), (n, _)) = (dims2(&rows), dims2(&dy));
         let slot_row = indices_below(&slot_row, s, "slots: row");
         let slot_of_row = invert(&slot_row);
-        let (r, g, dy) = (slice(&rows), slice(&gate), slice(&dy));
+        let (r, g, dy) = (f32_slice(&rows), f32_slice(&gate), f32_slice(&dy));
         assert_eq!(g.len(), s, "combine: one gate per slot");
         // d_rows[slot_row[s]] = gate[s] · dy[s mod N], by output row.
         let per_task = rows_per_task(d);
@@ -109,8 +109,8 @@ fn gather_sum(
     );
     let n = s / top_k;
     let gate = gate.map(f32s);
-    let g = gate.as_ref().map(slice);
-    let r = slice(&rows);
+    let g = gate.as_ref().map(f32_slice);
+    let r = f32_slice(&rows);
     let mut out = zeros::<f32>(Shape::new([n, d]));
     let per_task = rows_per_task(d);
     (out.storage_mut::<f32>().par_chunks_mut(per_task * d.max(1)))
@@ -203,21 +203,7 @@ fn invert(slot_row: &[usize]) -> Vec<usize> {
 
 /// f32, contiguous: the kernels read plain slices.
 fn f32s(t: FlexTensor) -> FlexTensor {
-    assert_eq!(
-        t.dtype(),
-        DType::F32,
-        "slots: f32 only, got {:?}",
-        t.dtype()
-    );
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32")
+    contiguous_f32(t, "slots")
 }
 
 fn dims2(t: &FlexTensor) -> (usize, usize) {
