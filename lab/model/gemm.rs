@@ -10,12 +10,13 @@
 //! outputs here for the same reason. An output a kernel writes whole is not zero-filled either
 //! ([`written`]); only one a kernel accumulates into is ([`zeros`]).
 
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::backend::DispatchDevice;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::prelude::Device;
 use burn::tensor::{Bytes, Element, Shape};
-use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether `device` is flex (with or without autodiff): where the lab's flex kernels run.
 pub fn on_flex(device: &Device) -> bool {

@@ -4,6 +4,8 @@
 //! compiler vectorizes (libm's `expf` is a scalar call per element: 12% of a d 64 step).
 //! Large tensors are split over rayon's threads in row-aligned chunks.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
@@ -15,11 +17,10 @@ use super::FusedOps;
 // every element (`written`).
 use crate::model::flex_ints::indices_below;
 use crate::model::gemm::{contiguous_f32, f32_slice, written, zeros};
-use std::mem::MaybeUninit;
+use crate::simd::{LANES, dot_lanes, exp, multiversion};
 
 /// An uninitialised f32 element a kernel writes.
 type Out = MaybeUninit<f32>;
-use crate::simd::{LANES, dot_lanes, exp, multiversion};
 
 /// Elements per parallel task: below this, a tensor is one task.
 const CHUNK: usize = 1 << 15;

@@ -4,14 +4,14 @@
 //! of the stacked rows. Batches run in parallel when there are several and the work pays for
 //! it, as flex's own matmul does.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::MatmulOps;
-use std::mem::MaybeUninit;
-
 use crate::model::gemm::{Operand, Real, gemm_into, parallelism, written};
 
 /// Multiply-adds over all batches from which batches run in parallel (flex's threshold).

@@ -9,14 +9,14 @@
 //! MoE step; docs/performance.md, "Issue 26"). Groups run in parallel over rayon's threads when
 //! the product is large enough to pay for it.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::GroupedMatmulOps;
-use std::mem::MaybeUninit;
-
 use crate::model::gemm::{Operand, Real, gemm_into, written};
 
 /// Multiply-adds below which the groups run one after another on the calling thread.

@@ -2,6 +2,8 @@
 //! by output rows. Sums over a token's k choices run in choice order, as burn's `sum_dim` over
 //! the composed `[k, N, d]` does.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Shape;
@@ -10,11 +12,10 @@ use rayon::prelude::*;
 use super::SlotOps;
 use crate::model::flex_ints::indices_below;
 use crate::model::gemm::{contiguous_f32, f32_slice, written, zeros};
-use std::mem::MaybeUninit;
+use crate::simd::{dot_lanes, multiversion};
 
 /// An uninitialised f32 element a kernel writes.
 type Out = MaybeUninit<f32>;
-use crate::simd::{dot_lanes, multiversion};
 
 /// Output rows per parallel task: at least this many elements in one task.
 const CHUNK: usize = 1 << 14;
