@@ -157,7 +157,7 @@ pub fn cross_entropy_and_log_partition_rows(
     targets: Tensor<1, Int>,
 ) -> (Tensor<1>, Tensor<1>) {
     if !fusable(&logits) {
-        let lse = log_partition_composed(logits.clone());
+        let lse = log_partition_composed(logits.clone().detach());
         return (cross_entropy_rows_composed(logits, targets), lse);
     }
     cross_entropy_fused(logits, targets)
@@ -172,12 +172,13 @@ fn cross_entropy_fused(logits: Tensor<2>, targets: Tensor<1, Int>) -> (Tensor<1>
     )
 }
 
-/// Each row's `log Σ_v exp(logit_v)` from burn's own ops, stabilised by the row's max, detached.
+/// Each row's `log Σ_v exp(logit_v)` from burn's own ops, `[N]`, stabilised by the row's max
+/// (detached: a constant shift changes neither the value nor the gradient). Differentiable;
+/// the output-logit probe detaches its input, the router's z-loss does not.
 pub fn log_partition_composed(logits: Tensor<2>) -> Tensor<1> {
     let [n, _] = logits.dims();
-    let l = logits.detach();
-    let max = l.clone().max_dim(1);
-    ((l - max.clone()).exp().sum_dim(1).log() + max).reshape([n])
+    let max = logits.clone().detach().max_dim(1);
+    ((logits - max.clone()).exp().sum_dim(1).log() + max).reshape([n])
 }
 
 /// [`cross_entropy_rows`] from burn's own ops: what runs elsewhere, and the tests' reference.

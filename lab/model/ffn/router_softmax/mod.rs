@@ -71,13 +71,9 @@ pub fn log_partition(logits: Tensor<2>) -> Tensor<1> {
     ))
 }
 
-/// [`log_partition`] from burn's own ops, stabilised by the row's max (detached, as a
-/// constant shift does not change the value): the tests' reference.
-pub fn log_partition_composed(logits: Tensor<2>) -> Tensor<1> {
-    let [n, _] = logits.dims();
-    let max = logits.clone().detach().max_dim(1);
-    ((logits - max.clone()).exp().sum_dim(1).log() + max).reshape([n])
-}
+/// [`log_partition`] from burn's own ops (the cross-entropy's probe shares it): the tests'
+/// reference.
+pub use crate::model::fused::log_partition_composed;
 
 #[derive(Debug)]
 struct SoftmaxBackward;
