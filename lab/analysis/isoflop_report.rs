@@ -2,7 +2,7 @@
 //! and budget, the frontiers, the multiplier along them, and every warning, each table beside
 //! its figure.
 
-use super::isoflop::{Ci, FrontierMultiplier, IsoflopAnalysis, Profile};
+use super::isoflop::{Ci, FrontierMultiplier, IsoflopAnalysis, MultiplierVerdict, Profile};
 use super::markdown::{Doc, Table, cells};
 use crate::run::Manifest;
 
@@ -56,10 +56,10 @@ fn answer(a: &IsoflopAnalysis) -> String {
         return format!("{q} Not answered: {}.", why_no_multiplier(a, base));
     };
     let x = m.multiplier.unwrap_or(f64::NAN);
-    let word = match (m.ci.low, m.ci.high) {
-        (Some(lo), _) if lo > 1.0 => format!("**{r} is better**"),
-        (_, Some(hi)) if hi < 1.0 => format!("**{base} is better**"),
-        _ => "**Not distinguishable**".into(),
+    let word = match MultiplierVerdict::of(&m.ci) {
+        MultiplierVerdict::ReferenceBetter => format!("**{r} is better**"),
+        MultiplierVerdict::BaselineBetter => format!("**{base} is better**"),
+        MultiplierVerdict::NotDistinguishable => "**Not distinguishable**".into(),
     };
     let optimum = a
         .profiles
@@ -74,12 +74,30 @@ fn answer(a: &IsoflopAnalysis) -> String {
         )
     });
     format!(
-        "{q} {word}: at C = {:.2e} FLOPs, {r}'s compute-optimal loss is L* = {:.4}{n_star}; {base} needs {x:.2}× {} that compute to reach it along its frontier (between its measured optima; {} seeds, bootstrap over seeds{}).",
+        "{q} {word}: at C = {:.2e} FLOPs, {r}'s compute-optimal loss is L* = {:.4}{n_star}; {base} needs {x:.2}× {} that compute to reach it along its frontier (between its measured optima; {} seeds, {} draws of the seeds' spread{}).",
         m.budget,
         m.target_loss,
         ci_ratio(&m.ci),
         a.seeds,
-        rough(a)
+        a.draws,
+        censored(&m.ci, base)
+    )
+}
+
+/// The share of draws whose target fell beyond the baseline's optima, when any did.
+fn censored(ci: &Ci, base: &str) -> String {
+    let share = ci.below_share + ci.above_share;
+    if share == 0.0 {
+        return String::new();
+    }
+    format!(
+        "; in {:.0}% of the draws the target lay beyond {base}'s measured optima, where only a \
+         bound is known{open}",
+        100.0 * share,
+        open = match (ci.open_low, ci.open_high) {
+            (false, false) => "",
+            _ => ", and the interval is open on that side",
+        }
     )
 }
 
@@ -104,22 +122,15 @@ fn why_no_multiplier(a: &IsoflopAnalysis, base: &str) -> String {
     }
 }
 
-/// With 2 or 3 seeds a bootstrap over seeds has few distinct draws: say so.
-fn rough(a: &IsoflopAnalysis) -> &'static str {
-    if a.seeds <= 3 {
-        "; with this few seeds the bootstrap has few distinct draws and its intervals are rough"
-    } else {
-        ""
-    }
-}
-
 fn setup(doc: &mut Doc, a: &IsoflopAnalysis) {
     doc.heading("Setup");
     let budgets: Vec<String> = a.budgets.iter().map(|b| format!("{b:.2e}")).collect();
     doc.para(&format!(
         "Budgets (training FLOPs per cell): {}. Arms: {}. Seeds: {} per cell, shared by the arms \
-         (a seed fixes data order and the shared weights), so every bootstrap draw resamples \
-         seeds jointly ({} draws). At each budget an arm trains a window of sizes; each cell \
+         (a seed fixes data order and the shared weights). The intervals are a parametric \
+         bootstrap ({} draws): each draw moves every run's final loss by its arm's seed-to-seed \
+         spread (σ pooled over the arm's cells: {}) and repeats the analysis; with a few seeds \
+         a bootstrap over seeds has too few distinct draws to hold its error rate. At each budget an arm trains a window of sizes; each cell \
          spends the whole budget, so smaller models see more tokens. Per arm and budget, a \
          parabola of final loss in ln N (active parameters) through every seed's point gives \
          the optimum N*, its loss L* and tokens D* = C / (training FLOPs per token at N*) \
@@ -128,9 +139,20 @@ fn setup(doc: &mut Doc, a: &IsoflopAnalysis) {
         a.arms.join(", "),
         a.seeds,
         a.draws,
+        sigmas(a),
         a.runs_found,
         a.runs_expected
     ));
+}
+
+fn sigmas(a: &IsoflopAnalysis) -> String {
+    let each: Vec<String> = (a.seed_sigma.iter())
+        .map(|(arm, s)| format!("{arm} {s:.4} nats"))
+        .collect();
+    match each.is_empty() {
+        true => "not measured".into(),
+        false => each.join(", "),
+    }
 }
 
 fn optima(doc: &mut Doc, a: &IsoflopAnalysis) {
@@ -221,7 +243,10 @@ fn multipliers(doc: &mut Doc, a: &IsoflopAnalysis) {
         "At each budget where {r}'s optimum is interior: the compute {base} needs to reach {r}'s \
          L* along {base}'s frontier, over the budget (> 1: {r} reaches that loss with less \
          compute): the budget at which {base}'s optima reach that loss, interpolated in log-log \
-         between the two budgets whose L* bracket it; not read when none do.",
+         between the two budgets whose L* bracket it; not read when none do. A draw whose \
+         target lies beyond {base}'s optima gives only a bound (below the smallest budget's \
+         ratio, or above the largest's): an interval end among such draws is open (\"< x\", \
+         \"> x\"), and no winner is named across an open end.",
         r = a.reference_arm
     ));
     if a.multipliers.is_empty() {
@@ -231,21 +256,32 @@ fn multipliers(doc: &mut Doc, a: &IsoflopAnalysis) {
         ));
         return;
     }
-    let mut t = Table::new(&["budget C", "target L*", "multiplier [95% CI]", "note"]);
+    let mut t = Table::new(&[
+        "budget C",
+        "target L*",
+        "multiplier [95% CI]",
+        "draws beyond the optima",
+        "note",
+    ]);
     for m in &a.multipliers {
         t.row(&multiplier_row(m));
     }
     doc.table(t);
 }
 
-fn multiplier_row(m: &FrontierMultiplier) -> [String; 4] {
-    let value = m.multiplier.map_or("not read".into(), |x| {
-        format!("{x:.2}× {}", ci_ratio(&m.ci))
-    });
+fn multiplier_row(m: &FrontierMultiplier) -> [String; 5] {
+    let value = m
+        .multiplier
+        .map_or("not read".into(), |x| format!("{x:.2}×"));
     cells![
         format!("{:.2e}", m.budget),
         format!("{:.4}", m.target_loss),
-        value,
+        format!("{value} {}", ci_ratio(&m.ci)),
+        format!(
+            "{:.0}% below, {:.0}% above",
+            100.0 * m.ci.below_share,
+            100.0 * m.ci.above_share
+        ),
         m.note.clone().unwrap_or_default()
     ]
 }
@@ -278,5 +314,19 @@ fn ci_plain(ci: &Ci) -> String {
 }
 
 fn ci_ratio(ci: &Ci) -> String {
-    ends(ci, |v| format!("{v:.2}×"))
+    let open = |v: f64, open: bool, sign: &str| match open {
+        true => format!("{sign} {v:.2}×"),
+        false => format!("{v:.2}×"),
+    };
+    let end = |v: Option<f64>, o: bool, sign: &str| v.map_or("?".into(), |v| open(v, o, sign));
+    let failed = if ci.failed_share > 0.0 {
+        format!(", {:.0}% of draws without one", 100.0 * ci.failed_share)
+    } else {
+        String::new()
+    };
+    format!(
+        "[{}, {}{failed}]",
+        end(ci.low, ci.open_low, "<"),
+        end(ci.high, ci.open_high, ">")
+    )
 }

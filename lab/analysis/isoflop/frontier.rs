@@ -73,11 +73,22 @@ impl Frontier {
     /// optima whose L* bracket it, ln C interpolated linearly in ln L*; `None` when no pair
     /// brackets it (the loss lies outside the measured optima: never extrapolated).
     pub fn budget_inside(&self, loss: f64) -> Option<f64> {
+        match self.reach(loss)? {
+            Reach::Inside(c) => Some(c),
+            Reach::Before(_) | Reach::After(_) => None,
+        }
+    }
+
+    /// Where this frontier reaches `loss`: read between its optima ([`Self::budget_inside`]),
+    /// or, for a loss outside them, only a bound (the frontier falls with compute, so a loss
+    /// above every L* is reached before the smallest budget fitted, one below every L* only
+    /// after the largest). `None` for a frontier without optima.
+    pub fn reach(&self, loss: f64) -> Option<Reach> {
         let pts: Vec<(f64, f64)> = (self.budgets.iter().zip(&self.losses))
             .map(|(c, l)| (c.ln(), l.ln()))
             .collect();
         let y = loss.ln();
-        pts.windows(2).find_map(|w| {
+        let inside = pts.windows(2).find_map(|w| {
             let ((c0, l0), (c1, l1)) = (w[0], w[1]);
             let inside = (l0.min(l1)..=l0.max(l1)).contains(&y);
             match (inside, l1 == l0) {
@@ -85,6 +96,41 @@ impl Frontier {
                 (true, true) => Some(c0.exp()),
                 (true, false) => Some((c0 + (c1 - c0) * (y - l0) / (l1 - l0)).exp()),
             }
-        })
+        });
+        if let Some(c) = inside {
+            return Some(Reach::Inside(c));
+        }
+        let highest = self.losses.iter().copied().fold(f64::MIN, f64::max);
+        match loss > highest {
+            true => Some(Reach::Before(*self.budgets.first()?)),
+            false => Some(Reach::After(*self.budgets.last()?)),
+        }
+    }
+}
+
+/// A frontier's budget for a loss, or a ratio of it: a value read between the measured optima,
+/// or a censored one known only to lie below (`Before`) or above (`After`) a bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reach {
+    Inside(f64),
+    Before(f64),
+    After(f64),
+}
+
+impl Reach {
+    /// The same reading with its value or bound divided by `by`.
+    pub fn over(self, by: f64) -> Reach {
+        match self {
+            Reach::Inside(v) => Reach::Inside(v / by),
+            Reach::Before(b) => Reach::Before(b / by),
+            Reach::After(b) => Reach::After(b / by),
+        }
+    }
+
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Reach::Inside(v) => Some(v),
+            Reach::Before(_) | Reach::After(_) => None,
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The point estimates with their bootstrap intervals, in the analysis' output shapes, and
 //! the warnings (edge optima, profiles without a minimum).
 
-use super::{ArmFrontier, Estimate, FrontierMultiplier, Grid, Profile, quantiles};
+use super::{
+    ArmFrontier, Estimate, FrontierMultiplier, Grid, Profile, censored_quantiles, quantiles,
+};
 
 impl Grid {
     pub(super) fn profiles(&self, point: &Estimate, draws: &[Estimate]) -> Vec<Profile> {
@@ -77,11 +79,8 @@ impl Grid {
         (point.multipliers.iter())
             .map(|&(budget, target, _)| {
                 let inside = dense.as_ref().and_then(|f| f.budget_inside(target));
-                let v: Vec<Option<f64>> = (draws.iter())
-                    .map(|d| {
-                        let m = d.multipliers.iter().find(|m| m.0 == budget)?;
-                        m.2
-                    })
+                let v: Vec<_> = (draws.iter())
+                    .map(|d| d.multipliers.iter().find(|m| m.0 == budget)?.2)
                     .collect();
                 let note = match (&dense, inside) {
                     (None, _) => Some(format!("{base} has no frontier")),
@@ -95,7 +94,7 @@ impl Grid {
                     budget,
                     target_loss: target,
                     multiplier: inside.map(|c| c / budget),
-                    ci: quantiles(&v),
+                    ci: censored_quantiles(&v),
                     note,
                 }
             })

@@ -5,38 +5,76 @@
 //! frontiers**: the baseline's compute to reach the reference arm's L* at each budget, read
 //! between the baseline's measured optima (log-log interpolation), never outside them.
 //!
-//! Every interval is a bootstrap over seeds: a draw resamples the experiment's seeds with
-//! replacement and takes every arm's runs at those seeds (the arms share seeds, so the draw
-//! is paired), then repeats the whole pipeline. A draw whose parabola has no minimum, or
-//! whose frontier cannot be fitted, is left out of that quantity's interval and counted.
+//! Every interval is a parametric bootstrap: a draw moves every run's final loss by the
+//! seed-to-seed spread measured in its arm ([`noise`]: why not a bootstrap over 2 seeds),
+//! then repeats the whole pipeline. A draw whose parabola has no minimum, or whose frontier
+//! cannot be fitted, is left out of that quantity's interval and counted. A multiplier draw
+//! whose target lies beyond the baseline's measured optima is censored, known only to lie
+//! below the smallest budget's ratio or above the largest's, and counted on its side: an
+//! interval whose end falls among such draws is open there ([`censored_quantiles`]), and the
+//! verdict ([`MultiplierVerdict`]) never names a winner across an open end.
 //! An optimum outside its budget's sizes (an edge optimum) is reported with a warning naming
 //! the budget, and is not used by the frontiers.
 
 pub mod frontier;
 mod intervals;
+pub mod noise;
 pub mod profile;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::load::RunData;
 use crate::run::{Manifest, RunStatus};
-use frontier::Frontier;
+use frontier::{Frontier, Reach};
+use noise::SeedNoise;
 use profile::{Optimum, Parabola, SizePoint, optimum};
 
 /// Bootstrap draws of every interval.
 pub const DRAWS: usize = 1000;
 
 /// A 95% bootstrap interval; `None` ends where too few draws succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Ci {
     pub low: Option<f64>,
     pub high: Option<f64>,
     /// Draws left out (no minimum, no fit).
     pub failed_share: f64,
+    /// Shares of the draws known only by a bound, below it and above it (a multiplier whose
+    /// target lies beyond the baseline's optima).
+    #[serde(default)]
+    pub below_share: f64,
+    #[serde(default)]
+    pub above_share: f64,
+    /// The end falls among such draws: the interval is open on that side, and `low` (`high`)
+    /// is only a bound: "< low" ("> high").
+    #[serde(default)]
+    pub open_low: bool,
+    #[serde(default)]
+    pub open_high: bool,
+}
+
+/// What a multiplier's interval says: the reference needs less compute (the whole interval
+/// above 1), the baseline does (below 1), or neither is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiplierVerdict {
+    ReferenceBetter,
+    BaselineBetter,
+    NotDistinguishable,
+}
+
+impl MultiplierVerdict {
+    /// From the censored interval: an open end never decides.
+    pub fn of(ci: &Ci) -> MultiplierVerdict {
+        match (ci.low, ci.high) {
+            (Some(lo), _) if lo > 1.0 && !ci.open_low => MultiplierVerdict::ReferenceBetter,
+            (_, Some(hi)) if hi < 1.0 && !ci.open_high => MultiplierVerdict::BaselineBetter,
+            _ => MultiplierVerdict::NotDistinguishable,
+        }
+    }
 }
 
 /// One arm at one budget.
@@ -87,6 +125,10 @@ pub struct IsoflopAnalysis {
     pub runs_expected: usize,
     pub runs_found: usize,
     pub draws: usize,
+    /// Per arm, the standard deviation of a run's final loss across seeds (pooled over its
+    /// cells) that the bootstrap draws resample.
+    #[serde(default)]
+    pub seed_sigma: BTreeMap<String, f64>,
     pub profiles: Vec<Profile>,
     pub frontiers: Vec<ArmFrontier>,
     /// Reference against baseline, at each of the reference's interior budgets.
@@ -102,8 +144,8 @@ pub fn is_isoflop(manifest: &Manifest) -> bool {
 
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> IsoflopAnalysis {
     let grid = Grid::of(manifest, runs);
-    let all: Vec<u64> = grid.seeds.clone();
-    let point = grid.estimate(&all, None);
+    let measured: Vec<Vec<SizePoint>> = grid.cells.iter().map(|c| c.2.clone()).collect();
+    let point = grid.estimate(&measured, None);
     let draws = grid.bootstrap(&point);
     let profiles = grid.profiles(&point, &draws);
     let frontiers = grid.frontiers(&point, &draws);
@@ -119,6 +161,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> IsoflopAnalysis {
         runs_expected: manifest.cells.len(),
         runs_found: runs.len(),
         draws: draws.len(),
+        seed_sigma: SeedNoise::pooled(&grid.cells).sigmas(),
         warnings: intervals::warnings(&profiles),
         profiles,
         frontiers,
@@ -136,12 +179,12 @@ struct Grid {
     cells: Vec<(String, f64, Vec<SizePoint>)>,
 }
 
-/// What one set of seeds gives: per profile its optimum (`cells` order), per arm its
-/// frontier, per reference budget the multiplier.
+/// What one set of losses gives: per profile its optimum (`cells` order), per arm its
+/// frontier, per reference budget the multiplier (`None`: the baseline has no frontier).
 struct Estimate {
     optima: Vec<Opt>,
     frontiers: BTreeMap<String, Option<Frontier>>,
-    multipliers: Vec<(f64, f64, Option<f64>)>,
+    multipliers: Vec<(f64, f64, Option<Reach>)>,
 }
 
 impl Grid {
@@ -170,13 +213,13 @@ impl Grid {
         }
     }
 
-    /// The pipeline on the runs of `seeds` (a seed drawn twice counts twice). `keep` marks
+    /// The pipeline on `points` (one list of sizes per cell, `cells` order). `keep` marks
     /// the profiles the frontiers and multipliers use: `None` for those whose optimum lies
     /// inside their sizes (the point estimate); a bootstrap draw keeps the point estimate's,
     /// whatever its own vertices do, so every draw estimates the same quantity.
-    fn estimate(&self, seeds: &[u64], keep: Option<&[bool]>) -> Estimate {
-        let optima: Vec<Opt> = (self.cells.iter())
-            .map(|(_, budget, points)| optimum(&at_seeds(points, seeds), *budget))
+    fn estimate(&self, points: &[Vec<SizePoint>], keep: Option<&[bool]>) -> Estimate {
+        let optima: Vec<Opt> = (self.cells.iter().zip(points))
+            .map(|((_, budget, _), points)| optimum(points, *budget))
             .collect();
         let keep = keep.map_or_else(|| interior(&optima), <[bool]>::to_vec);
         let frontiers = (self.arms.iter())
@@ -204,8 +247,8 @@ impl Grid {
     }
 
     /// At each budget where the reference's optimum is interior: (budget, its L*, the
-    /// baseline's compute to reach it along its frontier over the budget).
-    fn multipliers_of(&self, e: &Estimate, keep: &[bool]) -> Vec<(f64, f64, Option<f64>)> {
+    /// baseline's compute to reach it along its frontier over the budget, or its bound).
+    fn multipliers_of(&self, e: &Estimate, keep: &[bool]) -> Vec<(f64, f64, Option<Reach>)> {
         let Some(base) = &self.baseline else {
             return Vec::new();
         };
@@ -214,24 +257,27 @@ impl Grid {
             .filter(|(((arm, ..), _), k)| *arm == self.reference && **k)
             .filter_map(|(((_, budget, _), o), _)| {
                 let o = o.as_ref()?.1?;
-                let needed = dense.as_ref().and_then(|f| f.budget_inside(o.loss));
-                Some((*budget, o.loss, needed.map(|c| c / budget)))
+                let needed = dense.as_ref().and_then(|f| f.reach(o.loss));
+                Some((*budget, o.loss, needed.map(|r| r.over(*budget))))
             })
             .collect()
     }
 
-    /// [`DRAWS`] estimates on seeds drawn with replacement (none with fewer than 2 seeds),
-    /// each with the profiles `point` kept.
+    /// [`DRAWS`] estimates on the runs' losses moved by their arm's seed noise (none where
+    /// an arm has no cell with 2 seeds), each with the profiles `point` kept.
     fn bootstrap(&self, point: &Estimate) -> Vec<Estimate> {
         let keep = interior(&point.optima);
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let n = self.seeds.len();
-        if n < 2 {
+        let noise = SeedNoise::pooled(&self.cells);
+        if !noise.known() {
             return Vec::new();
         }
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
         (0..DRAWS)
             .map(|_| {
-                let drawn: Vec<u64> = (0..n).map(|_| self.seeds[rng.random_range(0..n)]).collect();
+                let sigma = noise.draw_sigmas(&mut rng);
+                let drawn: Vec<Vec<SizePoint>> = (self.cells.iter())
+                    .map(|(arm, _, points)| noise::perturbed(points, sigma[arm], &mut rng))
+                    .collect();
                 self.estimate(&drawn, Some(&keep))
             })
             .collect()
@@ -268,19 +314,6 @@ fn size_points(ladder: &[String], runs: &[&RunData]) -> Vec<SizePoint> {
         .collect()
 }
 
-/// `points` with each size's losses at `seeds` (repeats kept); sizes left with none dropped.
-fn at_seeds(points: &[SizePoint], seeds: &[u64]) -> Vec<SizePoint> {
-    (points.iter())
-        .map(|p| SizePoint {
-            losses: (seeds.iter())
-                .flat_map(|s| p.losses.iter().filter(move |l| l.0 == *s).copied())
-                .collect(),
-            ..p.clone()
-        })
-        .filter(|p| !p.losses.is_empty())
-        .collect()
-}
-
 /// 2.5% and 97.5% quantiles of the draws that gave a value.
 pub fn quantiles(values: &[Option<f64>]) -> Ci {
     let mut got: Vec<f64> = values
@@ -298,5 +331,43 @@ pub fn quantiles(values: &[Option<f64>]) -> Ci {
         low: q(0.025),
         high: q(0.975),
         failed_share: 1.0 - got.len() as f64 / values.len().max(1) as f64,
+        ..Ci::default()
+    }
+}
+
+/// 2.5% and 97.5% quantiles of censored draws (`None`: no value). Each end is read with every
+/// censored draw at the side of its bound that widens the interval (a draw below `b` counts
+/// as −∞ for the lower end and as `b` for the upper), so the interval covers whatever the
+/// censored draws' values were; an end that falls on a censored draw is open, its bound kept.
+pub fn censored_quantiles(draws: &[Option<Reach>]) -> Ci {
+    let got: Vec<Reach> = draws.iter().flatten().copied().collect();
+    let end = |p: f64, key: fn(Reach) -> f64| {
+        let mut sorted = got.clone();
+        sorted.sort_by(|a, b| key(*a).total_cmp(&key(*b)));
+        sorted
+            .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+    };
+    let low = end(0.025, |r| match r {
+        Reach::Before(_) => f64::NEG_INFINITY,
+        Reach::Inside(v) | Reach::After(v) => v,
+    });
+    let high = end(0.975, |r| match r {
+        Reach::After(_) => f64::INFINITY,
+        Reach::Inside(v) | Reach::Before(v) => v,
+    });
+    let share = |f: fn(&Reach) -> bool| got.iter().filter(|r| f(r)).count() as f64;
+    let n = draws.len().max(1) as f64;
+    let bound = |r: Reach| match r {
+        Reach::Inside(v) | Reach::Before(v) | Reach::After(v) => v,
+    };
+    Ci {
+        low: low.map(bound),
+        high: high.map(bound),
+        failed_share: 1.0 - got.len() as f64 / n,
+        below_share: share(|r| matches!(r, Reach::Before(_))) / n,
+        above_share: share(|r| matches!(r, Reach::After(_))) / n,
+        open_low: matches!(low, Some(Reach::Before(_))),
+        open_high: matches!(high, Some(Reach::After(_))),
     }
 }
