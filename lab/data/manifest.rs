@@ -62,11 +62,14 @@ pub struct CorpusManifest {
     /// The input paths as given.
     pub inputs: Vec<String>,
     pub text_bytes: u64,
+    /// Documents written to the shards (the inputs' non-empty documents).
     pub documents: u64,
     /// Seed of the validation draw, and each document's chance of being held out.
     pub seed: u64,
     pub val_fraction: f64,
-    /// Input-order indices of the documents held out for validation.
+    /// Input-order indices of the documents held out for validation: the n-th document of the
+    /// inputs (files in the order given, a directory's files sorted by name; an empty
+    /// document, skipped, still counts) has index n − 1.
     pub val_documents: Vec<u64>,
     pub shards: Vec<ShardEntry>,
 }
@@ -95,7 +98,38 @@ impl CorpusManifest {
             let msg = format!("format {:?}, expected {FORMAT:?}", m.format);
             return Err(SpecError::field(&path, "format", msg));
         }
+        m.check_shards(&path)?;
         Ok(m)
+    }
+
+    /// Every shard a plain file name inside the corpus (a corpus may come from someone else:
+    /// `../x.bin` or `/x.bin` would make a run read outside it), and both splits present.
+    fn check_shards(&self, path: &Path) -> Result<(), SpecError> {
+        for (i, e) in self.shards.iter().enumerate() {
+            let mut parts = Path::new(&e.file).components();
+            let plain = matches!(
+                (parts.next(), parts.next()),
+                (Some(std::path::Component::Normal(_)), None)
+            );
+            if !plain || e.file.contains(['/', '\\']) {
+                let m = format!(
+                    "{:?} is not a plain file name inside the corpus directory",
+                    e.file
+                );
+                return Err(SpecError::field(path, &format!("shards[{i}].file"), m));
+            }
+        }
+        for split in [Split::Train, Split::Val] {
+            if !self.shards.iter().any(|e| e.split == split) {
+                let m = format!(
+                    "no shard with split \"{}\": a corpus needs training and validation shards \
+                     (prepare it again)",
+                    split.name()
+                );
+                return Err(SpecError::field(path, "shards", m));
+            }
+        }
+        Ok(())
     }
 }
 

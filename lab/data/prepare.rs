@@ -55,27 +55,29 @@ pub fn prepare(
     let mut train = SplitWriter::new(out, Split::Train, width, options.shard_tokens);
     let mut val = SplitWriter::new(out, Split::Val, width, options.shard_tokens);
     let (mut index, mut text_bytes, mut val_documents) = (0u64, 0u64, Vec::new());
+    let mut written = 0u64;
     let mut docs = inputs.documents();
     loop {
-        let (texts, bytes) = next_batch(&mut docs, options.batch_bytes)?;
-        if texts.is_empty() {
+        let (batch, bytes) = next_batch(&mut docs, options.batch_bytes, &mut index)?;
+        if batch.is_empty() {
             break;
         }
-        for ids in tokenizer.encode_batch(texts)? {
-            let split = match held_out(options.seed, index, options.val_fraction) {
+        let (indices, texts): (Vec<u64>, Vec<String>) = batch.into_iter().unzip();
+        for (i, ids) in indices.into_iter().zip(tokenizer.encode_batch(texts)?) {
+            let split = match held_out(options.seed, i, options.val_fraction) {
                 true => {
-                    val_documents.push(index);
+                    val_documents.push(i);
                     &mut val
                 }
                 false => &mut train,
             };
             split.push_document(tokenizer.eot_id, &ids)?;
-            index += 1;
+            written += 1;
         }
         text_bytes += bytes;
         progress(bytes);
     }
-    if index == 0 {
+    if written == 0 {
         bail!(SpecError::Io {
             file: PathBuf::from(&input_names.join(" ")),
             message: "no text in the inputs (empty files or documents)".into(),
@@ -86,7 +88,7 @@ pub fn prepare(
             bail!(SpecError::Io {
                 file: PathBuf::from(&input_names.join(" ")),
                 message: format!(
-                    "{index} documents, none drawn for {split}: give more documents (split \
+                    "{written} documents, none drawn for {split}: give more documents (split \
                      large files) or change --val-fraction"
                 ),
             });
@@ -103,7 +105,7 @@ pub fn prepare(
         },
         inputs: input_names.to_vec(),
         text_bytes,
-        documents: index,
+        documents: written,
         seed: options.seed,
         val_fraction: options.val_fraction,
         val_documents,
@@ -149,21 +151,25 @@ fn claim_directory(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Texts of up to `batch_bytes` (at least one document), and the input bytes they used.
+/// Texts of up to `batch_bytes` (at least one document), each with its input-order index,
+/// and the input bytes they used. `index` counts every document read, empty ones too (they
+/// are skipped, but keep their place), so an index names a document of the inputs.
 fn next_batch(
     docs: &mut impl Iterator<Item = Result<super::documents::Document, SpecError>>,
     batch_bytes: usize,
-) -> Result<(Vec<String>, u64)> {
+    index: &mut u64,
+) -> Result<(Vec<(u64, String)>, u64)> {
     let (mut texts, mut size, mut bytes) = (Vec::new(), 0usize, 0u64);
     while size < batch_bytes {
         let Some(doc) = docs.next() else { break };
         let doc = doc?;
         bytes += doc.bytes;
+        *index += 1;
         if doc.text.is_empty() {
             continue;
         }
         size += doc.text.len();
-        texts.push(doc.text);
+        texts.push((*index - 1, doc.text));
     }
     Ok((texts, bytes))
 }

@@ -1,9 +1,11 @@
 //! One token shard in llm.c's `.bin` format, read through a memory map, and its writer.
 //!
-//! Layout: a header of 256 little-endian int32 (`[0]` magic 20240520, `[1]` version: 1 for
-//! uint16 tokens, 2 for uint32, `[2]` token count, the rest zero), then the tokens, little
-//! endian, from byte 1024. llm.c and modded-nanogpt write and read this format, so their
-//! FineWeb shards train here as they are.
+//! Layout: a header of 256 little-endian int32 (`[0]` magic, `[1]` version, `[2]` token count,
+//! the rest zero), then the tokens, little endian, from byte 1024. llm.c's
+//! `dev/data/data_common.py` writes two kinds, and the lab reads and writes both: GPT-2's
+//! (magic 20240520, version 1, uint16 tokens) and LLaMA-3's (magic 20240801, version 7, uint32
+//! tokens, for vocabularies over 65 536). llm.c's and modded-nanogpt's shards train here as
+//! they are; a shard the lab prepares trains there.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -14,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::SpecError;
 
-pub const MAGIC: i32 = 20240520;
 pub const HEADER_BYTES: usize = 256 * 4;
 
-/// Bytes per token: version 1 stores uint16 (vocabularies up to 65 536), version 2 uint32.
+/// Bytes per token, and the header kind that says so: GPT-2's uint16 (vocabularies up to
+/// 65 536) or LLaMA-3's uint32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Width {
     U16,
@@ -39,10 +41,11 @@ impl Width {
             Width::U32 => 4,
         }
     }
-    fn version(self) -> i32 {
+    /// The header's (magic, version) of llm.c's shards of this width.
+    pub fn header(self) -> (i32, i32) {
         match self {
-            Width::U16 => 1,
-            Width::U32 => 2,
+            Width::U16 => (20240520, 1),
+            Width::U32 => (20240801, 7),
         }
     }
     /// The token ids of little-endian `bytes` of this width.
@@ -52,12 +55,10 @@ impl Width {
             Width::U32 => u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
         })
     }
-    fn of_version(v: i32) -> Option<Width> {
-        match v {
-            1 => Some(Width::U16),
-            2 => Some(Width::U32),
-            _ => None,
-        }
+    fn of_header(magic: i32, version: i32) -> Option<Width> {
+        [Width::U16, Width::U32]
+            .into_iter()
+            .find(|w| w.header() == (magic, version))
     }
 }
 
@@ -82,13 +83,14 @@ fn read_header(path: &Path, file: &mut File) -> Result<(Width, usize), SpecError
     let mut header = [0u8; 12];
     file.read_exact(&mut header).map_err(|e| io(path, e))?;
     let int = |i: usize| i32::from_le_bytes(header[4 * i..4 * i + 4].try_into().unwrap());
-    if int(0) != MAGIC {
-        let m = format!("{}, expected {MAGIC} (an llm.c token shard)", int(0));
-        return Err(bad(path, "header.magic", m));
-    }
-    let width = Width::of_version(int(1)).ok_or_else(|| {
-        let m = format!("{}, expected 1 (uint16 tokens) or 2 (uint32)", int(1));
-        bad(path, "header.version", m)
+    let width = Width::of_header(int(0), int(1)).ok_or_else(|| {
+        let m = format!(
+            "magic {}, version {}: not an llm.c token shard (GPT-2: magic 20240520, version 1, \
+             uint16 tokens; LLaMA-3: magic 20240801, version 7, uint32 tokens)",
+            int(0),
+            int(1)
+        );
+        bad(path, "header", m)
     })?;
     let count = usize::try_from(int(2)).map_err(|_| bad(path, "header.tokens", "negative"))?;
     let expected = HEADER_BYTES + count * width.bytes();
@@ -266,8 +268,9 @@ impl ShardWriter {
             std::io::Error::other(format!("{count} tokens overflow the header's int32"))
         })?;
         let mut header = [0u8; HEADER_BYTES];
-        header[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        header[4..8].copy_from_slice(&width.version().to_le_bytes());
+        let (magic, version) = width.header();
+        header[0..4].copy_from_slice(&magic.to_le_bytes());
+        header[4..8].copy_from_slice(&version.to_le_bytes());
         header[8..12].copy_from_slice(&count32.to_le_bytes());
         let mut file = out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;

@@ -2,8 +2,9 @@
 //!
 //! A source's directory is either a corpus `lab data prepare` wrote (a manifest names its
 //! shards, their checksums and the tokenizer's hash), or a folder of shards that llm.c or
-//! modded-nanogpt wrote: every `*.bin` in it, those with `val` in their name for validation
-//! (`fineweb_val_000000.bin`), the rest for training. Loading checks every shard before a
+//! modded-nanogpt wrote: every `*.bin` in it, those whose name has `val` as a word of its own
+//! for validation (`fineweb_val_000000.bin`, `shakespeare_val.bin`: [`is_validation_shard`]),
+//! the rest for training (`retrieval_000.bin`, `interval_01.bin`). Loading checks every shard before a
 //! step is trained: header and size, checksum where a manifest gives one, and every token id
 //! below the vocabulary.
 
@@ -83,10 +84,8 @@ pub fn source_files(dir: &Path) -> Result<SourceFiles, SpecError> {
         .filter(|p| p.extension().is_some_and(|x| x == "bin"))
         .collect();
     bins.sort();
-    let is_val = |p: &PathBuf| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().contains("val"))
-    };
+    let is_val =
+        |p: &PathBuf| (p.file_name()).is_some_and(|n| is_validation_shard(&n.to_string_lossy()));
     let (val, train): (Vec<_>, Vec<_>) = bins.into_iter().partition(is_val);
     let unlisted = |paths: Vec<PathBuf>| -> Vec<ShardFile> {
         let file = |path| ShardFile { path, listed: None };
@@ -95,7 +94,10 @@ pub fn source_files(dir: &Path) -> Result<SourceFiles, SpecError> {
     let (train, val) = (unlisted(train), unlisted(val));
     for (files, what) in [
         (&train, "training"),
-        (&val, "validation (`val` in the name)"),
+        (
+            &val,
+            "validation (`val` as a word of the name, as in `x_val_000000.bin`)",
+        ),
     ] {
         if files.is_empty() {
             let m = format!("no manifest.json and no {what} shards (*.bin)");
@@ -107,6 +109,13 @@ pub fn source_files(dir: &Path) -> Result<SourceFiles, SpecError> {
         train,
         val,
     })
+}
+
+/// Whether a shard file's name marks it as validation, as llm.c names them: `val` as a whole
+/// word of the name, between separators (`_`, `-`, `.`) or at an end: `fineweb_val_000000.bin`,
+/// `val.bin`, `tiny-val.bin`; not `retrieval_000.bin` or `interval_01.bin`.
+pub fn is_validation_shard(name: &str) -> bool {
+    (name.split(|c: char| !c.is_ascii_alphanumeric())).any(|w| w.eq_ignore_ascii_case("val"))
 }
 
 /// The sources of a resolved `[data]`, loaded as streams.

@@ -101,20 +101,25 @@ fn losses(dir: &Path) -> Vec<String> {
     common::losses(dir).iter().map(|l| format!("{l}")).collect()
 }
 
-/// A shard written by hand, as llm.c's `write_datafile` does: 256 int32 of header (magic,
-/// version 1, count), then uint16 tokens. Independent of the lab's writer.
+/// A shard written by hand, as llm.c's `write_datafile` does for GPT-2 (`model_desc="gpt-2"`):
+/// 256 int32 of header (magic 20240520, version 1, count), then uint16 tokens. Independent of
+/// the lab's writer.
 fn write_llmc_shard(path: &Path, tokens: &[u16]) {
-    let mut bytes = Vec::new();
+    let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+    write_llmc_file(path, 20240520, 1, tokens.len(), &bytes);
+}
+
+/// The same for LLaMA-3 (`model_desc="llama-3"`): magic 20240801, version 7, uint32 tokens.
+fn write_llama3_shard(path: &Path, tokens: &[u32]) {
+    let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+    write_llmc_file(path, 20240801, 7, tokens.len(), &bytes);
+}
+
+fn write_llmc_file(path: &Path, magic: i32, version: i32, count: usize, tokens: &[u8]) {
     let mut header = [0i32; 256];
-    header[0] = 20240520;
-    header[1] = 1;
-    header[2] = tokens.len() as i32;
-    for h in header {
-        bytes.extend_from_slice(&h.to_le_bytes());
-    }
-    for t in tokens {
-        bytes.extend_from_slice(&t.to_le_bytes());
-    }
+    (header[0], header[1], header[2]) = (magic, version, count as i32);
+    let mut bytes: Vec<u8> = header.iter().flat_map(|h| h.to_le_bytes()).collect();
+    bytes.extend_from_slice(tokens);
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -203,6 +208,15 @@ fn llmc_shards_from_an_independent_writer_train_to_the_labs_own_losses() {
     };
     write_llmc_shard(&llmc.join("tiny_train_000001.bin"), &tokens("train"));
     write_llmc_shard(&llmc.join("tiny_val_000000.bin"), &tokens("val"));
+    // And as LLaMA-3's kind (uint32 tokens), under names with `val` inside a word: training.
+    let llama3 = tmp.path().join("llama3");
+    std::fs::create_dir(&llama3).unwrap();
+    let wide = |split| tokens(split).into_iter().map(u32::from).collect::<Vec<_>>();
+    let train_tokens = wide("train");
+    let half = train_tokens.len() / 2;
+    write_llama3_shard(&llama3.join("retrieval_000.bin"), &train_tokens[..half]);
+    write_llama3_shard(&llama3.join("the_interval_001.bin"), &train_tokens[half..]);
+    write_llama3_shard(&llama3.join("tiny-val.bin"), &wide("val"));
     let run = |name: &str, path: &Path| {
         let source = source("text", path);
         let extra = format!("tokenizer = \"{}\"", s(&tok));
@@ -220,6 +234,104 @@ fn llmc_shards_from_an_independent_writer_train_to_the_labs_own_losses() {
     assert_eq!(own.len(), 20);
     assert_eq!(own, theirs, "training losses");
     assert_eq!(own_evals, their_evals, "validation losses");
+    let (llama, llama_evals) = run("llama3", &llama3);
+    assert_eq!(own, llama, "training losses from LLaMA-3 shards");
+    assert_eq!(
+        own_evals, llama_evals,
+        "validation losses from LLaMA-3 shards"
+    );
+}
+
+/// llm.c's validation shards by name: `val` as a word of its own, not inside another word.
+#[test]
+fn validation_shards_are_named_by_val_as_a_word() {
+    use moe_lab::data::sources::is_validation_shard;
+    for name in [
+        "fineweb_val_000000.bin",
+        "tinyshakespeare_val.bin",
+        "val.bin",
+        "tiny-val-01.bin",
+        "VAL_0.bin",
+    ] {
+        assert!(is_validation_shard(name), "{name}");
+    }
+    for name in [
+        "retrieval_000.bin",
+        "interval_01.bin",
+        "fineweb_train_000001.bin",
+        "values.bin",
+        "eval_000.bin",
+    ] {
+        assert!(!is_validation_shard(name), "{name}");
+    }
+}
+
+/// A shard the lab writes for a vocabulary over 65 536 is LLaMA-3's kind, read by hand.
+#[test]
+fn the_labs_uint32_shards_are_llama3s_kind() {
+    use moe_lab::data::shard::{ShardWriter, Width};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("train_000000.bin");
+    assert_eq!(Width::for_vocab(128_256), Width::U32);
+    let mut w = ShardWriter::create(&path, Width::for_vocab(128_256)).unwrap();
+    w.push(&[128_000, 5, 70_000]).unwrap();
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let int = |i: usize| i32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
+    assert_eq!((int(0), int(1), int(2)), (20240801, 7, 3));
+    assert!(
+        bytes[12..1024].iter().all(|b| *b == 0),
+        "the header's rest is zero"
+    );
+    let tokens: Vec<u32> = (bytes[1024..].chunks_exact(4))
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(tokens, [128_000, 5, 70_000]);
+}
+
+/// `val_documents` are input-order indices: with empty documents among the inputs (skipped,
+/// but counted), each held-out index names a non-empty input document, and the validation
+/// shards hold exactly those documents' texts, in order.
+#[test]
+fn held_out_documents_are_named_by_their_input_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    let texts: Vec<String> = (0..300)
+        .map(|i| match i % 3 {
+            1 => String::new(),
+            _ => format!("document {i} says {} things", i * 7),
+        })
+        .collect();
+    let lines: Vec<String> = (texts.iter())
+        .map(|t| serde_json::json!({ "text": t }).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let tok = tmp.path().join("tok.json");
+    tokenizer("300", &input, &tok);
+    let out = tmp.path().join("shards");
+    prepare(&tok, &input, &out);
+    let m = CorpusManifest::read(&out).unwrap();
+    assert_eq!(m.documents, 200, "the non-empty documents are written");
+    assert!(!m.val_documents.is_empty());
+    for &i in &m.val_documents {
+        assert!(
+            !texts[i as usize].is_empty(),
+            "held-out index {i} is an empty input"
+        );
+    }
+    let tokenizer = moe_lab::data::tokenizer::SubwordTokenizer::load(&tok).unwrap();
+    let mut held: Vec<String> = Vec::new();
+    for e in m.shards.iter().filter(|e| e.split.name() == "val") {
+        let tokens = read_llmc_shard(&out.join(&e.file));
+        for doc in tokens.split(|t| *t as u32 == m.tokenizer.eot_id).skip(1) {
+            let ids: Vec<u32> = doc.iter().map(|t| *t as u32).collect();
+            held.push(tokenizer.decode(&ids).unwrap());
+        }
+    }
+    let want: Vec<String> = (m.val_documents.iter())
+        .map(|&i| texts[i as usize].clone())
+        .collect();
+    assert_eq!(held, want);
 }
 
 #[test]
@@ -258,7 +370,8 @@ fn a_mixture_reports_validation_and_routing_per_source_and_resumes_exactly() {
     let with_checkpoints = text.replace("[train]\n", "[train]\ncheckpoint_every = 4\n");
     let config = common::config(&with_checkpoints);
     train(&config, opts).unwrap();
-    train(&config, common::flex_options(&split, true, None)).unwrap();
+    let resumed = train(&config, common::flex_options(&split, true, None)).unwrap();
+    assert_eq!(resumed.resumed_from, [12], "resumed, not restarted");
     assert_eq!(losses(&whole), losses(&split), "resumed losses");
 }
 
@@ -391,6 +504,64 @@ fn a_shard_with_a_wrong_magic_is_refused() {
         "train_000000.bin",
         "magic",
     );
+}
+
+/// The lab's former uint32 header (magic 20240520, version 2) is no llm.c kind: refused,
+/// naming the file and what it found.
+#[test]
+fn a_shard_of_neither_llmc_kind_is_refused_naming_its_magic_and_version() {
+    damaged(
+        |d| patch(&d.join("train_000000.bin"), 4, &2i32.to_le_bytes()),
+        "train_000000.bin",
+        "magic 20240520, version 2",
+    );
+}
+
+/// A manifest's shard names are plain file names inside the corpus: a relative path out of
+/// it or an absolute one is refused naming manifest.json and the entry, before anything
+/// is read (the shard it points at is a valid copy, so only the check can refuse it).
+#[test]
+fn a_manifest_that_reaches_outside_its_corpus_is_refused() {
+    for escape in ["../outside/train_000000.bin", "ABSOLUTE"] {
+        damaged(
+            |d| {
+                let outside = d.parent().unwrap().join("outside");
+                std::fs::create_dir_all(&outside).unwrap();
+                let shard = outside.join("train_000000.bin");
+                std::fs::copy(d.join("train_000000.bin"), &shard).unwrap();
+                let name = match escape {
+                    "ABSOLUTE" => shard.to_str().unwrap().to_string(),
+                    other => other.to_string(),
+                };
+                let path = d.join("manifest.json");
+                let text = std::fs::read_to_string(&path).unwrap();
+                let text = text.replace("\"train_000000.bin\"", &format!("{name:?}"));
+                std::fs::write(&path, text).unwrap();
+            },
+            "manifest.json",
+            "shards[0].file",
+        );
+    }
+}
+
+/// A manifest without validation (or training) shards: exit 2 naming manifest.json and the
+/// split it lacks, not a training error later.
+#[test]
+fn a_manifest_missing_a_split_is_refused() {
+    for split in ["val", "train"] {
+        damaged(
+            |d| {
+                let path = d.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let shards = m["shards"].as_array_mut().unwrap();
+                shards.retain(|e| e["split"] != split);
+                std::fs::write(&path, m.to_string()).unwrap();
+            },
+            "manifest.json",
+            &format!("no shard with split \"{split}\""),
+        );
+    }
 }
 
 #[test]
