@@ -106,7 +106,7 @@ pub fn run(
     for (k, &seeds) in planned_seeds.iter().enumerate() {
         let plan = sweep::plan_with_seeds(experiment, preset, Some(seeds))?;
         let results = opts.results_root.join(&plan.results_name);
-        eprintln!(
+        crate::say!(
             "look {} of {}: {seeds} seeds per cell ({} cells)",
             k + 1,
             planned_seeds.len(),
@@ -129,10 +129,7 @@ pub fn run(
         print_look(&look);
         let done = look.decisive() || k + 1 == planned_seeds.len();
         record.looks.push(look);
-        write_atomic(
-            &results.join(RECORD),
-            serde_json::to_string_pretty(&record)?.as_bytes(),
-        )?;
+        write_atomic(&results.join(RECORD), record.to_json()?.as_bytes())?;
         if done {
             let published = publish::publish(&results, plots, true)?;
             return Ok(Ended::Looked(record, published, outcome));
@@ -143,10 +140,10 @@ pub fn run(
 
 fn print_look(look: &Look) {
     if look.comparisons.is_empty() {
-        eprintln!("  no primary comparison yet (too few seed pairs, or no spread)");
+        crate::say!("  no primary comparison yet (too few seed pairs, or no spread)");
     }
     for c in &look.comparisons {
-        eprintln!(
+        crate::say!(
             "  {}: {:+.4}, repeated 95% CI [{:+.4}, {:+.4}]: {}",
             c.name,
             c.mean,

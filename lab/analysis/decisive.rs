@@ -16,6 +16,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::sequential::{Plan, Spending};
 use super::stats::Paired;
+use crate::error::SpecError;
 
 /// The record's file in a sweep's results directory.
 pub const RECORD: &str = "sequential.json";
@@ -143,10 +144,52 @@ impl Record {
         !self.decisive() && self.last().map(|l| l.seeds) == self.planned_seeds.last().copied()
     }
 
-    /// The record in `dir`, if any and if it parses.
-    pub fn read(dir: &Path) -> Option<Record> {
-        let text = std::fs::read_to_string(dir.join(RECORD)).ok()?;
-        serde_json::from_str(&text).ok()
+    /// The record in `dir`: `None` where there is none; Err naming the file where it does
+    /// not read (a report must not drop its section silently).
+    pub fn read(dir: &Path) -> Result<Option<Record>, SpecError> {
+        let path = dir.join(RECORD);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(SpecError::Io {
+                    file: path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let record = serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+            file: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(record))
+    }
+
+    /// The record as JSON; Err naming the comparison where a number is not finite (JSON has
+    /// no such number: it would be written as `null` and the record would not read back).
+    pub fn to_json(&self) -> anyhow::Result<String> {
+        for (k, look) in self.looks.iter().enumerate() {
+            for c in &look.comparisons {
+                let fields = [
+                    ("mean", c.mean),
+                    ("se", c.se),
+                    ("df", c.df),
+                    ("bound", c.bound),
+                    ("ci_low", c.ci_low),
+                    ("ci_high", c.ci_high),
+                    ("margin", c.margin),
+                    ("min_detectable", c.min_detectable),
+                ];
+                if let Some((field, v)) = fields.iter().find(|f| !f.1.is_finite()) {
+                    anyhow::bail!(
+                        "look {} of the sequential record, {}: {field} = {v} is not finite",
+                        k + 1,
+                        c.name
+                    );
+                }
+            }
+        }
+        Ok(serde_json::to_string_pretty(self)?)
     }
 }
 

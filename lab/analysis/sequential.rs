@@ -40,13 +40,19 @@ impl Spending {
         }
         match self {
             Spending::OBrienFleming => {
-                let z = normal().inverse_cdf(1.0 - alpha / 4.0);
-                2.0 * (2.0 - 2.0 * normal().cdf(z / t.sqrt()))
+                // Upper tails as survival functions: `1 − cdf` rounds to 0 far out.
+                let z = -normal().inverse_cdf(alpha / 4.0);
+                4.0 * normal().sf(z / t.sqrt())
             }
             Spending::Pocock => alpha * (1.0 + (std::f64::consts::E - 1.0) * t).ln(),
         }
     }
 }
+
+/// The smallest upper tail a boundary is read at, and the largest boundary: beyond them a
+/// look's interval is wider than any effect, and a record stays finite JSON.
+pub const MIN_TAIL: f64 = 1e-300;
+pub const MAX_BOUND: f64 = 1e12;
 
 /// Grid points per unit of W's scale: the boundaries agree with published tables to about
 /// 1e-3 (tests/it/sequential.rs).
@@ -74,7 +80,7 @@ pub fn boundaries(spending: Spending, alpha: f64, fractions: &[f64]) -> Vec<f64>
 fn crossing(alive: Option<&(Vec<f64>, Vec<f64>)>, dt: f64, b: f64) -> f64 {
     let n = normal();
     let sd = dt.sqrt();
-    let outside = |u: f64| 1.0 - (n.cdf((b - u) / sd) - n.cdf((-b - u) / sd));
+    let outside = |u: f64| n.sf((b - u) / sd) + n.cdf((-b - u) / sd);
     match alive {
         None => outside(0.0),
         Some((w, f)) => integrate(w, f, outside),
@@ -162,12 +168,19 @@ impl Plan {
         self.t_bound_at(k, (self.looks[k] - 1) as f64)
     }
 
-    /// The t boundary of look `k` at `df` degrees of freedom (a pooled comparison's own).
+    /// The t boundary of look `k` at `df` degrees of freedom (a pooled comparison's own):
+    /// the t quantile with the z boundary's upper tail, always finite. The tail is a survival
+    /// function and the quantile is read on the lower side (t is symmetric), since `1 − cdf`
+    /// and `inverse_cdf(1 − tail)` round to 0 and +∞ for the large boundaries of early looks;
+    /// a tail below [`MIN_TAIL`] is read at it (a boundary no data can cross either way).
     pub fn t_bound_at(&self, k: usize, df: f64) -> f64 {
-        let tail = 1.0 - normal().cdf(self.z_bounds[k]);
-        StudentsT::new(0.0, 1.0, df.max(1e-3))
-            .expect("df > 0")
-            .inverse_cdf(1.0 - tail)
+        let tail = normal().sf(self.z_bounds[k]).max(MIN_TAIL);
+        let t = StudentsT::new(0.0, 1.0, df.max(1e-3)).expect("df > 0");
+        let bound = -t.inverse_cdf(tail);
+        match bound.is_nan() {
+            true => MAX_BOUND,
+            false => bound.min(MAX_BOUND),
+        }
     }
 
     /// Look `k` at `diffs` (the first `looks[k]` paired differences).

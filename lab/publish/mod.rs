@@ -36,11 +36,11 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         skipped,
     } = load::load(results)?;
     for s in &skipped {
-        eprintln!("warning: run left out of the analysis: {s}");
+        crate::say!("warning: run left out of the analysis: {s}");
     }
     let plots_dir = plots_root.join(dir_name(results));
-    let study = study::for_manifest(&manifest, &runs, results);
-    let record = study::decisive_record(&manifest, results);
+    let study = study::for_manifest(&manifest, &runs, results)?;
+    let record = study::decisive_record(&manifest, results)?;
     let mut verdicts = study.verdicts();
     if let Some(r) = &record {
         verdicts.push(decisive_report::verdict(r));
@@ -121,8 +121,8 @@ fn refresh_citing(results: &Path, plots_root: &Path, draw: bool) {
             continue;
         }
         match publish(&dir, plots_root, draw) {
-            Ok(p) => eprintln!("{}: claims table updated", p.report.display()),
-            Err(e) => eprintln!("{}: not updated: {e:#}", dir.display()),
+            Ok(p) => crate::say!("{}: claims table updated", p.report.display()),
+            Err(e) => crate::say!("{}: not updated: {e:#}", dir.display()),
         }
     }
 }

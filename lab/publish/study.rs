@@ -14,6 +14,7 @@ use crate::analysis::lr::{self as lr_analysis, LrAnalysis, StabilityClaim};
 use crate::analysis::recipe::RecipeAnalysis;
 use crate::analysis::stats::Paired;
 use crate::analysis::{self, Analysis, isoflop_report, lr_report, recipe_report};
+use crate::error::SpecError;
 use crate::page::chart::Chart;
 use crate::page::{scaling, studies};
 use crate::plot::{self, IsoflopPlotData, LrPlotData, PlotData, RecipePlotData};
@@ -42,34 +43,34 @@ pub fn for_manifest<'a>(
     manifest: &'a Manifest,
     runs: &'a [RunData],
     results: &Path,
-) -> Box<dyn Study + 'a> {
+) -> Result<Box<dyn Study + 'a>, SpecError> {
     if !manifest.learning_rates.is_empty() {
         let mut analysis = lr_analysis::analyze(manifest, runs);
-        analysis.sequential = decisive_record(manifest, results);
-        return Box::new(LearningRate {
+        analysis.sequential = decisive_record(manifest, results)?;
+        return Ok(Box::new(LearningRate {
             manifest,
             runs,
             analysis,
-        });
+        }));
     }
     if isoflop::is_isoflop(manifest) {
         let analysis = isoflop::analyze(manifest, runs);
-        return Box::new(Isoflop { manifest, analysis });
+        return Ok(Box::new(Isoflop { manifest, analysis }));
     }
     if manifest.teacher.is_some() {
         let analysis = analysis::recipe::analyze(manifest, runs);
-        return Box::new(Recipe { manifest, analysis });
+        return Ok(Box::new(Recipe { manifest, analysis }));
     }
     let mut analysis = analysis::analyze(manifest, runs);
     analysis.stability_claim = manifest
         .stability_from
         .as_ref()
         .and_then(|name| stability_claim(&results.parent()?.join(name)));
-    Box::new(Scaling {
+    Ok(Box::new(Scaling {
         manifest,
         runs,
         analysis,
-    })
+    }))
 }
 
 /// An analysis as JSON with the verdict lines the reports state (`verdicts`, after its own
@@ -88,16 +89,20 @@ fn with_verdicts<T: serde::Serialize>(analysis: &T, verdicts: &[String]) -> Resu
 }
 
 /// The `--until-decisive` record in `results`, if its last look saw exactly the seeds the
-/// manifest holds (a later plain sweep with fewer seeds leaves it stale, and it is ignored).
-pub fn decisive_record(manifest: &Manifest, results: &Path) -> Option<Record> {
-    let record = Record::read(results)?;
+/// manifest holds (a later plain sweep with fewer seeds leaves it stale, and it is ignored);
+/// Err naming the file where it does not read.
+pub fn decisive_record(manifest: &Manifest, results: &Path) -> Result<Option<Record>, SpecError> {
+    let Some(record) = Record::read(results)? else {
+        return Ok(None);
+    };
     let mut seeds: Vec<u64> = (manifest.cells.iter())
         .filter(|c| manifest.teacher.as_ref() != Some(&c.name))
         .map(|c| c.seed)
         .collect();
     seeds.sort();
     seeds.dedup();
-    (record.last()?.seeds == seeds.len()).then_some(record)
+    let current = record.last().is_some_and(|l| l.seeds == seeds.len());
+    Ok(current.then_some(record))
 }
 
 /// The stability claim's evidence from the learning-rate sweep in `dir`, if it has an
