@@ -128,6 +128,10 @@ pub struct Summary {
     pub routing_specialisation: Vec<Specialisation>,
     /// Step at which a non-finite loss or gradient appeared.
     pub diverged_at_step: Option<usize>,
+    /// The step each later attempt resumed from (its checkpoint's `steps_done`): empty for a
+    /// run trained in one go, or one that restarted because no checkpoint was usable.
+    #[serde(default)]
+    pub resumed_from: Vec<usize>,
     pub wall_time_s: f64,
     pub tokens_per_s: f64,
     pub spikes: SpikeSummary,

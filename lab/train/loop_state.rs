@@ -39,6 +39,9 @@ pub struct LoopState {
     pub eval: Evaluated,
     /// Snapshots in checkpoint averaging's running sum so far.
     pub averaged: usize,
+    /// The step each attempt after the first resumed from.
+    #[serde(default)]
+    pub resumed_from: Vec<usize>,
 }
 
 /// Training losses: the first step's (ℓ0, the loss at initialisation), the last step's, and
@@ -126,6 +129,7 @@ impl LoopState {
             memory: MemorySummary::default(),
             eval: Evaluated::default(),
             averaged: 0,
+            resumed_from: Vec::new(),
         }
     }
 
@@ -214,6 +218,7 @@ impl LoopState {
             anneal_switch_step: config.anneal_from(),
             routing_specialisation: e.routing_specialisation.clone(),
             diverged_at_step: self.diverged_at_step,
+            resumed_from: self.resumed_from.clone(),
             wall_time_s: self.wall_time_s,
             tokens_per_s: tokens as f64 / self.wall_time_s.max(1e-9),
             spikes: self.spikes.clone(),

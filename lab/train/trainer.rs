@@ -97,7 +97,7 @@ impl Trainer {
         let _ = std::fs::remove_dir_all(dir.file(crate::run::model_file::MODEL_DIR));
         let logs = RunLogs::open(&dir, &batches, !model.router_state().is_empty())?;
         for w in &spec.warnings() {
-            eprintln!("warning ({}): {w}", spec.name);
+            crate::say!("warning ({}): {w}", spec.name);
         }
         let bar = progress_bar(opts.progress, config.steps, state.steps_done);
         let trainer = Trainer {
@@ -413,18 +413,19 @@ fn starting_point(
     for dir in &found {
         let (model, optim, _, _) = fresh();
         match checkpoint::load(dir, model, optim, config.init_model(plain)) {
-            Ok((model, optim, state, average)) => {
-                eprintln!(
+            Ok((model, optim, mut state, average)) => {
+                crate::say!(
                     "{name}: resuming from the checkpoint at step {}",
                     state.steps_done
                 );
+                state.resumed_from.push(state.steps_done);
                 return (model, optim, state, average);
             }
-            Err(e) => eprintln!("warning ({name}): checkpoint not usable: {e:#}"),
+            Err(e) => crate::say!("warning ({name}): checkpoint not usable: {e:#}"),
         }
     }
     if !found.is_empty() {
-        eprintln!("warning ({name}): no usable checkpoint; the run restarts from step 0");
+        crate::say!("warning ({name}): no usable checkpoint; the run restarts from step 0");
         checkpoint::remove_all(&root);
     }
     fresh()

@@ -38,23 +38,36 @@ fn corrupt_checkpoints_fall_back_or_restart_to_the_uninterrupted_losses() {
     let whole_dir = tmp.path().join("whole");
     let whole = train(&cfg, flex_options(&whole_dir, false, None)).unwrap();
     type Fault = fn(&Path);
-    let cases: [(&str, Fault); 4] = [
+    // Each fault, and the step the run must resume from (none: it restarts).
+    let cases: [(&str, Fault, &[usize]); 4] = [
         // The newest checkpoint's optimizer cut to 100 bytes: fall back to the previous one.
-        ("truncated", |c| {
-            truncate(&c.join("checkpoint/optimizer.bpk"))
-        }),
+        (
+            "truncated",
+            |c| truncate(&c.join("checkpoint/optimizer.bpk")),
+            &[8],
+        ),
         // Same length, different bytes: only the checksum can tell.
-        ("scribbled", |c| scribble(&c.join("checkpoint/model.bpk"))),
-        ("state", |c| {
-            std::fs::write(c.join("checkpoint/loop_state.json"), "{").unwrap()
-        }),
+        (
+            "scribbled",
+            |c| scribble(&c.join("checkpoint/model.bpk")),
+            &[8],
+        ),
+        (
+            "state",
+            |c| std::fs::write(c.join("checkpoint/loop_state.json"), "{").unwrap(),
+            &[8],
+        ),
         // Both checkpoints bad: restart from step 0.
-        ("both", |c| {
-            scribble(&c.join("checkpoint/model.bpk"));
-            truncate(&c.join("checkpoint.prev/optimizer.bpk"));
-        }),
+        (
+            "both",
+            |c| {
+                scribble(&c.join("checkpoint/model.bpk"));
+                truncate(&c.join("checkpoint.prev/optimizer.bpk"));
+            },
+            &[],
+        ),
     ];
-    for (name, fault) in cases {
+    for (name, fault, resumed_from) in cases {
         let dir = tmp.path().join(name);
         // "Killed" after 13 steps: checkpoints at 12 (current) and 8 (previous).
         let partial = train(&cfg, flex_options(&dir, true, Some(13))).unwrap();
@@ -66,6 +79,10 @@ fn corrupt_checkpoints_fall_back_or_restart_to_the_uninterrupted_losses() {
         fault(&dir);
         let resumed = train(&cfg, flex_options(&dir, true, None))
             .unwrap_or_else(|e| panic!("{name}: the resume failed: {e:#}"));
+        assert_eq!(
+            resumed.resumed_from, resumed_from,
+            "{name}: where it resumed"
+        );
         assert_eq!(resumed.final_val_loss, whole.final_val_loss, "{name}");
         assert_eq!(resumed.steps_done, 24, "{name}");
         assert_eq!(
@@ -111,6 +128,19 @@ fn healthy_commands_print_no_error() {
     }
 }
 
+/// Where no tmpfs can be mounted (not root, or a sandbox that forbids it) the disk tests
+/// skip, saying so; CI sets `MOE_LAB_REQUIRE_MOUNT=1`, which makes that a failure.
+fn no_mount() {
+    if std::env::var("MOE_LAB_REQUIRE_MOUNT").is_ok_and(|v| v == "1") {
+        panic!(
+            "mounting a tmpfs failed and MOE_LAB_REQUIRE_MOUNT=1: run as root where mount is allowed"
+        );
+    }
+    eprintln!(
+        "SKIPPED: mounting a tmpfs needs root (MOE_LAB_REQUIRE_MOUNT=1 makes this a failure)"
+    );
+}
+
 /// A tmpfs of `kib` KiB mounted at `dir` for the life of the value (root only).
 struct SmallDisk(std::path::PathBuf);
 
@@ -145,8 +175,7 @@ impl Drop for SmallDisk {
 fn a_full_disk_fails_cleanly_and_the_run_resumes_elsewhere() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount(&tmp.path().join("small"), 24) else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root");
-        return;
+        return no_mount();
     };
     let text =
         tiny_spec("full", MOE, "").replace("steps = 20", "steps = 40\ncheckpoint_every = 100");
@@ -194,8 +223,7 @@ fn a_full_disk_fails_cleanly_and_the_run_resumes_elsewhere() {
 fn a_read_only_results_directory_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount_with(&tmp.path().join("ro"), "ro,size=64k") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root");
-        return;
+        return no_mount();
     };
     let spec = tmp.path().join("ro.toml");
     std::fs::write(&spec, tiny_spec("ro", MOE, "")).unwrap();
@@ -231,6 +259,7 @@ fn signals_checkpoint_and_the_run_resumes_to_the_same_losses() {
     let spec = tmp.path().join("sig.toml");
     std::fs::write(&spec, &text).unwrap();
     let dir = tmp.path().join("run");
+    let mut stopped_at = Vec::new();
     for (signal, at_rows) in [(libc::SIGUSR1, 40), (libc::SIGTERM, 120)] {
         let mut child = common::lab_train_flex(&spec)
             .arg("--run-dir")
@@ -258,6 +287,7 @@ fn signals_checkpoint_and_the_run_resumes_to_the_same_losses() {
             .unwrap()
             .unwrap();
         assert!(summary.steps_done >= at_rows && summary.steps_done < 400);
+        stopped_at.push(summary.steps_done);
     }
     let status = common::lab_train_flex(&spec)
         .arg("--run-dir")
@@ -267,4 +297,10 @@ fn signals_checkpoint_and_the_run_resumes_to_the_same_losses() {
         .unwrap();
     assert!(status.success());
     assert_eq!(losses(&dir), losses(&reference));
+    // Each later attempt resumed where the signal stopped the one before.
+    let summary = moe_lab::run::RunDir::new(&dir)
+        .read_summary()
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.resumed_from, stopped_at);
 }

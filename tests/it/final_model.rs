@@ -120,6 +120,11 @@ fn checkpoint_averaging_resumes_to_the_same_average() {
     train(&cfg, flex_options(&cut, true, Some(15))).unwrap();
     let resumed = train(&cfg, flex_options(&cut, true, None)).unwrap();
     assert_eq!(
+        resumed.resumed_from,
+        [14],
+        "resumed mid-anneal, not restarted"
+    );
+    assert_eq!(
         resumed.final_val_loss_averaged,
         whole.final_val_loss_averaged
     );

@@ -49,6 +49,9 @@ fn a_staged_run_resumes_inside_every_stage_to_the_same_losses() {
         assert_eq!(s.steps_done, stop);
     }
     let s = train(&cfg, flex_options(&dir, true, None)).unwrap();
+    // Each attempt resumed from the checkpoint before its kill (a restart from step 0 would
+    // write the same rows: only this tells them apart).
+    assert_eq!(s.resumed_from, [5, 25, 45, 55]);
     assert_eq!(
         losses_and_flops(&dir),
         losses_and_flops(&reference),
@@ -222,8 +225,27 @@ fn a_staged_flop_budget_is_spent_within_one_step() {
             "{name}: {} steps spend {total:.4e} of {budget:.4e} (one step ≤ {most:.3e})",
             cfg.steps
         );
-        assert_eq!(cfg.total_train_flops(), total, "{name}: lab flops' total");
+        // The accounting's total against a count by hand of what each step's shape runs.
+        let hand: f64 = (0..cfg.steps)
+            .map(|s| {
+                let shape = cfg.step_shape(s);
+                shape.tokens() as f64 * tiny_moe_train_flops_per_token(shape.seq_len)
+            })
+            .sum();
+        let got = cfg.total_train_flops();
+        assert!(
+            (got / hand - 1.0).abs() < 1e-12,
+            "{name}: lab flops' total {got:e}, by hand {hand:e}"
+        );
     }
+}
+
+/// The tiny MoE spec's training FLOPs per token on sequences of `t`, counted by hand:
+/// projections 2 layers × (q 2·32·32 + k, v 2·32·16 each + o 2·32·32) = 12 288; QKᵀ and AV
+/// 2 layers × 2 × 2·t·32; router 2 × 2·32·4 and two experts of 6·32·16, 2 layers = 12 800;
+/// LM head 2·32·256 = 16 384; training 3 × forward.
+fn tiny_moe_train_flops_per_token(t: usize) -> f64 {
+    3.0 * (12_288.0 + 256.0 * t as f64 + 12_800.0 + 16_384.0)
 }
 
 /// `charge_teacher = true` in a staged run: the teacher's forward FLOPs per token (at each

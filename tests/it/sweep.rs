@@ -130,6 +130,11 @@ fn killed_cell_resumes_from_checkpoint_to_the_same_final_loss() {
     assert_eq!(partial.steps_done, 13);
     assert!(cut.join("checkpoint").exists());
     let resumed = train(&cfg, opts(&cut, true, None)).unwrap();
+    assert_eq!(
+        resumed.resumed_from,
+        [8],
+        "resumed from the checkpoint, not restarted"
+    );
     assert_eq!(resumed.final_val_loss, whole.final_val_loss);
     assert_eq!(resumed.final_train_loss, whole.final_train_loss);
     let losses = common::losses;
@@ -651,6 +656,13 @@ fn a_sweep_killed_mid_cell_resumes_to_an_uninterrupted_sweeps_losses() {
         };
         assert_eq!(read(cut.path()), read(whole.path()), "{c}");
     }
+    // The killed cell resumed from a checkpoint (a multiple of 50), not from step 0.
+    let s = std::fs::read_to_string(cell.join("summary.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    let from = v["resumed_from"].as_array().unwrap();
+    assert_eq!(from.len(), 1, "{s}");
+    let step = from[0].as_u64().unwrap();
+    assert!(step > 0 && step % 50 == 0, "resumed from step {step}");
 }
 
 /// `--slurm --dry-run` writes (without sbatch) a job array over the unfinished cells only, each

@@ -223,6 +223,7 @@ fn loss_free_bias_survives_a_checkpoint() {
     let a = train(&cfg, opts(&whole, false, None)).unwrap();
     train(&cfg, opts(&cut, true, Some(13))).unwrap();
     let b = train(&cfg, opts(&cut, true, None)).unwrap();
+    assert_eq!(b.resumed_from, [8], "resumed, not restarted");
     assert_eq!(a.final_train_loss, b.final_train_loss);
     let state = |d: &std::path::Path| std::fs::read_to_string(d.join("router_state.csv")).unwrap();
     assert_eq!(
