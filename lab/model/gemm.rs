@@ -3,9 +3,9 @@
 //! outputs allocated with their element's alignment.
 //!
 //! Why not flex's own matmul: it allocates every output through `FlexTensor::empty`, which
-//! zero-fills a byte buffer and then copies it into a fresh aligned one
-//! (`Bytes::from_bytes_vec`): two passes over each output before the product, 13% of a d 64
-//! dense step (docs/performance.md, "Issue 26"). Used by the matmul (`model::matmul`) and the
+//! zero-fills a byte buffer and then copies it into a fresh aligned one (`Bytes::from_bytes_vec`):
+//! two passes over each output before the product, 13% of a d 64 dense step (docs/performance.md,
+//! "The matmul at the core's peak, and the CPU step"). Used by the matmul (`model::matmul`) and the
 //! grouped matmul (`ffn::grouped_matmul`); the fused kernels (`model::fused`) allocate their
 //! outputs here for the same reason. An output a kernel writes whole is not zero-filled either
 //! ([`written`]); only one a kernel accumulates into is ([`zeros`]).

@@ -24,6 +24,7 @@ mod final_model;
 mod fused;
 mod fuzz;
 mod isoflop;
+mod kernels_ran;
 mod matmul;
 mod memory;
 mod moe_equivalence;

@@ -19,6 +19,7 @@ const BATCH_PARALLEL_WORK: usize = 128 * 128 * 128;
 
 impl MatmulOps for Flex {
     fn shared_matmul(a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        crate::entries::enter("shared_matmul");
         match a.dtype() {
             DType::F32 => product::<f32>(&a, &b),
             DType::F64 => product::<f64>(&a, &b),

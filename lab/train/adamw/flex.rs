@@ -35,6 +35,7 @@ impl AdamWOps for Flex {
         first: bool,
         coefs: [f32; 7],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        crate::entries::enter("adamw_update");
         let [beta_1, beta_2, epsilon, bias_1, bias_2, keep, lr] = coefs;
         let c = Coefs {
             beta_1,

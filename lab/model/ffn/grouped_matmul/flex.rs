@@ -5,9 +5,9 @@
 //!
 //! Why not flex's own `matmul` per group: each call allocates its output through
 //! `FlexTensor::empty` (zero-filled, then copied to an aligned buffer) and the groups were then
-//! concatenated, three passes over the output besides the product itself (a tenth of a d 64
-//! MoE step; docs/performance.md, "Issue 26"). Groups run in parallel over rayon's threads when
-//! the product is large enough to pay for it.
+//! concatenated, three passes over the output besides the product itself (a tenth of a d 64 MoE
+//! step; docs/performance.md, "The matmul at the core's peak, and the CPU step"). Groups run in
+//! parallel over rayon's threads when the product is large enough to pay for it.
 
 use std::mem::MaybeUninit;
 
@@ -24,6 +24,7 @@ const PARALLEL_WORK: usize = 1 << 18;
 
 impl GroupedMatmulOps for Flex {
     fn grouped_matmul(x: FlexTensor, w: FlexTensor, sizes: FlexTensor) -> FlexTensor {
+        crate::entries::enter("grouped_matmul");
         let sizes = group_sizes(&sizes);
         match x.dtype() {
             DType::F32 => product::<f32>(&x, &w, &sizes),
@@ -33,6 +34,7 @@ impl GroupedMatmulOps for Flex {
     }
 
     fn grouped_weight_grad(x: FlexTensor, dy: FlexTensor, sizes: FlexTensor) -> FlexTensor {
+        crate::entries::enter("grouped_weight_grad");
         let sizes = group_sizes(&sizes);
         match x.dtype() {
             DType::F32 => weight_grad::<f32>(&x, &dy, &sizes),

@@ -9,6 +9,7 @@ use crate::model::flex_ints::{indices_as, indices_below};
 
 impl HostRoutingOps for Flex {
     fn top_k_indices(x: FlexTensor, k: usize) -> FlexTensor {
+        crate::entries::enter("top_k_indices");
         assert_eq!(
             x.dtype(),
             DType::F32,
@@ -48,6 +49,7 @@ impl HostRoutingOps for Flex {
         experts: usize,
         capacity: usize,
     ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
+        crate::entries::enter("grouped_plan");
         let ids = indices_below(&slot_expert, experts, "dispatch: expert id");
         let s = ids.len();
         let mut load = vec![0usize; experts];
