@@ -329,11 +329,11 @@ impl ResultsArgs {
 /// glibc's largest threshold (32 MiB) now come from the heap, and up to 256 MiB of its free
 /// top is kept. Peak memory is unchanged: only memory the run already used is retained.
 ///
-/// One arena for every thread: the command runs on a rayon worker ([`on_compute_pool`]), and
-/// glibc would give that thread an arena of its own, built from separate `mmap`ed heaps. A
-/// 2048³ matmul allocated there ran at 138–144 GFLOP/s against 153–158 from the main heap
-/// (one thread; docs/performance.md, "Issue 26"). Threads allocate per tensor, not per
-/// element, so sharing the arena's lock costs nothing measurable.
+/// One arena for every thread: the command runs on a rayon worker ([`on_compute_pool`]), and glibc
+/// would give that thread an arena of its own, built from separate `mmap`ed heaps. A 2048³ matmul
+/// allocated there ran at 138–144 GFLOP/s against 153–158 from the main heap (one thread;
+/// docs/performance.md, "The matmul at the core's peak, and the CPU step"). Threads allocate per
+/// tensor, not per element, so sharing the arena's lock costs nothing measurable.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any threads start.
@@ -351,7 +351,7 @@ fn main() -> ExitCode {
     match on_compute_pool(|| run(cli)) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            moe_lab::say!("error: {e:#}");
             let code = if e.downcast_ref::<SpecError>().is_some() {
                 EXIT_BAD_INPUT
             } else {
@@ -362,12 +362,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `command` on a worker thread of rayon's global pool rather than on the main thread.
-/// flex and gemm split their larger operations over that pool. Called from a thread outside it,
-/// each such operation is handed to a worker through the pool's queue and the caller sleeps until
-/// it is done: a futex wake-up and a context switch per operation, several hundred per step,
-/// even with `RAYON_NUM_THREADS=1`. On a worker, the operation starts on the calling thread and
-/// other workers steal its parts (docs/performance.md, "Issue 26").
+/// Runs `command` on a worker thread of rayon's global pool rather than on the main thread. flex
+/// and gemm split their larger operations over that pool. Called from a thread outside it, each
+/// such operation is handed to a worker through the pool's queue and the caller sleeps until it is
+/// done: a futex wake-up and a context switch per operation, several hundred per step, even with
+/// `RAYON_NUM_THREADS=1`. On a worker, the operation starts on the calling thread and other workers
+/// steal its parts (docs/performance.md, "The matmul at the core's peak, and the CPU step").
 fn on_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
     // The main thread's stack size: burn's autodiff and the data pipeline recurse no deeper on a
     // worker than they did there.
@@ -483,7 +483,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
         message: e.to_string(),
     })?;
     if lab_device.software {
-        eprintln!(
+        moe_lab::say!(
             "warning: wgpu is running on a software adapter ({}): expect it to be slow",
             lab_device.adapter
         );
@@ -509,7 +509,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
         .run_dir
         .unwrap_or_else(|| args.out.join(&s.experiment).join(&s.name));
     let run_dir = RunDir::new(dir);
-    eprintln!(
+    moe_lab::say!(
         "training {} on {} for {} steps ({} tokens, {:.3e} FLOPs) → {}",
         s.name,
         lab_device.adapter,
@@ -518,7 +518,7 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
         config.total_train_flops(),
         run_dir.path.display()
     );
-    eprintln!("  ffn: {}", s.ffn.summary_line());
+    moe_lab::say!("  ffn: {}", s.ffn.summary_line());
     let opts = train::TrainOptions {
         run_dir,
         device: lab_device,
@@ -530,10 +530,12 @@ fn train_cmd(args: TrainArgs) -> anyhow::Result<i32> {
     train::interrupt::install()?;
     let summary = train::train(&config, opts)?;
     if summary.status == RunStatus::Running {
-        eprintln!(
+        moe_lab::say!(
             "{}: stopped by a signal after {} of {} steps, checkpoint written; `--resume` \
              continues it",
-            s.name, summary.steps_done, config.steps
+            s.name,
+            summary.steps_done,
+            config.steps
         );
         return Ok(EXIT_INTERRUPTED);
     }
@@ -591,7 +593,7 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
         });
     writeln!(out)?;
     out.flush()?;
-    eprintln!("{}", cli_text::sample_line(&stats, &lab_device.adapter));
+    moe_lab::say!("{}", cli_text::sample_line(&stats, &lab_device.adapter));
     if args.stats {
         let params = config.params.total + config.params.buffers;
         RunDir::new(&args.run_dir).write_generation(&moe_lab::run::generation::Generation {
@@ -611,7 +613,7 @@ fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
 fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     let plan = sweep::plan(&args.experiment, args.preset.as_deref())?;
     for w in &plan.warnings {
-        eprintln!("warning: {w}");
+        moe_lab::say!("warning: {w}");
     }
     let results = args.out.join(&plan.results_name);
     if args.status {
@@ -641,7 +643,7 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     train::interrupt::install()?;
     let locked = |e: anyhow::Error| match e.downcast_ref::<sweep::lock::LockedError>() {
         Some(_) => {
-            eprintln!("error: {e:#}");
+            moe_lab::say!("error: {e:#}");
             Ok(EXIT_LOCKED)
         }
         None => Err(e),
@@ -652,7 +654,7 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     if args.slurm.slurm {
         return slurm_cmd(&plan, &opts, &args);
     }
-    eprintln!(
+    moe_lab::say!(
         "sweep {} (preset {}): {} cells → {}",
         plan.experiment.name,
         plan.preset,
@@ -662,7 +664,7 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     if let Some(p) = plan.experiment.presets.get(&plan.preset)
         && !p.expected_time.is_empty()
     {
-        eprintln!("expected time: {}", p.expected_time);
+        moe_lab::say!("expected time: {}", p.expected_time);
     }
     if args.until_decisive {
         return until_decisive_cmd(&args, &opts).or_else(locked);
@@ -671,9 +673,9 @@ fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         Ok(o) => o,
         Err(e) => return locked(e),
     };
-    eprintln!("{}", cli_text::sweep_outcome(&outcome));
+    moe_lab::say!("{}", cli_text::sweep_outcome(&outcome));
     if train::interrupt::requested() {
-        eprintln!("sweep stopped by a signal; rerun it to resume the interrupted cells");
+        moe_lab::say!("sweep stopped by a signal; rerun it to resume the interrupted cells");
         return Ok(EXIT_INTERRUPTED);
     }
     if outcome.pending.is_empty() && plan.learning_rates().is_empty() {
@@ -711,8 +713,8 @@ fn until_decisive_cmd(args: &SweepArgs, opts: &sweep::SweepOptions) -> anyhow::R
             Ok(0)
         }
         until_decisive::Ended::Unfinished(outcome) => {
-            eprintln!("{}", cli_text::sweep_outcome(&outcome));
-            eprintln!("no look on unfinished results: rerun the same command to go on");
+            moe_lab::say!("{}", cli_text::sweep_outcome(&outcome));
+            moe_lab::say!("no look on unfinished results: rerun the same command to go on");
             Ok(match train::interrupt::requested() {
                 true => EXIT_INTERRUPTED,
                 false => 1,
@@ -725,7 +727,7 @@ fn until_decisive_cmd(args: &SweepArgs, opts: &sweep::SweepOptions) -> anyhow::R
 fn jobs_for(plan: &sweep::Plan, args: &SweepArgs) -> anyhow::Result<usize> {
     if args.jobs == "auto" {
         let (jobs, why) = sweep::runner::auto_jobs(plan, &args.devices);
-        eprintln!("jobs: {jobs} ({why})");
+        moe_lab::say!("jobs: {jobs} ({why})");
         return Ok(jobs);
     }
     match args.jobs.parse::<usize>() {

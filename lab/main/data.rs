@@ -97,7 +97,7 @@ fn tokenizer(vocab: usize, input: &[PathBuf], field: &str, out: &Path) -> anyhow
     std::fs::rename(&tmp, out)?;
     let t = SubwordTokenizer::load(out)?;
     if t.vocab_size() < vocab {
-        eprintln!(
+        moe_lab::say!(
             "warning: {} ids, not the {vocab} asked for: no more pairs occur twice in this text \
              (more text gives more merges)",
             t.vocab_size()

@@ -26,7 +26,7 @@ pub fn in_browser(page: &Path) {
             .spawn()
             .is_ok();
     match spawned {
-        true => eprintln!("opened {url}"),
-        false => eprintln!("no desktop browser to open it with; open {url}"),
+        true => crate::say!("opened {url}"),
+        false => crate::say!("no desktop browser to open it with; open {url}"),
     }
 }

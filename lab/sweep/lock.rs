@@ -89,7 +89,7 @@ impl SweepLock {
                     let holder = std::fs::read_to_string(&path).unwrap_or_default();
                     let holder = holder.trim().to_string();
                     if stale(&holder) {
-                        eprintln!("note: removing stale lock ({holder})");
+                        crate::say!("note: removing stale lock ({holder})");
                         let _ = std::fs::remove_file(&path);
                         continue;
                     }

@@ -55,7 +55,7 @@ fn cell_state(dir: &RunDir, cell: &PlannedCell) -> Result<CellState> {
         Ok(None) => return Ok(CellState::Fresh),
         // Cut short or overwritten: rerun it (from its checkpoint if it has a good one).
         Err(e) => {
-            eprintln!("{}: {e:#}; the cell reruns", cell.name());
+            crate::say!("{}: {e:#}; the cell reruns", cell.name());
             return Ok(CellState::Interrupted);
         }
     };
@@ -78,7 +78,7 @@ fn cell_state(dir: &RunDir, cell: &PlannedCell) -> Result<CellState> {
         .into());
     }
     if let Err(e) = dir.check_rows() {
-        eprintln!("{}: {e:#}; the cell reruns", cell.name());
+        crate::say!("{}: {e:#}; the cell reruns", cell.name());
         return Ok(CellState::Interrupted);
     }
     Ok(match summary.status {
@@ -100,7 +100,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
     outcome.pending = todo[limit..].iter().map(|c| c.name().to_string()).collect();
     let todo = &todo[..limit];
     if !outcome.skipped.is_empty() {
-        eprintln!(
+        crate::say!(
             "{}: {} of {} cells already finished, {} to run",
             plan.results_name,
             outcome.skipped.len(),
@@ -120,7 +120,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> Result<SweepOutcome> {
             let (wait, go): (Vec<PlannedCell>, Vec<PlannedCell>) =
                 phase.into_iter().partition(distills);
             if !wait.is_empty() {
-                eprintln!(
+                crate::say!(
                     "{} cells wait for the teacher, which has no final model",
                     wait.len()
                 );
@@ -356,7 +356,7 @@ impl Queue<'_> {
     ) -> Result<Summary> {
         let config = &cell.config;
         let t0 = Instant::now();
-        eprintln!(
+        crate::say!(
             "[{}/{}] {} ({device:?}): {} steps, {:.3e} FLOPs",
             self.already + i + 1,
             self.total,
@@ -375,7 +375,7 @@ impl Queue<'_> {
             0.0
         };
         match &result {
-            Ok(s) => eprintln!(
+            Ok(s) => crate::say!(
                 "    {} {:?}: val loss {} in {:.1} s; {} of {} cells to go, ETA {}",
                 cell.name(),
                 s.status,
@@ -385,7 +385,7 @@ impl Queue<'_> {
                 self.todo.len(),
                 format_duration(eta)
             ),
-            Err(e) => eprintln!("    {} FAILED: {e:#}", cell.name()),
+            Err(e) => crate::say!("    {} FAILED: {e:#}", cell.name()),
         }
         result
     }
@@ -493,14 +493,14 @@ pub fn run_one_cell(plan: &Plan, opts: &SweepOptions, name: &str) -> Result<i32>
     }
     let dir = RunDir::new(root.join(cell.name()));
     if let CellState::Finished(status) = cell_state(&dir, &cell)? {
-        eprintln!("{}: already finished ({status:?})", cell.name());
+        crate::say!("{}: already finished ({status:?})", cell.name());
         return Ok(0);
     }
     let device = concrete(opts.devices[0]);
-    eprintln!("{} ({device:?}): {} steps", cell.name(), cell.config.steps);
+    crate::say!("{} ({device:?}): {} steps", cell.name(), cell.config.steps);
     match run_cell(opts, &root, &cell, device, false) {
         Ok(s) => {
-            eprintln!(
+            crate::say!(
                 "{}: {:?}, val loss {:?}",
                 cell.name(),
                 s.status,
@@ -509,7 +509,7 @@ pub fn run_one_cell(plan: &Plan, opts: &SweepOptions, name: &str) -> Result<i32>
             Ok(0)
         }
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
-            eprintln!("{e}");
+            crate::say!("{e}");
             Ok(EXIT_INTERRUPTED)
         }
         Err(e) => Err(e),
@@ -535,7 +535,7 @@ pub fn measure_generation(plan: &Plan, opts: &SweepOptions) {
             continue;
         }
         if !dir.model_file().exists() {
-            eprintln!(
+            crate::say!(
                 "{}: generation not measured: no final model (trained before runs kept one?)",
                 cell.name
             );
@@ -551,7 +551,7 @@ pub fn measure_generation(plan: &Plan, opts: &SweepOptions) {
             .stderr(std::process::Stdio::null())
             .status();
         if !status.as_ref().is_ok_and(|s| s.success()) {
-            eprintln!("{}: generation not measured ({status:?})", cell.name);
+            crate::say!("{}: generation not measured ({status:?})", cell.name);
         }
     }
 }
