@@ -297,7 +297,7 @@ fn count(x: f64) -> String {
 
 fn ends(ci: &Ci, f: impl Fn(f64) -> String) -> String {
     let end = |v: Option<f64>| v.map_or("?".into(), &f);
-    let failed = if ci.failed_share > 0.0 {
+    let failed = if ci.failed_share >= 0.005 {
         format!(", {:.0}% of draws without one", 100.0 * ci.failed_share)
     } else {
         String::new()
@@ -319,7 +319,7 @@ fn ci_ratio(ci: &Ci) -> String {
         false => format!("{v:.2}×"),
     };
     let end = |v: Option<f64>, o: bool, sign: &str| v.map_or("?".into(), |v| open(v, o, sign));
-    let failed = if ci.failed_share > 0.0 {
+    let failed = if ci.failed_share >= 0.005 {
         format!(", {:.0}% of draws without one", 100.0 * ci.failed_share)
     } else {
         String::new()

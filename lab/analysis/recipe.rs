@@ -5,7 +5,10 @@
 //!
 //! Gain = baseline loss − lever loss (nats/byte; positive: the lever helps). An arm that
 //! averages checkpoints is scored by its averaged model (the recipe's product); its last
-//! model's gain is reported beside it.
+//! model's gain is reported beside it. A lever that names what it aims at (`recipe.aims_at`:
+//! annealing up-samples math and code to improve math and code) is also scored there: the
+//! gain on those streams' mean loss and in their exact-match rates ([`AimResult`]); the
+//! mixture's loss is then its cost.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +17,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::load::RunData;
 use super::stats::{Paired, paired};
-use crate::run::Manifest;
-use crate::run::RunStatus;
+use crate::run::{LeverAim, Manifest, RunStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecipeAnalysis {
@@ -49,7 +51,24 @@ pub struct Lever {
     /// Pooled gain per validation domain.
     pub by_domain: BTreeMap<String, Option<Paired>>,
     pub slope: Option<Slope>,
+    /// The lever on what it aims at, when its recipe names it.
+    #[serde(default)]
+    pub aim: Option<AimResult>,
 }
+
+/// A lever scored on its aim, pooled over sizes (sizes as fixed effects).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AimResult {
+    pub streams: Vec<String>,
+    /// Gain on the mean validation loss of `streams` (nats/byte; positive: the lever helps).
+    pub gain: Option<Paired>,
+    /// Per question stream, the gain in exact-match rate (lever − baseline, of the last model:
+    /// positive, more answers exactly right), judged with ±[`RATE_MARGIN`] as equivalent.
+    pub exact_match: Vec<(String, Option<Paired>)>,
+}
+
+/// Exact-match rates within ±1 percentage point count as equivalent.
+pub const RATE_MARGIN: f64 = 0.01;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeverAtSize {
@@ -183,7 +202,11 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> RecipeAnalysis {
         .arms
         .iter()
         .filter(|a| **a != baseline)
-        .map(|arm| lever(&pairs, arm, &sizes, &domains, m))
+        .map(|arm| {
+            let mut l = lever(&pairs, arm, &sizes, &domains, m);
+            l.aim = (manifest.aims.get(arm)).map(|aim| aim_result(&pairs, arm, &sizes, aim, m));
+            l
+        })
         .collect();
     RecipeAnalysis {
         baseline_arm: baseline.clone(),
@@ -242,6 +265,34 @@ fn lever(p: &Pairs, arm: &str, sizes: &[(String, u64)], domains: &[String], m: f
         pooled: paired(&per_size, m),
         by_domain,
         slope: slope(&points),
+        aim: None,
+    }
+}
+
+/// `arm` against the baseline on what it aims at, pooled over sizes.
+fn aim_result(p: &Pairs, arm: &str, sizes: &[(String, u64)], aim: &LeverAim, m: f64) -> AimResult {
+    let mean_loss = |r: &RunData| {
+        let losses: Option<Vec<f64>> = aim.streams.iter().map(|s| scored(r, Some(s))).collect();
+        losses.map(|l| l.iter().sum::<f64>() / l.len() as f64)
+    };
+    let loss_gains: Vec<Vec<f64>> = (sizes.iter())
+        .map(|(s, _)| p.gains(s, arm, &mean_loss))
+        .collect();
+    let exact_match = (aim.exact_match.iter())
+        .map(|stream| {
+            // A rate's gain is the lever's minus the baseline's: `gains` subtracts the other way.
+            let rate = |r: &RunData| {
+                let e = r.summary.final_exact_match_by_stream.get(stream)?;
+                Some(-e.rate)
+            };
+            let groups: Vec<Vec<f64>> = sizes.iter().map(|(s, _)| p.gains(s, arm, &rate)).collect();
+            (stream.clone(), paired(&groups, RATE_MARGIN))
+        })
+        .collect();
+    AimResult {
+        streams: aim.streams.clone(),
+        gain: paired(&loss_gains, m),
+        exact_match,
     }
 }
 

@@ -3,7 +3,7 @@
 //! conjecture)? The figure sits beside the slopes it draws.
 
 use super::markdown::{Doc, Table, cells};
-use super::recipe::{Lever, RecipeAnalysis, Slope};
+use super::recipe::{AimResult, Lever, RecipeAnalysis, Slope};
 use super::report::p_value;
 use super::stats::{Paired, Verdict};
 use crate::run::Manifest;
@@ -49,10 +49,15 @@ fn gain_words(p: &Paired) -> String {
     }
 }
 
-/// One line per lever (does it help, pooled over sizes?) and one per lever on the conjecture.
+/// One line per lever (does it help, pooled over sizes? On its aim where it names one) and one
+/// per lever on the conjecture.
 pub fn verdicts(a: &RecipeAnalysis) -> Vec<String> {
     let mut out = Vec::new();
     for l in &a.levers {
+        if let Some(aim) = &l.aim {
+            out.push(aim_line(l, aim));
+            continue;
+        }
         out.push(match &l.pooled {
             Some(p) => format!(
                 "**Does {} help small models?** {}: gain {} nats over {} seed pairs at {} sizes ({}); {}.",
@@ -74,6 +79,65 @@ pub fn verdicts(a: &RecipeAnalysis) -> Vec<String> {
         out.push(anti_scale_line(l));
     }
     out
+}
+
+/// "Does the lever help what it aims at?", on those streams' loss and exact match, with the
+/// mixture's loss beside it as the cost.
+fn aim_line(l: &Lever, aim: &AimResult) -> String {
+    let what = aim.streams.join(" and ");
+    let q = format!("**Does {} help {what}, its aim?**", l.arm);
+    let Some(g) = &aim.gain else {
+        return format!("{q} Undetermined: fewer than 2 finished seed pairs.");
+    };
+    let rates: Vec<String> = (aim.exact_match.iter())
+        .map(|(stream, p)| match p {
+            Some(p) => format!(
+                "{stream} answers exactly right: {} ({:+.1} [{:+.1}, {:+.1}] points)",
+                rate_words(p),
+                100.0 * p.mean,
+                100.0 * p.ci_low,
+                100.0 * p.ci_high
+            ),
+            None => format!("{stream} answers exactly right: not measured"),
+        })
+        .collect();
+    let cost = match &l.pooled {
+        Some(p) => format!(
+            "its cost on the mixture's validation loss: {} nats ({})",
+            ci(p),
+            match p.verdict() {
+                Verdict::Lower => "it costs",
+                Verdict::Higher => "no cost: it gains there too",
+                Verdict::Equivalent => "no cost beyond the margin",
+                Verdict::Inconclusive => "inconclusive",
+            }
+        ),
+        None => "its cost on the mixture's loss: undetermined".into(),
+    };
+    let mut parts = vec![format!(
+        "{}: gain {} nats on their mean validation loss over {} seed pairs at {} sizes ({})",
+        gain_words(g),
+        ci(g),
+        g.n,
+        g.groups,
+        p_value(g.p)
+    )];
+    parts.extend(rates);
+    parts.push(cost);
+    format!("{q} {}; {}.", parts.join("; "), l.uses)
+}
+
+/// The answer for a gain in a rate: more / fewer / equivalent / inconclusive.
+fn rate_words(p: &Paired) -> String {
+    match p.verdict() {
+        Verdict::Higher => "more".into(),
+        Verdict::Lower => "fewer".into(),
+        Verdict::Equivalent => format!("the same within ±{:.0} point", 100.0 * p.margin),
+        Verdict::Inconclusive => format!(
+            "inconclusive, smallest detectable change {:.1} points",
+            100.0 * p.min_detectable
+        ),
+    }
 }
 
 fn anti_scale_line(l: &Lever) -> String {

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::chart::{Chart, Series, color, linear, log};
 use crate::plot::PlotData;
-use crate::plot::{loss_vs_flops, memory, router_load, router_maxvio, router_state, training_loss};
+use crate::plot::{
+    loss_vs_flops, memory, router_load, router_maxvio, router_state, spike_rate, training_loss,
+};
 use crate::run::RunStatus;
 
 pub fn charts(d: &PlotData) -> Vec<Chart> {
@@ -203,7 +205,7 @@ fn training_loss_chart(d: &PlotData) -> Chart {
 
 fn spike_rate(d: &PlotData) -> Chart {
     let st = &d.analysis.stability;
-    let title = "Spikes per 1k steps by arm (solid: loss, light: grad norm)";
+    let title = spike_rate::CAPTION;
     if st.is_empty() {
         return Chart::empty("spike_rate", title, "no runs yet");
     }
@@ -215,14 +217,12 @@ fn spike_rate(d: &PlotData) -> Chart {
     );
     for s in st {
         let arms = &d.manifest.arms;
-        for (what, v, alpha) in [
-            ("loss", s.loss_spikes_per_1k, 1.0),
-            ("grad norm", s.grad_spikes_per_1k, 0.45),
-        ] {
-            c.push(json!({"type": "bar", "name": format!("{} {what}", s.arm), "legendgroup": s.arm,
-                "showlegend": what == "loss", "x": [s.arm], "y": [v], "offsetgroup": what,
+        for (what, v, alpha) in spike_rate::bars(s) {
+            c.push(json!({"type": "bar", "name": format!("{}: {what}", s.arm), "legendgroup": s.arm,
+                "showlegend": true, "x": [s.arm], "y": [v], "offsetgroup": what,
+                "text": [spike_rate::value_label(v)], "textposition": "outside",
                 "marker": {"color": color(arms, &s.arm, alpha)},
-                "hovertemplate": format!("<b>{} {what} spikes</b><br>%{{y:.3f}} per 1k steps<br>{} runs, {} steps<extra></extra>", s.arm, s.runs, s.steps)}));
+                "hovertemplate": format!("<b>{}: {what}</b><br>%{{y:.3f}} per 1k steps<br>{} runs, {} steps<extra></extra>", s.arm, s.runs, s.steps)}));
         }
     }
     c.categories(&st.iter().map(|s| s.arm.clone()).collect::<Vec<_>>());
@@ -303,23 +303,25 @@ fn router_load_chart(d: &PlotData) -> Chart {
 }
 
 fn router_maxvio(d: &PlotData) -> Chart {
-    let title = "Router load imbalance over training (MaxVio, mean over MoE layers)";
+    let title = router_maxvio::CAPTION;
     let mut c = Chart::new(
         "router_maxvio",
         title,
         linear("step"),
         linear("MaxVio = max load / mean load − 1"),
     );
-    let mut shown: Vec<&str> = Vec::new();
-    for r in d.runs.iter().filter(|r| !r.router.is_empty()) {
-        let (x, y): (Vec<f64>, Vec<f64>) = router_maxvio::mean_over_layers(r).into_iter().unzip();
-        let arm = r.cell.arm.as_str();
-        let mut t = series(d, &r.cell.name, arm, !shown.contains(&arm)).line(&x, &y, 2.0);
-        if !shown.contains(&arm) {
-            t["name"] = json!(arm);
-            shown.push(arm);
-        }
-        c.push(t);
+    for b in router_maxvio::seed_bands(d) {
+        let name = b.label();
+        let s = series(d, &name, &b.arm, true);
+        let x: Vec<f64> = b.points.iter().map(|p| p.0).collect();
+        let at = |i: usize| {
+            b.points
+                .iter()
+                .map(|p| [p.1, p.2, p.3][i])
+                .collect::<Vec<_>>()
+        };
+        c.push(s.band(&x, &at(1), &at(2), color(&d.manifest.arms, &b.arm, 0.15)));
+        c.push(s.line(&x, &at(0), 1.5 + b.size_rank as f64));
     }
     if c.data.is_empty() {
         return Chart::empty("router_maxvio", title, "no MoE router statistics");

@@ -105,13 +105,68 @@ pub fn recipe(d: &RecipePlotData) -> Vec<Chart> {
 
 pub fn isoflop(d: &IsoflopPlotData) -> Vec<Chart> {
     let (a, arms) = (d.analysis, &d.manifest.arms);
-    vec![profiles(a, arms), frontiers(a, arms)]
+    vec![
+        profiles(a, arms),
+        frontiers(a, arms),
+        loss_frontier(a, arms),
+    ]
+}
+
+/// Marker symbols and line dashes that tell an arm's budgets apart in one plot.
+const BUDGET_SYMBOLS: [&str; 5] = ["circle", "square", "diamond", "triangle-up", "x"];
+const BUDGET_DASHES: [&str; 5] = ["solid", "dash", "dot", "dashdot", "longdash"];
+
+/// L* against budget per arm (the answer's axis), with the intervals, each arm's measured
+/// optima joined (the baseline's is what the multiplier is read along), and the multiplier
+/// marked where it is read: a dashed arrow from the reference's (C, L*) to the baseline's
+/// compute for that loss.
+fn loss_frontier(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
+    let title = "Compute-optimal loss L* against budget; dashed: the multiplier where it is read";
+    let mut c = Chart::new(
+        "isoflop_loss_frontier",
+        title,
+        log("training FLOPs C"),
+        linear("L* (final validation loss)"),
+    );
+    for f in &a.frontiers {
+        let mine: Vec<_> = (a.profiles.iter())
+            .filter(|p| p.arm == f.arm)
+            .filter_map(|p| Some((p, p.optimum?)))
+            .collect();
+        let x: Vec<f64> = mine.iter().map(|(p, _)| p.budget).collect();
+        let y: Vec<f64> = mine.iter().map(|(_, o)| o.loss).collect();
+        let lo: Vec<f64> = (mine.iter())
+            .map(|(p, o)| p.loss_ci.low.unwrap_or(o.loss))
+            .collect();
+        let hi: Vec<f64> = (mine.iter())
+            .map(|(p, o)| p.loss_ci.high.unwrap_or(o.loss))
+            .collect();
+        c.push(series(arms, &f.arm, &f.arm, true).points(&x, &y, Some(&lo), Some(&hi)));
+        if let Some(fr) = &f.frontier {
+            let name = format!("{} optima", f.arm);
+            c.push(series(arms, &name, &f.arm, false).line(&fr.budgets, &fr.losses, 2.0));
+        }
+    }
+    for m in crate::plot::isoflop_frontiers::multiplier_marks(a) {
+        let name = format!("×{:.2} at C = {:.2e}", m.multiplier, m.budget);
+        c.push(json!({"type": "scatter", "mode": "lines+markers+text", "name": name,
+            "x": [m.budget, m.needed], "y": [m.loss, m.loss],
+            "text": [format!("×{:.2}", m.multiplier), ""], "textposition": "top center",
+            "line": {"color": "black", "dash": "dash", "width": 2},
+            "marker": {"color": "black", "size": 7, "symbol": ["circle", "arrow-right"]},
+            "hovertemplate": format!("<b>{}</b><br>baseline needs %{{x:.3e}} FLOPs for L* = {:.4}<extra></extra>", html_name(&name), m.loss)}));
+    }
+    c
+}
+
+fn html_name(name: &str) -> String {
+    name.replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// All budgets in one plot: each budget's profile per arm (mean over seeds with the seeds'
 /// range, the fitted parabola) and its optimum as a ring.
 fn profiles(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
-    let title = "IsoFLOP profiles: final loss against size at each budget (ring: optimum)";
+    let title = "IsoFLOP profiles: final loss against size at each budget (one marker and dash per budget; ring: optimum)";
     let mut c = Chart::new(
         "isoflop_profiles",
         title,
@@ -120,6 +175,11 @@ fn profiles(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
     );
     for p in a.profiles.iter().filter(|p| !p.points.is_empty()) {
         let name = format!("{} C={:.0e}", p.arm, p.budget);
+        let b = a.budgets.iter().position(|x| *x == p.budget).unwrap_or(0);
+        let (symbol, dash) = (
+            BUDGET_SYMBOLS[b % BUDGET_SYMBOLS.len()],
+            BUDGET_DASHES[b % BUDGET_DASHES.len()],
+        );
         let s = series(arms, &name, &p.arm, true);
         let x: Vec<f64> = p.points.iter().map(|s| s.params as f64).collect();
         let lo: Vec<f64> = (p.points.iter())
@@ -129,14 +189,18 @@ fn profiles(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
             .map(|s| s.losses.iter().map(|l| l.1).fold(f64::MIN, f64::max))
             .collect();
         let mean: Vec<f64> = p.points.iter().map(|s| s.mean_loss()).collect();
-        c.push(s.points(&x, &mean, Some(&lo), Some(&hi)));
+        let mut points = s.points(&x, &mean, Some(&lo), Some(&hi));
+        points["marker"]["symbol"] = json!(symbol);
+        c.push(points);
         if let (Some(fit), Some(x0), Some(x1)) = (&p.parabola, x.first(), x.last()) {
             let (l0, l1) = ((x0 / 1.2).ln(), (x1 * 1.2).ln());
             let xs: Vec<f64> = (0..=40)
                 .map(|i| (l0 + (l1 - l0) * i as f64 / 40.0).exp())
                 .collect();
             let ys: Vec<f64> = xs.iter().map(|x| fit.at(x.ln())).collect();
-            c.push(series(arms, &name, &p.arm, false).line(&xs, &ys, 2.0));
+            let mut curve = series(arms, &name, &p.arm, false).line(&xs, &ys, 2.0);
+            curve["line"]["dash"] = json!(dash);
+            c.push(curve);
         }
         if let Some(o) = p.optimum {
             let mut t =

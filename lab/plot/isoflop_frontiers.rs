@@ -1,6 +1,8 @@
 //! The frontiers: compute-optimal size N* (left) and loss L* (right) against budget per arm,
 //! each optimum with its 95% bootstrap interval, and each arm's fitted log-log line over the
-//! budgets it was fitted on. Edge optima are drawn hollow (not used by the lines).
+//! budgets it was fitted on. Edge optima are drawn hollow (not used by the lines). On the L*
+//! panel, the answer: at each budget where the multiplier is read, a dashed arrow from the
+//! reference's (C, L*) to the compute the baseline needs for that loss, marked "×m".
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -135,6 +137,50 @@ impl IsoflopFrontiers<'_> {
                 ))?;
             }
         }
+        if let Quantity::Loss = q {
+            for m in multiplier_marks(self.0.analysis) {
+                let ink = BLACK.stroke_width(2);
+                let dashes =
+                    DashedLineSeries::new([(m.budget, m.loss), (m.needed, m.loss)], 6, 4, ink);
+                chart.draw_series(dashes)?;
+                chart.draw_series([
+                    Circle::new((m.needed, m.loss), 4, BLACK.filled()),
+                    Circle::new((m.budget, m.loss), 4, BLACK.filled()),
+                ])?;
+                let label = format!("×{:.2}", m.multiplier);
+                chart.draw_series([Text::new(
+                    label,
+                    (m.budget, m.loss),
+                    (FONT, 14).into_font(),
+                )])?;
+            }
+        }
         draw_legend(chart, SeriesLabelPosition::UpperRight)
     }
+}
+
+/// Where the answer is read: at `budget` the reference reaches `loss`; the baseline needs
+/// `needed` = `multiplier` × `budget` for it along its frontier.
+pub(crate) struct MultiplierMark {
+    pub budget: f64,
+    pub loss: f64,
+    pub needed: f64,
+    pub multiplier: f64,
+}
+
+/// Every multiplier read between the baseline's optima (none where it is only bounded).
+pub(crate) fn multiplier_marks(
+    a: &crate::analysis::isoflop::IsoflopAnalysis,
+) -> Vec<MultiplierMark> {
+    (a.multipliers.iter())
+        .filter_map(|m| {
+            let x = m.multiplier?;
+            Some(MultiplierMark {
+                budget: m.budget,
+                loss: m.target_loss,
+                needed: x * m.budget,
+                multiplier: x,
+            })
+        })
+        .collect()
 }

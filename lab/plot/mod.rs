@@ -1,7 +1,7 @@
 //! Figures of a sweep, drawn from its files by `plotters` as PNG and SVG under
 //! `plots/<experiment>/`. One file per figure; the shared style lives in [`style`].
 
-mod isoflop_frontiers;
+pub(crate) mod isoflop_frontiers;
 mod isoflop_profiles;
 pub(crate) mod loss_vs_flops;
 mod lr_proxies;
@@ -13,7 +13,7 @@ pub(crate) mod router_load;
 pub(crate) mod router_maxvio;
 pub(crate) mod router_state;
 mod scaling;
-mod spike_rate;
+pub(crate) mod spike_rate;
 pub mod style;
 pub(crate) mod training_loss;
 

@@ -1,5 +1,6 @@
 //! Router load imbalance over training: MaxVio (max load / mean load − 1, mean over MoE
-//! layers) at each evaluation, one line per MoE run, coloured by arm.
+//! layers) at each evaluation, one line per arm and size (the seeds' mean) with the seeds'
+//! range as a band; each run is one click away in the page's run browser.
 
 use std::collections::BTreeMap;
 
@@ -15,17 +16,15 @@ super::style::figure!(RouterMaxVio);
 impl RouterMaxVio<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let d = self.0;
-        let series: Vec<(&str, Vec<(f64, f64)>)> = (d.runs.iter())
-            .filter(|r| !r.router.is_empty())
-            .map(|r| (r.cell.arm.as_str(), mean_over_layers(r)))
-            .collect();
-        if series.is_empty() {
+        let bands = seed_bands(d);
+        if bands.is_empty() {
             return empty(root, "MaxVio", "no MoE router statistics");
         }
-        let (x0, x1) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)), 0.02);
-        let (_, y1) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)), 0.1);
+        let all = || bands.iter().flat_map(|b| b.points.iter());
+        let (x0, x1) = range(all().map(|p| p.0), 0.02);
+        let (_, y1) = range(all().map(|p| p.3), 0.1);
         let mut chart = ChartBuilder::on(root)
-            .caption("Router load imbalance (MaxVio) over training", (FONT, 24))
+            .caption(CAPTION, (FONT, 24))
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -37,17 +36,85 @@ impl RouterMaxVio<'_> {
             .y_desc("MaxVio = max load / mean load − 1")
             .label_style((FONT, 15))
             .draw()?;
-        let mut labelled = Vec::new();
-        for (arm, line) in series {
-            let color = arm_color(&d.manifest.arms, arm);
-            let s = chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?;
-            if !labelled.contains(&arm) {
-                s.label(arm).legend(legend_line(color));
-                labelled.push(arm);
+        for b in &bands {
+            let color = arm_color(&d.manifest.arms, &b.arm);
+            let upper = b.points.iter().map(|p| (p.0, p.3));
+            let lower = b.points.iter().rev().map(|p| (p.0, p.2));
+            chart.draw_series([Polygon::new(
+                upper.chain(lower).collect::<Vec<_>>(),
+                color.mix(0.15).filled(),
+            )])?;
+            let line: Vec<(f64, f64)> = b.points.iter().map(|p| (p.0, p.1)).collect();
+            let width = 1 + b.size_rank;
+            chart
+                .draw_series(LineSeries::new(
+                    line.clone(),
+                    color.stroke_width(width as u32),
+                ))?
+                .label(b.label())
+                .legend(legend_line(color));
+            if let Some(end) = line.last() {
+                chart.draw_series([Text::new(b.size.clone(), *end, (FONT, 13).into_font())])?;
             }
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
+}
+
+pub const CAPTION: &str = "Router load imbalance (MaxVio, mean over MoE layers): seed mean per arm and size, band: seeds' range";
+
+/// One arm at one size: per evaluation step, the mean, least and largest MaxVio of its seeds.
+pub(crate) struct SeedBand {
+    pub arm: String,
+    pub size: String,
+    /// The size's place in the ladder (thicker lines for larger sizes).
+    pub size_rank: usize,
+    pub seeds: usize,
+    /// `(step, mean, min, max)`.
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+impl SeedBand {
+    pub fn label(&self) -> String {
+        format!("{} {} ({} seeds)", self.arm, self.size, self.seeds)
+    }
+}
+
+/// Each (arm, size) with router statistics, in the manifest's order.
+pub(crate) fn seed_bands(d: &PlotData) -> Vec<SeedBand> {
+    let mut out = Vec::new();
+    for arm in &d.manifest.arms {
+        for (rank, size) in d.manifest.sizes.iter().enumerate() {
+            let runs: Vec<_> = (d.runs.iter())
+                .filter(|r| &r.cell.arm == arm && &r.cell.size == size && !r.router.is_empty())
+                .collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+            for r in &runs {
+                for (step, v) in mean_over_layers(r) {
+                    by_step.entry(step as u64).or_default().push(v);
+                }
+            }
+            let points = (by_step.into_iter())
+                .map(|(step, v)| {
+                    let mean = v.iter().sum::<f64>() / v.len() as f64;
+                    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    (step as f64, mean, lo, hi)
+                })
+                .collect();
+            out.push(SeedBand {
+                arm: arm.clone(),
+                size: size.clone(),
+                size_rank: rank,
+                seeds: runs.len(),
+                points,
+            });
+        }
+    }
+    out
 }
 
 /// A run's MaxVio at each evaluation, the mean over its MoE layers: `(step, MaxVio)`.

@@ -1,11 +1,11 @@
-//! Loss and grad-norm spikes per 1k steps, one pair of bars per arm (solid: loss, hatched
-//! lighter: grad norm).
+//! Loss and grad-norm spikes per 1k steps, one pair of bars per arm (solid: loss, lighter:
+//! grad norm), each labelled by what it counts, "none" where an arm had no spike of a kind.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::PlotData;
-use super::style::{DrawResult, FONT, arm_color, category_label, empty};
+use super::style::{DrawResult, FONT, arm_color, category_label, draw_legend, empty};
 
 pub struct SpikeRate<'a>(pub &'a PlotData<'a>);
 super::style::figure!(SpikeRate);
@@ -22,13 +22,10 @@ impl SpikeRate<'_> {
             .map(|s| s.loss_spikes_per_1k.max(s.grad_spikes_per_1k))
             .fold(0.0, f64::max)
             .max(1.0)
-            * 1.2;
+            * 1.25;
         let n = st.len();
         let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Spikes per 1k steps by arm (left: loss, right: grad norm)",
-                (FONT, 24),
-            )
+            .caption(CAPTION, (FONT, 22))
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -45,34 +42,51 @@ impl SpikeRate<'_> {
             .draw()?;
         for (i, s) in st.iter().enumerate() {
             let color = arm_color(&d.manifest.arms, &s.arm);
-            let x = i as f64;
-            chart.draw_series([
-                Rectangle::new(
-                    [(x + 0.15, 0.0), (x + 0.48, s.loss_spikes_per_1k)],
-                    color.filled(),
-                ),
-                Rectangle::new(
-                    [(x + 0.52, 0.0), (x + 0.85, s.grad_spikes_per_1k)],
-                    color.mix(0.45).filled(),
-                ),
-                Rectangle::new(
-                    [(x + 0.52, 0.0), (x + 0.85, s.grad_spikes_per_1k)],
-                    color.stroke_width(2),
-                ),
-            ])?;
-            chart.draw_series([
-                Text::new(
-                    format!("{:.2}", s.loss_spikes_per_1k),
-                    (x + 0.2, s.loss_spikes_per_1k + top * 0.03),
-                    (FONT, 14).into_font(),
-                ),
-                Text::new(
-                    format!("{:.2}", s.grad_spikes_per_1k),
-                    (x + 0.57, s.grad_spikes_per_1k + top * 0.03),
-                    (FONT, 14).into_font(),
-                ),
-            ])?;
+            for (j, (what, v, alpha)) in bars(s).into_iter().enumerate() {
+                let x = i as f64 + 0.15 + 0.37 * j as f64;
+                let bar = [(x, 0.0), (x + 0.33, v)];
+                let r = chart.draw_series([
+                    Rectangle::new(bar, color.mix(alpha).filled()),
+                    Rectangle::new(bar, color.stroke_width(1)),
+                ])?;
+                if i == 0 {
+                    let c = color.mix(alpha);
+                    r.label(what.to_string()).legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled())
+                    });
+                }
+                let text = format!("{}: {}", short(what), value_label(v));
+                chart.draw_series([Text::new(
+                    text,
+                    (x, v + top * 0.03),
+                    (FONT, 13).into_font(),
+                )])?;
+            }
         }
-        Ok(())
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     }
+}
+
+pub const CAPTION: &str =
+    "Spikes per 1k steps by arm: loss spikes (solid), grad-norm spikes (light)";
+
+/// An arm's two bars, each named by what it counts: (name, per 1k steps, opacity).
+pub(crate) fn bars(s: &crate::analysis::Stability) -> [(&'static str, f64, f64); 2] {
+    [
+        ("loss spikes", s.loss_spikes_per_1k, 1.0),
+        ("grad-norm spikes", s.grad_spikes_per_1k, 0.45),
+    ]
+}
+
+/// A bar's value, "none" when the arm had no spike of that kind (a bar of height 0 is
+/// otherwise invisible, and a legend entry beside it would name nothing drawn).
+pub(crate) fn value_label(v: f64) -> String {
+    match v == 0.0 {
+        true => "none".into(),
+        false => format!("{v:.2}"),
+    }
+}
+
+fn short(what: &str) -> &str {
+    what.split(' ').next().unwrap_or(what)
 }

@@ -57,6 +57,21 @@ pub struct Manifest {
     /// re-publishes this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stability_from: Option<String>,
+    /// Per lever arm of a recipe experiment, what it aims to improve (`recipe.aims_at`): the
+    /// report answers the lever on these, with the mixture loss beside them as its cost.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aims: std::collections::BTreeMap<String, LeverAim>,
+}
+
+/// What a training lever aims to improve: the mean validation loss over `streams`, and the
+/// exact-match rate of the question streams in `exact_match` (LLaMA-3 anneals on math and
+/// code to gain there, and reports those gains, not the mixture's loss).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeverAim {
+    pub streams: Vec<String>,
+    #[serde(default)]
+    pub exact_match: Vec<String>,
 }
 
 fn default_margin() -> f64 {

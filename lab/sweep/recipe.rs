@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::experiment::ExperimentSpec;
 use crate::error::{FieldError, check};
+use crate::run::LeverAim;
 use crate::spec::{DistillSpec, RunSpec};
 
 /// `recipe = { ... }` in an `[arms.<name>]` table.
@@ -28,6 +29,10 @@ pub struct ArmRecipe {
     /// Distil from the experiment's `[teacher]`.
     #[serde(default)]
     pub distill: bool,
+    /// What the lever aims to improve; the report answers it there (default: the mixture's
+    /// validation loss).
+    #[serde(default)]
+    pub aims_at: Option<LeverAim>,
 }
 
 /// `[teacher]`: the model the distilling arms learn from.
@@ -91,6 +96,14 @@ pub fn arm_recipe(exp: &ExperimentSpec, arm: &str) -> Result<ArmRecipe, FieldErr
         .map_err(|e: toml::de::Error| in_arm(e.message().to_string()))?;
     if recipe.distill && exp.teacher.is_none() {
         return Err(in_arm("distill = true needs a [teacher] section".into()));
+    }
+    if let Some(aim) = &recipe.aims_at {
+        let named = aim.streams.iter().chain(&aim.exact_match);
+        if aim.streams.is_empty() || named.clone().any(|s| s.is_empty()) {
+            let m = "aims_at.streams names the validation streams the lever aims to improve \
+                     (e.g. [\"math\", \"code\"])";
+            return Err(in_arm(m.into()));
+        }
     }
     Ok(recipe)
 }

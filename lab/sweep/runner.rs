@@ -298,6 +298,12 @@ fn manifest_of(plan: &Plan, cells: &[PlannedCell]) -> Manifest {
         learning_rates: plan.learning_rates(),
         teacher: plan.teacher.clone(),
         stability_from: plan.experiment.analysis.stability_from.clone(),
+        aims: (plan.arms.iter())
+            .filter_map(|arm| {
+                let recipe = super::recipe::arm_recipe(&plan.experiment, arm).ok()?;
+                Some((arm.clone(), recipe.aims_at?))
+            })
+            .collect(),
     }
 }
 

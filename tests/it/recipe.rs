@@ -82,7 +82,7 @@ kind = "dense"
 
 [arms.anneal-avg]
 kind = "dense"
-recipe = { anneal = true, average_checkpoints = 2 }
+recipe = { anneal = true, average_checkpoints = 2, aims_at = { streams = ["math", "code"], exact_match = ["math"] } }
 
 [arms.distill]
 kind = "dense"
@@ -141,6 +141,7 @@ fn the_teacher_trains_first_and_the_report_answers_each_lever() {
     let report = std::fs::read_to_string(root.join("report.md")).unwrap();
     for q in [
         "Does distill help small models?",
+        "Does anneal-avg help math and code, its aim?",
         "Does anneal-avg help smaller models more?",
     ] {
         assert!(report.contains(q), "{q} missing:\n{report}");
@@ -217,4 +218,112 @@ fn recipe_mistakes_exit_2_naming_the_field() {
         assert_eq!(out.status.code(), Some(2), "{field}: {err}");
         assert!(err.contains(field), "{field}: {err}");
     }
+}
+
+/// Runs of a recipe study made up from numbers: at sizes xs/s/m and 6 seeds, the lever
+/// `anneal` loses `mix_cost` nats on the mixture but gains `aim_gain` on math and code and
+/// `rate_gain` in math exact match; `distill` gains exactly nothing. Seed noise ±0.002.
+fn recipe_runs(
+    mix_cost: f64,
+    aim_gain: f64,
+    rate_gain: f64,
+) -> Vec<moe_lab::analysis::load::RunData> {
+    use crate::common::synthetic::run;
+    let mut out = Vec::new();
+    for (size, params) in [("xs", 1000u64), ("s", 3000), ("m", 9000)] {
+        for seed in 0..6u64 {
+            let noise = [0.002, -0.001, 0.0015, -0.002, 0.0005, -0.0005][seed as usize];
+            for (arm, mix, aim, rate) in [
+                ("baseline", 0.0, 0.0, 0.0),
+                ("anneal", mix_cost, -aim_gain, rate_gain),
+                ("distill", 0.0, 0.0, 0.0),
+            ] {
+                let n = if arm == "baseline" {
+                    noise
+                } else {
+                    -noise * 0.5
+                };
+                let mut r = run(size, arm, seed, 2.0 + mix + n);
+                r.summary.params.total = params;
+                let by = &mut r.summary.final_val_loss_by_stream;
+                by.insert("math".into(), 1.5 + aim + n);
+                by.insert("code".into(), 1.8 + aim + n);
+                by.insert("knowledge".into(), 2.5 + mix + n);
+                let rate = 0.30 + rate + n;
+                r.summary.final_exact_match_by_stream.insert(
+                    "math".into(),
+                    moe_lab::run::summary::ExactMatch {
+                        exact: (rate * 100.0) as usize,
+                        answers: 100,
+                        rate,
+                    },
+                );
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// A lever is answered on what it aims at, with the mixture's loss as its cost: annealing
+/// that costs 0.03 nats on the mixture but gains 0.05 on math and code and 10 points of math
+/// exact match is a "Yes" that costs, not a "No, it hurts". A lever that changes nothing is
+/// equivalent, and a lever without an aim is answered on the mixture as before.
+#[test]
+fn a_lever_is_answered_on_its_aim_with_the_mixture_loss_as_its_cost() {
+    use moe_lab::analysis::recipe;
+    use moe_lab::run::LeverAim;
+    let runs = recipe_runs(0.03, 0.05, 0.10);
+    let mut m = crate::common::synthetic::manifest(&runs, "baseline", "baseline", 0.01);
+    m.aims.insert(
+        "anneal".into(),
+        LeverAim {
+            streams: vec!["math".into(), "code".into()],
+            exact_match: vec!["math".into()],
+        },
+    );
+    let a = recipe::analyze(&m, &runs);
+    let lines = moe_lab::analysis::recipe_report::verdicts(&a);
+    let anneal = lines
+        .iter()
+        .find(|l| l.starts_with("**Does anneal help math and code, its aim?**"))
+        .unwrap_or_else(|| panic!("no aim line: {lines:#?}"));
+    assert!(
+        anneal.contains("its aim?** **Yes**: gain +0.05"),
+        "{anneal}"
+    );
+    assert!(
+        anneal.contains("math answers exactly right: more (+10.0"),
+        "{anneal}"
+    );
+    assert!(
+        anneal.contains("its cost on the mixture's validation loss: -0.0")
+            && anneal.contains("(it costs)"),
+        "{anneal}"
+    );
+    let lever = a.levers.iter().find(|l| l.arm == "anneal").unwrap();
+    let aim = lever.aim.as_ref().unwrap();
+    let gain = aim.gain.as_ref().unwrap();
+    assert!((gain.mean - 0.05).abs() < 0.002, "{gain:?}");
+    assert!((lever.pooled.as_ref().unwrap().mean + 0.03).abs() < 0.002);
+    let rate = aim.exact_match[0].1.as_ref().unwrap();
+    assert!((rate.mean - 0.10).abs() < 0.002, "{rate:?}");
+    let distill = lines
+        .iter()
+        .find(|l| l.starts_with("**Does distill help small models?**"))
+        .unwrap();
+    assert!(
+        distill.contains("help small models?** **No effect beyond ±0.01 nats** (equivalent)"),
+        "{distill}"
+    );
+    // Without the aim, the same data answer the mixture question: it hurts.
+    m.aims.clear();
+    let a = recipe::analyze(&m, &runs);
+    let lines = moe_lab::analysis::recipe_report::verdicts(&a);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("**Does anneal help small models?** **No, it hurts**")),
+        "{lines:#?}"
+    );
 }

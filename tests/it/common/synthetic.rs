@@ -120,5 +120,6 @@ pub fn manifest(runs: &[RunData], reference: &str, baseline: &str, margin: f64) 
         learning_rates: rates,
         teacher: None,
         stability_from: None,
+        aims: Default::default(),
     }
 }
