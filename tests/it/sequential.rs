@@ -216,6 +216,20 @@ fn far_boundaries_stay_finite_and_the_record_reads_back() {
         let b = plan.t_bound_at(0, df);
         assert!(b.is_finite() && b > 10.0, "df {df}: bound {b}");
     }
+    // Far out but representable: the third look's z ≈ 9.08 has an upper tail of 5.7e-20 (as
+    // `1 − cdf` it rounds to 0). With many degrees of freedom t is the normal, so the t
+    // boundary is the z boundary itself; at 30 it is wider, but finite and of that order.
+    let z = plan.z_bounds[2];
+    assert!(
+        (plan.t_bound_at(2, 1e7) / z - 1.0).abs() < 1e-3,
+        "{} vs z {z}",
+        plan.t_bound_at(2, 1e7)
+    );
+    assert!(
+        plan.t_bound_at(2, 30.0) < 3.0 * z,
+        "{}",
+        plan.t_bound_at(2, 30.0)
+    );
     let p = paired(&[vec![0.1, -0.3]], 0.01).unwrap();
     let judged = judge(&plan, 0, "x", &p);
     assert!(
