@@ -1,11 +1,12 @@
 //! The frontiers: compute-optimal size N* (left) and loss L* (right) against budget per arm,
-//! each optimum with its 95% bootstrap interval, and each arm's fitted log-log line over the
-//! budgets it was fitted on. Edge optima are drawn hollow (not used by the lines). On the L*
+//! each optimum with its 95% bootstrap interval; N*'s fitted log-log line over the budgets it
+//! was fitted on, and L*'s measured optima joined (the multiplier is read along them). Edge optima are drawn hollow (not used by the lines). On the L*
 //! panel, the answer: at each budget where the multiplier is read, a dashed arrow from the
 //! reference's (C, L*) to the compute the baseline needs for that loss, marked "×m".
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::IsoflopPlotData;
 use super::style::{
@@ -15,6 +16,23 @@ use crate::analysis::isoflop::{Ci, Profile};
 
 pub struct IsoflopFrontiers<'a>(pub &'a IsoflopPlotData<'a>);
 super::style::figure!(IsoflopFrontiers);
+
+/// The L* panel alone, full size: the answer's figure (the page's twin of the same name).
+pub struct IsoflopLossFrontier<'a>(pub &'a IsoflopPlotData<'a>);
+super::style::figure!(IsoflopLossFrontier);
+
+impl IsoflopLossFrontier<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        if self.0.analysis.profiles.iter().all(|p| p.optimum.is_none()) {
+            return empty(
+                root,
+                "Compute-optimal loss L*",
+                "no profile has an optimum yet",
+            );
+        }
+        IsoflopFrontiers(self.0).panel(root, Quantity::Loss)
+    }
+}
 
 /// Which frontier a panel draws.
 #[derive(Clone, Copy)]
@@ -124,17 +142,22 @@ impl IsoflopFrontiers<'_> {
             chart.draw_series(
                 hollow.map(|(p, v, _)| Circle::new((p.budget, *v), 8, color.stroke_width(1))),
             )?;
-            if let Some(fr) = &f.frontier {
-                let line = match q {
-                    Quantity::Params => fr.params,
-                    Quantity::Loss => fr.loss,
-                };
-                let (b0, b1) = (fr.budgets[0], fr.budgets[fr.budgets.len() - 1]);
-                let xs = (0..=20).map(|i| b0 * (b1 / b0).powf(i as f64 / 20.0));
-                chart.draw_series(LineSeries::new(
-                    xs.map(|c| (c, line.at(c))),
-                    color.stroke_width(2),
-                ))?;
+            match (&f.frontier, q) {
+                (Some(fr), Quantity::Params) => {
+                    let (b0, b1) = (fr.budgets[0], fr.budgets[fr.budgets.len() - 1]);
+                    let xs = (0..=20).map(|i| b0 * (b1 / b0).powf(i as f64 / 20.0));
+                    chart.draw_series(LineSeries::new(
+                        xs.map(|c| (c, fr.params.at(c))),
+                        color.stroke_width(2),
+                    ))?;
+                }
+                // L*(C) bends toward the corpus' floor, so a power law misdraws it: the
+                // measured optima joined, which the multiplier is read along.
+                (Some(fr), Quantity::Loss) => {
+                    let joined = fr.budgets.iter().zip(&fr.losses).map(|(c, l)| (*c, *l));
+                    chart.draw_series(LineSeries::new(joined, color.stroke_width(2)))?;
+                }
+                (None, _) => {}
             }
         }
         if let Quantity::Loss = q {
@@ -148,11 +171,10 @@ impl IsoflopFrontiers<'_> {
                     Circle::new((m.budget, m.loss), 4, BLACK.filled()),
                 ])?;
                 let label = format!("×{:.2}", m.multiplier);
-                chart.draw_series([Text::new(
-                    label,
-                    (m.budget, m.loss),
-                    (FONT, 14).into_font(),
-                )])?;
+                let at = ((m.budget * m.needed).sqrt(), m.loss);
+                let font = TextStyle::from((FONT, 15).into_font())
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                chart.draw_series([Text::new(label, at, font)])?;
             }
         }
         draw_legend(chart, SeriesLabelPosition::UpperRight)

@@ -124,6 +124,10 @@ pub fn draw_isoflop(data: &IsoflopPlotData, dir: &Path) -> Result<Vec<String>> {
             "isoflop_frontiers",
             Box::new(isoflop_frontiers::IsoflopFrontiers(data)),
         ),
+        (
+            "isoflop_loss_frontier",
+            Box::new(isoflop_frontiers::IsoflopLossFrontier(data)),
+        ),
     ];
     save_all(figures, dir)
 }

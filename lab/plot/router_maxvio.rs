@@ -24,7 +24,7 @@ impl RouterMaxVio<'_> {
         let (x0, x1) = range(all().map(|p| p.0), 0.02);
         let (_, y1) = range(all().map(|p| p.3), 0.1);
         let mut chart = ChartBuilder::on(root)
-            .caption(CAPTION, (FONT, 24))
+            .caption(CAPTION, (FONT, 22))
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
@@ -61,7 +61,8 @@ impl RouterMaxVio<'_> {
     }
 }
 
-pub const CAPTION: &str = "Router load imbalance (MaxVio, mean over MoE layers): seed mean per arm and size, band: seeds' range";
+pub const CAPTION: &str =
+    "Router imbalance (MaxVio, mean over MoE layers): seed mean and range per arm and size";
 
 /// One arm at one size: per evaluation step, the mean, least and largest MaxVio of its seeds.
 pub(crate) struct SeedBand {

@@ -161,7 +161,21 @@ fn prepared_shards_hold_every_document_once_split_by_the_seeded_draw() {
             moe_lab::data::manifest::Split::Val => val_docs += docs,
         }
     }
-    assert_eq!(train_docs + val_docs, m.documents);
+    // Every input document once: counted from the inputs themselves (a JSON line with text).
+    let mut input_docs = 0u64;
+    for f in std::fs::read_dir(tmp.path().join("text")).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        input_docs += (text.lines())
+            .filter(|l| !l.trim().is_empty())
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                !v["text"].as_str().unwrap().is_empty()
+            })
+            .count() as u64;
+    }
+    assert!(input_docs > 10, "{input_docs} documents in the inputs");
+    assert_eq!(train_docs + val_docs, input_docs, "documents in the shards");
+    assert_eq!(m.documents, input_docs);
     assert_eq!(val_docs, m.val_documents.len() as u64);
     let drawn: Vec<u64> = (0..m.documents)
         .filter(|&i| moe_lab::data::manifest::held_out(m.seed, i, m.val_fraction))
@@ -351,6 +365,7 @@ fn a_mixture_reports_validation_and_routing_per_source_and_resumes_exactly() {
     let text = spec_with_sources("mix", MOE, &sources.join(", "), "anneal = true");
     let config = common::config(&text);
     assert!(config.anneal_from().is_some());
+    mix_follows_the_weights(&config, [0.6, 0.4], [0.2, 0.8]);
     let whole = tmp.path().join("whole");
     train(&config, common::flex_options(&whole, false, None)).unwrap();
     let evals = std::fs::read_to_string(whole.join("evals.csv")).unwrap();
@@ -373,6 +388,39 @@ fn a_mixture_reports_validation_and_routing_per_source_and_resumes_exactly() {
     let resumed = train(&config, common::flex_options(&split, true, None)).unwrap();
     assert_eq!(resumed.resumed_from, [12], "resumed, not restarted");
     assert_eq!(losses(&whole), losses(&split), "resumed losses");
+}
+
+/// The training batches' rows come from each source in its weight's share before the
+/// annealing switch and in its `anneal_weight`'s share after it (math, code), within 2 points
+/// over 8 000 rows each.
+fn mix_follows_the_weights(config: &moe_lab::spec::RunConfig, base: [f64; 2], anneal: [f64; 2]) {
+    use moe_lab::data::batches::Batches;
+    let spec = &config.spec;
+    let corpus = moe_lab::data::source_for(&spec.data, 0, spec.model.vocab_size())
+        .load()
+        .unwrap();
+    let switch = config.anneal_from().unwrap();
+    // Wide batches, so the few steps before the switch hold thousands of rows.
+    let rows = 8000 / switch + 1;
+    let b = Batches::new(corpus, spec.model.seq_len, rows, spec.seed, Some(switch)).unwrap();
+    assert_eq!(b.stream_names()[..2], ["math", "code"]);
+    let share = |steps: std::ops::Range<usize>| {
+        let n = steps.len() * rows;
+        let math: usize =
+            (steps.map(|step| (0..rows).filter(|&r| b.stream_of(step, r) == 0).count())).sum();
+        math as f64 / n as f64
+    };
+    let (before, after) = (share(0..switch), share(switch..2 * switch));
+    assert!(
+        (before - base[0]).abs() < 0.02,
+        "math share {before} before the switch, weight {}",
+        base[0]
+    );
+    assert!(
+        (after - anneal[0]).abs() < 0.02,
+        "math share {after} after it, anneal_weight {}",
+        anneal[0]
+    );
 }
 
 #[test]

@@ -356,6 +356,7 @@ fn a_toy_isoflop_sweep_runs_and_reports_its_optima() {
             "{name}: {spent:e} of {budget:e}"
         );
     }
+    optima_match_a_hand_fit(&results);
     let report = std::fs::read_to_string(results.join("report.md")).unwrap();
     for section in [
         "## Compute-optimal size per arm and budget",
@@ -368,7 +369,11 @@ fn a_toy_isoflop_sweep_runs_and_reports_its_optima() {
         report.contains("**At the same compute, each arm at its best size?**"),
         "{report}"
     );
-    for stem in ["isoflop_profiles", "isoflop_frontiers"] {
+    for stem in [
+        "isoflop_profiles",
+        "isoflop_frontiers",
+        "isoflop_loss_frontier",
+    ] {
         assert!(
             tmp.path()
                 .join(format!("plots/toy-isoflop/{stem}.png"))
@@ -388,4 +393,76 @@ fn a_toy_isoflop_sweep_runs_and_reports_its_optima() {
         stderr.contains("isoflop.budgets") && stderr.contains("bad.toml"),
         "{stderr}"
     );
+}
+
+/// Every profile's optimum in `analysis.json` against a parabola fitted by hand through the
+/// runs' own `summary.json`s: with 3 sizes the least-squares parabola through every seed's
+/// point passes through the 3 seed means, so its vertex has a closed form.
+fn optima_match_a_hand_fit(results: &std::path::Path) {
+    use std::collections::BTreeMap;
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let manifest = read(results.join("sweep.json"));
+    // (arm, budget) → ln(active params) → losses
+    let mut cells: BTreeMap<(String, u64), BTreeMap<u64, (f64, Vec<f64>)>> = BTreeMap::new();
+    for c in manifest["cells"].as_array().unwrap() {
+        let s = read(
+            results
+                .join(c["name"].as_str().unwrap())
+                .join("summary.json"),
+        );
+        let n = s["params"]["active"].as_u64().unwrap();
+        let key = (
+            c["arm"].as_str().unwrap().to_string(),
+            c["budget"].as_f64().unwrap() as u64,
+        );
+        let e = cells
+            .entry(key)
+            .or_default()
+            .entry(n)
+            .or_insert(((n as f64).ln(), vec![]));
+        e.1.push(s["final_val_loss"].as_f64().unwrap());
+    }
+    let analysis = read(results.join("analysis.json"));
+    let mut checked = 0;
+    for p in analysis["profiles"].as_array().unwrap() {
+        let key = (
+            p["arm"].as_str().unwrap().to_string(),
+            p["budget"].as_f64().unwrap() as u64,
+        );
+        let pts: Vec<(f64, f64)> = (cells[&key].values())
+            .map(|(x, l)| (*x, l.iter().sum::<f64>() / l.len() as f64))
+            .collect();
+        assert_eq!(pts.len(), 3, "{key:?}");
+        let [(x1, y1), (x2, y2), (x3, y3)] = [pts[0], pts[1], pts[2]];
+        let d = (x1 - x2) * (x1 - x3) * (x2 - x3);
+        let a = (x3 * (y2 - y1) + x2 * (y1 - y3) + x1 * (y3 - y2)) / d;
+        let b = (x3 * x3 * (y1 - y2) + x2 * x2 * (y3 - y1) + x1 * x1 * (y2 - y3)) / d;
+        let c =
+            (x2 * x3 * (x2 - x3) * y1 + x3 * x1 * (x3 - x1) * y2 + x1 * x2 * (x1 - x2) * y3) / d;
+        let o = &p["optimum"];
+        if a <= 0.0 {
+            assert!(
+                o.is_null(),
+                "{key:?}: no minimum by hand, the lab found {o}"
+            );
+            continue;
+        }
+        let vertex = -b / (2.0 * a);
+        let loss = c - b * b / (4.0 * a);
+        let got = o["params"].as_f64().unwrap();
+        assert!(
+            (got.ln() - vertex).abs() < 1e-6,
+            "{key:?}: N* {got} by hand {}",
+            vertex.exp()
+        );
+        let got = o["loss"].as_f64().unwrap();
+        assert!(
+            (got - loss).abs() < 1e-9,
+            "{key:?}: L* {got} by hand {loss}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1, "no profile with an optimum to check");
 }

@@ -116,6 +116,7 @@ fn the_page_works_in_headless_chromium() {
     legend_click_hides_an_arm(&mut b);
     run_browser_lists_filters_and_overlays(&mut b, &results);
     verdicts_match(&mut b, &results);
+    the_first_verdict_is_the_paired_difference(&mut b, &results);
     b.settle(Duration::from_millis(500));
     let requests: Vec<String> = (b.requests().into_iter())
         .filter(|u| *u != url && !u.starts_with("data:") && !u.starts_with("blob:"))
@@ -274,6 +275,40 @@ fn verdicts_match(b: &mut Browser, results: &Path) {
             "the rendered verdict reads as its Markdown"
         );
     }
+}
+
+/// The page's first verdict, as the browser shows it, states the moe − dense difference and
+/// its 95% interval computed here from the runs' own summaries: the seed pairs' mean
+/// difference of final validation loss, ± t(0.975, n − 1) × sd / √n.
+fn the_first_verdict_is_the_paired_difference(b: &mut Browser, results: &Path) {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let loss = |name: &str| -> f64 {
+        let s = std::fs::read_to_string(results.join(name).join("summary.json")).unwrap();
+        let v: Value = serde_json::from_str(&s).unwrap();
+        v["final_val_loss"].as_f64().unwrap()
+    };
+    let d: Vec<f64> = (0..2)
+        .map(|s| loss(&format!("xs-moe-s{s}")) - loss(&format!("xs-dense-s{s}")))
+        .collect();
+    let n = d.len() as f64;
+    let mean = d.iter().sum::<f64>() / n;
+    let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let t = StudentsT::new(0.0, 1.0, n - 1.0)
+        .unwrap()
+        .inverse_cdf(0.975);
+    let (lo, hi) = (mean - t * sd / n.sqrt(), mean + t * sd / n.sqrt());
+    let first = b.eval("document.querySelector('ul.verdicts li').textContent");
+    let first = first.as_str().unwrap();
+    let want = format!("moe − dense = {mean:+.4} nats");
+    assert!(
+        first.contains(&want),
+        "{want} not in the page's verdict: {first}"
+    );
+    let ci = format!("95% CI [{lo:+.4}, {hi:+.4}]");
+    assert!(
+        first.contains(&ci),
+        "{ci} not in the page's verdict: {first}"
+    );
 }
 
 /// Any page, in the same browser checks: `MOE_LAB_PAGE=results/NAME/report.html cargo test

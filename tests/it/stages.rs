@@ -283,6 +283,14 @@ fn a_charged_teachers_flops_count_against_a_staged_budget() {
         let teacher_at =
             |t: usize| moe_lab::spec::teacher_forward_per_token(&teacher, t, cfg.tokens_per_step);
         let (charged, most) = step_flops(&cfg, teacher_at);
+        // The teacher's forward FLOPs per token by hand (d 64, 2 layers, 4 heads of 16, 2 kv
+        // heads, SwiGLU hidden 48): projections 2 × (2·64·64 + 2 · 2·64·32 + 2·64·64) = 49 152,
+        // QKᵀ and AV 2 × 2 · 2·t·64 = 512·t, SwiGLU 2 × 6·64·48 = 36 864, LM head 2·64·256 =
+        // 32 768.
+        for t in [16, 48] {
+            let hand = 49_152.0 + 512.0 * t as f64 + 36_864.0 + 32_768.0;
+            assert_eq!(teacher_at(t), hand, "teacher at {t}");
+        }
         assert!(
             teacher_at(16) > 0.3 * cfg.train_flops_per_token_at(16),
             "the charge matters"
