@@ -35,6 +35,9 @@ pub struct Page<'a> {
     pub charts: Vec<Chart>,
     pub runs: &'a [RunData],
     pub arms: &'a [String],
+    /// The arm the comparisons pair runs with (the run browser's "difference to the paired
+    /// run").
+    pub baseline: Option<&'a str>,
     /// The static figures' folder, relative to the results folder (links to PNG/SVG).
     pub plots_rel: &'a str,
 }
@@ -45,6 +48,7 @@ struct PageData<'a> {
     experiment: &'a str,
     verdicts: &'a [String],
     arms: &'a [String],
+    baseline: Option<&'a str>,
     /// Each arm's colour, the figures' (the run browser colours its curves with them).
     colors: std::collections::BTreeMap<&'a str, String>,
     charts: &'a [Chart],
@@ -65,6 +69,7 @@ pub fn render(page: &Page) -> Result<String> {
         experiment: page.experiment,
         verdicts: page.verdicts,
         arms: page.arms,
+        baseline: page.baseline,
         colors: (page.arms.iter())
             .map(|a| (a.as_str(), chart::color(page.arms, a, 1.0)))
             .collect(),

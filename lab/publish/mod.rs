@@ -69,6 +69,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
             charts: study.charts(),
             runs: &runs,
             arms: &manifest.arms,
+            baseline: manifest.baseline_arm.as_deref(),
             plots_rel: &plots_rel,
         },
     )?;

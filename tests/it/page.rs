@@ -259,6 +259,68 @@ fn run_browser_lists_filters_and_overlays(b: &mut Browser, results: &Path) {
     );
     let router = b.eval("document.getElementById('run-router').data.length");
     assert_eq!(router, json!(1), "the MoE run's router heatmap");
+    overlay_axis_and_paired_difference(b, &moe[0], &dense);
+}
+
+/// The overlay's log axis, and its difference to the paired run: the ticked MoE run's
+/// validation curve less its dense twin's (same size and seed) at the same fraction of
+/// training, checked against the page's own curves; the dense run, being the baseline, has no
+/// pair and no curve.
+fn overlay_axis_and_paired_difference(b: &mut Browser, moe: &str, dense: &str) {
+    fn set(b: &mut Browser, id: &str, js: &str) {
+        b.eval(&format!(
+            "(() => {{ const e = document.getElementById('{id}'); {js}; \
+             e.dispatchEvent(new Event('change')); }})()"
+        ));
+    }
+    set(b, "curves-scale", "e.value = 'log'");
+    let axis = b.eval("document.getElementById('run-curves').layout.yaxis.type");
+    assert_eq!(axis, json!("log"));
+    set(b, "curves-diff", "e.checked = true");
+    let shown = b.eval("document.getElementById('run-curves').data.map(t => [t.name, t.x, t.y])");
+    let shown: Vec<(String, Vec<f64>, Vec<f64>)> = serde_json::from_value(shown).unwrap();
+    let names: Vec<&str> = shown.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [format!("{moe} train"), format!("{moe} val")],
+        "only the MoE run is paired"
+    );
+    fn curve(b: &mut Browser, run: &str) -> (Vec<f64>, Vec<f64>) {
+        let v = b.eval(&format!(
+            "JSON.parse(document.getElementById('lab-data').textContent).curves['{run}'].val"
+        ));
+        serde_json::from_value(v).unwrap()
+    }
+    let ((mx, my), (dx, dy)) = (curve(b, moe), curve(b, dense));
+    // At the same fraction of training: the paired curve interpolated at step × its length /
+    // this run's length (the arms' lengths differ by a step at matched compute).
+    let (end, dend) = (mx[mx.len() - 1], dx[dx.len() - 1]);
+    let at = |s: f64| {
+        let t = s / end * dend;
+        match dx.iter().position(|p| *p >= t) {
+            Some(0) => dy[0],
+            None => dy[dy.len() - 1],
+            Some(j) => dy[j - 1] + (dy[j] - dy[j - 1]) * (t - dx[j - 1]) / (dx[j] - dx[j - 1]),
+        }
+    };
+    let want: Vec<f64> = mx.iter().zip(&my).map(|(s, m)| m - at(*s)).collect();
+    assert_eq!(
+        *want.last().unwrap(),
+        my[my.len() - 1] - dy[dy.len() - 1],
+        "final pairs with final"
+    );
+    let (x, y) = (&shown[1].1, &shown[1].2);
+    assert_eq!(x, &mx);
+    for (got, want) in y.iter().zip(&want) {
+        assert!((got - want).abs() < 1e-9, "{y:?} vs {want:?}");
+    }
+    let axis = b.eval("document.getElementById('run-curves').layout.yaxis.type");
+    assert_eq!(
+        axis,
+        json!("linear"),
+        "a difference is drawn on a linear axis"
+    );
+    set(b, "curves-diff", "e.checked = false");
 }
 
 fn verdicts_match(b: &mut Browser, results: &Path) {

@@ -105,23 +105,61 @@
     drawSelection();
   }
 
+  // The run paired with `run`: the same name in the baseline arm (names are size-arm-seed,
+  // with the budget or learning rate where the experiment has one).
+  function pairedRun(run) {
+    if (!data.baseline || run.arm === data.baseline) return null;
+    const name = run.name.replace(`-${run.arm}-`, `-${data.baseline}-`);
+    return data.curves[name] ? name : null;
+  }
+
+  // `(x, y)` less the paired curve `(px, py)` at the same fraction of training (arms matched
+  // on compute can differ by a step or two in length; the last points pair with each other),
+  // the paired curve interpolated linearly between its points.
+  function minus([x, y], [px, py]) {
+    const pts = px.map((s, i) => [s, py[i]]).filter(([, v]) => v !== null);
+    if (!x.length || !pts.length) return [[], []];
+    const [end, pend] = [x[x.length - 1] || 1, pts[pts.length - 1][0] || 1];
+    const at = (s) => {
+      const t = (s / end) * pend;
+      const j = pts.findIndex(([ps]) => ps >= t);
+      if (j <= 0) return j === 0 ? pts[0][1] : pts[pts.length - 1][1];
+      const [[s0, v0], [s1, v1]] = [pts[j - 1], pts[j]];
+      return v0 + ((v1 - v0) * (t - s0)) / (s1 - s0);
+    };
+    const keep = x.map((s, i) => [s, y[i]]).filter(([, v]) => v !== null);
+    return [keep.map(([s]) => s), keep.map(([s, v]) => v - at(s))];
+  }
+
   function drawSelection() {
     const runs = state.selected.map((n) => data.runs.find((r) => r.name === n));
+    const diff = document.getElementById("curves-diff").checked;
+    const log = document.getElementById("curves-scale").value === "log" && !diff;
     const traces = [];
     for (const r of runs) {
       const c = data.curves[r.name];
+      const paired = diff ? pairedRun(r) : null;
+      if (diff && !paired) continue;
+      const [train, val] = paired
+        ? [minus(c.train, data.curves[paired].train), minus(c.val, data.curves[paired].val)]
+        : [c.train, c.val];
+      const what = paired ? `− ${paired}` : "loss";
       const line = { color: armColor(r.arm) };
-      traces.push({ type: "scatter", mode: "lines", name: `${r.name} train`, x: c.train[0],
-        y: c.train[1], line, meta: r.name, hovertemplate: "<b>%{meta} train</b><br>step %{x}<br>loss %{y:.4f}<extra></extra>" });
-      traces.push({ type: "scatter", mode: "lines+markers", name: `${r.name} val`, x: c.val[0],
-        y: c.val[1], line: { ...line, dash: "dot" }, meta: r.name,
-        hovertemplate: "<b>%{meta} validation</b><br>step %{x}<br>loss %{y:.4f}<extra></extra>" });
+      traces.push({ type: "scatter", mode: "lines", name: `${r.name} train`, x: train[0],
+        y: train[1], line, meta: r.name, hovertemplate: `<b>%{meta} train</b><br>step %{x}<br>${what} %{y:.4f}<extra></extra>` });
+      traces.push({ type: "scatter", mode: "lines+markers", name: `${r.name} val`, x: val[0],
+        y: val[1], line: { ...line, dash: "dot" }, meta: r.name,
+        hovertemplate: `<b>%{meta} validation</b><br>step %{x}<br>${what} %{y:.4f}<extra></extra>` });
     }
     const empty = traces.length === 0;
+    const title = empty
+      ? (diff && runs.length ? `No ticked run has a paired run in ${data.baseline}` : "Tick runs in the table to compare their curves")
+      : diff ? `Selected runs: loss − the paired ${data.baseline} run's (below 0: lower loss)` : "Selected runs: loss";
     Plotly.react("run-curves", traces, {
-      title: { text: empty ? "Tick runs in the table to compare their curves" : "Selected runs: loss" },
+      title: { text: title },
       xaxis: { title: { text: "step" }, visible: !empty },
-      yaxis: { title: { text: "loss" }, visible: !empty }, margin: { t: 40 },
+      yaxis: { title: { text: diff ? "loss difference (nats)" : "loss" }, type: log ? "log" : "linear",
+               visible: !empty, zeroline: diff }, margin: { t: 40 },
     }, config);
     const withRouter = runs.filter((r) => data.curves[r.name].router).pop();
     const h = withRouter && data.curves[withRouter.name].router;
@@ -134,6 +172,10 @@
   }
 
   function setupRuns() {
+    document.getElementById("baseline-arm").textContent = data.baseline || "none";
+    document.getElementById("curves-diff").disabled = !data.baseline;
+    document.getElementById("curves-diff").addEventListener("change", drawSelection);
+    document.getElementById("curves-scale").addEventListener("change", drawSelection);
     fillSelect("filter-arm", data.runs.map((r) => r.arm));
     fillSelect("filter-size", data.runs.map((r) => r.size));
     fillSelect("filter-status", data.runs.map((r) => r.status));
