@@ -404,8 +404,9 @@ fn optima_match_a_hand_fit(results: &std::path::Path) {
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     };
     let manifest = read(results.join("sweep.json"));
-    // (arm, budget) → ln(active params) → losses
-    let mut cells: BTreeMap<(String, u64), BTreeMap<u64, (f64, Vec<f64>)>> = BTreeMap::new();
+    // (arm, budget) → active params → (ln params, losses)
+    type Sizes = BTreeMap<u64, (f64, Vec<f64>)>;
+    let mut cells: BTreeMap<(String, u64), Sizes> = BTreeMap::new();
     for c in manifest["cells"].as_array().unwrap() {
         let s = read(
             results
