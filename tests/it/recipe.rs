@@ -112,6 +112,14 @@ fn the_teacher_trains_first_and_the_report_answers_each_lever() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
+    // Two cells at a time share stderr: every line is whole (one write per line), never two
+    // cells' pieces run together.
+    for line in err.lines() {
+        assert!(
+            line.matches("ffn:").count() <= 1 && line.matches("training ").count() <= 1,
+            "interleaved output: {line}"
+        );
+    }
     let root = tmp.path().join("results/recipe-toy-small");
     // The teacher ran before any student (the first cell started), and the distilling cells
     // name its run directory.

@@ -662,7 +662,10 @@ fn a_sweep_killed_mid_cell_resumes_to_an_uninterrupted_sweeps_losses() {
     let from = v["resumed_from"].as_array().unwrap();
     assert_eq!(from.len(), 1, "{s}");
     let step = from[0].as_u64().unwrap();
-    assert!(step > 0 && step.is_multiple_of(50), "resumed from step {step}");
+    assert!(
+        step > 0 && step.is_multiple_of(50),
+        "resumed from step {step}"
+    );
 }
 
 /// `--slurm --dry-run` writes (without sbatch) a job array over the unfinished cells only, each
