@@ -10,7 +10,7 @@
 //!   routed to (`k · 6·d·d_expert`, plus shared experts): the FLOPs the routing asks for, not
 //!   what a dispatch executes (see [`FlopCount::moe_executed_expert_flops`]). Each feed-forward
 //!   variant states its own counts ([`FfnShape`]); tests check them against the matmuls the
-//!   variant executes (`model::flop_meter`);
+//!   variant executes (`kernels::flop_meter`);
 //! - training FLOPs = 3 × forward (backward ≈ 2 × forward).
 
 use serde::{Deserialize, Serialize};

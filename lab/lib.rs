@@ -9,9 +9,10 @@ pub mod bench;
 pub mod cli_text;
 pub mod compute;
 pub mod data;
-pub mod entries;
+
 pub mod error;
 pub mod export;
+pub mod kernels;
 pub mod limits;
 pub mod model;
 pub mod page;

@@ -1,8 +1,8 @@
 //! Element-wise kernels compiled for the CPU they run on: [`multiversion!`] compiles a loop
 //! for AVX-512 and AVX2 + FMA besides the baseline and calls the best the CPU has, so one
 //! binary runs on any x86-64 (and elsewhere on the baseline), and the pieces those loops share
-//! (lane-wise sums, a vectorizable [`exp`]). Used by the fused model kernels (`model::fused`),
-//! the router's softmax (`ffn::router_softmax`) and the fused AdamW update (`train::adamw`).
+//! (lane-wise sums, a vectorizable [`exp`]). Used by the fused model kernels (`kernels::fused`),
+//! the router's softmax (`ffn::router_softmax`) and the fused AdamW update (`kernels::adamw`).
 //!
 //! The compiler never contracts `a * b + c` into a fused multiply-add (Rust does not allow it),
 //! so a kernel computes what the same scalar expressions compute, bit for bit.

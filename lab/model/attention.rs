@@ -4,8 +4,9 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use super::init;
 use super::rope::Rope;
-use super::{fused, init, matmul};
+use crate::kernels::{fused, matmul};
 
 #[derive(Module, Debug)]
 pub struct Attention {

@@ -5,8 +5,8 @@ use burn::prelude::*;
 
 use super::attention::Attention;
 use super::ffn::{FeedForward, FfnInput, MoeAux};
-use super::fused;
 use super::rope::Rope;
+use crate::kernels::fused;
 
 #[derive(Module, Debug)]
 pub struct Block {

@@ -18,12 +18,7 @@
 pub mod attention;
 pub mod block;
 pub mod ffn;
-pub mod flex_ints;
-pub mod flop_meter;
-pub mod fused;
-pub mod gemm;
 pub mod init;
-pub mod matmul;
 pub mod rope;
 pub mod shape;
 pub mod spec;

@@ -7,9 +7,10 @@ use super::attention::Attention;
 use super::block::Block;
 use super::ffn::FfnSpec;
 use super::ffn::MoeAux;
+use super::init;
 use super::rope::Rope;
 use super::spec::{InitScheme, ModelSpec};
-use super::{fused, init, matmul};
+use crate::kernels::{fused, matmul};
 
 #[derive(Module, Debug)]
 pub struct Transformer {

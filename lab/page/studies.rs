@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use super::chart::{Chart, Series, color, linear, log};
-use crate::analysis::isoflop::IsoflopAnalysis;
+use crate::analysis::isoflop::profile::Optimum;
+use crate::analysis::isoflop::{Ci, IsoflopAnalysis, Profile};
 use crate::analysis::lr::LrPoint;
 use crate::plot::{IsoflopPlotData, LrPlotData, RecipePlotData};
 
@@ -129,18 +130,7 @@ fn loss_frontier(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
         linear("L* (final validation loss)"),
     );
     for f in &a.frontiers {
-        let mine: Vec<_> = (a.profiles.iter())
-            .filter(|p| p.arm == f.arm)
-            .filter_map(|p| Some((p, p.optimum?)))
-            .collect();
-        let x: Vec<f64> = mine.iter().map(|(p, _)| p.budget).collect();
-        let y: Vec<f64> = mine.iter().map(|(_, o)| o.loss).collect();
-        let lo: Vec<f64> = (mine.iter())
-            .map(|(p, o)| p.loss_ci.low.unwrap_or(o.loss))
-            .collect();
-        let hi: Vec<f64> = (mine.iter())
-            .map(|(p, o)| p.loss_ci.high.unwrap_or(o.loss))
-            .collect();
+        let [x, y, lo, hi] = optima(a, &f.arm, |o| o.loss, |p| p.loss_ci);
         c.push(series(arms, &f.arm, &f.arm, true).points(&x, &y, Some(&lo), Some(&hi)));
         if let Some(fr) = &f.frontier {
             let name = format!("{} optima", f.arm);
@@ -157,6 +147,29 @@ fn loss_frontier(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
             "hovertemplate": format!("<b>{}</b><br>baseline needs %{{x:.3e}} FLOPs for L* = {:.4}<extra></extra>", html_name(&name), m.loss)}));
     }
     c
+}
+
+/// `arm`'s optima across budgets: budgets, a quantity of each optimum, and its interval's ends
+/// (the value itself where an end is missing).
+fn optima(
+    a: &IsoflopAnalysis,
+    arm: &str,
+    value: fn(&Optimum) -> f64,
+    ci: fn(&Profile) -> Ci,
+) -> [Vec<f64>; 4] {
+    let mine: Vec<_> = (a.profiles.iter())
+        .filter(|p| p.arm == arm)
+        .filter_map(|p| Some((p, p.optimum?)))
+        .collect();
+    let col = |f: &dyn Fn(&Profile, f64) -> f64| -> Vec<f64> {
+        mine.iter().map(|(p, o)| f(p, value(o))).collect()
+    };
+    [
+        col(&|p, _| p.budget),
+        col(&|_, v| v),
+        col(&|p, v| ci(p).low.unwrap_or(v)),
+        col(&|p, v| ci(p).high.unwrap_or(v)),
+    ]
 }
 
 fn html_name(name: &str) -> String {
@@ -228,18 +241,7 @@ fn frontiers(a: &IsoflopAnalysis, arms: &[String]) -> Chart {
         log("N* (active parameters)"),
     );
     for f in &a.frontiers {
-        let mine: Vec<_> = (a.profiles.iter())
-            .filter(|p| p.arm == f.arm)
-            .filter_map(|p| Some((p, p.optimum?)))
-            .collect();
-        let x: Vec<f64> = mine.iter().map(|(p, _)| p.budget).collect();
-        let y: Vec<f64> = mine.iter().map(|(_, o)| o.params).collect();
-        let lo: Vec<f64> = (mine.iter())
-            .map(|(p, o)| p.params_ci.low.unwrap_or(o.params))
-            .collect();
-        let hi: Vec<f64> = (mine.iter())
-            .map(|(p, o)| p.params_ci.high.unwrap_or(o.params))
-            .collect();
+        let [x, y, lo, hi] = optima(a, &f.arm, |o| o.params, |p| p.params_ci);
         c.push(series(arms, &f.arm, &f.arm, true).points(&x, &y, Some(&lo), Some(&hi)));
         if let Some(fr) = &f.frontier {
             let (b0, b1) = (fr.budgets[0], fr.budgets[fr.budgets.len() - 1]);

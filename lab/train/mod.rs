@@ -5,10 +5,8 @@
 //! [`train`] is the loop, one screen long; [`trainer::Trainer`] holds the run's state and does
 //! each part.
 
-pub mod adamw;
 pub mod average;
 pub mod checkpoint;
-pub mod clip;
 pub mod device;
 pub mod distill;
 pub mod evaluate;

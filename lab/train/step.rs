@@ -4,9 +4,9 @@ use burn::module::ParamGroup;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use super::adamw::FusedAdamW;
-use super::clip;
 use super::distill::{DistillTarget, kl_to_teacher, mixed_loss};
+use crate::kernels::adamw::FusedAdamW;
+use crate::kernels::clip;
 use crate::model::Transformer;
 use crate::model::transformer::{ModelOutput, cross_entropy_and_log_partition};
 use crate::spec::TrainSpec;

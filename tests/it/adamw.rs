@@ -9,7 +9,7 @@ use burn::optim::{AdamWConfig, AdamWState, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::to_vec;
-use moe_lab::train::adamw::FusedAdamW;
+use moe_lab::kernels::adamw::FusedAdamW;
 
 const BETAS: (f32, f32) = (0.9, 0.95);
 const EPS: f32 = 1e-8;

@@ -15,9 +15,10 @@ use burn::module::Module;
 use burn::prelude::*;
 use common::conformance::{BATCH, D_MODEL, SEQ, input, layer, loss, variants};
 use common::{DENSE, config, max_rel_diff, tiny_spec, to_vec};
+use moe_lab::kernels::flop_meter;
 use moe_lab::model::ffn::FfnInput;
 use moe_lab::model::ffn::moe::Dispatch;
-use moe_lab::model::{flop_meter, init};
+use moe_lab::model::init;
 use moe_lab::spec::{FfnSpec, RunConfig, resolve_spec};
 use moe_lab::train::train;
 

@@ -144,7 +144,7 @@ fn grouped_dispatch_equals_reference_on_wgpu() {
 /// per-group matmuls of slices (and their gradients) computed by burn's own ops there. Rows
 /// past Σ sizes belong to no group and must come out zero.
 fn grouped_against_slices(device: &Device, a: usize, b: usize, sizes: &[usize]) -> Vec<Vec<f32>> {
-    use moe_lab::model::ffn::grouped_matmul::grouped_matmul;
+    use moe_lab::kernels::grouped_matmul::grouped_matmul;
     let (k, rows) = (sizes.len(), sizes.iter().sum::<usize>() + 2);
     let values = |n: usize, seed: usize| -> Vec<f32> {
         (0..n)
@@ -270,7 +270,7 @@ fn slot_grads(
 #[test]
 fn slot_movements_equal_burns_ops() {
     use burn::tensor::Distribution;
-    use moe_lab::model::ffn::moe::slots;
+    use moe_lab::kernels::slots;
     let device = crate::common::flex().autodiff();
     // 300 tokens, k = 2, d = 64: several parallel tasks. Rows: a permutation of the slots,
     // as the grouped dispatch builds (a fixed shuffle).
@@ -320,7 +320,7 @@ fn slot_movements_equal_burns_ops() {
 #[test]
 #[should_panic(expected = "permutation")]
 fn slot_rows_that_are_not_a_permutation_are_refused() {
-    use moe_lab::model::ffn::moe::slots;
+    use moe_lab::kernels::slots;
     let device = crate::common::flex();
     let x = Tensor::<2>::ones([3, 4], &device);
     // Slots 0 and 1 both to row 0: row 5 would be left unwritten.
@@ -331,7 +331,7 @@ fn slot_rows_that_are_not_a_permutation_are_refused() {
 
 #[test]
 fn the_host_plan_equals_the_tensor_plan() {
-    use moe_lab::model::ffn::moe::plan;
+    use moe_lab::kernels::plan;
     let device = crate::common::flex();
     let experts = 6;
     // 2 × 150 slots, skewed toward experts 0 and 1 so a capacity drops some; expert 5 unused.

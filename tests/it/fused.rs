@@ -8,7 +8,7 @@ use crate::common;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::{assert_close, to_vec};
-use moe_lab::model::fused;
+use moe_lab::kernels::fused;
 
 fn random<const D: usize>(shape: [usize; D], scale: f32, device: &Device) -> Tensor<D> {
     Tensor::<D>::random(shape, Distribution::Normal(0.0, scale as f64), device)
@@ -238,7 +238,7 @@ fn router_grads<const D: usize>(
 /// tasks (5 000 × 8); contiguous and strided logits; outputs and gradients.
 #[test]
 fn router_softmax_and_log_partition_equal_burns_ops() {
-    use moe_lab::model::ffn::router_softmax as rs;
+    use moe_lab::kernels::router_softmax as rs;
     let device = crate::common::flex().autodiff();
     for (n, k) in [(37, 8), (5000, 8), (19, 4), (11, 64), (23, 6), (7, 1)] {
         let r2 = random([n, k], 1.0, &device);
@@ -267,7 +267,7 @@ fn router_softmax_and_log_partition_equal_burns_ops() {
 /// finite, on the fixed-width kernels and the loop.
 #[test]
 fn router_softmax_keeps_a_nan_in_its_row() {
-    use moe_lab::model::ffn::router_softmax as rs;
+    use moe_lab::kernels::router_softmax as rs;
     let device = crate::common::flex();
     for k in [8, 6] {
         let mut x = vec![0.25f32; 3 * k];

@@ -50,17 +50,22 @@ fn profile_runs(arm: &str, budget: f64, factors: &[f64], slow: f64, noise: f64) 
         let n = (n_star(budget / slow) * f).round();
         let d = budget / (6.0 * n);
         for (seed, e) in [(0u64, noise), (1, -noise)] {
-            let mut r = run(&format!("n{i}"), arm, seed, surface(n, d / slow) + e);
-            r.cell.budget = Some(budget);
-            r.cell.name = format!("c{budget:e}-n{i}-{arm}-s{seed}");
-            r.summary.params.active = n as u64;
-            r.summary.params.total = n as u64;
-            r.summary.flops_per_token.train_per_token = 6.0 * n;
-            r.summary.train_flops = budget;
-            out.push(r);
+            out.push(cell_run(arm, budget, i, n, seed, surface(n, d / slow) + e));
         }
     }
     out
+}
+
+/// The run of `arm` at `budget`, size `n{i}` of `n` parameters (6N FLOPs per token), `seed`.
+fn cell_run(arm: &str, budget: f64, i: usize, n: f64, seed: u64, loss: f64) -> RunData {
+    let mut r = run(&format!("n{i}"), arm, seed, loss);
+    r.cell.budget = Some(budget);
+    r.cell.name = format!("c{budget:e}-n{i}-{arm}-s{seed}");
+    r.summary.params.active = n as u64;
+    r.summary.params.total = n as u64;
+    r.summary.flops_per_token.train_per_token = 6.0 * n;
+    r.summary.train_flops = budget;
+    r
 }
 
 fn analysis(runs: &[RunData]) -> IsoflopAnalysis {
@@ -145,14 +150,7 @@ fn null_runs(budgets: &[f64], seeds: u64, sigma: f64, rng: &mut impl rand::Rng) 
                 for seed in 0..seeds {
                     let loss = lab_scale_loss(n, budget / (6.0 * n))
                         + sigma * moe_lab::analysis::isoflop::noise::standard_normal(rng);
-                    let mut r = run(&format!("n{i}"), arm, seed, loss);
-                    r.cell.budget = Some(budget);
-                    r.cell.name = format!("c{budget:e}-n{i}-{arm}-s{seed}");
-                    r.summary.params.active = n as u64;
-                    r.summary.params.total = n as u64;
-                    r.summary.flops_per_token.train_per_token = 6.0 * n;
-                    r.summary.train_flops = budget;
-                    out.push(r);
+                    out.push(cell_run(arm, budget, i, n, seed, loss));
                 }
             }
         }

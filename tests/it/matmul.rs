@@ -1,4 +1,4 @@
-//! The lab's matmul on flex (gemm writing into the lab's own outputs, `model::matmul`) against
+//! The lab's matmul on flex (gemm writing into the lab's own outputs, `kernels::matmul`) against
 //! burn's matmul: outputs and both gradients, for the shapes the model multiplies. Covered:
 //! - plain matrices;
 //! - a batch times one shared weight matrix (rows stacked, and rows that are not evenly
@@ -12,7 +12,7 @@ use crate::common;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::{assert_close, to_vec};
-use moe_lab::model::matmul;
+use moe_lab::kernels::matmul;
 
 fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device)

@@ -9,8 +9,8 @@ use crate::common;
 
 use burn::prelude::*;
 use common::to_vec;
+use moe_lab::kernels::fused::log_partition_composed;
 use moe_lab::model::attention::Attention;
-use moe_lab::model::fused::log_partition_composed;
 use moe_lab::model::rope::Rope;
 use moe_lab::model::transformer::cross_entropy_and_log_partition;
 

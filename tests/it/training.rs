@@ -7,9 +7,10 @@ use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use common::{DENSE, MOE, config, tiny_spec};
+use moe_lab::kernels::clip;
 use moe_lab::model::Transformer;
 use moe_lab::run::{RunStatus, Summary};
-use moe_lab::train::{clip, optimizer, train};
+use moe_lab::train::{optimizer, train};
 
 fn run(text: &str, dir: &std::path::Path) -> Summary {
     let cfg = config(text);

@@ -8,11 +8,8 @@
 //! file.
 
 pub mod dense;
-pub mod grouped_matmul;
-pub mod host_routing;
 pub mod moe;
 pub mod router;
-pub mod router_softmax;
 pub mod spec;
 
 use burn::prelude::*;

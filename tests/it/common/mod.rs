@@ -287,9 +287,9 @@ pub fn sweep_args<'a>(spec: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// The flex device, with the lab's kernels' outputs poisoned from here on (NaN until written:
-/// `moe_lab::model::gemm::written`), so a kernel that leaves an element unwritten fails a
+/// `moe_lab::kernels::gemm::written`), so a kernel that leaves an element unwritten fails a
 /// comparison instead of passing on whatever the allocator handed back.
 pub fn flex() -> burn::prelude::Device {
-    moe_lab::model::gemm::poison_outputs();
+    moe_lab::kernels::gemm::poison_outputs();
     burn::prelude::Device::flex()
 }

@@ -2,7 +2,8 @@
 
 pub mod spec;
 
-use crate::model::{flop_meter, fused, init};
+use crate::kernels::{flop_meter, fused};
+use crate::model::init;
 use burn::module::Param;
 use burn::prelude::*;
 

@@ -29,10 +29,10 @@
 use burn::prelude::*;
 use burn::tensor::{DType, IndexingUpdateOp};
 
-use super::plan::{self, GroupedLayout};
-use super::slots;
-use crate::model::ffn::grouped_matmul;
-use crate::model::gemm::on_flex;
+use crate::kernels::grouped_matmul;
+use crate::kernels::on_flex;
+use crate::kernels::plan::{self, GroupedLayout};
+use crate::kernels::slots;
 
 /// Token-slots per expert per batch for a capacity factor: ⌈c·k·N/K⌉ (Switch), at most the
 /// N tokens of the batch (an expert never takes a token twice).

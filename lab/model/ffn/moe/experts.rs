@@ -5,8 +5,9 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use super::dispatch::ExpertBatch;
-use crate::model::ffn::grouped_matmul::grouped_matmul;
-use crate::model::{flop_meter, fused, init};
+use crate::kernels::grouped_matmul::grouped_matmul;
+use crate::kernels::{flop_meter, fused};
+use crate::model::init;
 
 #[derive(Module, Debug)]
 pub struct Experts {

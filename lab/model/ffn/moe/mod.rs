@@ -14,8 +14,6 @@
 
 pub mod dispatch;
 pub mod experts;
-pub mod plan;
-pub mod slots;
 pub mod spec;
 
 use burn::prelude::*;
@@ -26,8 +24,8 @@ pub use experts::Experts;
 pub use spec::{Capacity, MoeSpec};
 
 use super::router::{Assignment, Choice, Router, RouterInput, Routing};
-use super::router_softmax::log_partition;
 use super::{MoeAux, RouterStats, SwiGlu};
+use crate::kernels::router_softmax::log_partition;
 use dispatch::{TokenDispatch, scatter_add_rows};
 
 #[derive(Module, Debug)]

@@ -12,7 +12,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::ffn::router_softmax::softmax;
+use crate::kernels::router_softmax::softmax;
 
 use super::{
     Assignment, Choice, FieldError, RouterForward, RouterInput, RouterKind, Routing, Scores,

@@ -10,7 +10,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::ffn::router_softmax::softmax;
+use crate::kernels::router_softmax::softmax;
 
 use super::{
     FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing, Scores, top_k_choice,

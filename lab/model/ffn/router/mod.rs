@@ -20,9 +20,10 @@ use burn::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::host_routing::HostRoutingOps;
+use crate::kernels::host_routing::HostRoutingOps;
 
-use crate::model::{flop_meter, init};
+use crate::kernels::flop_meter;
+use crate::model::init;
 
 /// What the MoE layer gives a router for one batch of N tokens.
 pub struct RouterInput {
@@ -194,14 +195,14 @@ pub fn top_k_choice(
 /// pass per row (`ffn::host_routing`; burn's top-k sorts every row and then selects),
 /// elsewhere burn's `topk_with_indices`, which orders ties and NaN the same way.
 pub fn top_k_indices(x: Tensor<2>, k: usize) -> Tensor<2, Int> {
-    if x.dtype() != burn::tensor::DType::F32 || !crate::model::gemm::on_flex(&x.device()) {
+    if x.dtype() != burn::tensor::DType::F32 || !crate::kernels::on_flex(&x.device()) {
         return x.topk_with_indices(k, 1).1;
     }
     let device = x.device();
     let indices = Tensor::from_dispatch(
         <burn::backend::Dispatch as HostRoutingOps>::top_k_indices(x.into_dispatch(), k),
     );
-    super::host_routing::in_device_ints(indices, &device)
+    crate::kernels::host_routing::in_device_ints(indices, &device)
 }
 
 /// Generates [`RouterSpec`] (the serde enum users select with `kind`) and [`Router`] (the

@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::model::ffn::router_softmax::softmax;
+use crate::kernels::router_softmax::softmax;
 
 use super::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
 

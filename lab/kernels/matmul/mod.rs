@@ -1,6 +1,6 @@
 //! The model's matmuls (linear layers, attention, the feed-forwards, the LM head): on flex a
 //! backend extension whose product gemm writes straight into an output the lab allocates
-//! (`model::gemm`), forward and backward; elsewhere burn's own matmul.
+//! (`kernels::gemm`), forward and backward; elsewhere burn's own matmul.
 //!
 //! `matmul(a [.., m, k], b [.., k, n]) -> [.., m, n]`, where b's leading (batch) dimensions
 //! equal a's or are all 1 (one matrix for every batch: a layer's weights). Backward:
@@ -74,7 +74,7 @@ fn extends<const D: usize>(a: &Tensor<D>, b: &Tensor<D>) -> bool {
 
 /// On flex, in f32 or f64: where the extension runs.
 fn on_flex_real<const D: usize>(t: &Tensor<D>) -> bool {
-    crate::model::gemm::on_flex(&t.device()) && matches!(t.dtype(), DType::F32 | DType::F64)
+    crate::kernels::on_flex(&t.device()) && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
 #[derive(Debug)]

@@ -92,7 +92,7 @@ pub trait FusedOps: Backend {
 /// On a device with the kernels, in f32 (other dtypes, as the f64 gradient checks use, take
 /// the composed path).
 fn fusable<const D: usize>(t: &Tensor<D>) -> bool {
-    t.dtype() == DType::F32 && crate::model::gemm::on_flex(&t.device())
+    t.dtype() == DType::F32 && crate::kernels::on_flex(&t.device())
 }
 
 /// `silu(gate) · up`, the SwiGLU hidden activation, for tensors of one shape.

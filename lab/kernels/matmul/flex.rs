@@ -12,14 +12,14 @@ use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::MatmulOps;
-use crate::model::gemm::{Operand, Real, gemm_into, parallelism, written};
+use crate::kernels::gemm::{Operand, Real, gemm_into, parallelism, written};
 
 /// Multiply-adds over all batches from which batches run in parallel (flex's threshold).
 const BATCH_PARALLEL_WORK: usize = 128 * 128 * 128;
 
 impl MatmulOps for Flex {
     fn shared_matmul(a: FlexTensor, b: FlexTensor) -> FlexTensor {
-        crate::entries::enter("shared_matmul");
+        crate::kernels::entries::enter("shared_matmul");
         match a.dtype() {
             DType::F32 => product::<f32>(&a, &b),
             DType::F64 => product::<f64>(&a, &b),

@@ -12,7 +12,7 @@ use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::RouterSoftmaxOps;
-use crate::model::gemm::{contiguous_f32, f32_slice, written};
+use crate::kernels::gemm::{contiguous_f32, f32_slice, written};
 use crate::simd::{exp, multiversion};
 
 /// An uninitialised f32 element a kernel writes.
@@ -23,7 +23,7 @@ const CHUNK: usize = 1 << 15;
 
 impl RouterSoftmaxOps for Flex {
     fn router_softmax(logits: FlexTensor) -> FlexTensor {
-        crate::entries::enter("router_softmax");
+        crate::kernels::entries::enter("router_softmax");
         let logits = f32s(logits);
         let (_, k) = rows_of(&logits);
         let x = f32_slice(&logits);
@@ -37,7 +37,7 @@ impl RouterSoftmaxOps for Flex {
     }
 
     fn router_softmax_backward(y: FlexTensor, dy: FlexTensor) -> FlexTensor {
-        crate::entries::enter("router_softmax_backward");
+        crate::kernels::entries::enter("router_softmax_backward");
         let (y, dy) = (f32s(y), f32s(dy));
         let (_, k) = rows_of(&y);
         assert_eq!(
@@ -57,7 +57,7 @@ impl RouterSoftmaxOps for Flex {
     }
 
     fn router_log_partition(logits: FlexTensor) -> FlexTensor {
-        crate::entries::enter("router_log_partition");
+        crate::kernels::entries::enter("router_log_partition");
         let logits = f32s(logits);
         let (n, k) = rows_of(&logits);
         let x = f32_slice(&logits);
@@ -75,7 +75,7 @@ impl RouterSoftmaxOps for Flex {
         lse: FlexTensor,
         dlse: FlexTensor,
     ) -> FlexTensor {
-        crate::entries::enter("router_log_partition_backward");
+        crate::kernels::entries::enter("router_log_partition_backward");
         let (logits, lse, dlse) = (f32s(logits), f32s(lse), f32s(dlse));
         let (n, k) = rows_of(&logits);
         let (x, z, g) = (f32_slice(&logits), f32_slice(&lse), f32_slice(&dlse));

@@ -61,7 +61,7 @@ pub trait SlotOps: Backend {
 }
 
 fn fusable(t: &Tensor<2>) -> bool {
-    t.dtype() == DType::F32 && crate::model::gemm::on_flex(&t.device())
+    t.dtype() == DType::F32 && crate::kernels::on_flex(&t.device())
 }
 
 /// `x: [N, d]` → `[k·N, d]`: slot s = j·N + t (token t's j-th choice) at row `slot_row[s]`.

@@ -8,7 +8,7 @@ use burn::tensor::DType;
 use rayon::prelude::*;
 
 use super::AdamWOps;
-use crate::model::gemm::zeros;
+use crate::kernels::gemm::zeros;
 use crate::simd::multiversion;
 
 /// Elements per parallel task: below this, a parameter is one task.
@@ -35,7 +35,7 @@ impl AdamWOps for Flex {
         first: bool,
         coefs: [f32; 7],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        crate::entries::enter("adamw_update");
+        crate::kernels::entries::enter("adamw_update");
         let [beta_1, beta_2, epsilon, bias_1, bias_2, keep, lr] = coefs;
         let c = Coefs {
             beta_1,

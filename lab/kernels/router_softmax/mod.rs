@@ -43,7 +43,7 @@ pub trait RouterSoftmaxOps: Backend {
 
 /// On flex, in f32 (the f64 gradient checks take the composed path).
 fn fused(t: &Tensor<2>) -> bool {
-    t.dtype() == DType::F32 && crate::model::gemm::on_flex(&t.device())
+    t.dtype() == DType::F32 && crate::kernels::on_flex(&t.device())
 }
 
 /// Softmax over the experts of `logits: [N, K]`.
@@ -73,7 +73,7 @@ pub fn log_partition(logits: Tensor<2>) -> Tensor<1> {
 
 /// [`log_partition`] from burn's own ops (the cross-entropy's probe shares it): the tests'
 /// reference.
-pub use crate::model::fused::log_partition_composed;
+pub use crate::kernels::fused::log_partition_composed;
 
 #[derive(Debug)]
 struct SoftmaxBackward;

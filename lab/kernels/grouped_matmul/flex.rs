@@ -1,5 +1,5 @@
 //! The grouped matmul on flex: one output allocated once, each group's product written by gemm
-//! (`model::gemm`) straight into its rows or its expert's slice, reading the rows and the
+//! (`kernels::gemm`) straight into its rows or its expert's slice, reading the rows and the
 //! weights in place through their strides. The sizes are read from host memory, which
 //! on flex is where the tensor lives: no read-back.
 //!
@@ -17,14 +17,14 @@ use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
 use super::GroupedMatmulOps;
-use crate::model::gemm::{Operand, Real, gemm_into, written};
+use crate::kernels::gemm::{Operand, Real, gemm_into, written};
 
 /// Multiply-adds below which the groups run one after another on the calling thread.
 const PARALLEL_WORK: usize = 1 << 18;
 
 impl GroupedMatmulOps for Flex {
     fn grouped_matmul(x: FlexTensor, w: FlexTensor, sizes: FlexTensor) -> FlexTensor {
-        crate::entries::enter("grouped_matmul");
+        crate::kernels::entries::enter("grouped_matmul");
         let sizes = group_sizes(&sizes);
         match x.dtype() {
             DType::F32 => product::<f32>(&x, &w, &sizes),
@@ -34,7 +34,7 @@ impl GroupedMatmulOps for Flex {
     }
 
     fn grouped_weight_grad(x: FlexTensor, dy: FlexTensor, sizes: FlexTensor) -> FlexTensor {
-        crate::entries::enter("grouped_weight_grad");
+        crate::kernels::entries::enter("grouped_weight_grad");
         let sizes = group_sizes(&sizes);
         match x.dtype() {
             DType::F32 => weight_grad::<f32>(&x, &dy, &sizes),

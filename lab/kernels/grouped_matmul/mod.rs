@@ -36,7 +36,7 @@ use burn::prelude::*;
 #[cfg(feature = "wgpu")]
 use burn::tensor::Shape;
 
-use crate::model::flop_meter;
+use crate::kernels::flop_meter;
 
 /// The backend extension: flex and cubecl compute it (fusion wraps the cubecl kernels as
 /// opaque operations), autodiff wraps either with the backward below.
@@ -82,7 +82,7 @@ pub fn available(device: &Device) -> bool {
     ) {
         return true;
     }
-    crate::model::gemm::on_flex(device)
+    crate::kernels::on_flex(device)
 }
 
 /// `x: [R, a]` rows grouped by expert, `w: [K, a, b]`, `sizes: [K]` rows per expert (summing

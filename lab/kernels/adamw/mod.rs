@@ -78,7 +78,7 @@ impl Optimizer for FusedAdamW {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let fusable = tensor.dtype() == DType::F32
             && grad.dtype() == DType::F32
-            && crate::model::gemm::on_flex(&tensor.device());
+            && crate::kernels::on_flex(&tensor.device());
         if !fusable {
             return self.composed.step(lr, tensor, grad, state);
         }

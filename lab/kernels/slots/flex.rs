@@ -10,8 +10,8 @@ use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::SlotOps;
-use crate::model::flex_ints::indices_below;
-use crate::model::gemm::{contiguous_f32, f32_slice, written, zeros};
+use crate::kernels::flex_ints::indices_below;
+use crate::kernels::gemm::{contiguous_f32, f32_slice, written, zeros};
 use crate::simd::{dot_lanes, multiversion};
 
 /// An uninitialised f32 element a kernel writes.
@@ -22,7 +22,7 @@ const CHUNK: usize = 1 << 14;
 
 impl SlotOps for Flex {
     fn slots_to_rows(x: FlexTensor, slot_row: FlexTensor) -> FlexTensor {
-        crate::entries::enter("slots_to_rows");
+        crate::kernels::entries::enter("slots_to_rows");
         let x = f32s(x);
         let (n, d) = dims2(&x);
         let slots = slot_row.layout().shape().num_elements();
@@ -45,7 +45,7 @@ impl SlotOps for Flex {
     }
 
     fn rows_to_tokens(rows: FlexTensor, slot_row: FlexTensor, top_k: usize) -> FlexTensor {
-        crate::entries::enter("rows_to_tokens");
+        crate::kernels::entries::enter("rows_to_tokens");
         gather_sum(rows, slot_row, None, top_k)
     }
 
@@ -55,7 +55,7 @@ impl SlotOps for Flex {
         gate: FlexTensor,
         top_k: usize,
     ) -> FlexTensor {
-        crate::entries::enter("combine_rows");
+        crate::kernels::entries::enter("combine_rows");
         gather_sum(rows, slot_row, Some(gate), top_k)
     }
 
@@ -65,7 +65,7 @@ impl SlotOps for Flex {
         gate: FlexTensor,
         dy: FlexTensor,
     ) -> (FlexTensor, FlexTensor) {
-        crate::entries::enter("combine_rows_backward");
+        crate::kernels::entries::enter("combine_rows_backward");
         let (rows, gate, dy) = (f32s(rows), f32s(gate), f32s(dy));
         let ((s, d), (n, _)) = (dims2(&rows), dims2(&dy));
         let slot_row = indices_below(&slot_row, s, "slots: row");

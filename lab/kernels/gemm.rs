@@ -4,27 +4,17 @@
 //!
 //! Why not flex's own matmul: it allocates every output through `FlexTensor::empty`, which
 //! zero-fills a byte buffer and then copies it into a fresh aligned one (`Bytes::from_bytes_vec`):
-//! two passes over each output before the product, 13% of a d 64 dense step (docs/performance.md,
-//! "The matmul at the core's peak, and the CPU step"). Used by the matmul (`model::matmul`) and the
-//! grouped matmul (`ffn::grouped_matmul`); the fused kernels (`model::fused`) allocate their
+//! two passes over each output before the product (docs/performance.md, "The matmul at the core's
+//! peak, and the CPU step"). Used by the matmul ([`super::matmul`]) and the grouped matmul
+//! ([`super::grouped_matmul`]); the fused kernels ([`super::fused`]) allocate their
 //! outputs here for the same reason. An output a kernel writes whole is not zero-filled either
 //! ([`written`]); only one a kernel accumulates into is ([`zeros`]).
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::backend::DispatchDevice;
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::prelude::Device;
 use burn::tensor::{Bytes, Element, Shape};
-
-/// Whether `device` is flex (with or without autodiff): where the lab's flex kernels run.
-pub fn on_flex(device: &Device) -> bool {
-    matches!(
-        device.as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    )
-}
 
 /// The element types gemm multiplies here.
 pub trait Real: Element + bytemuck::Pod + Default + Send + Sync + 'static {

@@ -5,11 +5,11 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape, TensorData};
 
 use super::HostRoutingOps;
-use crate::model::flex_ints::{indices_as, indices_below};
+use crate::kernels::flex_ints::{indices_as, indices_below};
 
 impl HostRoutingOps for Flex {
     fn top_k_indices(x: FlexTensor, k: usize) -> FlexTensor {
-        crate::entries::enter("top_k_indices");
+        crate::kernels::entries::enter("top_k_indices");
         assert_eq!(
             x.dtype(),
             DType::F32,
@@ -49,7 +49,7 @@ impl HostRoutingOps for Flex {
         experts: usize,
         capacity: usize,
     ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
-        crate::entries::enter("grouped_plan");
+        crate::kernels::entries::enter("grouped_plan");
         let ids = indices_below(&slot_expert, experts, "dispatch: expert id");
         let s = ids.len();
         let mut load = vec![0usize; experts];

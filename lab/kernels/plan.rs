@@ -12,7 +12,7 @@
 use burn::backend::Dispatch;
 use burn::prelude::*;
 
-use crate::model::ffn::host_routing::HostRoutingOps;
+use crate::kernels::host_routing::HostRoutingOps;
 
 /// The grouped layout of one batch's S slots over K experts.
 #[derive(Clone)]

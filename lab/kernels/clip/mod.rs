@@ -32,7 +32,7 @@ impl<B: SumSquaresOps, C: CheckpointStrategy> SumSquaresOps for Autodiff<B, C> {
 /// Σ g² over `g`, `[1]`: one pass on flex in f32, burn's `powi` and `sum` elsewhere (the
 /// tests' reference).
 pub fn sum_squares<const D: usize>(g: Tensor<D>) -> Tensor<1> {
-    if g.dtype() != DType::F32 || !crate::model::gemm::on_flex(&g.device()) {
+    if g.dtype() != DType::F32 || !crate::kernels::on_flex(&g.device()) {
         return g.powi_scalar(2).sum();
     }
     Tensor::from_dispatch(<Dispatch as SumSquaresOps>::sum_squares(g.into_dispatch()))

@@ -15,7 +15,7 @@ thread_local! {
     static EXECUTED_FLOPS: Cell<f64> = const { Cell::new(0.0) };
 }
 
-/// `a.matmul(b)`, counted, through [`model::matmul`](super::matmul). Leading (batch)
+/// `a.matmul(b)`, counted, through [`kernels::matmul`](super::matmul). Leading (batch)
 /// dimensions broadcast as in burn.
 pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     let (da, db) = (a.dims(), b.dims());

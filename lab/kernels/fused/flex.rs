@@ -15,8 +15,8 @@ use super::FusedOps;
 // Outputs allocated with f32's alignment, not through `FlexTensor::empty` (which zero-fills
 // bytes and then copies them to an aligned buffer), and left unfilled where the kernel writes
 // every element (`written`).
-use crate::model::flex_ints::indices_below;
-use crate::model::gemm::{contiguous_f32, f32_slice, written, zeros};
+use crate::kernels::flex_ints::indices_below;
+use crate::kernels::gemm::{contiguous_f32, f32_slice, written, zeros};
 use crate::simd::{LANES, dot_lanes, exp, multiversion};
 
 /// An uninitialised f32 element a kernel writes.
@@ -27,7 +27,7 @@ const CHUNK: usize = 1 << 15;
 
 impl FusedOps for Flex {
     fn swiglu(gate: FlexTensor, up: FlexTensor) -> FlexTensor {
-        crate::entries::enter("swiglu");
+        crate::kernels::entries::enter("swiglu");
         let (gate, up) = (f32s(gate), f32s(up));
         assert_eq!(
             gate.layout().shape(),
@@ -49,7 +49,7 @@ impl FusedOps for Flex {
         up: FlexTensor,
         dy: FlexTensor,
     ) -> (FlexTensor, FlexTensor) {
-        crate::entries::enter("swiglu_backward");
+        crate::kernels::entries::enter("swiglu_backward");
         let (gate, up, dy) = (f32s(gate), f32s(up), f32s(dy));
         let shape = gate.layout().shape().clone();
         let (g, u, dy) = (f32_slice(&gate), f32_slice(&up), f32_slice(&dy));
@@ -76,7 +76,7 @@ impl FusedOps for Flex {
     }
 
     fn causal_softmax(scores: FlexTensor, scale: f32) -> FlexTensor {
-        crate::entries::enter("causal_softmax");
+        crate::kernels::entries::enter("causal_softmax");
         let scores = f32s(scores);
         let t = square_rows(&scores);
         let s = f32_slice(&scores);
@@ -90,7 +90,7 @@ impl FusedOps for Flex {
     }
 
     fn causal_softmax_backward(y: FlexTensor, dy: FlexTensor, scale: f32) -> FlexTensor {
-        crate::entries::enter("causal_softmax_backward");
+        crate::kernels::entries::enter("causal_softmax_backward");
         let (y, dy) = (f32s(y), f32s(dy));
         let t = square_rows(&y);
         let shape = y.layout().shape().clone();
@@ -106,7 +106,7 @@ impl FusedOps for Flex {
     }
 
     fn causal_logit_max(scores: FlexTensor, scale: f32) -> FlexTensor {
-        crate::entries::enter("causal_logit_max");
+        crate::kernels::entries::enter("causal_logit_max");
         let scores = f32s(scores);
         let t = square_rows(&scores);
         let s = f32_slice(&scores);
@@ -119,7 +119,7 @@ impl FusedOps for Flex {
     }
 
     fn cross_entropy(logits: FlexTensor, targets: FlexTensor) -> (FlexTensor, FlexTensor) {
-        crate::entries::enter("cross_entropy");
+        crate::kernels::entries::enter("cross_entropy");
         let logits = f32s(logits);
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
@@ -147,7 +147,7 @@ impl FusedOps for Flex {
         targets: FlexTensor,
         dy: FlexTensor,
     ) -> FlexTensor {
-        crate::entries::enter("cross_entropy_backward");
+        crate::kernels::entries::enter("cross_entropy_backward");
         let (logits, lse, dy) = (f32s(logits), f32s(lse), f32s(dy));
         let (n, v) = rows_of(&logits);
         let targets = class_indices(&targets, n, v);
@@ -176,7 +176,7 @@ impl FusedOps for Flex {
     }
 
     fn rms_norm(x: FlexTensor, gamma: FlexTensor, eps: f32) -> (FlexTensor, FlexTensor) {
-        crate::entries::enter("rms_norm");
+        crate::kernels::entries::enter("rms_norm");
         let (x, gamma) = (f32s(x), f32s(gamma));
         let (n, d) = norm_rows(&x, &gamma);
         let (mut y, mut inv_rms) = (
@@ -202,7 +202,7 @@ impl FusedOps for Flex {
         inv_rms: FlexTensor,
         dy: FlexTensor,
     ) -> (FlexTensor, FlexTensor) {
-        crate::entries::enter("rms_norm_backward");
+        crate::kernels::entries::enter("rms_norm_backward");
         let (x, gamma, inv_rms, dy) = (f32s(x), f32s(gamma), f32s(inv_rms), f32s(dy));
         let (_, d) = norm_rows(&x, &gamma);
         let mut dx = zeros::<f32>(x.layout().shape().clone());

@@ -14,7 +14,7 @@ const CHUNK: usize = 1 << 15;
 
 impl SumSquaresOps for Flex {
     fn sum_squares(x: FlexTensor) -> FlexTensor {
-        crate::entries::enter("sum_squares");
+        crate::kernels::entries::enter("sum_squares");
         assert_eq!(
             x.dtype(),
             DType::F32,
