@@ -6,7 +6,7 @@
 
 pub mod analysis;
 pub mod bench;
-pub mod cli_text;
+pub mod cli;
 pub mod compute;
 pub mod data;
 
@@ -25,4 +25,3 @@ pub mod simd;
 pub mod spec;
 pub mod sweep;
 pub mod train;
-pub mod until_decisive;

@@ -137,7 +137,7 @@ fn first_decision(plan: &Plan, d: &[f64], margin: f64) -> Decision {
 /// margin it calls "equivalent" at ≤ 5%.
 #[test]
 fn repeated_intervals_keep_both_false_calls_at_5_percent() {
-    let looks = moe_lab::until_decisive::looks(8, 8, 32);
+    let looks = moe_lab::cli::until_decisive::looks(8, 8, 32);
     assert_eq!(looks, [8, 16, 24, 32]);
     let plan = Plan::new(Spending::OBrienFleming, 0.05, &looks);
     let reps = 10_000;
@@ -174,7 +174,7 @@ fn repeated_intervals_keep_both_false_calls_at_5_percent() {
 
 #[test]
 fn looks_add_groups_up_to_the_cap() {
-    use moe_lab::until_decisive::looks;
+    use moe_lab::cli::until_decisive::looks;
     assert_eq!(looks(3, 2, 8), [3, 5, 7, 8]);
     assert_eq!(looks(8, 8, 8), [8]);
     assert_eq!(looks(4, 10, 9), [4, 9]);
@@ -186,7 +186,7 @@ fn looks_add_groups_up_to_the_cap() {
 /// as the design's call it in about a tenth.)
 #[test]
 fn repeated_intervals_find_a_real_effect_before_the_cap() {
-    let looks = moe_lab::until_decisive::looks(8, 8, 32);
+    let looks = moe_lab::cli::until_decisive::looks(8, 8, 32);
     let plan = Plan::new(Spending::OBrienFleming, 0.05, &looks);
     let reps = 2_000;
     let experiments = null_experiments(reps, 32, 41);

@@ -1,16 +1,16 @@
-//! `lab data tokenizer` and `lab data prepare` (part of the `lab` binary, not the library):
+//! `lab data tokenizer` and `lab data prepare`:
 //! flags checked, progress bars over the input bytes, a summary line.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::data::documents::Inputs;
+use crate::data::prepare::{PrepareOptions, prepare};
+use crate::data::tokenizer::{BYTE_VOCAB, END_OF_TEXT, SubwordTokenizer, train_bpe};
+use crate::error::SpecError;
 use indicatif::{ProgressBar, ProgressStyle};
-use moe_lab::data::documents::Inputs;
-use moe_lab::data::prepare::{PrepareOptions, prepare};
-use moe_lab::data::tokenizer::{BYTE_VOCAB, END_OF_TEXT, SubwordTokenizer, train_bpe};
-use moe_lab::error::SpecError;
 
-use super::DataCommand;
+use super::args::DataCommand;
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<i32> {
     match cmd {
@@ -65,7 +65,7 @@ fn bytes_bar(total: u64) -> ProgressBar {
 
 fn tokenizer(vocab: usize, input: &[PathBuf], field: &str, out: &Path) -> anyhow::Result<i32> {
     let least = BYTE_VOCAB + 1;
-    let (max, why) = moe_lab::limits::VOCAB;
+    let (max, why) = crate::limits::VOCAB;
     if vocab < least || vocab > max {
         let m = format!(
             "must be in {least}..={max} (the 256 bytes and <|endoftext|>; {why}), got {vocab}"
@@ -97,7 +97,7 @@ fn tokenizer(vocab: usize, input: &[PathBuf], field: &str, out: &Path) -> anyhow
     std::fs::rename(&tmp, out)?;
     let t = SubwordTokenizer::load(out)?;
     if t.vocab_size() < vocab {
-        moe_lab::say!(
+        crate::say!(
             "warning: {} ids, not the {vocab} asked for: no more pairs occur twice in this text \
              (more text gives more merges)",
             t.vocab_size()
@@ -137,7 +137,7 @@ fn prepare_cmd(
             .map(|s| s.tokens)
             .sum::<u64>()
     };
-    use moe_lab::data::manifest::Split;
+    use crate::data::manifest::Split;
     let mb_s = m.text_bytes as f64 / 1e6 / seconds.max(1e-9);
     println!(
         "{}: {} documents ({} held out), {} training and {} validation tokens in {} shards; \
