@@ -18,6 +18,7 @@
 //! - [`flex_ints`] (reading integer index tensors), [`entries`] (which kernels ran: tests).
 
 pub mod adamw;
+pub mod backward;
 pub mod clip;
 pub mod entries;
 pub mod flex_ints;

@@ -34,6 +34,8 @@ use burn::backend::{
 };
 use burn::nn::RmsNorm;
 use burn::prelude::*;
+
+use super::backward::{give, take};
 use burn::tensor::DType;
 use burn::tensor::activation::{log_softmax, silu, softmax};
 
@@ -225,16 +227,10 @@ impl<B: FusedOps> Backward<B, 2> for SwigluBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_gate, node_up] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let (gate, up) = ops.state;
+        let ([gate_id, up_id], dy, (gate, up)) = take::<B, _, 2>(ops, grads);
         let (d_gate, d_up) = B::swiglu_backward(gate, up, dy);
-        if let Some(node) = node_gate {
-            grads.register::<B>(node.id, d_gate);
-        }
-        if let Some(node) = node_up {
-            grads.register::<B>(node.id, d_up);
-        }
+        give::<B>(grads, gate_id, || d_gate);
+        give::<B>(grads, up_id, || d_up);
     }
 }
 
@@ -245,12 +241,8 @@ impl<B: FusedOps> Backward<B, 1> for CausalSoftmaxBackward {
     type State = (FloatTensor<B>, f32);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let (y, scale) = ops.state;
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::causal_softmax_backward(y, dy, scale));
-        }
+        let ([x], dy, (y, scale)) = take::<B, _, 1>(ops, grads);
+        give::<B>(grads, x, || B::causal_softmax_backward(y, dy, scale));
     }
 }
 
@@ -261,13 +253,10 @@ impl<B: FusedOps> Backward<B, 1> for CrossEntropyBackward {
     type State = (FloatTensor<B>, FloatTensor<B>, IntTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let (logits, lse, targets) = ops.state;
-        if let Some(node) = node {
-            let d = B::cross_entropy_backward(logits, lse, targets, dy);
-            grads.register::<B>(node.id, d);
-        }
+        let ([x], dy, (logits, lse, targets)) = take::<B, _, 1>(ops, grads);
+        give::<B>(grads, x, || {
+            B::cross_entropy_backward(logits, lse, targets, dy)
+        });
     }
 }
 
@@ -278,16 +267,10 @@ impl<B: FusedOps> Backward<B, 2> for RmsNormBackward {
     type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_gamma] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let (x, gamma, inv_rms) = ops.state;
+        let ([x_id, gamma_id], dy, (x, gamma, inv_rms)) = take::<B, _, 2>(ops, grads);
         let (dx, d_gamma) = B::rms_norm_backward(x, gamma, inv_rms, dy);
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, dx);
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<B>(node.id, d_gamma);
-        }
+        give::<B>(grads, x_id, || dx);
+        give::<B>(grads, gamma_id, || d_gamma);
     }
 }
 

@@ -33,6 +33,8 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{AutodiffBackend, Backend, Dispatch, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
+
+use super::backward::{give, take};
 #[cfg(feature = "wgpu")]
 use burn::tensor::Shape;
 
@@ -107,17 +109,13 @@ impl<B: GroupedMatmulOps> Backward<B, 2> for GroupedBackward {
     type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let (x, w, sizes) = ops.state;
-        if let Some(node) = node_w {
-            let dw = B::grouped_weight_grad(x, dy.clone(), sizes.clone());
-            grads.register::<B>(node.id, dw);
-        }
-        if let Some(node) = node_x {
-            let dx = B::grouped_matmul(dy, B::float_swap_dims(w, 1, 2), sizes);
-            grads.register::<B>(node.id, dx);
-        }
+        let ([x_id, w_id], dy, (x, w, sizes)) = take::<B, _, 2>(ops, grads);
+        give::<B>(grads, w_id, || {
+            B::grouped_weight_grad(x, dy.clone(), sizes.clone())
+        });
+        give::<B>(grads, x_id, || {
+            B::grouped_matmul(dy, B::float_swap_dims(w, 1, 2), sizes)
+        });
     }
 }
 

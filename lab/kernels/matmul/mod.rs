@@ -21,6 +21,8 @@ use burn::backend::autodiff::{
 use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension, tensor::FloatTensor};
 use burn::nn::Linear;
 use burn::prelude::*;
+
+use super::backward::{give, take};
 use burn::tensor::{DType, Shape};
 
 /// The extension: flex computes it, autodiff wraps it with the backward below.
@@ -84,18 +86,12 @@ impl<B: MatmulOps> Backward<B, 2> for MatmulBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_a, node_b] = ops.parents;
-        let dc = grads.consume::<B>(&ops.node);
-        let (a, b) = ops.state;
+        let ([a_id, b_id], dc, (a, b)) = take::<B, _, 2>(ops, grads);
         let rank = a.shape().num_dims();
-        let transposed = |t: FloatTensor<B>| B::float_swap_dims(t, rank - 2, rank - 1);
-        if let Some(node) = node_b {
-            let db = weight_grad::<B>(a.clone(), dc.clone(), b.shape());
-            grads.register::<B>(node.id, db);
-        }
-        if let Some(node) = node_a {
-            grads.register::<B>(node.id, B::shared_matmul(dc, transposed(b)));
-        }
+        let b_shape = b.shape();
+        give::<B>(grads, b_id, || weight_grad::<B>(a, dc.clone(), b_shape));
+        let b_t = || B::float_swap_dims(b, rank - 2, rank - 1);
+        give::<B>(grads, a_id, || B::shared_matmul(dc, b_t()));
     }
 }
 

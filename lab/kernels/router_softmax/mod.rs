@@ -22,6 +22,8 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{AutodiffBackend, Backend, Dispatch, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
+
+use super::backward::{give, take};
 use burn::tensor::DType;
 
 /// The kernels: flex computes them, autodiff wraps them with the backwards below.
@@ -82,11 +84,8 @@ impl<B: RouterSoftmaxOps> Backward<B, 1> for SoftmaxBackward {
     type State = FloatTensor<B>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::router_softmax_backward(ops.state, dy));
-        }
+        let ([x], dy, y) = take::<B, _, 1>(ops, grads);
+        give::<B>(grads, x, || B::router_softmax_backward(y, dy));
     }
 }
 
@@ -97,13 +96,10 @@ impl<B: RouterSoftmaxOps> Backward<B, 1> for LogPartitionBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let dlse = grads.consume::<B>(&ops.node);
-        let (logits, lse) = ops.state;
-        if let Some(node) = node {
-            let d = B::router_log_partition_backward(logits, lse, dlse);
-            grads.register::<B>(node.id, d);
-        }
+        let ([x], dlse, (logits, lse)) = take::<B, _, 1>(ops, grads);
+        give::<B>(grads, x, || {
+            B::router_log_partition_backward(logits, lse, dlse)
+        });
     }
 }
 

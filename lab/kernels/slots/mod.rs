@@ -26,6 +26,8 @@ use burn::backend::{
     tensor::{FloatTensor, IntTensor},
 };
 use burn::prelude::*;
+
+use super::backward::{give, take};
 use burn::tensor::{DType, IndexingUpdateOp};
 
 /// The slot movements: flex computes them, autodiff wraps them with the backwards below.
@@ -130,12 +132,8 @@ impl<B: SlotOps> Backward<B, 1> for ToRowsBackward {
     type State = (IntTensor<B>, usize);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node] = ops.parents;
-        let d_rows = grads.consume::<B>(&ops.node);
-        let (slot_row, top_k) = ops.state;
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::rows_to_tokens(d_rows, slot_row, top_k));
-        }
+        let ([x], d_rows, (slot_row, top_k)) = take::<B, _, 1>(ops, grads);
+        give::<B>(grads, x, || B::rows_to_tokens(d_rows, slot_row, top_k));
     }
 }
 
@@ -146,16 +144,10 @@ impl<B: SlotOps> Backward<B, 2> for CombineBackward {
     type State = (FloatTensor<B>, IntTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_rows, node_gate] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        let (rows, slot_row, gate) = ops.state;
+        let ([rows_id, gate_id], dy, (rows, slot_row, gate)) = take::<B, _, 2>(ops, grads);
         let (d_rows, d_gate) = B::combine_rows_backward(rows, slot_row, gate, dy);
-        if let Some(node) = node_rows {
-            grads.register::<B>(node.id, d_rows);
-        }
-        if let Some(node) = node_gate {
-            grads.register::<B>(node.id, d_gate);
-        }
+        give::<B>(grads, rows_id, || d_rows);
+        give::<B>(grads, gate_id, || d_gate);
     }
 }
 
