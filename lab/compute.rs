@@ -1,6 +1,6 @@
 //! Parameter and FLOP accounting from a model's shape: pure arithmetic, no burn.
 //!
-//! Conventions (also in README.md, "Compute accounting"):
+//! Conventions (also in docs/manual.md, "Compute accounting"):
 //! - a multiply-add is 2 FLOPs; only matmuls are counted (norms, softmax, RoPE, SiLU and the
 //!   residual adds are left out, as in Kaplan et al. and Chinchilla);
 //! - attention scores are counted at the full sequence length T for every token: QKᵀ and AV are

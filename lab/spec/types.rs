@@ -1,7 +1,7 @@
 //! The run spec's TOML schema: the whole run, composed of the model's, the feed-forward's and
 //! the data's own spec types (each beside the code it configures) and the training and
 //! stability sections, which belong to the run. Field names are the names users write;
-//! defaults are documented in README.md ("Run specs") and must stay in step with the
+//! defaults are documented in docs/manual.md ("Run specs") and must stay in step with the
 //! `default_*` functions.
 
 use serde::{Deserialize, Serialize};
