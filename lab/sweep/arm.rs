@@ -1,7 +1,7 @@
 //! An arm at a size: the arm's `[ffn]` table with what the size supplies filled in, parsed
 //! through the feed-forward registry, and matched to the arm its `match` names.
 
-use super::experiment::{ExperimentSpec, SizeSpec};
+use super::spec::{ExperimentSpec, SizeSpec};
 use crate::error::FieldError;
 use crate::model::ffn::FfnSpec;
 

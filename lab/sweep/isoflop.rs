@@ -7,36 +7,10 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::experiment::{
-    CellAt, ExperimentSpec, PlannedCell, PresetSpec, SizeSpec, UnderPreset, cell_count,
-    resolve_cell,
-};
+use super::cells::{CellAt, PlannedCell, UnderPreset, cell_count, resolve_cell};
+use super::spec::{ExperimentSpec, IsoflopSpec, PresetSpec, SizeSpec};
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
-
-/// `[isoflop]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IsoflopSpec {
-    /// Training FLOPs of every cell at each profile (`presets.<p>.budgets` replaces them).
-    pub budgets: Vec<f64>,
-    /// Sizes per arm per budget (`presets.<p>.sizes_per_budget` replaces it).
-    #[serde(default = "default_sizes_per_budget")]
-    pub sizes_per_budget: usize,
-    /// The predicted optimum's tokens per active parameter (Chinchilla's ≈ 20).
-    #[serde(default = "default_tokens_per_param")]
-    pub tokens_per_param: f64,
-}
-
-fn default_sizes_per_budget() -> usize {
-    5
-}
-
-fn default_tokens_per_param() -> f64 {
-    20.0
-}
 
 /// A parabola needs 3 sizes; a profile with fewer has no optimum to find.
 pub const MIN_SIZES: usize = 3;

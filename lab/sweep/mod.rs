@@ -2,12 +2,14 @@
 //! and plot the results.
 
 pub mod arm;
+pub mod cells;
 pub mod experiment;
 pub mod isoflop;
 pub mod lock;
 pub mod recipe;
 pub mod runner;
 pub mod slurm;
+pub mod spec;
 pub mod status;
 
 pub use crate::run::Cell;

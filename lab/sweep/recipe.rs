@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::experiment::ExperimentSpec;
-use crate::error::{FieldError, check};
+use super::spec::ExperimentSpec;
+use crate::error::FieldError;
 use crate::run::LeverAim;
 use crate::spec::{DistillSpec, RunSpec};
 
@@ -33,55 +33,6 @@ pub struct ArmRecipe {
     /// validation loss).
     #[serde(default)]
     pub aims_at: Option<LeverAim>,
-}
-
-/// `[teacher]`: the model the distilling arms learn from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeacherSpec {
-    /// A `[[sizes]]` entry (it need not be one the presets train students at).
-    pub size: String,
-    /// The arm whose feed-forward it has (its recipe, if any, is not applied).
-    pub arm: String,
-    /// Its budget rule, like `[budget]`'s, at its own size.
-    pub tokens_per_active_param: f64,
-    #[serde(default = "half")]
-    pub weight: f64,
-    #[serde(default = "one")]
-    pub temperature: f64,
-    #[serde(default)]
-    pub top_k: usize,
-}
-
-fn half() -> f64 {
-    0.5
-}
-fn one() -> f64 {
-    1.0
-}
-
-impl TeacherSpec {
-    /// The teacher's cell (and run directory) name.
-    pub fn cell_name(&self) -> String {
-        format!("teacher-{}", self.size)
-    }
-
-    /// Check the names and the budget (paths from the experiment's root).
-    pub fn validate(&self, exp: &ExperimentSpec) -> Result<(), FieldError> {
-        check(
-            exp.sizes.iter().any(|s| s.name == self.size),
-            "teacher.size",
-            || format!("no size named {:?}", self.size),
-        )?;
-        check(exp.arms.contains_key(&self.arm), "teacher.arm", || {
-            format!("no arm named {:?}", self.arm)
-        })?;
-        check(
-            self.tokens_per_active_param > 0.0 && self.tokens_per_active_param.is_finite(),
-            "teacher.tokens_per_active_param",
-            || "must be positive".into(),
-        )
-    }
 }
 
 /// The recipe of `arm` (default: none). Err names `arms.<arm>.recipe`.
