@@ -8,6 +8,7 @@
 //! file.
 
 pub mod dense;
+mod matching;
 pub mod moe;
 pub mod router;
 pub mod spec;

@@ -11,8 +11,6 @@ use super::dense::spec::{DenseSpec, DffSpec};
 use super::moe::{Capacity, Dispatch, MoeConfig, MoeSpec};
 use super::router::RouterSpec;
 use crate::compute::FfnShape;
-use crate::error::FieldError;
-use crate::model::spec::ModelSpec;
 
 /// The feed-forward of every block: `kind = "dense"` or `kind = "moe"`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -116,18 +114,6 @@ impl FfnSpec {
                 n_layers,
                 device,
             )),
-        }
-    }
-
-    /// Check the fields (error paths relative to `[ffn]`) and fill in derived values, such
-    /// as a dense arm's matched `d_ff`; `model` is the rest of the (validated) model.
-    pub fn resolve(self, model: &ModelSpec, tokens_per_step: usize) -> Result<FfnSpec, FieldError> {
-        match self {
-            FfnSpec::Dense(dense) => dense.resolve(model, tokens_per_step).map(FfnSpec::Dense),
-            FfnSpec::Moe(moe) => {
-                moe.validate(model.n_layers, tokens_per_step)?;
-                Ok(FfnSpec::Moe(moe))
-            }
         }
     }
 
