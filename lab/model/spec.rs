@@ -47,7 +47,8 @@ pub enum InitScheme {
     Sequential,
 }
 
-fn default_rope_theta() -> f64 {
+/// RoPE's base when a spec names none (LLaMA-2's; an experiment's `[base]` shares it).
+pub fn default_rope_theta() -> f64 {
     10_000.0
 }
 fn default_norm_eps() -> f64 {

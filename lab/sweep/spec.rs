@@ -74,7 +74,7 @@ pub struct BaseSpec {
     #[serde(default)]
     pub n_kv_heads: Option<usize>,
     pub seq_len: usize,
-    #[serde(default = "default_theta")]
+    #[serde(default = "crate::model::spec::default_rope_theta")]
     pub rope_theta: f64,
     #[serde(default)]
     pub tie_embeddings: bool,
@@ -84,10 +84,6 @@ pub struct BaseSpec {
     pub stability: StabilitySpec,
     #[serde(default)]
     pub data: DataSpec,
-}
-
-fn default_theta() -> f64 {
-    10_000.0
 }
 
 /// How each size's FLOP budget is set: `tokens_per_active_param` × the reference arm's active
