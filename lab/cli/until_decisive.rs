@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::analysis::decisive::report::decision_words;
 use crate::analysis::decisive::{self, Look, RECORD, Record};
-use crate::analysis::decisive_report::decision_words;
 use crate::analysis::sequential::{Plan as Design, Spending};
 use crate::error::SpecError;
 use crate::publish::{self, Published};

@@ -82,7 +82,7 @@ impl Memory<'_> {
 
 /// A row's memory in MiB, split as [`PARTS`]: parameters, gradients, AdamW state, and the rest
 /// of the measured peak (never negative).
-pub(crate) fn stack(m: &crate::analysis::MemoryRow) -> [f64; 4] {
+pub(crate) fn stack(m: &crate::analysis::scaling::MemoryRow) -> [f64; 4] {
     let mib = |b: f64| b / (1024.0 * 1024.0);
     let (p, g, o) = (
         m.params_bytes as f64,

@@ -21,11 +21,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::analysis::Analysis;
 use crate::analysis::isoflop::IsoflopAnalysis;
 use crate::analysis::load::RunData;
 use crate::analysis::lr::LrAnalysis;
 use crate::analysis::recipe::RecipeAnalysis;
+use crate::analysis::scaling::Analysis;
 use crate::run::Manifest;
 
 /// What every figure may draw from.

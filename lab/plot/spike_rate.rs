@@ -71,7 +71,7 @@ pub const CAPTION: &str =
     "Spikes per 1k steps by arm: loss spikes (solid), grad-norm spikes (light)";
 
 /// An arm's two bars, each named by what it counts: (name, per 1k steps, opacity).
-pub(crate) fn bars(s: &crate::analysis::Stability) -> [(&'static str, f64, f64); 2] {
+pub(crate) fn bars(s: &crate::analysis::scaling::Stability) -> [(&'static str, f64, f64); 2] {
     [
         ("loss spikes", s.loss_spikes_per_1k, 1.0),
         ("grad-norm spikes", s.grad_spikes_per_1k, 0.45),

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::analysis::decisive::report as decisive_report;
+use crate::analysis::load;
 use crate::analysis::stats::Paired;
-use crate::analysis::{decisive_report, load};
 use crate::page;
 use crate::run::{MANIFEST, Manifest, write_atomic};
 

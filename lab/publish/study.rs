@@ -12,8 +12,12 @@ use crate::analysis::isoflop::{self, IsoflopAnalysis};
 use crate::analysis::load::RunData;
 use crate::analysis::lr::{self as lr_analysis, LrAnalysis, StabilityClaim};
 use crate::analysis::recipe::RecipeAnalysis;
+use crate::analysis::scaling::Analysis;
 use crate::analysis::stats::Paired;
-use crate::analysis::{self, Analysis, isoflop_report, lr_report, recipe_report};
+use crate::analysis::{
+    self, isoflop::report as isoflop_report, lr::report as lr_report,
+    recipe::report as recipe_report,
+};
 use crate::error::SpecError;
 use crate::page::chart::Chart;
 use crate::page::{scaling, studies};
@@ -61,7 +65,7 @@ pub fn for_manifest<'a>(
         let analysis = analysis::recipe::analyze(manifest, runs);
         return Ok(Box::new(Recipe { manifest, analysis }));
     }
-    let mut analysis = analysis::analyze(manifest, runs);
+    let mut analysis = analysis::scaling::analyze(manifest, runs);
     analysis.stability_claim = manifest
         .stability_from
         .as_ref()
@@ -114,7 +118,7 @@ fn stability_claim(dir: &Path) -> Option<StabilityClaim> {
     a.stability_claim(&path.display().to_string())
 }
 
-/// Arms compared at matched compute across sizes, paired by seed ([`analysis::analyze`]).
+/// Arms compared at matched compute across sizes, paired by seed ([`analysis::scaling::analyze`]).
 struct Scaling<'a> {
     manifest: &'a Manifest,
     runs: &'a [RunData],
@@ -126,10 +130,10 @@ impl Study for Scaling<'_> {
         with_verdicts(&self.analysis, verdicts)
     }
     fn report(&self, plots_rel: &str) -> String {
-        analysis::report::render(&self.analysis, self.manifest, self.runs, plots_rel)
+        analysis::scaling::report::render(&self.analysis, self.manifest, self.runs, plots_rel)
     }
     fn verdicts(&self) -> Vec<String> {
-        analysis::report::verdicts(&self.analysis)
+        analysis::scaling::report::verdicts(&self.analysis)
     }
     fn draw(&self, dir: &Path) -> Result<Vec<String>> {
         let data = PlotData {

@@ -5,8 +5,9 @@
 use crate::common::synthetic::{diverged, manifest, metric, run, run_at};
 use moe_lab::analysis::fit::{ArmRuns, Draw, compute_multiplier, multiplier_interval};
 use moe_lab::analysis::load::RunData;
+use moe_lab::analysis::scaling::{analyze, report};
 use moe_lab::analysis::stats::{Verdict, paired};
-use moe_lab::analysis::{analyze, lr, recipe, report};
+use moe_lab::analysis::{lr, recipe};
 use moe_lab::run::rows::peak;
 use rand::{Rng, SeedableRng};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -190,7 +191,7 @@ fn spike_rates_are_compared_per_run_paired_by_seed() {
     assert_eq!(p.n, 8);
     assert!((p.mean - 190.0 / 8.0).abs() < 1e-9, "{p:?}");
     assert!(p.p > 0.05, "{p:?}");
-    let text = moe_lab::analysis::report::verdicts(&a).join("\n");
+    let text = moe_lab::analysis::scaling::report::verdicts(&a).join("\n");
     let line = text
         .lines()
         .find(|l| l.contains("More loss spikes?"))

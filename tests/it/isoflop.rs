@@ -125,7 +125,7 @@ fn optima_frontier_and_multiplier_match_the_closed_form() {
     // At the largest budget, dense would need 6e11: outside its budgets, so not read.
     let top = a.multipliers.iter().find(|m| m.budget == 3e11).unwrap();
     assert!(top.multiplier.is_none() && top.note.is_some(), "{top:?}");
-    let answer = &moe_lab::analysis::isoflop_report::verdicts(&a)[0];
+    let answer = &moe_lab::analysis::isoflop::report::verdicts(&a)[0];
     assert!(
         answer.contains("**moe is better**") && answer.contains("2.0"),
         "{answer}"
@@ -183,7 +183,7 @@ fn with_no_true_difference_the_isoflop_verdict_names_a_winner_at_most_alpha_of_t
                 wrong[i] += 1;
             }
         }
-        let answer = &moe_lab::analysis::isoflop_report::verdicts(&a)[0];
+        let answer = &moe_lab::analysis::isoflop::report::verdicts(&a)[0];
         answered_wrong += answer.contains("is better**") as usize;
     }
     let bound = 0.05 + 2.0 * (0.05f64 * 0.95 / SIMS as f64).sqrt();
@@ -230,7 +230,7 @@ fn an_optimum_outside_the_sizes_is_warned_about_by_budget_and_left_out() {
     );
     let moe = a.frontiers.iter().find(|f| f.arm == "moe").unwrap();
     assert_eq!(moe.frontier.as_ref().unwrap().budgets, [1e10, 1e11, 3e11]);
-    let lines = moe_lab::analysis::isoflop_report::verdicts(&a).join("\n");
+    let lines = moe_lab::analysis::isoflop::report::verdicts(&a).join("\n");
     assert!(lines.contains("**Caveat**: moe at C = 3.00e10"), "{lines}");
 }
 
@@ -239,7 +239,7 @@ fn one_budget_gives_no_frontier_and_says_why() {
     let mut runs = profile_runs("moe", 1e11, &FACTORS, 1.0, 1e-3);
     runs.extend(profile_runs("dense", 1e11, &FACTORS, 2.0, 1e-3));
     let a = analysis(&runs);
-    let answer = &moe_lab::analysis::isoflop_report::verdicts(&a)[0];
+    let answer = &moe_lab::analysis::isoflop::report::verdicts(&a)[0];
     assert!(
         answer.contains("Not answered") && answer.contains("2 or more budgets"),
         "{answer}"

@@ -291,7 +291,7 @@ fn a_lever_is_answered_on_its_aim_with_the_mixture_loss_as_its_cost() {
         },
     );
     let a = recipe::analyze(&m, &runs);
-    let lines = moe_lab::analysis::recipe_report::verdicts(&a);
+    let lines = moe_lab::analysis::recipe::report::verdicts(&a);
     let anneal = lines
         .iter()
         .find(|l| l.starts_with("**Does anneal help math and code, its aim?**"))
@@ -327,7 +327,7 @@ fn a_lever_is_answered_on_its_aim_with_the_mixture_loss_as_its_cost() {
     // Without the aim, the same data answer the mixture question: it hurts.
     m.aims.clear();
     let a = recipe::analyze(&m, &runs);
-    let lines = moe_lab::analysis::recipe_report::verdicts(&a);
+    let lines = moe_lab::analysis::recipe::report::verdicts(&a);
     assert!(
         lines
             .iter()

@@ -20,6 +20,7 @@ pub mod frontier;
 mod intervals;
 pub mod noise;
 pub mod profile;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 

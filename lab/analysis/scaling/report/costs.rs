@@ -2,9 +2,9 @@
 //! speed, and routing balance.
 
 use super::mib;
-use crate::analysis::Analysis;
 use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::scaling::Analysis;
 
 const TRAINING_LOSS: &str = "Training loss at the largest size: each arm's seed mean smoothed (thick), every seed raw (faint), loss spikes as ×. Look for crosses and for a thick line that turns upward: instability; the faint lines show how far seeds spread";
 const SPIKE_RATE: &str = "Loss and grad-norm spikes per 1k steps, by arm. Read the bars with the counts in the Stability table: a few spikes either way is noise (this sweep trains far from divergence; the lr-stability sweep stresses it)";

@@ -1,9 +1,9 @@
 //! What ran: the device, the arms' feed-forwards, each cell's size and budget, and every
 //! run's status, losses, spikes and speed.
 
-use crate::analysis::Analysis;
 use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::scaling::Analysis;
 use crate::run::Manifest;
 
 pub fn section(doc: &mut Doc, a: &Analysis, manifest: &Manifest, runs: &[RunData]) {

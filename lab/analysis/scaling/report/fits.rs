@@ -1,9 +1,9 @@
 //! The scaling fits L(C) = E + A·C^(−α) per arm, and the compute multipliers between arms.
 
 use super::verdicts::multiplier_text;
-use crate::analysis::Analysis;
 use crate::analysis::fit::{BOOTSTRAP_DRAWS, MIN_BUDGETS};
 use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::scaling::Analysis;
 
 const SCALING: &str = "Final validation loss against compute, with the fitted L(C) = E + A·C^(−α) per arm (drawn only where an arm has a fit, within its budgets). Look at the vertical gap between curves at one C: the loss difference at matched compute; the horizontal gap at one loss is the compute multiplier";
 

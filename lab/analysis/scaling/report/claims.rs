@@ -2,10 +2,10 @@
 //! figure that shows it: what the lab was built to answer.
 
 use super::verdicts::multiplier_text;
-use crate::analysis::Analysis;
 use crate::analysis::decisive::{Decision, Judged};
 use crate::analysis::lr::StabilityClaim;
 use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::scaling::Analysis;
 use crate::analysis::stats::{Paired, Verdict};
 
 pub fn section(doc: &mut Doc, a: &Analysis) {

@@ -9,13 +9,15 @@
 //! ("lower"/"higher") or lies inside ±margin ("equivalent") keeps both false calls at ≤ α,
 //! however many looks come before (checked by simulation in `tests/it/sequential.rs`).
 
+pub mod report;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::sequential::{Plan, Spending};
-use super::stats::Paired;
+use crate::analysis::sequential::{Plan, Spending};
+use crate::analysis::stats::Paired;
 use crate::error::SpecError;
 
 /// The record's file in a sweep's results directory.

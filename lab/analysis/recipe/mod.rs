@@ -10,13 +10,15 @@
 //! gain on those streams' mean loss and in their exact-match rates ([`AimResult`]); the
 //! mixture's loss is then its cost.
 
+pub mod report;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::load::RunData;
-use super::stats::{Paired, paired};
+use crate::analysis::load::RunData;
+use crate::analysis::stats::{Paired, paired};
 use crate::run::{LeverAim, Manifest, RunStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,12 +1,12 @@
 //! `report.md` of a learning-rate sweep: the stability question answered first, then the
 //! curves, divergence, spikes and proxies per rate as tables, each figure beside its table.
 
-use super::decisive::{Decision, Judged};
-use super::load::RunData;
-use super::lr::{LrAnalysis, LrCurve};
-use super::markdown::{Doc, Table, cells};
-use super::report::p_value;
-use super::stats::{Paired, Verdict};
+use crate::analysis::decisive::{Decision, Judged};
+use crate::analysis::load::RunData;
+use crate::analysis::lr::{LrAnalysis, LrCurve};
+use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::scaling::report::p_value;
+use crate::analysis::stats::{Paired, Verdict};
 use crate::run::Manifest;
 
 const LR_SENSITIVITY: &str = "Final validation loss against learning rate, per arm: the line is the mean over seeds, the band spans the seeds, the dotted line is the loss at initialisation (ℓ0, where losses are capped). Look at how fast each curve rises to the right of its minimum: a flatter bowl is a less sensitive, more stable arm";
@@ -77,7 +77,7 @@ pub fn verdicts(a: &LrAnalysis) -> Vec<String> {
     out
 }
 
-fn point_at(c: &LrCurve, lr: f64) -> Option<&super::lr::LrPoint> {
+fn point_at(c: &LrCurve, lr: f64) -> Option<&crate::analysis::lr::LrPoint> {
     c.points.iter().find(|p| p.lr == lr)
 }
 
@@ -85,7 +85,7 @@ fn point_at(c: &LrCurve, lr: f64) -> Option<&super::lr::LrPoint> {
 /// they part, the report says so in numbers.
 fn proxies_line(a: &LrAnalysis) -> Option<String> {
     let top = *a.learning_rates.last()?;
-    let list = |value: fn(&super::lr::LrPoint) -> Option<f64>| -> Vec<String> {
+    let list = |value: fn(&crate::analysis::lr::LrPoint) -> Option<f64>| -> Vec<String> {
         a.curves
             .iter()
             .filter_map(|c| {
@@ -265,6 +265,6 @@ fn definitions_section(doc: &mut Doc) {
 - **Diverged**: the training loss became non-finite, or rose more than {} nats above ℓ0 at any step after the first (even if it later recovered).\n\
 - **Loss spikes**: the lab's robust rule (a loss above the rolling median by more than z·1.4826·MAD).\n\
 - **Proxies**, logged every step (`metrics.csv`, per layer in `probes.csv`): the largest pre-softmax attention logit `q·k/√d` over layers, the output logits' mean log-partition `log Σ exp(logits)`, the largest router logit over MoE layers.",
-        super::lr::DIVERGENCE_MARGIN
+        crate::analysis::lr::DIVERGENCE_MARGIN
     ));
 }

@@ -2,8 +2,10 @@
 //! and budget, the frontiers, the multiplier along them, and every warning, each table beside
 //! its figure.
 
-use super::isoflop::{Ci, FrontierMultiplier, IsoflopAnalysis, MultiplierVerdict, Profile};
-use super::markdown::{Doc, Table, cells};
+use crate::analysis::isoflop::{
+    Ci, FrontierMultiplier, IsoflopAnalysis, MultiplierVerdict, Profile,
+};
+use crate::analysis::markdown::{Doc, Table, cells};
 use crate::run::Manifest;
 
 pub const PROFILES: &str = "IsoFLOP profiles: final loss against active parameters at each budget, one colour per arm; points are seed means with their range, curves the fitted parabolas, rings their vertices (N*, L*)";

@@ -14,8 +14,8 @@ mod verdicts;
 pub use verdicts::{p_value, verdicts};
 
 use super::Analysis;
-use super::load::RunData;
-use super::markdown::Doc;
+use crate::analysis::load::RunData;
+use crate::analysis::markdown::Doc;
 use crate::run::Manifest;
 
 /// The report; `plots_rel` is the figures' directory relative to the report's.

@@ -17,14 +17,16 @@
 //! at a step after the first (a run that blew up and later recovered under the decaying rate
 //! has still diverged).
 
+pub mod report;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::decisive::{Judged, Record};
-use super::decisive_report;
-use super::load::RunData;
-use super::stats::{MeanCi, Paired, mean_ci, paired};
+use crate::analysis::decisive::report as decisive_report;
+use crate::analysis::decisive::{Judged, Record};
+use crate::analysis::load::RunData;
+use crate::analysis::stats::{MeanCi, Paired, mean_ci, paired};
 use crate::run::Manifest;
 use crate::run::RunStatus;
 use crate::run::rows::peak;

@@ -2,8 +2,8 @@
 //! look and comparison, seeds and time spent, the final repeated interval) and the one-line
 //! outcome `lab sweep` prints and claim (b) cites.
 
-use super::decisive::{Decision, Judged, Record};
-use super::markdown::{Doc, Table, cells};
+use crate::analysis::decisive::{Decision, Judged, Record};
+use crate::analysis::markdown::{Doc, Table, cells};
 
 /// `## Seeds until decisive`, appended to a sweep's report when its results hold a record
 /// whose last look matches the analysed seeds.

@@ -1,8 +1,8 @@
 //! One line per question, worded by the numbers: the report's "Verdicts" section and what
 //! `lab sweep` prints at the end.
 
-use crate::analysis::Analysis;
 use crate::analysis::markdown::Doc;
+use crate::analysis::scaling::Analysis;
 use crate::analysis::stats::{Paired, Verdict};
 
 use super::mib;
@@ -60,7 +60,7 @@ pub fn verdicts(a: &Analysis) -> Vec<String> {
     // 3. Memory at the largest size.
     let mem = |arm: &str| a.memory.iter().rfind(|m| m.arm == arm);
     if let (Some(r), Some(b)) = (mem(reference), mem(base)) {
-        let analytic = |m: &crate::analysis::MemoryRow| {
+        let analytic = |m: &crate::analysis::scaling::MemoryRow| {
             (m.params_bytes + m.grads_bytes + m.optimizer_bytes) as f64
         };
         out.push(format!(

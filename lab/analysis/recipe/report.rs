@@ -2,10 +2,10 @@
 //! size and in each domain, and does its gain shrink as models grow (the anti-scale
 //! conjecture)? The figure sits beside the slopes it draws.
 
-use super::markdown::{Doc, Table, cells};
-use super::recipe::{AimResult, Lever, RecipeAnalysis, Slope};
-use super::report::p_value;
-use super::stats::{Paired, Verdict};
+use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::recipe::{AimResult, Lever, RecipeAnalysis, Slope};
+use crate::analysis::scaling::report::p_value;
+use crate::analysis::stats::{Paired, Verdict};
 use crate::run::Manifest;
 
 const RECIPE_GAINS: &str = "Each lever's gain over the baseline (baseline loss − lever loss, nats/byte; above 0 the lever helps) against the student's parameters (log scale): mean over seeds with its 95% interval, and the least-squares line through the seeds' gains. The anti-scale conjecture predicts lines falling to the right";
