@@ -75,3 +75,21 @@ fn read_run(d: &Path, cell: &Cell) -> Result<Option<RunData>> {
         vocab_size: spec.map_or(crate::model::BYTE_VOCAB, |s| s.model.vocab_size()),
     }))
 }
+
+/// The most points a run's training curve keeps on the page: the page stays small at the
+/// flagship's size, and every spike is kept whatever the thinning.
+const MAX_POINTS: usize = 400;
+
+/// `(step, value)` of a run's metrics, at most [`MAX_POINTS`] evenly spaced rows plus every
+/// loss spike (so thinning never hides one).
+pub fn thin(metrics: &[MetricRow], value: fn(&MetricRow) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let every = metrics.len().div_ceil(MAX_POINTS).max(1);
+    let last = metrics.len().saturating_sub(1);
+    let keep = |(i, m): &(usize, &MetricRow)| i % every == 0 || *i == last || m.loss_spike == 1;
+    metrics
+        .iter()
+        .enumerate()
+        .filter(keep)
+        .map(|(_, m)| (m.step as f64, value(m)))
+        .unzip()
+}

@@ -9,6 +9,7 @@
 //! - [`decisive`]: the `--until-decisive` record of sequential looks.
 
 pub mod decisive;
+pub mod figure;
 pub mod fit;
 pub mod isoflop;
 pub mod load;
@@ -18,3 +19,4 @@ pub mod recipe;
 pub mod scaling;
 pub mod sequential;
 pub mod stats;
+pub mod study;

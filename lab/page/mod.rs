@@ -4,8 +4,8 @@
 //! no request: a Content-Security-Policy forbids any.
 //!
 //! It holds the verdict lines (`analysis.json`'s `verdicts`, the lines `report.md` states),
-//! every figure of the study interactive ([`chart::Chart`], built by [`scaling`] and
-//! [`studies`] from the same data as the static figures), a run browser ([`runs`]), and
+//! every figure of the study interactive ([`chart::Chart`]: the study's figure descriptions,
+//! drawn by Plotly, the same ones the static figures are drawn from), a run browser ([`runs`]), and
 //! `report.md` itself rendered ([`markdown`]).
 
 mod assets;
@@ -13,14 +13,13 @@ pub mod chart;
 mod markdown;
 pub mod open;
 pub mod runs;
-pub mod scaling;
-pub mod studies;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::analysis::figure::arm_color;
 use crate::analysis::load::RunData;
 use crate::run::write_atomic;
 use chart::Chart;
@@ -71,7 +70,7 @@ pub fn render(page: &Page) -> Result<String> {
         arms: page.arms,
         baseline: page.baseline,
         colors: (page.arms.iter())
-            .map(|a| (a.as_str(), chart::color(page.arms, a, 1.0)))
+            .map(|a| (a.as_str(), chart::css(arm_color(page.arms, a))))
             .collect(),
         charts: &page.charts,
         runs: runs::rows(page.runs),

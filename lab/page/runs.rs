@@ -6,12 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::analysis::load::RunData;
-use crate::run::{MetricRow, RunStatus};
-
-/// The most points a run's training curve keeps on the page: the page stays small at the
-/// flagship's size, and every spike is kept whatever the thinning.
-const MAX_POINTS: usize = 400;
+use crate::analysis::load::{RunData, thin};
+use crate::run::RunStatus;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -87,20 +83,6 @@ pub fn curves(runs: &[RunData]) -> BTreeMap<String, RunCurves> {
     runs.iter()
         .map(|r| (r.cell.name.clone(), curve(r)))
         .collect()
-}
-
-/// `(step, value)` of a run's metrics, at most [`MAX_POINTS`] evenly spaced rows plus every
-/// loss spike (so thinning never hides one).
-pub fn thin(metrics: &[MetricRow], value: fn(&MetricRow) -> f64) -> (Vec<f64>, Vec<f64>) {
-    let every = metrics.len().div_ceil(MAX_POINTS).max(1);
-    let last = metrics.len().saturating_sub(1);
-    let keep = |(i, m): &(usize, &MetricRow)| i % every == 0 || *i == last || m.loss_spike == 1;
-    metrics
-        .iter()
-        .enumerate()
-        .filter(keep)
-        .map(|(_, m)| (m.step as f64, value(m)))
-        .unzip()
 }
 
 /// The router's load share per (layer, expert) at each evaluation; None for runs without a

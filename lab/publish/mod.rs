@@ -6,8 +6,6 @@
 //! stability claim cites a learning-rate sweep: `[analysis] stability_from`), so publishing a
 //! learning-rate sweep re-publishes the sweeps beside it that cite it.
 
-pub mod study;
-
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -15,8 +13,9 @@ use anyhow::Result;
 use crate::analysis::decisive::report as decisive_report;
 use crate::analysis::load;
 use crate::analysis::stats::Paired;
-use crate::page;
+use crate::analysis::study::{self, Sweep};
 use crate::run::{MANIFEST, Manifest, write_atomic};
+use crate::{page, plot};
 
 pub struct Published {
     /// The answers, one line each, as the report states them.
@@ -40,7 +39,11 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         crate::say!("warning: run left out of the analysis: {s}");
     }
     let plots_dir = plots_root.join(dir_name(results));
-    let study = study::for_manifest(&manifest, &runs, results)?;
+    let study = study::for_manifest(&Sweep {
+        manifest: &manifest,
+        runs: &runs,
+        results,
+    })?;
     let record = study::decisive_record(&manifest, results)?;
     let mut verdicts = study.verdicts();
     if let Some(r) = &record {
@@ -57,8 +60,9 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
     let plots_rel = relative(results, &plots_dir);
     let text = study.report(&plots_rel) + &sequential + &skipped_section(&skipped);
     write_atomic(&report, text.as_bytes())?;
+    let figures = study.figures();
     let plots = match draw {
-        true => study.draw(&plots_dir)?,
+        true => plot::save_all(&figures, &plots_dir)?,
         false => Vec::new(),
     };
     let page = page::write(
@@ -67,7 +71,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
             experiment: &manifest.experiment,
             verdicts: &verdicts,
             report_md: &text,
-            charts: study.charts(),
+            charts: figures.iter().map(page::chart::chart).collect(),
             runs: &runs,
             arms: &manifest.arms,
             baseline: manifest.baseline_arm.as_deref(),

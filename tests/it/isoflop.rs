@@ -465,3 +465,65 @@ fn optima_match_a_hand_fit(results: &std::path::Path) {
     }
     assert!(checked >= 1, "no profile with an optimum to check");
 }
+
+/// The answer's figure marks each multiplier where it is read: a dashed line at L* from the
+/// reference's budget C to the baseline's m·C, labelled "×m", on a log budget axis; Plotly
+/// draws the same line.
+#[test]
+fn the_loss_frontier_marks_each_multiplier_where_it_is_read() {
+    use moe_lab::analysis::figure::{Dash, Mark, Scale};
+    let mut runs = Vec::new();
+    for c in BUDGETS {
+        runs.extend(profile_runs("moe", c, &FACTORS, 1.0, 1e-3));
+        runs.extend(profile_runs("dense", c, &FACTORS, 2.0, 1e-3));
+    }
+    let a = analysis(&runs);
+    let arms = ["dense".to_string(), "moe".to_string()];
+    let figs = isoflop::figures::figures(&a, &arms);
+    let fig = figs
+        .iter()
+        .find(|f| f.stem == "isoflop_loss_frontier")
+        .unwrap();
+    let panel = &fig.panels[0];
+    assert_eq!(panel.x.scale, Scale::Log);
+    let dashed: Vec<&Vec<(f64, f64)>> = (panel.marks.iter())
+        .filter_map(|m| match m {
+            Mark::Line {
+                points,
+                dash: Dash::Dashed,
+                ..
+            } => Some(points),
+            _ => None,
+        })
+        .collect();
+    let labels: Vec<&str> = (panel.marks.iter())
+        .filter_map(|m| match m {
+            Mark::Text { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let read: Vec<_> = a
+        .multipliers
+        .iter()
+        .filter(|m| m.multiplier.is_some())
+        .collect();
+    assert_eq!((dashed.len(), labels.len(), read.len()), (3, 3, 3));
+    for (m, (line, label)) in read.iter().zip(dashed.iter().zip(&labels)) {
+        let x = m.multiplier.unwrap();
+        assert_eq!(
+            **line,
+            vec![(m.budget, m.target_loss), (x * m.budget, m.target_loss)]
+        );
+        assert_eq!(*label, format!("×{x:.2}"));
+    }
+    let c = moe_lab::page::chart::chart(fig);
+    let first = (c.data.iter())
+        .find(|t| t["line"]["dash"] == "dash")
+        .unwrap();
+    let x = read[0].multiplier.unwrap();
+    assert_eq!(
+        first["x"],
+        serde_json::json!([read[0].budget, x * read[0].budget])
+    );
+    assert_eq!(c.layout["xaxis"]["type"], "log");
+}

@@ -20,6 +20,7 @@ mod dispatch;
 mod distill;
 mod export;
 mod faults;
+mod figures;
 mod final_model;
 mod fused;
 mod fuzz;

@@ -16,11 +16,13 @@
 //! An optimum outside its budget's sizes (an edge optimum) is reported with a warning naming
 //! the budget, and is not used by the frontiers.
 
+pub mod figures;
 pub mod frontier;
 mod intervals;
 pub mod noise;
 pub mod profile;
 pub mod report;
+pub mod study;
 
 use std::collections::{BTreeMap, BTreeSet};
 

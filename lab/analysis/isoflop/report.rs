@@ -2,15 +2,12 @@
 //! and budget, the frontiers, the multiplier along them, and every warning, each table beside
 //! its figure.
 
+use crate::analysis::isoflop::figures::{FRONTIERS, LOSS_FRONTIER, PROFILES};
 use crate::analysis::isoflop::{
     Ci, FrontierMultiplier, IsoflopAnalysis, MultiplierVerdict, Profile,
 };
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::run::Manifest;
-
-pub const PROFILES: &str = "IsoFLOP profiles: final loss against active parameters at each budget, one colour per arm; points are seed means with their range, curves the fitted parabolas, rings their vertices (N*, L*)";
-pub const FRONTIERS: &str = "Frontiers: the compute-optimal size N* and loss L* against budget per arm, with 95% bootstrap intervals and the fitted log-log lines (drawn over the budgets fitted only)";
-pub const LOSS_FRONTIER: &str = "The answer: compute-optimal loss L* against budget per arm; at each budget where the multiplier is read, a dashed arrow from the reference's L* to the compute the baseline needs for it, marked ×multiplier";
 
 pub fn render(a: &IsoflopAnalysis, manifest: &Manifest, plots_rel: &str) -> String {
     let mut doc = Doc::default();

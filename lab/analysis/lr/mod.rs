@@ -17,7 +17,9 @@
 //! at a step after the first (a run that blew up and later recovered under the decaying rate
 //! has still diverged).
 
+pub mod figures;
 pub mod report;
+pub mod study;
 
 use std::collections::BTreeMap;
 

@@ -3,14 +3,12 @@
 
 use crate::analysis::decisive::{Decision, Judged};
 use crate::analysis::load::RunData;
+use crate::analysis::lr::figures::{LR_PROXIES, LR_SENSITIVITY};
 use crate::analysis::lr::{LrAnalysis, LrCurve};
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::scaling::report::p_value;
 use crate::analysis::stats::{Paired, Verdict};
 use crate::run::Manifest;
-
-const LR_SENSITIVITY: &str = "Final validation loss against learning rate, per arm: the line is the mean over seeds, the band spans the seeds, the dotted line is the loss at initialisation (ℓ0, where losses are capped). Look at how fast each curve rises to the right of its minimum: a flatter bowl is a less sensitive, more stable arm";
-const LR_PROXIES: &str = "Instability proxies against learning rate (mean over seeds, log scale): the largest attention logit reached in the run (left) and the largest router logit (right). Look for the rate where a curve leaves its low plateau: Wortsman et al. find attention-logit growth precedes divergence";
 
 pub fn render(a: &LrAnalysis, manifest: &Manifest, runs: &[RunData], plots_rel: &str) -> String {
     let mut doc = Doc::default();

@@ -10,7 +10,9 @@
 //! gain on those streams' mean loss and in their exact-match rates ([`AimResult`]); the
 //! mixture's loss is then its cost.
 
+pub mod figures;
 pub mod report;
+pub mod study;
 
 use std::collections::BTreeMap;
 

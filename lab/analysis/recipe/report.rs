@@ -3,12 +3,11 @@
 //! conjecture)? The figure sits beside the slopes it draws.
 
 use crate::analysis::markdown::{Doc, Table, cells};
+use crate::analysis::recipe::figures::RECIPE_GAINS;
 use crate::analysis::recipe::{AimResult, Lever, RecipeAnalysis, Slope};
 use crate::analysis::scaling::report::p_value;
 use crate::analysis::stats::{Paired, Verdict};
 use crate::run::Manifest;
-
-const RECIPE_GAINS: &str = "Each lever's gain over the baseline (baseline loss − lever loss, nats/byte; above 0 the lever helps) against the student's parameters (log scale): mean over seeds with its 95% interval, and the least-squares line through the seeds' gains. The anti-scale conjecture predicts lines falling to the right";
 
 pub fn render(a: &RecipeAnalysis, manifest: &Manifest, plots_rel: &str) -> String {
     let mut doc = Doc::default();

@@ -2,7 +2,9 @@
 //! comparisons across seeds, stability, memory and routing; written to `analysis.json` and
 //! rendered by [`report`] into `report.md`.
 
+pub mod figures;
 pub mod report;
+pub mod study;
 
 use std::collections::BTreeMap;
 

@@ -21,7 +21,8 @@
         el("a", { href: `${data.plots}/${chart.stem}.svg` }, ["SVG"]),
       ]);
       const plot = el("div", { class: "chart", id: `chart-${chart.stem}`, "data-stem": chart.stem });
-      root.append(el("div", { class: "figure" }, [links, el("h3", {}, [chart.title]), plot]));
+      const caption = el("p", { class: "caption" }, [chart.caption]);
+      root.append(el("div", { class: "figure" }, [links, el("h3", {}, [chart.title]), plot, caption]));
       Plotly.newPlot(plot, chart.data, chart.layout, config);
     }
   }

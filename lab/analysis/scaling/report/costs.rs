@@ -5,13 +5,9 @@ use super::mib;
 use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::scaling::Analysis;
-
-const TRAINING_LOSS: &str = "Training loss at the largest size: each arm's seed mean smoothed (thick), every seed raw (faint), loss spikes as ×. Look for crosses and for a thick line that turns upward: instability; the faint lines show how far seeds spread";
-const SPIKE_RATE: &str = "Loss and grad-norm spikes per 1k steps, by arm. Read the bars with the counts in the Stability table: a few spikes either way is noise (this sweep trains far from divergence; the lr-stability sweep stresses it)";
-const MEMORY: &str = "Memory per arm and size: parameters, gradients, optimizer state, and the rest of the measured peak. Look at the parameter, gradient and optimizer parts: an MoE holds every expert's, though it computes with only k of them";
-const ROUTER_LOAD: &str = "Expert load share per layer (MoE arm, largest size, last evaluation). Look for experts far from an equal share: imbalance that capacity limits would turn into dropped tokens";
-const ROUTER_MAXVIO: &str = "Router load imbalance (MaxVio) over training, MoE runs. Look for curves that settle low; a curve that climbs means balancing is losing";
-const ROUTER_STATE: &str = "Router state per expert over training (e.g. loss-free balancing's bias), one run per arm that keeps any";
+use crate::analysis::scaling::figures::{
+    MEMORY, ROUTER_LOAD, ROUTER_MAXVIO, ROUTER_STATE, SPIKE_RATE, TRAINING_LOSS,
+};
 
 /// Spike rates, divergences and stable seeds.
 pub fn stability(doc: &mut Doc, a: &Analysis, plots_rel: &str) {

@@ -4,8 +4,7 @@ use super::verdicts::multiplier_text;
 use crate::analysis::fit::{BOOTSTRAP_DRAWS, MIN_BUDGETS};
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::scaling::Analysis;
-
-const SCALING: &str = "Final validation loss against compute, with the fitted L(C) = E + A·C^(−α) per arm (drawn only where an arm has a fit, within its budgets). Look at the vertical gap between curves at one C: the loss difference at matched compute; the horizontal gap at one loss is the compute multiplier";
+use crate::analysis::scaling::figures::SCALING;
 
 pub fn section(doc: &mut Doc, a: &Analysis, plots_rel: &str) {
     doc.heading("Scaling fits: L(C) = E + A·C^(−α)");

@@ -7,9 +7,7 @@ use super::p_value;
 use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::scaling::Analysis;
-
-const PAIRED_DIFF: &str = "The reference arm minus each other arm, paired by seed, per size and pooled (95% intervals); a bar wholly below 0 means the reference arm's loss is lower; inside the grey band, within the equivalence margin";
-const LOSS_VS_FLOPS: &str = "Validation loss against training FLOPs per arm and size: the line is the mean over seeds, the band the seeds' range. Look at whether two arms' bands separate at the same budget; overlapping bands are what the paired test above resolves";
+use crate::analysis::scaling::figures::{LOSS_VS_FLOPS, PAIRED_DIFF};
 
 pub fn section(doc: &mut Doc, a: &Analysis, plots_rel: &str) {
     doc.heading("Final validation loss by size (mean ± 95% CI over seeds)");
