@@ -23,6 +23,9 @@ fn sweep() -> (Manifest, Vec<RunData>) {
             let mut dense = run(size, "dense", seed, base);
             let flops = if size == "s" { 1e10 } else { 4e10 };
             (moe.summary.train_flops, dense.summary.train_flops) = (flops, flops);
+            // A peak of which the training state (16 kB) is a visible part.
+            moe.summary.memory.peak_rss_bytes = Some(30_000);
+            dense.summary.memory.peak_rss_bytes = Some(24_000);
             runs.extend([moe, dense]);
         }
     }
@@ -85,6 +88,39 @@ fn the_paired_difference_shows_each_comparisons_interval_and_the_margin() {
         2,
         "band and zero line"
     );
+}
+
+/// The pixels of a PNG that are not white.
+fn ink(png: &std::path::Path) -> usize {
+    let img = image::open(png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+    img.to_rgb8()
+        .pixels()
+        .filter(|p| p.0 != [255, 255, 255])
+        .count()
+}
+
+/// The mark with nothing to draw, its legend entry kept.
+fn emptied(m: &mut Mark) {
+    match m {
+        Mark::Line { points, .. } => points.clear(),
+        Mark::Band { x, lo, hi, .. } => {
+            (x.clear(), lo.clear(), hi.clear());
+        }
+        Mark::Points { points, .. } => points.clear(),
+        Mark::Bars { x, y, text, .. } => {
+            (x.clear(), y.clear(), text.clear());
+        }
+        Mark::Heatmap { z, .. } => z.clear(),
+        Mark::Text { text, .. } => text.clear(),
+        Mark::HLine { .. } | Mark::HBand { .. } => {}
+    }
+}
+
+/// The pixels of a PNG in a colour (not white, grey or black).
+fn colour(png: &std::path::Path) -> usize {
+    let img = image::open(png).unwrap().to_rgb8();
+    let chroma = |p: &image::Rgb<u8>| p.0.iter().max().unwrap() - p.0.iter().min().unwrap();
+    img.pixels().filter(|p| chroma(p) > 40).count()
 }
 
 /// Marks drawn as Plotly traces (the others are layout shapes).
@@ -160,9 +196,57 @@ fn every_figure_is_drawn_by_both_renderers() {
             fig.stem
         );
     }
+    // plotters draws every mark: the same figures with each mark emptied of its data (the
+    // legend still drawn) have far fewer coloured pixels.
+    let bare: Vec<Figure> = (figs.iter().cloned())
+        .map(|mut f| {
+            f.panels
+                .iter_mut()
+                .for_each(|p| p.marks.iter_mut().for_each(emptied));
+            f
+        })
+        .collect();
+    let axes_only = tempfile::tempdir().unwrap();
+    moe_lab::plot::save_all(&bare, axes_only.path()).unwrap();
+    for fig in figs.iter().filter(|f| f.empty.is_none()) {
+        let png = format!("{}.png", fig.stem);
+        let (full, axes) = (
+            colour(&tmp.path().join(&png)),
+            colour(&axes_only.path().join(&png)),
+        );
+        assert!(
+            full > axes + 500,
+            "{png}: {full} coloured pixels, {axes} without its marks"
+        );
+    }
     // No router statistics in these runs: those figures say so instead of drawing axes.
     assert_eq!(
         find(&figs, "router_load").empty.as_deref(),
         Some("no MoE router statistics")
     );
+}
+
+/// A name in two panels (the same arm on both) is one legend entry on the page, and hiding it
+/// hides both: one legend group.
+#[test]
+fn a_series_in_two_panels_is_one_legend_entry() {
+    use moe_lab::analysis::figure::{Axis, Panel, Series};
+    let arms = ["dense".to_string()];
+    let panel = |title: &str| {
+        let mut p = Panel::new(Axis::log("lr"), Axis::linear("loss")).titled(title);
+        let s = Series::arm(&arms, "dense", "dense", true);
+        p.push(Mark::line_markers(s, vec![(1e-3, 2.0), (1e-2, 1.5)]));
+        p
+    };
+    let fig = Figure::new("two", "Two panels", vec![panel("left"), panel("right")]);
+    let c = chart(&fig);
+    let shown: Vec<bool> = c.data.iter().map(|t| t["showlegend"] == true).collect();
+    assert_eq!(shown, [true, false]);
+    assert!(c.data.iter().all(|t| t["legendgroup"] == "dense"));
+    assert_eq!(
+        (c.data[1]["xaxis"].as_str(), c.data[1]["yaxis"].as_str()),
+        (Some("x2"), Some("y2"))
+    );
+    assert_eq!(c.layout["xaxis2"]["type"], "log");
+    assert_eq!(c.layout["grid"]["columns"], 2);
 }
