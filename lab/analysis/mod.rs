@@ -7,6 +7,8 @@
 //! - [`recipe`]: recipe levers (distillation, averaging) against a baseline;
 //! - [`isoflop`]: compute-optimal frontiers from IsoFLOP profiles;
 //! - [`decisive`]: the `--until-decisive` record of sequential looks.
+//!
+//! A new study is one folder and one line in [`STUDIES`].
 
 pub mod decisive;
 pub mod figure;
@@ -20,3 +22,25 @@ pub mod scaling;
 pub mod sequential;
 pub mod stats;
 pub mod study;
+
+use crate::error::SpecError;
+use study::{Opener, Study, Sweep};
+
+/// The studies, the first that claims a manifest wins: a learning-rate axis, budgets on the
+/// cells, a `[teacher]`, and else the scaling comparison.
+pub const STUDIES: [Opener; 4] = [
+    lr::study::open,
+    isoflop::study::open,
+    recipe::study::open,
+    scaling::study::open,
+];
+
+/// The study a sweep's manifest asks for.
+pub fn for_manifest<'a>(sweep: &Sweep<'a>) -> Result<Box<dyn Study + 'a>, SpecError> {
+    for open in STUDIES {
+        if let Some(study) = open(sweep)? {
+            return Ok(study);
+        }
+    }
+    unreachable!("the scaling study opens on any manifest")
+}

@@ -1,6 +1,7 @@
 //! A [`Study`]: one kind of analysis of a sweep's results, with the report, verdicts and figures
-//! it writes. Each lives in its own folder and registers one opener in [`STUDIES`]; `publish`
-//! takes the first that claims the manifest and puts every study through the same write path.
+//! it writes. Each lives in its own folder with an [`Opener`], registered in
+//! `analysis::STUDIES`; `publish` takes the first that claims the manifest and puts every study
+//! through the same write path.
 
 use std::path::Path;
 
@@ -10,7 +11,6 @@ use super::decisive::Record;
 use super::figure::Figure;
 use super::load::RunData;
 use super::stats::Paired;
-use super::{isoflop, lr, recipe, scaling};
 use crate::error::SpecError;
 use crate::run::Manifest;
 
@@ -27,34 +27,15 @@ pub trait Study {
     fn primary(&self) -> Vec<(String, Paired)>;
 }
 
+/// A study's opener: `Some` where the manifest is this study's kind.
+pub type Opener = for<'a> fn(&Sweep<'a>) -> Result<Option<Box<dyn Study + 'a>>, SpecError>;
+
 /// What a study is opened on: the sweep's manifest, its runs, and its results folder (a study
 /// may read a record there, or a sweep beside it).
 pub struct Sweep<'a> {
     pub manifest: &'a Manifest,
     pub runs: &'a [RunData],
     pub results: &'a Path,
-}
-
-/// A study's opener: `Some` where the manifest is this study's kind.
-pub type Opener = for<'a> fn(&Sweep<'a>) -> Result<Option<Box<dyn Study + 'a>>, SpecError>;
-
-/// The studies, the first that claims a manifest wins: a learning-rate axis, budgets on the
-/// cells, a `[teacher]`, and else the scaling comparison.
-pub const STUDIES: [Opener; 4] = [
-    lr::study::open,
-    isoflop::study::open,
-    recipe::study::open,
-    scaling::study::open,
-];
-
-/// The study a sweep's manifest asks for.
-pub fn for_manifest<'a>(sweep: &Sweep<'a>) -> Result<Box<dyn Study + 'a>, SpecError> {
-    for open in STUDIES {
-        if let Some(study) = open(sweep)? {
-            return Ok(study);
-        }
-    }
-    unreachable!("the scaling study opens on any manifest")
 }
 
 /// An analysis as JSON with the verdict lines the reports state (`verdicts`, after its own

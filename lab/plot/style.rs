@@ -1,14 +1,10 @@
 //! Shared look of the figures as files: an embedded DejaVu Sans font (no system fonts needed),
-//! sizes, the legend box, and the PNG + SVG writer. The arms' colours are the description's
+//! sizes, the legend box and the empty figure. The arms' colours are the description's
 //! (`analysis::figure::arm_color`), the same on the page.
-
-use std::path::Path;
 
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-
-use crate::analysis::figure::Figure;
 
 pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 600;
@@ -23,34 +19,6 @@ pub fn register_fonts() {
 }
 
 pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-/// Write `<dir>/<stem>.png` and `.svg` (each through a temporary name, then renamed).
-pub fn save(fig: &Figure, dir: &Path) -> Result<()> {
-    let stem = &fig.stem;
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let png_tmp = dir.join(format!(".{stem}.tmp.png"));
-    let svg_tmp = dir.join(format!(".{stem}.tmp.svg"));
-    {
-        let root = BitMapBackend::new(&png_tmp, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
-        super::render::draw(fig, &root).map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
-        root.present()
-            .map_err(|e| anyhow::anyhow!("{stem}.png: {e}"))?;
-    }
-    {
-        let root = SVGBackend::new(&svg_tmp, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
-        super::render::draw(fig, &root).map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
-        root.present()
-            .map_err(|e| anyhow::anyhow!("{stem}.svg: {e}"))?;
-    }
-    std::fs::rename(&png_tmp, &png)?;
-    std::fs::rename(&svg_tmp, &svg)?;
-    Ok(())
-}
 
 /// A message in the middle of an empty figure (e.g. no MoE runs to draw).
 pub fn empty<DB: DrawingBackend>(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::analysis;
 use crate::analysis::decisive::report as decisive_report;
 use crate::analysis::load;
 use crate::analysis::stats::Paired;
@@ -39,7 +40,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         crate::say!("warning: run left out of the analysis: {s}");
     }
     let plots_dir = plots_root.join(dir_name(results));
-    let study = study::for_manifest(&Sweep {
+    let study = analysis::for_manifest(&Sweep {
         manifest: &manifest,
         runs: &runs,
         results,

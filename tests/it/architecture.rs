@@ -375,3 +375,128 @@ fn the_checks_see_what_they_check() {
         "super:: inside the module is not an import: {inside:?}"
     );
 }
+
+/// Full module paths a `use`-style path names, braces expanded: `a::{b, c::d}` → `a::b`,
+/// `a::c::d` (`text` starts at the path's first segment).
+fn expand(prefix: &[String], text: &str) -> Vec<Vec<String>> {
+    let mut path = prefix.to_vec();
+    let mut rest = text;
+    loop {
+        let seg = first_segment(rest);
+        if seg.is_empty() {
+            break;
+        }
+        rest = &rest[seg.len()..];
+        path.push(seg);
+        match rest.strip_prefix("::") {
+            Some(r) if r.starts_with('{') => {
+                let items = top_level_items(&r[1..]);
+                return items.iter().flat_map(|i| expand(&path, i.trim())).collect();
+            }
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    vec![path]
+}
+
+/// The file under `lab/` that defines module `path` or its longest prefix (`None`: the crate
+/// root or outside the crate).
+fn file_of(path: &[String]) -> Option<PathBuf> {
+    (1..=path.len()).rev().find_map(|n| {
+        let base = Path::new("lab").join(path[..n].join("/"));
+        let file = base.with_extension("rs");
+        let dir = base.join("mod.rs");
+        [file, dir].into_iter().find(|f| f.exists())
+    })
+}
+
+/// The files a file's code imports from: `crate::` paths, `super::` paths, and `use` of its
+/// own child modules.
+fn imported_files(path: &Path, code: &str) -> Vec<PathBuf> {
+    let here = module_path(path);
+    let is_dir_module = path.ends_with("mod.rs") || path.ends_with("lib.rs");
+    let mut paths = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        paths.extend(expand(&[], &code[at + "crate::".len()..]));
+    }
+    for (at, _) in code.match_indices("super::") {
+        if code[..at].ends_with("::") {
+            continue;
+        }
+        let (mut climbs, mut after) = (0, &code[at..]);
+        while let Some(rest) = after.strip_prefix("super::") {
+            (climbs, after) = (climbs + 1, rest);
+        }
+        let base = &here[..here.len().saturating_sub(climbs)];
+        paths.extend(expand(base, after));
+    }
+    // `use child::X` in a module with child modules (a word `use`, not `reuse `).
+    let dir = match is_dir_module {
+        true => path.parent().unwrap().to_path_buf(),
+        false => path.with_extension(""),
+    };
+    let chars: Vec<char> = code.chars().collect();
+    for (at, _) in code.match_indices("use ") {
+        let rest = &code[at + 4..];
+        let seg = first_segment(rest);
+        let child =
+            dir.join(format!("{seg}.rs")).exists() || dir.join(&seg).join("mod.rs").exists();
+        let word = at == 0 || !ident_before(&chars, code[..at].chars().count());
+        if !seg.is_empty() && child && word {
+            paths.extend(expand(&here, rest));
+        }
+    }
+    let mut files: Vec<PathBuf> = paths
+        .iter()
+        .filter_map(|p| file_of(p))
+        .filter(|f| f != path)
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+#[test]
+fn no_import_circle_between_files() {
+    let edges: BTreeMap<PathBuf, Vec<PathBuf>> = (sources().into_iter())
+        .map(|(p, text)| {
+            let files = imported_files(&p, &code_only(&text));
+            (p, files)
+        })
+        .collect();
+    // A file is in a circle when it reaches itself.
+    let reach = |from: &PathBuf| {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = edges[from].clone();
+        while let Some(f) = todo.pop() {
+            if seen.insert(f.clone()) {
+                todo.extend(edges.get(&f).cloned().unwrap_or_default());
+            }
+        }
+        seen
+    };
+    let circles: Vec<String> = (edges.keys())
+        .filter(|f| reach(f).contains(*f))
+        .map(|f| {
+            let back: Vec<String> = (edges[f].iter())
+                .filter(|g| reach(g).contains(f))
+                .map(|g| g.display().to_string())
+                .collect();
+            format!("{} ⇄ {}", f.display(), back.join(", "))
+        })
+        .collect();
+    // Circles the code still has, each a module whose `mod.rs` both re-exports its children and
+    // defines what they use: the list may only shrink.
+    let known = [
+        "lab/data/",
+        "lab/model/ffn/",
+        "lab/spec/",
+        "lab/train/mod.rs",
+        "lab/train/trainer.rs",
+    ];
+    let new: Vec<&String> = (circles.iter())
+        .filter(|c| !known.iter().any(|k| c.starts_with(k)))
+        .collect();
+    assert!(new.is_empty(), "files that import each other:\n{new:#?}");
+}

@@ -104,11 +104,15 @@ fn emptied(m: &mut Mark) {
     match m {
         Mark::Line { points, .. } => points.clear(),
         Mark::Band { x, lo, hi, .. } => {
-            (x.clear(), lo.clear(), hi.clear());
+            x.clear();
+            lo.clear();
+            hi.clear();
         }
         Mark::Points { points, .. } => points.clear(),
         Mark::Bars { x, y, text, .. } => {
-            (x.clear(), y.clear(), text.clear());
+            x.clear();
+            y.clear();
+            text.clear();
         }
         Mark::Heatmap { z, .. } => z.clear(),
         Mark::Text { text, .. } => text.clear(),
@@ -181,12 +185,7 @@ fn every_figure_is_drawn_by_both_renderers() {
         if let Some(why) = &fig.empty {
             assert_eq!(c.layout["annotations"][0]["text"], why.as_str());
         }
-        let png = image::open(tmp.path().join(format!("{}.png", fig.stem))).unwrap();
-        let ink = png
-            .to_rgb8()
-            .pixels()
-            .filter(|p| p.0 != [255, 255, 255])
-            .count();
+        let ink = ink(&tmp.path().join(format!("{}.png", fig.stem)));
         assert!(ink > 1000, "{}.png has {ink} inked pixels", fig.stem);
         let svg = std::fs::read_to_string(tmp.path().join(format!("{}.svg", fig.stem))).unwrap();
         let head: String = fig.title.chars().take(12).collect();

@@ -1,6 +1,6 @@
 //! What an arm costs beside its loss: spikes per 1k steps, and memory per size and arm.
 
-use super::Inputs;
+use super::inputs::Inputs;
 use crate::analysis::figure::{Axis, Color, Figure, Mark, Panel, Series, Slot};
 use crate::analysis::scaling::{MemoryRow, Stability};
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Inputs;
+use super::inputs::Inputs;
 use crate::analysis::figure::{Axis, Figure, Mark, Panel, Point, Series, Shape};
 use crate::analysis::load::thin;
 use crate::analysis::stats::Paired;

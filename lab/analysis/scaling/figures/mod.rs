@@ -3,24 +3,16 @@
 //! (`costs.rs`), and the router (`router.rs`).
 
 mod costs;
+mod inputs;
 mod loss;
 mod router;
 
 pub use costs::{MEMORY, SPIKE_RATE};
+pub use inputs::Inputs;
 pub use loss::{LOSS_VS_FLOPS, PAIRED_DIFF, SCALING, TRAINING_LOSS};
 pub use router::{ROUTER_LOAD, ROUTER_MAXVIO, ROUTER_STATE};
 
-use super::Analysis;
 use crate::analysis::figure::Figure;
-use crate::analysis::load::RunData;
-use crate::run::Manifest;
-
-/// What every figure of the study draws from.
-pub struct Inputs<'a> {
-    pub manifest: &'a Manifest,
-    pub runs: &'a [RunData],
-    pub analysis: &'a Analysis,
-}
 
 pub fn figures(d: &Inputs) -> Vec<Figure> {
     vec![

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Inputs;
+use super::inputs::Inputs;
 use crate::analysis::figure::{Axis, Color, Figure, Mark, Panel, Series};
 use crate::analysis::load::RunData;
 use crate::run::RouterStateRow;

@@ -1,7 +1,7 @@
 //! What an arm costs besides its loss: stability (spikes, divergence), memory, generation
 //! speed, and routing balance.
 
-use super::mib;
+use super::verdicts::mib;
 use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::scaling::Analysis;

@@ -38,8 +38,3 @@ pub fn render(a: &Analysis, manifest: &Manifest, runs: &[RunData], plots_rel: &s
     costs::routing(&mut doc, a, plots_rel);
     doc.finish()
 }
-
-/// Mebibytes, one decimal.
-fn mib(b: f64) -> String {
-    format!("{:.1}", b / (1024.0 * 1024.0))
-}

@@ -5,8 +5,6 @@ use crate::analysis::markdown::Doc;
 use crate::analysis::scaling::Analysis;
 use crate::analysis::stats::{Paired, Verdict};
 
-use super::mib;
-
 /// Verdicts first: what a reader came for.
 pub fn section(doc: &mut Doc, a: &Analysis) {
     doc.heading("Verdicts");
@@ -246,4 +244,9 @@ pub(super) fn multiplier_text(m: &crate::analysis::fit::ComputeMultiplier) -> St
             m.target_loss
         ),
     }
+}
+
+/// Mebibytes, one decimal.
+pub(super) fn mib(b: f64) -> String {
+    format!("{:.1}", b / (1024.0 * 1024.0))
 }
