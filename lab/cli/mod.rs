@@ -17,16 +17,7 @@ pub use args::Cli;
 
 use self::args::*;
 use self::text as cli_text;
-use crate::publish;
 use crate::train::device::{self, DeviceChoice};
-
-pub(super) fn print_verdicts(p: &publish::Published) {
-    println!("report: {}", p.report.display());
-    println!("page:   {}", p.page.display());
-    for line in &p.verdicts {
-        println!("- {line}");
-    }
-}
 
 /// Run the parsed command line; the exit code (errors are the caller's to report).
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -34,12 +25,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Train(args) => train::train_cmd(args),
         Command::Sweep(args) => sweep::sweep_cmd(args),
         Command::Analyze(args) => {
-            print_verdicts(&args.publish(false)?);
+            text::print_verdicts(&args.publish(false)?);
             Ok(0)
         }
         Command::Report { results, open } => {
             let published = results.publish(false)?;
-            print_verdicts(&published);
+            text::print_verdicts(&published);
             if open {
                 crate::page::open::in_browser(&published.page);
             }

@@ -23,7 +23,7 @@ pub(super) fn sample_cmd(args: SampleArgs) -> anyhow::Result<i32> {
     let (config, model) = RunDir::new(&args.run_dir)
         .load_model(&lab_device.device)
         .map_err(|e| bad("model", format!("{e:#}")))?;
-    let vocab = crate::data::tokenizer::Vocabulary::of(&config.spec.data)?;
+    let vocab = crate::data::tokenizer::Vocabulary::of(config.spec.data.tokenizer.as_deref())?;
     let opts = crate::sample::SampleOptions {
         max_tokens: args.max_tokens,
         temperature: args.temperature,

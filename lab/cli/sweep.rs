@@ -2,7 +2,8 @@
 
 use super::args::*;
 use super::text as cli_text;
-use super::{print_verdicts, until_decisive};
+use super::text::print_verdicts;
+use super::until_decisive;
 use crate::error::{EXIT_INTERRUPTED, EXIT_LOCKED, SpecError};
 use crate::{publish, sweep, train};
 

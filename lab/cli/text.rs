@@ -460,3 +460,12 @@ pub fn status_table(cells: &[crate::sweep::status::CellStatus]) -> String {
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     out + &summary.join(", ")
 }
+
+/// Where the report and page are, and the verdict lines.
+pub(super) fn print_verdicts(p: &crate::publish::Published) {
+    println!("report: {}", p.report.display());
+    println!("page:   {}", p.page.display());
+    for line in &p.verdicts {
+        println!("- {line}");
+    }
+}

@@ -9,7 +9,8 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Corpus, Tokens};
+use super::stream::Corpus;
+use super::tokens::Tokens;
 
 pub struct Batches {
     corpus: Corpus,

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::{CorpusManifest, MANIFEST, ShardEntry, Split};
 use super::shard::{self, Shard};
+use super::stream::{Corpus, Stream, TokenSource};
 use super::tokens::{ShardSeq, Tokens};
-use super::{Corpus, Stream, TokenSource};
 use crate::error::SpecError;
 
 /// One entry of `[data] sources`.

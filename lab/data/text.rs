@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Corpus, Stream, TokenSource};
+use super::stream::{Corpus, Stream, TokenSource};
 
 pub struct TextSource {
     pub path: PathBuf,

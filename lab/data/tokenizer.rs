@@ -167,9 +167,9 @@ pub enum Vocabulary {
 }
 
 impl Vocabulary {
-    /// The vocabulary of a resolved `[data]`: its `tokenizer`, bytes without one.
-    pub fn of(data: &super::DataSpec) -> Result<Vocabulary, SpecError> {
-        Ok(match &data.tokenizer {
+    /// The vocabulary of a resolved `[data]`, by its `tokenizer`: bytes without one.
+    pub fn of(tokenizer: Option<&std::path::Path>) -> Result<Vocabulary, SpecError> {
+        Ok(match tokenizer {
             None => Vocabulary::Bytes,
             Some(p) => Vocabulary::Subword(Box::new(SubwordTokenizer::load(p)?)),
         })

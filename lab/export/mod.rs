@@ -124,7 +124,7 @@ fn write_dir(
             .with_context(|| format!("writing {name}"))
     };
     json(CONFIG_JSON, &serde_json::to_value(hf)?)?;
-    let vocab = crate::data::tokenizer::Vocabulary::of(&config.spec.data)?;
+    let vocab = crate::data::tokenizer::Vocabulary::of(config.spec.data.tokenizer.as_deref())?;
     let eos = vocab.eos();
     json("tokenizer.json", &tokenizer::vocabulary_json(&vocab)?)?;
     json(

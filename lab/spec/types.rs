@@ -31,7 +31,7 @@ pub struct RunSpec {
     pub data: DataSpec,
     /// Learn from a teacher model's distribution (`[distill]`); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub distill: Option<super::DistillSpec>,
+    pub distill: Option<super::distill::DistillSpec>,
 }
 
 fn default_experiment() -> String {

@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod logs;
 pub mod loop_state;
 pub mod memory;
+mod options;
 pub mod router_stats;
 pub mod schedule;
 pub mod spikes;
@@ -23,27 +24,12 @@ pub mod trainer;
 use anyhow::Result;
 
 pub use evaluate::{Evaluation, evaluate};
+pub use options::TrainOptions;
 pub use step::{StepBatch, StepOutput, optimizer, train_step};
 
-use crate::run::{RunDir, Summary};
+use crate::run::Summary;
 use crate::spec::RunConfig;
-use device::LabDevice;
 use trainer::{StepReport, Trainer};
-
-/// How to run one training job.
-pub struct TrainOptions {
-    pub run_dir: RunDir,
-    pub device: LabDevice,
-    /// Show a progress bar on the terminal.
-    pub progress: bool,
-    /// Continue from `checkpoint/` if there is one (else start afresh).
-    pub resume: bool,
-    /// Stop (as if killed) after this many steps: for tests of resumption.
-    pub stop_after: Option<usize>,
-    /// Stop (as if killed) when the parent process goes away: a sweep's cells must not outlive
-    /// the sweep, or a rerun would find a stray process writing the same run directory.
-    pub exit_with_parent: bool,
-}
 
 /// Train the run `config` describes; write its run directory; return its summary. A diverged
 /// run returns `Ok` with `status = Diverged`; a run stopped by a signal ([`interrupt`])

@@ -1,5 +1,4 @@
-//! The point estimates with their bootstrap intervals, in the analysis' output shapes, and
-//! the warnings (edge optima, profiles without a minimum).
+//! The point estimates with their bootstrap intervals, in the analysis' output shapes.
 
 use super::{
     ArmFrontier, Estimate, FrontierMultiplier, Grid, Profile, censored_quantiles, quantiles,
@@ -100,34 +99,6 @@ impl Grid {
             })
             .collect()
     }
-}
-
-/// One line per profile whose optimum is not to be trusted, naming its budget.
-pub(super) fn warnings(profiles: &[Profile]) -> Vec<String> {
-    (profiles.iter())
-        .filter_map(|p| {
-            let at = format!("{} at C = {:.2e}", p.arm, p.budget);
-            let lo = p.points.first()?.params;
-            let hi = p.points.last()?.params;
-            match (&p.parabola, &p.optimum) {
-                (None, _) => Some(format!("{at}: fewer than 3 sizes finished, no parabola")),
-                (Some(_), None) => Some(format!(
-                    "{at}: the losses do not curve upward (no minimum): no optimum"
-                )),
-                (Some(_), Some(o)) if !o.interior => Some(format!(
-                    "{at}: the optimum N* = {:.0} lies outside the sizes trained ({lo}–{hi} \
-                     active parameters), an extrapolation: add {} sizes; left out of the frontier",
-                    o.params,
-                    if o.params < lo as f64 {
-                        "smaller"
-                    } else {
-                        "larger"
-                    }
-                )),
-                _ => None,
-            }
-        })
-        .collect()
 }
 
 fn range_of(losses: &[f64]) -> String {

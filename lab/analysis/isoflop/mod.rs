@@ -165,7 +165,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> IsoflopAnalysis {
         runs_found: runs.len(),
         draws: draws.len(),
         seed_sigma: SeedNoise::pooled(&grid.cells).sigmas(),
-        warnings: intervals::warnings(&profiles),
+        warnings: warnings(&profiles),
         profiles,
         frontiers,
         multipliers,
@@ -373,4 +373,32 @@ pub fn censored_quantiles(draws: &[Option<Reach>]) -> Ci {
         open_low: matches!(low, Some(Reach::Before(_))),
         open_high: matches!(high, Some(Reach::After(_))),
     }
+}
+
+/// One line per profile whose optimum is not to be trusted, naming its budget.
+fn warnings(profiles: &[Profile]) -> Vec<String> {
+    (profiles.iter())
+        .filter_map(|p| {
+            let at = format!("{} at C = {:.2e}", p.arm, p.budget);
+            let lo = p.points.first()?.params;
+            let hi = p.points.last()?.params;
+            match (&p.parabola, &p.optimum) {
+                (None, _) => Some(format!("{at}: fewer than 3 sizes finished, no parabola")),
+                (Some(_), None) => Some(format!(
+                    "{at}: the losses do not curve upward (no minimum): no optimum"
+                )),
+                (Some(_), Some(o)) if !o.interior => Some(format!(
+                    "{at}: the optimum N* = {:.0} lies outside the sizes trained ({lo}–{hi} \
+                     active parameters), an extrapolation: add {} sizes; left out of the frontier",
+                    o.params,
+                    if o.params < lo as f64 {
+                        "smaller"
+                    } else {
+                        "larger"
+                    }
+                )),
+                _ => None,
+            }
+        })
+        .collect()
 }

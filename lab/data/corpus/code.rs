@@ -5,7 +5,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Split;
+use super::split::Split;
 
 /// Function numbers below this are training programs; the rest validation.
 pub const VAL_FROM: usize = 90;

@@ -5,7 +5,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Split;
+use super::split::Split;
 
 /// Whether operands (a, b) of kind `kind` belong to the validation split (1 in 8).
 pub fn is_val(kind: u64, a: u64, b: u64) -> bool {

@@ -20,8 +20,11 @@
 pub mod code;
 pub mod math;
 pub mod source;
+mod split;
 pub mod world;
 pub mod write;
+
+pub use split::Split;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -61,13 +64,6 @@ impl Domain {
             Domain::KnowledgeHeldout => "knowledge_heldout",
         }
     }
-}
-
-/// Which split a line is generated for: the generators keep the two disjoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Val,
 }
 
 /// Generator settings.

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use super::{CorpusConfig, Domain, Generator, Split};
 use crate::data::spec::{DataSpec, DomainWeights};
-use crate::data::{Corpus, Stream, TokenSource};
+use crate::data::stream::{Corpus, Stream, TokenSource};
 
 pub struct GeneratedSource {
     pub config: CorpusConfig,

@@ -7,7 +7,7 @@ use std::ops::Range;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Split;
+use super::split::Split;
 
 pub const RELATIONS: [&str; 6] = ["capital", "color", "ruler", "river", "rival", "patron"];
 /// Lumi words for the relations.

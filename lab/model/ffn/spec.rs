@@ -5,9 +5,9 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::FeedForward;
 use super::dense::SwiGlu;
 use super::dense::spec::{DenseSpec, DffSpec};
+use super::layer::FeedForward;
 use super::moe::{Capacity, Dispatch, MoeConfig, MoeSpec};
 use super::router::RouterSpec;
 use crate::compute::FfnShape;

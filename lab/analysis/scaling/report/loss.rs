@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::p_value;
+use super::verdicts::p_value;
 use crate::analysis::load::RunData;
 use crate::analysis::markdown::{Doc, Table, cells};
 use crate::analysis::scaling::Analysis;

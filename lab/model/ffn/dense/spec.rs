@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::compute::FfnShape;
-use crate::model::ffn::moe::MoeSpec;
+use crate::model::ffn::moe::spec::MoeSpec;
 
 /// Tolerance for matched arms: active FLOPs per token within 1%.
 pub const MATCH_TOLERANCE: f64 = 0.01;

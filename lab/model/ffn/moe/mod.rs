@@ -23,8 +23,9 @@ pub use dispatch::{Dispatch, capacity_slots};
 pub use experts::Experts;
 pub use spec::{Capacity, MoeSpec};
 
+use super::dense::SwiGlu;
+use super::output::{MoeAux, RouterStats};
 use super::router::{Assignment, Choice, Router, RouterInput, Routing};
-use super::{MoeAux, RouterStats, SwiGlu};
 use crate::kernels::router_softmax::log_partition;
 use dispatch::{TokenDispatch, scatter_add_rows};
 

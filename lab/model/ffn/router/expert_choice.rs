@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::router_softmax::softmax;
 
-use super::{
+use super::interface::{
     Assignment, Choice, FieldError, RouterForward, RouterInput, RouterKind, Routing, Scores,
 };
 

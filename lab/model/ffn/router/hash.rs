@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 use serde::{Deserialize, Serialize};
 
-use super::{Assignment, RouterForward, RouterInput, RouterKind, RouterParams, Routing};
+use super::interface::{Assignment, RouterForward, RouterInput, RouterKind, RouterParams, Routing};
 
 /// `[ffn.router] kind = "hash"`: no options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

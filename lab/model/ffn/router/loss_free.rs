@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::router_softmax::softmax;
 
-use super::{
+use super::interface::{
     FieldError, RouterForward, RouterInput, RouterKind, RouterParams, Routing, Scores, top_k_choice,
 };
 

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
-use super::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
+use super::interface::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
 
 /// `[ffn.router] kind = "sigmoid"`: no options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

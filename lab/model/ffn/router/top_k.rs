@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::router_softmax::softmax;
 
-use super::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
+use super::interface::{RouterForward, RouterInput, RouterKind, Routing, Scores, top_k_choice};
 
 /// `[ffn.router] kind = "top-k"` (the default router): no options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
