@@ -10,15 +10,13 @@ use moe_lab::error::{EXIT_BAD_INPUT, SpecError};
 
 /// Lets glibc's malloc keep freed tensor buffers for reuse. By default it serves every buffer
 /// over a (dynamic) threshold with its own `mmap` and hands freed heap tops back to the
-/// kernel, so each training step's tensors fault their pages in afresh: a d 64 step took
-/// 1.03 M page faults per 200 steps and ran 24% slower (docs/performance.md). Buffers up to
+/// kernel, so each training step's tensors fault their pages in afresh (docs/performance.md, "What the figures depend on"). Buffers up to
 /// glibc's largest threshold (32 MiB) now come from the heap, and up to 256 MiB of its free
 /// top is kept. Peak memory is unchanged: only memory the run already used is retained.
 ///
 /// One arena for every thread: the command runs on a rayon worker ([`on_compute_pool`]), and glibc
-/// would give that thread an arena of its own, built from separate `mmap`ed heaps. A 2048³ matmul
-/// allocated there ran at 138–144 GFLOP/s against 153–158 from the main heap (one thread;
-/// docs/performance.md, "The matmul at the core's peak, and the CPU step"). Threads allocate per
+/// would give that thread an arena of its own, built from separate `mmap`ed heaps, where a large
+/// matmul's buffers ran slower than from the main heap. Threads allocate per
 /// tensor, not per element, so sharing the arena's lock costs nothing measurable.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -53,7 +51,7 @@ fn main() -> ExitCode {
 /// such operation is handed to a worker through the pool's queue and the caller sleeps until it is
 /// done: a futex wake-up and a context switch per operation, several hundred per step, even with
 /// `RAYON_NUM_THREADS=1`. On a worker, the operation starts on the calling thread and other workers
-/// steal its parts (docs/performance.md, "The matmul at the core's peak, and the CPU step").
+/// steal its parts (docs/performance.md, "What the figures depend on").
 fn on_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
     // The main thread's stack size: burn's autodiff and the data pipeline recurse no deeper on a
     // worker than they did there.

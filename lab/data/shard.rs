@@ -157,8 +157,8 @@ impl Shard {
     /// Unmap the pages around bytes `from..from + len`. A read fault maps more than the page
     /// it needs (the kernel's fault-around maps cached pages nearby, whole large folios with
     /// them), so the whole 2 MiB-aligned span of virtual memory around the window goes: on
-    /// ext4 with the corpus in the page cache, releasing only the window's own pages left
-    /// 1.4 GiB resident after 300 steps on a 2 GB corpus (docs/performance.md).
+    /// ext4 with the corpus in the page cache, releasing only the window's own pages let the
+    /// resident memory grow with the corpus (docs/performance.md, "Real corpora": flat now).
     fn release(&self, from: usize, len: usize) {
         const SPAN: usize = 2 << 20;
         let base = self.map.as_ptr() as usize;

@@ -4,8 +4,7 @@
 //!
 //! Why not flex's own matmul: it allocates every output through `FlexTensor::empty`, which
 //! zero-fills a byte buffer and then copies it into a fresh aligned one (`Bytes::from_bytes_vec`):
-//! two passes over each output before the product (docs/performance.md, "The matmul at the core's
-//! peak, and the CPU step"). Used by the matmul ([`super::matmul`]) and the grouped matmul
+//! two passes over each output before the product (docs/performance.md, "What the figures depend on"). Used by the matmul ([`super::matmul`]) and the grouped matmul
 //! ([`super::grouped_matmul`]); the fused kernels ([`super::fused`]) allocate their
 //! outputs here for the same reason. An output a kernel writes whole is not zero-filled either
 //! ([`written`]); only one a kernel accumulates into is ([`zeros`]).
@@ -156,7 +155,7 @@ pub fn poison_outputs() {
 }
 
 /// A contiguous tensor of `T` whose elements `write` sets, without zero-filling them first (a
-/// memset of every output was 7–11% of a sweep-shape step; docs/performance.md).
+/// memset of every output is a pass the kernel's own write makes redundant; docs/performance.md, "What the figures depend on").
 ///
 /// # Safety
 /// `write` must initialise every element of the slice it is given.

@@ -226,8 +226,7 @@ fn check_memory(plan: &Plan, opts: &SweepOptions, todo: &[PlannedCell]) -> Resul
 }
 
 /// `--jobs auto`: on devices that compute on the host (flex, software wgpu), one cell per core
-/// (measured: 2 cells × 1 thread finish 1.70× sooner than 1 cell × 2 threads on 2 cores at the
-/// flagship's d64; docs/measurements.md), fewer if the cells would not fit in the memory
+/// (small steps gain little from a second thread: docs/measurements.md, "The flagship"), fewer if the cells would not fit in the memory
 /// available together; on GPUs one cell per device. Returns the count and why.
 pub fn auto_jobs(plan: &Plan, devices: &[DeviceChoice]) -> (usize, String) {
     let host = devices.iter().all(|d| on_host(concrete(*d)));

@@ -2,9 +2,9 @@
 //!
 //! burn's `AdamW` composes the update from a dozen tensor operations per parameter (two for
 //! each moment, the bias corrections, the square root, the division, the decay and the step),
-//! each a pass over the parameter that allocates its output. An MoE arm has 2.9× the dense
-//! arm's parameters at the same active FLOPs, so that walk was a large part of the MoE step's
-//! extra time (docs/performance.md, "A fused AdamW"). [`FusedAdamW`] does the same arithmetic,
+//! each a pass over the parameter that allocates its output. An MoE arm has several times the
+//! dense arm's parameters at the same active FLOPs, so that walk weighs on the MoE step
+//! (docs/performance.md, "What the figures depend on"). [`FusedAdamW`] does the same arithmetic,
 //! operation for operation in f32, in one loop that updates the parameter and both moments in
 //! place where it holds them alone. Its results are bit-identical to burn's (tested in
 //! `tests/it/adamw.rs`), and its state is burn's `AdamWState`, so checkpoints keep their format.

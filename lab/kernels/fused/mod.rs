@@ -1,5 +1,5 @@
 //! Fused element-wise kernels for the two chains that dominate a small step's non-matmul time
-//! on flex (profile: docs/performance.md, "Where a small step's time goes"):
+//! on flex (docs/performance.md, "What the figures depend on"):
 //!
 //! - [`swiglu`]: `silu(gate) · up` in one pass, its backward in one more (burn composes it
 //!   from sigmoid, two products and their backwards, with a scalar libm `exp` per element in

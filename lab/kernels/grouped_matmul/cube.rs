@@ -6,7 +6,7 @@
 //! One thread per output element, strided reads (so a transposed weight view, as the
 //! backward passes, needs no copy). Simple rather than tiled: it multiplies exactly the FLOPs
 //! the model needs, which the padded block dispatch did not; a shared-memory tiling is the
-//! next step for speed on a real GPU (docs/performance.md).
+//! next step for speed on a real GPU (docs/performance.md, "GPU").
 
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::{CubeBackend, kernel::untile, tensor::CubeTensor};

@@ -5,8 +5,7 @@
 //!
 //! Why not flex's own `matmul` per group: each call allocates its output through
 //! `FlexTensor::empty` (zero-filled, then copied to an aligned buffer) and the groups were then
-//! concatenated, three passes over the output besides the product itself (a tenth of a d 64 MoE
-//! step; docs/performance.md, "The matmul at the core's peak, and the CPU step"). Groups run in
+//! concatenated, three passes over the output besides the product itself (docs/performance.md, "What the figures depend on"). Groups run in
 //! parallel over rayon's threads when the product is large enough to pay for it.
 
 use std::mem::MaybeUninit;

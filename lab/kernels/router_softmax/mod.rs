@@ -4,8 +4,7 @@
 //! Why: burn composes a softmax from max, subtract, `exp`, sum and divide, and the z-loss's
 //! log-sum-exp from six more operations, each a pass, an allocation and an autodiff node over a
 //! tensor of only K = 8 columns at the sweeps' shapes. Those small operations were most of
-//! what an MoE step spent above the dense step at d 32 (docs/performance.md, "The MoE step at
-//! its active FLOPs' cost"). Rows are short, so the flex kernels are compiled for the
+//! what an MoE step spent above the dense step at d 32 (docs/performance.md, "What the figures depend on"). Rows are short, so the flex kernels are compiled for the
 //! row widths routers use (4 to 64 experts, a row one or a few vectors) and loop otherwise.
 //!
 //! A burn backend extension for flex (`flex.rs`), the autodiff backwards here. Other devices

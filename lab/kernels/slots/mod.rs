@@ -9,8 +9,8 @@
 //!   product with the gates and a sum over k; its backward five more passes and a zeroed
 //!   scatter.
 //!
-//! They were a fifth of the MoE step's extra time over the dense step at the sweeps' shapes
-//! (docs/performance.md, "Dispatch and combine in one pass"). Other devices take the composed
+//! Composed, they are a large part of the MoE step's extra time over the dense step at the
+//! sweeps' shapes (docs/performance.md, "What the figures depend on"). Other devices take the composed
 //! path in the same function, which is also the tests' reference (`tests/it/dispatch.rs`).
 
 mod flex;

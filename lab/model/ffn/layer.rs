@@ -19,8 +19,8 @@ impl FeedForward {
     pub fn forward(&self, input: FfnInput) -> FfnOutput {
         match self {
             // Tokens as rows of one matrix: a `[B, T, d]` batched matmul against broadcast
-            // weights computes the weight gradient per sequence and then sums them, which
-            // cost the dense arm 9% (d 256) and 19% (d 512) of its step on flex (`lab bench`).
+            // weights computes the weight gradient per sequence and then sums them, a slower
+            // step on flex (`lab bench`).
             FeedForward::Dense(ffn) => {
                 let [b, t, d] = input.x.dims();
                 FfnOutput {
