@@ -17,6 +17,7 @@ pub mod isoflop;
 pub mod load;
 pub mod lr;
 pub mod markdown;
+pub mod mix;
 pub mod recipe;
 pub mod scaling;
 pub mod sequential;

@@ -6,6 +6,7 @@ pub mod cells;
 pub mod experiment;
 pub mod isoflop;
 pub mod lock;
+pub mod mixtures;
 pub mod recipe;
 pub mod runner;
 pub mod slurm;

@@ -28,6 +28,7 @@ mod isoflop;
 mod kernels_ran;
 mod matmul;
 mod memory;
+mod mix;
 mod moe_equivalence;
 mod no_readback;
 mod page;

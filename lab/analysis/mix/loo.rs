@@ -1,0 +1,57 @@
+//! Leave-one-mixture-out prediction error: each mixture's loss predicted by a fit that never saw
+//! that mixture, so a law is trusted only if it predicts unseen mixtures better than their mean.
+
+use serde::{Deserialize, Serialize};
+
+/// The errors of predicting each held-out mixture (prediction − observed, nats), and how many
+/// fits failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LooError {
+    pub errors: Vec<f64>,
+    pub failed: usize,
+}
+
+impl LooError {
+    /// Root mean square of the errors (`None` when every fit failed).
+    pub fn rmse(&self) -> Option<f64> {
+        let n = self.errors.len();
+        (n > 0).then(|| (self.errors.iter().map(|e| e * e).sum::<f64>() / n as f64).sqrt())
+    }
+}
+
+/// Each mixture held out in turn: `fit` sees the others only, and its `predict`ion at the
+/// held-out mixture is scored against that mixture's loss. Rows of one mixture (its seeds) go
+/// out together: `groups[i]` names the mixture of row i.
+pub fn leave_one_out<M>(
+    mixtures: &[Vec<f64>],
+    losses: &[f64],
+    groups: &[usize],
+    fit: impl Fn(&[Vec<f64>], &[f64]) -> Option<M>,
+    predict: impl Fn(&M, &[f64]) -> f64,
+) -> LooError {
+    let mut ids: Vec<usize> = groups.to_vec();
+    ids.sort();
+    ids.dedup();
+    let (mut errors, mut failed) = (Vec::new(), 0);
+    for held in ids {
+        let keep = |i: &usize| groups[*i] != held;
+        let rows: Vec<usize> = (0..losses.len()).filter(keep).collect();
+        let train_r: Vec<Vec<f64>> = rows.iter().map(|i| mixtures[*i].clone()).collect();
+        let train_y: Vec<f64> = rows.iter().map(|i| losses[*i]).collect();
+        let Some(model) = fit(&train_r, &train_y) else {
+            failed += 1;
+            continue;
+        };
+        let out = (0..losses.len()).filter(|i| groups[*i] == held);
+        errors.extend(out.map(|i| predict(&model, &mixtures[i]) - losses[i]));
+    }
+    LooError { errors, failed }
+}
+
+/// The baseline every law must beat: each held-out mixture predicted by the mean loss of the
+/// others.
+pub fn mean_baseline(mixtures: &[Vec<f64>], losses: &[f64], groups: &[usize]) -> LooError {
+    let mean =
+        |_: &[Vec<f64>], y: &[f64]| (!y.is_empty()).then(|| y.iter().sum::<f64>() / y.len() as f64);
+    leave_one_out(mixtures, losses, groups, mean, |m, _| *m)
+}

@@ -1,0 +1,229 @@
+//! The data-mix study's mathematics against math: the Dirichlet sampler against its moments,
+//! the mixing-law fit on a synthetic surface of its own form, the simplex minimiser against
+//! brute force on a grid, and leave-one-out against the closed form for least squares (and a
+//! memoriser that would score zero if the held-out mixture leaked into the fit).
+
+use moe_lab::analysis::mix::law::{MixingLaw, fit_law, fit_linear, linear_row};
+use moe_lab::analysis::mix::linear::solve;
+use moe_lab::analysis::mix::loo::{leave_one_out, mean_baseline};
+use moe_lab::analysis::mix::simplex::{minimize, project};
+use moe_lab::sweep::mixtures::{around, dirichlet};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const LLAMA3: [f64; 4] = [0.50, 0.25, 0.17, 0.08];
+
+#[test]
+fn dirichlet_draws_have_the_dirichlet_mean_and_variance() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    // Concentration 2 gives α = (4, 2, 1.36, 0.64): one shape below 1, the sampler's other path.
+    for concentration in [2.0, 0.3] {
+        let alpha = around(&LLAMA3, concentration);
+        let a0: f64 = alpha.iter().sum();
+        let n = 40_000;
+        let draws: Vec<Vec<f64>> = (0..n).map(|_| dirichlet(&alpha, &mut rng)).collect();
+        for d in &draws {
+            assert!((d.iter().sum::<f64>() - 1.0).abs() < 1e-12 && d.iter().all(|x| *x >= 0.0));
+        }
+        for j in 0..4 {
+            let mean = alpha[j] / a0;
+            let var = alpha[j] * (a0 - alpha[j]) / (a0 * a0 * (a0 + 1.0));
+            let xs: Vec<f64> = draws.iter().map(|d| d[j]).collect();
+            let m = xs.iter().sum::<f64>() / n as f64;
+            let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+            // The mean's standard error is √(var/n); the variance's, for these bounded
+            // variables, under 2·var/√n.
+            assert!(
+                (m - mean).abs() < 4.0 * (var / n as f64).sqrt(),
+                "α₀ {a0}, j {j}: mean {m} vs {mean}"
+            );
+            assert!(
+                (v - var).abs() < 8.0 * var / (n as f64).sqrt(),
+                "α₀ {a0}, j {j}: var {v} vs {var}"
+            );
+        }
+    }
+}
+
+/// Four domains' losses, each a mixing law of the mixture (a domain's loss falls as its own
+/// weight grows), and their equal-weight mean: the study's default target.
+fn domain_laws() -> Vec<MixingLaw> {
+    let law = |c: f64, b: f64, t: [f64; 4]| MixingLaw {
+        c,
+        b,
+        t: t.to_vec(),
+    };
+    vec![
+        law(0.8, 0.2, [-2.0, 0.3, 0.2, 0.0]),
+        law(1.1, -0.1, [0.4, -2.5, 0.5, 0.0]),
+        law(0.6, -0.4, [0.2, 0.4, -3.0, 0.0]),
+        law(1.3, 0.9, [1.5, 1.6, 1.4, 0.0]),
+    ]
+}
+
+fn mean_of(laws: &[MixingLaw], r: &[f64]) -> f64 {
+    laws.iter().map(|l| l.at(r)).sum::<f64>() / laws.len() as f64
+}
+
+/// The minimum of `f` over a grid of step `1/steps` on the 4-weight simplex with `floor`.
+fn grid_minimum(f: impl Fn(&[f64]) -> f64, steps: usize, floor: f64) -> (Vec<f64>, f64) {
+    let mut best = (vec![], f64::INFINITY);
+    let h = 1.0 / steps as f64;
+    for a in 0..=steps {
+        for b in 0..=steps - a {
+            for c in 0..=steps - a - b {
+                let r = [
+                    a as f64 * h,
+                    b as f64 * h,
+                    c as f64 * h,
+                    (steps - a - b - c) as f64 * h,
+                ];
+                if r.iter().all(|x| *x >= floor - 1e-12) {
+                    let v = f(&r);
+                    if v < best.1 {
+                        best = (r.to_vec(), v);
+                    }
+                }
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn the_simplex_minimiser_agrees_with_brute_force_on_a_grid() {
+    let laws = domain_laws();
+    let target = |r: &[f64]| mean_of(&laws, r);
+    for floor in [0.0, 0.05, 0.1] {
+        let (r, v) = minimize(target, 4, floor);
+        assert!(
+            (r.iter().sum::<f64>() - 1.0).abs() < 1e-9 && r.iter().all(|x| *x >= floor - 1e-12)
+        );
+        let (g, gv) = grid_minimum(target, 200, floor);
+        assert!(
+            v <= gv + 1e-9,
+            "floor {floor}: minimiser {v} above the grid's {gv}"
+        );
+        for (a, b) in r.iter().zip(&g) {
+            assert!((a - b).abs() < 0.01, "floor {floor}: {r:?} vs grid {g:?}");
+        }
+    }
+    // A single law is monotone in Σ t_j r_j: its minimum is the corner of the smallest t, the
+    // others at their floor.
+    let (r, _) = minimize(|r| laws[2].at(r), 4, 0.05);
+    for (j, want) in [0.05, 0.05, 0.85, 0.05].iter().enumerate() {
+        assert!((r[j] - want).abs() < 1e-6, "{r:?}");
+    }
+}
+
+#[test]
+fn projection_lands_on_the_floored_simplex_and_keeps_its_points() {
+    let p = project(&[0.9, 0.4, -0.3, 0.1], 0.05);
+    assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12 && p.iter().all(|x| *x >= 0.05 - 1e-15));
+    let inside = [0.4, 0.3, 0.2, 0.1];
+    for (a, b) in project(&inside, 0.05).iter().zip(inside) {
+        assert!((a - b).abs() < 1e-15);
+    }
+    // Nearest point: no feasible point of a fine grid is closer to y.
+    let y = [0.9, 0.4, -0.3, 0.1];
+    let d = |r: &[f64]| r.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+    let (_, grid) = grid_minimum(d, 100, 0.05);
+    assert!(d(&p) <= grid + 1e-12);
+}
+
+/// `n` mixtures drawn around LLaMA-3's, each with the target loss plus noise of `sd`.
+fn noisy(laws: &[MixingLaw], n: usize, sd: f64, seed: u64) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let alpha = around(&LLAMA3, 1.0);
+    let mixtures: Vec<Vec<f64>> = (0..n).map(|_| dirichlet(&alpha, &mut rng)).collect();
+    let noise = |rng: &mut ChaCha8Rng| {
+        let (u1, u2): (f64, f64) = (rand::Rng::random(rng), rand::Rng::random(rng));
+        sd * (-2.0 * u1.max(1e-300).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    };
+    let losses = (laws.iter())
+        .map(|l| mixtures.iter().map(|r| l.at(r) + noise(&mut rng)).collect())
+        .collect();
+    (mixtures, losses)
+}
+
+#[test]
+fn the_mixing_law_fit_recovers_a_surface_of_its_own_form_and_its_optimum() {
+    let laws = domain_laws();
+    let (mixtures, losses) = noisy(&laws, 48, 0.003, 11);
+    let fitted: Vec<MixingLaw> = (losses.iter())
+        .map(|y| fit_law(&mixtures, y).expect("a fit"))
+        .collect();
+    for (f, truth) in fitted.iter().zip(&laws) {
+        assert!((f.c - truth.c).abs() < 0.05, "c {} vs {}", f.c, truth.c);
+        for (a, b) in f.t.iter().zip(&truth.t) {
+            assert!((a - b).abs() < 0.25, "t {:?} vs {:?}", f.t, truth.t);
+        }
+    }
+    // The fitted target's optimum, against the true surface's (floor 0.05).
+    let (r_fit, _) = minimize(|r| mean_of(&fitted, r), 4, 0.05);
+    let (r_true, v_true) = minimize(|r| mean_of(&laws, r), 4, 0.05);
+    for (a, b) in r_fit.iter().zip(&r_true) {
+        assert!((a - b).abs() < 0.03, "optimum {r_fit:?} vs {r_true:?}");
+    }
+    assert!(
+        mean_of(&laws, &r_fit) - v_true < 0.002,
+        "true loss at the fitted optimum"
+    );
+    // Fewer mixtures than the law's k + 1 parameters: no fit.
+    assert!(fit_law(&mixtures[..4], &losses[0][..4]).is_none());
+}
+
+#[test]
+fn leave_one_out_is_the_closed_form_for_least_squares_and_never_sees_its_mixture() {
+    let laws = domain_laws();
+    let (mixtures, losses) = noisy(&laws, 30, 0.01, 3);
+    let y = &losses[0];
+    let groups: Vec<usize> = (0..y.len()).collect();
+    let loo = leave_one_out(&mixtures, y, &groups, fit_linear, |m, r| m.at(r));
+    // PRESS: the held-out residual of least squares is e_i / (1 − h_ii).
+    let full = fit_linear(&mixtures, y).unwrap();
+    let rows: Vec<Vec<f64>> = mixtures.iter().map(|r| linear_row(r)).collect();
+    let p = rows[0].len();
+    let xtx: Vec<Vec<f64>> = (0..p)
+        .map(|i| {
+            (0..p)
+                .map(|j| rows.iter().map(|x| x[i] * x[j]).sum())
+                .collect()
+        })
+        .collect();
+    for (i, x) in rows.iter().enumerate() {
+        let w = solve(xtx.clone(), x.clone()).unwrap();
+        let h: f64 = x.iter().zip(&w).map(|(a, b)| a * b).sum();
+        let e = full.at(&mixtures[i]) - y[i];
+        assert!((loo.errors[i] - e / (1.0 - h)).abs() < 1e-9, "row {i}");
+    }
+    // A memoriser (the loss of the nearest mixture it was given) scores 0 on a mixture it saw.
+    let nearest = |rs: &[Vec<f64>], ys: &[f64]| Some((rs.to_vec(), ys.to_vec()));
+    let recall = |m: &(Vec<Vec<f64>>, Vec<f64>), r: &[f64]| {
+        let d = |a: &[f64]| a.iter().zip(r).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
+        let i = (0..m.0.len())
+            .min_by(|a, b| d(&m.0[*a]).total_cmp(&d(&m.0[*b])))
+            .unwrap();
+        m.1[i]
+    };
+    let memorised = leave_one_out(&mixtures, y, &groups, nearest, recall);
+    assert!(
+        memorised.errors.iter().all(|e| *e != 0.0),
+        "a held-out mixture leaked into its fit"
+    );
+    // Seeds of one mixture go out together.
+    let twice: Vec<Vec<f64>> = mixtures
+        .iter()
+        .flat_map(|r| [r.clone(), r.clone()])
+        .collect();
+    let y2: Vec<f64> = y.iter().flat_map(|v| [*v, v + 0.001]).collect();
+    let g2: Vec<usize> = (0..y.len()).flat_map(|i| [i, i]).collect();
+    let by_mixture = leave_one_out(&twice, &y2, &g2, nearest, recall);
+    // Had the twin seed stayed in the fit, the memoriser would miss by exactly 0.001.
+    let leaked = |e: &f64| (e.abs() - 0.001).abs() < 1e-9 || *e == 0.0;
+    assert!(
+        !by_mixture.errors.iter().any(leaked),
+        "a seed of the held-out mixture leaked"
+    );
+    assert!(mean_baseline(&mixtures, y, &groups).rmse().unwrap() > loo.rmse().unwrap());
+}
