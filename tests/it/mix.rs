@@ -108,6 +108,12 @@ fn the_simplex_minimiser_agrees_with_brute_force_on_a_grid() {
             assert!((a - b).abs() < 0.01, "floor {floor}: {r:?} vs grid {g:?}");
         }
     }
+    // A concave target: uniform is its maximum and a stationary point, so only the corner
+    // starts reach a minimum.
+    let concave = |r: &[f64]| -r.iter().map(|x| x * x).sum::<f64>();
+    let (_, v) = minimize(concave, 4, 0.05);
+    let (_, gv) = grid_minimum(concave, 100, 0.05);
+    assert!(v <= gv + 1e-9, "concave: {v} vs the grid's {gv}");
     // A single law is monotone in Σ t_j r_j: its minimum is the corner of the smallest t, the
     // others at their floor.
     let (r, _) = minimize(|r| laws[2].at(r), 4, 0.05);
