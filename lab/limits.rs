@@ -60,6 +60,7 @@ pub const CORPUS_BYTES: Limit = (
 pub const ENTITIES: Limit = (100_000_000, "named entities of the generated corpus");
 pub const SEEDS: Limit = (10_000, "seeds per cell of an experiment");
 pub const LEARNING_RATES: Limit = (1_000, "rates on an experiment's learning-rate axis");
+pub const MIXTURES: Limit = (4_096, "mixtures on an experiment's mixture axis");
 pub const CELLS: Limit = (
     100_000,
     "runs in one sweep (sizes × arms × learning rates × seeds); each is a process and a directory",

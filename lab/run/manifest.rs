@@ -26,6 +26,17 @@ pub struct Cell {
     /// The cell's training FLOPs, in IsoFLOP experiments (its profile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<f64>,
+    /// The cell's training mixture, in experiments with a mixture axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixture: Option<Mixture>,
+}
+
+/// A training mixture on a sweep's mixture axis: its name (`base`, `uniform`, or `d<i>` for the
+/// i-th Dirichlet draw) and its weights, one per domain of the manifest's `domains`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mixture {
+    pub name: String,
+    pub weights: Vec<f64>,
 }
 
 /// `sweep.json`: what the analysis needs to know about the cells.
@@ -49,6 +60,10 @@ pub struct Manifest {
     /// The learning-rate axis, ascending; empty when the experiment has none.
     #[serde(default)]
     pub learning_rates: Vec<f64>,
+    /// The domains a mixture axis weighs (the generated corpus's, or the `[data] sources`),
+    /// in the order of each cell's mixture weights; empty without the axis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
     /// The teacher's cell in experiments with one (`[teacher]`): trained first, not an arm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<String>,

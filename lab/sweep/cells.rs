@@ -7,7 +7,7 @@ use std::path::Path;
 use super::arm::arm_ffn;
 use super::spec::{ExperimentSpec, PresetSpec, SizeSpec};
 use crate::error::{FieldError, SpecError};
-use crate::run::Cell;
+use crate::run::{Cell, Mixture};
 use crate::spec::{ModelSpec, RunConfig, RunSpec, resolve_spec};
 
 /// A cell with its resolved run config: what planning produces and the runner runs.
@@ -40,6 +40,8 @@ pub(super) struct CellAt<'a> {
     pub teacher: bool,
     /// In an IsoFLOP experiment, the cell's budget (its profile).
     pub budget: Option<f64>,
+    /// On a mixture axis, the cell's training mixture.
+    pub mixture: Option<&'a Mixture>,
 }
 
 impl<'a> CellAt<'a> {
@@ -52,6 +54,7 @@ impl<'a> CellAt<'a> {
             seed,
             teacher: false,
             budget: None,
+            mixture: None,
         }
     }
 
@@ -73,15 +76,21 @@ impl<'a> CellAt<'a> {
             n_layers: self.size.n_layers,
             lr: self.lr,
             budget: self.budget,
+            mixture: self.mixture.cloned(),
         };
         Ok(PlannedCell { cell, config })
     }
 
-    /// `<size>-<arm>-s<seed>`, `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis, or
-    /// `c<budget>-<size>-<arm>-s<seed>` in an IsoFLOP profile.
+    /// `<size>-<arm>-s<seed>`, `<size>-<arm>-lr<rate>-s<seed>` on a learning-rate axis,
+    /// `<size>-<arm>-mix<name>-s<seed>` on a mixture axis, or `c<budget>-<size>-<arm>-s<seed>`
+    /// in an IsoFLOP profile.
     fn name(&self) -> String {
         if self.teacher {
             return format!("teacher-{}", self.size.name);
+        }
+        if let Some(m) = self.mixture {
+            let (size, arm) = (&self.size.name, self.arm);
+            return format!("{size}-{arm}-mix{}-s{}", m.name, self.seed);
         }
         match (self.lr, self.budget) {
             (Some(lr), _) => format!("{}-{}-lr{lr:e}-s{}", self.size.name, self.arm, self.seed),
@@ -130,6 +139,9 @@ pub(super) fn resolve_cell(
     let mut data = base.data.clone();
     if let Some(c) = preset.corpus_bytes {
         data.corpus_bytes = c;
+    }
+    if let Some(m) = cell.mixture {
+        super::mixtures::set_weights(&mut data, &m.weights);
     }
     let mut spec = RunSpec {
         name: cell.name(),

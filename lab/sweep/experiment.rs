@@ -13,7 +13,7 @@ pub use super::spec::{
 };
 use crate::error::{FieldError, SpecError, at_most, check};
 use crate::limits;
-use crate::run::Cell;
+use crate::run::{Cell, Mixture};
 
 /// An experiment after choosing a preset: where it writes and what it runs.
 #[derive(Debug, Clone)]
@@ -126,10 +126,15 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
                 || "must be positive (it is required without [isoflop])".into(),
             )
             .map_err(|e| e.in_file(file))?;
+            let mixtures = chosen_mixtures(&exp).map_err(|e| e.in_file(file))?;
             let grid = Grid {
                 sizes,
                 arms: &arms,
                 lrs,
+                mixtures: match mixtures.is_empty() {
+                    true => vec![None],
+                    false => mixtures.iter().map(Some).collect(),
+                },
                 seeds,
                 tokens_per_param,
             };
@@ -206,6 +211,7 @@ fn teacher_cell(
         n_layers: size.n_layers,
         lr: None,
         budget: None,
+        mixture: None,
     };
     Ok(PlannedCell { cell, config })
 }
@@ -215,15 +221,31 @@ struct Grid<'a> {
     sizes: Vec<&'a SizeSpec>,
     arms: &'a [String],
     lrs: Vec<Option<f64>>,
+    /// `[None]` without a mixture axis.
+    mixtures: Vec<Option<&'a Mixture>>,
     seeds: usize,
     tokens_per_param: f64,
 }
 
-impl Grid<'_> {
+impl<'a> Grid<'a> {
+    /// Every (rate, mixture) pair of the axes.
+    fn axis(&self) -> Vec<(&Option<f64>, &Option<&'a Mixture>)> {
+        let pairs = self
+            .lrs
+            .iter()
+            .map(|lr| self.mixtures.iter().map(move |m| (lr, m)));
+        pairs.flatten().collect()
+    }
+
     /// Cells in the grid.
     fn count(&self) -> usize {
         cell_count(
-            &[self.sizes.len(), self.arms.len(), self.lrs.len()],
+            &[
+                self.sizes.len(),
+                self.arms.len(),
+                self.lrs.len(),
+                self.mixtures.len(),
+            ],
             self.seeds,
         )
     }
@@ -244,10 +266,11 @@ impl Grid<'_> {
                 * reference.params.active as f64
                 * reference.flops.train_per_token;
             for arm in self.arms {
-                for &lr in &self.lrs {
+                for (&lr, &mixture) in self.axis() {
                     for seed in 0..self.seeds as u64 {
                         let at = CellAt {
                             lr,
+                            mixture,
                             ..CellAt::new(size, arm, seed)
                         };
                         cells.push(at.plan(exp, preset, budget, file)?);
@@ -345,6 +368,24 @@ fn chosen_arms(exp: &ExperimentSpec, preset: &PresetSpec) -> Result<Vec<String>,
         .filter(|a| names.contains(a))
         .cloned()
         .collect())
+}
+
+/// The mixtures of the axis (`[]`: none). Err names the field; a mixture axis beside a
+/// learning-rate axis, IsoFLOP profiles or a teacher is refused (one question per sweep).
+fn chosen_mixtures(exp: &ExperimentSpec) -> Result<Vec<Mixture>, FieldError> {
+    let Some(spec) = &exp.mixtures else {
+        return Ok(Vec::new());
+    };
+    let other = [
+        (exp.learning_rates.is_some(), "learning_rates"),
+        (exp.isoflop.is_some(), "[isoflop]"),
+        (exp.teacher.is_some(), "[teacher]"),
+    ];
+    if let Some((_, name)) = other.iter().find(|o| o.0) {
+        let m = format!("a mixture axis cannot be combined with {name} in one sweep");
+        return Err(FieldError::new("mixtures", m));
+    }
+    super::mixtures::axis(spec, &exp.base.data)
 }
 
 /// The learning rates of the axis, ascending (`[None]`: no axis, each cell keeps

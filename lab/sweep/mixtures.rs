@@ -1,8 +1,15 @@
 //! Data mixtures drawn for a sweep's mixture axis: Dirichlet draws around the base weights
 //! (RegMix's method: `concentration` times the base weights as the Dirichlet's parameters, so
-//! a small concentration reaches the simplex's corners and a large one stays near the base).
+//! a small concentration reaches the simplex's corners and a large one stays near the base),
+//! and the fixed points every mixture axis trains (the base weights and uniform).
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::spec::MixtureSpec;
+use crate::data::{DataSpec, DomainWeights};
+use crate::error::FieldError;
+use crate::run::Mixture;
 
 /// One draw from Dirichlet(`alpha`): independent Gamma(α_j, 1) variables divided by their sum.
 /// Every α_j must be positive.
@@ -48,4 +55,109 @@ fn normal(rng: &mut impl Rng) -> f64 {
 pub fn around(base: &[f64], concentration: f64) -> Vec<f64> {
     let k = base.len() as f64;
     base.iter().map(|b| concentration * k * b).collect()
+}
+
+/// The domains a mixture weighs: the `[data] sources` by name, else the generated corpus's
+/// four domains.
+pub fn domains(data: &DataSpec) -> Vec<String> {
+    match data.sources.is_empty() {
+        true => GENERATED.iter().map(|d| d.to_string()).collect(),
+        false => data.sources.iter().map(|s| s.name.clone()).collect(),
+    }
+}
+
+/// The generated corpus's domains, in [`DomainWeights`]' order.
+pub const GENERATED: [&str; 4] = ["knowledge", "math", "code", "multilingual"];
+
+/// The data's own weights over [`domains`], normalised.
+pub fn base_weights(data: &DataSpec) -> Vec<f64> {
+    let w: Vec<f64> = match data.sources.is_empty() {
+        true => {
+            let d = data.weights;
+            vec![d.knowledge, d.math, d.code, d.multilingual]
+        }
+        false => data.sources.iter().map(|s| s.weight).collect(),
+    };
+    let sum: f64 = w.iter().sum();
+    w.iter().map(|x| x / sum).collect()
+}
+
+/// `data` training on mixture `r` (one weight per domain of [`domains`]).
+pub fn set_weights(data: &mut DataSpec, r: &[f64]) {
+    match data.sources.is_empty() {
+        true => {
+            data.weights = DomainWeights {
+                knowledge: r[0],
+                math: r[1],
+                code: r[2],
+                multilingual: r[3],
+            }
+        }
+        false => {
+            for (s, w) in data.sources.iter_mut().zip(r) {
+                s.weight = *w;
+            }
+        }
+    }
+}
+
+/// The axis: the fixed points first, then the draws (`d0`, `d1`, ...), reproducible from the
+/// spec's seed. Err names the field of `[mixtures]` at fault.
+pub fn axis(spec: &MixtureSpec, data: &DataSpec) -> Result<Vec<Mixture>, FieldError> {
+    let base = base_weights(data);
+    let k = base.len();
+    check_axis(spec, &base)?;
+    let fixed = spec.fixed.iter().map(|name| Mixture {
+        name: name.clone(),
+        weights: match name.as_str() {
+            "base" => base.clone(),
+            _ => vec![1.0 / k as f64; k],
+        },
+    });
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let alpha = around(&base, spec.concentration);
+    let drawn = (0..spec.draws).map(|i| Mixture {
+        name: format!("d{i}"),
+        weights: dirichlet(&alpha, &mut rng),
+    });
+    Ok(fixed.chain(drawn).collect())
+}
+
+fn check_axis(spec: &MixtureSpec, base: &[f64]) -> Result<(), FieldError> {
+    let k = base.len();
+    let field = |name: &str, m: String| FieldError::new(name, m).under("mixtures");
+    if !(spec.concentration.is_finite() && spec.concentration > 0.0) {
+        return Err(field(
+            "concentration",
+            format!("must be positive, got {}", spec.concentration),
+        ));
+    }
+    if !(spec.floor >= 0.0 && spec.floor <= 1.0 / k as f64) {
+        let m = format!("must be in [0, 1/{k}] for {k} domains, got {}", spec.floor);
+        return Err(field("floor", m));
+    }
+    if let Some(bad) = spec.fixed.iter().find(|f| *f != "base" && *f != "uniform") {
+        return Err(field(
+            "fixed",
+            format!("{bad:?} is not a mixture: use \"base\" or \"uniform\""),
+        ));
+    }
+    let total = spec.draws + spec.fixed.len();
+    if total < k + 2 {
+        let m = format!(
+            "{total} mixtures in all ({} fixed + {} draws): the mixing law has k + 1 = {} \
+             parameters for {k} domains, and leaving one mixture out needs one more",
+            spec.fixed.len(),
+            spec.draws,
+            k + 1
+        );
+        return Err(field("draws", m));
+    }
+    crate::error::at_most("draws", total, crate::limits::MIXTURES)
+        .map_err(|e| e.under("mixtures"))?;
+    if spec.draws > 0 && base.iter().any(|w| !(*w > 0.0)) {
+        let m = "draws around the base weights need every base weight positive".to_string();
+        return Err(field("draws", m));
+    }
+    Ok(())
 }

@@ -295,6 +295,10 @@ fn manifest_of(plan: &Plan, cells: &[PlannedCell]) -> Manifest {
         baseline_arm: plan.baseline_arm(),
         equivalence_margin: plan.experiment.analysis.equivalence_margin,
         learning_rates: plan.learning_rates(),
+        domains: match plan.experiment.mixtures {
+            Some(_) => super::mixtures::domains(&plan.experiment.base.data),
+            None => Vec::new(),
+        },
         teacher: plan.teacher.clone(),
         stability_from: plan.experiment.analysis.stability_from.clone(),
         aims: (plan.arms.iter())

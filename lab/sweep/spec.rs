@@ -43,6 +43,41 @@ pub struct ExperimentSpec {
     /// frontiers (`analysis::isoflop`).
     #[serde(default)]
     pub isoflop: Option<IsoflopSpec>,
+    /// A mixture axis: every (size, arm, seed) trains once on each mixture of the data's
+    /// domains (the generated corpus's four, or the `[data] sources`), Dirichlet draws around
+    /// the base weights and fixed points (`sweep::mixtures`).
+    #[serde(default)]
+    pub mixtures: Option<MixtureSpec>,
+}
+
+/// `[mixtures]`: the mixture axis (RegMix's design: many small runs, each on one mixture).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixtureSpec {
+    /// Dirichlet draws around the base weights, besides the fixed points.
+    pub draws: usize,
+    /// The Dirichlet's concentration: α_j = concentration · k · base_j. Small values reach the
+    /// corners of the simplex, large ones stay near the base.
+    #[serde(default = "one")]
+    pub concentration: f64,
+    /// Mixtures always trained: `base` (the experiment's `[base.data]` weights: LLaMA-3's
+    /// 50/25/17/8 for the generated corpus) and `uniform`.
+    #[serde(default = "fixed_mixtures")]
+    pub fixed: Vec<String>,
+    /// The least weight the optimal mixture may give a domain (at most 1/k).
+    #[serde(default = "default_floor")]
+    pub floor: f64,
+    /// Seed of the draws (independent of the runs' seeds).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn fixed_mixtures() -> Vec<String> {
+    vec!["base".into(), "uniform".into()]
+}
+
+fn default_floor() -> f64 {
+    0.02
 }
 
 /// `[analysis]`: how the comparisons are judged.

@@ -233,3 +233,92 @@ fn leave_one_out_is_the_closed_form_for_least_squares_and_never_sees_its_mixture
     );
     assert!(mean_baseline(&mixtures, y, &groups).rmse().unwrap() > loo.rmse().unwrap());
 }
+
+/// The toy experiment with a mixture axis of `mixtures` (a `[mixtures]` table's body), written
+/// to a temporary folder, planned.
+fn planned(mixtures: &str, extra: &str) -> Result<moe_lab::sweep::experiment::Plan, String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = crate::common::toy_experiment(0.05)
+        .replace("seeds = 1", &format!("seeds = 2\n{extra}"))
+        + &format!("\n[mixtures]\n{mixtures}\n");
+    let path = tmp.path().join("mix.toml");
+    std::fs::write(&path, text).unwrap();
+    moe_lab::sweep::experiment::plan(path.to_str().unwrap(), None).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_mixture_axis_trains_every_arm_and_seed_on_each_mixture() {
+    let plan = planned("draws = 5\nconcentration = 0.5\nseed = 3", "").unwrap();
+    let arms = plan.arms.len();
+    assert_eq!(
+        plan.cells.len(),
+        arms * (2 + 5) * 2,
+        "arms × (base, uniform, 5 draws) × seeds"
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    for c in &plan.cells {
+        let m = c.cell.mixture.as_ref().expect("every cell has its mixture");
+        assert!(
+            c.cell.name.contains(&format!("-mix{}-", m.name)),
+            "{}",
+            c.cell.name
+        );
+        let d = c.config.spec.data.weights;
+        assert_eq!(
+            [d.knowledge, d.math, d.code, d.multilingual].to_vec(),
+            m.weights
+        );
+        assert!((m.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // One mixture per name, whatever the arm or seed: arms are compared on the same data.
+        assert_eq!(
+            seen.entry(m.name.clone()).or_insert(m.weights.clone()),
+            &m.weights
+        );
+    }
+    assert_eq!(seen["base"], LLAMA3.to_vec());
+    assert_eq!(seen["uniform"], vec![0.25; 4]);
+    // Reproducible from the axis' seed, and another seed draws other mixtures.
+    let again = planned("draws = 5\nconcentration = 0.5\nseed = 3", "").unwrap();
+    let other = planned("draws = 5\nconcentration = 0.5\nseed = 4", "").unwrap();
+    let d0 = |p: &moe_lab::sweep::experiment::Plan| {
+        let c = p
+            .cells
+            .iter()
+            .find(|c| c.cell.name.contains("-mixd0-"))
+            .unwrap();
+        c.cell.mixture.clone().unwrap().weights
+    };
+    assert_eq!(d0(&plan), d0(&again));
+    assert_ne!(d0(&plan), d0(&other));
+}
+
+#[test]
+fn mixture_axis_mistakes_name_their_field() {
+    let cases = [
+        (
+            "draws = 5\nconcentration = 0.0",
+            "",
+            "mixtures.concentration",
+        ),
+        ("draws = 5\nfloor = 0.3", "", "mixtures.floor"),
+        ("draws = 3", "", "mixtures.draws"),
+        ("draws = 5\nfixed = [\"llama\"]", "", "mixtures.fixed"),
+        ("draws = 5", "learning_rates = [1e-3, 1e-2]", "mixtures"),
+    ];
+    for (mixtures, extra, field) in cases {
+        let err = planned(mixtures, extra).unwrap_err();
+        assert!(
+            err.contains("mix.toml") && err.contains(field),
+            "{field}: {err}"
+        );
+    }
+    // On the command line: exit 2 with the same message.
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        crate::common::toy_experiment(0.05) + "\n[mixtures]\ndraws = 5\nconcentration = -1\n";
+    std::fs::write(tmp.path().join("bad.toml"), text).unwrap();
+    let out = crate::common::lab_in(&["sweep", "bad.toml", "--dry-run"], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mixtures.concentration"), "{stderr}");
+}
