@@ -155,7 +155,7 @@ fn check_axis(spec: &MixtureSpec, base: &[f64]) -> Result<(), FieldError> {
     }
     crate::error::at_most("draws", total, crate::limits::MIXTURES)
         .map_err(|e| e.under("mixtures"))?;
-    if spec.draws > 0 && base.iter().any(|w| !(*w > 0.0)) {
+    if spec.draws > 0 && base.iter().any(|w| w.is_nan() || *w <= 0.0) {
         let m = "draws around the base weights need every base weight positive".to_string();
         return Err(field("draws", m));
     }
