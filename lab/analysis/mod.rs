@@ -6,6 +6,7 @@
 //! - [`lr`]: loss and stability against the learning rate;
 //! - [`recipe`]: recipe levers (distillation, averaging) against a baseline;
 //! - [`isoflop`]: compute-optimal frontiers from IsoFLOP profiles;
+//! - [`mix`]: the loss against the training mixture, and the mixture that minimises it;
 //! - [`decisive`]: the `--until-decisive` record of sequential looks.
 //!
 //! A new study is one folder and one line in [`STUDIES`].
@@ -28,11 +29,12 @@ use crate::error::SpecError;
 use study::{Opener, Study, Sweep};
 
 /// The studies, the first that claims a manifest wins: a learning-rate axis, budgets on the
-/// cells, a `[teacher]`, and else the scaling comparison.
-pub const STUDIES: [Opener; 4] = [
+/// cells, a `[teacher]`, a mixture axis, and else the scaling comparison.
+pub const STUDIES: [Opener; 5] = [
     lr::study::open,
     isoflop::study::open,
     recipe::study::open,
+    mix::study::open,
     scaling::study::open,
 ];
 

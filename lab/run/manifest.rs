@@ -64,6 +64,9 @@ pub struct Manifest {
     /// in the order of each cell's mixture weights; empty without the axis.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
+    /// The least weight the optimal mixture may give a domain (`[mixtures] floor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixture_floor: Option<f64>,
     /// The teacher's cell in experiments with one (`[teacher]`): trained first, not an arm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<String>,

@@ -299,6 +299,7 @@ fn manifest_of(plan: &Plan, cells: &[PlannedCell]) -> Manifest {
             Some(_) => super::mixtures::domains(&plan.experiment.base.data),
             None => Vec::new(),
         },
+        mixture_floor: plan.experiment.mixtures.as_ref().map(|m| m.floor),
         teacher: plan.teacher.clone(),
         stability_from: plan.experiment.analysis.stability_from.clone(),
         aims: (plan.arms.iter())

@@ -322,3 +322,218 @@ fn mixture_axis_mistakes_name_their_field() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mixtures.concentration"), "{stderr}");
 }
+
+/// Runs of two arms at every mixture of `mixtures`, 2 seeds, each domain's final loss from
+/// `laws` (one per domain) plus noise, the moe arm lower by `gap` everywhere.
+fn mix_runs(
+    laws: &[MixingLaw],
+    mixtures: &[Vec<f64>],
+    gap: f64,
+) -> (
+    moe_lab::run::Manifest,
+    Vec<moe_lab::analysis::load::RunData>,
+) {
+    use crate::common::synthetic::{manifest, run};
+    let domains: Vec<String> = ["knowledge", "math", "code", "multilingual"]
+        .map(String::from)
+        .to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut runs = Vec::new();
+    for (i, r) in mixtures.iter().enumerate() {
+        for (arm, shift) in [("moe", -gap), ("dense", 0.0)] {
+            for seed in 0..2u64 {
+                let mut x = run("s", arm, seed, 0.0);
+                let name = if i == 0 {
+                    "base".to_string()
+                } else {
+                    format!("d{i}")
+                };
+                x.cell.name = format!("s-{arm}-mix{name}-s{seed}");
+                x.cell.mixture = Some(moe_lab::run::Mixture {
+                    name,
+                    weights: r.clone(),
+                });
+                for (d, law) in domains.iter().zip(laws) {
+                    let noise = 0.002 * (rand::Rng::random::<f64>(&mut rng) - 0.5);
+                    x.summary
+                        .final_val_loss_by_stream
+                        .insert(d.clone(), law.at(r) + shift + noise);
+                }
+                runs.push(x);
+            }
+        }
+    }
+    let mut m = manifest(&runs, "moe", "dense", 0.01);
+    (m.domains, m.mixture_floor) = (domains, Some(0.05));
+    (m, runs)
+}
+
+#[test]
+fn the_study_trusts_the_law_that_predicts_held_out_mixtures_and_brackets_the_true_optimum() {
+    let laws = domain_laws();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let alpha = around(&LLAMA3, 1.0);
+    let mixtures: Vec<Vec<f64>> = [LLAMA3.to_vec()]
+        .into_iter()
+        .chain((0..23).map(|_| dirichlet(&alpha, &mut rng)))
+        .collect();
+    let (manifest, runs) = mix_runs(&laws, &mixtures, 0.03);
+    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+    let (r_true, _) = minimize(|r| mean_of(&laws, r), 4, 0.05);
+    for m in &a.arms {
+        assert_eq!(m.points.len(), 24);
+        assert_eq!(
+            m.trusted,
+            Some(moe_lab::analysis::mix::Trusted::MixingLaw),
+            "{}",
+            m.arm
+        );
+        let o = m.optimum.as_ref().expect("an optimum");
+        for (j, (lo, hi)) in o.intervals.iter().enumerate() {
+            assert!(
+                *lo <= r_true[j] + 1e-9 && r_true[j] <= hi + 1e-9,
+                "{}: domain {j}: {r_true:?} vs {:?}",
+                m.arm,
+                o.intervals
+            );
+            assert!(
+                (o.weights[j] - r_true[j]).abs() < 0.05,
+                "{:?} vs {r_true:?}",
+                o.weights
+            );
+        }
+    }
+    // The gap is the same at every mixture: no slope on entropy.
+    let s = a.gap_by_entropy.expect("a slope");
+    assert!(s.ci_low < 0.0 && 0.0 < s.ci_high, "{s:?}");
+    let lines = moe_lab::analysis::mix::report::verdicts(&a);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Best mix for moe") && l.contains("mixing law")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("Inconclusive")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_toy_mixture_sweep_runs_end_to_end_and_scores_the_domains_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = crate::common::toy_experiment(0.05) + "\n[mixtures]\ndraws = 5\n";
+    std::fs::write(tmp.path().join("mix.toml"), text).unwrap();
+    let out = crate::common::sweep_in("mix.toml", tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let results = tmp.path().join("results/toy");
+    let analysis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("analysis.json")).unwrap())
+            .unwrap();
+    // The target is the domains' equal-weight mean, not the run's mixture-weighted loss.
+    let cell = results.join("xs-moe-mixd2-s0/summary.json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cell).unwrap()).unwrap();
+    let by = &summary["final_val_loss_by_stream"];
+    let want = ["knowledge", "math", "code", "multilingual"]
+        .iter()
+        .map(|d| by[d].as_f64().unwrap())
+        .sum::<f64>()
+        / 4.0;
+    let arm = analysis["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["arm"] == "moe")
+        .unwrap();
+    let point = arm["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "d2")
+        .unwrap();
+    assert!((point["losses"][0][1].as_f64().unwrap() - want).abs() < 1e-12);
+    assert_eq!(arm["points"].as_array().unwrap().len(), 7);
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    for q in [
+        "Best mix for moe",
+        "Do the arms want different mixes?",
+        "on diverse data?",
+        "larger model",
+    ] {
+        assert!(report.contains(q), "{q}: {report}");
+    }
+    for stem in ["mix_fit", "mix_optimum"] {
+        assert!(
+            tmp.path().join(format!("plots/toy/{stem}.png")).exists(),
+            "{stem}"
+        );
+    }
+}
+
+#[test]
+fn with_no_mixture_effect_no_law_is_trusted_and_no_mix_is_named() {
+    let flat: Vec<MixingLaw> = (0..4)
+        .map(|_| MixingLaw {
+            c: 2.0,
+            b: -3.0,
+            t: vec![0.0; 4],
+        })
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let alpha = around(&LLAMA3, 1.0);
+    let mixtures: Vec<Vec<f64>> = (0..16).map(|_| dirichlet(&alpha, &mut rng)).collect();
+    let (manifest, runs) = mix_runs(&flat, &mixtures, 0.0);
+    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+    for m in &a.arms {
+        assert_eq!(
+            m.trusted,
+            None,
+            "{}: {:?} {:?} {:?}",
+            m.arm,
+            m.loo_law.rmse(),
+            m.loo_linear.rmse(),
+            m.loo_mean.rmse()
+        );
+        assert!(m.optimum.is_none());
+    }
+    let lines = moe_lab::analysis::mix::report::verdicts(&a);
+    assert!(
+        lines.iter().filter(|l| l.contains("None named")).count() == 2,
+        "{lines:?}"
+    );
+}
+
+/// Under the null (the mixture changes nothing), a law is trusted, and so a mix named, at most
+/// about 5% of the time: 100 simulated sweeps of 16 mixtures × 2 seeds × 2 arms.
+#[test]
+fn with_no_true_mixture_effect_a_mix_is_named_at_most_alpha_of_the_time() {
+    let flat: Vec<MixingLaw> = (0..4)
+        .map(|_| MixingLaw {
+            c: 2.0,
+            b: -3.0,
+            t: vec![0.0; 4],
+        })
+        .collect();
+    let alpha = around(&LLAMA3, 1.0);
+    let (mut named, mut arms) = (0, 0);
+    for sim in 0..100u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + sim);
+        let mixtures: Vec<Vec<f64>> = (0..16).map(|_| dirichlet(&alpha, &mut rng)).collect();
+        let (manifest, mut runs) = mix_runs(&flat, &mixtures, 0.0);
+        // Each simulation its own noise (mix_runs draws with a fixed seed).
+        for r in &mut runs {
+            for v in r.summary.final_val_loss_by_stream.values_mut() {
+                *v += 0.002 * (rand::Rng::random::<f64>(&mut rng) - 0.5);
+            }
+        }
+        let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+        arms += a.arms.len();
+        named += a.arms.iter().filter(|m| m.optimum.is_some()).count();
+    }
+    let rate = named as f64 / arms as f64;
+    let bound = 0.05 + 2.0 * (0.05f64 * 0.95 / arms as f64).sqrt();
+    eprintln!("a mix named in {named} of {arms} null arms ({rate:.3}; bound {bound:.3})");
+    assert!(rate <= bound, "{named} of {arms}");
+}

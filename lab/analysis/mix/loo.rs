@@ -8,10 +8,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LooError {
     pub errors: Vec<f64>,
+    /// The held-out mixture (group) of each error.
+    pub held: Vec<usize>,
     pub failed: usize,
 }
 
 impl LooError {
+    /// Each held-out mixture's mean squared error, by group.
+    pub fn by_mixture(&self) -> std::collections::BTreeMap<usize, f64> {
+        let mut sums: std::collections::BTreeMap<usize, (f64, usize)> = Default::default();
+        for (e, g) in self.errors.iter().zip(&self.held) {
+            let s = sums.entry(*g).or_default();
+            (s.0, s.1) = (s.0 + e * e, s.1 + 1);
+        }
+        sums.into_iter()
+            .map(|(g, (s, n))| (g, s / n as f64))
+            .collect()
+    }
+
     /// Root mean square of the errors (`None` when every fit failed).
     pub fn rmse(&self) -> Option<f64> {
         let n = self.errors.len();
@@ -32,7 +46,7 @@ pub fn leave_one_out<M>(
     let mut ids: Vec<usize> = groups.to_vec();
     ids.sort();
     ids.dedup();
-    let (mut errors, mut failed) = (Vec::new(), 0);
+    let (mut errors, mut held_out, mut failed) = (Vec::new(), Vec::new(), 0);
     for held in ids {
         let keep = |i: &usize| groups[*i] != held;
         let rows: Vec<usize> = (0..losses.len()).filter(keep).collect();
@@ -42,10 +56,16 @@ pub fn leave_one_out<M>(
             failed += 1;
             continue;
         };
-        let out = (0..losses.len()).filter(|i| groups[*i] == held);
-        errors.extend(out.map(|i| predict(&model, &mixtures[i]) - losses[i]));
+        for i in (0..losses.len()).filter(|i| groups[*i] == held) {
+            errors.push(predict(&model, &mixtures[i]) - losses[i]);
+            held_out.push(held);
+        }
     }
-    LooError { errors, failed }
+    LooError {
+        errors,
+        held: held_out,
+        failed,
+    }
 }
 
 /// The baseline every law must beat: each held-out mixture predicted by the mean loss of the

@@ -1,15 +1,272 @@
-//! The data-mix study's mathematics: how a target loss depends on the training mixture, fitted
-//! from small runs at many mixtures, and the mixture that minimises it.
+//! The data-mix study: small runs at many training mixtures, a law of how the target loss
+//! depends on the mixture, fitted per arm, trusted only if it predicts held-out mixtures better
+//! than their mean, and the mixture it puts the target's minimum at, with intervals.
 //!
 //! - [`law`]: the data mixing law `L(r) = c + exp(b + Σ_j t_j r_j)` (Ye et al. 2024), and a
 //!   linear baseline `L(r) = β₀ + Σ_j β_j r_j` (RegMix's simplest regression);
 //! - [`loo`]: leave-one-mixture-out prediction error, beside predicting the mean;
-//! - [`simplex`]: the minimum of a target over the mixtures with a floor on every weight.
+//! - [`simplex`]: the minimum of a target over the mixtures with a floor on every weight;
+//! - [`bootstrap`]: the optimum's interval over mixtures and seeds.
 //!
-//! Mixtures are drawn by `sweep::mixtures`. The study that trains them, reads the runs and
-//! reports is not built yet.
+//! The target is the equal-weight mean of the domains' final validation losses (each run's
+//! headline loss weighs the streams by its own mixture, so it is not comparable across
+//! mixtures). Mixtures are drawn by `sweep::mixtures`.
 
+pub mod bootstrap;
+pub mod figures;
 pub mod law;
 pub mod linear;
 pub mod loo;
+pub mod report;
 pub mod simplex;
+pub mod study;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::load::RunData;
+use crate::analysis::stats::{Slope, slope};
+use crate::run::{Manifest, RunStatus};
+use law::{LinearLaw, MixingLaw, fit_law, fit_linear};
+use loo::{LooError, leave_one_out, mean_baseline};
+
+/// One mixture's runs in one arm: the seeds' target losses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixPoint {
+    pub name: String,
+    pub weights: Vec<f64>,
+    /// `(seed, target loss)`.
+    pub losses: Vec<(u64, f64)>,
+}
+
+impl MixPoint {
+    pub fn mean(&self) -> f64 {
+        self.losses.iter().map(|l| l.1).sum::<f64>() / self.losses.len() as f64
+    }
+}
+
+/// Which law predicts held-out mixtures best, if any beats their mean.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Trusted {
+    MixingLaw,
+    Linear,
+}
+
+/// The optimum of the trusted law over the floored simplex.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Optimum {
+    pub weights: Vec<f64>,
+    /// Per domain, the 95% bootstrap interval of its weight (mixtures and seeds resampled).
+    pub intervals: Vec<(f64, f64)>,
+    pub predicted: f64,
+    /// The law's prediction at the base and the uniform mixture, for comparison.
+    pub at_base: Option<f64>,
+    pub at_uniform: f64,
+}
+
+/// One arm (at one size) on the mixture axis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArmMix {
+    pub arm: String,
+    pub size: String,
+    pub points: Vec<MixPoint>,
+    pub law: Option<MixingLaw>,
+    pub linear: Option<LinearLaw>,
+    /// Leave-one-mixture-out errors: the mixing law, the linear law, the mean.
+    pub loo_law: LooError,
+    pub loo_linear: LooError,
+    pub loo_mean: LooError,
+    pub trusted: Option<Trusted>,
+    pub optimum: Option<Optimum>,
+}
+
+impl ArmMix {
+    /// The trusted law's prediction at `r`.
+    pub fn predict(&self, r: &[f64]) -> Option<f64> {
+        match self.trusted? {
+            Trusted::MixingLaw => self.law.as_ref().map(|l| l.at(r)),
+            Trusted::Linear => self.linear.as_ref().map(|l| l.at(r)),
+        }
+    }
+}
+
+/// The whole study: every arm's fit, and how the arms compare across mixtures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixAnalysis {
+    pub experiment: String,
+    pub preset: String,
+    pub domains: Vec<String>,
+    pub floor: f64,
+    pub arms: Vec<ArmMix>,
+    /// The reference arm minus the baseline, per mixture (seed means), against the mixture's
+    /// entropy (nats): does the MoE gain more on diverse data?
+    pub gap_by_entropy: Option<Slope>,
+    pub reference_arm: String,
+    pub baseline_arm: Option<String>,
+    /// Runs left out (unfinished, or without a domain's loss).
+    pub notes: Vec<String>,
+}
+
+pub fn is_mix(manifest: &Manifest) -> bool {
+    !manifest.domains.is_empty()
+}
+
+/// The target of a run: the mean of its domains' final validation losses.
+fn target(r: &RunData, domains: &[String]) -> Option<f64> {
+    let by = &r.summary.final_val_loss_by_stream;
+    let losses: Option<Vec<f64>> = domains.iter().map(|d| by.get(d).copied()).collect();
+    let losses = losses?;
+    Some(losses.iter().sum::<f64>() / losses.len() as f64)
+}
+
+pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
+    let floor = manifest.mixture_floor.unwrap_or(0.0);
+    let mut notes = Vec::new();
+    let mut arms = Vec::new();
+    for size in &manifest.sizes {
+        for arm in &manifest.arms {
+            let mine: Vec<&RunData> = (runs.iter())
+                .filter(|r| &r.cell.arm == arm && &r.cell.size == size)
+                .collect();
+            let points = points(&mine, &manifest.domains, &mut notes);
+            if !points.is_empty() {
+                arms.push(arm_mix(arm, size, points, manifest, floor));
+            }
+        }
+    }
+    let reference_arm = manifest.reference_arm.clone();
+    let baseline_arm = manifest.baseline_arm.clone();
+    let gap_by_entropy = baseline_arm
+        .as_ref()
+        .and_then(|b| gap_slope(&arms, &reference_arm, b));
+    MixAnalysis {
+        experiment: manifest.experiment.clone(),
+        preset: manifest.preset.clone(),
+        domains: manifest.domains.clone(),
+        floor,
+        arms,
+        gap_by_entropy,
+        reference_arm,
+        baseline_arm,
+        notes,
+    }
+}
+
+/// The runs' target losses grouped by mixture, in the axis' order.
+fn points(runs: &[&RunData], domains: &[String], notes: &mut Vec<String>) -> Vec<MixPoint> {
+    let mut out: Vec<MixPoint> = Vec::new();
+    for r in runs {
+        let Some(m) = &r.cell.mixture else { continue };
+        let loss = (r.summary.status == RunStatus::Complete)
+            .then(|| target(r, domains))
+            .flatten();
+        let Some(loss) = loss.filter(|l| l.is_finite()) else {
+            notes.push(format!("{}: no final loss for every domain", r.cell.name));
+            continue;
+        };
+        match out.iter_mut().find(|p| p.name == m.name) {
+            Some(p) => p.losses.push((r.cell.seed, loss)),
+            None => out.push(MixPoint {
+                name: m.name.clone(),
+                weights: m.weights.clone(),
+                losses: vec![(r.cell.seed, loss)],
+            }),
+        }
+    }
+    out
+}
+
+/// Rows (one per run) of an arm's points: mixtures, losses, and each row's mixture index.
+pub fn rows(points: &[MixPoint]) -> (Vec<Vec<f64>>, Vec<f64>, Vec<usize>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (i, p) in points.iter().enumerate() {
+        for (_, l) in &p.losses {
+            out.0.push(p.weights.clone());
+            out.1.push(*l);
+            out.2.push(i);
+        }
+    }
+    out
+}
+
+fn arm_mix(
+    arm: &str,
+    size: &str,
+    points: Vec<MixPoint>,
+    manifest: &Manifest,
+    floor: f64,
+) -> ArmMix {
+    let (r, y, groups) = rows(&points);
+    let loo_law = leave_one_out(&r, &y, &groups, fit_law, |m, x| m.at(x));
+    let loo_linear = leave_one_out(&r, &y, &groups, fit_linear, |m, x| m.at(x));
+    let loo_mean = mean_baseline(&r, &y, &groups);
+    let trusted = trust(&loo_law, &loo_linear, &loo_mean);
+    let mut mix = ArmMix {
+        arm: arm.into(),
+        size: size.into(),
+        law: fit_law(&r, &y),
+        linear: fit_linear(&r, &y),
+        points,
+        loo_law,
+        loo_linear,
+        loo_mean,
+        trusted,
+        optimum: None,
+    };
+    mix.optimum = bootstrap::optimum(&mix, manifest, floor);
+    mix
+}
+
+/// The law with the smaller leave-one-out error among those that beat predicting the mean:
+/// lower squared error on the held-out mixtures, paired by mixture, its 95% interval above
+/// zero (a law whose fit failed on any held-out set is not trusted). Without the test a law
+/// would win on noise about half the time when the mixture changes nothing.
+fn trust(law: &LooError, linear: &LooError, mean: &LooError) -> Option<Trusted> {
+    let beats = |e: &LooError| {
+        let (ours, theirs) = (e.by_mixture(), mean.by_mixture());
+        let gains: Vec<f64> = (theirs.iter())
+            .filter_map(|(g, m)| Some(m - ours.get(g)?))
+            .collect();
+        let p = crate::analysis::stats::paired(&[gains], 0.0)?;
+        (e.failed == 0 && p.ci_low > 0.0)
+            .then(|| e.rmse())
+            .flatten()
+    };
+    let candidates = [
+        (Trusted::MixingLaw, beats(law)),
+        (Trusted::Linear, beats(linear)),
+    ];
+    (candidates.into_iter())
+        .filter_map(|(t, s)| Some((t, s?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(t, _)| t)
+}
+
+/// Entropy of a mixture (nats).
+pub fn entropy(r: &[f64]) -> f64 {
+    -r.iter()
+        .filter(|x| **x > 0.0)
+        .map(|x| x * x.ln())
+        .sum::<f64>()
+}
+
+/// The slope of the reference − baseline gap (seed-paired means per mixture) on the mixture's
+/// entropy, at the first size both arms have.
+fn gap_slope(arms: &[ArmMix], reference: &str, baseline: &str) -> Option<Slope> {
+    let a = arms.iter().find(|a| a.arm == reference)?;
+    let b = arms
+        .iter()
+        .find(|x| x.arm == baseline && x.size == a.size)?;
+    let gaps: Vec<(f64, f64)> = (a.points.iter())
+        .filter_map(|p| {
+            let q = b.points.iter().find(|q| q.name == p.name)?;
+            let pairs: Vec<f64> = (p.losses.iter())
+                .filter_map(|(s, l)| Some(l - q.losses.iter().find(|x| x.0 == *s)?.1))
+                .collect();
+            (!pairs.is_empty()).then(|| {
+                let gap = pairs.iter().sum::<f64>() / pairs.len() as f64;
+                (entropy(&p.weights), gap)
+            })
+        })
+        .collect();
+    slope(&gaps)
+}

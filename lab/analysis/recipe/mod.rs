@@ -14,10 +14,11 @@ pub mod figures;
 pub mod report;
 pub mod study;
 
+pub use crate::analysis::stats::{Slope, slope};
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::analysis::load::RunData;
 use crate::analysis::stats::{Paired, paired};
@@ -81,57 +82,6 @@ pub struct LeverAtSize {
     pub gain: Option<Paired>,
     /// For an averaging arm: the gain of its last (not averaged) model.
     pub gain_last: Option<Paired>,
-}
-
-/// Least-squares slope of the sizes' mean gains on ln(parameters): nats of gain per e-fold of
-/// parameters, with its 95% interval (t, sizes − 2 degrees of freedom).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct Slope {
-    pub n: usize,
-    /// The fitted line: gain = intercept + slope · ln(parameters).
-    pub intercept: f64,
-    pub slope: f64,
-    pub se: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
-    pub p: f64,
-    /// The smallest slope this design detects with 80% power.
-    pub min_detectable: f64,
-}
-
-/// OLS slope of `y` on `x`; `None` with fewer than 3 points, one distinct x, or no spread.
-pub fn slope(points: &[(f64, f64)]) -> Option<Slope> {
-    let n = points.len();
-    if n < 3 {
-        return None;
-    }
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n as f64;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n as f64;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    if sxx <= 1e-12 {
-        return None;
-    }
-    let b = sxy / sxx;
-    let a = my - b * mx;
-    let rss: f64 = points.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
-    let df = (n - 2) as f64;
-    let se = (rss / df / sxx).sqrt();
-    if se.is_nan() || se <= 0.0 {
-        return None;
-    }
-    let t = StudentsT::new(0.0, 1.0, df).ok()?;
-    let q = t.inverse_cdf(0.975);
-    Some(Slope {
-        n,
-        intercept: a,
-        slope: b,
-        se,
-        ci_low: b - q * se,
-        ci_high: b + q * se,
-        p: 2.0 * (1.0 - t.cdf((b / se).abs())),
-        min_detectable: (q + t.inverse_cdf(0.80)) * se,
-    })
 }
 
 /// The loss a run is scored by: its averaged model's when it has one, else its last model's.

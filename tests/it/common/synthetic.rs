@@ -119,6 +119,7 @@ pub fn manifest(runs: &[RunData], reference: &str, baseline: &str, margin: f64) 
         baseline_arm: Some(baseline.into()),
         equivalence_margin: margin,
         domains: Vec::new(),
+        mixture_floor: None,
         learning_rates: rates,
         teacher: None,
         stability_from: None,

@@ -1,0 +1,102 @@
+//! The data-mix study's figures: each arm's held-out predictions against the observed losses,
+//! and the optimum's weights against the base and uniform mixtures.
+
+use super::{MixAnalysis, Trusted, rows};
+use crate::analysis::figure::{Axis, BLACK, Dash, Figure, Mark, Panel, Point, Series, Shape};
+
+/// How to read the fit figure (its caption).
+pub const FIT: &str = "Each run's target loss (x) against what the trusted law predicts for its mixture when fitted without that mixture (y; the mixing law where no law is trusted). Points on the diagonal: the law predicts mixtures it never saw";
+/// How to read the optimum figure (its caption).
+pub const OPTIMUM: &str = "The weight each arm's optimum gives each domain, with its 95% bootstrap interval over mixtures and seeds; diamonds: the base mix; dashed: uniform";
+
+pub fn figures(a: &MixAnalysis, arms: &[String]) -> Vec<Figure> {
+    vec![
+        fit(a, arms).captioned(FIT),
+        optimum(a, arms).captioned(OPTIMUM),
+    ]
+}
+
+fn fit(a: &MixAnalysis, arms: &[String]) -> Figure {
+    let title = "Held-out prediction against observed loss, per arm (leave one mixture out)";
+    let mut p = Panel::new(
+        Axis::linear("observed target loss (nats/token)"),
+        Axis::linear("predicted without that mixture"),
+    );
+    let mut all = Vec::new();
+    for m in &a.arms {
+        let loo = match m.trusted {
+            Some(Trusted::Linear) => &m.loo_linear,
+            _ => &m.loo_law,
+        };
+        let (_, y, _) = rows(&m.points);
+        if loo.failed > 0 || loo.errors.len() != y.len() {
+            continue;
+        }
+        let points: Vec<Point> = (y.iter().zip(&loo.errors))
+            .map(|(obs, e)| Point::at(*obs, obs + e))
+            .collect();
+        all.extend(y.iter().copied());
+        let name = format!("{} {}", m.arm, m.size);
+        p.push(Mark::dots(Series::arm(arms, &name, &m.arm, true), points));
+    }
+    if let (Some(lo), Some(hi)) = (
+        all.iter().copied().reduce(f64::min),
+        all.iter().copied().reduce(f64::max),
+    ) {
+        let diagonal = Series {
+            name: "y = x".into(),
+            group: "y = x".into(),
+            color: BLACK,
+            legend: false,
+        };
+        p.push(Mark::line(diagonal, vec![(lo, lo), (hi, hi)], 1.0).dashed(Dash::Dashed));
+    }
+    Figure::new("mix_fit", title, vec![p]).or_empty("no arm's fit predicts every held-out mixture")
+}
+
+fn optimum(a: &MixAnalysis, arms: &[String]) -> Figure {
+    let title = "The optimal mixture per arm (bars: 95% bootstrap), the base mix and uniform";
+    let mut p = Panel::new(
+        Axis::categories("domain", a.domains.clone()),
+        Axis::linear("weight").cut(0.0, 1.0),
+    );
+    let k = a.domains.len();
+    for m in a.arms.iter().filter(|m| m.optimum.is_some()) {
+        let o = m.optimum.as_ref().expect("filtered");
+        let points = (o.weights.iter().zip(&o.intervals).enumerate())
+            .map(|(j, (w, (lo, hi)))| Point::within(j as f64, *w, *lo, *hi))
+            .collect();
+        let name = format!("{} {} optimum", m.arm, m.size);
+        p.push(Mark::dots(Series::arm(arms, &name, &m.arm, true), points));
+    }
+    let base = a
+        .arms
+        .iter()
+        .flat_map(|m| &m.points)
+        .find(|q| q.name == "base");
+    if let Some(b) = base {
+        let s = Series {
+            name: "base mix".into(),
+            group: "base".into(),
+            color: BLACK,
+            legend: true,
+        };
+        let points = b
+            .weights
+            .iter()
+            .enumerate()
+            .map(|(j, w)| Point::at(j as f64, *w))
+            .collect();
+        p.push(Mark::dots(s, points).shaped(Shape::Diamond));
+    }
+    p.push(Mark::HLine {
+        y: 1.0 / k.max(1) as f64,
+        dash: Dash::Dashed,
+        label: Some("uniform".into()),
+    });
+    let fig = Figure::new("mix_optimum", title, vec![p]);
+    match a.arms.iter().any(|m| m.optimum.is_some()) {
+        true => fig,
+        false => Figure::empty("mix_optimum", title, "no arm has a trusted law"),
+    }
+}

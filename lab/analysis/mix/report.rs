@@ -1,0 +1,211 @@
+//! The data-mix study's report: which mix is best for the target per arm, whether dense and MoE
+//! want different mixes, whether the MoE gains more on diverse data, and what is not answered.
+
+use super::figures::{FIT, OPTIMUM};
+use super::{ArmMix, MixAnalysis, Trusted, entropy};
+use crate::analysis::markdown::{Doc, Table};
+
+pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
+    let mut doc = Doc::default();
+    doc.line(&format!("# {} — preset `{}`\n", a.experiment, a.preset));
+    doc.para(&format!(
+        "Small runs at {} mixtures of {} ({}), each arm on its matched FLOP budget; the target \
+         is the equal-weight mean of the domains' final validation losses. A law is trusted \
+         only where it predicts held-out mixtures better than their mean; the optimum keeps \
+         every weight ≥ {}.",
+        a.arms.first().map_or(0, |m| m.points.len()),
+        a.domains.len(),
+        a.domains.join(", "),
+        a.floor
+    ));
+    doc.heading("Answers");
+    for v in verdicts(a) {
+        doc.line(&format!("- {v}"));
+    }
+    doc.heading("Fits: leave-one-mixture-out error (nats)");
+    let mut t = Table::new(&["size", "arm", "mixing law", "linear", "the mean", "trusted"]);
+    for m in &a.arms {
+        let rmse = |e: &super::loo::LooError| e.rmse().map_or("–".into(), |x| format!("{x:.4}"));
+        t.row(&[
+            m.size.clone(),
+            m.arm.clone(),
+            rmse(&m.loo_law),
+            rmse(&m.loo_linear),
+            rmse(&m.loo_mean),
+            law_name(m.trusted).into(),
+        ]);
+    }
+    doc.table(t);
+    doc.figure(plots_rel, "mix_fit", FIT);
+    doc.heading("The optimum");
+    optimum_table(&mut doc, a);
+    doc.figure(plots_rel, "mix_optimum", OPTIMUM);
+    mixtures_table(&mut doc, a);
+    doc.finish()
+}
+
+fn law_name(t: Option<Trusted>) -> &'static str {
+    match t {
+        Some(Trusted::MixingLaw) => "mixing law",
+        Some(Trusted::Linear) => "linear law",
+        None => "neither",
+    }
+}
+
+fn weights_text(domains: &[String], w: &[f64], iv: &[(f64, f64)]) -> String {
+    let parts = domains.iter().zip(w).zip(iv);
+    let each = parts.map(|((d, x), (lo, hi))| format!("{d} {x:.2} [{lo:.2}, {hi:.2}]"));
+    each.collect::<Vec<_>>().join(", ")
+}
+
+/// The answers, one line each.
+pub fn verdicts(a: &MixAnalysis) -> Vec<String> {
+    let mut out: Vec<String> = a.arms.iter().map(|m| best_mix(a, m)).collect();
+    out.push(arms_differ(a));
+    out.push(diversity(a));
+    out.push(
+        "**Do small runs pick the mix a larger model would?** Not answered: this sweep trains \
+         one size; the check at a larger size is not built yet."
+            .into(),
+    );
+    out
+}
+
+fn best_mix(a: &MixAnalysis, m: &ArmMix) -> String {
+    let head = format!("**Best mix for {} ({})?**", m.arm, m.size);
+    let rmse = |e: &super::loo::LooError| e.rmse().map_or("–".into(), |x| format!("{x:.4}"));
+    let Some(o) = &m.optimum else {
+        return format!(
+            "{head} None named: no law predicts held-out mixtures better than their mean (mixing \
+             law {}, linear {}, the mean {} nats of leave-one-out error).",
+            rmse(&m.loo_law),
+            rmse(&m.loo_linear),
+            rmse(&m.loo_mean)
+        );
+    };
+    let trusted = match m.trusted {
+        Some(Trusted::MixingLaw) => &m.loo_law,
+        _ => &m.loo_linear,
+    };
+    let base = o
+        .at_base
+        .map_or(String::new(), |b| format!(", {b:.4} at the base mix"));
+    format!(
+        "{head} {} (the {}, which predicts held-out mixtures within {} nats, the mean within {}); \
+         predicted loss {:.4}{base} and {:.4} at uniform.",
+        weights_text(&a.domains, &o.weights, &o.intervals),
+        law_name(m.trusted),
+        rmse(trusted),
+        rmse(&m.loo_mean),
+        o.predicted,
+        o.at_uniform,
+    )
+}
+
+/// Whether the reference and baseline arms' optima differ by more than their intervals.
+fn arms_differ(a: &MixAnalysis) -> String {
+    let head = "**Do the arms want different mixes?**";
+    let find = |name: &str| a.arms.iter().find(|m| m.arm == name);
+    let (Some(r), Some(b)) = (
+        find(&a.reference_arm),
+        a.baseline_arm.as_deref().and_then(find),
+    ) else {
+        return format!("{head} Cannot say: the sweep has no baseline arm.");
+    };
+    let (Some(or), Some(ob)) = (&r.optimum, &b.optimum) else {
+        return format!("{head} Cannot say: an arm has no trusted law.");
+    };
+    let disjoint: Vec<String> = (a.domains.iter().enumerate())
+        .filter(|(j, _)| {
+            or.intervals[*j].1 < ob.intervals[*j].0 || ob.intervals[*j].1 < or.intervals[*j].0
+        })
+        .map(|(j, d)| {
+            format!(
+                "{d} ({} {:.2} vs {} {:.2})",
+                r.arm, or.weights[j], b.arm, ob.weights[j]
+            )
+        })
+        .collect();
+    match disjoint.is_empty() {
+        true => format!(
+            "{head} Not distinguishable: every domain's interval of {} overlaps {}'s.",
+            r.arm, b.arm
+        ),
+        false => format!("{head} **Yes**, on {}.", disjoint.join(", ")),
+    }
+}
+
+/// Whether the reference − baseline gap changes with the mixture's entropy.
+fn diversity(a: &MixAnalysis) -> String {
+    let base = a.baseline_arm.as_deref().unwrap_or("the baseline");
+    let head = format!(
+        "**Does {} gain more over {base} on diverse data?**",
+        a.reference_arm
+    );
+    let Some(s) = &a.gap_by_entropy else {
+        return format!("{head} Cannot say: fewer than 3 mixtures with both arms.");
+    };
+    let verdict = if s.ci_high < 0.0 {
+        "**Yes**: the gap falls as the mixture grows more diverse".to_string()
+    } else if s.ci_low > 0.0 {
+        "**No, the opposite**: the gap grows with diversity".to_string()
+    } else {
+        format!(
+            "Inconclusive (smallest detectable slope {:.4})",
+            s.min_detectable
+        )
+    };
+    format!(
+        "{head} {verdict}: {} − {base} changes by {:+.4} nats per nat of mixture entropy (95% CI \
+         [{:+.4}, {:+.4}], {} mixtures).",
+        a.reference_arm, s.slope, s.ci_low, s.ci_high, s.n
+    )
+}
+
+fn optimum_table(doc: &mut Doc, a: &MixAnalysis) {
+    let mut head = vec!["size".to_string(), "arm".to_string()];
+    head.extend(a.domains.iter().map(|d| format!("{d} [95% CI]")));
+    head.extend(["predicted".into(), "at base".into(), "at uniform".into()]);
+    let mut t = Table::new(&head.iter().map(String::as_str).collect::<Vec<_>>());
+    for m in a.arms.iter() {
+        let Some(o) = &m.optimum else { continue };
+        let mut row = vec![m.size.clone(), m.arm.clone()];
+        row.extend(
+            (o.weights.iter().zip(&o.intervals))
+                .map(|(w, (lo, hi))| format!("{w:.2} [{lo:.2}, {hi:.2}]")),
+        );
+        row.push(format!("{:.4}", o.predicted));
+        row.push(o.at_base.map_or("–".into(), |b| format!("{b:.4}")));
+        row.push(format!("{:.4}", o.at_uniform));
+        t.row(&row);
+    }
+    doc.table(t);
+}
+
+fn mixtures_table(doc: &mut Doc, a: &MixAnalysis) {
+    doc.heading("Mixtures trained (target loss, mean over seeds)");
+    let mut head = vec![
+        "mixture".to_string(),
+        "weights".to_string(),
+        "entropy".to_string(),
+    ];
+    head.extend(a.arms.iter().map(|m| format!("{} {}", m.arm, m.size)));
+    let mut t = Table::new(&head.iter().map(String::as_str).collect::<Vec<_>>());
+    let Some(first) = a.arms.first() else {
+        return doc.table(t);
+    };
+    for p in &first.points {
+        let w: Vec<String> = p.weights.iter().map(|x| format!("{x:.2}")).collect();
+        let mut row = vec![
+            p.name.clone(),
+            w.join(" / "),
+            format!("{:.3}", entropy(&p.weights)),
+        ];
+        for m in &a.arms {
+            let q = m.points.iter().find(|q| q.name == p.name);
+            row.push(q.map_or("–".into(), |q| format!("{:.4}", q.mean())));
+        }
+        t.row(&row);
+    }
+    doc.table(t);
+}
