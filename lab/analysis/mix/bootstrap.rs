@@ -5,9 +5,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::law::{fit_law, fit_linear};
 use super::simplex::minimize;
 use super::{ArmMix, MixPoint, Optimum, Trusted, rows};
+use super::{fit_domains, fit_target_linear, mean_law};
 use crate::run::Manifest;
 
 /// Bootstrap draws behind the optimum's intervals.
@@ -51,21 +51,24 @@ fn draw(
     let resample: Vec<MixPoint> = (0..points.len())
         .map(|_| {
             let p = &points[rng.random_range(0..points.len())];
-            let seeds = (0..p.losses.len()).map(|_| p.losses[rng.random_range(0..p.losses.len())]);
+            let seeds = (0..p.losses.len()).map(|_| rng.random_range(0..p.losses.len()));
+            let picks: Vec<usize> = seeds.collect();
             MixPoint {
-                losses: seeds.collect(),
+                losses: picks.iter().map(|s| p.losses[*s]).collect(),
+                domain_losses: picks.iter().map(|s| p.domain_losses[*s].clone()).collect(),
                 ..p.clone()
             }
         })
         .collect();
-    let (r, y, _) = rows(&resample);
+    let rows = rows(&resample);
+    let all: Vec<usize> = (0..rows.targets.len()).collect();
     let best = match trusted {
         Trusted::MixingLaw => {
-            let law = fit_law(&r, &y)?;
-            minimize(|x| law.at(x), k, floor).0
+            let laws = fit_domains(&rows, &all)?;
+            minimize(|x| mean_law(&laws, x), k, floor).0
         }
         Trusted::Linear => {
-            let law = fit_linear(&r, &y)?;
+            let law = fit_target_linear(&rows, &all)?;
             minimize(|x| law.at(x), k, floor).0
         }
     };

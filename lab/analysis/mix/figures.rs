@@ -28,7 +28,7 @@ fn fit(a: &MixAnalysis, arms: &[String]) -> Figure {
             Some(Trusted::Linear) => &m.loo_linear,
             _ => &m.loo_law,
         };
-        let (_, y, _) = rows(&m.points);
+        let y = rows(&m.points).targets;
         if loo.failed > 0 || loo.errors.len() != y.len() {
             continue;
         }

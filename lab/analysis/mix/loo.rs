@@ -33,31 +33,27 @@ impl LooError {
     }
 }
 
-/// Each mixture held out in turn: `fit` sees the others only, and its `predict`ion at the
-/// held-out mixture is scored against that mixture's loss. Rows of one mixture (its seeds) go
-/// out together: `groups[i]` names the mixture of row i.
+/// Each mixture held out in turn: `fit` sees the rows of the other mixtures only (their
+/// indices), and its `predict`ion for each held-out row is scored against that row's loss.
+/// Rows of one mixture (its seeds) go out together: `groups[i]` names the mixture of row i.
 pub fn leave_one_out<M>(
-    mixtures: &[Vec<f64>],
     losses: &[f64],
     groups: &[usize],
-    fit: impl Fn(&[Vec<f64>], &[f64]) -> Option<M>,
-    predict: impl Fn(&M, &[f64]) -> f64,
+    fit: impl Fn(&[usize]) -> Option<M>,
+    predict: impl Fn(&M, usize) -> f64,
 ) -> LooError {
     let mut ids: Vec<usize> = groups.to_vec();
     ids.sort();
     ids.dedup();
     let (mut errors, mut held_out, mut failed) = (Vec::new(), Vec::new(), 0);
     for held in ids {
-        let keep = |i: &usize| groups[*i] != held;
-        let rows: Vec<usize> = (0..losses.len()).filter(keep).collect();
-        let train_r: Vec<Vec<f64>> = rows.iter().map(|i| mixtures[*i].clone()).collect();
-        let train_y: Vec<f64> = rows.iter().map(|i| losses[*i]).collect();
-        let Some(model) = fit(&train_r, &train_y) else {
+        let rows: Vec<usize> = (0..losses.len()).filter(|i| groups[*i] != held).collect();
+        let Some(model) = fit(&rows) else {
             failed += 1;
             continue;
         };
         for i in (0..losses.len()).filter(|i| groups[*i] == held) {
-            errors.push(predict(&model, &mixtures[i]) - losses[i]);
+            errors.push(predict(&model, i) - losses[i]);
             held_out.push(held);
         }
     }
@@ -70,8 +66,15 @@ pub fn leave_one_out<M>(
 
 /// The baseline every law must beat: each held-out mixture predicted by the mean loss of the
 /// others.
-pub fn mean_baseline(mixtures: &[Vec<f64>], losses: &[f64], groups: &[usize]) -> LooError {
-    let mean =
-        |_: &[Vec<f64>], y: &[f64]| (!y.is_empty()).then(|| y.iter().sum::<f64>() / y.len() as f64);
-    leave_one_out(mixtures, losses, groups, mean, |m, _| *m)
+pub fn mean_baseline(losses: &[f64], groups: &[usize]) -> LooError {
+    let mean = |rows: &[usize]| {
+        let n = rows.len();
+        (n > 0).then(|| rows.iter().map(|i| losses[*i]).sum::<f64>() / n as f64)
+    };
+    leave_one_out(losses, groups, mean, |m, _| *m)
+}
+
+/// The entries of `v` at `rows`.
+pub fn select<T: Clone>(v: &[T], rows: &[usize]) -> Vec<T> {
+    rows.iter().map(|i| v[*i].clone()).collect()
 }

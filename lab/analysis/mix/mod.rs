@@ -2,8 +2,9 @@
 //! depends on the mixture, fitted per arm, trusted only if it predicts held-out mixtures better
 //! than their mean, and the mixture it puts the target's minimum at, with intervals.
 //!
-//! - [`law`]: the data mixing law `L(r) = c + exp(b + Σ_j t_j r_j)` (Ye et al. 2024), and a
-//!   linear baseline `L(r) = β₀ + Σ_j β_j r_j` (RegMix's simplest regression);
+//! - [`law`]: the data mixing law `L_d(r) = c + exp(b + Σ_j t_j r_j)` of each domain d (Ye et
+//!   al. 2024), the target their mean; and a linear baseline for the target,
+//!   `L(r) = β₀ + Σ_j β_j r_j` (RegMix's simplest regression);
 //! - [`loo`]: leave-one-mixture-out prediction error, beside predicting the mean;
 //! - [`simplex`]: the minimum of a target over the mixtures with a floor on every weight;
 //! - [`bootstrap`]: the optimum's interval over mixtures and seeds.
@@ -29,13 +30,15 @@ use crate::run::{Manifest, RunStatus};
 use law::{LinearLaw, MixingLaw, fit_law, fit_linear};
 use loo::{LooError, leave_one_out, mean_baseline};
 
-/// One mixture's runs in one arm: the seeds' target losses.
+/// One mixture's runs in one arm: the seeds' target losses, and their domains' losses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MixPoint {
     pub name: String,
     pub weights: Vec<f64>,
     /// `(seed, target loss)`.
     pub losses: Vec<(u64, f64)>,
+    /// Per seed (in `losses`' order), each domain's final validation loss.
+    pub domain_losses: Vec<Vec<f64>>,
 }
 
 impl MixPoint {
@@ -69,7 +72,8 @@ pub struct ArmMix {
     pub arm: String,
     pub size: String,
     pub points: Vec<MixPoint>,
-    pub law: Option<MixingLaw>,
+    /// One mixing law per domain (the target is their mean).
+    pub laws: Option<Vec<MixingLaw>>,
     pub linear: Option<LinearLaw>,
     /// Leave-one-mixture-out errors: the mixing law, the linear law, the mean.
     pub loo_law: LooError,
@@ -83,7 +87,7 @@ impl ArmMix {
     /// The trusted law's prediction at `r`.
     pub fn predict(&self, r: &[f64]) -> Option<f64> {
         match self.trusted? {
-            Trusted::MixingLaw => self.law.as_ref().map(|l| l.at(r)),
+            Trusted::MixingLaw => self.laws.as_ref().map(|l| mean_law(l, r)),
             Trusted::Linear => self.linear.as_ref().map(|l| l.at(r)),
         }
     }
@@ -110,12 +114,40 @@ pub fn is_mix(manifest: &Manifest) -> bool {
     !manifest.domains.is_empty()
 }
 
-/// The target of a run: the mean of its domains' final validation losses.
-fn target(r: &RunData, domains: &[String]) -> Option<f64> {
+/// A run's domains' final validation losses; the target is their mean.
+fn domain_losses(r: &RunData, domains: &[String]) -> Option<Vec<f64>> {
     let by = &r.summary.final_val_loss_by_stream;
     let losses: Option<Vec<f64>> = domains.iter().map(|d| by.get(d).copied()).collect();
-    let losses = losses?;
-    Some(losses.iter().sum::<f64>() / losses.len() as f64)
+    losses.filter(|l| l.iter().all(|x| x.is_finite()))
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// The target the domain laws predict: the mean of their predictions.
+pub fn mean_law(laws: &[MixingLaw], r: &[f64]) -> f64 {
+    laws.iter().map(|l| l.at(r)).sum::<f64>() / laws.len() as f64
+}
+
+/// One mixing law per domain through `rows` of `Rows`; `None` if any domain's fails.
+pub fn fit_domains(rows: &Rows, subset: &[usize]) -> Option<Vec<MixingLaw>> {
+    let r = loo::select(&rows.mixtures, subset);
+    let k = rows.domain_losses.first()?.len();
+    (0..k)
+        .map(|d| {
+            let y: Vec<f64> = subset.iter().map(|i| rows.domain_losses[*i][d]).collect();
+            fit_law(&r, &y)
+        })
+        .collect()
+}
+
+/// The linear law of the target through `subset` of `rows`.
+pub fn fit_target_linear(rows: &Rows, subset: &[usize]) -> Option<LinearLaw> {
+    fit_linear(
+        &loo::select(&rows.mixtures, subset),
+        &loo::select(&rows.targets, subset),
+    )
 }
 
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
@@ -156,33 +188,47 @@ fn points(runs: &[&RunData], domains: &[String], notes: &mut Vec<String>) -> Vec
     let mut out: Vec<MixPoint> = Vec::new();
     for r in runs {
         let Some(m) = &r.cell.mixture else { continue };
-        let loss = (r.summary.status == RunStatus::Complete)
-            .then(|| target(r, domains))
+        let by_domain = (r.summary.status == RunStatus::Complete)
+            .then(|| domain_losses(r, domains))
             .flatten();
-        let Some(loss) = loss.filter(|l| l.is_finite()) else {
+        let Some(by_domain) = by_domain else {
             notes.push(format!("{}: no final loss for every domain", r.cell.name));
             continue;
         };
+        let loss = (r.cell.seed, mean(&by_domain));
         match out.iter_mut().find(|p| p.name == m.name) {
-            Some(p) => p.losses.push((r.cell.seed, loss)),
+            Some(p) => {
+                p.losses.push(loss);
+                p.domain_losses.push(by_domain);
+            }
             None => out.push(MixPoint {
                 name: m.name.clone(),
                 weights: m.weights.clone(),
-                losses: vec![(r.cell.seed, loss)],
+                losses: vec![loss],
+                domain_losses: vec![by_domain],
             }),
         }
     }
     out
 }
 
-/// Rows (one per run) of an arm's points: mixtures, losses, and each row's mixture index.
-pub fn rows(points: &[MixPoint]) -> (Vec<Vec<f64>>, Vec<f64>, Vec<usize>) {
-    let mut out = (Vec::new(), Vec::new(), Vec::new());
+/// An arm's runs as rows: each run's mixture, target, domains' losses and mixture index.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    pub mixtures: Vec<Vec<f64>>,
+    pub targets: Vec<f64>,
+    pub domain_losses: Vec<Vec<f64>>,
+    pub groups: Vec<usize>,
+}
+
+pub fn rows(points: &[MixPoint]) -> Rows {
+    let mut out = Rows::default();
     for (i, p) in points.iter().enumerate() {
-        for (_, l) in &p.losses {
-            out.0.push(p.weights.clone());
-            out.1.push(*l);
-            out.2.push(i);
+        for ((_, l), d) in p.losses.iter().zip(&p.domain_losses) {
+            out.mixtures.push(p.weights.clone());
+            out.targets.push(*l);
+            out.domain_losses.push(d.clone());
+            out.groups.push(i);
         }
     }
     out
@@ -195,16 +241,21 @@ fn arm_mix(
     manifest: &Manifest,
     floor: f64,
 ) -> ArmMix {
-    let (r, y, groups) = rows(&points);
-    let loo_law = leave_one_out(&r, &y, &groups, fit_law, |m, x| m.at(x));
-    let loo_linear = leave_one_out(&r, &y, &groups, fit_linear, |m, x| m.at(x));
-    let loo_mean = mean_baseline(&r, &y, &groups);
+    let rows = rows(&points);
+    let (y, groups) = (&rows.targets, &rows.groups);
+    let at = |i: usize| &rows.mixtures[i];
+    let fit_laws = |s: &[usize]| fit_domains(&rows, s);
+    let loo_law = leave_one_out(y, groups, fit_laws, |m, i| mean_law(m, at(i)));
+    let fit_lin = |s: &[usize]| fit_target_linear(&rows, s);
+    let loo_linear = leave_one_out(y, groups, fit_lin, |m, i| m.at(at(i)));
+    let loo_mean = mean_baseline(y, groups);
     let trusted = trust(&loo_law, &loo_linear, &loo_mean);
+    let all: Vec<usize> = (0..y.len()).collect();
     let mut mix = ArmMix {
         arm: arm.into(),
         size: size.into(),
-        law: fit_law(&r, &y),
-        linear: fit_linear(&r, &y),
+        laws: fit_domains(&rows, &all),
+        linear: fit_target_linear(&rows, &all),
         points,
         loo_law,
         loo_linear,

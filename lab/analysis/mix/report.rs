@@ -23,7 +23,14 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
         doc.line(&format!("- {v}"));
     }
     doc.heading("Fits: leave-one-mixture-out error (nats)");
-    let mut t = Table::new(&["size", "arm", "mixing law", "linear", "the mean", "trusted"]);
+    let mut t = Table::new(&[
+        "size",
+        "arm",
+        "mixing laws",
+        "linear law",
+        "the mean",
+        "trusted",
+    ]);
     for m in &a.arms {
         let rmse = |e: &super::loo::LooError| e.rmse().map_or("–".into(), |x| format!("{x:.4}"));
         t.row(&[
@@ -46,7 +53,7 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
 
 fn law_name(t: Option<Trusted>) -> &'static str {
     match t {
-        Some(Trusted::MixingLaw) => "mixing law",
+        Some(Trusted::MixingLaw) => "mixing laws",
         Some(Trusted::Linear) => "linear law",
         None => "neither",
     }
@@ -77,7 +84,7 @@ fn best_mix(a: &MixAnalysis, m: &ArmMix) -> String {
     let Some(o) = &m.optimum else {
         return format!(
             "{head} None named: no law predicts held-out mixtures better than their mean (mixing \
-             law {}, linear {}, the mean {} nats of leave-one-out error).",
+             laws {}, linear law {}, the mean {} nats of leave-one-out error).",
             rmse(&m.loo_law),
             rmse(&m.loo_linear),
             rmse(&m.loo_mean)
@@ -91,7 +98,7 @@ fn best_mix(a: &MixAnalysis, m: &ArmMix) -> String {
         .at_base
         .map_or(String::new(), |b| format!(", {b:.4} at the base mix"));
     format!(
-        "{head} {} (the {}, which predicts held-out mixtures within {} nats, the mean within {}); \
+        "{head} {} (by the {}: held-out mixtures predicted within {} nats, their mean within {}); \
          predicted loss {:.4}{base} and {:.4} at uniform.",
         weights_text(&a.domains, &o.weights, &o.intervals),
         law_name(m.trusted),
