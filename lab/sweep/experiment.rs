@@ -116,36 +116,13 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
             &preset_name,
             file,
         )?,
-        None => {
-            let tokens_per_param = chosen
-                .tokens_per_active_param
-                .unwrap_or(exp.budget.tokens_per_active_param);
-            check(
-                tokens_per_param > 0.0,
-                "budget.tokens_per_active_param",
-                || "must be positive (it is required without [isoflop])".into(),
-            )
-            .map_err(|e| e.in_file(file))?;
-            let mixtures = chosen_mixtures(&exp).map_err(|e| e.in_file(file))?;
-            let grid = Grid {
-                sizes,
-                arms: &arms,
-                lrs,
-                mixtures: match mixtures.is_empty() {
-                    true => vec![None],
-                    false => mixtures.iter().map(Some).collect(),
-                },
-                seeds,
-                tokens_per_param,
-            };
-            // Counted before any cell is built: each resolves a model shape.
-            at_most("seeds", grid.count(), limits::CELLS)
-                .map_err(|e| {
-                    FieldError::new("seeds", format!("the grid's cell count {}", e.message))
-                })
-                .map_err(|e| e.under_preset(&preset_name, file))?;
-            grid.cells(&exp, &chosen, file)?
-        }
+        None => grid_cells(
+            &exp,
+            &chosen,
+            &preset_name,
+            (sizes, &arms, lrs, seeds),
+            file,
+        )?,
     };
     let teacher = match &exp.teacher {
         Some(t) => {
@@ -180,6 +157,43 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         warnings,
         teacher,
     })
+}
+
+/// The cells of an experiment without IsoFLOP profiles: sizes × arms × rates × mixtures × seeds,
+/// each size's budget set by the reference arm.
+fn grid_cells(
+    exp: &ExperimentSpec,
+    chosen: &PresetSpec,
+    preset_name: &str,
+    (sizes, arms, lrs, seeds): (Vec<&SizeSpec>, &[String], Vec<Option<f64>>, usize),
+    file: &Path,
+) -> Result<Vec<PlannedCell>, SpecError> {
+    let tokens_per_param = chosen
+        .tokens_per_active_param
+        .unwrap_or(exp.budget.tokens_per_active_param);
+    check(
+        tokens_per_param > 0.0,
+        "budget.tokens_per_active_param",
+        || "must be positive (it is required without [isoflop])".into(),
+    )
+    .map_err(|e| e.in_file(file))?;
+    let mixtures = chosen_mixtures(exp).map_err(|e| e.in_file(file))?;
+    let grid = Grid {
+        sizes,
+        arms,
+        lrs,
+        mixtures: match mixtures.is_empty() {
+            true => vec![None],
+            false => mixtures.iter().map(Some).collect(),
+        },
+        seeds,
+        tokens_per_param,
+    };
+    // Counted before any cell is built: each resolves a model shape.
+    at_most("seeds", grid.count(), limits::CELLS)
+        .map_err(|e| FieldError::new("seeds", format!("the grid's cell count {}", e.message)))
+        .map_err(|e| e.under_preset(preset_name, file))?;
+    grid.cells(exp, chosen, file)
 }
 
 /// The teacher's cell: its size and arm's feed-forward, seed 0, its own budget rule, no recipe.

@@ -5,9 +5,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::arm::{ArmMix, Optimum, Trusted, fit_domains, fit_target_linear, mean_law};
+use super::points::{MixPoint, rows};
 use super::simplex::minimize;
-use super::{ArmMix, MixPoint, Optimum, Trusted, rows};
-use super::{fit_domains, fit_target_linear, mean_law};
 use crate::run::Manifest;
 
 /// Bootstrap draws behind the optimum's intervals.

@@ -13,11 +13,13 @@
 //! headline loss weighs the streams by its own mixture, so it is not comparable across
 //! mixtures). Mixtures are drawn by `sweep::mixtures`.
 
+pub mod arm;
 pub mod bootstrap;
 pub mod figures;
 pub mod law;
 pub mod linear;
 pub mod loo;
+pub mod points;
 pub mod report;
 pub mod simplex;
 pub mod study;
@@ -27,71 +29,10 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::load::RunData;
 use crate::analysis::stats::{Slope, slope};
 use crate::run::{Manifest, RunStatus};
-use law::{LinearLaw, MixingLaw, fit_law, fit_linear};
+pub use arm::{ArmMix, Optimum, Trusted, fit_domains, fit_target_linear, mean_law};
 use loo::{LooError, leave_one_out, mean_baseline};
-
-/// One mixture's runs in one arm: the seeds' target losses, and their domains' losses.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MixPoint {
-    pub name: String,
-    pub weights: Vec<f64>,
-    /// `(seed, target loss)`.
-    pub losses: Vec<(u64, f64)>,
-    /// Per seed (in `losses`' order), each domain's final validation loss.
-    pub domain_losses: Vec<Vec<f64>>,
-}
-
-impl MixPoint {
-    pub fn mean(&self) -> f64 {
-        self.losses.iter().map(|l| l.1).sum::<f64>() / self.losses.len() as f64
-    }
-}
-
-/// Which law predicts held-out mixtures best, if any beats their mean.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum Trusted {
-    MixingLaw,
-    Linear,
-}
-
-/// The optimum of the trusted law over the floored simplex.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Optimum {
-    pub weights: Vec<f64>,
-    /// Per domain, the 95% bootstrap interval of its weight (mixtures and seeds resampled).
-    pub intervals: Vec<(f64, f64)>,
-    pub predicted: f64,
-    /// The law's prediction at the base and the uniform mixture, for comparison.
-    pub at_base: Option<f64>,
-    pub at_uniform: f64,
-}
-
-/// One arm (at one size) on the mixture axis.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ArmMix {
-    pub arm: String,
-    pub size: String,
-    pub points: Vec<MixPoint>,
-    /// One mixing law per domain (the target is their mean).
-    pub laws: Option<Vec<MixingLaw>>,
-    pub linear: Option<LinearLaw>,
-    /// Leave-one-mixture-out errors: the mixing law, the linear law, the mean.
-    pub loo_law: LooError,
-    pub loo_linear: LooError,
-    pub loo_mean: LooError,
-    pub trusted: Option<Trusted>,
-    pub optimum: Option<Optimum>,
-}
-
-impl ArmMix {
-    /// The trusted law's prediction at `r`.
-    pub fn predict(&self, r: &[f64]) -> Option<f64> {
-        match self.trusted? {
-            Trusted::MixingLaw => self.laws.as_ref().map(|l| mean_law(l, r)),
-            Trusted::Linear => self.linear.as_ref().map(|l| l.at(r)),
-        }
-    }
-}
+pub use points::{MixPoint, Rows, rows};
+use points::{domain_losses, mean};
 
 /// The whole study: every arm's fit, and how the arms compare across mixtures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,42 +53,6 @@ pub struct MixAnalysis {
 
 pub fn is_mix(manifest: &Manifest) -> bool {
     !manifest.domains.is_empty()
-}
-
-/// A run's domains' final validation losses; the target is their mean.
-fn domain_losses(r: &RunData, domains: &[String]) -> Option<Vec<f64>> {
-    let by = &r.summary.final_val_loss_by_stream;
-    let losses: Option<Vec<f64>> = domains.iter().map(|d| by.get(d).copied()).collect();
-    losses.filter(|l| l.iter().all(|x| x.is_finite()))
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
-}
-
-/// The target the domain laws predict: the mean of their predictions.
-pub fn mean_law(laws: &[MixingLaw], r: &[f64]) -> f64 {
-    laws.iter().map(|l| l.at(r)).sum::<f64>() / laws.len() as f64
-}
-
-/// One mixing law per domain through `rows` of `Rows`; `None` if any domain's fails.
-pub fn fit_domains(rows: &Rows, subset: &[usize]) -> Option<Vec<MixingLaw>> {
-    let r = loo::select(&rows.mixtures, subset);
-    let k = rows.domain_losses.first()?.len();
-    (0..k)
-        .map(|d| {
-            let y: Vec<f64> = subset.iter().map(|i| rows.domain_losses[*i][d]).collect();
-            fit_law(&r, &y)
-        })
-        .collect()
-}
-
-/// The linear law of the target through `subset` of `rows`.
-pub fn fit_target_linear(rows: &Rows, subset: &[usize]) -> Option<LinearLaw> {
-    fit_linear(
-        &loo::select(&rows.mixtures, subset),
-        &loo::select(&rows.targets, subset),
-    )
 }
 
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
@@ -207,28 +112,6 @@ fn points(runs: &[&RunData], domains: &[String], notes: &mut Vec<String>) -> Vec
                 losses: vec![loss],
                 domain_losses: vec![by_domain],
             }),
-        }
-    }
-    out
-}
-
-/// An arm's runs as rows: each run's mixture, target, domains' losses and mixture index.
-#[derive(Debug, Clone, Default)]
-pub struct Rows {
-    pub mixtures: Vec<Vec<f64>>,
-    pub targets: Vec<f64>,
-    pub domain_losses: Vec<Vec<f64>>,
-    pub groups: Vec<usize>,
-}
-
-pub fn rows(points: &[MixPoint]) -> Rows {
-    let mut out = Rows::default();
-    for (i, p) in points.iter().enumerate() {
-        for ((_, l), d) in p.losses.iter().zip(&p.domain_losses) {
-            out.mixtures.push(p.weights.clone());
-            out.targets.push(*l);
-            out.domain_losses.push(d.clone());
-            out.groups.push(i);
         }
     }
     out
