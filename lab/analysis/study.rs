@@ -32,10 +32,46 @@ pub type Opener = for<'a> fn(&Sweep<'a>) -> Result<Option<Box<dyn Study + 'a>>, 
 
 /// What a study is opened on: the sweep's manifest, its runs, and its results folder (a study
 /// may read a record there, or a sweep beside it).
+#[derive(Clone, Copy)]
 pub struct Sweep<'a> {
     pub manifest: &'a Manifest,
     pub runs: &'a [RunData],
     pub results: &'a Path,
+}
+
+/// A study made of its analysis and the functions that report it, which is what each study is:
+/// its `study.rs` names the functions and opens on the manifests it reads.
+pub struct Parts<'a, A> {
+    pub sweep: Sweep<'a>,
+    pub analysis: A,
+    /// `report.md`, given the sweep and where the figures are.
+    pub report: fn(&A, &Sweep, &str) -> String,
+    pub verdicts: fn(&A) -> Vec<String>,
+    pub figures: fn(&A, &Sweep) -> Vec<Figure>,
+    pub primary: fn(&A) -> Vec<(String, Paired)>,
+}
+
+impl<A: serde::Serialize> Study for Parts<'_, A> {
+    fn analysis_json(&self, verdicts: &[String]) -> Result<String> {
+        with_verdicts(&self.analysis, verdicts)
+    }
+    fn report(&self, plots_rel: &str) -> String {
+        (self.report)(&self.analysis, &self.sweep, plots_rel)
+    }
+    fn verdicts(&self) -> Vec<String> {
+        (self.verdicts)(&self.analysis)
+    }
+    fn figures(&self) -> Vec<Figure> {
+        (self.figures)(&self.analysis, &self.sweep)
+    }
+    fn primary(&self) -> Vec<(String, Paired)> {
+        (self.primary)(&self.analysis)
+    }
+}
+
+/// No paired comparison decides the study (its intervals are bootstraps).
+pub fn no_primary<A>(_: &A) -> Vec<(String, Paired)> {
+    Vec::new()
 }
 
 /// An analysis as JSON with the verdict lines the reports state (`verdicts`, after its own

@@ -490,39 +490,6 @@ fn a_toy_mixture_sweep_runs_end_to_end_and_scores_the_domains_mean() {
     }
 }
 
-#[test]
-fn with_no_mixture_effect_no_law_is_trusted_and_no_mix_is_named() {
-    let flat: Vec<MixingLaw> = (0..4)
-        .map(|_| MixingLaw {
-            c: 2.0,
-            b: -3.0,
-            t: vec![0.0; 4],
-        })
-        .collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let alpha = around(&LLAMA3, 1.0);
-    let mixtures: Vec<Vec<f64>> = (0..16).map(|_| dirichlet(&alpha, &mut rng)).collect();
-    let (manifest, runs) = mix_runs(&flat, &mixtures, 0.0);
-    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
-    for m in &a.arms {
-        assert_eq!(
-            m.trusted,
-            None,
-            "{}: {:?} {:?} {:?}",
-            m.arm,
-            m.loo_law.rmse(),
-            m.loo_linear.rmse(),
-            m.loo_mean.rmse()
-        );
-        assert!(m.optimum.is_none());
-    }
-    let lines = moe_lab::analysis::mix::report::verdicts(&a);
-    assert!(
-        lines.iter().filter(|l| l.contains("None named")).count() == 2,
-        "{lines:?}"
-    );
-}
-
 /// Under the null (the mixture changes nothing), a law is trusted, and so a mix named, at most
 /// about 5% of the time: 100 simulated sweeps of 16 mixtures × 2 seeds × 2 arms.
 #[test]
@@ -547,6 +514,12 @@ fn with_no_true_mixture_effect_a_mix_is_named_at_most_alpha_of_the_time() {
             }
         }
         let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+        if sim == 0 {
+            // The report says so instead of naming a mix.
+            let lines = moe_lab::analysis::mix::report::verdicts(&a);
+            let none = lines.iter().filter(|l| l.contains("None named")).count();
+            assert_eq!(none, 2, "{lines:?}");
+        }
         arms += a.arms.len();
         named += a.arms.iter().filter(|m| m.optimum.is_some()).count();
     }

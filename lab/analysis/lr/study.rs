@@ -1,21 +1,9 @@
 //! The learning-rate sweep as a [`Study`]: loss against learning rate per arm, and the
 //! stability verdict.
 
-use anyhow::Result;
-
 use super::{LrAnalysis, analyze, figures, report};
-use crate::analysis::figure::Figure;
-use crate::analysis::load::RunData;
-use crate::analysis::stats::Paired;
-use crate::analysis::study::{Study, Sweep, decisive_record, with_verdicts};
+use crate::analysis::study::{Parts, Study, Sweep, decisive_record};
 use crate::error::SpecError;
-use crate::run::Manifest;
-
-struct LearningRate<'a> {
-    manifest: &'a Manifest,
-    runs: &'a [RunData],
-    analysis: LrAnalysis,
-}
 
 /// Opens on a manifest with a learning-rate axis.
 pub fn open<'a>(s: &Sweep<'a>) -> Result<Option<Box<dyn Study + 'a>>, SpecError> {
@@ -24,28 +12,12 @@ pub fn open<'a>(s: &Sweep<'a>) -> Result<Option<Box<dyn Study + 'a>>, SpecError>
     }
     let mut analysis = analyze(s.manifest, s.runs);
     analysis.sequential = decisive_record(s.manifest, s.results)?;
-    let (manifest, runs) = (s.manifest, s.runs);
-    Ok(Some(Box::new(LearningRate {
-        manifest,
-        runs,
+    Ok(Some(Box::new(Parts {
+        sweep: *s,
         analysis,
+        report: |a, s, plots| report::render(a, s.manifest, s.runs, plots),
+        verdicts: report::verdicts,
+        figures: |a, s| figures::figures(a, &s.manifest.arms),
+        primary: LrAnalysis::primary,
     })))
-}
-
-impl Study for LearningRate<'_> {
-    fn analysis_json(&self, verdicts: &[String]) -> Result<String> {
-        with_verdicts(&self.analysis, verdicts)
-    }
-    fn report(&self, plots_rel: &str) -> String {
-        report::render(&self.analysis, self.manifest, self.runs, plots_rel)
-    }
-    fn verdicts(&self) -> Vec<String> {
-        report::verdicts(&self.analysis)
-    }
-    fn figures(&self) -> Vec<Figure> {
-        figures::figures(&self.analysis, &self.manifest.arms)
-    }
-    fn primary(&self) -> Vec<(String, Paired)> {
-        self.analysis.primary()
-    }
 }
