@@ -31,6 +31,15 @@ pub struct Cell {
     pub mixture: Option<Mixture>,
 }
 
+/// What a mixture axis minimises: a weighted sum of streams' final losses (`measure`: `loss`,
+/// the validation loss, or `answer_loss`, the loss on the answer bytes of question streams).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixTarget {
+    /// `(stream, weight)`, the weights summing to 1.
+    pub streams: Vec<(String, f64)>,
+    pub measure: String,
+}
+
 /// A training mixture on a sweep's mixture axis: its name (`base`, `uniform`, or `d<i>` for the
 /// i-th Dirichlet draw) and its weights, one per domain of the manifest's `domains`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +76,9 @@ pub struct Manifest {
     /// The least weight the optimal mixture may give a domain (`[mixtures] floor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mixture_floor: Option<f64>,
+    /// The mixture axis's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixture_target: Option<MixTarget>,
     /// The teacher's cell in experiments with one (`[teacher]`): trained first, not an arm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<String>,

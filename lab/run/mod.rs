@@ -21,6 +21,6 @@ pub mod summary;
 
 pub use dir::{RunDir, write_atomic};
 pub use log::{RowLog, read_rows};
-pub use manifest::{Cell, LeverAim, MANIFEST, Manifest, Mixture};
+pub use manifest::{Cell, LeverAim, MANIFEST, Manifest, MixTarget, Mixture};
 pub use rows::{EvalRow, MetricRow, ProbeRow, RouterDomainRow, RouterRow, RouterStateRow, Row};
 pub use summary::{RunStatus, Summary};

@@ -399,6 +399,7 @@ fn chosen_mixtures(exp: &ExperimentSpec) -> Result<Vec<Mixture>, FieldError> {
         let m = format!("a mixture axis cannot be combined with {name} in one sweep");
         return Err(FieldError::new("mixtures", m));
     }
+    super::mixtures::target(spec, &exp.base.data)?;
     super::mixtures::axis(spec, &exp.base.data)
 }
 

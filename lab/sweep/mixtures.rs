@@ -6,10 +6,10 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::spec::MixtureSpec;
+use super::spec::{MixtureSpec, TargetSpec};
 use crate::data::{DataSpec, DomainWeights};
 use crate::error::FieldError;
-use crate::run::Mixture;
+use crate::run::{MixTarget, Mixture};
 
 /// One draw from Dirichlet(`alpha`): independent Gamma(α_j, 1) variables divided by their sum.
 /// Every α_j must be positive.
@@ -158,6 +158,63 @@ fn check_axis(spec: &MixtureSpec, base: &[f64]) -> Result<(), FieldError> {
     if spec.draws > 0 && base.iter().any(|w| w.is_nan() || *w <= 0.0) {
         let m = "draws around the base weights need every base weight positive".to_string();
         return Err(field("draws", m));
+    }
+    Ok(())
+}
+
+/// The streams a target may name: the domains, and for the generated corpus its held-out facts.
+pub fn streams(data: &DataSpec) -> Vec<String> {
+    let mut all = domains(data);
+    if data.sources.is_empty() {
+        all.push("knowledge_heldout".into());
+    }
+    all
+}
+
+/// The axis' target, checked against the data's streams: the spec's, or the domains' mean.
+pub fn target(spec: &MixtureSpec, data: &DataSpec) -> Result<MixTarget, FieldError> {
+    let Some(t) = &spec.target else {
+        let d = domains(data);
+        let w = 1.0 / d.len() as f64;
+        let streams = d.into_iter().map(|s| (s, w)).collect();
+        return Ok(MixTarget {
+            streams,
+            measure: "loss".into(),
+        });
+    };
+    check_target(t, data)?;
+    let total: f64 = t.streams.values().sum();
+    let streams = t
+        .streams
+        .iter()
+        .map(|(s, w)| (s.clone(), w / total))
+        .collect();
+    Ok(MixTarget {
+        streams,
+        measure: t.measure.clone(),
+    })
+}
+
+fn check_target(t: &TargetSpec, data: &DataSpec) -> Result<(), FieldError> {
+    let field = |name: &str, m: String| FieldError::new(name, m).under("target").under("mixtures");
+    let known = streams(data);
+    if let Some(bad) = t.streams.keys().find(|s| !known.contains(s)) {
+        return Err(field(
+            "streams",
+            format!("{bad:?} is not a stream of this data: {}", known.join(", ")),
+        ));
+    }
+    if t.streams.is_empty() || t.streams.values().any(|w| !(w.is_finite() && *w > 0.0)) {
+        return Err(field(
+            "streams",
+            "needs at least one stream, every weight positive".into(),
+        ));
+    }
+    if t.measure != "loss" && t.measure != "answer_loss" {
+        return Err(field(
+            "measure",
+            format!("{:?}: use \"loss\" or \"answer_loss\"", t.measure),
+        ));
     }
     Ok(())
 }

@@ -300,6 +300,8 @@ fn manifest_of(plan: &Plan, cells: &[PlannedCell]) -> Manifest {
             None => Vec::new(),
         },
         mixture_floor: plan.experiment.mixtures.as_ref().map(|m| m.floor),
+        mixture_target: (plan.experiment.mixtures.as_ref())
+            .and_then(|m| super::mixtures::target(m, &plan.experiment.base.data).ok()),
         teacher: plan.teacher.clone(),
         stability_from: plan.experiment.analysis.stability_from.clone(),
         aims: (plan.arms.iter())

@@ -70,6 +70,24 @@ pub struct MixtureSpec {
     /// Seed of the draws (independent of the runs' seeds).
     #[serde(default)]
     pub seed: u64,
+    /// What the optimum minimises; by default the equal-weight mean of the domains' losses.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+}
+
+/// `[mixtures.target]`: streams and their weights (normalised), and which loss of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub streams: BTreeMap<String, f64>,
+    /// `loss` (the streams' validation loss, the default) or `answer_loss` (the loss on the
+    /// answer bytes of question streams).
+    #[serde(default = "loss_measure")]
+    pub measure: String,
+}
+
+fn loss_measure() -> String {
+    "loss".into()
 }
 
 fn fixed_mixtures() -> Vec<String> {

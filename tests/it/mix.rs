@@ -322,6 +322,21 @@ fn mixture_axis_mistakes_name_their_field() {
         ("draws = 3", "", "mixtures.draws"),
         ("draws = 5\nfixed = [\"llama\"]", "", "mixtures.fixed"),
         ("draws = 5", "learning_rates = [1e-3, 1e-2]", "mixtures"),
+        (
+            "draws = 5\n[mixtures.target]\nstreams = { poetry = 1.0 }",
+            "",
+            "mixtures.target.streams",
+        ),
+        (
+            "draws = 5\n[mixtures.target]\nstreams = { math = 0.0 }",
+            "",
+            "mixtures.target.streams",
+        ),
+        (
+            "draws = 5\n[mixtures.target]\nstreams = { math = 1.0 }\nmeasure = \"bleu\"",
+            "",
+            "mixtures.target.measure",
+        ),
     ];
     for (mixtures, extra, field) in cases {
         let err = planned(mixtures, extra).unwrap_err();
@@ -527,4 +542,38 @@ fn with_no_true_mixture_effect_a_mix_is_named_at_most_alpha_of_the_time() {
     let bound = 0.05 + 2.0 * (0.05f64 * 0.95 / arms as f64).sqrt();
     eprintln!("a mix named in {named} of {arms} null arms ({rate:.3}; bound {bound:.3})");
     assert!(rate <= bound, "{named} of {arms}");
+}
+
+/// A target of named streams with weights: the runs' losses are the weighted sum of those
+/// streams' losses, and the laws are fitted to them.
+#[test]
+fn a_named_target_weighs_its_streams() {
+    let laws = domain_laws();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let alpha = around(&LLAMA3, 1.0);
+    let mixtures: Vec<Vec<f64>> = (0..12).map(|_| dirichlet(&alpha, &mut rng)).collect();
+    let (mut manifest, runs) = mix_runs(&laws, &mixtures, 0.0);
+    manifest.mixture_target = Some(moe_lab::run::MixTarget {
+        streams: vec![("math".into(), 0.75), ("code".into(), 0.25)],
+        measure: "loss".into(),
+    });
+    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+    let by = &runs[0].summary.final_val_loss_by_stream;
+    let want = 0.75 * by["math"] + 0.25 * by["code"];
+    let first = &a
+        .arms
+        .iter()
+        .find(|m| m.arm == runs[0].cell.arm)
+        .unwrap()
+        .points[0];
+    assert!(
+        (first.losses[0].1 - want).abs() < 1e-12,
+        "{} vs {want}",
+        first.losses[0].1
+    );
+    let text = moe_lab::analysis::mix::report::render(&a, "plots");
+    assert!(
+        text.contains("0.75·math + 0.25·code (final validation loss)"),
+        "{text}"
+    );
 }

@@ -32,7 +32,8 @@ pub struct ArmMix {
     pub arm: String,
     pub size: String,
     pub points: Vec<MixPoint>,
-    /// One mixing law per domain (the target is their mean).
+    /// One mixing law per target component (a stream's weighted loss: still a mixing law); the
+    /// target is their sum.
     pub laws: Option<Vec<MixingLaw>>,
     pub linear: Option<LinearLaw>,
     /// Leave-one-mixture-out errors: the mixing law, the linear law, the mean.
@@ -47,24 +48,24 @@ impl ArmMix {
     /// The trusted law's prediction at `r`.
     pub fn predict(&self, r: &[f64]) -> Option<f64> {
         match self.trusted? {
-            Trusted::MixingLaw => self.laws.as_ref().map(|l| mean_law(l, r)),
+            Trusted::MixingLaw => self.laws.as_ref().map(|l| target_law(l, r)),
             Trusted::Linear => self.linear.as_ref().map(|l| l.at(r)),
         }
     }
 }
 
-/// The target the domain laws predict: the mean of their predictions.
-pub fn mean_law(laws: &[MixingLaw], r: &[f64]) -> f64 {
-    laws.iter().map(|l| l.at(r)).sum::<f64>() / laws.len() as f64
+/// The target the component laws predict: the sum of their predictions.
+pub fn target_law(laws: &[MixingLaw], r: &[f64]) -> f64 {
+    laws.iter().map(|l| l.at(r)).sum::<f64>()
 }
 
 /// One mixing law per domain through `rows` of `Rows`; `None` if any domain's fails.
-pub fn fit_domains(rows: &Rows, subset: &[usize]) -> Option<Vec<MixingLaw>> {
+pub fn fit_components(rows: &Rows, subset: &[usize]) -> Option<Vec<MixingLaw>> {
     let r = loo::select(&rows.mixtures, subset);
-    let k = rows.domain_losses.first()?.len();
+    let k = rows.components.first()?.len();
     (0..k)
         .map(|d| {
-            let y: Vec<f64> = subset.iter().map(|i| rows.domain_losses[*i][d]).collect();
+            let y: Vec<f64> = subset.iter().map(|i| rows.components[*i][d]).collect();
             fit_law(&r, &y)
         })
         .collect()

@@ -5,7 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::arm::{ArmMix, Optimum, Trusted, fit_domains, fit_target_linear, mean_law};
+use super::arm::{ArmMix, Optimum, Trusted, fit_components, fit_target_linear, target_law};
 use super::points::{MixPoint, rows};
 use super::simplex::minimize;
 use crate::run::Manifest;
@@ -55,7 +55,7 @@ fn draw(
             let picks: Vec<usize> = seeds.collect();
             MixPoint {
                 losses: picks.iter().map(|s| p.losses[*s]).collect(),
-                domain_losses: picks.iter().map(|s| p.domain_losses[*s].clone()).collect(),
+                components: picks.iter().map(|s| p.components[*s].clone()).collect(),
                 ..p.clone()
             }
         })
@@ -64,8 +64,8 @@ fn draw(
     let all: Vec<usize> = (0..rows.targets.len()).collect();
     let best = match trusted {
         Trusted::MixingLaw => {
-            let laws = fit_domains(&rows, &all)?;
-            minimize(|x| mean_law(&laws, x), k, floor).0
+            let laws = fit_components(&rows, &all)?;
+            minimize(|x| target_law(&laws, x), k, floor).0
         }
         Trusted::Linear => {
             let law = fit_target_linear(&rows, &all)?;

@@ -9,9 +9,10 @@
 //! - [`simplex`]: the minimum of a target over the mixtures with a floor on every weight;
 //! - [`bootstrap`]: the optimum's interval over mixtures and seeds.
 //!
-//! The target is the equal-weight mean of the domains' final validation losses (each run's
-//! headline loss weighs the streams by its own mixture, so it is not comparable across
-//! mixtures). Mixtures are drawn by `sweep::mixtures`.
+//! The target is a weighted sum of streams' final losses (`[mixtures.target]`), by default the
+//! equal-weight mean of the domains' validation losses (each run's headline loss weighs the
+//! streams by its own mixture, so it is not comparable across mixtures). Each weighted stream
+//! loss gets a mixing law of its own. Mixtures are drawn by `sweep::mixtures`.
 
 pub mod arm;
 pub mod bootstrap;
@@ -28,11 +29,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::load::RunData;
 use crate::analysis::stats::{Slope, slope};
+use crate::run::MixTarget;
 use crate::run::{Manifest, RunStatus};
-pub use arm::{ArmMix, Optimum, Trusted, fit_domains, fit_target_linear, mean_law};
+pub use arm::{ArmMix, Optimum, Trusted, fit_components, fit_target_linear, target_law};
 use loo::{LooError, leave_one_out, mean_baseline};
+use points::components;
 pub use points::{MixPoint, Rows, rows};
-use points::{domain_losses, mean};
 
 /// The whole study: every arm's fit, and how the arms compare across mixtures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +42,7 @@ pub struct MixAnalysis {
     pub experiment: String,
     pub preset: String,
     pub domains: Vec<String>,
+    pub target: MixTarget,
     pub floor: f64,
     pub arms: Vec<ArmMix>,
     /// The reference arm minus the baseline, per mixture (seed means), against the mixture's
@@ -55,8 +58,21 @@ pub fn is_mix(manifest: &Manifest) -> bool {
     !manifest.domains.is_empty()
 }
 
+/// The manifest's target, or the equal-weight mean of the domains' validation losses.
+pub fn target_of(manifest: &Manifest) -> MixTarget {
+    manifest.mixture_target.clone().unwrap_or_else(|| {
+        let w = 1.0 / manifest.domains.len().max(1) as f64;
+        let streams = manifest.domains.iter().map(|d| (d.clone(), w)).collect();
+        MixTarget {
+            streams,
+            measure: "loss".into(),
+        }
+    })
+}
+
 pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
     let floor = manifest.mixture_floor.unwrap_or(0.0);
+    let target = target_of(manifest);
     let mut notes = Vec::new();
     let mut arms = Vec::new();
     for size in &manifest.sizes {
@@ -64,7 +80,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
             let mine: Vec<&RunData> = (runs.iter())
                 .filter(|r| &r.cell.arm == arm && &r.cell.size == size)
                 .collect();
-            let points = points(&mine, &manifest.domains, &mut notes);
+            let points = points(&mine, &target, &mut notes);
             if !points.is_empty() {
                 arms.push(arm_mix(arm, size, points, manifest, floor));
             }
@@ -79,6 +95,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
         experiment: manifest.experiment.clone(),
         preset: manifest.preset.clone(),
         domains: manifest.domains.clone(),
+        target,
         floor,
         arms,
         gap_by_entropy,
@@ -89,28 +106,31 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
 }
 
 /// The runs' target losses grouped by mixture, in the axis' order.
-fn points(runs: &[&RunData], domains: &[String], notes: &mut Vec<String>) -> Vec<MixPoint> {
+fn points(runs: &[&RunData], target: &MixTarget, notes: &mut Vec<String>) -> Vec<MixPoint> {
     let mut out: Vec<MixPoint> = Vec::new();
     for r in runs {
         let Some(m) = &r.cell.mixture else { continue };
         let by_domain = (r.summary.status == RunStatus::Complete)
-            .then(|| domain_losses(r, domains))
+            .then(|| components(r, target))
             .flatten();
         let Some(by_domain) = by_domain else {
-            notes.push(format!("{}: no final loss for every domain", r.cell.name));
+            notes.push(format!(
+                "{}: no final loss for every target stream",
+                r.cell.name
+            ));
             continue;
         };
-        let loss = (r.cell.seed, mean(&by_domain));
+        let loss = (r.cell.seed, by_domain.iter().sum::<f64>());
         match out.iter_mut().find(|p| p.name == m.name) {
             Some(p) => {
                 p.losses.push(loss);
-                p.domain_losses.push(by_domain);
+                p.components.push(by_domain);
             }
             None => out.push(MixPoint {
                 name: m.name.clone(),
                 weights: m.weights.clone(),
                 losses: vec![loss],
-                domain_losses: vec![by_domain],
+                components: vec![by_domain],
             }),
         }
     }
@@ -127,8 +147,8 @@ fn arm_mix(
     let rows = rows(&points);
     let (y, groups) = (&rows.targets, &rows.groups);
     let at = |i: usize| &rows.mixtures[i];
-    let fit_laws = |s: &[usize]| fit_domains(&rows, s);
-    let loo_law = leave_one_out(y, groups, fit_laws, |m, i| mean_law(m, at(i)));
+    let fit_laws = |s: &[usize]| fit_components(&rows, s);
+    let loo_law = leave_one_out(y, groups, fit_laws, |m, i| target_law(m, at(i)));
     let fit_lin = |s: &[usize]| fit_target_linear(&rows, s);
     let loo_linear = leave_one_out(y, groups, fit_lin, |m, i| m.at(at(i)));
     let loo_mean = mean_baseline(y, groups);
@@ -137,7 +157,7 @@ fn arm_mix(
     let mut mix = ArmMix {
         arm: arm.into(),
         size: size.into(),
-        laws: fit_domains(&rows, &all),
+        laws: fit_components(&rows, &all),
         linear: fit_target_linear(&rows, &all),
         points,
         loo_law,

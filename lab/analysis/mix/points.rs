@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::load::RunData;
+use crate::run::MixTarget;
 
 /// One mixture's runs in one arm: the seeds' target losses, and their domains' losses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,8 +13,9 @@ pub struct MixPoint {
     pub weights: Vec<f64>,
     /// `(seed, target loss)`.
     pub losses: Vec<(u64, f64)>,
-    /// Per seed (in `losses`' order), each domain's final validation loss.
-    pub domain_losses: Vec<Vec<f64>>,
+    /// Per seed (in `losses`' order), the target's components (each target stream's weighted
+    /// loss).
+    pub components: Vec<Vec<f64>>,
 }
 
 impl MixPoint {
@@ -22,15 +24,16 @@ impl MixPoint {
     }
 }
 
-/// A run's domains' final validation losses; the target is their mean.
-pub(super) fn domain_losses(r: &RunData, domains: &[String]) -> Option<Vec<f64>> {
-    let by = &r.summary.final_val_loss_by_stream;
-    let losses: Option<Vec<f64>> = domains.iter().map(|d| by.get(d).copied()).collect();
-    losses.filter(|l| l.iter().all(|x| x.is_finite()))
-}
-
-pub(super) fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
+/// A run's target components: each target stream's final loss (its validation loss, or its
+/// answer loss) times the stream's weight; the target is their sum.
+pub(super) fn components(r: &RunData, target: &MixTarget) -> Option<Vec<f64>> {
+    let by = match target.measure.as_str() {
+        "answer_loss" => &r.summary.final_answer_loss_by_stream,
+        _ => &r.summary.final_val_loss_by_stream,
+    };
+    let parts = target.streams.iter().map(|(s, w)| Some(w * by.get(s)?));
+    let parts: Option<Vec<f64>> = parts.collect();
+    parts.filter(|l| l.iter().all(|x| x.is_finite()))
 }
 
 /// An arm's runs as rows: each run's mixture, target, domains' losses and mixture index.
@@ -38,17 +41,17 @@ pub(super) fn mean(v: &[f64]) -> f64 {
 pub struct Rows {
     pub mixtures: Vec<Vec<f64>>,
     pub targets: Vec<f64>,
-    pub domain_losses: Vec<Vec<f64>>,
+    pub components: Vec<Vec<f64>>,
     pub groups: Vec<usize>,
 }
 
 pub fn rows(points: &[MixPoint]) -> Rows {
     let mut out = Rows::default();
     for (i, p) in points.iter().enumerate() {
-        for ((_, l), d) in p.losses.iter().zip(&p.domain_losses) {
+        for ((_, l), d) in p.losses.iter().zip(&p.components) {
             out.mixtures.push(p.weights.clone());
             out.targets.push(*l);
-            out.domain_losses.push(d.clone());
+            out.components.push(d.clone());
             out.groups.push(i);
         }
     }

@@ -10,12 +10,12 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
     doc.line(&format!("# {} — preset `{}`\n", a.experiment, a.preset));
     doc.para(&format!(
         "Small runs at {} mixtures of {} ({}), each arm on its matched FLOP budget; the target \
-         is the equal-weight mean of the domains' final validation losses. A law is trusted \
-         only where it predicts held-out mixtures better than their mean; the optimum keeps \
-         every weight ≥ {}.",
+         is {}. A law is trusted only where it predicts held-out mixtures better than their \
+         mean; the optimum keeps every weight ≥ {}.",
         a.arms.first().map_or(0, |m| m.points.len()),
         a.domains.len(),
         a.domains.join(", "),
+        target_text(&a.target),
         a.floor
     ));
     doc.heading("Answers");
@@ -49,6 +49,20 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
     doc.figure(plots_rel, "mix_optimum", OPTIMUM);
     mixtures_table(&mut doc, a);
     doc.finish()
+}
+
+/// The target in words: `0.25·knowledge + … (final validation loss)`.
+pub fn target_text(t: &crate::run::MixTarget) -> String {
+    let parts: Vec<String> = t
+        .streams
+        .iter()
+        .map(|(s, w)| format!("{w:.2}·{s}"))
+        .collect();
+    let what = match t.measure.as_str() {
+        "answer_loss" => "final loss on the answers",
+        _ => "final validation loss",
+    };
+    format!("{} ({what})", parts.join(" + "))
 }
 
 fn law_name(t: Option<Trusted>) -> &'static str {

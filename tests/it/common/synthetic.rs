@@ -120,6 +120,7 @@ pub fn manifest(runs: &[RunData], reference: &str, baseline: &str, margin: f64) 
         equivalence_margin: margin,
         domains: Vec::new(),
         mixture_floor: None,
+        mixture_target: None,
         learning_rates: rates,
         teacher: None,
         stability_from: None,
