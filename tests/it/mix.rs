@@ -577,3 +577,34 @@ fn a_named_target_weighs_its_streams() {
         "{text}"
     );
 }
+
+/// Routing specialisation against mixture entropy: a known slope is recovered and called.
+#[test]
+fn routing_specialisation_is_read_against_the_mixtures_entropy() {
+    use moe_lab::analysis::mix::entropy;
+    let laws = domain_laws();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let alpha = around(&LLAMA3, 0.5);
+    let mixtures: Vec<Vec<f64>> = (0..12).map(|_| dirichlet(&alpha, &mut rng)).collect();
+    let (manifest, mut runs) = mix_runs(&laws, &mixtures, 0.0);
+    for r in runs.iter_mut().filter(|r| r.cell.arm == "moe") {
+        let h = entropy(&r.cell.mixture.as_ref().unwrap().weights);
+        let noise = 0.01 * (r.cell.seed as f64 - 0.5);
+        let layer = |l| moe_lab::run::summary::Specialisation {
+            layer: l,
+            mutual_information_bits: 0.1 + 0.5 * h + noise,
+            max_bits: 2.0,
+        };
+        r.summary.routing_specialisation = vec![layer(0), layer(1)];
+    }
+    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+    let s = a.specialisation_by_entropy.expect("a slope");
+    assert!((s.slope - 0.5).abs() < 1e-9 && s.n == 12, "{s:?}");
+    let lines = moe_lab::analysis::mix::report::verdicts(&a);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("specialise") && l.contains("**Yes**")),
+        "{lines:?}"
+    );
+}

@@ -48,6 +48,10 @@ pub struct MixAnalysis {
     /// The reference arm minus the baseline, per mixture (seed means), against the mixture's
     /// entropy (nats): does the MoE gain more on diverse data?
     pub gap_by_entropy: Option<Slope>,
+    /// The reference arm's routing specialisation (domain–expert mutual information, bits,
+    /// mean over layers and seeds) per mixture, against the mixture's entropy.
+    #[serde(default)]
+    pub specialisation_by_entropy: Option<Slope>,
     pub reference_arm: String,
     pub baseline_arm: Option<String>,
     /// Runs left out (unfinished, or without a domain's loss).
@@ -91,6 +95,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
     let gap_by_entropy = baseline_arm
         .as_ref()
         .and_then(|b| gap_slope(&arms, &reference_arm, b));
+    let specialisation_by_entropy = specialisation_slope(runs, &reference_arm);
     MixAnalysis {
         experiment: manifest.experiment.clone(),
         preset: manifest.preset.clone(),
@@ -99,6 +104,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
         floor,
         arms,
         gap_by_entropy,
+        specialisation_by_entropy,
         reference_arm,
         baseline_arm,
         notes,
@@ -193,6 +199,33 @@ fn trust(law: &LooError, linear: &LooError, mean: &LooError) -> Option<Trusted> 
         .filter_map(|(t, s)| Some((t, s?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(t, _)| t)
+}
+
+/// The slope of `arm`'s routing specialisation (mutual information, bits; mean over layers,
+/// then over a mixture's seeds) on the mixture's entropy; `None` without routers.
+fn specialisation_slope(runs: &[RunData], arm: &str) -> Option<Slope> {
+    let mut by_mixture: std::collections::BTreeMap<&str, (f64, Vec<f64>)> = Default::default();
+    for r in runs.iter().filter(|r| r.cell.arm == arm) {
+        let (Some(m), layers) = (&r.cell.mixture, &r.summary.routing_specialisation) else {
+            continue;
+        };
+        if layers.is_empty() {
+            continue;
+        }
+        let bits = layers
+            .iter()
+            .map(|l| l.mutual_information_bits)
+            .sum::<f64>()
+            / layers.len() as f64;
+        let at = by_mixture
+            .entry(&m.name)
+            .or_insert((entropy(&m.weights), Vec::new()));
+        at.1.push(bits);
+    }
+    let points: Vec<(f64, f64)> = (by_mixture.values())
+        .map(|(h, bits)| (*h, bits.iter().sum::<f64>() / bits.len() as f64))
+        .collect();
+    slope(&points)
 }
 
 /// Entropy of a mixture (nats).

@@ -84,6 +84,7 @@ pub fn verdicts(a: &MixAnalysis) -> Vec<String> {
     let mut out: Vec<String> = a.arms.iter().map(|m| best_mix(a, m)).collect();
     out.push(arms_differ(a));
     out.push(diversity(a));
+    out.push(specialisation(a));
     out.push(
         "**Do small runs pick the mix a larger model would?** Not answered: this sweep trains \
          one size; the check at a larger size is not built yet."
@@ -180,6 +181,32 @@ fn diversity(a: &MixAnalysis) -> String {
         "{head} {verdict}: {} − {base} changes by {:+.4} nats per nat of mixture entropy (95% CI \
          [{:+.4}, {:+.4}], {} mixtures).",
         a.reference_arm, s.slope, s.ci_low, s.ci_high, s.n
+    )
+}
+
+/// Whether the reference arm's routing specialises more by domain on diverse mixtures.
+fn specialisation(a: &MixAnalysis) -> String {
+    let head = format!(
+        "**Does {}'s routing specialise more on diverse data?**",
+        a.reference_arm
+    );
+    let Some(s) = &a.specialisation_by_entropy else {
+        return format!("{head} Cannot say: no routing statistics at 3 mixtures or more.");
+    };
+    let verdict = if s.ci_low > 0.0 {
+        "**Yes**".to_string()
+    } else if s.ci_high < 0.0 {
+        "**No, the opposite**".to_string()
+    } else {
+        format!(
+            "Inconclusive (smallest detectable slope {:.4})",
+            s.min_detectable
+        )
+    };
+    format!(
+        "{head} {verdict}: the domain–expert mutual information changes by {:+.4} bits per nat of \
+         mixture entropy (95% CI [{:+.4}, {:+.4}], {} mixtures).",
+        s.slope, s.ci_low, s.ci_high, s.n
     )
 }
 
