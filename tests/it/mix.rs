@@ -450,6 +450,42 @@ fn the_study_trusts_the_law_that_predicts_held_out_mixtures_and_brackets_the_tru
         lines.iter().any(|l| l.contains("Inconclusive")),
         "{lines:?}"
     );
+    // Its figures through both renderers: a trace per drawn mark, PNG and SVG written; the
+    // slices reach their minimum at the optimum's weight of that domain.
+    use moe_lab::analysis::figure::Mark;
+    let figs = moe_lab::analysis::mix::figures::figures(&a, &manifest.arms);
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(moe_lab::plot::save_all(&figs, tmp.path()).unwrap().len(), 3);
+    for fig in &figs {
+        let marks = fig.panels.iter().flat_map(|p| &p.marks);
+        let traces = marks.filter(|m| !matches!(m, Mark::HLine { .. })).count();
+        assert_eq!(
+            moe_lab::page::chart::chart(fig).data.len(),
+            traces,
+            "{}",
+            fig.stem
+        );
+    }
+    let slices = figs.iter().find(|f| f.stem == "mix_slices").unwrap();
+    let moe = a.arms.iter().find(|m| m.arm == "moe").unwrap();
+    let best_weights = &moe.optimum.as_ref().unwrap().weights;
+    for (j, panel) in slices.panels.iter().enumerate() {
+        let line = panel.marks.iter().find_map(|m| match m {
+            Mark::Line { series, points, .. } if series.group == "moe" => Some(points),
+            _ => None,
+        });
+        let best = line
+            .unwrap()
+            .iter()
+            .min_by(|p, q| p.1.total_cmp(&q.1))
+            .unwrap();
+        let want = best_weights[j];
+        assert!(
+            (best.0 - want).abs() < 0.03,
+            "domain {j}: {} vs {want}",
+            best.0
+        );
+    }
 }
 
 #[test]
@@ -497,7 +533,7 @@ fn a_toy_mixture_sweep_runs_end_to_end_and_scores_the_domains_mean() {
     ] {
         assert!(report.contains(q), "{q}: {report}");
     }
-    for stem in ["mix_fit", "mix_optimum"] {
+    for stem in ["mix_fit", "mix_optimum", "mix_slices"] {
         assert!(
             tmp.path().join(format!("plots/toy/{stem}.png")).exists(),
             "{stem}"

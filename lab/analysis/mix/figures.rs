@@ -9,11 +9,54 @@ pub const FIT: &str = "Each run's target loss (x) against what the trusted law p
 /// How to read the optimum figure (its caption).
 pub const OPTIMUM: &str = "The weight each arm's optimum gives each domain, with its 95% bootstrap interval over mixtures and seeds; diamonds: the base mix; dashed: uniform";
 
+/// How to read the slices figure (its caption).
+pub const SLICES: &str = "The trusted law's target as one domain's weight moves from its floor to its largest, the other domains keeping their shares of the rest as at the optimum; the minimum of each curve is where that domain's weight is best with the others held so";
+
 pub fn figures(a: &MixAnalysis, arms: &[String]) -> Vec<Figure> {
     vec![
         fit(a, arms).captioned(FIT),
         optimum(a, arms).captioned(OPTIMUM),
+        slices(a, arms).captioned(SLICES),
     ]
+}
+
+/// One panel per domain: the target along that domain's weight, the rest as at the optimum.
+fn slices(a: &MixAnalysis, arms: &[String]) -> Figure {
+    let title =
+        "The target as each domain's weight moves (the others in the optimum's proportions)";
+    let k = a.domains.len();
+    let panels = (a.domains.iter().enumerate()).map(|(j, d)| {
+        let mut p = Panel::new(
+            Axis::linear(&format!("{d} weight")),
+            Axis::linear("predicted target"),
+        )
+        .titled(d);
+        for m in a.arms.iter().filter(|m| m.optimum.is_some()) {
+            let o = m.optimum.as_ref().expect("filtered");
+            let rest: f64 = 1.0 - o.weights[j];
+            let (lo, hi) = (a.floor, 1.0 - a.floor * (k - 1) as f64);
+            let line = (0..=40)
+                .map(|i| lo + (hi - lo) * i as f64 / 40.0)
+                .filter_map(|x| {
+                    let r: Vec<f64> = (0..k)
+                        .map(|i| match i == j {
+                            true => x,
+                            false => o.weights[i] / rest.max(1e-12) * (1.0 - x),
+                        })
+                        .collect();
+                    Some((x, m.predict(&r)?))
+                })
+                .collect();
+            let name = format!("{} {}", m.arm, m.size);
+            p.push(Mark::line(
+                Series::arm(arms, &name, &m.arm, true),
+                line,
+                2.0,
+            ));
+        }
+        p
+    });
+    Figure::new("mix_slices", title, panels.collect()).or_empty("no arm has a trusted law")
 }
 
 fn fit(a: &MixAnalysis, arms: &[String]) -> Figure {

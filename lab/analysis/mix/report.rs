@@ -1,7 +1,7 @@
 //! The data-mix study's report: which mix is best for the target per arm, whether dense and MoE
 //! want different mixes, whether the MoE gains more on diverse data, and what is not answered.
 
-use super::figures::{FIT, OPTIMUM};
+use super::figures::{FIT, OPTIMUM, SLICES};
 use super::{ArmMix, MixAnalysis, Trusted, entropy};
 use crate::analysis::markdown::{Doc, Table};
 
@@ -47,6 +47,7 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
     doc.heading("The optimum");
     optimum_table(&mut doc, a);
     doc.figure(plots_rel, "mix_optimum", OPTIMUM);
+    doc.figure(plots_rel, "mix_slices", SLICES);
     mixtures_table(&mut doc, a);
     doc.finish()
 }
