@@ -278,3 +278,45 @@ pub fn slope(points: &[(f64, f64)]) -> Option<Slope> {
         min_detectable: (q + t.inverse_cdf(0.80)) * se,
     })
 }
+
+/// Ranks of `v` from 1, ties given their mean rank.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|a, b| v[*a].total_cmp(&v[*b]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        for k in i..=j {
+            out[order[k]] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Spearman's rank correlation of `x` and `y` (Pearson's on their ranks); `None` under 2
+/// points or without spread.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    let (rx, ry) = (ranks(x), ranks(y));
+    let n = rx.len() as f64;
+    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    (rx.len() >= 2 && vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
+}
+
+/// The 95% interval of a Spearman correlation `rho` over `n` points: Fisher's z with the
+/// standard error √(1.06 / (n − 3)) (Fieller, Hartley and Pearson 1957); `None` under 4 points.
+pub fn spearman_interval(rho: f64, n: usize) -> Option<(f64, f64)> {
+    if n < 4 {
+        return None;
+    }
+    let z = rho.clamp(-0.999999, 0.999999).atanh();
+    let half = 1.959964 * (1.06 / (n - 3) as f64).sqrt();
+    Some(((z - half).tanh(), (z + half).tanh()))
+}

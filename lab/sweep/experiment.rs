@@ -178,6 +178,7 @@ fn grid_cells(
     )
     .map_err(|e| e.in_file(file))?;
     let mixtures = chosen_mixtures(exp).map_err(|e| e.in_file(file))?;
+    let check = check_size(exp, &sizes, mixtures.len()).map_err(|e| e.in_file(file))?;
     let grid = Grid {
         sizes,
         arms,
@@ -188,6 +189,7 @@ fn grid_cells(
         },
         seeds,
         tokens_per_param,
+        check,
     };
     // Counted before any cell is built: each resolves a model shape.
     at_most("seeds", grid.count(), limits::CELLS)
@@ -237,11 +239,42 @@ struct Grid<'a> {
     lrs: Vec<Option<f64>>,
     /// `[None]` without a mixture axis.
     mixtures: Vec<Option<&'a Mixture>>,
+    /// A larger size that trains only the first n mixtures (`[mixtures] check_size`).
+    check: Option<(&'a SizeSpec, usize)>,
     seeds: usize,
     tokens_per_param: f64,
 }
 
 impl<'a> Grid<'a> {
+    /// The check size's cells: every arm and seed on the first `n` mixtures.
+    fn check_cells(
+        &self,
+        exp: &ExperimentSpec,
+        preset: &PresetSpec,
+        size: &SizeSpec,
+        n: usize,
+        file: &Path,
+    ) -> Result<Vec<PlannedCell>, SpecError> {
+        let probe = CellAt::new(size, &exp.budget.reference_arm, 0);
+        let reference = resolve_cell(exp, preset, &probe, None, file)?;
+        let budget = self.tokens_per_param
+            * reference.params.active as f64
+            * reference.flops.train_per_token;
+        let mut cells = Vec::new();
+        for arm in self.arms {
+            for &mixture in self.mixtures.iter().take(n) {
+                for seed in 0..self.seeds as u64 {
+                    let at = CellAt {
+                        mixture,
+                        ..CellAt::new(size, arm, seed)
+                    };
+                    cells.push(at.plan(exp, preset, budget, file)?);
+                }
+            }
+        }
+        Ok(cells)
+    }
+
     /// Every (rate, mixture) pair of the axes.
     fn axis(&self) -> Vec<(&Option<f64>, &Option<&'a Mixture>)> {
         let pairs = self
@@ -253,6 +286,9 @@ impl<'a> Grid<'a> {
 
     /// Cells in the grid.
     fn count(&self) -> usize {
+        let check = self
+            .check
+            .map_or(0, |(_, n)| cell_count(&[self.arms.len(), n], self.seeds));
         cell_count(
             &[
                 self.sizes.len(),
@@ -262,6 +298,7 @@ impl<'a> Grid<'a> {
             ],
             self.seeds,
         )
+        .saturating_add(check)
     }
 
     /// Every (size, arm, rate, seed) cell, resolved; each size's budget is set by the
@@ -291,6 +328,9 @@ impl<'a> Grid<'a> {
                     }
                 }
             }
+        }
+        if let Some((size, n)) = self.check {
+            cells.extend(self.check_cells(exp, preset, size, n, file)?);
         }
         Ok(cells)
     }
@@ -401,6 +441,36 @@ fn chosen_mixtures(exp: &ExperimentSpec) -> Result<Vec<Mixture>, FieldError> {
     }
     super::mixtures::target(spec, &exp.base.data)?;
     super::mixtures::axis(spec, &exp.base.data)
+}
+
+/// The mixture axis' check size and how many mixtures it trains (`None`: no check, or the
+/// preset trains that size on every mixture already).
+fn check_size<'a>(
+    exp: &'a ExperimentSpec,
+    sizes: &[&SizeSpec],
+    mixtures: usize,
+) -> Result<Option<(&'a SizeSpec, usize)>, FieldError> {
+    let Some(spec) = &exp.mixtures else {
+        return Ok(None);
+    };
+    let Some(name) = &spec.check_size else {
+        return Ok(None);
+    };
+    let field = |f: &str, m: String| FieldError::new(f, m).under("mixtures");
+    let Some(size) = exp.sizes.iter().find(|s| &s.name == name) else {
+        return Err(field(
+            "check_size",
+            format!("{name:?} is not one of [[sizes]]"),
+        ));
+    };
+    let n = spec.check_mixtures;
+    if n < 4 || n > mixtures {
+        let m = format!(
+            "must be from 4 (a rank correlation's interval needs n − 3 ≥ 1) to the {mixtures} mixtures, got {n}"
+        );
+        return Err(field("check_mixtures", m));
+    }
+    Ok((!sizes.iter().any(|s| s.name == size.name)).then_some((size, n)))
 }
 
 /// The learning rates of the axis, ascending (`[None]`: no axis, each cell keeps

@@ -73,6 +73,16 @@ pub struct MixtureSpec {
     /// What the optimum minimises; by default the equal-weight mean of the domains' losses.
     #[serde(default)]
     pub target: Option<TargetSpec>,
+    /// A larger size that trains the first `check_mixtures` mixtures too (`base`, `uniform`,
+    /// then the first draws), so the report can say whether it ranks them as the small runs do.
+    #[serde(default)]
+    pub check_size: Option<String>,
+    #[serde(default = "six")]
+    pub check_mixtures: usize,
+}
+
+fn six() -> usize {
+    6
 }
 
 /// `[mixtures.target]`: streams and their weights (normalised), and which loss of them.

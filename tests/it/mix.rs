@@ -644,3 +644,90 @@ fn routing_specialisation_is_read_against_the_mixtures_entropy() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn spearman_matches_a_hand_example_and_its_interval_behaves() {
+    use moe_lab::analysis::stats::{spearman, spearman_interval};
+    // IQ and hours of television (the textbook example): ρ = −29/165.
+    let x = [
+        86.0, 97.0, 99.0, 100.0, 101.0, 103.0, 106.0, 110.0, 112.0, 113.0,
+    ];
+    let y = [0.0, 20.0, 28.0, 27.0, 50.0, 29.0, 7.0, 17.0, 6.0, 12.0];
+    assert!((spearman(&x, &y).unwrap() + 29.0 / 165.0).abs() < 1e-12);
+    // Ties take their mean rank: y's two 7s are ranks 2.5 and 2.5 of these four.
+    let r = spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 7.0, 7.0, 9.0]).unwrap();
+    assert!((r - 0.9486832980505138).abs() < 1e-12, "{r}");
+    let (lo, hi) = spearman_interval(0.5, 10).unwrap();
+    assert!(lo < 0.5 && 0.5 < hi && lo > -1.0 && hi < 1.0);
+    let (lo8, hi8) = spearman_interval(0.5, 8).unwrap();
+    assert!(lo8 < lo && hi8 > hi, "fewer points, a wider interval");
+    assert!(spearman_interval(0.5, 3).is_none());
+}
+
+#[test]
+fn a_check_size_trains_the_first_mixtures_and_the_study_reads_their_ranks() {
+    // A second size, which the preset leaves out: only the check trains it.
+    let sizes = "\n[[sizes]]\nname = \"s\"\nd_model = 24\nn_layers = 1\nd_expert = 24\n\n[presets.p]\nsizes = [\"xs\"]\n";
+    let top = "default_preset = \"p\"";
+    let plan = planned(
+        &format!("draws = 5\ncheck_size = \"s\"\ncheck_mixtures = 4\n{sizes}"),
+        top,
+    )
+    .unwrap();
+    let arms = plan.arms.len();
+    assert_eq!(plan.cells.len(), arms * 7 * 2 + arms * 4 * 2);
+    let checked: Vec<&str> = (plan.cells.iter())
+        .filter(|c| c.cell.size == "s")
+        .map(|c| c.cell.mixture.as_ref().unwrap().name.as_str())
+        .collect();
+    assert!(
+        checked
+            .iter()
+            .all(|n| ["base", "uniform", "d0", "d1"].contains(n)),
+        "{checked:?}"
+    );
+    let err = planned(
+        &format!("draws = 5\ncheck_size = \"s\"\ncheck_mixtures = 3\n{sizes}"),
+        "",
+    );
+    assert!(err.unwrap_err().contains("mixtures.check_mixtures"));
+    let err = planned("draws = 5\ncheck_size = \"huge\"", "").unwrap_err();
+    assert!(err.contains("mixtures.check_size"), "{err}");
+
+    // The study: a larger size whose losses keep the small size's order ranks them alike.
+    let laws = domain_laws();
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let alpha = around(&LLAMA3, 1.0);
+    let mixtures: Vec<Vec<f64>> = (0..10).map(|_| dirichlet(&alpha, &mut rng)).collect();
+    let (mut manifest, mut runs) = mix_runs(&laws, &mixtures, 0.0);
+    let (_, larger) = mix_runs(&laws, &mixtures[..8], 0.0);
+    for mut r in larger {
+        r.cell.size = "m".into();
+        r.cell.name = r.cell.name.replacen("s-", "m-", 1);
+        r.summary
+            .final_val_loss_by_stream
+            .values_mut()
+            .for_each(|v| *v = 0.5 * *v + 0.1);
+        runs.push(r);
+    }
+    manifest.sizes.push("m".into());
+    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+    assert_eq!(a.rank_checks.len(), 2, "one per arm");
+    for c in &a.rank_checks {
+        assert_eq!(
+            (c.small.as_str(), c.large.as_str(), c.mixtures.len()),
+            ("s", "m", 8)
+        );
+        assert!(
+            (c.rho - 1.0).abs() < 1e-12 && c.interval.unwrap().0 > 0.0,
+            "{c:?}"
+        );
+    }
+    let lines = moe_lab::analysis::mix::report::verdicts(&a);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("ρ = 1.00") && l.contains("they agree")),
+        "{lines:?}"
+    );
+}

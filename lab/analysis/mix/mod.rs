@@ -36,6 +36,18 @@ use loo::{LooError, leave_one_out, mean_baseline};
 use points::components;
 pub use points::{MixPoint, Rows, rows};
 
+/// Spearman's ρ between the small size's and a larger size's target (seed means) over the
+/// mixtures both trained, with its 95% interval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RankCheck {
+    pub arm: String,
+    pub small: String,
+    pub large: String,
+    pub mixtures: Vec<String>,
+    pub rho: f64,
+    pub interval: Option<(f64, f64)>,
+}
+
 /// The whole study: every arm's fit, and how the arms compare across mixtures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MixAnalysis {
@@ -54,6 +66,9 @@ pub struct MixAnalysis {
     pub specialisation_by_entropy: Option<Slope>,
     pub reference_arm: String,
     pub baseline_arm: Option<String>,
+    /// Per arm, whether a larger size ranks the mixtures it trained as the small size does.
+    #[serde(default)]
+    pub rank_checks: Vec<RankCheck>,
     /// Runs left out (unfinished, or without a domain's loss).
     pub notes: Vec<String>,
 }
@@ -96,6 +111,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
         .as_ref()
         .and_then(|b| gap_slope(&arms, &reference_arm, b));
     let specialisation_by_entropy = specialisation_slope(runs, &reference_arm);
+    let rank_checks = rank_checks(&arms);
     MixAnalysis {
         experiment: manifest.experiment.clone(),
         preset: manifest.preset.clone(),
@@ -105,6 +121,7 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
         arms,
         gap_by_entropy,
         specialisation_by_entropy,
+        rank_checks,
         reference_arm,
         baseline_arm,
         notes,
@@ -226,6 +243,36 @@ fn specialisation_slope(runs: &[RunData], arm: &str) -> Option<Slope> {
         .map(|(h, bits)| (*h, bits.iter().sum::<f64>() / bits.len() as f64))
         .collect();
     slope(&points)
+}
+
+/// For each arm, its size with the most mixtures against each other size of it.
+fn rank_checks(arms: &[ArmMix]) -> Vec<RankCheck> {
+    let mut out = Vec::new();
+    for a in arms {
+        let small = (arms.iter().filter(|b| b.arm == a.arm))
+            .max_by_key(|b| b.points.len())
+            .expect("a itself");
+        if small.size == a.size {
+            continue;
+        }
+        let shared: Vec<(&MixPoint, &MixPoint)> = (a.points.iter())
+            .filter_map(|p| Some((small.points.iter().find(|q| q.name == p.name)?, p)))
+            .collect();
+        let x: Vec<f64> = shared.iter().map(|s| s.0.mean()).collect();
+        let y: Vec<f64> = shared.iter().map(|s| s.1.mean()).collect();
+        let Some(rho) = crate::analysis::stats::spearman(&x, &y) else {
+            continue;
+        };
+        out.push(RankCheck {
+            arm: a.arm.clone(),
+            small: small.size.clone(),
+            large: a.size.clone(),
+            mixtures: shared.iter().map(|s| s.0.name.clone()).collect(),
+            rho,
+            interval: crate::analysis::stats::spearman_interval(rho, shared.len()),
+        });
+    }
+    out
 }
 
 /// Entropy of a mixture (nats).

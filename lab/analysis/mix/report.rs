@@ -86,11 +86,7 @@ pub fn verdicts(a: &MixAnalysis) -> Vec<String> {
     out.push(arms_differ(a));
     out.push(diversity(a));
     out.push(specialisation(a));
-    out.push(
-        "**Do small runs pick the mix a larger model would?** Not answered: this sweep trains \
-         one size; the check at a larger size is not built yet."
-            .into(),
-    );
+    out.push(rank_invariance(a));
     out
 }
 
@@ -208,6 +204,44 @@ fn specialisation(a: &MixAnalysis) -> String {
         "{head} {verdict}: the domain–expert mutual information changes by {:+.4} bits per nat of \
          mixture entropy (95% CI [{:+.4}, {:+.4}], {} mixtures).",
         s.slope, s.ci_low, s.ci_high, s.n
+    )
+}
+
+/// Whether a larger size ranks the shared mixtures as the small size does (RegMix's rank
+/// invariance, on which choosing a mix from small runs rests).
+fn rank_invariance(a: &MixAnalysis) -> String {
+    let head = "**Do small runs rank mixtures as a larger model does?**";
+    if a.rank_checks.is_empty() {
+        return format!(
+            "{head} Not answered: this sweep trains one size (`[mixtures] check_size` trains a \
+             larger one on the first mixtures)."
+        );
+    }
+    let each: Vec<String> = (a.rank_checks.iter())
+        .map(|c| {
+            let (verdict, iv) = match c.interval {
+                Some((lo, hi)) if lo > 0.0 => {
+                    ("they agree".to_string(), format!("[{lo:.2}, {hi:.2}]"))
+                }
+                Some((lo, hi)) => ("inconclusive".to_string(), format!("[{lo:.2}, {hi:.2}]")),
+                None => (
+                    "too few mixtures for an interval".to_string(),
+                    String::new(),
+                ),
+            };
+            format!(
+                "{}: Spearman ρ = {:.2} {iv} between {} and {} over {} mixtures, {verdict}",
+                c.arm,
+                c.rho,
+                c.small,
+                c.large,
+                c.mixtures.len()
+            )
+        })
+        .collect();
+    format!(
+        "{head} {}. (The predicted optimum itself is not trained at the larger size yet.)",
+        each.join("; ")
     )
 }
 
