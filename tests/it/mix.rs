@@ -455,7 +455,7 @@ fn the_study_trusts_the_law_that_predicts_held_out_mixtures_and_brackets_the_tru
     use moe_lab::analysis::figure::Mark;
     let figs = moe_lab::analysis::mix::figures::figures(&a, &manifest.arms);
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(moe_lab::plot::save_all(&figs, tmp.path()).unwrap().len(), 3);
+    assert_eq!(moe_lab::plot::save_all(&figs, tmp.path()).unwrap().len(), 4);
     for fig in &figs {
         let marks = fig.panels.iter().flat_map(|p| &p.marks);
         let traces = marks.filter(|m| !matches!(m, Mark::HLine { .. })).count();
@@ -533,7 +533,7 @@ fn a_toy_mixture_sweep_runs_end_to_end_and_scores_the_domains_mean() {
     ] {
         assert!(report.contains(q), "{q}: {report}");
     }
-    for stem in ["mix_fit", "mix_optimum", "mix_slices"] {
+    for stem in ["mix_fit", "mix_optimum", "mix_slices", "mix_ranks"] {
         assert!(
             tmp.path().join(format!("plots/toy/{stem}.png")).exists(),
             "{stem}"
@@ -730,4 +730,14 @@ fn a_check_size_trains_the_first_mixtures_and_the_study_reads_their_ranks() {
             .any(|l| l.contains("ρ = 1.00") && l.contains("they agree")),
         "{lines:?}"
     );
+    // The rank figure: one point per shared mixture and arm, at the two sizes' seed means.
+    let figs = moe_lab::analysis::mix::figures::figures(&a, &manifest.arms);
+    let ranks = figs.iter().find(|f| f.stem == "mix_ranks").unwrap();
+    let n: usize = (ranks.panels[0].marks.iter())
+        .map(|m| match m {
+            moe_lab::analysis::figure::Mark::Points { points, .. } => points.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(n, 2 * 8);
 }

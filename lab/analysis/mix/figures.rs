@@ -17,7 +17,46 @@ pub fn figures(a: &MixAnalysis, arms: &[String]) -> Vec<Figure> {
         fit(a, arms).captioned(FIT),
         optimum(a, arms).captioned(OPTIMUM),
         slices(a, arms).captioned(SLICES),
+        ranks(a, arms).captioned(RANKS),
     ]
+}
+
+/// How to read the rank figure (its caption).
+pub const RANKS: &str = "Each mixture both sizes trained: its target loss at the small size (x) and at the larger one (y), seed means, per arm. Points rising left to right: the larger model ranks the mixtures as the small runs do";
+
+/// The small size's target against the larger size's, over the mixtures both trained.
+fn ranks(a: &MixAnalysis, arms: &[String]) -> Figure {
+    let title = "Rank invariance: each shared mixture's loss at the small and the larger size";
+    let (small, large) = match a.rank_checks.first() {
+        Some(c) => (c.small.clone(), c.large.clone()),
+        None => (String::new(), String::new()),
+    };
+    let mut p = Panel::new(
+        Axis::linear(&format!("target loss at {small}")),
+        Axis::linear(&format!("target loss at {large}")),
+    );
+    for c in &a.rank_checks {
+        let at = |size: &str| a.arms.iter().find(|m| m.arm == c.arm && m.size == size);
+        let (Some(s), Some(l)) = (at(&c.small), at(&c.large)) else {
+            continue;
+        };
+        let points: Vec<Point> = (c.mixtures.iter())
+            .filter_map(|name| {
+                let x = s.points.iter().find(|q| &q.name == name)?.mean();
+                let y = l.points.iter().find(|q| &q.name == name)?.mean();
+                Some(Point::at(x, y))
+            })
+            .collect();
+        let name = format!("{} (ρ = {:.2})", c.arm, c.rho);
+        p.push(Mark::Points {
+            series: Series::arm(arms, &name, &c.arm, true),
+            points,
+            shape: Shape::Dot,
+            labels: c.mixtures.clone(),
+        });
+    }
+    Figure::new("mix_ranks", title, vec![p])
+        .or_empty("no larger size trained (`[mixtures] check_size`)")
 }
 
 /// One panel per domain: the target along that domain's weight, the rest as at the optimum.

@@ -110,7 +110,12 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
     let gap_by_entropy = baseline_arm
         .as_ref()
         .and_then(|b| gap_slope(&arms, &reference_arm, b));
-    let specialisation_by_entropy = specialisation_slope(runs, &reference_arm);
+    // Read at the size with the most mixtures (a check size trains only a few).
+    let main_size = (arms.iter().filter(|m| m.arm == reference_arm))
+        .max_by_key(|m| m.points.len())
+        .map(|m| m.size.clone());
+    let specialisation_by_entropy =
+        main_size.and_then(|size| specialisation_slope(runs, &reference_arm, &size));
     let rank_checks = rank_checks(&arms);
     MixAnalysis {
         experiment: manifest.experiment.clone(),
@@ -218,11 +223,14 @@ fn trust(law: &LooError, linear: &LooError, mean: &LooError) -> Option<Trusted> 
         .map(|(t, _)| t)
 }
 
-/// The slope of `arm`'s routing specialisation (mutual information, bits; mean over layers,
-/// then over a mixture's seeds) on the mixture's entropy; `None` without routers.
-fn specialisation_slope(runs: &[RunData], arm: &str) -> Option<Slope> {
+/// The slope of `arm`'s routing specialisation at `size` (mutual information, bits; mean over
+/// layers, then over a mixture's seeds) on the mixture's entropy; `None` without routers.
+fn specialisation_slope(runs: &[RunData], arm: &str, size: &str) -> Option<Slope> {
     let mut by_mixture: std::collections::BTreeMap<&str, (f64, Vec<f64>)> = Default::default();
-    for r in runs.iter().filter(|r| r.cell.arm == arm) {
+    for r in runs
+        .iter()
+        .filter(|r| r.cell.arm == arm && r.cell.size == size)
+    {
         let (Some(m), layers) = (&r.cell.mixture, &r.summary.routing_specialisation) else {
             continue;
         };

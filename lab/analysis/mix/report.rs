@@ -1,7 +1,7 @@
 //! The data-mix study's report: which mix is best for the target per arm, whether dense and MoE
 //! want different mixes, whether the MoE gains more on diverse data, and what is not answered.
 
-use super::figures::{FIT, OPTIMUM, SLICES};
+use super::figures::{FIT, OPTIMUM, RANKS, SLICES};
 use super::{ArmMix, MixAnalysis, Trusted, entropy};
 use crate::analysis::markdown::{Doc, Table};
 
@@ -48,6 +48,7 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
     optimum_table(&mut doc, a);
     doc.figure(plots_rel, "mix_optimum", OPTIMUM);
     doc.figure(plots_rel, "mix_slices", SLICES);
+    doc.figure(plots_rel, "mix_ranks", RANKS);
     mixtures_table(&mut doc, a);
     doc.finish()
 }
@@ -82,7 +83,14 @@ fn weights_text(domains: &[String], w: &[f64], iv: &[(f64, f64)]) -> String {
 
 /// The answers, one line each.
 pub fn verdicts(a: &MixAnalysis) -> Vec<String> {
-    let mut out: Vec<String> = a.arms.iter().map(|m| best_mix(a, m)).collect();
+    // A check size trains a few mixtures only: it answers the rank question, not this one.
+    let checked = |m: &&ArmMix| {
+        a.rank_checks
+            .iter()
+            .any(|c| c.arm == m.arm && c.large == m.size)
+    };
+    let main = a.arms.iter().filter(|m| !checked(m));
+    let mut out: Vec<String> = main.map(|m| best_mix(a, m)).collect();
     out.push(arms_differ(a));
     out.push(diversity(a));
     out.push(specialisation(a));
