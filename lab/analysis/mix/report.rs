@@ -32,13 +32,12 @@ pub fn render(a: &MixAnalysis, plots_rel: &str) -> String {
         "trusted",
     ]);
     for m in &a.arms {
-        let rmse = |e: &super::loo::LooError| e.rmse().map_or("–".into(), |x| format!("{x:.4}"));
         t.row(&[
             m.size.clone(),
             m.arm.clone(),
-            rmse(&m.loo_law),
-            rmse(&m.loo_linear),
-            rmse(&m.loo_mean),
+            rmse_text(&m.loo_law),
+            rmse_text(&m.loo_linear),
+            rmse_text(&m.loo_mean),
             law_name(m.trusted).into(),
         ]);
     }
@@ -65,6 +64,11 @@ pub fn target_text(t: &crate::run::MixTarget) -> String {
         _ => "final validation loss",
     };
     format!("{} ({what})", parts.join(" + "))
+}
+
+/// A leave-one-out error in nats, "–" where every fit failed.
+fn rmse_text(e: &super::loo::LooError) -> String {
+    e.rmse().map_or("–".into(), |x| format!("{x:.4}"))
 }
 
 fn law_name(t: Option<Trusted>) -> &'static str {
@@ -100,14 +104,13 @@ pub fn verdicts(a: &MixAnalysis) -> Vec<String> {
 
 fn best_mix(a: &MixAnalysis, m: &ArmMix) -> String {
     let head = format!("**Best mix for {} ({})?**", m.arm, m.size);
-    let rmse = |e: &super::loo::LooError| e.rmse().map_or("–".into(), |x| format!("{x:.4}"));
     let Some(o) = &m.optimum else {
         return format!(
             "{head} None named: no law predicts held-out mixtures better than their mean (mixing \
              laws {}, linear law {}, the mean {} nats of leave-one-out error).",
-            rmse(&m.loo_law),
-            rmse(&m.loo_linear),
-            rmse(&m.loo_mean)
+            rmse_text(&m.loo_law),
+            rmse_text(&m.loo_linear),
+            rmse_text(&m.loo_mean)
         );
     };
     let trusted = match m.trusted {
@@ -122,8 +125,8 @@ fn best_mix(a: &MixAnalysis, m: &ArmMix) -> String {
          predicted loss {:.4}{base} and {:.4} at uniform.",
         weights_text(&a.domains, &o.weights, &o.intervals),
         law_name(m.trusted),
-        rmse(trusted),
-        rmse(&m.loo_mean),
+        rmse_text(trusted),
+        rmse_text(&m.loo_mean),
         o.predicted,
         o.at_uniform,
     )
