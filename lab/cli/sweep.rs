@@ -1,6 +1,7 @@
 //! `lab sweep`: plan, train the cells (locally, on Slurm, or until decisive), publish.
 
 use super::args::*;
+use super::mix_check;
 use super::text as cli_text;
 use super::text::print_verdicts;
 use super::until_decisive;
@@ -67,11 +68,20 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     if args.until_decisive {
         return until_decisive_cmd(&args, &opts).or_else(locked);
     }
+    mix_check::refuse_stale(&plan, &results)?;
     let outcome = match sweep::run_sweep(&plan, &opts) {
         Ok(o) => o,
         Err(e) => return locked(e),
     };
     crate::say!("{}", cli_text::sweep_outcome(&outcome));
+    if train::interrupt::requested() {
+        crate::say!("sweep stopped by a signal; rerun it to resume the interrupted cells");
+        return Ok(EXIT_INTERRUPTED);
+    }
+    let outcome = match second_phase(&plan, &opts, &results, outcome) {
+        Ok(o) => o,
+        Err(e) => return locked(e),
+    };
     if train::interrupt::requested() {
         crate::say!("sweep stopped by a signal; rerun it to resume the interrupted cells");
         return Ok(EXIT_INTERRUPTED);
@@ -82,6 +92,28 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     let published = publish::publish(&results, &args.plots, true)?;
     print_verdicts(&published);
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// The cells a sweep plans from its first phase's results (a mixture axis' optimum check),
+/// once every first-phase cell has finished; the outcome to go on with.
+fn second_phase(
+    plan: &sweep::Plan,
+    opts: &sweep::SweepOptions,
+    results: &std::path::Path,
+    first: sweep::SweepOutcome,
+) -> anyhow::Result<sweep::SweepOutcome> {
+    if plan.mix_check.is_none() {
+        return Ok(first);
+    }
+    if !(first.pending.is_empty() && first.failed.is_empty()) {
+        crate::say!("the optimum check at the larger size waits until every small run finishes");
+        return Ok(first);
+    }
+    let Some(second) = mix_check::run(plan, opts, results)? else {
+        return Ok(first);
+    };
+    crate::say!("{}", cli_text::sweep_outcome(&second));
+    Ok(second)
 }
 
 /// `lab sweep --dry-run`: the cells, and with `--until-decisive` the planned looks.

@@ -132,6 +132,9 @@ pub struct Summary {
     /// run trained in one go, or one that restarted because no checkpoint was usable.
     #[serde(default)]
     pub resumed_from: Vec<usize>,
+    /// When the run's first attempt started (seconds since the Unix epoch).
+    #[serde(default)]
+    pub started_unix_s: Option<f64>,
     pub wall_time_s: f64,
     pub tokens_per_s: f64,
     pub spikes: SpikeSummary,
@@ -194,4 +197,11 @@ pub fn git_commit() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Seconds since the Unix epoch, with sub-second resolution.
+pub fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

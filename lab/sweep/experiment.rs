@@ -30,6 +30,18 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// The teacher's cell (first in `cells`), which the distilling cells depend on.
     pub teacher: Option<String>,
+    /// A mixture axis' check size, where each arm's predicted optimum trains after the small
+    /// runs ([`super::mix_check`]).
+    pub mix_check: Option<MixCheck>,
+}
+
+/// Where and on how many seeds a mixture axis checks each arm's predicted optimum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixCheck {
+    pub size: String,
+    pub seeds: usize,
+    /// Training FLOPs of every cell at the check size (set by the reference arm).
+    pub budget: f64,
 }
 
 impl Plan {
@@ -109,8 +121,20 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         true => e.under_preset(&preset_name, file),
         false => e.in_file(file),
     })?;
+    let mix_check = plan_mix_check(&exp, &chosen, &sizes, seeds)
+        .map_err(|e| e.in_file(file))?
+        .map(|(size, seeds)| {
+            let budget = size_budget(&exp, &chosen, size, tokens_per_param(&exp, &chosen), file)?;
+            let size = size.name.clone();
+            Ok::<_, SpecError>(MixCheck {
+                size,
+                seeds,
+                budget,
+            })
+        })
+        .transpose()?;
     let mut cells = match &exp.isoflop {
-        Some(iso) => Profiles::new(iso, &chosen, sizes, &arms, seeds).expand(
+        Some(iso) => Profiles::new(iso, &chosen, sizes.clone(), &arms, seeds).expand(
             &exp,
             &chosen,
             &preset_name,
@@ -156,6 +180,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         arms,
         warnings,
         teacher,
+        mix_check,
     })
 }
 
@@ -168,9 +193,7 @@ fn grid_cells(
     (sizes, arms, lrs, seeds): (Vec<&SizeSpec>, &[String], Vec<Option<f64>>, usize),
     file: &Path,
 ) -> Result<Vec<PlannedCell>, SpecError> {
-    let tokens_per_param = chosen
-        .tokens_per_active_param
-        .unwrap_or(exp.budget.tokens_per_active_param);
+    let tokens_per_param = tokens_per_param(exp, chosen);
     check(
         tokens_per_param > 0.0,
         "budget.tokens_per_active_param",
@@ -178,7 +201,7 @@ fn grid_cells(
     )
     .map_err(|e| e.in_file(file))?;
     let mixtures = chosen_mixtures(exp).map_err(|e| e.in_file(file))?;
-    let check = check_size(exp, &sizes, mixtures.len()).map_err(|e| e.in_file(file))?;
+    let check = check_size(exp, chosen, &sizes, mixtures.len()).map_err(|e| e.in_file(file))?;
     let grid = Grid {
         sizes,
         arms,
@@ -196,6 +219,27 @@ fn grid_cells(
         .map_err(|e| FieldError::new("seeds", format!("the grid's cell count {}", e.message)))
         .map_err(|e| e.under_preset(preset_name, file))?;
     grid.cells(exp, chosen, file)
+}
+
+/// The grid's tokens per active parameter: the preset's, else `[budget]`'s.
+fn tokens_per_param(exp: &ExperimentSpec, chosen: &PresetSpec) -> f64 {
+    chosen
+        .tokens_per_active_param
+        .unwrap_or(exp.budget.tokens_per_active_param)
+}
+
+/// Training FLOPs of every cell at `size`: `tokens_per_param` tokens per active parameter of
+/// the reference arm, at its FLOPs per token.
+pub(super) fn size_budget(
+    exp: &ExperimentSpec,
+    preset: &PresetSpec,
+    size: &SizeSpec,
+    tokens_per_param: f64,
+    file: &Path,
+) -> Result<f64, SpecError> {
+    let probe = CellAt::new(size, &exp.budget.reference_arm, 0);
+    let reference = resolve_cell(exp, preset, &probe, None, file)?;
+    Ok(tokens_per_param * reference.params.active as f64 * reference.flops.train_per_token)
 }
 
 /// The teacher's cell: its size and arm's feed-forward, seed 0, its own budget rule, no recipe.
@@ -255,11 +299,7 @@ impl<'a> Grid<'a> {
         n: usize,
         file: &Path,
     ) -> Result<Vec<PlannedCell>, SpecError> {
-        let probe = CellAt::new(size, &exp.budget.reference_arm, 0);
-        let reference = resolve_cell(exp, preset, &probe, None, file)?;
-        let budget = self.tokens_per_param
-            * reference.params.active as f64
-            * reference.flops.train_per_token;
+        let budget = size_budget(exp, preset, size, self.tokens_per_param, file)?;
         let mut cells = Vec::new();
         for arm in self.arms {
             for &mixture in self.mixtures.iter().take(n) {
@@ -311,11 +351,7 @@ impl<'a> Grid<'a> {
     ) -> Result<Vec<PlannedCell>, SpecError> {
         let mut cells = Vec::new();
         for &size in &self.sizes {
-            let probe = CellAt::new(size, &exp.budget.reference_arm, 0);
-            let reference = resolve_cell(exp, preset, &probe, None, file)?;
-            let budget = self.tokens_per_param
-                * reference.params.active as f64
-                * reference.flops.train_per_token;
+            let budget = size_budget(exp, preset, size, self.tokens_per_param, file)?;
             for arm in self.arms {
                 for (&lr, &mixture) in self.axis() {
                     for seed in 0..self.seeds as u64 {
@@ -443,17 +479,18 @@ fn chosen_mixtures(exp: &ExperimentSpec) -> Result<Vec<Mixture>, FieldError> {
     super::mixtures::axis(spec, &exp.base.data)
 }
 
-/// The mixture axis' check size and how many mixtures it trains (`None`: no check, or the
-/// preset trains that size on every mixture already).
+/// The mixture axis' check size (the preset's, else `[mixtures]`'s) and how many mixtures it
+/// trains (`None`: no check, or the preset trains that size on every mixture already).
 fn check_size<'a>(
     exp: &'a ExperimentSpec,
+    preset: &PresetSpec,
     sizes: &[&SizeSpec],
     mixtures: usize,
 ) -> Result<Option<(&'a SizeSpec, usize)>, FieldError> {
     let Some(spec) = &exp.mixtures else {
         return Ok(None);
     };
-    let Some(name) = &spec.check_size else {
+    let Some(name) = preset.check_size.as_ref().or(spec.check_size.as_ref()) else {
         return Ok(None);
     };
     let field = |f: &str, m: String| FieldError::new(f, m).under("mixtures");
@@ -471,6 +508,30 @@ fn check_size<'a>(
         return Err(field("check_mixtures", m));
     }
     Ok((!sizes.iter().any(|s| s.name == size.name)).then_some((size, n)))
+}
+
+/// The check size and the seeds of each arm's optimum check (`[mixtures] check_seeds`, else
+/// the preset's seeds: at least 2, since the verdict pairs them).
+fn plan_mix_check<'a>(
+    exp: &'a ExperimentSpec,
+    preset: &PresetSpec,
+    sizes: &[&SizeSpec],
+    seeds: usize,
+) -> Result<Option<(&'a SizeSpec, usize)>, FieldError> {
+    let Some(spec) = &exp.mixtures else {
+        return Ok(None);
+    };
+    let mixtures = spec.draws + spec.fixed.len();
+    let Some((size, _)) = check_size(exp, preset, sizes, mixtures)? else {
+        return Ok(None);
+    };
+    let n = spec.check_seeds.unwrap_or(seeds);
+    check(n >= 2, "check_seeds", || {
+        format!("must be at least 2 (the check pairs seeds), got {n}")
+    })
+    .and_then(|()| at_most("check_seeds", n, limits::SEEDS))
+    .map_err(|e| e.under("mixtures"))?;
+    Ok(Some((size, n)))
 }
 
 /// The learning rates of the axis, ascending (`[None]`: no axis, each cell keeps

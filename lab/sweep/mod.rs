@@ -4,8 +4,10 @@
 pub mod arm;
 pub mod cells;
 pub mod experiment;
+pub mod frozen;
 pub mod isoflop;
 pub mod lock;
+pub mod mix_check;
 pub mod mixtures;
 pub mod recipe;
 pub mod runner;
@@ -14,5 +16,5 @@ pub mod spec;
 pub mod status;
 
 pub use crate::run::Cell;
-pub use experiment::{ExperimentSpec, Plan, PlannedCell, plan, plan_with_seeds};
+pub use experiment::{ExperimentSpec, MixCheck, Plan, PlannedCell, plan, plan_with_seeds};
 pub use runner::{SweepOptions, SweepOutcome, run_sweep};

@@ -79,6 +79,10 @@ pub struct MixtureSpec {
     pub check_size: Option<String>,
     #[serde(default = "six")]
     pub check_mixtures: usize,
+    /// Seeds of the check of each arm's predicted optimum at the check size, beside `base`
+    /// and `uniform` (paired by seed); by default the preset's seeds.
+    #[serde(default)]
+    pub check_seeds: Option<usize>,
 }
 
 fn six() -> usize {
@@ -214,6 +218,8 @@ pub struct PresetSpec {
     /// IsoFLOP experiments: the budgets and sizes per budget in place of `[isoflop]`'s.
     pub budgets: Option<Vec<f64>>,
     pub sizes_per_budget: Option<usize>,
+    /// Mixture axes: the check size in place of `[mixtures] check_size`.
+    pub check_size: Option<String>,
     /// Expected wall time, stated for the reader (e.g. "≈ 12 min on 2 CPU cores").
     #[serde(default)]
     pub expected_time: String,

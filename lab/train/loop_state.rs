@@ -42,6 +42,9 @@ pub struct LoopState {
     /// The step each attempt after the first resumed from.
     #[serde(default)]
     pub resumed_from: Vec<usize>,
+    /// When the run's first attempt started (seconds since the Unix epoch; a resume keeps it).
+    #[serde(default)]
+    pub started_unix_s: Option<f64>,
 }
 
 /// Training losses: the first step's (ℓ0, the loss at initialisation), the last step's, and
@@ -130,6 +133,7 @@ impl LoopState {
             eval: Evaluated::default(),
             averaged: 0,
             resumed_from: Vec::new(),
+            started_unix_s: Some(crate::run::summary::now_unix_s()),
         }
     }
 
@@ -219,6 +223,7 @@ impl LoopState {
             routing_specialisation: e.routing_specialisation.clone(),
             diverged_at_step: self.diverged_at_step,
             resumed_from: self.resumed_from.clone(),
+            started_unix_s: self.started_unix_s,
             wall_time_s: self.wall_time_s,
             tokens_per_s: tokens as f64 / self.wall_time_s.max(1e-9),
             spikes: self.spikes.clone(),

@@ -741,3 +741,115 @@ fn a_check_size_trains_the_first_mixtures_and_the_study_reads_their_ranks() {
         .sum();
     assert_eq!(n, 2 * 8);
 }
+
+/// The toy with one arm, a check size `s` and a target the mixture moves for sure (the code
+/// stream's loss falls as code's weight rises), so a law is trusted and an optimum checked.
+fn checked_toy() -> String {
+    crate::common::toy_experiment(0.5).replace("seeds = 1", "seeds = 2\ndefault_preset = \"p\"")
+        + r#"
+[[sizes]]
+name = "s"
+d_model = 32
+n_layers = 1
+d_expert = 32
+
+[presets.p]
+sizes = ["xs"]
+arms = ["moe"]
+
+[mixtures]
+draws = 6
+check_size = "s"
+check_mixtures = 4
+check_seeds = 3
+
+[mixtures.target]
+streams = { code = 1.0 }
+"#
+}
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn the_predicted_optimum_is_frozen_before_its_check_trains_and_never_rewritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("mix.toml"), checked_toy()).unwrap();
+    let out = crate::common::sweep_in("mix.toml", tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let results = tmp.path().join("results/toy");
+    let frozen_path = results.join("mix-optima.json");
+    let frozen = json(&frozen_path);
+    let written = frozen["written_unix_s"].as_f64().unwrap();
+    let optimum = frozen["body"][0]["weights"]
+        .as_array()
+        .expect("a trusted law");
+    let inputs: Vec<&str> = (frozen["inputs"].as_array().unwrap().iter())
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        inputs.len(),
+        2 * 8 + 2 * 4,
+        "the small runs and the rank check"
+    );
+    // Every check cell starts after the optimum is frozen; every input finished before.
+    for seed in 0..3 {
+        for mix in ["optimum", "base", "uniform"] {
+            let cell = format!("s-moe-mix{mix}-s{seed}");
+            let s = json(&results.join(&cell).join("summary.json"));
+            let started = s["started_unix_s"].as_f64().unwrap();
+            let input = inputs.contains(&cell.as_str());
+            assert_eq!(started < written, input, "{cell}: {started} vs {written}");
+        }
+        let config =
+            std::fs::read_to_string(results.join(format!("s-moe-mixoptimum-s{seed}/config.toml")))
+                .unwrap();
+        let spec: moe_lab::spec::RunSpec = toml::from_str(&config).unwrap();
+        let d = spec.data.weights;
+        let want: Vec<f64> = optimum.iter().map(|w| w.as_f64().unwrap()).collect();
+        let got = [d.knowledge, d.math, d.code, d.multilingual];
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{got:?} {want:?}"
+        );
+    }
+    assert!(
+        optimum[2].as_f64().unwrap() > 0.5,
+        "code's weight: {optimum:?}"
+    );
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(
+        report.contains("moe at s, optimum − base: ") && report.contains("over 3 paired seeds"),
+        "{report}"
+    );
+    assert!(tmp.path().join("plots/toy/mix_check.png").exists());
+
+    // A small run's result edited: the rerun keeps the optimum as frozen, byte for byte.
+    let before = std::fs::read(&frozen_path).unwrap();
+    let edited = results.join("xs-moe-mixd0-s0/summary.json");
+    let mut s = json(&edited);
+    s["final_val_loss_by_stream"]["code"] = serde_json::json!(0.01);
+    std::fs::write(&edited, serde_json::to_string(&s).unwrap()).unwrap();
+    let out = crate::common::sweep_in("mix.toml", tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&frozen_path).unwrap(), before);
+
+    // Another axis would have chosen from other runs: refused before anything trains.
+    let text = checked_toy().replace("draws = 6", "draws = 7");
+    std::fs::write(tmp.path().join("mix.toml"), text).unwrap();
+    let out = crate::common::sweep_in("mix.toml", tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mix-optima.json") && stderr.contains("inputs"),
+        "{stderr}"
+    );
+    assert!(!results.join("xs-moe-mixd6-s0").exists(), "nothing trained");
+    assert_eq!(std::fs::read(&frozen_path).unwrap(), before);
+}

@@ -3,6 +3,8 @@
 
 use super::{MixAnalysis, Trusted, rows};
 use crate::analysis::figure::{Axis, BLACK, Dash, Figure, Mark, Panel, Point, Series, Shape};
+use crate::analysis::stats::mean_ci;
+use crate::sweep::mix_check::OPTIMUM as OPTIMUM_MIX;
 
 /// How to read the fit figure (its caption).
 pub const FIT: &str = "Each run's target loss (x) against what the trusted law predicts for its mixture when fitted without that mixture (y; the mixing law where no law is trusted). Points on the diagonal: the law predicts mixtures it never saw";
@@ -18,7 +20,41 @@ pub fn figures(a: &MixAnalysis, arms: &[String]) -> Vec<Figure> {
         optimum(a, arms).captioned(OPTIMUM),
         slices(a, arms).captioned(SLICES),
         ranks(a, arms).captioned(RANKS),
+        check(a, arms).captioned(CHECK),
     ]
+}
+
+/// How to read the check figure (its caption).
+pub const CHECK: &str = "At the larger size, each arm's predicted optimum beside the base mix and uniform, trained on the same seeds: the target loss's seed mean with its 95% interval (t over seeds; the verdicts pair the seeds, which is tighter)";
+
+/// A panel per arm that trained its optimum at the larger size: the three mixtures' targets.
+fn check(a: &MixAnalysis, arms: &[String]) -> Figure {
+    let title = "The predicted optimum checked at the larger size, beside the base mix and uniform";
+    let names = [OPTIMUM_MIX, "base", "uniform"];
+    let checked = (a.arms.iter()).filter(|m| m.points.iter().any(|p| p.name == OPTIMUM_MIX));
+    let panels = checked.map(|m| {
+        let mut p = Panel::new(
+            Axis::categories("mixture", names.map(String::from).to_vec()),
+            Axis::linear(&format!("target loss at {}", m.size)),
+        )
+        .titled(&format!("{} at {}", m.arm, m.size));
+        let points = (names.iter().enumerate())
+            .filter_map(|(j, n)| {
+                let q = m.points.iter().find(|q| &q.name == n)?;
+                let c = mean_ci(&q.losses.iter().map(|l| l.1).collect::<Vec<_>>());
+                let hw = if c.half_width.is_finite() {
+                    c.half_width
+                } else {
+                    0.0
+                };
+                Some(Point::within(j as f64, c.mean, c.mean - hw, c.mean + hw))
+            })
+            .collect();
+        p.push(Mark::dots(Series::arm(arms, &m.arm, &m.arm, true), points));
+        p
+    });
+    Figure::new("mix_check", title, panels.collect())
+        .or_empty("no arm's optimum trained at a larger size (`[mixtures] check_size`)")
 }
 
 /// How to read the rank figure (its caption).

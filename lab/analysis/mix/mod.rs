@@ -16,6 +16,7 @@
 
 pub mod arm;
 pub mod bootstrap;
+pub mod check;
 pub mod figures;
 pub mod law;
 pub mod linear;
@@ -69,6 +70,12 @@ pub struct MixAnalysis {
     /// Per arm, whether a larger size ranks the mixtures it trained as the small size does.
     #[serde(default)]
     pub rank_checks: Vec<RankCheck>,
+    /// Per arm, its predicted optimum against `base` and `uniform` at the check size.
+    #[serde(default)]
+    pub optimum_checks: Vec<check::OptimumCheck>,
+    /// The equivalence margin of those checks (nats).
+    #[serde(default)]
+    pub margin: f64,
     /// Runs left out (unfinished, or without a domain's loss).
     pub notes: Vec<String>,
 }
@@ -117,6 +124,8 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
     let specialisation_by_entropy =
         main_size.and_then(|size| specialisation_slope(runs, &reference_arm, &size));
     let rank_checks = rank_checks(&arms);
+    let margin = manifest.equivalence_margin;
+    let optimum_checks = check::optimum_checks(&arms, margin);
     MixAnalysis {
         experiment: manifest.experiment.clone(),
         preset: manifest.preset.clone(),
@@ -127,6 +136,8 @@ pub fn analyze(manifest: &Manifest, runs: &[RunData]) -> MixAnalysis {
         gap_by_entropy,
         specialisation_by_entropy,
         rank_checks,
+        optimum_checks,
+        margin,
         reference_arm,
         baseline_arm,
         notes,
