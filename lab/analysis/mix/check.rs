@@ -55,26 +55,29 @@ pub struct OptimumCheck {
 
 /// The checks of every arm at every size that trained its optimum.
 pub fn optimum_checks(arms: &[ArmMix], margin: f64) -> Vec<OptimumCheck> {
-    let mut out = Vec::new();
-    for m in arms {
-        let Some(opt) = m.points.iter().find(|p| p.name == OPTIMUM) else {
-            continue;
-        };
-        for against in ["base", "uniform"] {
-            let Some(other) = m.points.iter().find(|p| p.name == against) else {
-                continue;
-            };
+    (arms.iter())
+        .flat_map(|m| checks_of(&m.arm, &m.size, &m.points, margin))
+        .collect()
+}
+
+/// One arm's checks at one size, from its points (none without an optimum among them).
+pub fn checks_of(arm: &str, size: &str, points: &[MixPoint], margin: f64) -> Vec<OptimumCheck> {
+    let Some(opt) = points.iter().find(|p| p.name == OPTIMUM) else {
+        return Vec::new();
+    };
+    let others = ["base", "uniform"].into_iter();
+    (others.filter_map(|against| Some((against, points.iter().find(|p| p.name == against)?))))
+        .map(|(against, other)| {
             let p = paired(&[differences(opt, other)], margin);
-            out.push(OptimumCheck {
-                arm: m.arm.clone(),
-                size: m.size.clone(),
+            OptimumCheck {
+                arm: arm.into(),
+                size: size.into(),
                 against: against.into(),
                 paired: p,
                 verdict: p.map(|p| p.practical_verdict()),
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 /// `a − b` for every seed both trained.
