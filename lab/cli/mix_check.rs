@@ -49,6 +49,24 @@ pub(super) fn run(
     Ok(Some(sweep::run_sweep(&checked, opts)?))
 }
 
+/// What the check will add once the small runs finish (`lab sweep --dry-run`).
+pub(super) fn planned(plan: &Plan) -> Result<Option<String>> {
+    let Some(check) = &plan.mix_check else {
+        return Ok(None);
+    };
+    // Any weights stand for the optima, which are not known yet: only the count matters.
+    let base = sweep::mixtures::base_weights(&plan.experiment.base.data);
+    let stand_in: Vec<(String, Vec<f64>)> = (plan.arms.iter())
+        .map(|a| (a.clone(), base.clone()))
+        .collect();
+    let more = sweep::mix_check::extended(plan, &stand_in)?.cells.len() - plan.cells.len();
+    Ok(Some(format!(
+        "then: each arm's predicted optimum, frozen in {OPTIMA} once these cells finish, trains \
+         at {} on {} seeds beside base and uniform (up to {more} more cells)",
+        check.size, check.seeds
+    )))
+}
+
 /// Refuse (exit 2) frozen optima made from other small runs than `plan`'s, before any cell
 /// trains.
 pub(super) fn refuse_stale(plan: &Plan, results: &Path) -> Result<()> {

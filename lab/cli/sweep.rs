@@ -124,6 +124,9 @@ fn dry_run(plan: &sweep::Plan, args: &SweepArgs) -> anyhow::Result<i32> {
         let looks = until_decisive::planned(&args.experiment, preset, growth(args))?;
         println!("until decisive: looks at {looks:?} seeds per cell (the last is the cap)");
     }
+    if let Some(line) = mix_check::planned(plan)? {
+        println!("{line}");
+    }
     Ok(0)
 }
 

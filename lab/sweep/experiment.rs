@@ -121,7 +121,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         true => e.under_preset(&preset_name, file),
         false => e.in_file(file),
     })?;
-    let mix_check = plan_mix_check(&exp, &chosen, &sizes, seeds)
+    let mix_check = plan_mix_check(&exp, (&preset_name, &chosen), &sizes, seeds)
         .map_err(|e| e.in_file(file))?
         .map(|(size, seeds)| {
             let budget = size_budget(&exp, &chosen, size, tokens_per_param(&exp, &chosen), file)?;
@@ -510,11 +510,11 @@ fn check_size<'a>(
     Ok((!sizes.iter().any(|s| s.name == size.name)).then_some((size, n)))
 }
 
-/// The check size and the seeds of each arm's optimum check (`[mixtures] check_seeds`, else
-/// the preset's seeds: at least 2, since the verdict pairs them).
+/// The check size and the seeds of each arm's optimum check (the preset's `check_seeds`, else
+/// `[mixtures]`'s, else the preset's seeds: at least 2, since the verdict pairs them).
 fn plan_mix_check<'a>(
     exp: &'a ExperimentSpec,
-    preset: &PresetSpec,
+    (preset_name, preset): (&str, &PresetSpec),
     sizes: &[&SizeSpec],
     seeds: usize,
 ) -> Result<Option<(&'a SizeSpec, usize)>, FieldError> {
@@ -525,12 +525,16 @@ fn plan_mix_check<'a>(
     let Some((size, _)) = check_size(exp, preset, sizes, mixtures)? else {
         return Ok(None);
     };
-    let n = spec.check_seeds.unwrap_or(seeds);
+    let n = (preset.check_seeds.or(spec.check_seeds)).unwrap_or(seeds);
     check(n >= 2, "check_seeds", || {
         format!("must be at least 2 (the check pairs seeds), got {n}")
     })
     .and_then(|()| at_most("check_seeds", n, limits::SEEDS))
-    .map_err(|e| e.under("mixtures"))?;
+    .map_err(|e| match preset.check_seeds {
+        // Named where it was set.
+        Some(_) => e.under(preset_name).under("presets"),
+        None => e.under("mixtures"),
+    })?;
     Ok(Some((size, n)))
 }
 

@@ -218,8 +218,9 @@ pub struct PresetSpec {
     /// IsoFLOP experiments: the budgets and sizes per budget in place of `[isoflop]`'s.
     pub budgets: Option<Vec<f64>>,
     pub sizes_per_budget: Option<usize>,
-    /// Mixture axes: the check size in place of `[mixtures] check_size`.
+    /// Mixture axes: the check size and its seeds in place of `[mixtures]`'s.
     pub check_size: Option<String>,
+    pub check_seeds: Option<usize>,
     /// Expected wall time, stated for the reader (e.g. "≈ 12 min on 2 CPU cores").
     #[serde(default)]
     pub expected_time: String,

@@ -694,6 +694,19 @@ fn a_check_size_trains_the_first_mixtures_and_the_study_reads_their_ranks() {
     assert!(err.unwrap_err().contains("mixtures.check_mixtures"));
     let err = planned("draws = 5\ncheck_size = \"huge\"", "").unwrap_err();
     assert!(err.contains("mixtures.check_size"), "{err}");
+    let err = planned(
+        &format!("draws = 5\ncheck_size = \"s\"\ncheck_seeds = 1\n{sizes}"),
+        top,
+    );
+    assert!(err.unwrap_err().contains("mixtures.check_seeds"));
+    let one_seed = sizes.replace("sizes = [\"xs\"]", "sizes = [\"xs\"]\ncheck_seeds = 1");
+    let err = planned(&format!("draws = 5\ncheck_size = \"s\"\n{one_seed}"), top);
+    assert!(err.unwrap_err().contains("presets.p.check_seeds"));
+    let planned_check = plan
+        .mix_check
+        .as_ref()
+        .expect("a check size the preset leaves out");
+    assert_eq!((planned_check.size.as_str(), planned_check.seeds), ("s", 2));
 
     // The study: a larger size whose losses keep the small size's order ranks them alike.
     let laws = domain_laws();
