@@ -72,7 +72,7 @@ fn natural_jacobian(phi: &[f64; 3], l_min: f64) -> [f64; 3] {
 }
 
 /// The model's gradient in natural parameters at `x`.
-fn jacobian_row(theta: &[f64; 3], x: f64) -> [f64; 3] {
+pub(crate) fn jacobian_row(theta: &[f64; 3], x: f64) -> [f64; 3] {
     let p = x.powf(-theta[2]);
     [1.0, p, -theta[1] * p * x.ln()]
 }

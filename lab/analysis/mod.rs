@@ -14,6 +14,7 @@
 pub mod decisive;
 pub mod figure;
 pub mod fit;
+pub mod forecast;
 pub mod isoflop;
 pub mod load;
 pub mod lr;

@@ -7,6 +7,7 @@ pub mod args;
 mod bench;
 mod data;
 mod flops;
+mod forecast;
 mod mix_check;
 mod sample;
 mod sweep;

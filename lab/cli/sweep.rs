@@ -1,6 +1,7 @@
 //! `lab sweep`: plan, train the cells (locally, on Slurm, or until decisive), publish.
 
 use super::args::*;
+use super::forecast;
 use super::mix_check;
 use super::text as cli_text;
 use super::text::print_verdicts;
@@ -69,7 +70,8 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         return until_decisive_cmd(&args, &opts).or_else(locked);
     }
     mix_check::refuse_stale(&plan, &results)?;
-    let outcome = match sweep::run_sweep(&plan, &opts) {
+    forecast::refuse_stale(&plan, &results)?;
+    let outcome = match sweep::run_sweep(&forecast::first_phase(&plan), &opts) {
         Ok(o) => o,
         Err(e) => return locked(e),
     };
@@ -94,22 +96,31 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
 }
 
-/// The cells a sweep plans from its first phase's results (a mixture axis' optimum check),
-/// once every first-phase cell has finished; the outcome to go on with.
+/// The cells a sweep trains after its first phase's results are in (a mixture axis' optimum
+/// check, or held-out sizes once their forecast is frozen), once every first-phase cell has
+/// finished; the outcome to go on with.
 fn second_phase(
     plan: &sweep::Plan,
     opts: &sweep::SweepOptions,
     results: &std::path::Path,
     first: sweep::SweepOutcome,
 ) -> anyhow::Result<sweep::SweepOutcome> {
-    if plan.mix_check.is_none() {
-        return Ok(first);
-    }
+    let waits = match (&plan.mix_check, plan.held_out.is_empty()) {
+        (Some(_), _) => "the optimum check at the larger size waits until every small run finishes",
+        (None, false) => {
+            "the held-out cells wait until every other cell finishes (their forecast is made first)"
+        }
+        (None, true) => return Ok(first),
+    };
     if !(first.pending.is_empty() && first.failed.is_empty()) {
-        crate::say!("the optimum check at the larger size waits until every small run finishes");
+        crate::say!("{waits}");
         return Ok(first);
     }
-    let Some(second) = mix_check::run(plan, opts, results)? else {
+    let second = match plan.mix_check.is_some() {
+        true => mix_check::run(plan, opts, results)?,
+        false => forecast::run(plan, opts, results)?,
+    };
+    let Some(second) = second else {
         return Ok(first);
     };
     crate::say!("{}", cli_text::sweep_outcome(&second));

@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use crate::analysis;
 use crate::analysis::decisive::report as decisive_report;
+use crate::analysis::forecast;
 use crate::analysis::load;
 use crate::analysis::stats::Paired;
 use crate::analysis::study::{self, Sweep};
@@ -46,9 +47,15 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         results,
     })?;
     let record = study::decisive_record(&manifest, results)?;
+    let forecast = forecast::read_scored(results, &runs)?;
     let mut verdicts = study.verdicts();
     if let Some(r) = &record {
         verdicts.push(decisive_report::verdict(r));
+    }
+    if let Some((f, s)) = &forecast {
+        verdicts.extend(forecast::report::verdicts(f, s));
+        let json = serde_json::to_string_pretty(s)?;
+        write_atomic(&results.join(forecast::SCORE), json.as_bytes())?;
     }
     write_atomic(
         &results.join("analysis.json"),
@@ -59,9 +66,15 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         .as_ref()
         .map_or(String::new(), decisive_report::section);
     let plots_rel = relative(results, &plots_dir);
-    let text = study.report(&plots_rel) + &sequential + &skipped_section(&skipped);
+    let scored = (forecast.as_ref()).map_or(String::new(), |(f, s)| {
+        forecast::report::section(f, s, &plots_rel)
+    });
+    let text = study.report(&plots_rel) + &sequential + &scored + &skipped_section(&skipped);
     write_atomic(&report, text.as_bytes())?;
-    let figures = study.figures();
+    let mut figures = study.figures();
+    if let Some((f, _)) = &forecast {
+        figures.push(forecast::figure::figure(f, &runs, &manifest.arms));
+    }
     let plots = match draw {
         true => plot::save_all(&figures, &plots_dir)?,
         false => Vec::new(),

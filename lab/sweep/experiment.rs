@@ -33,6 +33,8 @@ pub struct Plan {
     /// A mixture axis' check size, where each arm's predicted optimum trains after the small
     /// runs ([`super::mix_check`]).
     pub mix_check: Option<MixCheck>,
+    /// Sizes trained only after the forecast for them is frozen ([`super::forecast`]).
+    pub held_out: Vec<String>,
 }
 
 /// Where and on how many seeds a mixture axis checks each arm's predicted optimum.
@@ -133,6 +135,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
             })
         })
         .transpose()?;
+    let held_out = super::forecast::held_out(&exp, (&preset_name, &chosen), &sizes, file)?;
     let mut cells = match &exp.isoflop {
         Some(iso) => Profiles::new(iso, &chosen, sizes.clone(), &arms, seeds).expand(
             &exp,
@@ -181,6 +184,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         warnings,
         teacher,
         mix_check,
+        held_out,
     })
 }
 

@@ -195,6 +195,10 @@ pub fn target(spec: &MixtureSpec, data: &DataSpec) -> Result<MixTarget, FieldErr
     })
 }
 
+/// What a target may measure of its streams: the final validation loss, the loss on answer
+/// bytes, or the exact-match rate of the answers (minimised as 1 − the rate).
+pub const MEASURES: [&str; 3] = ["loss", "answer_loss", "exact_match"];
+
 fn check_target(t: &TargetSpec, data: &DataSpec) -> Result<(), FieldError> {
     let field = |name: &str, m: String| FieldError::new(name, m).under("target").under("mixtures");
     let known = streams(data);
@@ -210,11 +214,9 @@ fn check_target(t: &TargetSpec, data: &DataSpec) -> Result<(), FieldError> {
             "needs at least one stream, every weight positive".into(),
         ));
     }
-    if t.measure != "loss" && t.measure != "answer_loss" {
-        return Err(field(
-            "measure",
-            format!("{:?}: use \"loss\" or \"answer_loss\"", t.measure),
-        ));
+    if !MEASURES.contains(&t.measure.as_str()) {
+        let m = format!("{:?}: use one of {}", t.measure, MEASURES.join(", "));
+        return Err(field("measure", m));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod arm;
 pub mod cells;
 pub mod experiment;
+pub mod forecast;
 pub mod frozen;
 pub mod isoflop;
 pub mod lock;

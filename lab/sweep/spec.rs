@@ -48,6 +48,35 @@ pub struct ExperimentSpec {
     /// the base weights and fixed points (`sweep::mixtures`).
     #[serde(default)]
     pub mixtures: Option<MixtureSpec>,
+    /// Held-out sizes a scaling sweep forecasts before training them (`analysis::forecast`).
+    #[serde(default)]
+    pub forecast: Option<ForecastSpec>,
+}
+
+/// `[forecast]`: the sizes held out, and the law extrapolated to them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSpec {
+    /// Size names trained only after the forecast for them is written (`presets.<p>.hold_out`
+    /// replaces them).
+    #[serde(default)]
+    pub hold_out: Vec<String>,
+    #[serde(default = "floor_form")]
+    pub form: Form,
+}
+
+fn floor_form() -> Form {
+    Form::Floor
+}
+
+/// The functional form of loss against training FLOPs that a forecast extrapolates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Form {
+    /// `L = E + A·C^(−α)`: a floor the loss approaches (the lab's scaling law).
+    Floor,
+    /// `L = A·C^(−α)`, a straight line in log–log: no floor.
+    Power,
 }
 
 /// `[mixtures]`: the mixture axis (RegMix's design: many small runs, each on one mixture).
@@ -94,8 +123,9 @@ fn six() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     pub streams: BTreeMap<String, f64>,
-    /// `loss` (the streams' validation loss, the default) or `answer_loss` (the loss on the
-    /// answer bytes of question streams).
+    /// `loss` (the streams' validation loss, the default), `answer_loss` (the loss on the
+    /// answer bytes of question streams) or `exact_match` (the share of their answers greedy
+    /// decoding reproduces, minimised as 1 − the share).
     #[serde(default = "loss_measure")]
     pub measure: String,
 }
@@ -221,6 +251,8 @@ pub struct PresetSpec {
     /// Mixture axes: the check size and its seeds in place of `[mixtures]`'s.
     pub check_size: Option<String>,
     pub check_seeds: Option<usize>,
+    /// Scaling sweeps with `[forecast]`: the held-out sizes in place of its `hold_out`.
+    pub hold_out: Option<Vec<String>>,
     /// Expected wall time, stated for the reader (e.g. "≈ 12 min on 2 CPU cores").
     #[serde(default)]
     pub expected_time: String,

@@ -22,6 +22,7 @@ mod export;
 mod faults;
 mod figures;
 mod final_model;
+mod forecast;
 mod fused;
 mod fuzz;
 mod isoflop;

@@ -613,6 +613,27 @@ fn a_named_target_weighs_its_streams() {
         text.contains("0.75·math + 0.25·code (final validation loss)"),
         "{text}"
     );
+
+    // Exact match: minimised as the share of answers missed, weighted the same way.
+    let mut runs = runs;
+    for (i, r) in runs.iter_mut().enumerate() {
+        for (stream, exact) in [("math", i % 5), ("code", 2)] {
+            let em = moe_lab::run::summary::ExactMatch {
+                exact,
+                answers: 10,
+                rate: exact as f64 / 10.0,
+            };
+            r.summary
+                .final_exact_match_by_stream
+                .insert(stream.into(), em);
+        }
+    }
+    manifest.mixture_target.as_mut().unwrap().measure = "exact_match".into();
+    let a = moe_lab::analysis::mix::analyze(&manifest, &runs);
+    let m = a.arms.iter().find(|m| m.arm == runs[0].cell.arm).unwrap();
+    assert!((m.points[0].losses[0].1 - (0.75 * 1.0 + 0.25 * 0.8)).abs() < 1e-12);
+    let text = moe_lab::analysis::mix::report::render(&a, "plots");
+    assert!(text.contains("1 − exact match"), "{text}");
 }
 
 /// Routing specialisation against mixture entropy: a known slope is recovered and called.

@@ -24,14 +24,17 @@ impl MixPoint {
     }
 }
 
-/// A run's target components: each target stream's final loss (its validation loss, or its
-/// answer loss) times the stream's weight; the target is their sum.
+/// A run's target components: each target stream's final measure times the stream's weight
+/// (its validation loss, its answer loss, or the share of its answers not reproduced exactly,
+/// 1 − exact match, so that lower is better for every measure); the target is their sum.
 pub(super) fn components(r: &RunData, target: &MixTarget) -> Option<Vec<f64>> {
-    let by = match target.measure.as_str() {
-        "answer_loss" => &r.summary.final_answer_loss_by_stream,
-        _ => &r.summary.final_val_loss_by_stream,
+    let s = &r.summary;
+    let measure = |stream: &str| match target.measure.as_str() {
+        "answer_loss" => s.final_answer_loss_by_stream.get(stream).copied(),
+        "exact_match" => (s.final_exact_match_by_stream.get(stream)).map(|e| 1.0 - e.rate),
+        _ => s.final_val_loss_by_stream.get(stream).copied(),
     };
-    let parts = target.streams.iter().map(|(s, w)| Some(w * by.get(s)?));
+    let parts = target.streams.iter().map(|(st, w)| Some(w * measure(st)?));
     let parts: Option<Vec<f64>> = parts.collect();
     parts.filter(|l| l.iter().all(|x| x.is_finite()))
 }

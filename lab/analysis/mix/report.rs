@@ -62,6 +62,7 @@ pub fn target_text(t: &crate::run::MixTarget) -> String {
         .collect();
     let what = match t.measure.as_str() {
         "answer_loss" => "final loss on the answers",
+        "exact_match" => "share of answers not reproduced exactly, 1 − exact match",
         _ => "final validation loss",
     };
     format!("{} ({what})", parts.join(" + "))

@@ -1,0 +1,142 @@
+//! A scored forecast in words: the verdict lines (did it hold, per held-out size), the report's
+//! section (forecast, observed, error, coverage; the verdicts; exact match), and its figure.
+
+use super::score::{PointScore, Scored};
+use super::{Forecast, Predicted};
+use crate::analysis::markdown::{Doc, Table};
+use crate::analysis::stats::Verdict;
+
+/// One line per held-out size: the forecast, what was observed, and the score.
+pub fn verdicts(f: &Forecast, s: &Scored) -> Vec<String> {
+    let mut sizes: Vec<&str> = s.points.iter().map(|p| p.size.as_str()).collect();
+    sizes.dedup();
+    let when = match s.before_every_run {
+        Some(true) => "stated before any of its runs started",
+        Some(false) => "NOT a forecast: written after a held-out run had started",
+        None => "its runs have not started",
+    };
+    (sizes.into_iter())
+        .map(|size| {
+            let each: Vec<String> = (s.points.iter())
+                .filter(|p| p.size == size)
+                .map(point_words)
+                .collect();
+            let diff = (s.differences.iter().find(|d| d.size == size))
+                .map_or(String::new(), |d| format!("; {}", difference_words(f, d)));
+            format!(
+                "**Did the forecast for {size} hold?** ({when}; fitted on {}) {}{diff}.",
+                f.fitted_sizes.join(", "),
+                each.join("; ")
+            )
+        })
+        .collect()
+}
+
+fn interval(p: &Predicted) -> String {
+    format!("{:.4} [{:.4}, {:.4}]", p.mean, p.low, p.high)
+}
+
+fn point_words(p: &PointScore) -> String {
+    let head = format!(
+        "{}: predicted {} ({:.1}× past the largest fitted budget)",
+        p.what,
+        interval(&p.predicted),
+        p.reach
+    );
+    match (p.observed, p.error, p.error_pct, p.covered) {
+        (Some(o), Some(e), Some(pct), Some(c)) => format!(
+            "{head}, observed {o:.4} over {} seeds: error {e:+.4} nats ({pct:+.1}%), {}",
+            p.seeds,
+            if c {
+                "inside the interval"
+            } else {
+                "OUTSIDE the interval"
+            }
+        ),
+        _ => format!("{head}, not observed yet"),
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Lower => "lower",
+        Verdict::Higher => "higher",
+        Verdict::Equivalent => "equivalent",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn difference_words(f: &Forecast, d: &super::score::DifferenceScore) -> String {
+    let base = f.baseline_arm.as_deref().unwrap_or("baseline");
+    let head = format!(
+        "{} − {base} predicted {:+.4} [{:+.4}, {:+.4}] ({})",
+        f.reference_arm,
+        d.predicted.mean,
+        d.predicted.low,
+        d.predicted.high,
+        verdict_name(d.forecast)
+    );
+    match (&d.observed, d.verdict, d.matches) {
+        (Some(p), Some(v), Some(m)) => format!(
+            "{head}, observed {:+.4} [{:+.4}, {:+.4}] over {} paired seeds ({}): the verdict {}",
+            p.mean,
+            p.ci_low,
+            p.ci_high,
+            p.n,
+            verdict_name(v),
+            if m { "matches" } else { "differs" }
+        ),
+        _ => format!("{head}, not observed yet"),
+    }
+}
+
+/// `## Forecast, scored`: the method, one row per prediction, and the figure.
+pub fn section(f: &Forecast, s: &Scored, plots_rel: &str) -> String {
+    let mut doc = Doc::default();
+    doc.heading("Forecast, scored");
+    for v in verdicts(f, s) {
+        doc.item(&v);
+    }
+    doc.line("");
+    doc.para(&format!(
+        "Fitted on {} ({}), the forecast was written at commit {} before the held-out cells \
+         were trained (`forecast.json`, never rewritten). Each interval is a 95% prediction \
+         interval for the held-out seeds' mean: the fit's uncertainty at that budget (delta \
+         method) and the runs' own spread, on the fit's residual degrees of freedom. Exact \
+         match is forecast in two steps (compute → answer loss per arm, then one sigmoid of \
+         answer loss → exact match over every fitted run).",
+        f.fitted_sizes.join(", "),
+        match f.form {
+            super::Form::Floor => "L = E + A·C^(−α)",
+            super::Form::Power => "L = A·C^(−α)",
+        },
+        s.commit
+    ));
+    let mut t = Table::new(&[
+        "size",
+        "what",
+        "predicted [95% PI]",
+        "observed",
+        "error",
+        "inside",
+    ]);
+    for p in s.points.iter().chain(&s.exact_match) {
+        t.row(&[
+            p.size.clone(),
+            p.what.clone(),
+            interval(&p.predicted),
+            p.observed
+                .map_or("–".into(), |o| format!("{o:.4} ({} seeds)", p.seeds)),
+            (p.error.zip(p.error_pct))
+                .map_or("–".into(), |(e, pct)| format!("{e:+.4} ({pct:+.1}%)")),
+            p.covered
+                .map_or("–".into(), |c| if c { "yes" } else { "no" }.into()),
+        ]);
+    }
+    doc.table(t);
+    for n in &f.notes {
+        doc.item(n);
+    }
+    doc.figure(plots_rel, "forecast", super::figure::CAPTION);
+    doc.finish()
+}

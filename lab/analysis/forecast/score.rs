@@ -1,0 +1,169 @@
+//! A frozen forecast against the held-out runs: per arm the error in nats and in % and whether
+//! the observed seed mean lies inside the prediction interval, whether the observed verdict at
+//! the held-out size is the forecast one, the same for exact match, and whether the forecast
+//! was written before every held-out run started (a forecast made after is not one).
+
+use serde::{Deserialize, Serialize};
+
+use super::make::verdict_of;
+use super::{Forecast, Predicted};
+use crate::analysis::load::RunData;
+use crate::analysis::stats::{Paired, Verdict, paired};
+use crate::run::RunStatus;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scored {
+    /// Whether the forecast was written before every held-out run started (`None`: no
+    /// held-out run has started).
+    pub before_every_run: Option<bool>,
+    pub written_unix_s: f64,
+    pub commit: String,
+    pub points: Vec<PointScore>,
+    pub differences: Vec<DifferenceScore>,
+    pub exact_match: Vec<PointScore>,
+}
+
+/// A predicted seed mean against the observed one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PointScore {
+    /// The arm, or `arm stream` for exact match.
+    pub what: String,
+    pub size: String,
+    pub predicted: Predicted,
+    /// How far past the largest fitted budget: the held-out budget over it.
+    pub reach: f64,
+    pub observed: Option<f64>,
+    pub seeds: usize,
+    /// observed − predicted, and that as a share of observed (%).
+    pub error: Option<f64>,
+    pub error_pct: Option<f64>,
+    pub covered: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DifferenceScore {
+    pub size: String,
+    pub predicted: Predicted,
+    pub forecast: Verdict,
+    pub observed: Option<Paired>,
+    pub verdict: Option<Verdict>,
+    pub matches: Option<bool>,
+}
+
+fn complete(r: &RunData) -> bool {
+    r.summary.status == RunStatus::Complete && r.summary.final_val_loss.is_some()
+}
+
+/// Score `f` (written at `written`, from `commit`) against `runs`, which hold the held-out ones.
+pub fn score(f: &Forecast, (written, commit): (f64, &str), runs: &[RunData]) -> Scored {
+    let held: Vec<&RunData> = (runs.iter())
+        .filter(|r| {
+            f.arms
+                .iter()
+                .any(|a| a.at.iter().any(|p| p.size == r.cell.size))
+        })
+        .collect();
+    let starts: Vec<f64> = held
+        .iter()
+        .filter_map(|r| r.summary.started_unix_s)
+        .collect();
+    let before_every_run = (!held.is_empty())
+        .then(|| starts.len() == held.len() && starts.iter().all(|s| *s > written));
+    let mut points = Vec::new();
+    for a in &f.arms {
+        for p in &a.at {
+            let losses: Vec<f64> = (held.iter())
+                .filter(|r| r.cell.arm == a.arm && r.cell.size == p.size && complete(r))
+                .filter_map(|r| r.summary.final_val_loss)
+                .collect();
+            points.push(point(
+                &a.arm,
+                &p.size,
+                p.predicted,
+                p.budget / f.fitted_up_to,
+                &losses,
+            ));
+        }
+    }
+    Scored {
+        before_every_run,
+        written_unix_s: written,
+        commit: commit.into(),
+        points,
+        differences: differences(f, &held),
+        exact_match: exact_match(f, &held),
+    }
+}
+
+fn point(what: &str, size: &str, predicted: Predicted, reach: f64, obs: &[f64]) -> PointScore {
+    let observed = (!obs.is_empty()).then(|| obs.iter().sum::<f64>() / obs.len() as f64);
+    PointScore {
+        what: what.into(),
+        size: size.into(),
+        predicted,
+        reach,
+        observed,
+        seeds: obs.len(),
+        error: observed.map(|o| o - predicted.mean),
+        error_pct: observed.map(|o| 100.0 * (o - predicted.mean) / o),
+        covered: observed.map(|o| predicted.low <= o && o <= predicted.high),
+    }
+}
+
+fn differences(f: &Forecast, held: &[&RunData]) -> Vec<DifferenceScore> {
+    let Some(baseline) = &f.baseline_arm else {
+        return Vec::new();
+    };
+    let loss = |arm: &str, size: &str, seed: u64| {
+        (held.iter())
+            .find(|r| r.cell.arm == arm && r.cell.size == size && r.cell.seed == seed)
+            .filter(|r| complete(r))
+            .and_then(|r| r.summary.final_val_loss)
+    };
+    (f.differences.iter())
+        .map(|d| {
+            let diffs: Vec<f64> = (held.iter())
+                .filter(|r| r.cell.arm == f.reference_arm && r.cell.size == d.size)
+                .filter_map(|r| {
+                    let s = r.cell.seed;
+                    Some(loss(&f.reference_arm, &d.size, s)? - loss(baseline, &d.size, s)?)
+                })
+                .collect();
+            let observed = paired(&[diffs], f.margin);
+            let verdict = observed.map(|p| p.practical_verdict());
+            DifferenceScore {
+                size: d.size.clone(),
+                predicted: d.predicted,
+                forecast: verdict_of(&d.predicted, f.margin),
+                observed,
+                verdict,
+                matches: verdict.map(|v| v == d.verdict),
+            }
+        })
+        .collect()
+}
+
+fn exact_match(f: &Forecast, held: &[&RunData]) -> Vec<PointScore> {
+    let mut out = Vec::new();
+    for d in &f.downstream {
+        for a in &d.arms {
+            let rates: Vec<f64> = (held.iter())
+                .filter(|r| r.cell.arm == a.arm && r.cell.size == a.size && complete(r))
+                .filter_map(|r| r.summary.final_exact_match_by_stream.get(&d.stream))
+                .map(|e| e.rate)
+                .collect();
+            let budget = (f.arms.iter().find(|x| x.arm == a.arm))
+                .and_then(|x| x.at.iter().find(|p| p.size == a.size))
+                .map_or(f64::NAN, |p| p.budget);
+            let what = format!("{} {}", a.arm, d.stream);
+            out.push(point(
+                &what,
+                &a.size,
+                a.exact_match,
+                budget / f.fitted_up_to,
+                &rates,
+            ));
+        }
+    }
+    out
+}

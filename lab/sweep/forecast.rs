@@ -1,0 +1,66 @@
+//! Held-out sizes of a scaling sweep (`[forecast] hold_out`): checked against the preset, and
+//! the first phase's plan, which leaves their cells out until the forecast for them is frozen.
+
+use std::path::Path;
+
+use super::cells::UnderPreset;
+use super::experiment::{ExperimentSpec, Plan, PresetSpec, SizeSpec};
+use crate::analysis::fit::MIN_BUDGETS as MIN_FITTED_SIZES;
+use crate::error::{FieldError, SpecError};
+
+/// The sizes held out (the preset's `hold_out`, else `[forecast]`'s), each one the preset
+/// trains, leaving enough sizes to fit. Err names the field at fault.
+pub fn held_out(
+    exp: &ExperimentSpec,
+    (preset_name, preset): (&str, &PresetSpec),
+    sizes: &[&SizeSpec],
+    file: &Path,
+) -> Result<Vec<String>, SpecError> {
+    let (names, in_preset) = match (&preset.hold_out, &exp.forecast) {
+        (Some(h), _) => (h.clone(), true),
+        (None, Some(f)) => (f.hold_out.clone(), false),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let fail = |m: String| {
+        let e = FieldError::new("hold_out", m);
+        Err(match in_preset {
+            true => e.under_preset(preset_name, file),
+            false => e.under("forecast").in_file(file),
+        })
+    };
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let other = [
+        (exp.learning_rates.is_some(), "learning_rates"),
+        (exp.isoflop.is_some(), "[isoflop]"),
+        (exp.mixtures.is_some(), "[mixtures]"),
+    ];
+    if let Some((_, name)) = other.iter().find(|o| o.0) {
+        return fail(format!(
+            "held-out sizes forecast a scaling sweep; not one with {name}"
+        ));
+    }
+    if let Some(bad) = names.iter().find(|n| !sizes.iter().any(|s| &&s.name == n)) {
+        let trained: Vec<&str> = sizes.iter().map(|s| s.name.as_str()).collect();
+        return fail(format!(
+            "{bad:?} is not a size this preset trains: {trained:?}"
+        ));
+    }
+    let fitted = sizes.len() - names.len();
+    if fitted < MIN_FITTED_SIZES {
+        return fail(format!(
+            "leaves {fitted} sizes to fit; the law E + A·C^(−α) needs {MIN_FITTED_SIZES}"
+        ));
+    }
+    Ok(names)
+}
+
+/// The plan without the held-out sizes' cells: what trains before the forecast.
+pub fn first_phase(plan: &Plan) -> Plan {
+    let mut first = plan.clone();
+    first
+        .cells
+        .retain(|c| !plan.held_out.contains(&c.cell.size));
+    first
+}
