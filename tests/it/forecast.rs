@@ -267,3 +267,41 @@ fn held_out_mistakes_name_their_field() {
         assert!(stderr.contains(field), "{field}: {stderr}");
     }
 }
+
+/// The sigmoid step against scipy: `scipy.optimize.minimize` (BFGS, gtol 1e-12) of the same
+/// binomial negative log-likelihood, and the inverse Fisher information at its optimum
+/// (scipy 1.17.1, numpy; the script is in the comment below).
+///
+/// ```python
+/// nll = np.array([2.5, 2.0, 1.6, 1.3, 1.0, 0.8]); exact = np.array([1, 3, 8, 17, 30, 38])
+/// negll = lambda t: -np.sum(exact*(t[0]+t[1]*nll) - 50*np.logaddexp(0, t[0]+t[1]*nll))
+/// a, b = minimize(negll, [0, 0], method='BFGS', options={'gtol': 1e-12}).x
+/// ```
+#[test]
+fn the_exact_match_sigmoid_matches_a_reference_fit() {
+    let nll = [2.5, 2.0, 1.6, 1.3, 1.0, 0.8];
+    let exact = [1, 3, 8, 17, 30, 38];
+    let data: Vec<Answered> = (nll.iter().zip(exact))
+        .map(|(l, e)| Answered {
+            nll: *l,
+            exact: e,
+            answers: 50,
+        })
+        .collect();
+    let s = fit_sigmoid(&data).unwrap();
+    let (a, b) = (3.6531960417489144, -3.253179772464431);
+    assert!((s.a - a).abs() < 1e-5 && (s.b - b).abs() < 1e-5, "{s:?}");
+    let cov = [
+        [0.2740401847172598, -0.20690883167981616],
+        [-0.20690883167981614, 0.1705371627034976],
+    ];
+    for i in 0..2 {
+        for j in 0..2 {
+            assert!((s.cov[i][j] - cov[i][j]).abs() < 1e-5, "{:?}", s.cov);
+        }
+    }
+    assert!((s.at(1.1) - 0.5186658944325657).abs() < 1e-6);
+    // No sigmoid where the data cannot pin one: every answer wrong.
+    let none: Vec<Answered> = data.iter().map(|d| Answered { exact: 0, ..*d }).collect();
+    assert!(fit_sigmoid(&none).is_none());
+}
