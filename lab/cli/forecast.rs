@@ -18,6 +18,19 @@ pub(super) fn first_phase(plan: &Plan) -> Plan {
     sweep::forecast::first_phase(plan)
 }
 
+/// What waits for the forecast (`lab sweep --dry-run`).
+pub(super) fn planned(plan: &Plan) -> Option<String> {
+    if plan.held_out.is_empty() {
+        return None;
+    }
+    let first = first_phase(plan).cells.len();
+    Some(format!(
+        "held out: {} ({} cells) train only after {FORECAST} is frozen from the other {first}",
+        plan.held_out.join(", "),
+        plan.cells.len() - first
+    ))
+}
+
 /// Refuse (exit 2) a forecast made from other cells than `plan`'s first phase, before any
 /// cell trains.
 pub(super) fn refuse_stale(plan: &Plan, results: &Path) -> Result<()> {

@@ -138,6 +138,9 @@ fn dry_run(plan: &sweep::Plan, args: &SweepArgs) -> anyhow::Result<i32> {
     if let Some(line) = mix_check::planned(plan)? {
         println!("{line}");
     }
+    if let Some(line) = forecast::planned(plan) {
+        println!("{line}");
+    }
     Ok(0)
 }
 
