@@ -66,3 +66,7 @@ pub const CELLS: Limit = (
     "runs in one sweep (sizes × arms × learning rates × seeds); each is a process and a directory",
 );
 pub const SNAPSHOTS: Limit = (10_000, "checkpoint snapshots averaged into one model");
+
+/// Distinct training budgets a scaling law `E + A·C^(−α)` is fitted to: three parameters from
+/// three budgets leave nothing to check the curve's shape against.
+pub const FIT_BUDGETS: usize = 4;

@@ -48,7 +48,7 @@ pub struct PowerLawFit {
 }
 
 /// Distinct budgets a fit needs.
-pub const MIN_BUDGETS: usize = 4;
+pub const MIN_BUDGETS: usize = crate::limits::FIT_BUDGETS;
 
 /// `L(x) = E + a·x^(−α)` at natural parameters `theta = [E, a, α]`.
 fn model(theta: &[f64; 3], x: f64) -> f64 {

@@ -15,7 +15,26 @@ use crate::sweep::{self, Plan, SweepOptions, SweepOutcome};
 
 /// What trains before the forecast: the plan without its held-out cells.
 pub(super) fn first_phase(plan: &Plan) -> Plan {
-    sweep::forecast::first_phase(plan)
+    plan.first_phase()
+}
+
+/// The cells that may train now: all of them once the forecast is frozen in `results`, else
+/// the first phase's.
+pub(super) fn ready(plan: &Plan, results: &Path) -> Plan {
+    match results.join(FORECAST).exists() {
+        true => plan.clone(),
+        false => first_phase(plan),
+    }
+}
+
+/// `--until-decisive` adds seeds to every cell, held-out ones too: refused (exit 2).
+pub(super) fn refuse_until_decisive(plan: &Plan) -> Result<()> {
+    if plan.held_out.is_empty() {
+        return Ok(());
+    }
+    let why = "held-out sizes train once, after their forecast; run the sweep without \
+               --until-decisive (or without hold_out)";
+    Err(crate::error::SpecError::field(&plan.source, "--until-decisive", why).into())
 }
 
 /// What waits for the forecast (`lab sweep --dry-run`).

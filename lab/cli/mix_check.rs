@@ -84,7 +84,7 @@ fn inputs(plan: &Plan) -> Vec<String> {
 fn freeze(plan: &Plan, results: &Path) -> Result<Frozen<Vec<ArmOptimum>>> {
     read_or_make(&results.join(OPTIMA), &inputs(plan), || {
         let loaded = load::load(results)?;
-        Ok(optima(&mix::analyze(&loaded.manifest, &loaded.runs)))
+        Ok(optima(&mix::analyze(&loaded.manifest, &loaded.runs).arms))
     })
 }
 

@@ -48,11 +48,14 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         }
         None => Err(e),
     };
+    // One cell, or a Slurm array: held-out cells only once their forecast is frozen (by a
+    // local `lab sweep`, after the other cells).
+    let ready = forecast::ready(&plan, &results);
     if let Some(cell) = &args.cell {
-        return sweep::runner::run_one_cell(&plan, &opts, cell).or_else(locked);
+        return sweep::runner::run_one_cell(&ready, &opts, cell).or_else(locked);
     }
     if args.slurm.slurm {
-        return slurm_cmd(&plan, &opts, &args);
+        return slurm_cmd(&ready, &opts, &args);
     }
     crate::say!(
         "sweep {} (preset {}): {} cells → {}",
@@ -67,33 +70,45 @@ pub(super) fn sweep_cmd(args: SweepArgs) -> anyhow::Result<i32> {
         crate::say!("expected time: {}", p.expected_time);
     }
     if args.until_decisive {
+        forecast::refuse_until_decisive(&plan)?;
         return until_decisive_cmd(&args, &opts).or_else(locked);
     }
-    mix_check::refuse_stale(&plan, &results)?;
-    forecast::refuse_stale(&plan, &results)?;
-    let outcome = match sweep::run_sweep(&forecast::first_phase(&plan), &opts) {
-        Ok(o) => o,
+    let outcome = match both_phases(&plan, &opts, &results) {
+        Ok(Some(o)) => o,
+        Ok(None) => return Ok(EXIT_INTERRUPTED),
         Err(e) => return locked(e),
     };
-    crate::say!("{}", cli_text::sweep_outcome(&outcome));
-    if train::interrupt::requested() {
-        crate::say!("sweep stopped by a signal; rerun it to resume the interrupted cells");
-        return Ok(EXIT_INTERRUPTED);
-    }
-    let outcome = match second_phase(&plan, &opts, &results, outcome) {
-        Ok(o) => o,
-        Err(e) => return locked(e),
-    };
-    if train::interrupt::requested() {
-        crate::say!("sweep stopped by a signal; rerun it to resume the interrupted cells");
-        return Ok(EXIT_INTERRUPTED);
-    }
     if outcome.pending.is_empty() && plan.learning_rates().is_empty() {
         sweep::runner::measure_generation(&plan, &opts);
     }
     let published = publish::publish(&results, &args.plots, true)?;
     print_verdicts(&published);
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
+}
+
+/// Train the first phase's cells, then what is planned from their results; `None` when a
+/// signal stopped the sweep (rerun it to resume).
+fn both_phases(
+    plan: &sweep::Plan,
+    opts: &sweep::SweepOptions,
+    results: &std::path::Path,
+) -> anyhow::Result<Option<sweep::SweepOutcome>> {
+    mix_check::refuse_stale(plan, results)?;
+    forecast::refuse_stale(plan, results)?;
+    let stopped = || {
+        let stop = train::interrupt::requested();
+        if stop {
+            crate::say!("sweep stopped by a signal; rerun it to resume the interrupted cells");
+        }
+        stop
+    };
+    let outcome = sweep::run_sweep(&forecast::first_phase(plan), opts)?;
+    crate::say!("{}", cli_text::sweep_outcome(&outcome));
+    if stopped() {
+        return Ok(None);
+    }
+    let outcome = second_phase(plan, opts, results, outcome)?;
+    Ok((!stopped()).then_some(outcome))
 }
 
 /// The cells a sweep trains after its first phase's results are in (a mixture axis' optimum

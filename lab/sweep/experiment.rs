@@ -47,6 +47,15 @@ pub struct MixCheck {
 }
 
 impl Plan {
+    /// The plan without the held-out sizes' cells: what trains before their forecast.
+    pub fn first_phase(&self) -> Plan {
+        let mut first = self.clone();
+        first
+            .cells
+            .retain(|c| !self.held_out.contains(&c.cell.size));
+        first
+    }
+
     /// The learning-rate axis of the cells, ascending (empty without one).
     pub fn learning_rates(&self) -> Vec<f64> {
         let mut lrs: Vec<f64> = self.cells.iter().filter_map(|c| c.cell.lr).collect();

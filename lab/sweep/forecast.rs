@@ -1,12 +1,12 @@
-//! Held-out sizes of a scaling sweep (`[forecast] hold_out`): checked against the preset, and
-//! the first phase's plan, which leaves their cells out until the forecast for them is frozen.
+//! Held-out sizes of a scaling sweep (`[forecast] hold_out`), checked against the preset: their
+//! cells train only once the forecast for them is frozen ([`super::Plan::first_phase`]).
 
 use std::path::Path;
 
 use super::cells::UnderPreset;
-use super::experiment::{ExperimentSpec, Plan, PresetSpec, SizeSpec};
-use crate::analysis::fit::MIN_BUDGETS as MIN_FITTED_SIZES;
+use super::spec::{ExperimentSpec, PresetSpec, SizeSpec};
 use crate::error::{FieldError, SpecError};
+use crate::limits::FIT_BUDGETS as MIN_FITTED_SIZES;
 
 /// The sizes held out (the preset's `hold_out`, else `[forecast]`'s), each one the preset
 /// trains, leaving enough sizes to fit. Err names the field at fault.
@@ -54,13 +54,4 @@ pub fn held_out(
         ));
     }
     Ok(names)
-}
-
-/// The plan without the held-out sizes' cells: what trains before the forecast.
-pub fn first_phase(plan: &Plan) -> Plan {
-    let mut first = plan.clone();
-    first
-        .cells
-        .retain(|c| !plan.held_out.contains(&c.cell.size));
-    first
 }

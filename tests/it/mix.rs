@@ -456,7 +456,7 @@ fn the_study_trusts_the_law_that_predicts_held_out_mixtures_and_brackets_the_tru
     use moe_lab::analysis::figure::Mark;
     let figs = moe_lab::analysis::mix::figures::figures(&a, &manifest.arms);
     let tmp = tempfile::tempdir().unwrap();
-    assert_eq!(moe_lab::plot::save_all(&figs, tmp.path()).unwrap().len(), 4);
+    assert_eq!(moe_lab::plot::save_all(&figs, tmp.path()).unwrap().len(), 5);
     for fig in &figs {
         let marks = fig.panels.iter().flat_map(|p| &p.marks);
         let traces = marks.filter(|m| !matches!(m, Mark::HLine { .. })).count();

@@ -1,7 +1,7 @@
 //! The forecast's figure: each arm's curve through the fitted runs, extended past them to the
 //! held-out budgets with its 95% prediction band, and the held-out runs drawn on it.
 
-use super::Forecast;
+use super::stated::Forecast;
 use crate::analysis::figure::{Axis, Dash, Figure, Mark, Panel, Point, Series, Shape};
 use crate::analysis::load::RunData;
 
@@ -35,8 +35,9 @@ pub fn figure(f: &Forecast, runs: &[RunData], arms: &[String]) -> Figure {
             .filter_map(|c| curve.interval(*c, seeds).map(|p| (*c, p.low, p.high)))
             .collect();
         let series = |name: &str, legend: bool| Series::arm(arms, name, &a.arm, legend);
+        let fill = series(&format!("{} 95% prediction", a.arm), false);
         p.push(Mark::Band {
-            series: series(&format!("{} 95% prediction", a.arm), false),
+            series: fill.clone().colored(fill.color.alpha(0.18)),
             x: band.iter().map(|b| b.0).collect(),
             lo: band.iter().map(|b| b.1).collect(),
             hi: band.iter().map(|b| b.2).collect(),

@@ -6,17 +6,13 @@ use std::collections::BTreeMap;
 
 use super::curve::{self, Form, Predicted, t975};
 use super::sigmoid::{Answered, Sigmoid, fit_sigmoid, logistic};
-use super::{
+use super::stated::{
     ArmForecast, DifferenceForecast, DownstreamArm, DownstreamForecast, Forecast, HeldOut,
-    PointForecast,
+    PointForecast, complete,
 };
 use crate::analysis::load::RunData;
 use crate::analysis::stats::Verdict;
-use crate::run::{Manifest, RunStatus};
-
-fn complete(r: &RunData) -> bool {
-    r.summary.status == RunStatus::Complete && r.summary.final_val_loss.is_some()
-}
+use crate::run::Manifest;
 
 pub fn make(manifest: &Manifest, runs: &[RunData], held: &[HeldOut], form: Form) -> Forecast {
     let runs: Vec<&RunData> = runs.iter().filter(|r| complete(r)).collect();

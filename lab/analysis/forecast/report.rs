@@ -1,8 +1,9 @@
 //! A scored forecast in words: the verdict lines (did it hold, per held-out size), the report's
 //! section (forecast, observed, error, coverage; the verdicts; exact match), and its figure.
 
+use super::curve::{Form, Predicted};
 use super::score::{PointScore, Scored};
-use super::{Forecast, Predicted};
+use super::stated::Forecast;
 use crate::analysis::markdown::{Doc, Table};
 use crate::analysis::stats::Verdict;
 
@@ -24,16 +25,41 @@ pub fn verdicts(f: &Forecast, s: &Scored) -> Vec<String> {
             let diff = (s.differences.iter().find(|d| d.size == size))
                 .map_or(String::new(), |d| format!("; {}", difference_words(f, d)));
             format!(
-                "**Did the forecast for {size} hold?** ({when}; fitted on {}) {}{diff}.",
+                "**Did the forecast for {size} hold?** ({when}; fitted on {}) {}{diff}{}.",
                 f.fitted_sizes.join(", "),
-                each.join("; ")
+                each.join("; "),
+                exact_match_words(s, size)
             )
         })
         .collect()
 }
 
+/// How many exact-match forecasts at `size` the observed rates fell inside.
+fn exact_match_words(s: &Scored, size: &str) -> String {
+    let scored: Vec<bool> = (s.exact_match.iter())
+        .filter(|p| p.size == size)
+        .filter_map(|p| p.covered)
+        .collect();
+    match scored.len() {
+        0 => String::new(),
+        n => format!(
+            "; exact match (two steps): inside the interval for {} of {n} (arm, stream) forecasts",
+            scored.iter().filter(|c| **c).count()
+        ),
+    }
+}
+
 fn interval(p: &Predicted) -> String {
     format!("{:.4} [{:.4}, {:.4}]", p.mean, p.low, p.high)
+}
+
+/// A loss's error in nats and %, an exact-match rate's in percentage points.
+fn error_text(p: &PointScore) -> String {
+    match (p.error, p.error_pct) {
+        (Some(e), Some(pct)) => format!("{e:+.4} ({pct:+.1}%)"),
+        (Some(e), None) => format!("{:+.1} points", 100.0 * e),
+        _ => "–".into(),
+    }
 }
 
 fn point_words(p: &PointScore) -> String {
@@ -107,8 +133,8 @@ pub fn section(f: &Forecast, s: &Scored, plots_rel: &str) -> String {
          answer loss → exact match over every fitted run).",
         f.fitted_sizes.join(", "),
         match f.form {
-            super::Form::Floor => "L = E + A·C^(−α)",
-            super::Form::Power => "L = A·C^(−α)",
+            Form::Floor => "L = E + A·C^(−α)",
+            Form::Power => "L = A·C^(−α)",
         },
         s.commit
     ));
@@ -127,8 +153,7 @@ pub fn section(f: &Forecast, s: &Scored, plots_rel: &str) -> String {
             interval(&p.predicted),
             p.observed
                 .map_or("–".into(), |o| format!("{o:.4} ({} seeds)", p.seeds)),
-            (p.error.zip(p.error_pct))
-                .map_or("–".into(), |(e, pct)| format!("{e:+.4} ({pct:+.1}%)")),
+            error_text(p),
             p.covered
                 .map_or("–".into(), |c| if c { "yes" } else { "no" }.into()),
         ]);

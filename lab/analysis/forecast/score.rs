@@ -5,11 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::curve::Predicted;
 use super::make::verdict_of;
-use super::{Forecast, Predicted};
+use super::stated::{Forecast, complete};
 use crate::analysis::load::RunData;
 use crate::analysis::stats::{Paired, Verdict, paired};
-use crate::run::RunStatus;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scored {
@@ -34,7 +34,8 @@ pub struct PointScore {
     pub reach: f64,
     pub observed: Option<f64>,
     pub seeds: usize,
-    /// observed − predicted, and that as a share of observed (%).
+    /// observed − predicted, and that as a share of observed (%; not for exact match, whose
+    /// error is a difference of rates).
     pub error: Option<f64>,
     pub error_pct: Option<f64>,
     pub covered: Option<bool>,
@@ -48,10 +49,6 @@ pub struct DifferenceScore {
     pub observed: Option<Paired>,
     pub verdict: Option<Verdict>,
     pub matches: Option<bool>,
-}
-
-fn complete(r: &RunData) -> bool {
-    r.summary.status == RunStatus::Complete && r.summary.final_val_loss.is_some()
 }
 
 /// Score `f` (written at `written`, from `commit`) against `runs`, which hold the held-out ones.
@@ -156,13 +153,16 @@ fn exact_match(f: &Forecast, held: &[&RunData]) -> Vec<PointScore> {
                 .and_then(|x| x.at.iter().find(|p| p.size == a.size))
                 .map_or(f64::NAN, |p| p.budget);
             let what = format!("{} {}", a.arm, d.stream);
-            out.push(point(
+            let mut p = point(
                 &what,
                 &a.size,
                 a.exact_match,
                 budget / f.fitted_up_to,
                 &rates,
-            ));
+            );
+            // A rate's error is read in points, not as a share of a rate near 0.
+            p.error_pct = None;
+            out.push(p);
         }
     }
     out

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ArmMix, MixAnalysis, MixPoint};
+use super::arm::ArmMix;
+use super::points::MixPoint;
 use crate::analysis::stats::{Paired, Verdict, paired};
 use crate::sweep::mix_check::OPTIMUM;
 
@@ -21,10 +22,10 @@ pub struct ArmOptimum {
 }
 
 /// Each arm's predicted optimum at its main size (the one with the most mixtures).
-pub fn optima(a: &MixAnalysis) -> Vec<ArmOptimum> {
+pub fn optima(arms: &[ArmMix]) -> Vec<ArmOptimum> {
     let mut out: Vec<ArmOptimum> = Vec::new();
-    for m in &a.arms {
-        let main = (a.arms.iter().filter(|b| b.arm == m.arm))
+    for m in arms {
+        let main = (arms.iter().filter(|b| b.arm == m.arm))
             .max_by_key(|b| b.points.len())
             .expect("m itself");
         if main.size != m.size || out.iter().any(|o| o.arm == m.arm) {
