@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::analysis::forecast::{FORECAST, Forecast, HeldOut, make::make};
+use crate::analysis::forecast::{FORECAST, Forecast, HeldOut, budget_name, make::make};
 use crate::analysis::load;
 use crate::sweep::frozen::{Frozen, check_inputs, read_or_make};
 use crate::sweep::spec::Form;
@@ -29,7 +29,7 @@ pub(super) fn ready(plan: &Plan, results: &Path) -> Plan {
 
 /// `--until-decisive` adds seeds to every cell, held-out ones too: refused (exit 2).
 pub(super) fn refuse_until_decisive(plan: &Plan) -> Result<()> {
-    if plan.held_out.is_empty() {
+    if !plan.holds_out() {
         return Ok(());
     }
     let why = "held-out sizes train once, after their forecast; run the sweep without \
@@ -39,13 +39,13 @@ pub(super) fn refuse_until_decisive(plan: &Plan) -> Result<()> {
 
 /// What waits for the forecast (`lab sweep --dry-run`).
 pub(super) fn planned(plan: &Plan) -> Option<String> {
-    if plan.held_out.is_empty() {
+    if !plan.holds_out() {
         return None;
     }
     let first = first_phase(plan).cells.len();
     Some(format!(
         "held out: {} ({} cells) train only after {FORECAST} is frozen from the other {first}",
-        plan.held_out.join(", "),
+        held_names(plan).join(", "),
         plan.cells.len() - first
     ))
 }
@@ -53,9 +53,9 @@ pub(super) fn planned(plan: &Plan) -> Option<String> {
 /// Refuse (exit 2) a forecast made from other cells than `plan`'s first phase, before any
 /// cell trains.
 pub(super) fn refuse_stale(plan: &Plan, results: &Path) -> Result<()> {
-    match plan.held_out.is_empty() {
-        true => Ok(()),
-        false => check_inputs(&results.join(FORECAST), &inputs(plan)),
+    match plan.holds_out() {
+        false => Ok(()),
+        true => check_inputs(&results.join(FORECAST), &inputs(plan)),
     }
 }
 
@@ -71,13 +71,13 @@ pub(super) fn run(
     opts: &SweepOptions,
     results: &Path,
 ) -> Result<Option<SweepOutcome>> {
-    if plan.held_out.is_empty() {
+    if !plan.holds_out() {
         return Ok(None);
     }
     let frozen = freeze(plan, results)?;
     crate::say!(
         "forecast for {} frozen in {} (commit {}); the held-out cells train now",
-        plan.held_out.join(", "),
+        held_names(plan).join(", "),
         results.join(FORECAST).display(),
         frozen.commit
     );
@@ -103,22 +103,26 @@ fn form(plan: &Plan) -> Form {
         .map_or(Form::Floor, |f| f.form)
 }
 
-/// Each held-out (size, arm): its planned training FLOPs and how many seeds it trains.
+/// Each held-out (size or budget, arm): its planned training FLOPs and how many seeds it
+/// trains (an IsoFLOP budget's forecast is of its profile's optimum: one per arm).
 fn held(plan: &Plan) -> Vec<HeldOut> {
     let mut out: Vec<HeldOut> = Vec::new();
-    for c in plan
-        .cells
-        .iter()
-        .filter(|c| plan.held_out.contains(&c.cell.size))
-    {
-        let budget = c.config.steps as f64 * c.config.train_flops_per_step();
+    for c in plan.cells.iter().filter(|c| plan.is_held_out(c)) {
+        let (size, budget) = match c.cell.budget {
+            Some(b) => (budget_name(b), b),
+            None => (
+                c.cell.size.clone(),
+                c.config.steps as f64 * c.config.train_flops_per_step(),
+            ),
+        };
         match out
             .iter_mut()
-            .find(|h| h.size == c.cell.size && h.arm == c.cell.arm)
+            .find(|h| h.size == size && h.arm == c.cell.arm)
         {
-            Some(h) => h.seeds += 1,
+            Some(h) if c.cell.budget.is_none() => h.seeds += 1,
+            Some(_) => {}
             None => out.push(HeldOut {
-                size: c.cell.size.clone(),
+                size,
                 arm: c.cell.arm.clone(),
                 budget,
                 seeds: 1,
@@ -126,4 +130,10 @@ fn held(plan: &Plan) -> Vec<HeldOut> {
         }
     }
     out
+}
+
+/// What is held out, in words: sizes by name, budgets as `C=1e12`.
+fn held_names(plan: &Plan) -> Vec<String> {
+    let budgets = plan.held_out_budgets.iter().map(|b| budget_name(*b));
+    plan.held_out.iter().cloned().chain(budgets).collect()
 }

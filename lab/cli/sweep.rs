@@ -120,7 +120,7 @@ fn second_phase(
     results: &std::path::Path,
     first: sweep::SweepOutcome,
 ) -> anyhow::Result<sweep::SweepOutcome> {
-    let waits = match (&plan.mix_check, plan.held_out.is_empty()) {
+    let waits = match (&plan.mix_check, !plan.holds_out()) {
         (Some(_), _) => "the optimum check at the larger size waits until every small run finishes",
         (None, false) => {
             "the held-out cells wait until every other cell finishes (their forecast is made first)"

@@ -47,7 +47,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
         results,
     })?;
     let record = study::decisive_record(&manifest, results)?;
-    let forecast = forecast::read_scored(results, &runs)?;
+    let forecast = forecast::read_scored(results, &manifest, &runs)?;
     let mut verdicts = study.verdicts();
     if let Some(r) = &record {
         verdicts.push(decisive_report::verdict(r));
@@ -73,7 +73,7 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
     write_atomic(&report, text.as_bytes())?;
     let mut figures = study.figures();
     if let Some((f, _)) = &forecast {
-        figures.push(forecast::figure::figure(f, &runs, &manifest.arms));
+        figures.push(forecast::figure::figure(f, &manifest, &runs));
     }
     let plots = match draw {
         true => plot::save_all(&figures, &plots_dir)?,

@@ -35,6 +35,8 @@ pub struct Plan {
     pub mix_check: Option<MixCheck>,
     /// Sizes trained only after the forecast for them is frozen ([`super::forecast`]).
     pub held_out: Vec<String>,
+    /// IsoFLOP budgets whose profiles train only after the forecast for them is frozen.
+    pub held_out_budgets: Vec<f64>,
 }
 
 /// Where and on how many seeds a mixture axis checks each arm's predicted optimum.
@@ -50,10 +52,19 @@ impl Plan {
     /// The plan without the held-out sizes' cells: what trains before their forecast.
     pub fn first_phase(&self) -> Plan {
         let mut first = self.clone();
+        first.cells.retain(|c| !self.is_held_out(c));
         first
-            .cells
-            .retain(|c| !self.held_out.contains(&c.cell.size));
-        first
+    }
+
+    /// Whether a cell waits for the forecast: a held-out size, or a held-out budget's profile.
+    pub fn is_held_out(&self, c: &PlannedCell) -> bool {
+        let budget = |b: f64| (self.held_out_budgets.iter()).any(|h| (h / b - 1.0).abs() < 1e-9);
+        self.held_out.contains(&c.cell.size) || c.cell.budget.is_some_and(budget)
+    }
+
+    /// Whether anything waits for a forecast.
+    pub fn holds_out(&self) -> bool {
+        !(self.held_out.is_empty() && self.held_out_budgets.is_empty())
     }
 
     /// The learning-rate axis of the cells, ascending (empty without one).
@@ -145,6 +156,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         })
         .transpose()?;
     let held_out = super::forecast::held_out(&exp, (&preset_name, &chosen), &sizes, file)?;
+    let held_out_budgets = super::forecast::held_out_budgets(&exp, (&preset_name, &chosen), file)?;
     let mut cells = match &exp.isoflop {
         Some(iso) => Profiles::new(iso, &chosen, sizes.clone(), &arms, seeds).expand(
             &exp,
@@ -194,6 +206,7 @@ pub fn expand(exp: ExperimentSpec, file: &Path, preset: Option<&str>) -> Result<
         teacher,
         mix_check,
         held_out,
+        held_out_budgets,
     })
 }
 

@@ -61,6 +61,10 @@ pub struct ForecastSpec {
     /// replaces them).
     #[serde(default)]
     pub hold_out: Vec<String>,
+    /// IsoFLOP experiments: budgets whose profiles train only after the forecast of each arm's
+    /// compute-optimal loss L* there is written (`presets.<p>.hold_out_budgets` replaces them).
+    #[serde(default)]
+    pub hold_out_budgets: Vec<f64>,
     #[serde(default = "floor_form")]
     pub form: Form,
 }
@@ -253,6 +257,7 @@ pub struct PresetSpec {
     pub check_seeds: Option<usize>,
     /// Scaling sweeps with `[forecast]`: the held-out sizes in place of its `hold_out`.
     pub hold_out: Option<Vec<String>>,
+    pub hold_out_budgets: Option<Vec<f64>>,
     /// Expected wall time, stated for the reader (e.g. "≈ 12 min on 2 CPU cores").
     #[serde(default)]
     pub expected_time: String,

@@ -127,7 +127,7 @@ fn a_wrong_law_is_caught_by_the_held_out_runs() {
     for (form, inside) in [(Form::Power, false), (Form::Floor, true)] {
         let f = make(&manifest, &fitted, &held(), form);
         assert_eq!(f.fitted_sizes.len(), 5);
-        let s = score(&f, (1004.5, "c0ffee"), &all);
+        let s = score(&f, (1004.5, "c0ffee"), &manifest, &all);
         assert_eq!(s.before_every_run, Some(true));
         for p in &s.points {
             assert_eq!(p.seeds, 3);
@@ -146,7 +146,7 @@ fn a_wrong_law_is_caught_by_the_held_out_runs() {
     }
     // Written after a held-out run started: said so.
     let f = make(&manifest, &fitted, &held(), Form::Floor);
-    let late = score(&f, (1005.5, "c0ffee"), &all);
+    let late = score(&f, (1005.5, "c0ffee"), &manifest, &all);
     assert_eq!(late.before_every_run, Some(false));
 }
 

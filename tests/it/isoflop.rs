@@ -527,3 +527,111 @@ fn the_loss_frontier_marks_each_multiplier_where_it_is_read() {
     );
     assert_eq!(c.layout["xaxis"]["type"], "log");
 }
+
+/// An IsoFLOP forecast: each arm's L* at a held-out budget from the line through the fitted
+/// budgets' L* (here a power law in C exactly), scored against the held-out profile's own
+/// optimum, which only the held-out runs give.
+#[test]
+fn a_held_out_budget_is_forecast_from_the_others_optima_and_scored_on_its_own() {
+    use moe_lab::analysis::forecast::{Form, HeldOut, make::make, score::score};
+    let mut runs = Vec::new();
+    for &c in &BUDGETS {
+        runs.extend(profile_runs("moe", c, &FACTORS, 1.0, 0.001));
+        runs.extend(profile_runs("dense", c, &FACTORS, 2.0, 0.001));
+    }
+    for (i, r) in runs.iter_mut().enumerate() {
+        r.summary.started_unix_s = Some(i as f64);
+    }
+    let held_budget = 3e11;
+    let (fitted, _): (Vec<RunData>, Vec<RunData>) =
+        (runs.iter().cloned()).partition(|r| r.cell.budget != Some(held_budget));
+    let mut m = manifest(&fitted, "moe", "dense", 0.01);
+    m.sizes = (0..5).map(|i| format!("n{i}")).collect();
+    let held: Vec<HeldOut> = ["moe", "dense"]
+        .map(|arm| HeldOut {
+            size: "C=3e11".into(),
+            arm: arm.into(),
+            budget: held_budget,
+            seeds: 1,
+        })
+        .to_vec();
+    let f = make(&m, &fitted, &held, Form::Power);
+    assert!(
+        f.optima && f.fitted_sizes.len() == 3,
+        "{:?}",
+        f.fitted_sizes
+    );
+    let all = analysis(&runs);
+    for a in &f.arms {
+        let p = &a.at[0];
+        // The fitted budgets' optima lie on a power law: the line reaches the truth's L*.
+        let slow = if a.arm == "dense" { 2.0 } else { 1.0 };
+        let n = n_star(held_budget / slow);
+        let truth = surface(n, held_budget / (6.0 * n) / slow);
+        assert!(
+            (p.predicted.mean / truth - 1.0).abs() < 0.01,
+            "{} vs {truth}",
+            p.predicted.mean
+        );
+        assert!(p.predicted.low < p.predicted.mean && p.predicted.mean < p.predicted.high);
+    }
+    let mut full = manifest(&runs, "moe", "dense", 0.01);
+    full.sizes = m.sizes.clone();
+    let written = (runs.len() - 20) as f64 - 0.5;
+    let s = score(&f, (written, "c0ffee"), &full, &runs);
+    assert_eq!(s.before_every_run, Some(true));
+    for p in &s.points {
+        let profile = (all.profiles.iter())
+            .find(|q| q.arm == p.what && q.budget == held_budget)
+            .unwrap();
+        let want = profile.optimum.as_ref().unwrap().loss;
+        assert_eq!(p.observed, Some(want), "the held-out profile's own L*");
+        assert_eq!(p.seeds, 2);
+    }
+}
+
+#[test]
+fn held_out_budget_mistakes_name_their_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[forecast]\nhold_out_budgets = [6e7]\n",
+            "forecast.hold_out_budgets",
+        ),
+        (
+            "[forecast]\nhold_out_budgets = [5e7]\n",
+            "forecast.hold_out_budgets",
+        ),
+        ("[forecast]\nhold_out = [\"d8\"]\n", "forecast.hold_out"),
+    ];
+    for (extra, field) in cases {
+        // Two budgets: holding one out leaves one, and 5e7 is not a budget.
+        let text = TOY.to_string() + extra;
+        std::fs::write(tmp.path().join("bad.toml"), text).unwrap();
+        let out = lab(&["sweep", "bad.toml", "--dry-run"], tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(field), "{field}: {stderr}");
+    }
+    // Four budgets, the last held out: the first phase is the other three's profiles.
+    let text = TOY.replace("budgets = [2e7, 6e7]", "budgets = [2e7, 6e7, 2e8, 6e8]")
+        + "[forecast]\nhold_out_budgets = [6e8]\n";
+    std::fs::write(tmp.path().join("ok.toml"), text).unwrap();
+    let path = tmp.path().join("ok.toml");
+    let plan = moe_lab::sweep::plan(path.to_str().unwrap(), None).unwrap();
+    let first = plan.first_phase();
+    let held: Vec<_> = plan
+        .cells
+        .iter()
+        .filter(|c| !first.cells.iter().any(|f| f.name() == c.name()))
+        .collect();
+    assert_eq!(held.len(), 2 * 3 * 2, "2 arms × 3 sizes × 2 seeds at 6e8");
+    assert!(held.iter().all(|c| c.cell.budget == Some(6e8)));
+    assert!(first.cells.iter().all(|c| c.cell.budget != Some(6e8)));
+    let text = crate::common::toy_experiment(0.05) + "\n[forecast]\nhold_out_budgets = [1e9]\n";
+    std::fs::write(tmp.path().join("bad.toml"), text).unwrap();
+    let out = lab(&["sweep", "bad.toml", "--dry-run"], tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no [isoflop]"), "{stderr}");
+}

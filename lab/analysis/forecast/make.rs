@@ -15,6 +15,9 @@ use crate::analysis::stats::Verdict;
 use crate::run::Manifest;
 
 pub fn make(manifest: &Manifest, runs: &[RunData], held: &[HeldOut], form: Form) -> Forecast {
+    if crate::analysis::isoflop::is_isoflop(manifest) {
+        return super::optima::make(manifest, runs, held, form);
+    }
     let runs: Vec<&RunData> = runs.iter().filter(|r| complete(r)).collect();
     let mut notes = Vec::new();
     let loss = |r: &RunData| r.summary.final_val_loss;
@@ -44,6 +47,7 @@ pub fn make(manifest: &Manifest, runs: &[RunData], held: &[HeldOut], form: Form)
         arms,
         differences,
         notes,
+        optima: false,
     }
 }
 

@@ -8,11 +8,13 @@
 //! - [`sigmoid`]: the downstream step, exact match against the answers' loss;
 //! - [`stated`]: what a forecast states;
 //! - [`make`]: the forecast from the runs the sweep may see;
+//! - [`optima`]: the IsoFLOP forecast, of each held-out budget's optimal loss;
 //! - [`score`]: the forecast against the held-out runs, the report's section and figure.
 
 pub mod curve;
 pub mod figure;
 pub mod make;
+pub mod optima;
 pub mod report;
 pub mod score;
 pub mod sigmoid;
@@ -24,6 +26,7 @@ pub use stated::*;
 /// The results' frozen forecast scored against `runs`, where the sweep has one.
 pub fn read_scored(
     results: &std::path::Path,
+    manifest: &crate::run::Manifest,
     runs: &[crate::analysis::load::RunData],
 ) -> anyhow::Result<Option<(Forecast, score::Scored)>> {
     let path = results.join(FORECAST);
@@ -36,6 +39,7 @@ pub fn read_scored(
             file: path.clone(),
             message: e.to_string(),
         })?;
-    let scored = score::score(&frozen.body, (frozen.written_unix_s, &frozen.commit), runs);
+    let written = (frozen.written_unix_s, frozen.commit.as_str());
+    let scored = score::score(&frozen.body, written, manifest, runs);
     Ok(Some((frozen.body, scored)))
 }

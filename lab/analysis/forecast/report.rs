@@ -116,6 +116,24 @@ fn difference_words(f: &Forecast, d: &super::score::DifferenceScore) -> String {
     }
 }
 
+/// How the intervals were made, in words.
+fn method(optima: bool) -> &'static str {
+    match optima {
+        false => {
+            "Each interval is a 95% prediction interval for the held-out seeds' mean: the fit's \
+             uncertainty at that budget (delta method) and the runs' own spread, on the fit's \
+             residual degrees of freedom. Exact match is forecast in two steps (compute → answer \
+             loss per arm, then one sigmoid of answer loss → exact match over every fitted run)."
+        }
+        true => {
+            "Each interval is a 95% prediction interval for one new L*: the fit's uncertainty \
+             at that budget (delta method) and the spread of the fitted budgets' L* about the \
+             curve, on its residual degrees of freedom; the observed value is the held-out \
+             profile's own optimum (its parabola's vertex, inside its sizes)."
+        }
+    }
+}
+
 /// `## Forecast, scored`: the method, one row per prediction, and the figure.
 pub fn section(f: &Forecast, s: &Scored, plots_rel: &str) -> String {
     let mut doc = Doc::default();
@@ -126,17 +144,16 @@ pub fn section(f: &Forecast, s: &Scored, plots_rel: &str) -> String {
     doc.line("");
     doc.para(&format!(
         "Fitted on {} ({}), the forecast was written at commit {} before the held-out cells \
-         were trained (`forecast.json`, never rewritten). Each interval is a 95% prediction \
-         interval for the held-out seeds' mean: the fit's uncertainty at that budget (delta \
-         method) and the runs' own spread, on the fit's residual degrees of freedom. Exact \
-         match is forecast in two steps (compute → answer loss per arm, then one sigmoid of \
-         answer loss → exact match over every fitted run).",
+         were trained (`forecast.json`, never rewritten). {}",
         f.fitted_sizes.join(", "),
-        match f.form {
-            Form::Floor => "L = E + A·C^(−α)",
-            Form::Power => "L = A·C^(−α)",
+        match (f.form, f.optima) {
+            (Form::Floor, false) => "L = E + A·C^(−α)",
+            (Form::Power, false) => "L = A·C^(−α)",
+            (Form::Floor, true) => "each profile's L*, L* = E + A·C^(−α)",
+            (Form::Power, true) => "each profile's L*, L* = A·C^(−α)",
         },
-        s.commit
+        s.commit,
+        method(f.optima)
     ));
     let mut t = Table::new(&[
         "size",

@@ -10,6 +10,7 @@ use super::make::verdict_of;
 use super::stated::{Forecast, complete};
 use crate::analysis::load::RunData;
 use crate::analysis::stats::{Paired, Verdict, paired};
+use crate::run::Manifest;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scored {
@@ -51,21 +52,45 @@ pub struct DifferenceScore {
     pub matches: Option<bool>,
 }
 
-/// Score `f` (written at `written`, from `commit`) against `runs`, which hold the held-out ones.
-pub fn score(f: &Forecast, (written, commit): (f64, &str), runs: &[RunData]) -> Scored {
-    let held: Vec<&RunData> = (runs.iter())
-        .filter(|r| {
-            f.arms
-                .iter()
-                .any(|a| a.at.iter().any(|p| p.size == r.cell.size))
-        })
-        .collect();
+/// Score `f` (written at `written`, from `commit`) against `runs` of the sweep `manifest`
+/// describes, which hold the held-out ones.
+pub fn score(
+    f: &Forecast,
+    (written, commit): (f64, &str),
+    manifest: &Manifest,
+    runs: &[RunData],
+) -> Scored {
+    let held: Vec<&RunData> = runs.iter().filter(|r| is_held(f, r)).collect();
     let starts: Vec<f64> = held
         .iter()
         .filter_map(|r| r.summary.started_unix_s)
         .collect();
     let before_every_run = (!held.is_empty())
         .then(|| starts.len() == held.len() && starts.iter().all(|s| *s > written));
+    Scored {
+        before_every_run,
+        written_unix_s: written,
+        commit: commit.into(),
+        points: match f.optima {
+            true => optima_points(f, manifest, runs),
+            false => loss_points(f, &held),
+        },
+        differences: differences(f, &held),
+        exact_match: exact_match(f, &held),
+    }
+}
+
+/// Whether `r` is one of the cells the forecast is for.
+fn is_held(f: &Forecast, r: &RunData) -> bool {
+    let at_budget = |b: f64| r.cell.budget.is_some_and(|c| (c / b - 1.0).abs() < 1e-9);
+    (f.arms.iter().flat_map(|a| &a.at)).any(|p| match f.optima {
+        true => at_budget(p.budget),
+        false => p.size == r.cell.size,
+    })
+}
+
+/// Each arm's held-out seed mean of the final loss against its forecast.
+fn loss_points(f: &Forecast, held: &[&RunData]) -> Vec<PointScore> {
     let mut points = Vec::new();
     for a in &f.arms {
         for p in &a.at {
@@ -73,23 +98,29 @@ pub fn score(f: &Forecast, (written, commit): (f64, &str), runs: &[RunData]) -> 
                 .filter(|r| r.cell.arm == a.arm && r.cell.size == p.size && complete(r))
                 .filter_map(|r| r.summary.final_val_loss)
                 .collect();
-            points.push(point(
-                &a.arm,
-                &p.size,
-                p.predicted,
-                p.budget / f.fitted_up_to,
-                &losses,
-            ));
+            let reach = p.budget / f.fitted_up_to;
+            points.push(point(&a.arm, &p.size, p.predicted, reach, &losses));
         }
     }
-    Scored {
-        before_every_run,
-        written_unix_s: written,
-        commit: commit.into(),
-        points,
-        differences: differences(f, &held),
-        exact_match: exact_match(f, &held),
+    points
+}
+
+/// Each arm's L* of the held-out budget's profile against its forecast (its seeds are the
+/// profile's; L* is one value).
+fn optima_points(f: &Forecast, manifest: &Manifest, runs: &[RunData]) -> Vec<PointScore> {
+    let a = crate::analysis::isoflop::analyze(manifest, runs);
+    let mut points = Vec::new();
+    for arm in &f.arms {
+        for p in &arm.at {
+            let seen = super::optima::observed(&a, &arm.arm, p.budget);
+            let reach = p.budget / f.fitted_up_to;
+            let observed: Vec<f64> = seen.iter().map(|s| s.0).collect();
+            let mut scored = point(&arm.arm, &p.size, p.predicted, reach, &observed);
+            scored.seeds = seen.map_or(0, |s| s.1);
+            points.push(scored);
+        }
     }
+    points
 }
 
 fn point(what: &str, size: &str, predicted: Predicted, reach: f64, obs: &[f64]) -> PointScore {

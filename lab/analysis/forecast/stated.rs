@@ -10,6 +10,11 @@ pub const FORECAST: &str = "forecast.json";
 /// Its score, rewritten by every publish.
 pub const SCORE: &str = "forecast-score.json";
 
+/// How a held-out IsoFLOP budget is named where a size would be: `C=1e12`.
+pub fn budget_name(budget: f64) -> String {
+    format!("C={budget:e}")
+}
+
 /// A held-out cell as the plan knows it before it trains: its budget and how many seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldOut {
@@ -35,6 +40,10 @@ pub struct Forecast {
     /// Exact match on each question stream, in two steps.
     pub downstream: Vec<DownstreamForecast>,
     pub notes: Vec<String>,
+    /// An IsoFLOP forecast: of each held-out budget's compute-optimal loss L* (its `sizes` are
+    /// budgets, `C=…`), not of runs' final losses.
+    #[serde(default)]
+    pub optima: bool,
 }
 
 /// One arm's curve and its predicted final loss (seed mean) at each held-out size.
