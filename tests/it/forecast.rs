@@ -317,3 +317,68 @@ fn the_exact_match_sigmoid_matches_a_reference_fit() {
     let none: Vec<Answered> = data.iter().map(|d| Answered { exact: 0, ..*d }).collect();
     assert!(fit_sigmoid(&none).is_none());
 }
+
+/// Exact match forecast both ways: two steps (answer loss, then the sigmoid) and directly (a
+/// log–log line of the rate on compute); the direct fit is left out, not biased, where a
+/// fitted run has no exact answer.
+#[test]
+fn exact_match_is_forecast_in_two_steps_and_directly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let mut all = runs(truth, 3, &mut rng);
+    for r in all.iter_mut() {
+        let c = r.summary.train_flops;
+        // The answers' loss falls with compute; exact match rises along a sigmoid of it.
+        let nll = 0.5 + 20.0 * (c / 1e11).powf(-0.3) / 8.0;
+        let rate = 1.0 / (1.0 + (-(4.0 - 3.0 * nll)).exp());
+        let exact = (rate * 400.0).round() as usize;
+        r.summary
+            .final_answer_loss_by_stream
+            .insert("math".into(), nll);
+        let em = moe_lab::run::summary::ExactMatch {
+            exact,
+            answers: 400,
+            rate: exact as f64 / 400.0,
+        };
+        r.summary
+            .final_exact_match_by_stream
+            .insert("math".into(), em);
+    }
+    let fitted: Vec<_> = all
+        .iter()
+        .filter(|r| r.cell.size != "s5")
+        .cloned()
+        .collect();
+    let manifest = crate::common::synthetic::manifest(&fitted, "moe", "dense", 0.01);
+    let f = make(&manifest, &fitted, &held(), Form::Floor);
+    let d = &f.downstream[0];
+    assert_eq!(d.stream, "math");
+    assert!(
+        (d.sigmoid.a - 4.0).abs() < 0.5 && (d.sigmoid.b + 3.0).abs() < 0.5,
+        "{:?}",
+        d.sigmoid
+    );
+    for a in &d.arms {
+        let direct = a.direct.expect("every fitted run has exact answers");
+        assert!(direct.low < direct.mean && direct.mean < direct.high);
+    }
+    let s = score(&f, (1004.5, "c0ffee"), &manifest, &all);
+    assert_eq!(s.exact_match.len(), 4, "two arms × two ways");
+    assert!(
+        s.exact_match
+            .iter()
+            .all(|p| p.observed.is_some() && p.error_pct.is_none())
+    );
+
+    // One fitted run with no exact answer: no direct fit for its arm.
+    let mut zero = fitted.clone();
+    let em = zero[0]
+        .summary
+        .final_exact_match_by_stream
+        .get_mut("math")
+        .unwrap();
+    (em.exact, em.rate) = (0, 0.0);
+    let f = make(&manifest, &zero, &held(), Form::Floor);
+    let arm = &zero[0].cell.arm;
+    let mine = f.downstream[0].arms.iter().find(|a| &a.arm == arm).unwrap();
+    assert!(mine.direct.is_none());
+}

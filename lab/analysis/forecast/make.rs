@@ -192,8 +192,16 @@ fn downstream(
         };
         let nll = |r: &RunData| r.summary.final_answer_loss_by_stream.get(stream).copied();
         let mut each = Vec::new();
+        let rate = |r: &RunData| {
+            let e = r.summary.final_exact_match_by_stream.get(stream)?;
+            (e.rate > 0.0).then_some(e.rate)
+        };
         for arm in arms {
             let f = arm_forecast(arm, runs, held, form, nll, notes);
+            // Every fitted run must have an exact answer: dropping the zeros would bias it up.
+            let mine = runs.iter().filter(|r| &r.cell.arm == arm);
+            let direct = (mine.clone().all(|r| rate(r).is_some()))
+                .then(|| arm_forecast(arm, runs, held, Form::Power, rate, &mut Vec::new()));
             let answers = runs
                 .iter()
                 .find(|r| &r.cell.arm == arm)
@@ -205,6 +213,9 @@ fn downstream(
                     size: p.size.clone(),
                     answer_loss: p.predicted,
                     exact_match: exact_match(&sigmoid, &p.predicted, n),
+                    direct: (direct.iter().flat_map(|d| &d.at))
+                        .find(|d| d.size == p.size)
+                        .map(|d| d.predicted),
                 });
             }
         }

@@ -34,17 +34,25 @@ pub fn verdicts(f: &Forecast, s: &Scored) -> Vec<String> {
         .collect()
 }
 
-/// How many exact-match forecasts at `size` the observed rates fell inside.
+/// How many exact-match forecasts at `size` the observed rates fell inside, each way.
 fn exact_match_words(s: &Scored, size: &str) -> String {
-    let scored: Vec<bool> = (s.exact_match.iter())
-        .filter(|p| p.size == size)
-        .filter_map(|p| p.covered)
+    let count = |way: &str| {
+        let scored: Vec<bool> = (s.exact_match.iter())
+            .filter(|p| p.size == size && p.what.ends_with(&format!("({way})")))
+            .filter_map(|p| p.covered)
+            .collect();
+        let inside = scored.iter().filter(|c| **c).count();
+        (!scored.is_empty()).then(|| format!("{inside} of {} {way}", scored.len()))
+    };
+    let each: Vec<String> = ["two steps", "direct"]
+        .into_iter()
+        .filter_map(count)
         .collect();
-    match scored.len() {
-        0 => String::new(),
-        n => format!(
-            "; exact match (two steps): inside the interval for {} of {n} (arm, stream) forecasts",
-            scored.iter().filter(|c| **c).count()
+    match each.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; exact match inside its interval for {} (arm, stream) forecasts",
+            each.join(", ")
         ),
     }
 }
@@ -123,7 +131,8 @@ fn method(optima: bool) -> &'static str {
             "Each interval is a 95% prediction interval for the held-out seeds' mean: the fit's \
              uncertainty at that budget (delta method) and the runs' own spread, on the fit's \
              residual degrees of freedom. Exact match is forecast in two steps (compute → answer \
-             loss per arm, then one sigmoid of answer loss → exact match over every fitted run)."
+             loss per arm, then one sigmoid of answer loss → exact match over every fitted run), \
+             and directly (a log–log line of exact match on compute per arm) beside it."
         }
         true => {
             "Each interval is a 95% prediction interval for one new L*: the fit's uncertainty \

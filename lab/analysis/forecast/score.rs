@@ -183,17 +183,15 @@ fn exact_match(f: &Forecast, held: &[&RunData]) -> Vec<PointScore> {
             let budget = (f.arms.iter().find(|x| x.arm == a.arm))
                 .and_then(|x| x.at.iter().find(|p| p.size == a.size))
                 .map_or(f64::NAN, |p| p.budget);
-            let what = format!("{} {}", a.arm, d.stream);
-            let mut p = point(
-                &what,
-                &a.size,
-                a.exact_match,
-                budget / f.fitted_up_to,
-                &rates,
-            );
-            // A rate's error is read in points, not as a share of a rate near 0.
-            p.error_pct = None;
-            out.push(p);
+            let ways = [("two steps", Some(a.exact_match)), ("direct", a.direct)];
+            for (way, predicted) in ways {
+                let Some(predicted) = predicted else { continue };
+                let what = format!("{} {} ({way})", a.arm, d.stream);
+                let mut p = point(&what, &a.size, predicted, budget / f.fitted_up_to, &rates);
+                // A rate's error is read in points, not as a share of a rate near 0.
+                p.error_pct = None;
+                out.push(p);
+            }
         }
     }
     out

@@ -87,6 +87,11 @@ pub struct DownstreamArm {
     pub size: String,
     pub answer_loss: Predicted,
     pub exact_match: Predicted,
+    /// The direct fit beside the two steps: a log–log line of exact match on compute (whose
+    /// errors do not compound; Apple 2025 found it extrapolates better). `None` where a fitted
+    /// run has no exact answer (its log is −∞).
+    #[serde(default)]
+    pub direct: Option<Predicted>,
 }
 
 /// A run the forecast may use or score: finished, with a final loss.
