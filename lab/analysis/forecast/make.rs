@@ -202,6 +202,12 @@ fn downstream(
             let mine = runs.iter().filter(|r| &r.cell.arm == arm);
             let direct = (mine.clone().all(|r| rate(r).is_some()))
                 .then(|| arm_forecast(arm, runs, held, Form::Power, rate, &mut Vec::new()));
+            if direct.is_none() {
+                notes.push(format!(
+                    "{arm} {stream}: no direct exact-match fit (a fitted run has no exact \
+                     answer, and its log is −∞)"
+                ));
+            }
             let answers = runs
                 .iter()
                 .find(|r| &r.cell.arm == arm)

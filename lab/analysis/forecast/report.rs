@@ -42,6 +42,11 @@ fn exact_match_words(s: &Scored, size: &str) -> String {
             .filter_map(|p| p.covered)
             .collect();
         let inside = scored.iter().filter(|c| **c).count();
+        let way = if way == "direct" {
+            "fitted directly"
+        } else {
+            "in two steps"
+        };
         (!scored.is_empty()).then(|| format!("{inside} of {} {way}", scored.len()))
     };
     let each: Vec<String> = ["two steps", "direct"]
@@ -51,8 +56,8 @@ fn exact_match_words(s: &Scored, size: &str) -> String {
     match each.is_empty() {
         true => String::new(),
         false => format!(
-            "; exact match inside its interval for {} (arm, stream) forecasts",
-            each.join(", ")
+            "; exact match inside its interval for {} of the (arm, stream) forecasts",
+            each.join(" and ")
         ),
     }
 }
