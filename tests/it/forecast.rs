@@ -100,6 +100,22 @@ fn runs(
     out
 }
 
+/// The runs below the held-out size `s5`, and their sweep's manifest.
+fn fitted_of(
+    all: &[moe_lab::analysis::load::RunData],
+) -> (
+    Vec<moe_lab::analysis::load::RunData>,
+    moe_lab::run::Manifest,
+) {
+    let fitted: Vec<_> = all
+        .iter()
+        .filter(|r| r.cell.size != "s5")
+        .cloned()
+        .collect();
+    let manifest = crate::common::synthetic::manifest(&fitted, "moe", "dense", 0.01);
+    (fitted, manifest)
+}
+
 fn held() -> Vec<HeldOut> {
     ["moe", "dense"]
         .map(|arm| HeldOut {
@@ -118,12 +134,7 @@ fn held() -> Vec<HeldOut> {
 fn a_wrong_law_is_caught_by_the_held_out_runs() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let all = runs(truth, 3, &mut rng);
-    let fitted: Vec<_> = all
-        .iter()
-        .filter(|r| r.cell.size != "s5")
-        .cloned()
-        .collect();
-    let manifest = crate::common::synthetic::manifest(&fitted, "moe", "dense", 0.01);
+    let (fitted, manifest) = fitted_of(&all);
     for (form, inside) in [(Form::Power, false), (Form::Floor, true)] {
         let f = make(&manifest, &fitted, &held(), form);
         assert_eq!(f.fitted_sizes.len(), 5);
@@ -343,12 +354,7 @@ fn exact_match_is_forecast_in_two_steps_and_directly() {
             .final_exact_match_by_stream
             .insert("math".into(), em);
     }
-    let fitted: Vec<_> = all
-        .iter()
-        .filter(|r| r.cell.size != "s5")
-        .cloned()
-        .collect();
-    let manifest = crate::common::synthetic::manifest(&fitted, "moe", "dense", 0.01);
+    let (fitted, manifest) = fitted_of(&all);
     let f = make(&manifest, &fitted, &held(), Form::Floor);
     let d = &f.downstream[0];
     assert_eq!(d.stream, "math");
