@@ -72,8 +72,8 @@ pub fn publish(results: &Path, plots_root: &Path, draw: bool) -> Result<Publishe
     let text = study.report(&plots_rel) + &sequential + &scored + &skipped_section(&skipped);
     write_atomic(&report, text.as_bytes())?;
     let mut figures = study.figures();
-    if let Some((f, _)) = &forecast {
-        figures.push(forecast::figure::figure(f, &manifest, &runs));
+    if let Some((f, s)) = &forecast {
+        figures.push(forecast::figure::figure(f, s, &manifest, &runs));
     }
     let plots = match draw {
         true => plot::save_all(&figures, &plots_dir)?,

@@ -588,6 +588,21 @@ fn a_held_out_budget_is_forecast_from_the_others_optima_and_scored_on_its_own() 
         assert_eq!(p.observed, Some(want), "the held-out profile's own L*");
         assert_eq!(p.seeds, 2);
     }
+    // The figure draws every budget's L*, the held-out one as a diamond per arm.
+    assert_eq!(s.optima.len(), 2 * 4);
+    let fig = moe_lab::analysis::forecast::figure::figure(&f, &s, &full, &runs);
+    use moe_lab::analysis::figure::{Mark, Shape};
+    let diamonds: usize = (fig.panels[0].marks.iter())
+        .map(|m| match m {
+            Mark::Points {
+                points,
+                shape: Shape::Diamond,
+                ..
+            } => points.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(diamonds, 2);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! the held-out budgets with its 95% prediction band, and the held-out points drawn on it.
 //! The points are runs' final losses, or for an IsoFLOP forecast each profile's L*.
 
+use super::score::Scored;
 use super::stated::{ArmForecast, Forecast};
 use crate::analysis::figure::{Axis, Dash, Figure, Mark, Panel, Point, Series, Shape};
 use crate::analysis::load::RunData;
@@ -10,7 +11,7 @@ use crate::run::Manifest;
 /// How to read the figure (its caption).
 pub const CAPTION: &str = "Final validation loss (IsoFLOP: each budget's compute-optimal loss L*) against training FLOPs: the points the forecast was fitted on (dots), each arm's fitted curve (solid where fitted, dashed past the largest fitted budget) with the 95% prediction band for a held-out seed mean (IsoFLOP: for one L*), and the held-out points (diamonds), which the fit never saw";
 
-pub fn figure(f: &Forecast, manifest: &Manifest, runs: &[RunData]) -> Figure {
+pub fn figure(f: &Forecast, s: &Scored, manifest: &Manifest, runs: &[RunData]) -> Figure {
     let title =
         "The forecast: curves fitted on the smaller budgets, the held-out ones drawn on them";
     let y = match f.optima {
@@ -18,7 +19,7 @@ pub fn figure(f: &Forecast, manifest: &Manifest, runs: &[RunData]) -> Figure {
         false => "final validation loss",
     };
     let mut p = Panel::new(Axis::log("training FLOPs"), Axis::linear(y));
-    let points = points(f, manifest, runs);
+    let points = points(f, s, runs);
     for a in &f.arms {
         let mine: Vec<(f64, f64, bool)> = (points.iter())
             .filter(|x| x.0 == a.arm)
@@ -32,25 +33,19 @@ pub fn figure(f: &Forecast, manifest: &Manifest, runs: &[RunData]) -> Figure {
 }
 
 /// `(arm, budget, value, held out)` of every point the figure draws.
-fn points(f: &Forecast, manifest: &Manifest, runs: &[RunData]) -> Vec<(String, f64, f64, bool)> {
-    let fitted = |r: &RunData| f.fitted_sizes.contains(&r.cell.size);
-    if !f.optima {
-        return (runs.iter())
-            .filter_map(|r| {
-                let l = r.summary.final_val_loss?;
-                Some((r.cell.arm.clone(), r.summary.train_flops, l, !fitted(r)))
-            })
+fn points(f: &Forecast, s: &Scored, runs: &[RunData]) -> Vec<(String, f64, f64, bool)> {
+    if f.optima {
+        let held =
+            |b: f64| (f.arms.iter().flat_map(|x| &x.at)).any(|p| (p.budget / b - 1.0).abs() < 1e-9);
+        return (s.optima.iter())
+            .map(|(arm, b, l)| (arm.clone(), *b, *l, held(*b)))
             .collect();
     }
-    let a = crate::analysis::isoflop::analyze(manifest, runs);
-    let held =
-        |b: f64| (f.arms.iter().flat_map(|x| &x.at)).any(|p| (p.budget / b - 1.0).abs() < 1e-9);
-    (manifest.arms.iter())
-        .flat_map(|arm| {
-            let optima = super::optima::optima(&a, arm);
-            optima
-                .into_iter()
-                .map(move |(b, l)| (arm.clone(), b, l, held(b)))
+    let fitted = |r: &RunData| f.fitted_sizes.contains(&r.cell.size);
+    (runs.iter())
+        .filter_map(|r| {
+            let l = r.summary.final_val_loss?;
+            Some((r.cell.arm.clone(), r.summary.train_flops, l, !fitted(r)))
         })
         .collect()
 }

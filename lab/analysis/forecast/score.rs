@@ -22,6 +22,9 @@ pub struct Scored {
     pub points: Vec<PointScore>,
     pub differences: Vec<DifferenceScore>,
     pub exact_match: Vec<PointScore>,
+    /// IsoFLOP: each arm's interior L* by budget, `(arm, budget, L*)` (what the figure draws).
+    #[serde(default)]
+    pub optima: Vec<(String, f64, f64)>,
 }
 
 /// A predicted seed mean against the observed one.
@@ -67,16 +70,30 @@ pub fn score(
         .collect();
     let before_every_run = (!held.is_empty())
         .then(|| starts.len() == held.len() && starts.iter().all(|s| *s > written));
+    // The IsoFLOP analysis (with its bootstrap) once, for the score and the figure.
+    let iso = f
+        .optima
+        .then(|| crate::analysis::isoflop::analyze(manifest, runs));
+    let optima = (iso.iter())
+        .flat_map(|a| {
+            let each = manifest
+                .arms
+                .iter()
+                .map(|arm| (arm, super::optima::optima(a, arm)));
+            each.flat_map(|(arm, o)| o.into_iter().map(|(b, l)| (arm.clone(), b, l)))
+        })
+        .collect();
     Scored {
         before_every_run,
         written_unix_s: written,
         commit: commit.into(),
-        points: match f.optima {
-            true => optima_points(f, manifest, runs),
-            false => loss_points(f, &held),
+        points: match &iso {
+            Some(a) => optima_points(f, a),
+            None => loss_points(f, &held),
         },
         differences: differences(f, &held),
         exact_match: exact_match(f, &held),
+        optima,
     }
 }
 
@@ -107,12 +124,11 @@ fn loss_points(f: &Forecast, held: &[&RunData]) -> Vec<PointScore> {
 
 /// Each arm's L* of the held-out budget's profile against its forecast (its seeds are the
 /// profile's; L* is one value).
-fn optima_points(f: &Forecast, manifest: &Manifest, runs: &[RunData]) -> Vec<PointScore> {
-    let a = crate::analysis::isoflop::analyze(manifest, runs);
+fn optima_points(f: &Forecast, a: &crate::analysis::isoflop::IsoflopAnalysis) -> Vec<PointScore> {
     let mut points = Vec::new();
     for arm in &f.arms {
         for p in &arm.at {
-            let seen = super::optima::observed(&a, &arm.arm, p.budget);
+            let seen = super::optima::observed(a, &arm.arm, p.budget);
             let reach = p.budget / f.fitted_up_to;
             let observed: Vec<f64> = seen.iter().map(|s| s.0).collect();
             let mut scored = point(&arm.arm, &p.size, p.predicted, reach, &observed);
