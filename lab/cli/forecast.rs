@@ -1,4 +1,5 @@
-//! `lab sweep` with held-out sizes (`[forecast] hold_out`): the other cells train first; once
+//! `lab sweep` with held-out sizes or IsoFLOP budgets (`[forecast] hold_out`,
+//! `hold_out_budgets`): the other cells train first; once
 //! they have all finished, the forecast for the held-out cells is frozen in `forecast.json`
 //! (before any of them starts, and never rewritten), and only then do they train. The report
 //! scores it (`analysis::forecast::score`).
@@ -13,17 +14,12 @@ use crate::sweep::frozen::{Frozen, check_inputs, read_or_make};
 use crate::sweep::spec::Form;
 use crate::sweep::{self, Plan, SweepOptions, SweepOutcome};
 
-/// What trains before the forecast: the plan without its held-out cells.
-pub(super) fn first_phase(plan: &Plan) -> Plan {
-    plan.first_phase()
-}
-
 /// The cells that may train now: all of them once the forecast is frozen in `results`, else
 /// the first phase's.
 pub(super) fn ready(plan: &Plan, results: &Path) -> Plan {
     match results.join(FORECAST).exists() {
         true => plan.clone(),
-        false => first_phase(plan),
+        false => plan.first_phase(),
     }
 }
 
@@ -42,7 +38,7 @@ pub(super) fn planned(plan: &Plan) -> Option<String> {
     if !plan.holds_out() {
         return None;
     }
-    let first = first_phase(plan).cells.len();
+    let first = plan.first_phase().cells.len();
     Some(format!(
         "held out: {} ({} cells) train only after {FORECAST} is frozen from the other {first}",
         held_names(plan).join(", "),
@@ -60,7 +56,7 @@ pub(super) fn refuse_stale(plan: &Plan, results: &Path) -> Result<()> {
 }
 
 fn inputs(plan: &Plan) -> Vec<String> {
-    let first = first_phase(plan);
+    let first = plan.first_phase();
     first.cells.iter().map(|c| c.name().to_string()).collect()
 }
 

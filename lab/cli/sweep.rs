@@ -102,7 +102,7 @@ fn both_phases(
         }
         stop
     };
-    let outcome = sweep::run_sweep(&forecast::first_phase(plan), opts)?;
+    let outcome = sweep::run_sweep(&plan.first_phase(), opts)?;
     crate::say!("{}", cli_text::sweep_outcome(&outcome));
     if stopped() {
         return Ok(None);
