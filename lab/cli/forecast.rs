@@ -1,8 +1,8 @@
 //! `lab sweep` with held-out sizes or IsoFLOP budgets (`[forecast] hold_out`,
-//! `hold_out_budgets`): the other cells train first; once
-//! they have all finished, the forecast for the held-out cells is frozen in `forecast.json`
-//! (before any of them starts, and never rewritten), and only then do they train. The report
-//! scores it (`analysis::forecast::score`).
+//! `hold_out_budgets`): the other cells train first; once they have all finished, the forecast
+//! for the held-out cells is frozen in `forecast.json` (before any of them starts, and never
+//! rewritten), and only then do they train. The report scores it
+//! (`analysis::forecast::score`).
 
 use std::path::Path;
 
