@@ -2,8 +2,6 @@
 //! cells are added): each arm's curve, its prediction at each held-out size, the difference
 //! between the arms, and exact match on the question streams in two steps.
 
-use std::collections::BTreeMap;
-
 use super::curve::{self, Form, Predicted, t975};
 use super::sigmoid::{Answered, Sigmoid, fit_sigmoid, logistic};
 use super::stated::{
@@ -11,14 +9,15 @@ use super::stated::{
     PointForecast, complete,
 };
 use crate::analysis::load::RunData;
+use crate::analysis::scaling::pair_diffs;
 use crate::analysis::stats::Verdict;
 use crate::run::Manifest;
 
-pub fn make(manifest: &Manifest, runs: &[RunData], held: &[HeldOut], form: Form) -> Forecast {
+pub fn make(manifest: &Manifest, all: &[RunData], held: &[HeldOut], form: Form) -> Forecast {
     if crate::analysis::isoflop::is_isoflop(manifest) {
-        return super::optima::make(manifest, runs, held, form);
+        return super::optima::make(manifest, all, held, form);
     }
-    let runs: Vec<&RunData> = runs.iter().filter(|r| complete(r)).collect();
+    let runs: Vec<&RunData> = all.iter().filter(|r| complete(r)).collect();
     let mut notes = Vec::new();
     let loss = |r: &RunData| r.summary.final_val_loss;
     let arms: Vec<ArmForecast> = (manifest.arms.iter())
@@ -33,7 +32,10 @@ pub fn make(manifest: &Manifest, runs: &[RunData], held: &[HeldOut], form: Form)
         .fold(0.0, f64::max);
     let margin = manifest.equivalence_margin;
     let differences = match &manifest.baseline_arm {
-        Some(b) => differences(&manifest.reference_arm, b, &arms, &runs, held, margin),
+        Some(b) => {
+            let pair = (manifest.reference_arm.as_str(), b.as_str());
+            differences(pair, &arms, (all, &fitted_sizes), held, margin)
+        }
         None => Vec::new(),
     };
     Forecast {
@@ -92,10 +94,9 @@ fn arm_forecast(
 /// Reference − baseline at each held-out size: both curves' uncertainty, and the spread of a
 /// seed's paired difference (pooled within the fitted sizes) over the seeds averaged.
 fn differences(
-    reference: &str,
-    baseline: &str,
+    (reference, baseline): (&str, &str),
     arms: &[ArmForecast],
-    runs: &[&RunData],
+    (runs, sizes): (&[RunData], &[String]),
     held: &[HeldOut],
     margin: f64,
 ) -> Vec<DifferenceForecast> {
@@ -103,7 +104,7 @@ fn differences(
     let (Some(r), Some(b)) = (curve(reference), curve(baseline)) else {
         return Vec::new();
     };
-    let spread = paired_spread(runs, reference, baseline);
+    let spread = paired_spread(runs, sizes, (reference, baseline));
     let sizes = held.iter().filter(|h| h.arm == reference);
     sizes
         .filter_map(|h| {
@@ -143,26 +144,17 @@ pub fn verdict_of(p: &Predicted, margin: f64) -> Verdict {
     }
 }
 
-/// The pooled within-size variance of per-seed reference − baseline differences, and its
-/// degrees of freedom; `None` without a size of two paired seeds.
-fn paired_spread(runs: &[&RunData], reference: &str, baseline: &str) -> Option<(f64, f64)> {
-    let mut by_size: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for r in runs.iter().filter(|r| r.cell.arm == reference) {
-        let other = runs.iter().find(|x| {
-            x.cell.arm == baseline && x.cell.size == r.cell.size && x.cell.seed == r.cell.seed
-        });
-        if let (Some(a), Some(b)) = (
-            r.summary.final_val_loss,
-            other.and_then(|o| o.summary.final_val_loss),
-        ) {
-            by_size.entry(&r.cell.size).or_default().push(a - b);
-        }
-    }
+/// The pooled within-size variance of per-seed reference − baseline differences over
+/// `sizes`, and its degrees of freedom; `None` without a size of two paired seeds.
+fn paired_spread(runs: &[RunData], sizes: &[String], pair: (&str, &str)) -> Option<(f64, f64)> {
     let (mut ss, mut df) = (0.0, 0.0);
-    for d in by_size.values().filter(|d| d.len() > 1) {
-        let m = d.iter().sum::<f64>() / d.len() as f64;
-        ss += d.iter().map(|x| (x - m).powi(2)).sum::<f64>();
-        df += (d.len() - 1) as f64;
+    for size in sizes {
+        let d = pair_diffs(runs, size, pair.0, pair.1);
+        if d.len() > 1 {
+            let m = d.iter().sum::<f64>() / d.len() as f64;
+            ss += d.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+            df += (d.len() - 1) as f64;
+        }
     }
     (df > 0.0).then(|| (ss / df, df))
 }

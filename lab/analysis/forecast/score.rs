@@ -9,6 +9,7 @@ use super::curve::Predicted;
 use super::make::verdict_of;
 use super::stated::{Forecast, complete};
 use crate::analysis::load::RunData;
+use crate::analysis::scaling::pair_diffs;
 use crate::analysis::stats::{Paired, Verdict, paired};
 use crate::run::Manifest;
 
@@ -91,7 +92,7 @@ pub fn score(
             Some(a) => optima_points(f, a),
             None => loss_points(f, &held),
         },
-        differences: differences(f, &held),
+        differences: differences(f, runs),
         exact_match: exact_match(f, &held),
         optima,
     }
@@ -154,25 +155,13 @@ fn point(what: &str, size: &str, predicted: Predicted, reach: f64, obs: &[f64]) 
     }
 }
 
-fn differences(f: &Forecast, held: &[&RunData]) -> Vec<DifferenceScore> {
+fn differences(f: &Forecast, runs: &[RunData]) -> Vec<DifferenceScore> {
     let Some(baseline) = &f.baseline_arm else {
         return Vec::new();
     };
-    let loss = |arm: &str, size: &str, seed: u64| {
-        (held.iter())
-            .find(|r| r.cell.arm == arm && r.cell.size == size && r.cell.seed == seed)
-            .filter(|r| complete(r))
-            .and_then(|r| r.summary.final_val_loss)
-    };
     (f.differences.iter())
         .map(|d| {
-            let diffs: Vec<f64> = (held.iter())
-                .filter(|r| r.cell.arm == f.reference_arm && r.cell.size == d.size)
-                .filter_map(|r| {
-                    let s = r.cell.seed;
-                    Some(loss(&f.reference_arm, &d.size, s)? - loss(baseline, &d.size, s)?)
-                })
-                .collect();
+            let diffs = pair_diffs(runs, &d.size, &f.reference_arm, baseline);
             let observed = paired(&[diffs], f.margin);
             let verdict = observed.map(|p| p.practical_verdict());
             DifferenceScore {

@@ -289,7 +289,12 @@ fn comparisons(manifest: &Manifest, runs: &[RunData]) -> Vec<Comparison> {
 }
 
 /// `treatment − baseline` final validation loss for each seed both completed at `size`.
-fn pair_diffs(runs: &[RunData], size: &str, treatment: &str, baseline: &str) -> Vec<f64> {
+pub(crate) fn pair_diffs(
+    runs: &[RunData],
+    size: &str,
+    treatment: &str,
+    baseline: &str,
+) -> Vec<f64> {
     let loss = |r: &RunData| complete(r).then_some(r.summary.final_val_loss).flatten();
     pair_diffs_of(runs, size, treatment, baseline, loss)
 }
